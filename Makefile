@@ -1,0 +1,49 @@
+# points_service — run `make help` for the targets.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+export FLASK_APP := wsgi.py
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed ## Create the virtualenv and install pinned requirements
+
+run: venv ## Migrate + seed the demo city (SQLite in instance/) and serve on 127.0.0.1:$(PORT)
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo seed --if-empty
+	$(BIN)/flask demo info --port $(PORT)
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+test: venv ## Run the whole suite on SQLite, then on PostgreSQL if POINTS_TEST_DATABASE_URL is set
+	POINTS_TEST_DATABASE_URL= $(BIN)/pytest
+	@if [ -n "$$POINTS_TEST_DATABASE_URL" ]; then \
+		echo "== PostgreSQL run: $$POINTS_TEST_DATABASE_URL"; \
+		$(BIN)/pytest; \
+	else \
+		echo "NOTE: PostgreSQL run skipped (set POINTS_TEST_DATABASE_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"; \
+	fi
+
+lint: venv ## Lint with ruff
+	$(BIN)/ruff check points_service config tests bench wsgi.py
+
+migration: venv ## Autogenerate a migration: make migration m="what changed" (review it!)
+	$(BIN)/flask db migrate -m "$(m)"
+
+jobs: venv ## Run the scheduler process (one per deployment)
+	$(BIN)/flask jobs run
+
+clean: ## Remove the virtualenv and caches (keeps instance/)
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
+
+.PHONY: help venv run test lint migration jobs clean

@@ -1,0 +1,141 @@
+"""Settings classes. Every value can be overridden by a ``POINTS_<NAME>`` environment variable.
+
+Production refuses to start with development conveniences or missing secrets (see ``Production.check``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULT_POLICY_FILE = CONFIG_DIR / "policy.yaml"
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Raised at start-up when a production setting is missing or unsafe."""
+
+
+def _env(name: str, default=None):
+    return os.environ.get(f"POINTS_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Base:
+    ENV_NAME = "base"
+    TESTING = False
+    TIMEZONE = "Asia/Shanghai"
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    MAX_CONTENT_LENGTH = 5 * 1024 * 1024  # roster files are the largest bodies we accept
+    JSON_MAX_DEPTH = 32
+    POLICY_FILE = str(DEFAULT_POLICY_FILE)
+
+    # Tokens (RFC 8725: pinned algorithm, short-lived access tokens, checked exp/iat/typ).
+    JWT_ALGORITHM = "HS256"
+    JWT_DECODE_ALGORITHMS = ["HS256"]
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=30)
+    JWT_TOKEN_LOCATION = ["headers"]
+    JWT_ERROR_MESSAGE_KEY = "message"
+
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_SECONDS = 15 * 60
+
+    WECHAT_API_BASE = "https://api.weixin.qq.com"
+    WECHAT_APP_ID: str | None = None
+    WECHAT_APP_SECRET: str | None = None
+    WECHAT_TIMEOUT_SECONDS = 5.0
+    WECHAT_DEV_LOGIN = False  # accept ``dev:<openid>`` codes instead of calling WeChat
+
+    CHECKIN_TOKEN_STEP_SECONDS = 30
+
+    # smorest / OpenAPI; Swagger UI assets are vendored under static/vendor.
+    API_TITLE = "双报到双积分 points_service"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = _env("SECRET_KEY")
+        self.JWT_SECRET_KEY = _env("JWT_SECRET_KEY") or self.SECRET_KEY
+        # Phones are stored only as a keyed hash (for binding and matching) and a masked form.
+        self.PHONE_HASH_KEY = _env("PHONE_HASH_KEY")
+        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI)
+        self.WECHAT_API_BASE = _env("WECHAT_API_BASE", self.WECHAT_API_BASE)
+        self.WECHAT_APP_ID = _env("WECHAT_APP_ID", self.WECHAT_APP_ID)
+        self.WECHAT_APP_SECRET = _env("WECHAT_APP_SECRET", self.WECHAT_APP_SECRET)
+        self.WECHAT_DEV_LOGIN = _env_bool("WECHAT_DEV_LOGIN", self.WECHAT_DEV_LOGIN)
+        self.POLICY_FILE = _env("POLICY_FILE", self.POLICY_FILE)
+
+    def check(self) -> None:
+        """Refuse settings that must never reach production; no-op outside production."""
+
+    def as_dict(self) -> dict:
+        names = [n for n in dir(self) if n.isupper()]
+        return {n: getattr(self, n) for n in names}
+
+
+class Development(Base):
+    ENV_NAME = "development"
+    WECHAT_DEV_LOGIN = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Development keys are generated per instance folder by the app factory when unset.
+        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
+
+
+class Testing(Base):
+    ENV_NAME = "testing"
+    TESTING = True
+    WECHAT_DEV_LOGIN = True
+    LOGIN_LOCK_SECONDS = 60
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SECRET_KEY = self.SECRET_KEY or "test-secret-key-not-for-production-use-0123456789"
+        self.JWT_SECRET_KEY = self.SECRET_KEY
+        self.PHONE_HASH_KEY = self.PHONE_HASH_KEY or "test-phone-hash-key"
+        self.SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL") or "sqlite://"
+
+
+class Production(Base):
+    ENV_NAME = "production"
+
+    def check(self) -> None:
+        problems = []
+        for name in ("SECRET_KEY", "PHONE_HASH_KEY", "SQLALCHEMY_DATABASE_URI"):
+            if not getattr(self, name):
+                problems.append(f"POINTS_{name.removeprefix('SQLALCHEMY_').replace('URI', 'URL')} is required")
+        if self.SECRET_KEY and len(self.SECRET_KEY) < 32:
+            problems.append("POINTS_SECRET_KEY must be at least 32 characters")
+        if self.WECHAT_DEV_LOGIN:
+            problems.append("POINTS_WECHAT_DEV_LOGIN must be off in production")
+        if not (self.WECHAT_APP_ID and self.WECHAT_APP_SECRET):
+            problems.append("POINTS_WECHAT_APP_ID and POINTS_WECHAT_APP_SECRET are required")
+        if self.SQLALCHEMY_DATABASE_URI and self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+            problems.append("production needs PostgreSQL, not SQLite")
+        if problems:
+            raise UnsafeConfiguration("; ".join(problems))
+
+
+SETTINGS = {cls.ENV_NAME: cls for cls in (Development, Testing, Production)}
+
+
+def load_settings(name: str | None = None) -> Base:
+    name = name or os.environ.get("POINTS_ENV", "development")
+    try:
+        settings = SETTINGS[name]()
+    except KeyError:
+        raise UnsafeConfiguration(f"unknown POINTS_ENV {name!r}; expected one of {sorted(SETTINGS)}") from None
+    settings.check()
+    return settings

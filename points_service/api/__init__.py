@@ -1,0 +1,22 @@
+"""The HTTP API under /api/v1, its OpenAPI document at /api/openapi.json and Swagger UI at /api/docs."""
+
+from __future__ import annotations
+
+from points_service.api import admin, auth, me, structure
+from points_service.api.core import Api
+
+API_PREFIX = "/api/v1"
+BLUEPRINTS = [auth.blp, me.blp, structure.blp, admin.blp]
+
+api = Api()
+
+
+def register_api(app) -> None:
+    api.init_app(app, spec_kwargs={
+        "servers": [{"url": "/"}],
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "security": [{"bearerAuth": []}],
+    })
+    for blueprint in BLUEPRINTS:
+        prefix = API_PREFIX + (blueprint.url_prefix or "")
+        api.register_blueprint(blueprint, url_prefix=prefix)

@@ -1,0 +1,86 @@
+"""POST /auth/wechat, /auth/bind, /auth/login, /auth/refresh."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import current_app, g
+from flask_jwt_extended import get_jwt, jwt_required
+
+from points_service.api.core import Blueprint
+from points_service.api.fields import CleanString, Phone
+from points_service.api.security import wechat_token_required
+from points_service.api.structure import MemberSchema
+from points_service.domain import auth
+from points_service.domain.errors import Conflict
+from points_service.integrations.wechat import WechatClient
+
+blp = Blueprint("auth", __name__, url_prefix="/auth", description="登录与令牌")
+
+
+class WechatLoginArgs(ma.Schema):
+    code = CleanString(required=True, max_length=128)
+
+
+class PasswordLoginArgs(ma.Schema):
+    username = CleanString(required=True, max_length=64)
+    password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=128))
+
+
+class BindArgs(ma.Schema):
+    name = CleanString(required=True, max_length=50)
+    phone = Phone(required=True)
+
+
+class TokenSchema(ma.Schema):
+    access_token = ma.fields.String()
+    refresh_token = ma.fields.String()
+
+
+class WechatLoginSchema(TokenSchema):
+    member = ma.fields.Nested(MemberSchema, allow_none=True)
+    needs_binding = ma.fields.Boolean()
+
+
+def _flatten(login: auth.WechatLogin) -> dict:
+    return {**vars(login.tokens), "member": login.member, "needs_binding": login.needs_binding}
+
+
+@blp.route("/wechat", methods=["POST"])
+@blp.arguments(WechatLoginArgs)
+@blp.response(200, WechatLoginSchema)
+def wechat_login(args):
+    """小程序登录：用 wx.login 的 code 换取令牌"""
+    client = WechatClient.from_config(current_app.config)
+    return _flatten(auth.login_with_wechat(args["code"], client, request_id=g.request_id))
+
+
+@blp.route("/bind", methods=["POST"])
+@wechat_token_required
+@blp.arguments(BindArgs)
+@blp.response(200, WechatLoginSchema)
+def bind(args):
+    """把当前微信身份绑定到花名册中的党员（姓名 + 手机号）"""
+    kind, _, raw_id = g.token_subject.partition(":")
+    if kind != "w":
+        raise Conflict("该微信已绑定党员身份", code="already_bound")
+    login = auth.bind_wechat(int(raw_id), args["name"], args["phone"],
+                             phone_key=current_app.config["PHONE_HASH_KEY"], request_id=g.request_id)
+    return _flatten(login)
+
+
+@blp.route("/login", methods=["POST"])
+@blp.arguments(PasswordLoginArgs)
+@blp.response(200, TokenSchema)
+def password_login(args):
+    """控制台用户名密码登录（连续失败后暂时锁定）"""
+    policy = auth.LoginPolicy(current_app.config["LOGIN_MAX_FAILURES"], current_app.config["LOGIN_LOCK_SECONDS"])
+    return vars(auth.login_with_password(args["username"], args["password"], policy=policy,
+                                         request_id=g.request_id))
+
+
+@blp.route("/refresh", methods=["POST"])
+@jwt_required(refresh=True)
+@blp.response(200, TokenSchema)
+def refresh():
+    """用刷新令牌换一对新令牌；旧刷新令牌随即作废，重复使用会吊销整组令牌"""
+    return vars(auth.refresh_tokens(get_jwt(), request_id=g.request_id))

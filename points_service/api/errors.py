@@ -1,0 +1,76 @@
+"""One error handler for the whole app, so routing 404/405, validation errors, oversized bodies and
+crashes all answer in the same envelope with a stable ``code`` and a Chinese ``message``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+from points_service.api.core import envelope
+from points_service.domain.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+HTTP_ERRORS = {
+    400: ("bad_request", "请求格式有误"),
+    401: ("unauthorized", "请先登录"),
+    403: ("forbidden", "无权执行此操作"),
+    404: ("not_found", "资源不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    409: ("conflict", "与当前状态冲突"),
+    413: ("payload_too_large", "请求内容过大"),
+    415: ("unsupported_media_type", "请求内容类型不受支持"),
+    422: ("validation_failed", "提交的数据有误"),
+    429: ("rate_limited", "请求过于频繁，请稍后再试"),
+    500: ("internal_error", "服务器内部错误"),
+    503: ("service_unavailable", "服务暂时不可用，请稍后再试"),
+}
+
+
+def _respond(status: int, code: str, message: str, data=None, headers=None):
+    response = jsonify(envelope(data, code=code, message=message))
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def flatten_locations(messages: dict) -> dict:
+    """webargs nests field errors under their location ("json", "query"); clients want the fields."""
+    errors: dict = {}
+    for location_errors in messages.values():
+        if isinstance(location_errors, dict):
+            errors.update(location_errors)
+        else:
+            errors.setdefault("_schema", []).extend(location_errors)
+    return errors
+
+
+def handle_service_error(error: ServiceError):
+    return _respond(error.status, error.code, error.message, error.data, error.headers)
+
+
+def handle_http_exception(error: HTTPException):
+    status = error.code or 500
+    code, message = HTTP_ERRORS.get(status, ("http_error", error.name))
+    data = None
+    extra = getattr(error, "data", None) or {}
+    if status == 422 and "messages" in extra:
+        data = {"errors": flatten_locations(extra["messages"])}
+    headers = dict(extra.get("headers") or {})
+    if status == 405 and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
+    return _respond(status, code, message, data, headers)
+
+
+def handle_unexpected(error: Exception):
+    log.exception("unhandled error")
+    code, message = HTTP_ERRORS[500]
+    return _respond(500, code, message)
+
+
+def register_error_handlers(app) -> None:
+    app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,79 @@
+"""Field types shared by input schemas: clean Chinese text, normalized phones, exact points, instants."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import marshmallow as ma
+
+from points_service.domain.periods import BadPeriod, parse_period, to_rfc3339
+from points_service.domain.phones import BadPhone, normalize_phone
+
+
+def _is_forbidden_char(char: str) -> bool:
+    # Control (Cc), format incl. bidi overrides (Cf), surrogates and private use are refused;
+    # characters outside the BMP (生僻字 such as 𠮷) and the middle dot · are kept exactly.
+    return unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co"}
+
+
+class CleanString(ma.fields.String):
+    """A string with no control or bidi characters, stripped, within ``max_length`` characters."""
+
+    def __init__(self, *, max_length: int = 200, min_length: int = 1, validate=None, **kwargs):
+        extra = [validate] if callable(validate) else list(validate or [])
+        super().__init__(validate=[ma.validate.Length(min=min_length, max=max_length), *extra], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if any(_is_forbidden_char(char) for char in text):
+            raise ma.ValidationError("包含不允许的控制字符")
+        return text
+
+
+class Phone(ma.fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return normalize_phone(super()._deserialize(value, attr, data, **kwargs))
+        except BadPhone as exc:
+            raise ma.ValidationError(str(exc)) from exc
+
+
+class PointsField(ma.fields.Decimal):
+    """Exact points: at most two decimals, serialized as a JSON number."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {}).setdefault("example", 5)
+        super().__init__(places=None, allow_nan=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ma.ValidationError("不是有效的数字")
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if number.as_tuple().exponent < -2:
+            raise ma.ValidationError("积分最多保留两位小数")
+        return number
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        # JSON numbers: ints stay ints, others keep their two decimals exactly (Flask encodes Decimal).
+        return int(value) if value == value.to_integral_value() else value
+
+
+class Instant(ma.fields.AwareDateTime):
+    """RFC 3339 with an offset in and out; emitted in Asia/Shanghai (+08:00)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return to_rfc3339(value)
+
+
+class PeriodKey(ma.fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        key = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_period(key)
+        except BadPeriod as exc:
+            raise ma.ValidationError(str(exc)) from exc
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value)

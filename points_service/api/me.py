@@ -1,0 +1,50 @@
+"""GET /me: who am I, what may I do, where do I belong."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from points_service.api.core import Blueprint
+from points_service.api.fields import Instant
+from points_service.api.security import current_principal, login_required
+from points_service.api.structure import MemberSchema, NodeRefSchema
+from points_service.domain.accounts import describe_me
+from points_service.models import Role, ScopeType
+
+blp = Blueprint("me", __name__, description="当前用户")
+
+
+class UserSchema(ma.Schema):
+    id = ma.fields.Integer()
+    username = ma.fields.String(allow_none=True)
+    display_name = ma.fields.String()
+
+
+class RoleGrantSchema(ma.Schema):
+    role = ma.fields.Enum(Role)
+    scope_type = ma.fields.Enum(ScopeType)
+    scope_id = ma.fields.Integer(allow_none=True)
+    scope_name = ma.fields.String()
+
+
+class AffiliationSchema(ma.Schema):
+    branch = ma.fields.Nested(NodeRefSchema)
+    community = ma.fields.Nested(NodeRefSchema)
+    grid = ma.fields.Nested(NodeRefSchema, allow_none=True)
+    valid_from = Instant()
+    valid_to = Instant(allow_none=True)
+
+
+class MeSchema(ma.Schema):
+    user = ma.fields.Nested(UserSchema)
+    member = ma.fields.Nested(MemberSchema, allow_none=True)
+    roles = ma.fields.List(ma.fields.Nested(RoleGrantSchema))
+    affiliations = ma.fields.List(ma.fields.Nested(AffiliationSchema))
+
+
+@blp.route("/me")
+@login_required
+@blp.response(200, MeSchema)
+def me():
+    """个人信息、角色与范围、组织关系"""
+    return describe_me(current_principal())

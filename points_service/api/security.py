@@ -1,0 +1,79 @@
+"""Authentication for API views: bearer JWTs via flask-jwt-extended, with its errors in our envelope.
+
+``current_principal()`` is the only bridge from the request to the domain's explicit actor.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g
+from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+
+from points_service.api.errors import handle_service_error
+from points_service.db import db
+from points_service.domain.access import Principal, principal_for
+from points_service.domain.errors import Forbidden, Unauthorized
+from points_service.models import User
+
+jwt = JWTManager()
+
+
+class TokenInvalid(Unauthorized):
+    code, message = "token_invalid", "登录凭证无效，请重新登录"
+
+
+class TokenExpired(Unauthorized):
+    code, message = "token_expired", "登录已过期，请刷新或重新登录"
+
+
+def init_app(app) -> None:
+    jwt.init_app(app)
+
+    # flask-jwt-extended answers its own errors; these loaders make the answer our envelope.
+    jwt.invalid_token_loader(lambda _reason: handle_service_error(TokenInvalid()))
+    jwt.expired_token_loader(lambda _header, _payload: handle_service_error(TokenExpired()))
+    jwt.unauthorized_loader(lambda _reason: handle_service_error(Unauthorized()))
+    jwt.needs_fresh_token_loader(lambda _header, _payload: handle_service_error(TokenInvalid()))
+    jwt.revoked_token_loader(lambda _header, _payload: handle_service_error(TokenInvalid()))
+    jwt.user_lookup_error_loader(lambda _header, _payload: handle_service_error(TokenInvalid()))
+
+
+def _load_principal() -> Principal:
+    subject = get_jwt()["sub"]
+    kind, _, raw_id = subject.partition(":")
+    g.token_subject = subject
+    if kind != "u":
+        raise Forbidden("请先绑定党员身份", code="binding_required")
+    user = db.session.get(User, int(raw_id))
+    if user is None or not user.is_active:
+        raise TokenInvalid()
+    return principal_for(user, request_id=g.get("request_id"))
+
+
+def login_required(view):
+    """Require an access token of a bound account; puts the principal on ``g.principal``."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        verify_jwt_in_request()
+        g.principal = _load_principal()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def wechat_token_required(view):
+    """Require any access token, including an unbound WeChat identity's (for /auth/bind)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        verify_jwt_in_request()
+        g.token_subject = get_jwt()["sub"]
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def current_principal() -> Principal:
+    return g.principal

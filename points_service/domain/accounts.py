@@ -1,0 +1,75 @@
+"""Console accounts and role grants (admins only), and the caller's own profile."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from points_service.db import db
+from points_service.domain.access import Principal, authorize
+from points_service.domain.audit import audit
+from points_service.domain.auth import hash_password
+from points_service.domain.errors import Conflict, ValidationFailed
+from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, RoleGrant, ScopeType, User
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH or password.isdigit() or password.isalpha():
+        raise ValidationFailed({"password": [f"密码至少 {MIN_PASSWORD_LENGTH} 位，且需同时包含字母和数字"]})
+
+
+def validate_grant(role: Role, scope_type: ScopeType, scope_id: int | None) -> None:
+    """A grant's scope must be of the kind its role expects and must exist."""
+    expected = ROLE_SCOPE[role]
+    if scope_type != expected:
+        raise ValidationFailed({"roles": [f"角色 {role.value} 的范围类型应为 {expected.value}"]})
+    model = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}.get(scope_type)
+    if model is not None and (scope_id is None or db.session.get(model, scope_id) is None):
+        raise ValidationFailed({"roles": [f"范围 {scope_type.value}:{scope_id} 不存在"]})
+
+
+def add_user(username: str, password: str, grants: list[tuple[Role, ScopeType, int | None]],
+             display_name: str = "", granted_by: int | None = None) -> User:
+    """Create a console user with grants; flushes only (the CLI and the API use case commit)."""
+    check_password_strength(password)
+    if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:
+        raise Conflict("用户名已存在", code="username_taken")
+    user = User(username=username, password_hash=hash_password(password), display_name=display_name or username)
+    db.session.add(user)
+    for role, scope_type, scope_id in grants:
+        validate_grant(role, scope_type, scope_id)
+        user.grants.append(RoleGrant(role=role, scope_type=scope_type, scope_id=scope_id, granted_by_id=granted_by))
+    db.session.flush()
+    return user
+
+
+def create_user(actor: Principal, username: str, password: str,
+                grants: list[tuple[Role, ScopeType, int | None]], display_name: str = "") -> User:
+    authorize(actor, "users.manage")
+    user = add_user(username, password, grants, display_name, granted_by=actor.user_id)
+    audit("user.create", actor=actor, target=user,
+          detail={"roles": [f"{r.value}@{s.value}:{i}" for r, s, i in grants]})
+    db.session.commit()
+    return user
+
+
+def describe_me(principal: Principal) -> dict:
+    user = db.session.get(User, principal.user_id)
+    member = db.session.get(Member, principal.member_id) if principal.member_id else None
+    return {
+        "user": user,
+        "member": member,
+        "roles": [
+            {"role": grant.role, "scope_type": grant.scope_type, "scope_id": grant.scope_id,
+             "scope_name": _scope_name(grant.scope_type, grant.scope_id)}
+            for grant in principal.grants
+        ],
+        "affiliations": member.affiliations if member else [],
+    }
+
+
+def _scope_name(scope_type: ScopeType, scope_id: int | None) -> str:
+    model = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}.get(scope_type)
+    node = db.session.get(model, scope_id) if model else None
+    return node.name if node else "全市"

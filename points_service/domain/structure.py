@@ -1,0 +1,102 @@
+"""Reading and building the two trees and the roster. Builders only flush; callers commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.access import Principal, authorize, member_scope
+from points_service.domain.errors import NotFound
+from points_service.models import Affiliation, Member, Organization, OrgKind, Region, RegionLevel
+
+
+def add_region(code: str, name: str, level: RegionLevel, parent: Region | None = None) -> Region:
+    region = Region(code=code, name=name, level=level, parent=parent)
+    db.session.add(region)
+    db.session.flush()
+    region.path = f"{parent.path if parent else '/'}{region.id}/"
+    return region
+
+
+def add_organization(code: str, name: str, kind: OrgKind, parent: Organization | None = None,
+                     paired_community: Region | None = None) -> Organization:
+    org = Organization(code=code, name=name, kind=kind, parent=parent, paired_community=paired_community)
+    db.session.add(org)
+    db.session.flush()
+    org.path = f"{parent.path if parent else '/'}{org.id}/"
+    return org
+
+
+def enroll_member(name: str, phone_hash: str, phone_masked: str, branch: Organization, community: Region,
+                  grid: Region | None = None, since: datetime | None = None) -> Member:
+    member = Member(name=name, phone_hash=phone_hash, phone_masked=phone_masked, branch=branch,
+                    community=community, grid=grid)
+    db.session.add(member)
+    db.session.flush()
+    db.session.add(Affiliation(member=member, branch=branch, community=community, grid=grid,
+                               valid_from=since or utcnow()))
+    return member
+
+
+def transfer_member(member: Member, branch: Organization, community: Region, grid: Region | None,
+                    when: datetime | None = None) -> None:
+    """Close the current affiliation and open a new one: history keeps where points were earned."""
+    if (member.branch_id, member.community_id, member.grid_id) == (branch.id, community.id, grid and grid.id):
+        return
+    when = when or utcnow()
+    current = db.session.scalar(
+        sa.select(Affiliation).where(Affiliation.member_id == member.id, Affiliation.valid_to.is_(None))
+    )
+    if current is not None:
+        current.valid_to = when
+    member.branch, member.community, member.grid = branch, community, grid
+    db.session.add(Affiliation(member=member, branch=branch, community=community, grid=grid, valid_from=when))
+
+
+def list_regions(level: RegionLevel | None = None, parent_id: int | None = None) -> sa.Select:
+    statement = sa.select(Region).order_by(Region.path)
+    if level is not None:
+        statement = statement.where(Region.level == level)
+    if parent_id is not None:
+        statement = statement.where(Region.parent_id == parent_id)
+    return statement
+
+
+def organization_tree() -> list[dict]:
+    """All organizations nested under their parents (a few thousand rows: one query)."""
+    orgs = db.session.scalars(sa.select(Organization).order_by(Organization.path)).all()
+    nodes = {org.id: {"org": org, "children": []} for org in orgs}
+    roots = []
+    for org in orgs:
+        (nodes[org.parent_id]["children"] if org.parent_id in nodes else roots).append(nodes[org.id])
+    return roots
+
+
+def list_members(principal: Principal, *, branch_id: int | None = None, community_id: int | None = None,
+                 name: str | None = None) -> sa.Select:
+    statement = sa.select(Member).where(member_scope(principal)).order_by(Member.id)
+    if branch_id is not None:
+        statement = statement.where(Member.branch_id == branch_id)
+    if community_id is not None:
+        statement = statement.where(Member.community_id == community_id)
+    if name:
+        statement = statement.where(Member.name.contains(name))
+    return statement
+
+
+def get_member(principal: Principal, member_id: int) -> Member:
+    member = db.session.get(Member, member_id)
+    if member is None:
+        raise NotFound("党员不存在")
+    authorize(principal, "member.view", member)
+    return member
+
+
+def get_organization(principal: Principal, org_id: int) -> Organization:
+    org = db.session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("组织不存在")
+    authorize(principal, "organization.view", org)
+    return org

@@ -1,0 +1,77 @@
+"""A thin WeChat mini-program client: only what we call, with WeChat's error codes mapped to ours.
+
+wechatpy's last stable release is from 2021; code2session is one GET, so we own these few lines.
+The base URL is configurable so that tests talk to a fake WeChat server on loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import requests
+
+from points_service.domain.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
+
+log = logging.getLogger(__name__)
+
+
+class WechatLoginFailed(Unauthorized):
+    code, message = "wechat_login_failed", "微信登录失败，请重新进入小程序"
+
+
+@dataclass(frozen=True)
+class WechatSession:
+    openid: str
+    session_key: str | None
+    unionid: str | None = None
+
+
+# errcode → the error we raise; anything unknown is treated as WeChat being unavailable.
+_ERRORS = {
+    40029: lambda: WechatLoginFailed(),  # invalid code
+    40163: lambda: WechatLoginFailed("登录凭证已被使用，请重新进入小程序"),  # code already used
+    45011: lambda: RateLimited("微信登录过于频繁，请稍后再试", retry_after=60),
+    40226: lambda: Forbidden("该微信账号存在风险，已被限制登录", code="wechat_user_blocked"),
+    -1: lambda: ServiceUnavailable("微信服务繁忙，请稍后再试", code="wechat_unavailable"),
+}
+
+
+class WechatClient:
+    def __init__(self, base_url: str, app_id: str | None, app_secret: str | None, timeout: float = 5.0,
+                 dev_login: bool = False) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.timeout = timeout
+        self.dev_login = dev_login
+
+    @classmethod
+    def from_config(cls, config) -> WechatClient:
+        return cls(config["WECHAT_API_BASE"], config["WECHAT_APP_ID"], config["WECHAT_APP_SECRET"],
+                   config["WECHAT_TIMEOUT_SECONDS"], config["WECHAT_DEV_LOGIN"])
+
+    def code2session(self, code: str) -> WechatSession:
+        if self.dev_login and code.startswith("dev:") and len(code) > 4:
+            return WechatSession(openid=code[4:], session_key=None)
+        if not (self.app_id and self.app_secret):
+            raise ServiceUnavailable("微信登录未配置", code="wechat_unavailable")
+        payload = self._get("/sns/jscode2session", {
+            "appid": self.app_id, "secret": self.app_secret, "js_code": code, "grant_type": "authorization_code",
+        })
+        errcode = payload.get("errcode") or 0
+        if errcode:
+            log.info("code2session refused: errcode=%s", errcode)  # never log the code or keys
+            raise _ERRORS.get(errcode, _ERRORS[-1])()
+        if not payload.get("openid"):
+            raise ServiceUnavailable("微信服务返回异常", code="wechat_unavailable")
+        return WechatSession(payload["openid"], payload.get("session_key"), payload.get("unionid"))
+
+    def _get(self, path: str, params: dict) -> dict:
+        try:
+            response = requests.get(self.base_url + path, params=params, timeout=self.timeout)
+            response.raise_for_status()
+            return response.json()
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("WeChat unreachable: %s", type(exc).__name__)
+            raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc

@@ -1,0 +1,87 @@
+"""Territory (city > district > street > community > grid) and organizations (department > branches).
+
+Both trees keep a materialized ``path`` ("/1/4/17/") so that "everything under this node" is one
+indexed prefix match, which scoped access checks and leaderboards ask for constantly.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from points_service.db import db
+
+
+class RegionLevel(enum.StrEnum):
+    CITY = "city"
+    DISTRICT = "district"
+    STREET = "street"
+    COMMUNITY = "community"
+    GRID = "grid"
+
+
+REGION_LEVEL_ORDER = list(RegionLevel)
+REGION_LEVEL_NAMES = {
+    RegionLevel.CITY: "市",
+    RegionLevel.DISTRICT: "区县",
+    RegionLevel.STREET: "街道",
+    RegionLevel.COMMUNITY: "社区",
+    RegionLevel.GRID: "网格",
+}
+
+
+class TreeNode:
+    """Shared behaviour of the two trees: a parent, and a path of ancestor ids."""
+
+    path: Mapped[str]
+
+    @property
+    def ancestor_ids(self) -> list[int]:
+        return [int(part) for part in self.path.strip("/").split("/") if part]
+
+    def is_within(self, other_path: str) -> bool:
+        return self.path.startswith(other_path)
+
+
+class Region(TreeNode, db.Model):
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    level: Mapped[RegionLevel] = mapped_column(sa.Enum(RegionLevel, native_enum=False, length=16))
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("regions.id"))
+    path: Mapped[str] = mapped_column(sa.String(255), index=True, default="")
+
+    parent: Mapped[Region | None] = relationship(remote_side=[id])
+
+
+class OrgKind(enum.StrEnum):
+    DEPARTMENT = "department"  # 部门党组织 (党委/党总支): the subject of organization points
+    BRANCH = "branch"  # 党支部: every member belongs to exactly one
+
+
+ORG_KIND_NAMES = {OrgKind.DEPARTMENT: "部门党组织", OrgKind.BRANCH: "党支部"}
+
+
+class Organization(TreeNode, db.Model):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    kind: Mapped[OrgKind] = mapped_column(sa.Enum(OrgKind, native_enum=False, length=16))
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"))
+    path: Mapped[str] = mapped_column(sa.String(255), index=True, default="")
+    # The community a department organization is paired with for 组织报到.
+    paired_community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("regions.id"))
+
+    parent: Mapped[Organization | None] = relationship(remote_side=[id])
+    paired_community: Mapped[Region | None] = relationship()
+
+    @property
+    def department_id(self) -> int:
+        """The top (department) organization this node belongs to: the subject of org points."""
+        return self.ancestor_ids[0]
