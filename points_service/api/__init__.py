@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from points_service.api import admin, auth, me, structure
+from points_service.api import admin, auth, imports, me, policy, structure
 from points_service.api.core import Api
 
 API_PREFIX = "/api/v1"
-BLUEPRINTS = [auth.blp, me.blp, structure.blp, admin.blp]
+BLUEPRINTS = [auth.blp, me.blp, structure.blp, admin.blp, imports.blp, policy.blp]
 
 api = Api()
 

@@ -1,4 +1,4 @@
-"""Operator commands: ``flask users create``, ``flask demo seed``, ``flask roster import``."""
+"""``flask users create``: bootstrap console accounts without any default password."""
 
 from __future__ import annotations
 
@@ -39,7 +39,3 @@ def create_user_command(username, roles, scope_ids, display_name):
         db.session.rollback()
         raise click.ClickException(f"{exc.message} {exc.data or ''}".strip()) from exc
     click.echo(f"created user {user.username} (id {user.id}) with roles {', '.join(roles)}")
-
-
-def register_commands(app) -> None:
-    app.cli.add_command(users_cli)

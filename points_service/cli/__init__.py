@@ -1,0 +1,14 @@
+"""Operator commands, one module per area; ``flask --help`` lists them."""
+
+from __future__ import annotations
+
+from points_service.cli.demo import demo_cli
+from points_service.cli.roster import roster_cli
+from points_service.cli.users import users_cli
+
+COMMAND_GROUPS = [users_cli, demo_cli, roster_cli]
+
+
+def register_commands(app) -> None:
+    for group in COMMAND_GROUPS:
+        app.cli.add_command(group)

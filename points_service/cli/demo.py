@@ -1,0 +1,5 @@
+"""``flask demo ...``: being written."""
+
+from flask.cli import AppGroup
+
+demo_cli = AppGroup("demo")
