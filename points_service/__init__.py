@@ -16,6 +16,7 @@ def create_app(settings=None) -> Flask:
     from points_service.api import register_api
     from points_service.api.errors import register_error_handlers
     from points_service.api.security import init_app as init_security
+    from points_service.domain.policy import init_app as init_policy
     from points_service.jsonio import init_app as init_json
 
     db.init_app(app)
@@ -24,6 +25,7 @@ def create_app(settings=None) -> Flask:
     init_security(app)
     register_api(app)
     register_error_handlers(app)
+    init_policy(app)
     app.register_blueprint(health.blp)
     cli.register_commands(app)
     return app

@@ -28,6 +28,11 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def enum_values(enum_class) -> list[str]:
+    """Store an enum's values ('reversal'), not its member names ('REVERSAL'), so SQL reads naturally."""
+    return [member.value for member in enum_class]
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -100,8 +105,17 @@ def init_app(app) -> None:
 
 
 def _enable_sqlite_foreign_keys(engine) -> None:
+    """SQLite enforces foreign keys only when asked, and pysqlite's own transaction handling breaks
+    SAVEPOINTs; the SQLAlchemy-documented recipe hands BEGIN to SQLAlchemy instead."""
+
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN")

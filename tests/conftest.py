@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from config.settings import Testing
 from points_service import create_app
 from points_service.db import db
+from tests.dbutil import reset_database
 
 PG_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
 
@@ -32,36 +33,47 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# Each PostgreSQL test run works in its own schema, so parallel runs on one database never collide.
+PG_SCHEMA = f"test_run_{os.getpid()}"
+
+
+def test_settings() -> Testing:
+    settings = Testing()
+    if PG_URL:
+        settings.SQLALCHEMY_ENGINE_OPTIONS = {"connect_args": {"options": f"-csearch_path={PG_SCHEMA}"}}
+    return settings
+
+
 @pytest.fixture(scope="session")
 def _schema_ready():
     """On PostgreSQL, build the schema once per run; tests then truncate between themselves."""
     if not PG_URL:
         yield
         return
-    app = create_app(Testing())
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        connection.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    app = create_app(test_settings())
     with app.app_context():
-        db.drop_all()
         db.create_all()
+        db.engine.dispose()
     yield
-
-
-def _truncate_all() -> None:
-    names = ", ".join(table.name for table in db.metadata.sorted_tables)
-    # TRUNCATE does not fire the append-only row triggers: it is how tests reset, never how the app works.
-    db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    db.session.commit()
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+    engine.dispose()
 
 
 @pytest.fixture
 def app(_schema_ready):
-    app = create_app(Testing())
+    app = create_app(test_settings())
     with app.app_context():
         if PG_URL:
-            _truncate_all()
+            reset_database()
         else:
             db.create_all()
         yield app
         db.session.remove()
         if PG_URL:
-            _truncate_all()
+            reset_database()
         db.engine.dispose()

@@ -103,3 +103,15 @@ def make_world() -> dict:
     }
     db.session.commit()
     return world
+
+
+def make_wechat_identity(openid: str | None = None, user: User | None = None, **overrides):
+    """A mini-program user as code2session left it (a WechatIdentity); bound to ``user`` when given."""
+    from points_service.models import WechatIdentity
+
+    identity = WechatIdentity(openid=openid or f"oTest{_n():08d}", user_id=user.id if user else None,
+                              session_key=overrides.get("session_key", "server-side-session-key=="),
+                              unionid=overrides.get("unionid"))
+    db.session.add(identity)
+    db.session.flush()
+    return identity

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from points_service.api import admin, auth, imports, me, policy, structure
+from points_service.api import activities, admin, auth, imports, me, points, policy, preview, reports, structure
+from points_service.api import approvals, records
 from points_service.api.core import Api
 
 API_PREFIX = "/api/v1"
-BLUEPRINTS = [auth.blp, me.blp, structure.blp, admin.blp, imports.blp, policy.blp]
+BLUEPRINTS = [auth.blp, me.blp, structure.blp, points.blp, admin.blp, imports.blp, policy.blp, preview.blp,
+              reports.blp, activities.blp, records.blp, approvals.blp]
 
 api = Api()
 

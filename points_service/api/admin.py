@@ -15,8 +15,8 @@ blp = Blueprint("admin", __name__, url_prefix="/admin", description="系统管�
 
 
 class GrantArgs(ma.Schema):
-    role = ma.fields.Enum(Role, required=True)
-    scope_type = ma.fields.Enum(ScopeType, required=True)
+    role = ma.fields.Enum(Role, by_value=True, required=True)
+    scope_type = ma.fields.Enum(ScopeType, by_value=True, required=True)
     scope_id = ma.fields.Integer(load_default=None)
 
 

@@ -60,10 +60,10 @@ def wechat_login(args):
 @blp.response(200, WechatLoginSchema)
 def bind(args):
     """把当前微信身份绑定到花名册中的党员（姓名 + 手机号）"""
-    kind, _, raw_id = g.token_subject.partition(":")
+    kind, identity_id = g.token_subject
     if kind != "w":
         raise Conflict("该微信已绑定党员身份", code="already_bound")
-    login = auth.bind_wechat(int(raw_id), args["name"], args["phone"],
+    login = auth.bind_wechat(identity_id, args["name"], args["phone"],
                              phone_key=current_app.config["PHONE_HASH_KEY"], request_id=g.request_id)
     return _flatten(login)
 

@@ -21,8 +21,8 @@ class UserSchema(ma.Schema):
 
 
 class RoleGrantSchema(ma.Schema):
-    role = ma.fields.Enum(Role)
-    scope_type = ma.fields.Enum(ScopeType)
+    role = ma.fields.Enum(Role, by_value=True)
+    scope_type = ma.fields.Enum(ScopeType, by_value=True)
     scope_id = ma.fields.Integer(allow_none=True)
     scope_name = ma.fields.String()
 

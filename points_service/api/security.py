@@ -37,15 +37,28 @@ def init_app(app) -> None:
     jwt.needs_fresh_token_loader(lambda _header, _payload: handle_service_error(TokenInvalid()))
     jwt.revoked_token_loader(lambda _header, _payload: handle_service_error(TokenInvalid()))
     jwt.user_lookup_error_loader(lambda _header, _payload: handle_service_error(TokenInvalid()))
+    # PyJWT checks exp and iat only when present: a token without them would never expire.
+    jwt.token_verification_loader(lambda _header, payload: payload.keys() >= REQUIRED_CLAIMS)
+    jwt.token_verification_failed_loader(lambda _header, _payload: handle_service_error(TokenInvalid()))
+
+
+REQUIRED_CLAIMS = {"exp", "iat", "sub"}
+SUBJECT_KINDS = {"u", "w"}  # u:<user id> (an account), w:<wechat identity id> (not yet bound)
+
+
+def token_subject() -> tuple[str, int]:
+    """The verified token's subject as (kind, id); anything else our key signed is still refused."""
+    kind, _, raw_id = str(get_jwt()["sub"]).partition(":")
+    if kind not in SUBJECT_KINDS or not (raw_id.isascii() and raw_id.isdigit()):
+        raise TokenInvalid()
+    return kind, int(raw_id)
 
 
 def _load_principal() -> Principal:
-    subject = get_jwt()["sub"]
-    kind, _, raw_id = subject.partition(":")
-    g.token_subject = subject
+    kind, subject_id = g.token_subject = token_subject()
     if kind != "u":
         raise Forbidden("请先绑定党员身份", code="binding_required")
-    user = db.session.get(User, int(raw_id))
+    user = db.session.get(User, subject_id)
     if user is None or not user.is_active:
         raise TokenInvalid()
     return principal_for(user, request_id=g.get("request_id"))
@@ -69,7 +82,7 @@ def wechat_token_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         verify_jwt_in_request()
-        g.token_subject = get_jwt()["sub"]
+        g.token_subject = token_subject()
         return view(*args, **kwargs)
 
     return wrapper

@@ -23,7 +23,7 @@ class RegionSchema(ma.Schema):
     id = ma.fields.Integer()
     code = ma.fields.String()
     name = ma.fields.String()
-    level = ma.fields.Enum(RegionLevel)
+    level = ma.fields.Enum(RegionLevel, by_value=True)
     parent_id = ma.fields.Integer(allow_none=True)
 
 
@@ -31,7 +31,7 @@ class OrganizationSchema(ma.Schema):
     id = ma.fields.Integer()
     code = ma.fields.String()
     name = ma.fields.String()
-    kind = ma.fields.Enum(OrgKind)
+    kind = ma.fields.Enum(OrgKind, by_value=True)
     parent_id = ma.fields.Integer(allow_none=True)
     paired_community = ma.fields.Nested(NodeRefSchema, allow_none=True)
 
@@ -52,7 +52,7 @@ class MemberSchema(ma.Schema):
 
 
 class RegionQueryArgs(PageArgs):
-    level = ma.fields.Enum(RegionLevel, load_default=None)
+    level = ma.fields.Enum(RegionLevel, by_value=True, load_default=None)
     parent_id = ma.fields.Integer(load_default=None)
 
 

@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 
 from points_service.db import db
 from points_service.domain.errors import ServiceError
-from points_service.models import ROLE_SCOPE, Role
+from points_service.models import ROLE_SCOPE, Role, ScopeType
 
 users_cli = AppGroup("users", help="Console accounts.")
 
@@ -24,18 +24,34 @@ users_cli = AppGroup("users", help="Console accounts.")
 def create_user_command(username, roles, scope_ids, display_name):
     """Create a console user. The password comes from POINTS_NEW_USER_PASSWORD or a prompt."""
     from points_service.domain.accounts import add_user
+    from points_service.domain.audit import audit
 
+    grants = _grants(roles, scope_ids)
     password = os.environ.get("POINTS_NEW_USER_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
-    scopes = iter(scope_ids)
-    grants = []
-    for value in roles:
-        role = Role(value)
-        grants.append((role, ROLE_SCOPE[role], None if role is Role.ADMIN else next(scopes, None)))
     try:
         user = add_user(username, password, grants, display_name)
+        audit("user.create", target=user, detail={"roles": [f"{r.value}@{s.value}:{i}" for r, s, i in grants],
+                                                   "via": "cli"})
         db.session.commit()
     except ServiceError as exc:
         db.session.rollback()
-        raise click.ClickException(f"{exc.message} {exc.data or ''}".strip()) from exc
+        raise click.ClickException(_describe(exc)) from exc
     click.echo(f"created user {user.username} (id {user.id}) with roles {', '.join(roles)}")
+
+
+def _grants(roles: tuple[str, ...], scope_ids: tuple[int, ...]) -> list[tuple[Role, ScopeType, int | None]]:
+    """Pair each non-admin role with its --scope-id; a missing or a spare scope id is an operator error."""
+    scoped = [Role(value) for value in roles if Role(value) is not Role.ADMIN]
+    if len(scoped) != len(scope_ids):
+        raise click.UsageError(f"give exactly one --scope-id per non-admin --role "
+                               f"({len(scoped)} such roles, {len(scope_ids)} scope ids)")
+    scopes = iter(scope_ids)
+    return [(role, ROLE_SCOPE[role], None if role is Role.ADMIN else next(scopes))
+            for role in (Role(value) for value in roles)]
+
+
+def _describe(error: ServiceError) -> str:
+    field_errors = (error.data or {}).get("errors", {})
+    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in field_errors.items())
+    return f"{error.message} {details}".strip()

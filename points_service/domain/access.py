@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db
 from points_service.domain.errors import Forbidden, Unauthorized
-from points_service.models import Member, Organization, Region, Role, ScopeType, User
+from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, ScopeType, User
 
 
 @dataclass(frozen=True)
@@ -49,19 +49,24 @@ class Principal:
 
 
 def principal_for(user: User, request_id: str | None = None) -> Principal:
-    """Resolve a user's grants to scope paths (one query per scope type)."""
-    grants = []
-    for grant in user.grants:
-        grants.append(Grant(grant.role, grant.scope_type, grant.scope_id, _scope_path(grant.scope_type, grant.scope_id)))
-    return Principal(user_id=user.id, member_id=user.member_id, grants=tuple(grants), request_id=request_id)
+    """Resolve a user's grants to scope paths (one query per scope type).
+
+    A grant whose scope type does not fit its role is dropped: a city scope resolves to the empty path,
+    which covers everything, so a mis-written row must narrow access, never widen it."""
+    grants = tuple(
+        Grant(grant.role, grant.scope_type, grant.scope_id, _scope_path(grant.scope_type, grant.scope_id))
+        for grant in user.grants
+        if ROLE_SCOPE.get(grant.role) == grant.scope_type
+    )
+    return Principal(user_id=user.id, member_id=user.member_id, grants=grants, request_id=request_id)
 
 
 def _scope_path(scope_type: ScopeType, scope_id: int | None) -> str:
     model = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}.get(scope_type)
     if model is None:
         return ""
-    node = db.session.get(model, scope_id)
-    # A grant on a deleted node must grant nothing, so it gets a path nothing starts with.
+    node = db.session.get(model, scope_id) if scope_id is not None else None
+    # A grant on a deleted (or unnamed) node must grant nothing, so it gets a path nothing starts with.
     return node.path if node else "/missing/"
 
 
@@ -110,6 +115,11 @@ def can_import_roster(principal: Principal, kind: str) -> bool:
     return principal.is_admin or (kind == "members" and principal.has(Role.HR))
 
 
+def can_import_member_into(principal: Principal, branch: Organization) -> bool:
+    """HR may place imported members only in branches inside its own organization subtree."""
+    return principal.is_admin or _covers_org(principal, (Role.HR,), branch.path)
+
+
 def is_admin(principal: Principal, _obj=None) -> bool:
     return principal.is_admin
 
@@ -125,6 +135,57 @@ def _member_branch_path(principal: Principal) -> str:
     return member.branch.path if member else "/missing/"
 
 
+def can_report_as_member(principal: Principal, member: Member) -> bool:
+    """Only the member himself reports to his residence community or self-reports service."""
+    return principal.member_id is not None and principal.member_id == member.id
+
+
+def can_administer_community_of(principal: Principal, obj) -> bool:
+    """Community admins (or admins) act on reports and activities of the communities they cover."""
+    return principal.is_admin or _covers_region(principal, obj.community.path)
+
+
+def can_manage_activity(principal: Principal, activity) -> bool:
+    if can_administer_community_of(principal, activity):
+        return True
+    org = db.session.get(Organization, activity.proposed_by_org_id) if activity.proposed_by_org_id else None
+    return org is not None and _covers_org(principal, ORG_MANAGERS, org.path)
+
+
+def can_decide_record(principal: Principal, record) -> bool:
+    """The approver the record was routed to, within scope; never one's own record."""
+    own = record.submitted_by_id == principal.user_id or (
+        record.subject_type == "member" and record.subject_id == principal.member_id)
+    if own:
+        return False
+    if principal.is_admin:
+        return True
+    if record.route_role == Role.BRANCH_SECRETARY:
+        branch = db.session.get(Organization, record.route_scope_id)
+        return branch is not None and _covers_org(principal, (Role.BRANCH_SECRETARY,), branch.path)
+    if record.route_role == Role.COMMUNITY_ADMIN:
+        community = db.session.get(Region, record.route_scope_id)
+        return community is not None and _covers_region(principal, community.path)
+    return False
+
+
+def can_decide_report(principal: Principal, report) -> bool:
+    """The community admin of the report's community (or an admin); never one's own report or submission."""
+    own = report.submitted_by_id == principal.user_id or (
+        report.subject_type == "member" and report.subject_id == principal.member_id)
+    return not own and can_administer_community_of(principal, report)
+
+
+def can_view_report_status(principal: Principal, org: Organization) -> bool:
+    """Who has (not) reported in an organization: its secretaries, org admins and HR, and admins."""
+    return principal.is_admin or _covers_org(principal, ORG_ROLES, org.path)
+
+
+def can_decide_any(principal: Principal, _obj=None) -> bool:
+    """Who has an approvals queue at all (org admins approve their organization's activity proposals)."""
+    return principal.is_admin or principal.has(Role.BRANCH_SECRETARY, Role.COMMUNITY_ADMIN, Role.ORG_ADMIN)
+
+
 Rule = Callable[[Principal, object], bool]
 
 RULES: dict[str, Rule] = {
@@ -133,10 +194,21 @@ RULES: dict[str, Rule] = {
     "organization.manage": can_manage_organization,
     "region.administer": can_administer_region,
     "roster.import": can_import_roster,
+    "roster.import_member": can_import_member_into,
     "users.manage": is_admin,
     "audit.view": is_admin,
     "policy.publish": is_admin,
+    "ledger.correct": is_admin,
     "hr.export": can_export_hr,
+    "report.submit_member": can_report_as_member,
+    "record.submit_member": can_report_as_member,
+    "report.decide": can_decide_report,
+    "report.status": can_view_report_status,
+    "activity.create": can_administer_region,
+    "activity.manage": can_manage_activity,
+    "activity.accept": can_administer_community_of,  # the host community accepts a proposed activity
+    "record.decide": can_decide_record,
+    "approvals.list": can_decide_any,
 }
 
 

@@ -15,7 +15,8 @@ MIN_PASSWORD_LENGTH = 10
 
 
 def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH or password.isdigit() or password.isalpha():
+    has_letter, has_digit = any(c.isalpha() for c in password), any(c.isdigit() for c in password)
+    if len(password) < MIN_PASSWORD_LENGTH or not (has_letter and has_digit):
         raise ValidationFailed({"password": [f"密码至少 {MIN_PASSWORD_LENGTH} 位，且需同时包含字母和数字"]})
 
 
@@ -25,21 +26,32 @@ def validate_grant(role: Role, scope_type: ScopeType, scope_id: int | None) -> N
     if scope_type != expected:
         raise ValidationFailed({"roles": [f"角色 {role.value} 的范围类型应为 {expected.value}"]})
     model = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}.get(scope_type)
+    if model is None and scope_id is not None:
+        raise ValidationFailed({"roles": [f"角色 {role.value} 的范围是全市，不应指定 scope_id"]})
     if model is not None and (scope_id is None or db.session.get(model, scope_id) is None):
         raise ValidationFailed({"roles": [f"范围 {scope_type.value}:{scope_id} 不存在"]})
 
 
+def validate_grants(grants: list[tuple[Role, ScopeType, int | None]]) -> None:
+    if len(set(grants)) != len(grants):
+        raise ValidationFailed({"roles": ["同一角色与范围只能授予一次"]})
+    for role, scope_type, scope_id in grants:
+        validate_grant(role, scope_type, scope_id)
+
+
 def add_user(username: str, password: str, grants: list[tuple[Role, ScopeType, int | None]],
              display_name: str = "", granted_by: int | None = None) -> User:
-    """Create a console user with grants; flushes only (the CLI and the API use case commit)."""
+    """Create a console user with grants; flushes only (the CLI and the API use case commit).
+
+    Everything is checked before anything is added, so a refusal leaves the session clean."""
     check_password_strength(password)
+    validate_grants(grants)
     if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:
         raise Conflict("用户名已存在", code="username_taken")
     user = User(username=username, password_hash=hash_password(password), display_name=display_name or username)
+    user.grants = [RoleGrant(role=role, scope_type=scope_type, scope_id=scope_id, granted_by_id=granted_by)
+                   for role, scope_type, scope_id in grants]
     db.session.add(user)
-    for role, scope_type, scope_id in grants:
-        validate_grant(role, scope_type, scope_id)
-        user.grants.append(RoleGrant(role=role, scope_type=scope_type, scope_id=scope_id, granted_by_id=granted_by))
     db.session.flush()
     return user
 
@@ -71,5 +83,7 @@ def describe_me(principal: Principal) -> dict:
 
 def _scope_name(scope_type: ScopeType, scope_id: int | None) -> str:
     model = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}.get(scope_type)
-    node = db.session.get(model, scope_id) if model else None
-    return node.name if node else "全市"
+    if model is None:
+        return "全市"
+    node = db.session.get(model, scope_id) if scope_id is not None else None
+    return node.name if node else "（范围已不存在）"

@@ -2,24 +2,28 @@
 short-lived access tokens and rotating refresh tokens with reuse detection.
 
 Token subjects: ``u:<user id>`` for accounts, ``w:<wechat identity id>`` for a WeChat user who has not
-yet bound a roster member (such a token can only call /auth/bind and /me).
+yet bound a roster member (such a token can only call /auth/bind).
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import NoReturn
 
 import sqlalchemy as sa
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from points_service.db import db, utcnow
 from points_service.domain.audit import audit
-from points_service.domain.errors import Conflict, NotFound, RateLimited, Unauthorized
+from points_service.domain.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
 from points_service.domain.phones import BadPhone, hash_phone, normalize_phone
-from points_service.integrations.wechat import WechatClient
+from points_service.integrations.wechat import WechatClient, WechatSession
 from points_service.models import Member, RefreshToken, User, WechatIdentity
 
 
@@ -56,7 +60,7 @@ def login_with_password(username: str, password: str, *, policy: LoginPolicy, re
         audit("login", target=user, result="locked", request_id=request_id)
         db.session.commit()
         raise RateLimited("登录失败次数过多，账号已暂时锁定", code="login_locked", retry_after=retry)
-    if not (user and user.is_active and user.password_hash and check_password_hash(user.password_hash, password)):
+    if not _password_matches(user, password):
         _record_failure(user, policy, now, request_id)
         raise BadCredentials()
     user.failed_logins, user.locked_until = 0, None
@@ -64,6 +68,19 @@ def login_with_password(username: str, password: str, *, policy: LoginPolicy, re
     tokens = issue_tokens(f"u:{user.id}")
     db.session.commit()
     return tokens
+
+
+@cache
+def _decoy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    # Unknown names and password-less accounts are checked against a decoy hash so that every
+    # refusal costs the same time: the answer's timing must not tell which usernames exist.
+    usable = user is not None and user.is_active and bool(user.password_hash)
+    matches = check_password_hash(user.password_hash if usable else _decoy_hash(), password)
+    return usable and matches
 
 
 def _record_failure(user: User | None, policy: LoginPolicy, now: datetime, request_id: str | None) -> None:
@@ -91,6 +108,16 @@ class WechatLogin:
 
 def login_with_wechat(code: str, client: WechatClient, *, request_id: str | None = None) -> WechatLogin:
     session = client.code2session(code)
+    try:
+        return _sign_in_wechat(session)
+    except IntegrityError:
+        # A parallel first login of the same person (the mini-program may call wx.login twice at
+        # start-up) created the identity first; WeChat has spent the code, so retry with it found.
+        db.session.rollback()
+        return _sign_in_wechat(session)
+
+
+def _sign_in_wechat(session: WechatSession) -> WechatLogin:
     identity = db.session.scalar(sa.select(WechatIdentity).where(WechatIdentity.openid == session.openid))
     if identity is None:
         identity = WechatIdentity(openid=session.openid)
@@ -99,6 +126,9 @@ def login_with_wechat(code: str, client: WechatClient, *, request_id: str | None
     identity.unionid = session.unionid or identity.unionid
     identity.last_login_at = utcnow()
     db.session.flush()
+    if identity.user is not None and not identity.user.is_active:
+        db.session.commit()  # keep the fresh session_key: WeChat has already spent the code
+        raise AccountDisabled()
     subject = f"u:{identity.user_id}" if identity.user_id else f"w:{identity.id}"
     tokens = issue_tokens(subject)
     member = identity.user.member if identity.user else None
@@ -117,30 +147,53 @@ def bind_wechat(identity_id: int, name: str, phone: str, *, phone_key: str,
         raise Unauthorized()
     if identity.user_id is not None:
         raise Conflict("该微信已绑定党员身份", code="already_bound")
-    try:
-        phone_hash = hash_phone(normalize_phone(phone), phone_key)
-    except BadPhone as exc:
-        raise BindingFailed() from exc
-    member = db.session.scalar(
-        sa.select(Member).where(Member.phone_hash == phone_hash, Member.name == name, Member.is_active)
-    )
+    member = _roster_member(name, phone, phone_key)
     if member is None:
-        audit("wechat.bind", target_type="wechat_identities", target_id=identity.id, result="failed",
-              request_id=request_id)
-        db.session.commit()
-        raise BindingFailed()
+        _refuse_binding(identity, BindingFailed(), request_id)
+    try:
+        return _attach(identity, member, request_id)
+    except IntegrityError as exc:
+        # Two identities raced for one member (or one account): the unique keys let only one win.
+        db.session.rollback()
+        raise MemberAlreadyBound() from exc
+
+
+def _attach(identity: WechatIdentity, member: Member, request_id: str | None) -> WechatLogin:
     user = db.session.scalar(sa.select(User).where(User.member_id == member.id))
     if user is None:
         user = User(member_id=member.id, display_name=member.name)
         db.session.add(user)
         db.session.flush()
-    elif db.session.scalar(sa.select(WechatIdentity).where(WechatIdentity.user_id == user.id)):
-        raise Conflict("该党员已绑定其他微信账号", code="member_already_bound")
+    elif db.session.scalar(sa.select(WechatIdentity.id).where(WechatIdentity.user_id == user.id)):
+        _refuse_binding(identity, MemberAlreadyBound(), request_id)
     identity.user_id = user.id
     audit("wechat.bind", target=member, detail={"user_id": user.id}, request_id=request_id)
+    # The unbound tokens have done their job: their refresh family must not outlive the binding.
+    _revoke_where(RefreshToken.subject == f"w:{identity.id}")
     tokens = issue_tokens(f"u:{user.id}")
     db.session.commit()
     return WechatLogin(tokens, member)
+
+
+class MemberAlreadyBound(Conflict):
+    code, message = "member_already_bound", "该党员已绑定其他微信账号"
+
+
+def _roster_member(name: str, phone: str, phone_key: str) -> Member | None:
+    try:
+        phone_hash = hash_phone(normalize_phone(phone), phone_key)
+    except BadPhone:
+        return None
+    return db.session.scalar(
+        sa.select(Member).where(Member.phone_hash == phone_hash, Member.name == name, Member.is_active)
+    )
+
+
+def _refuse_binding(identity: WechatIdentity, error: ServiceError, request_id: str | None) -> NoReturn:
+    audit("wechat.bind", target_type="wechat_identities", target_id=identity.id, result="failed",
+          detail={"reason": error.code}, request_id=request_id)
+    db.session.commit()
+    raise error
 
 
 def issue_tokens(subject: str, family: str | None = None) -> TokenPair:
@@ -151,7 +204,7 @@ def issue_tokens(subject: str, family: str | None = None) -> TokenPair:
     claims = decode_token(refresh)
     db.session.add(RefreshToken(
         jti=jti, family=family, subject=subject,
-        expires_at=datetime.fromtimestamp(claims["exp"], tz=timezone.utc),
+        expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
     ))
     return TokenPair(create_access_token(identity=subject), refresh)
 
@@ -163,21 +216,39 @@ def refresh_tokens(claims: dict, *, request_id: str | None = None) -> TokenPair:
     if token is None or token.revoked_at is not None:
         raise TokenReused()
     if token.used_at is not None:
-        db.session.execute(
-            sa.update(RefreshToken).where(RefreshToken.family == token.family).values(revoked_at=now)
-        )
+        _revoke_where(RefreshToken.family == token.family)
         audit("token.reuse", target_type="refresh_tokens", target_id=token.family, result="revoked",
               request_id=request_id)
         db.session.commit()
         raise TokenReused()
+    if not _may_still_sign_in(token.subject):
+        _revoke_where(RefreshToken.family == token.family)
+        db.session.commit()
+        raise AccountDisabled()
     token.used_at = now
     pair = issue_tokens(token.subject, family=token.family)
     db.session.commit()
     return pair
 
 
+class AccountDisabled(Forbidden):
+    code, message = "account_disabled", "账号已停用，请联系支部书记"
+
+
+def _may_still_sign_in(subject: str) -> bool:
+    kind, _, raw_id = subject.partition(":")
+    if kind != "u":
+        return True  # unbound WeChat families end when the identity binds
+    user = db.session.get(User, int(raw_id))
+    return user is not None and user.is_active
+
+
 def revoke_family(claims: dict) -> None:
-    db.session.execute(
-        sa.update(RefreshToken).where(RefreshToken.family == claims.get("fam")).values(revoked_at=utcnow())
-    )
+    _revoke_where(RefreshToken.family == claims.get("fam"))
     db.session.commit()
+
+
+def _revoke_where(condition) -> None:
+    db.session.execute(
+        sa.update(RefreshToken).where(condition, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )

@@ -27,11 +27,11 @@ class PeriodKind(enum.StrEnum):
 TOTAL_KINDS = (PeriodKind.YEAR, PeriodKind.HALF, PeriodKind.QUARTER, PeriodKind.MONTH)
 
 _PATTERNS = [
-    (PeriodKind.DAY, re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")),
-    (PeriodKind.MONTH, re.compile(r"^(\d{4})-(\d{2})$")),
-    (PeriodKind.QUARTER, re.compile(r"^(\d{4})-Q([1-4])$")),
-    (PeriodKind.HALF, re.compile(r"^(\d{4})-H([12])$")),
-    (PeriodKind.YEAR, re.compile(r"^(\d{4})$")),
+    (PeriodKind.DAY, re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")),
+    (PeriodKind.MONTH, re.compile(r"^([0-9]{4})-([0-9]{2})$")),
+    (PeriodKind.QUARTER, re.compile(r"^([0-9]{4})-Q([1-4])$")),
+    (PeriodKind.HALF, re.compile(r"^([0-9]{4})-H([12])$")),
+    (PeriodKind.YEAR, re.compile(r"^([0-9]{4})$")),
 ]
 
 

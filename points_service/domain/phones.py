@@ -7,7 +7,7 @@ import hmac
 import re
 import unicodedata
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 
 
 class BadPhone(ValueError):

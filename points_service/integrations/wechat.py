@@ -7,6 +7,7 @@ The base URL is configurable so that tests talk to a fake WeChat server on loopb
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import requests
@@ -14,6 +15,28 @@ import requests
 from points_service.domain.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger(__name__)
+
+# WeChat takes the app secret and the login code in the query string, and urllib3 logs every request
+# line at DEBUG: blank those parameters before any handler sees the record.
+_SECRET_PARAMS = re.compile(r"((?:secret|js_code)=)[^&\s\"]*")
+
+
+class _RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "secret=" in message or "js_code=" in message:
+            record.msg, record.args = _SECRET_PARAMS.sub(r"\1***", message), ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactSecrets())
+
+# Real openids are 28 URL-safe characters; anything else (a dev code too) must at least fit the column.
+_OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _is_openid(value) -> bool:
+    return isinstance(value, str) and _OPENID.match(value) is not None
 
 
 class WechatLoginFailed(Unauthorized):
@@ -52,7 +75,9 @@ class WechatClient:
                    config["WECHAT_TIMEOUT_SECONDS"], config["WECHAT_DEV_LOGIN"])
 
     def code2session(self, code: str) -> WechatSession:
-        if self.dev_login and code.startswith("dev:") and len(code) > 4:
+        if self.dev_login and code.startswith("dev:"):
+            if not _is_openid(code[4:]):
+                raise WechatLoginFailed("开发登录代码格式不正确")
             return WechatSession(openid=code[4:], session_key=None)
         if not (self.app_id and self.app_secret):
             raise ServiceUnavailable("微信登录未配置", code="wechat_unavailable")
@@ -62,16 +87,20 @@ class WechatClient:
         errcode = payload.get("errcode") or 0
         if errcode:
             log.info("code2session refused: errcode=%s", errcode)  # never log the code or keys
-            raise _ERRORS.get(errcode, _ERRORS[-1])()
-        if not payload.get("openid"):
+            raise _ERRORS.get(errcode if isinstance(errcode, int) else -1, _ERRORS[-1])()
+        openid, unionid = payload.get("openid"), payload.get("unionid")
+        if not _is_openid(openid):
             raise ServiceUnavailable("微信服务返回异常", code="wechat_unavailable")
-        return WechatSession(payload["openid"], payload.get("session_key"), payload.get("unionid"))
+        return WechatSession(openid, payload.get("session_key"), unionid if _is_openid(unionid) else None)
 
     def _get(self, path: str, params: dict) -> dict:
         try:
             response = requests.get(self.base_url + path, params=params, timeout=self.timeout)
             response.raise_for_status()
-            return response.json()
+            payload = response.json()
         except (requests.RequestException, ValueError) as exc:
             log.warning("WeChat unreachable: %s", type(exc).__name__)
             raise ServiceUnavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
+        if not isinstance(payload, dict):
+            raise ServiceUnavailable("微信服务返回异常", code="wechat_unavailable")
+        return payload

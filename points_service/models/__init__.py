@@ -2,7 +2,36 @@
 
 from points_service.models.accounts import ROLE_SCOPE, RefreshToken, Role, RoleGrant, ScopeType, User, WechatIdentity
 from points_service.models.audit import AuditEntry
+from points_service.models.ledger import (
+    ALL_TIME,
+    SCORING_KINDS,
+    EntryKind,
+    JobRun,
+    JobRunStatus,
+    LedgerEntry,
+    LedgerName,
+    PointTotal,
+    SourceType,
+    SubjectType,
+)
 from points_service.models.people import Affiliation, Member
+from points_service.models.service import (
+    TERMINAL_RECORD_STATUSES,
+    Activity,
+    ActivityStatus,
+    ApprovalEvent,
+    Checkin,
+    CheckinStatus,
+    IdempotencyRecord,
+    IdempotencyState,
+    Record,
+    RecordStatus,
+    Report,
+    ReportStatus,
+    Signup,
+    SignupStatus,
+)
+from points_service.models.policy import PolicyVersion
 from points_service.models.structure import (
     ORG_KIND_NAMES,
     REGION_LEVEL_NAMES,
@@ -13,6 +42,30 @@ from points_service.models.structure import (
 )
 
 __all__ = [
+    "TERMINAL_RECORD_STATUSES",
+    "Activity",
+    "ActivityStatus",
+    "ApprovalEvent",
+    "Checkin",
+    "CheckinStatus",
+    "IdempotencyRecord",
+    "IdempotencyState",
+    "Record",
+    "RecordStatus",
+    "Report",
+    "ReportStatus",
+    "Signup",
+    "SignupStatus",
+    "ALL_TIME",
+    "SCORING_KINDS",
+    "EntryKind",
+    "JobRun",
+    "JobRunStatus",
+    "LedgerEntry",
+    "LedgerName",
+    "PointTotal",
+    "SourceType",
+    "SubjectType",
     "ORG_KIND_NAMES",
     "REGION_LEVEL_NAMES",
     "ROLE_SCOPE",
@@ -21,6 +74,7 @@ __all__ = [
     "Member",
     "Organization",
     "OrgKind",
+    "PolicyVersion",
     "RefreshToken",
     "Region",
     "RegionLevel",

@@ -1,0 +1,152 @@
+"""Points of members and organizations, their ledgers, and admin corrections."""
+
+from __future__ import annotations
+
+import uuid
+
+import marshmallow as ma
+
+from points_service.api.core import Blueprint
+from points_service.api.fields import CleanString, Instant, PeriodKey, PointsField
+from points_service.api.idempotency import idempotent
+from points_service.api.pagination import PageArgs, page_of, paginate
+from points_service.api.security import current_principal, login_required
+from points_service.domain.ledger import corrections, reading
+from points_service.models import EntryKind, LedgerName, SourceType, SubjectType
+
+blp = Blueprint("points", __name__, description="积分与台账")
+
+
+class PeriodArgs(ma.Schema):
+    period = PeriodKey(load_default=None,
+                       metadata={"description": "2026 / 2026-H2 / 2026-Q3 / 2026-11; default this year"})
+
+
+class LedgerArgs(PageArgs):
+    period = PeriodKey(load_default=None)
+    ledger = ma.fields.Enum(LedgerName, by_value=True, load_default=None)
+
+
+class AssessmentSchema(ma.Schema):
+    earned = PointsField()
+    deducted = PointsField()
+    net = PointsField()
+
+
+class ItemPointsSchema(ma.Schema):
+    item_code = ma.fields.String()
+    name = ma.fields.String()
+    points = PointsField()
+    count = ma.fields.Integer()
+
+
+class PointsSchema(ma.Schema):
+    period = PeriodKey()
+    assessment = ma.fields.Nested(AssessmentSchema)
+    standing = PointsField()
+    redeemable = PointsField()
+    by_item = ma.fields.List(ma.fields.Nested(ItemPointsSchema))
+    labels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+
+class RollupSchema(ma.Schema):
+    label = ma.fields.String()
+    member_count = ma.fields.Integer()
+    participating_members = ma.fields.Integer()
+    participation_rate = ma.fields.Decimal(allow_none=True, as_string=False)
+    total_points = PointsField()
+    per_capita_points = PointsField(allow_none=True)
+
+
+class OrganizationPointsSchema(PointsSchema):
+    members = ma.fields.Nested(RollupSchema)
+
+
+class EntrySchema(ma.Schema):
+    id = ma.fields.Integer()
+    ledger = ma.fields.Enum(LedgerName, by_value=True)
+    kind = ma.fields.Enum(EntryKind, by_value=True)
+    item_code = ma.fields.String()
+    item_name = ma.fields.Function(lambda entry: reading.item_name(entry.item_code))
+    points = PointsField()
+    points_requested = PointsField()
+    capped_by = ma.fields.String(allow_none=True)
+    reason = ma.fields.String()
+    policy_version = ma.fields.Integer(allow_none=True)
+    source_type = ma.fields.Enum(SourceType, by_value=True)
+    source_id = ma.fields.String()
+    reverses_id = ma.fields.Integer(allow_none=True)
+    occurred_at = Instant()
+    credited_at = Instant()
+
+
+class AdjustmentArgs(ma.Schema):
+    subject_type = ma.fields.Enum(SubjectType, by_value=True, required=True)
+    subject_id = ma.fields.Integer(required=True, strict=True)
+    points = PointsField(required=True)
+    ledger = ma.fields.Enum(LedgerName, by_value=True, load_default=LedgerName.ASSESSMENT)
+    reason = CleanString(required=True, max_length=200)
+
+
+class ReverseArgs(ma.Schema):
+    reason = CleanString(required=True, max_length=200)
+
+
+@blp.route("/members/<int:member_id>/points")
+@login_required
+@blp.arguments(PeriodArgs, location="query")
+@blp.response(200, PointsSchema)
+def member_points(args, member_id):
+    """党员积分：本期考核积分、活跃指数、公益积分余额与分项"""
+    return reading.member_points(current_principal(), member_id, args["period"])
+
+
+@blp.route("/members/<int:member_id>/ledger")
+@login_required
+@blp.arguments(LedgerArgs, location="query")
+@blp.response(200, page_of(EntrySchema))
+def member_ledger(args, member_id):
+    """党员积分台账"""
+    statement = reading.ledger_page(current_principal(), SubjectType.MEMBER, member_id,
+                                    args.pop("period"), args.pop("ledger"))
+    return paginate(statement, **args)
+
+
+@blp.route("/organizations/<int:org_id>/points")
+@login_required
+@blp.arguments(PeriodArgs, location="query")
+@blp.response(200, OrganizationPointsSchema)
+def organization_points(args, org_id):
+    """组织积分，另附本组织党员积分汇总（分开标注）"""
+    return reading.organization_points(current_principal(), org_id, args["period"])
+
+
+@blp.route("/organizations/<int:org_id>/ledger")
+@login_required
+@blp.arguments(LedgerArgs, location="query")
+@blp.response(200, page_of(EntrySchema))
+def organization_ledger(args, org_id):
+    """组织积分台账"""
+    statement = reading.ledger_page(current_principal(), SubjectType.ORGANIZATION, org_id,
+                                    args.pop("period"), args.pop("ledger"))
+    return paginate(statement, **args)
+
+
+@blp.route("/adjustments", methods=["POST"])
+@login_required
+@idempotent
+@blp.arguments(AdjustmentArgs)
+@blp.response(201, EntrySchema)
+def adjust(args):
+    """管理员积分调整（留痕审计）；可带 Idempotency-Key 以防重复提交"""
+    return corrections.adjust(current_principal(), args["subject_type"], args["subject_id"], args["points"],
+                              args["reason"], ledger=args["ledger"], request_key=uuid.uuid4().hex)
+
+
+@blp.route("/ledger/<int:entry_id>/reverse", methods=["POST"])
+@login_required
+@blp.arguments(ReverseArgs)
+@blp.response(201, EntrySchema)
+def reverse(args, entry_id):
+    """冲正一条积分记录（写入冲正记录，原记录不变；重复冲正返回 409）"""
+    return corrections.reverse_entry(current_principal(), entry_id, args["reason"])

@@ -1,0 +1,50 @@
+"""``flask jobs run`` (the scheduler process), ``flask jobs run-once ID --period P``, ``flask jobs list``."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from points_service.db import db
+from points_service.domain.periods import BadPeriod, parse_period
+from points_service.jobs.runner import run_job
+from points_service.jobs.schedule import JOBS, JOBS_BY_ID
+from points_service.jobs.scheduler import run_scheduler
+from points_service.models import JobRun
+
+jobs_cli = AppGroup("jobs", help="Scheduled jobs (decay, reset, expiry, ...).")
+
+
+@jobs_cli.command("run")
+def run_command():
+    """Run the scheduler in the foreground: one such process per deployment."""
+    run_scheduler(current_app._get_current_object())
+
+
+@jobs_cli.command("run-once")
+@click.argument("job_id", type=click.Choice(sorted(JOBS_BY_ID)))
+@click.option("--period", required=True, help="The period to settle, e.g. 2026-11, 2026-Q3, 2026.")
+def run_once_command(job_id, period):
+    """Run one job for one period now (skipped if that period already succeeded)."""
+    try:
+        settled = parse_period(period)
+    except BadPeriod as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    run = run_job(JOBS_BY_ID[job_id], settled)
+    if run is None:
+        click.echo(f"{job_id} {settled.key}: already done, nothing to do")
+    else:
+        click.echo(f"{job_id} {settled.key}: {run.status} {run.result}")
+
+
+@jobs_cli.command("list")
+def list_command():
+    """The declared jobs and their latest runs."""
+    for spec in JOBS:
+        click.echo(f"{spec.id:20} {spec.cron}  {spec.description}")
+        runs = db.session.scalars(sa.select(JobRun).where(JobRun.job_id == spec.id)
+                                  .order_by(JobRun.started_at.desc()).limit(3))
+        for run in runs:
+            click.echo(f"    {run.period:10} {run.status:10} attempts={run.attempts} {run.result or run.error or ''}")

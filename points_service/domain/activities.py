@@ -1,0 +1,262 @@
+"""Activities (服务活动): community admins publish them, branch or department organizations propose them,
+members sign up and withdraw.
+
+An activity scores a policy item counted in hours and confirmed automatically by verified check-in and
+check-out (``approval: auto``), e.g. ``member.activity_hour``. A proposal waits in status ``proposed``;
+its approval (branch secretary, then the community accepting to host) belongs to the approvals flow.
+Signing up is optional for checking in (walk-ins are common); it is what the no-show deduction counts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from points_service.db import db, utcnow
+from points_service.domain.access import ORG_MANAGERS, Principal, allowed, authorize
+from points_service.domain.audit import audit
+from points_service.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from points_service.domain.policy import UnknownItem, policy_in_force
+from points_service.models import (
+    Activity,
+    ActivityStatus,
+    ApprovalEvent,
+    Organization,
+    Region,
+    RegionLevel,
+    Role,
+    Signup,
+    SignupStatus,
+)
+
+MIN_RADIUS_M, MAX_RADIUS_M = 10, 5000
+MAX_DURATION = timedelta(hours=24)  # one activity is one service session, settled on the day it ends
+
+
+class AlreadySignedUp(Conflict):
+    code, message = "already_signed_up", "已报名该活动"
+
+
+class ActivityFull(Conflict):
+    code, message = "activity_full", "活动报名人数已满"
+
+
+class ActivityNotOpen(Conflict):
+    code, message = "activity_not_open", "活动尚未发布或已取消"
+
+
+class SignupClosed(Conflict):
+    code, message = "signup_closed", "活动已开始，不能再报名或取消报名"
+
+
+class NotSignedUp(NotFound):
+    code, message = "not_signed_up", "未报名该活动"
+
+
+@dataclass(frozen=True)
+class Venue:
+    """Where the activity happens (gcj02, as the mini-program reports), and how far away counts as there."""
+
+    lat: float
+    lng: float
+    radius_m: int
+
+
+@dataclass(frozen=True)
+class ActivityDraft:
+    community_id: int
+    title: str
+    item_code: str
+    starts_at: datetime
+    ends_at: datetime
+    venue: Venue
+    capacity: int | None = None
+
+
+def publish_activity(actor: Principal, draft: ActivityDraft, *, now: datetime | None = None) -> Activity:
+    """A community admin (or an admin) publishes an activity in a community he administers."""
+    community = _community(draft.community_id)
+    authorize(actor, "activity.create", community)
+    activity = _add_activity(actor, community, draft, ActivityStatus.PUBLISHED, now or utcnow())
+    audit("activity.publish", actor=actor, target=activity, detail={"community_id": community.id})
+    db.session.commit()
+    return activity
+
+
+def propose_activity(actor: Principal, org: Organization | int, draft: ActivityDraft, *,
+                     now: datetime | None = None) -> Activity:
+    """A branch or department organization proposes an activity at a community (status ``proposed``)."""
+    org = org if isinstance(org, Organization) else _organization(org)
+    authorize(actor, "organization.manage", org)
+    community = _community(draft.community_id)
+    activity = _add_activity(actor, community, draft, ActivityStatus.PROPOSED, now or utcnow())
+    activity.proposed_by_org_id = org.id
+    db.session.add(ApprovalEvent(target_type="activity", target_id=activity.id, from_status="",
+                                 to_status=ActivityStatus.PROPOSED, actor_id=actor.user_id))
+    audit("activity.propose", actor=actor, target=activity, detail={"organization_id": org.id})
+    db.session.commit()
+    return activity
+
+
+def _add_activity(actor: Principal, community: Region, draft: ActivityDraft, status: ActivityStatus,
+                  now: datetime) -> Activity:
+    _validate(draft, now)
+    activity = Activity(
+        community_id=community.id, title=draft.title, item_code=draft.item_code, starts_at=draft.starts_at,
+        ends_at=draft.ends_at, venue_lat=draft.venue.lat, venue_lng=draft.venue.lng,
+        radius_m=draft.venue.radius_m, capacity=draft.capacity, status=status, created_by_id=actor.user_id,
+        created_at=now, checkin_secret=secrets.token_hex(32),
+    )
+    db.session.add(activity)
+    db.session.flush()
+    return activity
+
+
+def _validate(draft: ActivityDraft, now: datetime) -> None:
+    errors: dict[str, list[str]] = {}
+    item_problem = _item_problem(draft.item_code, now)
+    if item_problem:
+        errors["item_code"] = [item_problem]
+    if draft.ends_at <= draft.starts_at:
+        errors["ends_at"] = ["结束时间须晚于开始时间"]
+    elif draft.ends_at - draft.starts_at > MAX_DURATION:
+        errors["ends_at"] = ["单次活动不能超过 24 小时"]
+    elif draft.ends_at <= now:
+        errors["ends_at"] = ["活动结束时间已过"]
+    if not MIN_RADIUS_M <= draft.venue.radius_m <= MAX_RADIUS_M:
+        errors["location"] = [f"签到范围须在 {MIN_RADIUS_M}–{MAX_RADIUS_M} 米之间"]
+    if draft.capacity is not None and draft.capacity < 1:
+        errors["capacity"] = ["人数上限须大于 0"]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _item_problem(item_code: str, now: datetime) -> str | None:
+    """Why this policy item cannot score an activity (None if it can)."""
+    try:
+        item = policy_in_force(now).item(item_code)
+    except UnknownItem as exc:
+        return exc.message
+    if item.subject != "member" or item.unit != "hours":
+        return f"积分项目“{item.name}”不是按小时计的党员服务项目"
+    if item.approval != "auto":
+        return f"积分项目“{item.name}”需要人工审核，不能用于扫码签到的活动"
+    return None
+
+
+def _community(community_id: int) -> Region:
+    region = db.session.get(Region, community_id)
+    if region is None or region.level != RegionLevel.COMMUNITY:
+        raise ValidationFailed({"community_id": ["社区不存在"]})
+    return region
+
+
+def _organization(org_id: int) -> Organization:
+    org = db.session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("组织不存在")
+    return org
+
+
+def visible_activities(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter: published activities for everyone; the others to those who manage them."""
+    if principal.is_admin:
+        return sa.true()
+    clauses: list[ColumnElement[bool]] = [Activity.status == ActivityStatus.PUBLISHED]
+    region_paths = [grant.scope_path for grant in principal.scopes(Role.COMMUNITY_ADMIN)]
+    if region_paths:
+        regions = sa.select(Region.id).where(sa.or_(*(Region.path.startswith(p) for p in region_paths)))
+        clauses.append(Activity.community_id.in_(regions))
+    org_paths = [grant.scope_path for grant in principal.scopes(*ORG_MANAGERS)]
+    if org_paths:
+        orgs = sa.select(Organization.id).where(sa.or_(*(Organization.path.startswith(p) for p in org_paths)))
+        clauses.append(Activity.proposed_by_org_id.in_(orgs))
+    return sa.or_(*clauses)
+
+
+def list_activities(principal: Principal, *, community_id: int | None = None, start: datetime | None = None,
+                    end: datetime | None = None) -> sa.Select:
+    """Activities overlapping [start, end), soonest first."""
+    statement = sa.select(Activity).where(visible_activities(principal)).order_by(Activity.starts_at, Activity.id)
+    if community_id is not None:
+        statement = statement.where(Activity.community_id == community_id)
+    if start is not None:
+        statement = statement.where(Activity.ends_at > start)
+    if end is not None:
+        statement = statement.where(Activity.starts_at < end)
+    return statement
+
+
+def get_activity(principal: Principal, activity_id: int) -> Activity:
+    activity = db.session.get(Activity, activity_id)
+    # An activity the caller may not see does not exist for him (no existence leak).
+    if activity is None or not (activity.status == ActivityStatus.PUBLISHED
+                                or allowed(principal, "activity.manage", activity)):
+        raise NotFound("活动不存在")
+    return activity
+
+
+def sign_up(actor: Principal, activity_id: int, *, now: datetime | None = None) -> Signup:
+    """Sign the acting member up. The activity row is locked while the seats are counted (PostgreSQL),
+    so concurrent sign-ups never exceed the capacity; UNIQUE(activity, member) refuses doubles."""
+    member_id, now = acting_member(actor), now or utcnow()
+    activity = _open_activity(activity_id, now, lock=True)
+    signup = db.session.scalar(sa.select(Signup).where(Signup.activity_id == activity.id,
+                                                       Signup.member_id == member_id))
+    if signup is not None and signup.status == SignupStatus.SIGNED_UP:
+        raise AlreadySignedUp()
+    if activity.capacity is not None and _seats_taken(activity.id) >= activity.capacity:
+        raise ActivityFull()
+    if signup is None:
+        signup = Signup(activity_id=activity.id, member_id=member_id, created_at=now)
+        db.session.add(signup)
+    signup.status = SignupStatus.SIGNED_UP  # a withdrawn member may sign up again
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AlreadySignedUp() from None
+    return signup
+
+
+def withdraw(actor: Principal, activity_id: int, *, now: datetime | None = None) -> Signup:
+    """Withdraw the acting member's sign-up; only before the activity starts."""
+    member_id = acting_member(actor)
+    activity = _open_activity(activity_id, now or utcnow(), lock=False)
+    withdrawn = db.session.execute(sa.update(Signup).where(
+        Signup.activity_id == activity.id, Signup.member_id == member_id,
+        Signup.status == SignupStatus.SIGNED_UP,
+    ).values(status=SignupStatus.WITHDRAWN))
+    if withdrawn.rowcount != 1:
+        raise NotSignedUp()
+    db.session.commit()
+    return db.session.scalar(sa.select(Signup).where(Signup.activity_id == activity.id,
+                                                     Signup.member_id == member_id))
+
+
+def acting_member(actor: Principal) -> int:
+    if actor is None or actor.member_id is None:
+        raise Forbidden("仅党员本人可以操作", code="member_required")
+    return actor.member_id
+
+
+def _open_activity(activity_id: int, now: datetime, *, lock: bool) -> Activity:
+    statement = sa.select(Activity).where(Activity.id == activity_id)
+    activity = db.session.scalar(statement.with_for_update() if lock else statement)
+    if activity is None or activity.status == ActivityStatus.PROPOSED:
+        raise NotFound("活动不存在")
+    if activity.status != ActivityStatus.PUBLISHED:
+        raise ActivityNotOpen()
+    if now >= activity.starts_at:
+        raise SignupClosed()
+    return activity
+
+
+def _seats_taken(activity_id: int) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Signup).where(
+        Signup.activity_id == activity_id, Signup.status == SignupStatus.SIGNED_UP))

@@ -1,0 +1,361 @@
+"""Approvals: the state machines of records and proposed activities, who may move them, and decisions.
+
+Records (self-reports and organization records)::
+
+    pending ──approve──> approved        (terminal; the points are credited in the same transaction)
+    pending ──reject───> rejected        (terminal)
+    pending ──request-info──> needs_info ──resubmit (the submitter)──> pending
+
+Proposed activities go through two approvals, each an ApprovalEvent::
+
+    proposed ──(the proposing organization's secretary / org admin)──> org_approved
+    org_approved ──(the host community's admin)──> published
+    proposed / org_approved ──reject──> rejected
+
+Every transition is a compare-and-set UPDATE (``WHERE id = ? AND status = <the state we read>``): of two
+deciders exactly one changes the row, the other gets 409 ``invalid_transition`` — also on SQLite, which
+ignores row locks. Approval points go through ``ledger.credit`` in the deciding transaction (I6: no
+approved record without its award, no award without its approved record). Nobody decides what he
+submitted himself, nor his own record. Helpers here only flush; the use cases own the commit.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.access import Principal, allowed
+from points_service.domain.audit import audit
+from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ServiceError, ValidationFailed
+from points_service.domain.ledger.credit import Fact, credit
+from points_service.models import (
+    TERMINAL_RECORD_STATUSES,
+    Activity,
+    ActivityStatus,
+    ApprovalEvent,
+    Organization,
+    Record,
+    RecordStatus,
+    SourceType,
+    SubjectType,
+)
+from points_service.models.service import ProposalStep
+
+MAX_BATCH = 100
+
+
+class Decision(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_INFO = "request_info"
+
+
+# ------------------------------------------------------------------------------------- the state machines
+
+RECORD_TRANSITIONS: dict[RecordStatus, frozenset[RecordStatus]] = {
+    RecordStatus.PENDING: frozenset({RecordStatus.APPROVED, RecordStatus.REJECTED, RecordStatus.NEEDS_INFO}),
+    RecordStatus.NEEDS_INFO: frozenset({RecordStatus.PENDING}),
+    RecordStatus.APPROVED: frozenset(),
+    RecordStatus.REJECTED: frozenset(),
+}
+RECORD_DECISIONS = {
+    Decision.APPROVE: RecordStatus.APPROVED,
+    Decision.REJECT: RecordStatus.REJECTED,
+    Decision.REQUEST_INFO: RecordStatus.NEEDS_INFO,
+}
+
+
+class Stage(enum.StrEnum):
+    """Where a proposed activity stands; the names are those written to ApprovalEvent."""
+
+    PROPOSED = "proposed"  # waits for the proposing organization
+    ORG_APPROVED = "org_approved"  # waits for the host community
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+PROPOSAL_TRANSITIONS: dict[Stage, frozenset[Stage]] = {
+    Stage.PROPOSED: frozenset({Stage.ORG_APPROVED, Stage.REJECTED}),
+    Stage.ORG_APPROVED: frozenset({Stage.PUBLISHED, Stage.REJECTED}),
+    Stage.PUBLISHED: frozenset(),
+    Stage.REJECTED: frozenset(),
+    Stage.CANCELLED: frozenset(),
+}
+APPROVAL_NEXT = {Stage.PROPOSED: Stage.ORG_APPROVED, Stage.ORG_APPROVED: Stage.PUBLISHED}
+# The (status, approval_step) columns that spell each stage.
+STAGE_COLUMNS = {
+    Stage.PROPOSED: (ActivityStatus.PROPOSED, ProposalStep.ORGANIZATION),
+    Stage.ORG_APPROVED: (ActivityStatus.PROPOSED, ProposalStep.COMMUNITY),
+}
+
+
+def can_transition(start, end) -> bool:
+    """Whether the table allows start -> end (for records or for proposal stages)."""
+    table = RECORD_TRANSITIONS if isinstance(start, RecordStatus) else PROPOSAL_TRANSITIONS
+    return end in table.get(start, frozenset())
+
+
+def stage_of(activity: Activity) -> Stage:
+    if activity.status == ActivityStatus.PROPOSED:
+        return Stage.ORG_APPROVED if activity.approval_step == ProposalStep.COMMUNITY else Stage.PROPOSED
+    return Stage(str(activity.status))
+
+
+# ------------------------------------------------------------------------------------------ who may decide
+
+def is_own(actor: Principal, target: Record | Activity) -> bool:
+    """What one submitted (or, for a member, what is about oneself) is never one's to decide."""
+    if isinstance(target, Activity):
+        return target.created_by_id is not None and target.created_by_id == actor.user_id
+    return target.submitted_by_id == actor.user_id or (
+        target.subject_type == SubjectType.MEMBER and target.subject_id == actor.member_id)
+
+
+def may_decide_proposal(actor: Principal, activity: Activity) -> bool:
+    """Step 1 is the proposing organization's (its secretary or org admin), step 2 the host community's."""
+    if is_own(actor, activity):
+        return False
+    stage = stage_of(activity)
+    if stage == Stage.PROPOSED:
+        org = db.session.get(Organization, activity.proposed_by_org_id) if activity.proposed_by_org_id else None
+        return actor.is_admin if org is None else allowed(actor, "organization.manage", org)
+    if stage == Stage.ORG_APPROVED:
+        return allowed(actor, "activity.accept", activity)
+    return False
+
+
+def may_decide(actor: Principal, target: Record | Activity) -> bool:
+    if isinstance(target, Record):
+        return allowed(actor, "record.decide", target)
+    return may_decide_proposal(actor, target)
+
+
+def _decision_allowed(target: Record | Activity, decision: Decision) -> bool:
+    if isinstance(target, Record):
+        return can_transition(RecordStatus(target.status), RECORD_DECISIONS[decision])
+    stage = stage_of(target)
+    end = Stage.REJECTED if decision == Decision.REJECT else APPROVAL_NEXT.get(stage)
+    return decision != Decision.REQUEST_INFO and end is not None and can_transition(stage, end)
+
+
+def can_approve(actor: Principal, target: Record | Activity) -> bool:
+    return _decision_allowed(target, Decision.APPROVE) and may_decide(actor, target)
+
+
+def can_reject(actor: Principal, target: Record | Activity) -> bool:
+    return _decision_allowed(target, Decision.REJECT) and may_decide(actor, target)
+
+
+def can_request_info(actor: Principal, target: Record | Activity) -> bool:
+    return _decision_allowed(target, Decision.REQUEST_INFO) and may_decide(actor, target)
+
+
+def may_resubmit(actor: Principal, record: Record) -> bool:
+    """Who answers a request for more information: the member himself, or a manager of the organization."""
+    if record.subject_type == SubjectType.MEMBER:
+        return actor.member_id is not None and record.subject_id == actor.member_id
+    org = db.session.get(Organization, record.subject_id)
+    return org is not None and allowed(actor, "organization.manage", org)
+
+
+def can_resubmit(actor: Principal, record: Record) -> bool:
+    return may_resubmit(actor, record) and can_transition(RecordStatus(record.status), RecordStatus.PENDING)
+
+
+def actions_for(actor: Principal, target: Record | Activity) -> list[str]:
+    """The decisions this actor may take on this target now (for the console's buttons)."""
+    checks = {Decision.APPROVE: can_approve, Decision.REJECT: can_reject, Decision.REQUEST_INFO: can_request_info}
+    return [str(decision) for decision, check in checks.items() if check(actor, target)]
+
+
+# ---------------------------------------------------------------------------------------- the transitions
+
+def _compare_and_set(model, target_id: int, expected: dict, values: dict) -> None:
+    """UPDATE ... WHERE the row still holds what we read; no row changed means someone else moved it first."""
+    criteria = [getattr(model, column) == value for column, value in expected.items()]
+    result = db.session.execute(sa.update(model).where(model.id == target_id, *criteria).values(**values))
+    if result.rowcount != 1:
+        raise InvalidTransition("该事项已被他人处理或状态已变化，请刷新后重试")
+
+
+def approval_event(target_type: str, target_id: int, start: str, end: str, actor: Principal, comment: str,
+           now: datetime) -> None:
+    db.session.add(ApprovalEvent(target_type=target_type, target_id=target_id, from_status=str(start),
+                                 to_status=str(end), actor_id=actor.user_id, at=now, comment=comment[:200]))
+
+
+def move_record(record: Record, end: RecordStatus, actor: Principal, *, comment: str = "",
+                now: datetime | None = None, **changes) -> None:
+    """One record transition: checked against the table, compare-and-set, and its ApprovalEvent. Flushes."""
+    now = now or utcnow()
+    start = RecordStatus(record.status)
+    if not can_transition(start, end):
+        raise InvalidTransition()
+    values = {"status": end, **changes}
+    if end != RecordStatus.PENDING:
+        values["decision_comment"] = comment[:200]
+    if end in TERMINAL_RECORD_STATUSES:
+        values.update(decided_by_id=actor.user_id, decided_at=now)
+    _compare_and_set(Record, record.id, {"status": start}, values)
+    approval_event("record", record.id, start, end, actor, comment, now)
+
+
+def move_activity(activity: Activity, end: Stage, actor: Principal, *, comment: str = "",
+                  now: datetime | None = None) -> None:
+    start = stage_of(activity)
+    if not can_transition(start, end):
+        raise InvalidTransition()
+    status, step = STAGE_COLUMNS.get(end, (ActivityStatus(end.value), activity.approval_step))
+    expected_status, expected_step = STAGE_COLUMNS[start]
+    _compare_and_set(Activity, activity.id, {"status": expected_status, "approval_step": expected_step},
+                     {"status": status, "approval_step": step})
+    approval_event("activity", activity.id, start, end, actor, comment, now or utcnow())
+
+
+def record_fact(record: Record) -> Fact:
+    return Fact(SubjectType(record.subject_type), record.subject_id, record.item_code, SourceType.RECORD,
+                str(record.id), record.occurred_at, record.units)
+
+
+# ------------------------------------------------------------------------------------------ the use cases
+
+@dataclass(frozen=True)
+class Failure:
+    code: str  # not_found | forbidden | invalid_transition
+    message: str
+
+
+FAILURE_MESSAGES = {
+    "not_found": "审批事项不存在",
+    "forbidden": "无权审批此事项（不在管辖范围内或为本人提交）",
+    "invalid_transition": "该事项当前状态不能执行此操作",
+}
+_ID = re.compile(r"^(record|activity):([1-9][0-9]{0,17})$")
+
+
+def approval_id(target: Record | Activity) -> str:
+    return f"{'record' if isinstance(target, Record) else 'activity'}:{target.id}"
+
+
+def find_target(raw_id: str) -> Record | Activity | None:
+    """``record:12`` or ``activity:5``; anything else names nothing."""
+    match = _ID.match(raw_id or "")
+    if match is None:
+        return None
+    model = Record if match.group(1) == "record" else Activity
+    target = db.session.get(model, int(match.group(2)))
+    if isinstance(target, Activity) and target.proposed_by_org_id is None:
+        return None  # an activity published directly never was an approval item
+    return target
+
+
+def _failure(actor: Principal, target: Record | Activity | None, decision: Decision) -> Failure | None:
+    if target is None:
+        return Failure("not_found", FAILURE_MESSAGES["not_found"])
+    if not may_decide(actor, target):
+        return Failure("forbidden", FAILURE_MESSAGES["forbidden"])
+    if not _decision_allowed(target, decision):
+        return Failure("invalid_transition", FAILURE_MESSAGES["invalid_transition"])
+    return None
+
+
+def decide(actor: Principal, raw_id: str, decision: Decision, comment: str = "", *,
+           now: datetime | None = None) -> Record | Activity:
+    """Approve, reject or ask for more information about one record or proposed activity."""
+    target = find_target(raw_id)
+    if target is None:
+        raise NotFound(FAILURE_MESSAGES["not_found"])
+    failure = _failure(actor, target, decision)
+    if failure is not None:
+        raise (Forbidden if failure.code == "forbidden" else InvalidTransition)(failure.message)
+    _apply(actor, [target], decision, comment, now or utcnow())
+    return target
+
+
+def decide_batch(actor: Principal, raw_ids: list[str], decision: Decision, comment: str = "", *,
+                 now: datetime | None = None) -> list[Record | Activity]:
+    """All or nothing: if any id may not be decided by the actor now, nothing changes and each failure
+    is reported under its id (422 unknown ids, else 403 out of scope or own, else 409 wrong state)."""
+    if decision == Decision.REQUEST_INFO:
+        raise ValidationFailed({"decision": ["批量审批只能是 approve 或 reject"]})
+    _check_batch_ids(raw_ids)
+    targets = {raw_id: find_target(raw_id) for raw_id in raw_ids}
+    failures = {raw_id: f for raw_id, t in targets.items() if (f := _failure(actor, t, decision)) is not None}
+    if failures:
+        raise _batch_refused(failures)
+    # A fixed lock order (records, then activities, by id) keeps concurrent batches from deadlocking.
+    ordered = sorted(targets.values(), key=lambda t: (isinstance(t, Activity), t.id))
+    _apply(actor, ordered, decision, comment, now or utcnow())
+    return [targets[raw_id] for raw_id in raw_ids]
+
+
+def _check_batch_ids(raw_ids: list[str]) -> None:
+    if not 1 <= len(raw_ids) <= MAX_BATCH:
+        raise ValidationFailed({"ids": [f"一次须审批 1–{MAX_BATCH} 项"]})
+    if len(set(raw_ids)) != len(raw_ids):
+        raise ValidationFailed({"ids": ["编号不能重复"]})
+
+
+def _batch_refused(failures: dict[str, Failure]) -> ServiceError:
+    data = {"errors": {raw_id: [f.message] for raw_id, f in failures.items()},
+            "reasons": {raw_id: f.code for raw_id, f in failures.items()}}
+    codes = {failure.code for failure in failures.values()}
+    if "not_found" in codes:
+        return ServiceError("批量审批中有不存在的事项，未做任何处理", code="validation_failed", status=422, data=data)
+    if "forbidden" in codes:
+        return Forbidden("批量审批未执行：部分事项无权处理", data=data)
+    return InvalidTransition("批量审批未执行：部分事项当前状态不能处理", data=data)
+
+
+def _apply(actor: Principal, targets: Iterable[Record | Activity], decision: Decision, comment: str,
+           now: datetime) -> None:
+    """Move every target, then credit the approved records, then commit — or roll all of it back."""
+    comment = (comment or "").strip()
+    if decision in (Decision.REJECT, Decision.REQUEST_INFO) and not comment:
+        field = "reason" if decision == Decision.REJECT else "comment"
+        raise ValidationFailed({field: ["驳回须填写理由" if decision == Decision.REJECT else "请说明需要补充的内容"]})
+    targets = list(targets)
+    try:
+        # All state changes first, credits after: a batch never holds a subject's row while it waits
+        # for another record's row, which a single decision could be holding in the other order.
+        for target in targets:
+            try:
+                _move(actor, target, decision, comment, now)
+            except InvalidTransition as lost:  # another decider moved it after our check
+                raise InvalidTransition(lost.message, data={"errors": {approval_id(target): [lost.message]},
+                                                            "reasons": {approval_id(target): lost.code}}) from lost
+        for target in targets:
+            if isinstance(target, Record) and decision == Decision.APPROVE:
+                credit(record_fact(target), actor_id=actor.user_id, at=now)
+            _audit(actor, target, decision, comment)
+        db.session.commit()
+    except ServiceError:
+        db.session.rollback()
+        raise
+
+
+def _move(actor: Principal, target: Record | Activity, decision: Decision, comment: str, now: datetime) -> None:
+    if isinstance(target, Record):
+        move_record(target, RECORD_DECISIONS[decision], actor, comment=comment, now=now)
+        return
+    stage = stage_of(target)
+    end = Stage.REJECTED if decision == Decision.REJECT else APPROVAL_NEXT[stage]
+    move_activity(target, end, actor, comment=comment, now=now)
+
+
+def _audit(actor: Principal, target: Record | Activity, decision: Decision, comment: str) -> None:
+    kind = "record" if isinstance(target, Record) else "activity"
+    detail = {"status": str(target.status), "comment": comment}
+    if isinstance(target, Record):
+        detail["subject"] = f"{target.subject_type}:{target.subject_id}"
+        detail["item_code"] = target.item_code
+    else:
+        detail["stage"] = str(stage_of(target))
+    audit(f"{kind}.{decision}", actor=actor, target=target, detail=detail)

@@ -1,0 +1,80 @@
+"""Corrections by admins: a reversal entry pointing at its entry, or an audited adjustment.
+
+Nothing is ever edited: a wrong entry stays, and its reversal (same ledger, opposite points) is a new
+entry. The database refuses a second reversal of one entry and any reversal of a reversal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from points_service.db import db, utcnow
+from points_service.domain.access import Principal, authorize
+from points_service.domain.audit import audit
+from points_service.domain.errors import Conflict, NotFound, ValidationFailed
+from points_service.domain.ledger.credit import insert_entry, lock_subject
+from points_service.domain.policy import policy_in_force
+from points_service.models import EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
+
+MAX_ADJUSTMENT = Decimal("1000")
+ADJUSTMENT_ITEM = "admin.adjustment"
+REVERSAL_ITEM = "admin.reversal"
+
+
+class AlreadyReversed(Conflict):
+    code, message = "already_reversed", "该积分记录已被冲正"
+
+
+class NotReversible(Conflict):
+    code, message = "not_reversible", "冲正记录不能再次冲正"
+
+
+def reverse_entry(actor: Principal, entry_id: int, reason: str, *, at: datetime | None = None) -> LedgerEntry:
+    authorize(actor, "ledger.correct")
+    entry = db.session.get(LedgerEntry, entry_id)
+    if entry is None:
+        raise NotFound("积分记录不存在")
+    if entry.kind == EntryKind.REVERSAL:
+        raise NotReversible()
+    lock_subject(entry.subject_type, entry.subject_id)
+    reversal = _reversal_of(entry, actor, reason, f"reversal:{entry.id}", at or utcnow())
+    if insert_entry(reversal) is not reversal:  # the key was taken: this entry is already reversed
+        db.session.rollback()
+        raise AlreadyReversed()
+    audit("ledger.reverse", actor=actor, target=entry, detail={"reversal_id": reversal.id, "reason": reason})
+    db.session.commit()
+    return reversal
+
+
+def _reversal_of(entry: LedgerEntry, actor: Principal, reason: str, key: str, at: datetime) -> LedgerEntry:
+    return LedgerEntry(
+        subject_type=entry.subject_type, subject_id=entry.subject_id, ledger=entry.ledger,
+        kind=EntryKind.REVERSAL, item_code=entry.item_code, points=-entry.points,
+        points_requested=-entry.points, occurred_at=entry.occurred_at, credited_at=at,
+        policy_version=entry.policy_version, source_type=SourceType.ADMIN, source_id=str(entry.id),
+        actor_id=actor.user_id, reason=reason, idempotency_key=key, reverses_id=entry.id,
+        reverses_kind=entry.kind,
+    )
+
+
+def adjust(actor: Principal, subject_type: SubjectType, subject_id: int, points: Decimal, reason: str, *,
+           ledger: LedgerName = LedgerName.ASSESSMENT, request_key: str, at: datetime | None = None) -> LedgerEntry:
+    """An audited manual adjustment. ``request_key`` makes a retried request write one entry."""
+    authorize(actor, "ledger.correct")
+    if points == 0 or abs(points) > MAX_ADJUSTMENT:
+        raise ValidationFailed({"points": [f"调整分值须为非零且绝对值不超过 {MAX_ADJUSTMENT}"]})
+    if ledger == LedgerName.STANDING:
+        raise ValidationFailed({"ledger": ["活跃指数不能直接调整"]})
+    lock_subject(subject_type, subject_id)
+    at = at or utcnow()
+    entry = insert_entry(LedgerEntry(
+        subject_type=subject_type, subject_id=subject_id, ledger=ledger, kind=EntryKind.ADJUSTMENT,
+        item_code=ADJUSTMENT_ITEM, points=points, points_requested=points, occurred_at=at, credited_at=at,
+        policy_version=policy_in_force(at).version, source_type=SourceType.ADMIN, source_id=request_key,
+        actor_id=actor.user_id, reason=reason, idempotency_key=f"adjustment:{actor.user_id}:{request_key}",
+    ))
+    audit("ledger.adjust", actor=actor, target_type="ledger_entries", target_id=entry.id,
+          detail={"subject": f"{subject_type}:{subject_id}", "points": str(points), "reason": reason})
+    db.session.commit()
+    return entry

@@ -1,0 +1,172 @@
+"""Crediting points: the one path by which any feature turns a confirmed fact into ledger entries.
+
+``credit`` (flush-level) is called inside the confirming use case's transaction — an approval, a
+check-out, a report confirmation — so the fact's state change and its points commit together.
+``award`` is the same as a use case of its own, owning its commit.
+
+Exactly-once: each (source fact, item, ledger) has a unique idempotency key in the database. The
+subject's row is locked first (PostgreSQL serializes concurrent credits to one subject, which also
+keeps caps honest); the insert runs in a SAVEPOINT so that a duplicate that slips past the check
+(SQLite has no row locks) ends as "already credited", never as a second entry or a 500.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from points_service.db import db, to_points, utcnow
+from points_service.domain.errors import NotFound, ValidationFailed
+from points_service.domain.ledger.totals import bump_totals, total_of
+from points_service.domain.periods import PeriodKind, period_containing
+from points_service.domain.policy import Policy, PolicyItem, policy_in_force
+from points_service.domain.policy.rules import CAP_WINDOWS, apply_caps
+from points_service.models import (
+    EntryKind,
+    LedgerEntry,
+    LedgerName,
+    Member,
+    Organization,
+    SourceType,
+    SubjectType,
+)
+
+SUBJECT_MODELS = {SubjectType.MEMBER: Member, SubjectType.ORGANIZATION: Organization}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A confirmed thing that earns or costs points under one policy item."""
+
+    subject_type: SubjectType
+    subject_id: int
+    item_code: str
+    source_type: SourceType
+    source_id: str
+    occurred_at: datetime
+    units: Decimal = Decimal(1)
+    reason: str = ""
+
+    def key(self, ledger: LedgerName) -> str:
+        return f"{self.source_type}:{self.source_id}:{self.item_code}:{ledger}"
+
+
+def lock_subject(subject_type: SubjectType, subject_id: int):
+    """SELECT ... FOR UPDATE the member or organization row (a no-op lock on SQLite)."""
+    model = SUBJECT_MODELS[SubjectType(subject_type)]
+    subject = db.session.scalar(sa.select(model).where(model.id == subject_id).with_for_update())
+    if subject is None:
+        raise NotFound("积分对象不存在")
+    return subject
+
+
+def credit(fact: Fact, *, actor_id: int | None = None, at: datetime | None = None,
+           policy: Policy | None = None) -> list[LedgerEntry]:
+    """Write the fact's entries (one per ledger the item feeds) unless already written. Flushes only."""
+    at = at or utcnow()
+    policy = policy or policy_in_force(at)
+    item = policy.item(fact.item_code)
+    if item.subject != fact.subject_type:
+        raise ValidationFailed({"item_code": [f"积分项目 {item.code} 不适用于{_subject_label(fact.subject_type)}"]})
+    lock_subject(fact.subject_type, fact.subject_id)
+    existing = _existing_entries(fact, item)
+    if len(existing) == len(item.ledgers):
+        return existing
+    units = _units(item, fact.units)
+    asked = to_points(item.points * units)
+    granted, capped_by = _capped(fact, item, policy, asked, at)
+    entries = list(existing)
+    for ledger in sorted(item.ledgers):
+        if any(e.ledger == ledger for e in existing):
+            continue
+        entries.append(_insert_once(LedgerEntry(
+            subject_type=fact.subject_type, subject_id=fact.subject_id, ledger=LedgerName(ledger),
+            kind=EntryKind.AWARD if asked >= 0 else EntryKind.DEDUCTION, item_code=item.code,
+            units=units, points=granted, points_requested=asked, capped_by=capped_by, occurred_at=fact.occurred_at,
+            credited_at=at, policy_version=policy.version, source_type=fact.source_type,
+            source_id=fact.source_id, actor_id=actor_id, reason=fact.reason[:200],
+            idempotency_key=fact.key(LedgerName(ledger)),
+        )))
+    return entries
+
+
+def award(fact: Fact, *, actor_id: int | None = None, at: datetime | None = None) -> list[LedgerEntry]:
+    """Credit one fact as a use case of its own: one transaction, safe to retry."""
+    try:
+        entries = credit(fact, actor_id=actor_id, at=at)
+        db.session.commit()
+    except IntegrityError:
+        # A concurrent writer committed the same fact between our check and our insert.
+        db.session.rollback()
+        keys = [fact.key(LedgerName(ledger)) for ledger in LedgerName]
+        entries = list(db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(keys))))
+        if not entries:
+            raise
+    return entries
+
+
+def insert_entry(entry: LedgerEntry) -> LedgerEntry:
+    """Insert a ledger entry and bump its totals, or return the entry already written under its key."""
+    return _insert_once(entry)
+
+
+def _insert_once(entry: LedgerEntry) -> LedgerEntry:
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+            db.session.flush()
+            bump_totals(entry)
+    except IntegrityError:
+        found = db.session.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == entry.idempotency_key))
+        if found is None:
+            raise
+        return found
+    return entry
+
+
+def _existing_entries(fact: Fact, item: PolicyItem) -> list[LedgerEntry]:
+    keys = [fact.key(LedgerName(ledger)) for ledger in item.ledgers]
+    return list(db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(keys))))
+
+
+def _units(item: PolicyItem, units: Decimal) -> Decimal:
+    """Units counted for one fact: positive, at most the item's per-fact maximum (e.g. 4 hours)."""
+    if isinstance(units, float) or units <= 0:
+        raise ValidationFailed({"units": ["数量必须为正数"]})
+    return to_points(units if item.max_units_per_fact is None else min(units, item.max_units_per_fact))
+
+
+def _capped(fact: Fact, item: PolicyItem, policy: Policy, asked: Decimal, at: datetime) -> tuple[Decimal, str | None]:
+    if asked < 0:
+        return asked, None
+    used = _item_usage(fact, at)
+    month = period_containing(at, PeriodKind.MONTH).key
+    used_positive = total_of(fact.subject_type, fact.subject_id, LedgerName.ASSESSMENT, month).earned
+    result = apply_caps(asked, item.caps, used, policy.monthly_positive_cap.get(str(fact.subject_type)), used_positive)
+    return result.granted, result.capped_by
+
+
+def _item_usage(fact: Fact, at: datetime) -> dict[str, Decimal]:
+    """Points already granted for this item to this subject in each cap window containing ``at``."""
+    windows = {name: period_containing(at, PeriodKind(name)) for name in CAP_WINDOWS}
+    cents = sa.type_coerce(LedgerEntry.points, sa.BigInteger)  # raw hundredths: summed exactly in SQL
+    columns = [
+        sa.func.coalesce(sa.func.sum(sa.case(
+            (sa.and_(LedgerEntry.credited_at >= p.start, LedgerEntry.credited_at < p.end), cents), else_=0)), 0)
+        for p in windows.values()
+    ]
+    row = db.session.execute(sa.select(*columns).where(
+        LedgerEntry.subject_type == fact.subject_type, LedgerEntry.subject_id == fact.subject_id,
+        LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.item_code == fact.item_code,
+        LedgerEntry.credited_at >= min(p.start for p in windows.values()),
+        LedgerEntry.credited_at < max(p.end for p in windows.values()),
+    )).one()
+    return {name: Decimal(int(value)) / 100 for name, value in zip(windows, row, strict=True)}
+
+
+def _subject_label(subject_type) -> str:
+    return "党员" if subject_type == SubjectType.MEMBER else "组织"

@@ -1,0 +1,120 @@
+"""Reading points: the three figures users confuse, kept apart — what was earned in a period (HR),
+the decayed standing score (general boards), and the redeemable balance (points store)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.access import Principal
+from points_service.domain.ledger.totals import total_of
+from points_service.domain.periods import Period, PeriodKind, period_containing
+from points_service.domain.policy import policy_in_force
+from points_service.domain.structure import get_member, get_organization
+from points_service.models import (
+    ALL_TIME,
+    SCORING_KINDS,
+    LedgerEntry,
+    LedgerName,
+    Member,
+    Organization,
+    PointTotal,
+    SubjectType,
+)
+
+SYSTEM_ITEM_NAMES = {
+    "admin.adjustment": "管理员调整",
+    "standing.decay": "活跃指数衰减",
+    "assessment.reset": "考核积分清零",
+    "redeemable.expiry": "公益积分过期",
+}
+LABELS = {
+    "assessment": "考核积分：本期获得（扣分后），用于评级和单位考核",
+    "standing": "活跃指数：累计考核积分按政策衰减后的分值，用于总榜",
+    "redeemable": "公益积分余额：可在积分超市兑换，按政策过期",
+}
+
+
+def item_name(code: str) -> str:
+    items = policy_in_force(utcnow()).items
+    return items[code].name if code in items else SYSTEM_ITEM_NAMES.get(code, code)
+
+
+def _summary(subject_type: SubjectType, subject_id: int, period: Period) -> dict:
+    assessment = total_of(subject_type, subject_id, LedgerName.ASSESSMENT, period.key)
+    return {
+        "period": period,
+        "assessment": {"earned": assessment.earned, "deducted": assessment.deducted, "net": assessment.net},
+        "standing": total_of(subject_type, subject_id, LedgerName.STANDING, ALL_TIME).balance,
+        "redeemable": total_of(subject_type, subject_id, LedgerName.REDEEMABLE, ALL_TIME).balance,
+        "by_item": _by_item(subject_type, subject_id, period),
+        "labels": LABELS,
+    }
+
+
+def _by_item(subject_type: SubjectType, subject_id: int, period: Period) -> list[dict]:
+    rows = db.session.execute(
+        sa.select(LedgerEntry.item_code, sa.func.sum(sa.type_coerce(LedgerEntry.points, sa.BigInteger)),
+                  sa.func.count())
+        .where(*_subject_ledger(subject_type, subject_id, LedgerName.ASSESSMENT), *_within(period),
+               LedgerEntry.kind.in_(SCORING_KINDS))
+        .group_by(LedgerEntry.item_code).order_by(LedgerEntry.item_code))
+    return [{"item_code": code, "name": item_name(code), "points": Decimal(int(cents)) / 100, "count": count}
+            for code, cents, count in rows]
+
+
+def _subject_ledger(subject_type, subject_id, ledger=None) -> list:
+    clauses = [LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id == subject_id]
+    return clauses + ([LedgerEntry.ledger == ledger] if ledger else [])
+
+
+def _within(period: Period | None) -> list:
+    return [] if period is None else [LedgerEntry.credited_at >= period.start, LedgerEntry.credited_at < period.end]
+
+
+def default_period() -> Period:
+    return period_containing(utcnow(), PeriodKind.YEAR)
+
+
+def member_points(principal: Principal, member_id: int, period: Period | None) -> dict:
+    member = get_member(principal, member_id)
+    return _summary(SubjectType.MEMBER, member.id, period or default_period())
+
+
+def organization_points(principal: Principal, org_id: int, period: Period | None) -> dict:
+    org = get_organization(principal, org_id)
+    period = period or default_period()
+    return {**_summary(SubjectType.ORGANIZATION, org.id, period), "members": member_rollup(org, period)}
+
+
+def member_rollup(org: Organization, period: Period) -> dict:
+    """The organization's members, clearly labelled as theirs (not the organization's own points)."""
+    in_org = sa.select(Organization.id).where(Organization.path.startswith(org.path))
+    members = sa.select(Member.id).where(Member.branch_id.in_(in_org), Member.is_active)
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(members.subquery()))
+    net = sa.type_coerce(PointTotal.earned, sa.BigInteger) + sa.type_coerce(PointTotal.deducted, sa.BigInteger)
+    total_cents, participating = db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(net), 0), sa.func.count().filter(PointTotal.earned > 0))
+        .where(PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id.in_(members),
+               PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == period.key)).one()
+    total = Decimal(int(total_cents)) / 100
+    return {
+        "label": "本组织党员的积分汇总（不计入组织自身积分）",
+        "member_count": count,
+        "participating_members": participating,
+        "participation_rate": (Decimal(participating) / count).quantize(Decimal("0.0001")) if count else None,
+        "total_points": total,
+        "per_capita_points": (total / count).quantize(Decimal("0.01")) if count else None,
+    }
+
+
+def ledger_page(principal: Principal, subject_type: SubjectType, subject_id: int, period: Period | None,
+                ledger: LedgerName | None) -> sa.Select:
+    if subject_type == SubjectType.MEMBER:
+        get_member(principal, subject_id)
+    else:
+        get_organization(principal, subject_id)
+    return (sa.select(LedgerEntry).where(*_subject_ledger(subject_type, subject_id, ledger), *_within(period))
+            .order_by(LedgerEntry.credited_at.desc(), LedgerEntry.id.desc()))

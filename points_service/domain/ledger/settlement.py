@@ -1,0 +1,133 @@
+"""Decay, reset and expiry: balances going down by policy, each as ledger entries a member can read.
+
+Each runs for one closed period and is keyed by (subject, ledger, period), so a re-run writes nothing
+new. Balances are taken AT THE CUTOFF (the period's end), not at run time: entries credited after the
+cutoff are subtracted from the maintained total, so a late catch-up run computes the same amounts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from points_service.db import db
+from points_service.domain.ledger.credit import insert_entry
+from points_service.domain.periods import Period, local_midnight
+from points_service.domain.policy import Policy
+from points_service.domain.policy.rules import decay_amount
+from points_service.models import (
+    ALL_TIME,
+    SCORING_KINDS,
+    EntryKind,
+    LedgerEntry,
+    LedgerName,
+    PointTotal,
+    SourceType,
+)
+
+ZERO = Decimal(0)
+Subject = tuple[str, int]
+
+
+def _cents(column):
+    return sa.type_coerce(column, sa.BigInteger)
+
+
+def _balances(ledger: LedgerName) -> dict[Subject, Decimal]:
+    rows = db.session.execute(sa.select(
+        PointTotal.subject_type, PointTotal.subject_id,
+        _cents(PointTotal.earned) + _cents(PointTotal.deducted) + _cents(PointTotal.settled),
+    ).where(PointTotal.ledger == ledger, PointTotal.period == ALL_TIME))
+    return {(str(t), i): Decimal(int(c)) / 100 for t, i, c in rows}
+
+
+def _credited_since(cutoff, condition) -> dict[Subject, Decimal]:
+    rows = db.session.execute(sa.select(
+        LedgerEntry.subject_type, LedgerEntry.subject_id, sa.func.sum(_cents(LedgerEntry.points)),
+    ).where(LedgerEntry.credited_at >= cutoff, condition).group_by(LedgerEntry.subject_type, LedgerEntry.subject_id))
+    return {(str(t), i): Decimal(int(c)) / 100 for t, i, c in rows}
+
+
+def balances_at(ledger: LedgerName, cutoff) -> dict[Subject, Decimal]:
+    """Every subject's balance of ``ledger`` just before ``cutoff`` (totals less later entries)."""
+    if ledger == LedgerName.STANDING:
+        later = sa.or_(
+            sa.and_(LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.kind.in_(SCORING_KINDS)),
+            LedgerEntry.ledger == LedgerName.STANDING,
+        )
+    else:
+        later = LedgerEntry.ledger == ledger
+    balances = _balances(ledger)
+    for subject, amount in _credited_since(cutoff, later).items():
+        balances[subject] = balances.get(subject, ZERO) - amount
+    return balances
+
+
+def _write(subject: Subject, ledger: LedgerName, kind: EntryKind, item_code: str, points: Decimal,
+           period: Period, job_id: str, policy: Policy, reason: str) -> int:
+    """Write one settlement entry; 1 if written now, 0 if this period already had it."""
+    subject_type, subject_id = subject
+    entry = LedgerEntry(
+        subject_type=subject_type, subject_id=subject_id, ledger=ledger, kind=kind, item_code=item_code,
+        points=points, points_requested=points, occurred_at=period.end, credited_at=period.end,
+        policy_version=policy.version, source_type=SourceType.JOB, source_id=f"{job_id}:{period.key}",
+        reason=reason, idempotency_key=f"{kind}:{subject_type}:{subject_id}:{ledger}:{period.key}",
+    )
+    return int(insert_entry(entry) is entry)
+
+
+def decay_standing(period: Period, policy: Policy, job_id: str = "standing_decay") -> dict:
+    rule = policy.standing
+    days = (period.end_date - period.start_date).days
+    written = 0
+    for subject, balance in sorted(balances_at(LedgerName.STANDING, period.end).items()):
+        amount = decay_amount(balance, rule, days)
+        if amount > 0:
+            written += _write(subject, LedgerName.STANDING, EntryKind.DECAY, "standing.decay", -amount, period,
+                              job_id, policy, f"活跃指数衰减（{period.key}）")
+    return {"entries": written}
+
+
+def reset_assessment(period: Period, policy: Policy, job_id: str = "assessment_reset") -> dict:
+    written = 0
+    for subject, balance in sorted(balances_at(LedgerName.ASSESSMENT, period.end).items()):
+        if balance != 0:
+            written += _write(subject, LedgerName.ASSESSMENT, EntryKind.RESET, "assessment.reset", -balance,
+                              period, job_id, policy, f"考核积分清零（{period.key}）")
+    return {"entries": written}
+
+
+def expire_redeemable(period: Period, policy: Policy, job_id: str = "redeemable_expiry") -> dict:
+    """Oldest first: what was credited before the validity threshold and not yet spent expires."""
+    months = policy.redeemable_expiry.validity_months
+    if months is None:
+        return {"entries": 0}
+    threshold = _months_before(period, months)
+    old_credits = _sums(LedgerEntry.points > 0, LedgerEntry.credited_at < threshold)
+    debits = _sums(LedgerEntry.points < 0, LedgerEntry.credited_at < period.end)
+    written = 0
+    for subject, credited in sorted(old_credits.items()):
+        amount = credited + debits.get(subject, ZERO)  # debits are negative
+        if amount > 0:
+            written += _write(subject, LedgerName.REDEEMABLE, EntryKind.EXPIRY, "redeemable.expiry", -amount,
+                              period, job_id, policy, f"公益积分过期（{months} 个月有效期，{period.key}）")
+    return {"entries": written}
+
+
+def _months_before(period: Period, months: int):
+    end = period.end_date
+    index = end.year * 12 + end.month - 1 - months
+    return local_midnight(end.replace(year=index // 12, month=index % 12 + 1, day=1))
+
+
+def _sums(*conditions) -> dict[Subject, Decimal]:
+    rows = db.session.execute(sa.select(
+        LedgerEntry.subject_type, LedgerEntry.subject_id, sa.func.sum(_cents(LedgerEntry.points)),
+    ).where(LedgerEntry.ledger == LedgerName.REDEEMABLE, *conditions)
+     .group_by(LedgerEntry.subject_type, LedgerEntry.subject_id))
+    sums: dict[Subject, Decimal] = defaultdict(lambda: ZERO)
+    for subject_type, subject_id, cents in rows:
+        sums[(str(subject_type), subject_id)] = Decimal(int(cents)) / 100
+    return sums

@@ -1,0 +1,1 @@
+"""Scheduled jobs: declared as data (``schedule.JOBS``), claimed per (job, period), run by one process."""

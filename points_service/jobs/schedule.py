@@ -1,0 +1,54 @@
+"""The job table: stable ids, cron triggers in Asia/Shanghai, and which period each job settles.
+
+A job settles the period that ENDED at or before its scheduled fire time (the period of kind K
+containing the fire time, stepped back once), so a late catch-up run still settles the right period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from points_service.domain.consequences import settle_activity_consequences
+from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
+from points_service.domain.periods import Period, PeriodKind, period_containing
+from points_service.domain.policy import Policy
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    description: str
+    cron: dict  # CronTrigger fields, interpreted in Asia/Shanghai
+    settles: Callable[[Policy], str | None]  # the period kind it settles under this policy; None = off
+    run: Callable[[Period, Policy], dict]
+
+    def period_for(self, fire_time: datetime, policy: Policy) -> Period | None:
+        kind = self.settles(policy)
+        if kind is None:
+            return None
+        return period_containing(fire_time, PeriodKind(kind)).previous()
+
+
+def _decay_kind(policy: Policy) -> str | None:
+    return None if policy.standing.kind == "none" else policy.standing.period
+
+
+def _reset_kind(policy: Policy) -> str | None:
+    return None if policy.assessment_reset.every == "none" else policy.assessment_reset.every
+
+
+def _expiry_kind(policy: Policy) -> str | None:
+    return None if policy.redeemable_expiry.validity_months is None else PeriodKind.MONTH
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("standing_decay", "活跃指数衰减", {"day": 1, "hour": 0, "minute": 10}, _decay_kind, decay_standing),
+    JobSpec("assessment_reset", "考核积分定期清零", {"day": 1, "hour": 0, "minute": 20}, _reset_kind, reset_assessment),
+    JobSpec("redeemable_expiry", "公益积分过期", {"day": 1, "hour": 0, "minute": 30}, _expiry_kind, expire_redeemable),
+    JobSpec("activity_consequences", "活动缺席与未签退扣分（前一天结束的活动）", {"hour": 1, "minute": 0},
+            lambda _policy: PeriodKind.DAY, settle_activity_consequences),
+)
+
+JOBS_BY_ID = {job.id: job for job in JOBS}

@@ -1,0 +1,116 @@
+"""Reading points and ledgers over HTTP, admin corrections, and who may see what."""
+
+from __future__ import annotations
+
+import pytest
+
+from points_service.domain.ledger.credit import award
+from tests.factories import auth_header, make_world
+from tests.ledger_factories import local, member_fact, org_fact
+
+
+@pytest.fixture
+def world(app):
+    world = make_world()
+    award(member_fact(world["alice"], "member.activity_hour", units=3), at=local(2026, 11, 2, 10))
+    award(member_fact(world["alice"], "member.no_show"), at=local(2026, 11, 3, 10))
+    award(member_fact(world["bob"], "member.micro_wish"), at=local(2026, 11, 4, 10))
+    award(org_fact(world["finance"], "org.project_done"), at=local(2026, 11, 5, 10))
+    return world
+
+
+def get(client, url, user):
+    return client.get(url, headers=auth_header(user))
+
+
+def test_a_member_reads_the_three_figures_apart_with_labels(client, world):
+    body = get(client, f"/api/v1/members/{world['alice'].id}/points?period=2026-11", world["users"]["alice"]).get_json()
+    data = body["data"]
+    assert data["period"] == "2026-11"
+    assert data["assessment"] == {"earned": 3, "deducted": -5, "net": -2}
+    assert data["standing"] == -2 and data["redeemable"] == 3
+    assert {row["item_code"]: (row["points"], row["count"]) for row in data["by_item"]} == {
+        "member.activity_hour": (3, 1), "member.no_show": (-5, 1)}
+    assert set(data["labels"]) == {"assessment", "standing", "redeemable"}
+
+
+def test_a_period_outside_the_credits_shows_zero_earned(client, world):
+    data = get(client, f"/api/v1/members/{world['alice'].id}/points?period=2026-Q3", world["users"]["alice"]).get_json()
+    assert data["data"]["assessment"]["net"] == 0 and data["data"]["by_item"] == []
+
+
+def test_the_ledger_lists_entries_newest_first_with_item_names_and_rfc3339_times(client, world):
+    body = get(client, f"/api/v1/members/{world['alice'].id}/ledger?ledger=assessment", world["users"]["alice"])
+    items = body.get_json()["data"]["items"]
+    assert [i["item_code"] for i in items] == ["member.no_show", "member.activity_hour"]
+    assert items[0]["item_name"] == "报名后无故缺席" and items[0]["credited_at"] == "2026-11-03T10:00:00+08:00"
+    assert items[1]["policy_version"] == 1 and items[1]["source_type"] == "record"
+
+
+def test_a_member_cannot_read_another_members_points_or_ledger(client, world):
+    for path in ("points", "ledger"):
+        response = get(client, f"/api/v1/members/{world['bob'].id}/{path}", world["users"]["alice"])
+        assert response.status_code == 403 and response.get_json()["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("viewer,member,allowed", [
+    ("secretary", "alice", True), ("secretary", "bob", False),
+    ("community_admin", "alice", True), ("community_admin", "bob", False),
+    ("hr", "bob", True), ("admin", "bob", True),
+])
+def test_scoped_roles_see_only_members_in_their_scope(client, world, viewer, member, allowed):
+    response = get(client, f"/api/v1/members/{world[member].id}/points", world["users"][viewer])
+    assert response.status_code == (200 if allowed else 403)
+
+
+def test_organization_points_keep_its_own_points_apart_from_its_members_rollup(client, world):
+    data = get(client, f"/api/v1/organizations/{world['finance'].id}/points?period=2026-11",
+               world["users"]["hr"]).get_json()["data"]
+    assert data["assessment"]["net"] == 10
+    assert data["members"]["member_count"] == 2 and data["members"]["participating_members"] == 2
+    assert data["members"]["total_points"] == 3 and data["members"]["per_capita_points"] == 1.5
+    assert "不计入组织自身积分" in data["members"]["label"]
+
+
+def test_only_admins_adjust_and_an_adjustment_is_audited_and_idempotent(client, world):
+    payload = {"subject_type": "member", "subject_id": world["bob"].id, "points": 2.5, "reason": "补录活动"}
+    forbidden = client.post("/api/v1/adjustments", json=payload, headers=auth_header(world["users"]["secretary"]))
+    assert forbidden.status_code == 403
+    headers = {**auth_header(world["users"]["admin"]), "Idempotency-Key": "adjust-bob-0001"}
+    first = client.post("/api/v1/adjustments", json=payload, headers=headers)
+    again = client.post("/api/v1/adjustments", json=payload, headers=headers)
+    assert first.status_code == 201 and first.get_json()["data"]["points"] == 2.5
+    assert again.get_json()["data"]["id"] == first.get_json()["data"]["id"]
+    points = get(client, f"/api/v1/members/{world['bob'].id}/points?period=2026", world["users"]["admin"])
+    assert points.get_json()["data"]["standing"] == 7.5
+
+
+@pytest.mark.parametrize("points", [0, 1e-3, "abc", True, 100000, None])
+def test_bad_adjustments_are_refused_with_the_field_named(client, world, points):
+    payload = {"subject_type": "member", "subject_id": world["bob"].id, "points": points, "reason": "x"}
+    response = client.post("/api/v1/adjustments", json=payload, headers=auth_header(world["users"]["admin"]))
+    assert response.status_code == 422 and "points" in response.get_json()["data"]["errors"]
+
+
+def test_reversing_twice_is_a_conflict_and_a_reversal_cannot_be_reversed(client, world):
+    ledger = get(client, f"/api/v1/members/{world['alice'].id}/ledger?ledger=assessment", world["users"]["admin"])
+    entry_id = ledger.get_json()["data"]["items"][0]["id"]
+    admin = auth_header(world["users"]["admin"])
+    first = client.post(f"/api/v1/ledger/{entry_id}/reverse", json={"reason": "误扣"}, headers=admin)
+    assert first.status_code == 201 and first.get_json()["data"]["points"] == 5
+    second = client.post(f"/api/v1/ledger/{entry_id}/reverse", json={"reason": "误扣"}, headers=admin)
+    assert second.status_code == 409 and second.get_json()["code"] == "already_reversed"
+    reversal_id = first.get_json()["data"]["id"]
+    third = client.post(f"/api/v1/ledger/{reversal_id}/reverse", json={"reason": "x"}, headers=admin)
+    assert third.status_code == 409 and third.get_json()["code"] == "not_reversible"
+    member = client.post(f"/api/v1/ledger/{entry_id}/reverse", json={"reason": "x"},
+                         headers=auth_header(world["users"]["alice"]))
+    assert member.status_code == 403
+
+
+def test_unknown_entries_and_members_are_404_and_bad_periods_422(client, world):
+    admin = auth_header(world["users"]["admin"])
+    assert client.post("/api/v1/ledger/999999/reverse", json={"reason": "x"}, headers=admin).status_code == 404
+    assert client.get("/api/v1/members/999999/points", headers=admin).status_code == 404
+    bad = client.get(f"/api/v1/members/{world['alice'].id}/points?period=2026-Q9", headers=admin)
+    assert bad.status_code == 422 and "period" in bad.get_json()["data"]["errors"]

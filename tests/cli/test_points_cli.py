@@ -1,0 +1,48 @@
+"""Operator commands of the points engine: rebuild proves totals; run-once settles one period."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from points_service.db import db
+from points_service.domain.ledger.credit import award
+from points_service.models import EntryKind, JobRun, LedgerEntry
+from tests.factories import make_world
+from tests.ledger_factories import local, member_fact
+
+
+def test_rebuild_reports_no_difference_then_finds_and_fixes_a_tampered_total(app):
+    award(member_fact(make_world()["alice"], "member.micro_wish"), at=local(2026, 11, 2))
+    runner = app.test_cli_runner()
+    clean = runner.invoke(args=["points", "rebuild"])
+    assert clean.exit_code == 0 and "0 difference(s)" in clean.output
+    db.session.execute(sa.text("UPDATE point_totals SET settled = settled - 100 WHERE period = 'all'"))
+    db.session.commit()
+    dirty = runner.invoke(args=["points", "rebuild"])
+    assert dirty.exit_code == 1 and "3 difference(s)" in dirty.output
+    fixed = runner.invoke(args=["points", "rebuild", "--fix"])
+    assert fixed.exit_code == 0 and "fixed" in fixed.output
+    assert runner.invoke(args=["points", "rebuild"]).exit_code == 0
+
+
+def test_run_once_settles_the_named_period_and_a_second_call_does_nothing(app):
+    award(member_fact(make_world()["alice"], "member.micro_wish"), at=local(2026, 10, 2))
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["jobs", "run-once", "standing_decay", "--period", "2026-10"])
+    assert first.exit_code == 0 and "succeeded" in first.output
+    second = runner.invoke(args=["jobs", "run-once", "standing_decay", "--period", "2026-10"])
+    assert "already done" in second.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRun)) == 1
+    assert len(db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.kind == EntryKind.DECAY)).all()) == 1
+
+
+def test_run_once_refuses_a_malformed_period_and_an_unknown_job(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["jobs", "run-once", "standing_decay", "--period", "2026-Q9"]).exit_code == 2
+    assert runner.invoke(args=["jobs", "run-once", "nope", "--period", "2026-10"]).exit_code == 2
+
+
+def test_jobs_list_shows_every_declared_job(app):
+    output = app.test_cli_runner().invoke(args=["jobs", "list"]).output
+    for job_id in ("standing_decay", "assessment_reset", "redeemable_expiry"):
+        assert job_id in output
