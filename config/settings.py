@@ -44,6 +44,7 @@ class Base:
     JWT_TOKEN_LOCATION = ["headers"]
     JWT_ERROR_MESSAGE_KEY = "message"
 
+    PASSWORD_HASH_METHOD = "scrypt"
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCK_SECONDS = 15 * 60
 
@@ -99,6 +100,7 @@ class Testing(Base):
     TESTING = True
     WECHAT_DEV_LOGIN = True
     LOGIN_LOCK_SECONDS = 60
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # tests only: fixtures create many accounts
 
     def __init__(self) -> None:
         super().__init__()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -28,13 +28,29 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def cents(column):
+    """A Points column as its raw integer hundredths, for exact SUMs in SQL (see ``from_cents``)."""
+    return sa.type_coerce(column, sa.BigInteger)
+
+
+def from_cents(value) -> Decimal:
+    return Decimal(int(value or 0)) / 100
+
+
+def enum_column(enum_class, name: str, length: int = 16) -> sa.Enum:
+    """A VARCHAR enum storing values, with a CHECK constraint named after the column (two columns of
+    one enum in a table need two names)."""
+    return sa.Enum(enum_class, native_enum=False, length=length, create_constraint=True, name=name,
+                   values_callable=enum_values)
+
+
 def enum_values(enum_class) -> list[str]:
     """Store an enum's values ('reversal'), not its member names ('REVERSAL'), so SQL reads naturally."""
     return [member.value for member in enum_class]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.TypeDecorator):
@@ -48,12 +64,12 @@ class UTCDateTime(sa.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetimes are ambiguous; pass an aware instant")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 CENT = Decimal("0.01")

@@ -9,7 +9,17 @@ from points_service.db import db
 from points_service.domain import records
 from points_service.domain.access import Principal, principal_for
 from points_service.domain.records import Submission
-from points_service.models import Activity, ActivityStatus, Organization, Record, Region, User
+from points_service.models import (
+    ROLE_SCOPE,
+    Activity,
+    ActivityStatus,
+    Organization,
+    Record,
+    Region,
+    Role,
+    RoleGrant,
+    User,
+)
 from tests.activity_factories import make_activity
 from tests.ledger_factories import local
 
@@ -20,6 +30,14 @@ EVIDENCE = ("https://img.example.cn/wish/1.jpg",)
 
 def as_user(user: User) -> Principal:
     return principal_for(user)
+
+
+def grant(user: User, role: Role, scope_id: int | None) -> User:
+    """Give an existing account one more role (e.g. a member who is also his branch's secretary)."""
+    db.session.add(RoleGrant(user_id=user.id, role=role, scope_type=ROLE_SCOPE[role], scope_id=scope_id))
+    db.session.commit()
+    db.session.refresh(user)
+    return user
 
 
 def submission(item_code: str = "member.self_service_hour", *, hours=2, occurred_at: datetime = YESTERDAY,

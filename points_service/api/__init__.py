@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from points_service.api import activities, admin, auth, imports, me, points, policy, preview, reports, structure
-from points_service.api import approvals, records
+from points_service.api import (
+    activities,
+    admin,
+    approvals,
+    auth,
+    imports,
+    me,
+    points,
+    policy,
+    preview,
+    records,
+    reports,
+    structure,
+)
 from points_service.api.core import Api
 
 API_PREFIX = "/api/v1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import Instant
+from points_service.api.fields import Instant, PointsField
 from points_service.api.security import current_principal, login_required
 from points_service.api.structure import MemberSchema, NodeRefSchema
 from points_service.domain.accounts import describe_me
@@ -35,11 +35,28 @@ class AffiliationSchema(ma.Schema):
     valid_to = Instant(allow_none=True)
 
 
+class ExpiringSchema(ma.Schema):
+    points = PointsField()
+    on = Instant(metadata={"description": "when the next expiry run takes them"})
+
+
+class HomePointsSchema(ma.Schema):
+    month = PointsField(metadata={"description": "考核积分：本月获得"})
+    quarter = PointsField(metadata={"description": "考核积分：本季度获得"})
+    year = PointsField(metadata={"description": "考核积分：本年度获得"})
+    standing = PointsField(metadata={"description": "活跃指数"})
+    redeemable = PointsField(metadata={"description": "公益积分余额"})
+    pending = ma.fields.Integer(metadata={"description": "待审核的上报与报到"})
+    expiring = ma.fields.Nested(ExpiringSchema)
+    labels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+
 class MeSchema(ma.Schema):
     user = ma.fields.Nested(UserSchema)
     member = ma.fields.Nested(MemberSchema, allow_none=True)
     roles = ma.fields.List(ma.fields.Nested(RoleGrantSchema))
     affiliations = ma.fields.List(ma.fields.Nested(AffiliationSchema))
+    points = ma.fields.Nested(HomePointsSchema, allow_none=True, metadata={"description": "members only"})
 
 
 @blp.route("/me")

@@ -9,6 +9,7 @@ from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.auth import hash_password
 from points_service.domain.errors import Conflict, ValidationFailed
+from points_service.domain.ledger.reading import home_summary
 from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, RoleGrant, ScopeType, User
 
 MIN_PASSWORD_LENGTH = 10
@@ -78,6 +79,7 @@ def describe_me(principal: Principal) -> dict:
             for grant in principal.grants
         ],
         "affiliations": member.affiliations if member else [],
+        "points": home_summary(member.id) if member else None,
     }
 
 

@@ -110,25 +110,15 @@ def stage_of(activity: Activity) -> Stage:
 
 # ------------------------------------------------------------------------------------------ who may decide
 
-def is_own(actor: Principal, target: Record | Activity) -> bool:
-    """What one submitted (or, for a member, what is about oneself) is never one's to decide."""
-    if isinstance(target, Activity):
-        return target.created_by_id is not None and target.created_by_id == actor.user_id
-    return target.submitted_by_id == actor.user_id or (
-        target.subject_type == SubjectType.MEMBER and target.subject_id == actor.member_id)
-
-
 def may_decide_proposal(actor: Principal, activity: Activity) -> bool:
-    """Step 1 is the proposing organization's (its secretary or org admin), step 2 the host community's."""
-    if is_own(actor, activity):
-        return False
-    stage = stage_of(activity)
-    if stage == Stage.PROPOSED:
+    """Step 1 is the proposing organization's (its secretary or org admin), step 2 the host community's.
+    A decided proposal keeps the step it was decided at, so its approver hears 409, others 403."""
+    if activity.created_by_id is not None and activity.created_by_id == actor.user_id:
+        return False  # nobody approves what he proposed himself
+    if activity.approval_step == ProposalStep.ORGANIZATION:
         org = db.session.get(Organization, activity.proposed_by_org_id) if activity.proposed_by_org_id else None
         return actor.is_admin if org is None else allowed(actor, "organization.manage", org)
-    if stage == Stage.ORG_APPROVED:
-        return allowed(actor, "activity.accept", activity)
-    return False
+    return allowed(actor, "activity.accept", activity)
 
 
 def may_decide(actor: Principal, target: Record | Activity) -> bool:
@@ -186,7 +176,7 @@ def _compare_and_set(model, target_id: int, expected: dict, values: dict) -> Non
 
 
 def approval_event(target_type: str, target_id: int, start: str, end: str, actor: Principal, comment: str,
-           now: datetime) -> None:
+                   now: datetime) -> None:
     db.session.add(ApprovalEvent(target_type=target_type, target_id=target_id, from_status=str(start),
                                  to_status=str(end), actor_id=actor.user_id, at=now, comment=comment[:200]))
 
@@ -212,7 +202,8 @@ def move_activity(activity: Activity, end: Stage, actor: Principal, *, comment: 
     start = stage_of(activity)
     if not can_transition(start, end):
         raise InvalidTransition()
-    status, step = STAGE_COLUMNS.get(end, (ActivityStatus(end.value), activity.approval_step))
+    # A proposal still waiting changes its step; a decided one keeps the step it was decided at.
+    status, step = STAGE_COLUMNS[end] if end in STAGE_COLUMNS else (ActivityStatus(end.value), activity.approval_step)
     expected_status, expected_step = STAGE_COLUMNS[start]
     _compare_and_set(Activity, activity.id, {"status": expected_status, "approval_step": expected_step},
                      {"status": status, "approval_step": step})

@@ -15,6 +15,7 @@ from functools import cache
 from typing import NoReturn
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -48,7 +49,8 @@ class LoginPolicy:
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password)
+    # scrypt by default; the test settings choose a cheap method so that fixtures stay fast.
+    return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
 def login_with_password(username: str, password: str, *, policy: LoginPolicy, request_id: str | None = None,
@@ -72,7 +74,7 @@ def login_with_password(username: str, password: str, *, policy: LoginPolicy, re
 
 @cache
 def _decoy_hash() -> str:
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _password_matches(user: User | None, password: str) -> bool:

@@ -95,7 +95,7 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
     activity = _published_activity(activity_id)
     _verify_token(activity, scan, now)
     if not rules.checkin_open(activity.starts_at, activity.ends_at, now):
-        raise OutsideTimeWindow("不在签到时间内（开始前 30 分钟至结束）")
+        raise OutsideTimeWindow(f"不在签到时间内（开始前 {_minutes(rules.CHECKIN_OPENS_BEFORE_START)} 分钟至结束）")
     distance = _verify_geofence(activity, scan)
     reason = _review_reason(member_id, activity, scan, now)
     checkin = Checkin(activity_id=activity.id, member_id=member_id, checked_in_at=now,
@@ -129,7 +129,7 @@ def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | 
     activity = checkin.activity
     _verify_token(activity, scan, now)
     if not rules.checkout_open(activity.ends_at, checkin.checked_in_at, now):
-        raise OutsideTimeWindow("不在签退时间内（活动结束后 30 分钟内）")
+        raise OutsideTimeWindow(f"不在签退时间内（活动结束后 {_minutes(rules.CHECKOUT_CLOSES_AFTER_END)} 分钟内）")
     distance = _verify_geofence(activity, scan)
     hours = rules.service_hours(activity.starts_at, activity.ends_at, checkin.checked_in_at, now)
     # A check-in under review stays in review: its hours are kept and credited on approval.
@@ -192,6 +192,10 @@ def _published_activity(activity_id: int) -> Activity:
     if activity.status != ActivityStatus.PUBLISHED:
         raise ActivityNotOpen()
     return activity
+
+
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
 
 
 def _verify_token(activity: Activity, scan: Scan, now: datetime) -> None:

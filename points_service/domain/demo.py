@@ -36,6 +36,7 @@ from points_service.domain.demo_data import (
     RARE_GIVEN_CHARS,
     SURNAMES,
 )
+from points_service.domain.demo_history import seed_history
 from points_service.domain.errors import Conflict, Forbidden
 from points_service.domain.phones import hash_phone, mask_phone, normalize_phone
 from points_service.domain.structure import add_organization, add_region, enroll_member
@@ -249,7 +250,9 @@ def _bind_openid(openid: str, member: Member) -> None:
     identity.user = User(member_id=member.id, display_name=member.name)
 
 
-SEED_STEPS: list[Callable[[DemoCity], None]] = [seed_territory, seed_organizations, seed_members, seed_accounts]
+SEED_STEPS: list[Callable[[DemoCity], None]] = [
+    seed_territory, seed_organizations, seed_members, seed_accounts, seed_history,
+]
 
 
 # --- the use case ----------------------------------------------------------------------------------------

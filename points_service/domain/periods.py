@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -78,7 +78,7 @@ class Period:
 
 
 def local_midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 def _add_months(day: date, months: int) -> date:

@@ -15,6 +15,7 @@ from points_service.models.ledger import (
     SubjectType,
 )
 from points_service.models.people import Affiliation, Member
+from points_service.models.policy import PolicyVersion
 from points_service.models.service import (
     TERMINAL_RECORD_STATUSES,
     Activity,
@@ -31,7 +32,6 @@ from points_service.models.service import (
     Signup,
     SignupStatus,
 )
-from points_service.models.policy import PolicyVersion
 from points_service.models.structure import (
     ORG_KIND_NAMES,
     REGION_LEVEL_NAMES,

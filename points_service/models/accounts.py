@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from points_service.db import UTCDateTime, db, enum_values, utcnow
+from points_service.db import UTCDateTime, db, enum_column, utcnow
 from points_service.models.people import Member
 
 
@@ -63,8 +63,8 @@ class RoleGrant(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    role: Mapped[Role] = mapped_column(sa.Enum(Role, native_enum=False, length=32, values_callable=enum_values))
-    scope_type: Mapped[ScopeType] = mapped_column(sa.Enum(ScopeType, native_enum=False, length=16, values_callable=enum_values))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role", 32))
+    scope_type: Mapped[ScopeType] = mapped_column(enum_column(ScopeType, "scope_type"))
     scope_id: Mapped[int | None] = mapped_column()
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     granted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

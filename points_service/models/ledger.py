@@ -17,7 +17,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from points_service.db import Points, UTCDateTime, db, enum_values, utcnow
+from points_service.db import Points, UTCDateTime, db, enum_column, utcnow
 from points_service.models.append_only import forbid_update_and_delete
 
 
@@ -55,11 +55,6 @@ class SourceType(enum.StrEnum):
     ADMIN = "admin"
 
 
-def _enum(cls, column: str, length: int = 16):
-    # The CHECK constraint is named after the column: two columns of one enum need two names.
-    return sa.Enum(cls, native_enum=False, length=length, create_constraint=True, name=column,
-                   values_callable=enum_values)
-
 
 class LedgerEntry(db.Model):
     __tablename__ = "ledger_entries"
@@ -75,10 +70,10 @@ class LedgerEntry(db.Model):
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
-    subject_type: Mapped[SubjectType] = mapped_column(_enum(SubjectType, "subject_type"))
+    subject_type: Mapped[SubjectType] = mapped_column(enum_column(SubjectType, "subject_type"))
     subject_id: Mapped[int] = mapped_column()
-    ledger: Mapped[LedgerName] = mapped_column(_enum(LedgerName, "ledger"))
-    kind: Mapped[EntryKind] = mapped_column(_enum(EntryKind, "kind"))
+    ledger: Mapped[LedgerName] = mapped_column(enum_column(LedgerName, "ledger"))
+    kind: Mapped[EntryKind] = mapped_column(enum_column(EntryKind, "kind"))
     item_code: Mapped[str] = mapped_column(sa.String(64))
     units: Mapped[Decimal] = mapped_column(Points, default=Decimal(1))  # hours or times; kept to replay policies
     points: Mapped[Decimal] = mapped_column(Points)  # granted
@@ -87,13 +82,13 @@ class LedgerEntry(db.Model):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     credited_at: Mapped[datetime] = mapped_column(UTCDateTime)
     policy_version: Mapped[int | None] = mapped_column()
-    source_type: Mapped[SourceType] = mapped_column(_enum(SourceType, "source_type"))
+    source_type: Mapped[SourceType] = mapped_column(enum_column(SourceType, "source_type"))
     source_id: Mapped[str] = mapped_column(sa.String(64))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(sa.String(200), default="")
     idempotency_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
     reverses_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), unique=True)
-    reverses_kind: Mapped[EntryKind | None] = mapped_column(_enum(EntryKind, "reverses_kind"))
+    reverses_kind: Mapped[EntryKind | None] = mapped_column(enum_column(EntryKind, "reverses_kind"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -114,9 +109,9 @@ class PointTotal(db.Model):
         sa.Index("ix_point_totals_board", "ledger", "period", "subject_type"),
     )
 
-    subject_type: Mapped[SubjectType] = mapped_column(_enum(SubjectType, "subject_type"), primary_key=True)
+    subject_type: Mapped[SubjectType] = mapped_column(enum_column(SubjectType, "subject_type"), primary_key=True)
     subject_id: Mapped[int] = mapped_column(primary_key=True)
-    ledger: Mapped[LedgerName] = mapped_column(_enum(LedgerName, "ledger"), primary_key=True)
+    ledger: Mapped[LedgerName] = mapped_column(enum_column(LedgerName, "ledger"), primary_key=True)
     period: Mapped[str] = mapped_column(sa.String(12), primary_key=True)
     earned: Mapped[Decimal] = mapped_column(Points, default=Decimal(0))
     deducted: Mapped[Decimal] = mapped_column(Points, default=Decimal(0))
@@ -146,7 +141,7 @@ class JobRun(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[str] = mapped_column(sa.String(64))
     period: Mapped[str] = mapped_column(sa.String(12))
-    status: Mapped[JobRunStatus] = mapped_column(_enum(JobRunStatus, "status"))
+    status: Mapped[JobRunStatus] = mapped_column(enum_column(JobRunStatus, "status"))
     scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

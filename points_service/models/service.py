@@ -15,16 +15,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from points_service.db import Points, UTCDateTime, db, enum_values, utcnow
+from points_service.db import Points, UTCDateTime, db, enum_column, utcnow
 from points_service.models.append_only import forbid_update_and_delete
 from points_service.models.ledger import SubjectType
 from points_service.models.people import Member
 from points_service.models.structure import Region
-
-
-def _enum(cls, column: str, length: int = 16):
-    return sa.Enum(cls, native_enum=False, length=length, create_constraint=True, name=column,
-                   values_callable=enum_values)
 
 
 class ReportStatus(enum.StrEnum):
@@ -46,11 +41,11 @@ class Report(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    subject_type: Mapped[SubjectType] = mapped_column(_enum(SubjectType, "subject_type"))
+    subject_type: Mapped[SubjectType] = mapped_column(enum_column(SubjectType, "subject_type"))
     subject_id: Mapped[int] = mapped_column(index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("regions.id"))
     half: Mapped[str] = mapped_column(sa.String(8))  # e.g. 2026-H2, in Asia/Shanghai
-    status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus, "status"), default=ReportStatus.PENDING)
+    status: Mapped[ReportStatus] = mapped_column(enum_column(ReportStatus, "status"), default=ReportStatus.PENDING)
     resources: Mapped[list] = mapped_column(sa.JSON, default=list)  # 资源清单 (organizations)
     needs: Mapped[list] = mapped_column(sa.JSON, default=list)  # 需求清单
     projects: Mapped[list] = mapped_column(sa.JSON, default=list)  # 项目清单
@@ -98,9 +93,10 @@ class Activity(db.Model):
     venue_lng: Mapped[float] = mapped_column(sa.Float)
     radius_m: Mapped[int] = mapped_column()
     capacity: Mapped[int | None] = mapped_column()
-    status: Mapped[ActivityStatus] = mapped_column(_enum(ActivityStatus, "status"), default=ActivityStatus.PUBLISHED)
+    status: Mapped[ActivityStatus] = mapped_column(enum_column(ActivityStatus, "status"),
+                                                   default=ActivityStatus.PUBLISHED)
     proposed_by_org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"))
-    approval_step: Mapped[ProposalStep] = mapped_column(_enum(ProposalStep, "approval_step"),
+    approval_step: Mapped[ProposalStep] = mapped_column(enum_column(ProposalStep, "approval_step"),
                                                        default=ProposalStep.ORGANIZATION)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -121,7 +117,7 @@ class Signup(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activities.id"), index=True)
     member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"), index=True)
-    status: Mapped[SignupStatus] = mapped_column(_enum(SignupStatus, "status"), default=SignupStatus.SIGNED_UP)
+    status: Mapped[SignupStatus] = mapped_column(enum_column(SignupStatus, "status"), default=SignupStatus.SIGNED_UP)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -142,7 +138,8 @@ class Checkin(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activities.id"), index=True)
     member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"), index=True)
-    status: Mapped[CheckinStatus] = mapped_column(_enum(CheckinStatus, "status"), default=CheckinStatus.CHECKED_IN)
+    status: Mapped[CheckinStatus] = mapped_column(enum_column(CheckinStatus, "status"),
+                                                  default=CheckinStatus.CHECKED_IN)
     checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     checkin_distance_m: Mapped[int] = mapped_column()
     checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -172,14 +169,14 @@ class Record(db.Model):
     __table_args__ = (sa.Index("ix_records_queue", "route_role", "route_scope_id", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    subject_type: Mapped[SubjectType] = mapped_column(_enum(SubjectType, "subject_type"))
+    subject_type: Mapped[SubjectType] = mapped_column(enum_column(SubjectType, "subject_type"))
     subject_id: Mapped[int] = mapped_column(index=True)
     item_code: Mapped[str] = mapped_column(sa.String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     units: Mapped[Decimal] = mapped_column(Points, default=Decimal(1))  # hours for hourly items
     description: Mapped[str] = mapped_column(sa.String(500))
     evidence: Mapped[list] = mapped_column(sa.JSON, default=list)  # https URLs
-    status: Mapped[RecordStatus] = mapped_column(_enum(RecordStatus, "status"), default=RecordStatus.PENDING)
+    status: Mapped[RecordStatus] = mapped_column(enum_column(RecordStatus, "status"), default=RecordStatus.PENDING)
     # Who decides, resolved at submission from the policy item: a role and the scope node it applies to.
     route_role: Mapped[str] = mapped_column(sa.String(32))
     route_scope_id: Mapped[int | None] = mapped_column()
@@ -224,7 +221,7 @@ class IdempotencyRecord(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     key: Mapped[str] = mapped_column(sa.String(64))
     fingerprint: Mapped[str] = mapped_column(sa.String(64))  # sha256 of method, path and body
-    state: Mapped[IdempotencyState] = mapped_column(_enum(IdempotencyState, "state"))
+    state: Mapped[IdempotencyState] = mapped_column(enum_column(IdempotencyState, "state"))
     response_status: Mapped[int | None] = mapped_column()
     response_body: Mapped[dict | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

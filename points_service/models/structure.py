@@ -11,7 +11,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from points_service.db import db, enum_values
+from points_service.db import db, enum_column
 
 
 class RegionLevel(enum.StrEnum):
@@ -51,7 +51,7 @@ class Region(TreeNode, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     name: Mapped[str] = mapped_column(sa.String(64))
-    level: Mapped[RegionLevel] = mapped_column(sa.Enum(RegionLevel, native_enum=False, length=16, values_callable=enum_values))
+    level: Mapped[RegionLevel] = mapped_column(enum_column(RegionLevel, "level"))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("regions.id"))
     path: Mapped[str] = mapped_column(sa.String(255), index=True, default="")
 
@@ -72,7 +72,7 @@ class Organization(TreeNode, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     name: Mapped[str] = mapped_column(sa.String(100))
-    kind: Mapped[OrgKind] = mapped_column(sa.Enum(OrgKind, native_enum=False, length=16, values_callable=enum_values))
+    kind: Mapped[OrgKind] = mapped_column(enum_column(OrgKind, "kind"))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"))
     path: Mapped[str] = mapped_column(sa.String(255), index=True, default="")
     # The community a department organization is paired with for 组织报到.

@@ -9,10 +9,8 @@ import re
 import pytest
 import sqlalchemy as sa
 from flask_jwt_extended import create_access_token
-from werkzeug.security import generate_password_hash
 
 from points_service.db import db
-from points_service.domain import accounts
 from points_service.models import AuditEntry, Role, User
 from tests.factories import auth_header, make_user, make_wechat_identity, make_world
 
@@ -34,13 +32,6 @@ VISIBLE = {
 
 OPENID, UNIONID, SESSION_KEY = "oAliceOpenid000000000000001", "uAliceUnionid00000000000001", "aliceSessionKey0000000=="
 FULL_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    """make_world creates five accounts per test; a one-round hash keeps this large table fast.
-    Hash strength itself is proven in test_auth_password.py."""
-    monkeypatch.setattr(accounts, "hash_password", lambda password: generate_password_hash(password, "pbkdf2:sha256:1"))
 
 
 @pytest.fixture

@@ -233,3 +233,14 @@ def test_a_failed_check_in_releases_its_idempotency_key(client, world):
     token = code(client, world)
     assert post_checkin(client, world, scan_body(token, metres=5000), **key).status_code == 422
     assert db.session.scalar(sa.select(sa.func.count()).select_from(IdempotencyRecord)) == 0
+
+
+def test_the_list_takes_from_and_to_with_offsets(client, world):
+    next_week = make_activity(world["north"], utcnow() + timedelta(days=7))
+    db.session.commit()
+    window = {"from": rfc3339(utcnow() + timedelta(days=6)), "to": rfc3339(utcnow() + timedelta(days=8))}
+    listed = client.get("/api/v1/activities", query_string=window, headers=headers(world, "alice"))
+    assert [a["id"] for a in listed.get_json()["data"]["items"]] == [next_week.id]
+    naive = client.get("/api/v1/activities", query_string={"from": "2026-11-01T00:00:00"},
+                       headers=headers(world, "alice"))
+    assert naive.status_code == 422 and "from" in naive.get_json()["data"]["errors"]

@@ -12,7 +12,7 @@ from points_service.db import db, utcnow
 from points_service.domain import checkin as checkin_domain
 from points_service.models import Checkin, LedgerEntry
 from tests.activity_factories import make_activity, scan_body
-from tests.domain.test_ledger_concurrency import hammer
+from tests.concurrency import hammer
 from tests.factories import auth_header, make_world
 
 pytestmark = pytest.mark.postgres

@@ -114,3 +114,27 @@ def test_unknown_entries_and_members_are_404_and_bad_periods_422(client, world):
     assert client.get("/api/v1/members/999999/points", headers=admin).status_code == 404
     bad = client.get(f"/api/v1/members/{world['alice'].id}/points?period=2026-Q9", headers=admin)
     assert bad.status_code == 422 and "period" in bad.get_json()["data"]["errors"]
+
+
+def test_me_gives_a_member_the_home_screen_figures_without_a_rank_yet(client, app):
+    from points_service.db import utcnow
+
+    world = make_world()
+    now = utcnow()
+    award(member_fact(world["alice"], "member.micro_wish"), at=now)
+    body = client.get("/api/v1/me", headers=auth_header(world["users"]["alice"])).get_json()["data"]["points"]
+    assert (body["month"], body["quarter"], body["year"]) == (5, 5, 5)
+    assert (body["standing"], body["redeemable"], body["pending"]) == (5, 5, 0)
+    assert body["expiring"]["points"] == 0 and body["expiring"]["on"].endswith("T00:00:00+08:00")
+    console = client.get("/api/v1/me", headers=auth_header(world["users"]["admin"])).get_json()["data"]
+    assert console["points"] is None
+
+
+def test_points_expiring_at_the_next_run_are_announced(client, app):
+    world = make_world()
+    award(member_fact(world["alice"], "member.micro_wish"), at=local(2025, 10, 15))
+    from points_service.domain.ledger.reading import home_summary
+
+    summary = home_summary(world["alice"].id, now=local(2026, 10, 20))
+    assert summary["expiring"] == {"points": 5, "on": local(2026, 11, 1)}
+    assert home_summary(world["alice"].id, now=local(2026, 9, 20))["expiring"]["points"] == 0

@@ -7,20 +7,14 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.security import generate_password_hash
 
 from points_service.db import db
-from points_service.domain import accounts, reports
+from points_service.domain import reports
 from points_service.domain.access import principal_for
 from points_service.models import ApprovalEvent, AuditEntry, LedgerEntry, Report, Role, SourceType
 from tests.factories import auth_header, make_member, make_user, make_world
 
 LISTS = {"resources": ["法律咨询志愿服务", "会议室"], "needs": ["老旧小区加装电梯"], "projects": ["共建“四点半课堂”"]}
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "hash_password", lambda password: generate_password_hash(password, "pbkdf2:sha256:1"))
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def test_a_check_in_never_checked_out_becomes_no_checkout_with_its_deduction(wor
     assert [(item, points) for _, item, points, _ in deductions()] == [("member.no_checkout", Decimal(-1))]
 
 
-def test_withdrawn_members_walk_ins_who_checked_out_and_reviews_checked_out_cost_nothing(world):
+def test_withdrawn_members_and_members_or_walk_ins_who_checked_out_cost_nothing(world):
     sign_up(world, "carol")
     activities.withdraw(as_user(world, "carol"), world["activity"].id, now=START - timedelta(hours=1))
     sign_up(world, "alice")

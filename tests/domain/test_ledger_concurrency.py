@@ -5,8 +5,6 @@ SQLite ignores FOR UPDATE and serializes writers, so these run on PostgreSQL onl
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -19,30 +17,13 @@ from points_service.domain.periods import parse_period
 from points_service.jobs.runner import run_job
 from points_service.jobs.schedule import JOBS_BY_ID
 from points_service.models import EntryKind, JobRun, LedgerEntry, LedgerName
+from tests.concurrency import hammer
 from tests.factories import make_world
 from tests.ledger_factories import install_policy, local, member_fact
 
 pytestmark = pytest.mark.postgres
 NOV = local(2026, 11, 10, 10)
 
-
-def hammer(app, calls: list, workers: int = 40) -> list:
-    """Run each call in its own app context (own session and connection), all released at once."""
-    barrier = threading.Barrier(min(workers, len(calls)))
-
-    def run(call):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-            except threading.BrokenBarrierError:
-                pass
-            try:
-                return call()
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_two_hundred_concurrent_identical_awards_write_exactly_one_entry_per_ledger(app):

@@ -10,9 +10,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from points_service.db import db
 from points_service.domain.errors import NotFound, ValidationFailed
-from points_service.domain.policy import UnknownItem
 from points_service.domain.ledger.credit import Fact, award
 from points_service.domain.ledger.totals import compare_totals, rebuild_totals, total_of
+from points_service.domain.policy import UnknownItem
 from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
 from tests.factories import make_world
 from tests.ledger_factories import install_policy, local, member_fact, org_fact

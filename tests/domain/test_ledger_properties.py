@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from points_service.db import db
+from points_service.db import cents, db, from_cents
 from points_service.domain.access import principal_for
 from points_service.domain.errors import Conflict
 from points_service.domain.ledger.corrections import adjust, reverse_entry
@@ -38,10 +38,6 @@ from tests.ledger_factories import local
 
 ITEMS = ["member.activity_hour", "member.micro_wish", "member.commend_city", "member.no_show", "member.grid_problem"]
 MONTHLY_CAP = Decimal(30)  # the default policy's cap on a member's positive points in a month
-
-
-def cents(column):
-    return sa.type_coerce(column, sa.BigInteger)
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -123,7 +119,7 @@ class LedgerMachine(RuleBasedStateMachine):
             LedgerEntry.subject_id == subject_id, LedgerEntry.ledger == ledger)
         if kinds is not None:
             query = query.where(LedgerEntry.kind.in_(kinds))
-        return Decimal(int(db.session.scalar(query))) / 100
+        return from_cents(db.session.scalar(query))
 
     @invariant()
     def no_fact_is_credited_twice_and_no_entry_is_reversed_twice(self):

@@ -6,10 +6,9 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.security import generate_password_hash
 
 from points_service.db import db
-from points_service.domain import accounts, reports
+from points_service.domain import reports
 from points_service.domain.access import principal_for
 from points_service.domain.errors import Forbidden, InvalidTransition, ValidationFailed
 from points_service.domain.periods import parse_period
@@ -24,7 +23,7 @@ from points_service.models import (
     SourceType,
     User,
 )
-from tests.domain.test_ledger_concurrency import hammer
+from tests.concurrency import hammer
 from tests.factories import make_member, make_user, make_world
 from tests.ledger_factories import local
 
@@ -33,11 +32,6 @@ H1_LATER = local(2026, 3, 12, 15)
 H2 = local(2026, 9, 10, 9)
 H2_LATER = local(2026, 9, 11, 10)
 LISTS = {"resources": ["法律咨询志愿服务"], "needs": ["老旧小区加装电梯"], "projects": ["共建“四点半课堂”"]}
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "hash_password", lambda password: generate_password_hash(password, "pbkdf2:sha256:1"))
 
 
 @pytest.fixture

@@ -42,7 +42,8 @@ def test_exponential_decay_takes_the_half_life_share_of_the_month_and_is_visible
     alice = world["alice"]
     give(alice, times=2)  # 20 points in October
     run_job(JOBS_BY_ID["standing_decay"], parse_period("2026-10"))
-    expected = (Decimal(20) * (1 - Decimal(0.5) ** (Decimal(31) / Decimal(180)))).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    share = 1 - Decimal("0.5") ** (Decimal(31) / Decimal(180))  # October has 31 days; half-life 180
+    expected = (Decimal(20) * share).quantize(Decimal("0.01"), ROUND_HALF_UP)
     [decay] = entries(EntryKind.DECAY)
     assert (decay.ledger, decay.points, decay.subject_id) == (LedgerName.STANDING, -expected, alice.id)
     assert decay.credited_at == parse_period("2026-10").end and "2026-10" in decay.reason

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,7 +23,7 @@ def local(*args) -> datetime:
 
 def test_early_morning_of_april_first_in_shanghai_is_q2_although_utc_still_says_march():
     instant = local(2026, 4, 1, 7, 0)
-    assert instant.astimezone(timezone.utc).month == 3
+    assert instant.astimezone(UTC).month == 3
     assert period_containing(instant, PeriodKind.QUARTER).key == "2026-Q2"
     assert period_containing(instant, PeriodKind.MONTH).key == "2026-04"
 
@@ -75,4 +75,4 @@ def test_naive_datetimes_are_refused_because_they_are_ambiguous():
 
 
 def test_instants_are_emitted_in_rfc3339_with_the_local_offset():
-    assert to_rfc3339(datetime(2026, 11, 1, 1, 30, tzinfo=timezone.utc)) == "2026-11-01T09:30:00+08:00"
+    assert to_rfc3339(datetime(2026, 11, 1, 1, 30, tzinfo=UTC)) == "2026-11-01T09:30:00+08:00"

@@ -19,7 +19,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from points_service.db import db, to_points, utcnow
+from points_service.db import cents, db, from_cents, to_points, utcnow
 from points_service.domain.errors import NotFound, ValidationFailed
 from points_service.domain.ledger.totals import bump_totals, total_of
 from points_service.domain.periods import PeriodKind, period_containing
@@ -153,10 +153,10 @@ def _capped(fact: Fact, item: PolicyItem, policy: Policy, asked: Decimal, at: da
 def _item_usage(fact: Fact, at: datetime) -> dict[str, Decimal]:
     """Points already granted for this item to this subject in each cap window containing ``at``."""
     windows = {name: period_containing(at, PeriodKind(name)) for name in CAP_WINDOWS}
-    cents = sa.type_coerce(LedgerEntry.points, sa.BigInteger)  # raw hundredths: summed exactly in SQL
+    raw = cents(LedgerEntry.points)
     columns = [
         sa.func.coalesce(sa.func.sum(sa.case(
-            (sa.and_(LedgerEntry.credited_at >= p.start, LedgerEntry.credited_at < p.end), cents), else_=0)), 0)
+            (sa.and_(LedgerEntry.credited_at >= p.start, LedgerEntry.credited_at < p.end), raw), else_=0)), 0)
         for p in windows.values()
     ]
     row = db.session.execute(sa.select(*columns).where(
@@ -165,7 +165,7 @@ def _item_usage(fact: Fact, at: datetime) -> dict[str, Decimal]:
         LedgerEntry.credited_at >= min(p.start for p in windows.values()),
         LedgerEntry.credited_at < max(p.end for p in windows.values()),
     )).one()
-    return {name: Decimal(int(value)) / 100 for name, value in zip(windows, row, strict=True)}
+    return {name: from_cents(value) for name, value in zip(windows, row, strict=True)}
 
 
 def _subject_label(subject_type) -> str:

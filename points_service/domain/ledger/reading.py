@@ -3,12 +3,14 @@ the decayed standing score (general boards), and the redeemable balance (points 
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import db, utcnow
+from points_service.db import cents, db, from_cents, utcnow
 from points_service.domain.access import Principal
+from points_service.domain.ledger.settlement import expiring_at_period_end
 from points_service.domain.ledger.totals import total_of
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import policy_in_force
@@ -21,6 +23,8 @@ from points_service.models import (
     Member,
     Organization,
     PointTotal,
+    Record,
+    Report,
     SubjectType,
 )
 
@@ -56,13 +60,13 @@ def _summary(subject_type: SubjectType, subject_id: int, period: Period) -> dict
 
 def _by_item(subject_type: SubjectType, subject_id: int, period: Period) -> list[dict]:
     rows = db.session.execute(
-        sa.select(LedgerEntry.item_code, sa.func.sum(sa.type_coerce(LedgerEntry.points, sa.BigInteger)),
+        sa.select(LedgerEntry.item_code, sa.func.sum(cents(LedgerEntry.points)),
                   sa.func.count())
         .where(*_subject_ledger(subject_type, subject_id, LedgerName.ASSESSMENT), *_within(period),
                LedgerEntry.kind.in_(SCORING_KINDS))
         .group_by(LedgerEntry.item_code).order_by(LedgerEntry.item_code))
-    return [{"item_code": code, "name": item_name(code), "points": Decimal(int(cents)) / 100, "count": count}
-            for code, cents, count in rows]
+    return [{"item_code": code, "name": item_name(code), "points": from_cents(total), "count": count}
+            for code, total, count in rows]
 
 
 def _subject_ledger(subject_type, subject_id, ledger=None) -> list:
@@ -89,17 +93,37 @@ def organization_points(principal: Principal, org_id: int, period: Period | None
     return {**_summary(SubjectType.ORGANIZATION, org.id, period), "members": member_rollup(org, period)}
 
 
+def home_summary(member_id: int, now: datetime | None = None) -> dict:
+    """The mini-program's home screen figures for one member (no ledger scan: totals and two counts)."""
+    now = now or utcnow()
+    month = period_containing(now, PeriodKind.MONTH)
+    net = {kind: total_of(SubjectType.MEMBER, member_id, LedgerName.ASSESSMENT,
+                          period_containing(now, PeriodKind(kind)).key).net for kind in ("month", "quarter", "year")}
+    pending = sum(db.session.scalar(sa.select(sa.func.count()).select_from(model).where(
+        model.subject_type == SubjectType.MEMBER, model.subject_id == member_id, model.status == "pending"))
+        for model in (Record, Report))
+    return {
+        **net,
+        "standing": total_of(SubjectType.MEMBER, member_id, LedgerName.STANDING, ALL_TIME).balance,
+        "redeemable": total_of(SubjectType.MEMBER, member_id, LedgerName.REDEEMABLE, ALL_TIME).balance,
+        "pending": pending,
+        "expiring": {"points": expiring_at_period_end(SubjectType.MEMBER, member_id, month, policy_in_force(now)),
+                     "on": month.end},
+        "labels": LABELS,
+    }
+
+
 def member_rollup(org: Organization, period: Period) -> dict:
     """The organization's members, clearly labelled as theirs (not the organization's own points)."""
     in_org = sa.select(Organization.id).where(Organization.path.startswith(org.path))
     members = sa.select(Member.id).where(Member.branch_id.in_(in_org), Member.is_active)
     count = db.session.scalar(sa.select(sa.func.count()).select_from(members.subquery()))
-    net = sa.type_coerce(PointTotal.earned, sa.BigInteger) + sa.type_coerce(PointTotal.deducted, sa.BigInteger)
+    net = cents(PointTotal.earned) + cents(PointTotal.deducted)
     total_cents, participating = db.session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(net), 0), sa.func.count().filter(PointTotal.earned > 0))
         .where(PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id.in_(members),
                PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == period.key)).one()
-    total = Decimal(int(total_cents)) / 100
+    total = from_cents(total_cents)
     return {
         "label": "本组织党员的积分汇总（不计入组织自身积分）",
         "member_count": count,

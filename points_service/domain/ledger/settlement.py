@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import db
+from points_service.db import cents, db, from_cents
 from points_service.domain.ledger.credit import insert_entry
 from points_service.domain.periods import Period, local_midnight
 from points_service.domain.policy import Policy
@@ -31,23 +31,19 @@ ZERO = Decimal(0)
 Subject = tuple[str, int]
 
 
-def _cents(column):
-    return sa.type_coerce(column, sa.BigInteger)
-
-
 def _balances(ledger: LedgerName) -> dict[Subject, Decimal]:
     rows = db.session.execute(sa.select(
         PointTotal.subject_type, PointTotal.subject_id,
-        _cents(PointTotal.earned) + _cents(PointTotal.deducted) + _cents(PointTotal.settled),
+        cents(PointTotal.earned) + cents(PointTotal.deducted) + cents(PointTotal.settled),
     ).where(PointTotal.ledger == ledger, PointTotal.period == ALL_TIME))
-    return {(str(t), i): Decimal(int(c)) / 100 for t, i, c in rows}
+    return {(str(t), i): from_cents(c) for t, i, c in rows}
 
 
 def _credited_since(cutoff, condition) -> dict[Subject, Decimal]:
     rows = db.session.execute(sa.select(
-        LedgerEntry.subject_type, LedgerEntry.subject_id, sa.func.sum(_cents(LedgerEntry.points)),
+        LedgerEntry.subject_type, LedgerEntry.subject_id, sa.func.sum(cents(LedgerEntry.points)),
     ).where(LedgerEntry.credited_at >= cutoff, condition).group_by(LedgerEntry.subject_type, LedgerEntry.subject_id))
-    return {(str(t), i): Decimal(int(c)) / 100 for t, i, c in rows}
+    return {(str(t), i): from_cents(c) for t, i, c in rows}
 
 
 def balances_at(ledger: LedgerName, cutoff) -> dict[Subject, Decimal]:
@@ -99,17 +95,31 @@ def reset_assessment(period: Period, policy: Policy, job_id: str = "assessment_r
     return {"entries": written}
 
 
+def _expiring(period: Period, months: int, *subject_filter) -> dict[Subject, Decimal]:
+    """Oldest first: what was credited before the validity threshold and not yet spent by the cutoff."""
+    threshold = _months_before(period, months)
+    old_credits = _sums(LedgerEntry.points > 0, LedgerEntry.credited_at < threshold, *subject_filter)
+    debits = _sums(LedgerEntry.points < 0, LedgerEntry.credited_at < period.end, *subject_filter)
+    amounts = {subject: credited + debits.get(subject, ZERO) for subject, credited in old_credits.items()}
+    return {subject: amount for subject, amount in amounts.items() if amount > 0}  # debits are negative
+
+
+def expiring_at_period_end(subject_type: str, subject_id: int, period: Period, policy: Policy) -> Decimal:
+    """What the expiry run for ``period`` will take from one subject, as things stand now."""
+    months = policy.redeemable_expiry.validity_months
+    if months is None:
+        return ZERO
+    found = _expiring(period, months, LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id == subject_id)
+    return found.get((str(subject_type), subject_id), ZERO)
+
+
 def expire_redeemable(period: Period, policy: Policy, job_id: str = "redeemable_expiry") -> dict:
     """Oldest first: what was credited before the validity threshold and not yet spent expires."""
     months = policy.redeemable_expiry.validity_months
     if months is None:
         return {"entries": 0}
-    threshold = _months_before(period, months)
-    old_credits = _sums(LedgerEntry.points > 0, LedgerEntry.credited_at < threshold)
-    debits = _sums(LedgerEntry.points < 0, LedgerEntry.credited_at < period.end)
     written = 0
-    for subject, credited in sorted(old_credits.items()):
-        amount = credited + debits.get(subject, ZERO)  # debits are negative
+    for subject, amount in sorted(_expiring(period, months).items()):
         if amount > 0:
             written += _write(subject, LedgerName.REDEEMABLE, EntryKind.EXPIRY, "redeemable.expiry", -amount,
                               period, job_id, policy, f"公益积分过期（{months} 个月有效期，{period.key}）")
@@ -124,10 +134,10 @@ def _months_before(period: Period, months: int):
 
 def _sums(*conditions) -> dict[Subject, Decimal]:
     rows = db.session.execute(sa.select(
-        LedgerEntry.subject_type, LedgerEntry.subject_id, sa.func.sum(_cents(LedgerEntry.points)),
+        LedgerEntry.subject_type, LedgerEntry.subject_id, sa.func.sum(cents(LedgerEntry.points)),
     ).where(LedgerEntry.ledger == LedgerName.REDEEMABLE, *conditions)
      .group_by(LedgerEntry.subject_type, LedgerEntry.subject_id))
     sums: dict[Subject, Decimal] = defaultdict(lambda: ZERO)
-    for subject_type, subject_id, cents in rows:
-        sums[(str(subject_type), subject_id)] = Decimal(int(cents)) / 100
+    for subject_type, subject_id, total in rows:
+        sums[(str(subject_type), subject_id)] = from_cents(total)
     return sums

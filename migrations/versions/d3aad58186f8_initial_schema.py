@@ -1,19 +1,19 @@
 """initial schema
 
-Revision ID: 51f3595b0b7a
+Revision ID: d3aad58186f8
 Revises: 
-Create Date: 2026-11-21 23:14:08.522587
+Create Date: 2026-11-22 00:13:08.125517
 
 """
 from alembic import op
 import sqlalchemy as sa
 
-import points_service.db
+import points_service.db  # noqa: F401  (custom column types: UTCDateTime, Points)
 from points_service.models.append_only import append_only_ddl
 
 
 # revision identifiers, used by Alembic.
-revision = '51f3595b0b7a'
+revision = 'd3aad58186f8'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -68,7 +68,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
-    sa.Column('level', sa.Enum('city', 'district', 'street', 'community', 'grid', name='regionlevel', native_enum=False, length=16), nullable=False),
+    sa.Column('level', sa.Enum('city', 'district', 'street', 'community', 'grid', name='level', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('path', sa.String(length=255), nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['regions.id'], name=op.f('fk_regions_parent_id_regions')),
@@ -82,7 +82,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('kind', sa.Enum('department', 'branch', name='orgkind', native_enum=False, length=16), nullable=False),
+    sa.Column('kind', sa.Enum('department', 'branch', name='kind', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('path', sa.String(length=255), nullable=False),
     sa.Column('paired_community_id', sa.Integer(), nullable=True),
@@ -162,6 +162,7 @@ def upgrade():
     sa.Column('capacity', sa.Integer(), nullable=True),
     sa.Column('status', sa.Enum('proposed', 'published', 'rejected', 'cancelled', name='status', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('proposed_by_org_id', sa.Integer(), nullable=True),
+    sa.Column('approval_step', sa.Enum('organization', 'community', name='approval_step', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', points_service.db.UTCDateTime(), nullable=False),
     sa.Column('checkin_secret', sa.String(length=64), nullable=False),
@@ -329,8 +330,8 @@ def upgrade():
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('role', sa.Enum('branch_secretary', 'org_admin', 'community_admin', 'hr', 'admin', name='role', native_enum=False, length=32), nullable=False),
-    sa.Column('scope_type', sa.Enum('organization', 'region', 'city', name='scopetype', native_enum=False, length=16), nullable=False),
+    sa.Column('role', sa.Enum('branch_secretary', 'org_admin', 'community_admin', 'hr', 'admin', name='role', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('scope_type', sa.Enum('organization', 'region', 'city', name='scope_type', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('scope_id', sa.Integer(), nullable=True),
     sa.Column('granted_at', points_service.db.UTCDateTime(), nullable=False),
     sa.Column('granted_by_id', sa.Integer(), nullable=True),
@@ -359,7 +360,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('activity_id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('checked_in', 'checked_out', 'review', 'no_checkout', name='status', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('status', sa.Enum('checked_in', 'checked_out', 'review', 'no_checkout', 'rejected', name='status', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('checked_in_at', points_service.db.UTCDateTime(), nullable=False),
     sa.Column('checkin_distance_m', sa.Integer(), nullable=False),
     sa.Column('checked_out_at', points_service.db.UTCDateTime(), nullable=True),
