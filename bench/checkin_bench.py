@@ -185,7 +185,11 @@ class Gunicorn:
         with open(log, "w") as out:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -195,7 +199,7 @@ class Gunicorn:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=2).ok:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a worker still booting
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn not ready after {READY_TIMEOUT}s; see {self.log}")

@@ -22,13 +22,13 @@ from points_service.domain.access import ORG_MANAGERS, Principal, allowed, autho
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from points_service.domain.policy import UnknownItem, policy_in_force
+from points_service.domain.structure import find_community, find_organization
 from points_service.models import (
     Activity,
     ActivityStatus,
     ApprovalEvent,
     Organization,
     Region,
-    RegionLevel,
     Role,
     Signup,
     SignupStatus,
@@ -80,7 +80,7 @@ class ActivityDraft:
 
 def publish_activity(actor: Principal, draft: ActivityDraft, *, now: datetime | None = None) -> Activity:
     """A community admin (or an admin) publishes an activity in a community he administers."""
-    community = _community(draft.community_id)
+    community = find_community(draft.community_id)
     authorize(actor, "activity.create", community)
     activity = _add_activity(actor, community, draft, ActivityStatus.PUBLISHED, now or utcnow())
     audit("activity.publish", actor=actor, target=activity, detail={"community_id": community.id})
@@ -91,9 +91,9 @@ def publish_activity(actor: Principal, draft: ActivityDraft, *, now: datetime | 
 def propose_activity(actor: Principal, org: Organization | int, draft: ActivityDraft, *,
                      now: datetime | None = None) -> Activity:
     """A branch or department organization proposes an activity at a community (status ``proposed``)."""
-    org = org if isinstance(org, Organization) else _organization(org)
+    org = org if isinstance(org, Organization) else find_organization(org)
     authorize(actor, "organization.manage", org)
-    community = _community(draft.community_id)
+    community = find_community(draft.community_id)
     activity = _add_activity(actor, community, draft, ActivityStatus.PROPOSED, now or utcnow())
     activity.proposed_by_org_id = org.id
     db.session.add(ApprovalEvent(target_type="activity", target_id=activity.id, from_status="",
@@ -149,18 +149,6 @@ def _item_problem(item_code: str, now: datetime) -> str | None:
     return None
 
 
-def _community(community_id: int) -> Region:
-    region = db.session.get(Region, community_id)
-    if region is None or region.level != RegionLevel.COMMUNITY:
-        raise ValidationFailed({"community_id": ["社区不存在"]})
-    return region
-
-
-def _organization(org_id: int) -> Organization:
-    org = db.session.get(Organization, org_id)
-    if org is None:
-        raise NotFound("组织不存在")
-    return org
 
 
 def visible_activities(principal: Principal) -> ColumnElement[bool]:

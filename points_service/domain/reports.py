@@ -29,9 +29,8 @@ from points_service.domain.errors import Conflict, Forbidden, InvalidTransition,
 from points_service.domain.ledger.credit import Fact, credit, lock_subject
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import policy_in_force
-from points_service.domain.structure import transfer_member
+from points_service.domain.structure import find_community, find_organization, transfer_member
 from points_service.models import (
-    REGION_LEVEL_NAMES,
     ApprovalEvent,
     LedgerEntry,
     Member,
@@ -66,7 +65,7 @@ def submit_member_report(actor: Principal, community_id: int, *, now: datetime |
     if member is None:
         raise Forbidden("只有党员本人可以到社区报到")
     authorize(actor, "report.submit_member", member)
-    community = _community(community_id)
+    community = find_community(community_id)
     return _submit(actor, Report(subject_type=SubjectType.MEMBER, subject_id=member.id, community_id=community.id),
                    now)
 
@@ -74,13 +73,13 @@ def submit_member_report(actor: Principal, community_id: int, *, now: datetime |
 def submit_org_report(actor: Principal, org_id: int, community_id: int, *, resources: list[str], needs: list[str],
                       projects: list[str], now: datetime | None = None) -> Report:
     """A department organization's report with the co-building agreement's three lists."""
-    org = _organization(org_id)
+    org = find_organization(org_id)
     authorize(actor, "organization.manage", org)
     if org.kind != OrgKind.DEPARTMENT:
         raise ValidationFailed({"organization_id": ["只有部门党组织可以组织报到；党支部由所属部门党组织统一报到"]})
     if not (resources or projects):
         raise ValidationFailed({"projects": ["资源清单和项目清单至少填写一项"]})
-    community = _community(community_id)
+    community = find_community(community_id)
     report = Report(subject_type=SubjectType.ORGANIZATION, subject_id=org.id, community_id=community.id,
                     resources=list(resources), needs=list(needs), projects=list(projects))
     return _submit(actor, report, now)
@@ -104,20 +103,6 @@ def _submit(actor: Principal, report: Report, now: datetime | None) -> Report:
     return report
 
 
-def _community(community_id: int) -> Region:
-    community = db.session.get(Region, community_id)
-    if community is None:
-        raise ValidationFailed({"community_id": ["社区不存在"]})
-    if community.level != RegionLevel.COMMUNITY:
-        raise ValidationFailed({"community_id": [f"请选择社区（所选为{REGION_LEVEL_NAMES[community.level]}）"]})
-    return community
-
-
-def _organization(org_id: int) -> Organization:
-    org = db.session.get(Organization, org_id)
-    if org is None:
-        raise NotFound("组织不存在")
-    return org
 
 
 # ------------------------------------------------------------------------------------------------ deciding
@@ -297,7 +282,7 @@ def report_status(actor: Principal, org_id: int, half: Period | None = None, *,
                   now: datetime | None = None) -> tuple[dict, sa.Select]:
     """For a branch or department: the report rates per branch, and a statement over its members, each with
     whether he reported (the caller pages it). Secretaries, org admins and HR within scope; admins."""
-    org = _organization(org_id)
+    org = find_organization(org_id)
     authorize(actor, "report.status", org)
     half = half or current_half(now)
     counts = _branch_counts(org, half.key)

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal, authorize, member_scope
-from points_service.domain.errors import NotFound
-from points_service.models import Affiliation, Member, Organization, OrgKind, Region, RegionLevel
+from points_service.domain.errors import NotFound, ValidationFailed
+from points_service.models import REGION_LEVEL_NAMES, Affiliation, Member, Organization, OrgKind, Region, RegionLevel
 
 
 def add_region(code: str, name: str, level: RegionLevel, parent: Region | None = None) -> Region:
@@ -86,6 +86,24 @@ def list_members(principal: Principal, *, branch_id: int | None = None, communit
     return statement
 
 
+def find_community(community_id: int, field: str = "community_id") -> Region:
+    """A community-level region named in a request body (a wrong id is the body's fault: 422)."""
+    community = db.session.get(Region, community_id)
+    if community is None:
+        raise ValidationFailed({field: ["社区不存在"]})
+    if community.level != RegionLevel.COMMUNITY:
+        raise ValidationFailed({field: [f"请选择社区（所选为{REGION_LEVEL_NAMES[community.level]}）"]})
+    return community
+
+
+def find_organization(org_id: int) -> Organization:
+    """An organization named in the URL (unknown: 404)."""
+    org = db.session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("组织不存在")
+    return org
+
+
 def get_member(principal: Principal, member_id: int) -> Member:
     member = db.session.get(Member, member_id)
     if member is None:
@@ -95,8 +113,6 @@ def get_member(principal: Principal, member_id: int) -> Member:
 
 
 def get_organization(principal: Principal, org_id: int) -> Organization:
-    org = db.session.get(Organization, org_id)
-    if org is None:
-        raise NotFound("组织不存在")
+    org = find_organization(org_id)
     authorize(principal, "organization.view", org)
     return org
