@@ -17,6 +17,7 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from points_service.api import messages  # noqa: F401  (Chinese field messages, before any schema exists)
 from points_service.domain.errors import ServiceError
 
 MAX_INT_DIGITS = 18

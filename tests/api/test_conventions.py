@@ -102,3 +102,8 @@ def test_page_size_is_capped_at_100(client, app):
     world = make_world()
     body = client.get("/api/v1/regions?page_size=5000", headers=auth_header(world["users"]["admin"])).get_json()
     assert body["data"]["page_size"] == 100
+
+
+def test_field_errors_are_chinese_sentences(client):
+    body = client.post("/api/v1/auth/login", json={"username": 5, "extra": 1}).get_json()
+    assert body["data"]["errors"] == {"username": ["应为文本"], "password": ["缺少必填字段"], "extra": ["未知字段"]}
