@@ -6,7 +6,6 @@ changes afterwards: a change of policy is a new stored version, never an edit of
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,13 +13,13 @@ from decimal import Decimal
 from typing import Literal
 
 from points_service.domain.errors import ServiceError, ValidationFailed
+from points_service.models.ledger import SubjectType as LedgerSubjectType
 
 SubjectType = Literal["member", "organization"]
 
 
-class SubjectKind(enum.StrEnum):
-    MEMBER = "member"
-    ORGANIZATION = "organization"
+# The ledger's subject types, under the name the policy has always used for them.
+SubjectKind = LedgerSubjectType
 
 
 LEDGERS = ("assessment", "redeemable")  # 考核积分 feeds grades and HR; 公益积分 is spent in the points store
