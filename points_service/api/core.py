@@ -81,6 +81,10 @@ def strict_json_loads(raw: bytes | str):
 
 
 class StrictParser(FlaskParser):
+    # Unknown query parameters are refused like unknown body fields: a typo never silently widens a list.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+                                   "query": ma.RAISE, "querystring": ma.RAISE}
+
     def _raw_load_json(self, req):
         if not is_json_request(req):
             if req.content_length or req.get_data(cache=True):

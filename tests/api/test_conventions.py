@@ -107,3 +107,9 @@ def test_page_size_is_capped_at_100(client, app):
 def test_field_errors_are_chinese_sentences(client):
     body = client.post("/api/v1/auth/login", json={"username": 5, "extra": 1}).get_json()
     assert body["data"]["errors"] == {"username": ["应为文本"], "password": ["缺少必填字段"], "extra": ["未知字段"]}
+
+
+def test_unknown_query_parameters_are_refused_like_unknown_body_fields(client, app):
+    world = make_world()
+    response = client.get("/api/v1/members?branch=1", headers=auth_header(world["users"]["admin"]))
+    assert response.status_code == 422 and response.get_json()["data"]["errors"] == {"branch": ["未知字段"]}
