@@ -5,7 +5,9 @@ from __future__ import annotations
 import unicodedata
 
 import marshmallow as ma
+from flask import g
 
+from points_service.domain.ledger.reading import item_names
 from points_service.domain.periods import BadPeriod, parse_period, to_rfc3339
 from points_service.domain.phones import BadPhone, normalize_phone
 
@@ -58,6 +60,18 @@ class PointsField(ma.fields.Decimal):
             return None
         # JSON numbers: ints stay ints, others keep their two decimals exactly (Flask encodes Decimal).
         return int(value) if value == value.to_integral_value() else value
+
+
+class ItemName(ma.fields.String):
+    """The Chinese name of the object's ``item_code``, looked up once per request rather than once per row."""
+
+    def get_value(self, obj, attr, accessor=None, default=ma.missing):
+        return obj.item_code
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if "item_names" not in g:
+            g.item_names = item_names()
+        return g.item_names.get(value, value)
 
 
 class Instant(ma.fields.AwareDateTime):

@@ -7,7 +7,7 @@ import uuid
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant, PeriodKey, PointsField
+from points_service.api.fields import CleanString, Instant, ItemName, PeriodKey, PointsField
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
@@ -67,7 +67,7 @@ class EntrySchema(ma.Schema):
     ledger = ma.fields.Enum(LedgerName, by_value=True)
     kind = ma.fields.Enum(EntryKind, by_value=True)
     item_code = ma.fields.String()
-    item_name = ma.fields.Function(lambda entry: reading.item_name(entry.item_code))
+    item_name = ItemName(dump_only=True)
     points = PointsField()
     points_requested = PointsField()
     capped_by = ma.fields.String(allow_none=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant, PointsField
+from points_service.api.fields import CleanString, Instant, ItemName, PointsField
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
 from points_service.domain import records
-from points_service.domain.ledger.reading import item_name
 from points_service.domain.records import MAX_DESCRIPTION, MAX_EVIDENCE, MAX_EVIDENCE_URL_LENGTH, Submission
 from points_service.models import RecordStatus, SubjectType
 
@@ -60,7 +59,7 @@ class RecordSchema(ma.Schema):
     subject_type = ma.fields.Enum(SubjectType, by_value=True)
     subject_id = ma.fields.Integer()
     item_code = ma.fields.String()
-    item_name = ma.fields.Function(lambda record: item_name(record.item_code))
+    item_name = ItemName(dump_only=True)
     occurred_at = Instant()
     units = PointsField(metadata={"description": "按小时项目为时长，按次项目为 1"})
     description = ma.fields.String()

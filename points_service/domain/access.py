@@ -225,6 +225,15 @@ def authorize(principal: Principal | None, action: str, obj=None) -> None:
         raise Forbidden()
 
 
+def nodes_in_scope(principal: Principal, model: type[Organization] | type[Region], *roles: Role) -> sa.Select | None:
+    """Ids of the ``model`` nodes under the principal's grants of ``roles`` (None without such grants):
+    the one way every scoped list turns grants into SQL."""
+    paths = [grant.scope_path for grant in principal.scopes(*roles)]
+    if not paths:
+        return None
+    return sa.select(model.id).where(sa.or_(*(model.path.startswith(path) for path in paths)))
+
+
 def member_scope(principal: Principal) -> ColumnElement[bool]:
     """SQL filter over ``Member`` rows this principal may list."""
     if principal.is_admin:
@@ -232,12 +241,8 @@ def member_scope(principal: Principal) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     if principal.member_id is not None:
         clauses.append(Member.id == principal.member_id)
-    org_paths = [grant.scope_path for grant in principal.scopes(*ORG_ROLES)]
-    if org_paths:
-        orgs = sa.select(Organization.id).where(sa.or_(*(Organization.path.startswith(p) for p in org_paths)))
+    if (orgs := nodes_in_scope(principal, Organization, *ORG_ROLES)) is not None:
         clauses.append(Member.branch_id.in_(orgs))
-    region_paths = [grant.scope_path for grant in principal.scopes(Role.COMMUNITY_ADMIN)]
-    if region_paths:
-        regions = sa.select(Region.id).where(sa.or_(*(Region.path.startswith(p) for p in region_paths)))
+    if (regions := nodes_in_scope(principal, Region, Role.COMMUNITY_ADMIN)) is not None:
         clauses.append(Member.community_id.in_(regions))
     return sa.or_(*clauses) if clauses else sa.false()

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
-from points_service.domain.access import ORG_MANAGERS, Principal, allowed, authorize
+from points_service.domain.access import ORG_MANAGERS, Principal, allowed, authorize, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from points_service.domain.policy import UnknownItem, policy_in_force
@@ -156,13 +156,9 @@ def visible_activities(principal: Principal) -> ColumnElement[bool]:
     if principal.is_admin:
         return sa.true()
     clauses: list[ColumnElement[bool]] = [Activity.status == ActivityStatus.PUBLISHED]
-    region_paths = [grant.scope_path for grant in principal.scopes(Role.COMMUNITY_ADMIN)]
-    if region_paths:
-        regions = sa.select(Region.id).where(sa.or_(*(Region.path.startswith(p) for p in region_paths)))
+    if (regions := nodes_in_scope(principal, Region, Role.COMMUNITY_ADMIN)) is not None:
         clauses.append(Activity.community_id.in_(regions))
-    org_paths = [grant.scope_path for grant in principal.scopes(*ORG_MANAGERS)]
-    if org_paths:
-        orgs = sa.select(Organization.id).where(sa.or_(*(Organization.path.startswith(p) for p in org_paths)))
+    if (orgs := nodes_in_scope(principal, Organization, *ORG_MANAGERS)) is not None:
         clauses.append(Activity.proposed_by_org_id.in_(orgs))
     return sa.or_(*clauses)
 

@@ -16,10 +16,10 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from points_service.db import db, utcnow
-from points_service.domain.access import ORG_MANAGERS, Principal, authorize
+from points_service.db import db
+from points_service.domain.access import ORG_MANAGERS, Principal, authorize, nodes_in_scope
 from points_service.domain.approvals import Stage, actions_for, approval_id, stage_of
-from points_service.domain.policy import policy_in_force
+from points_service.domain.ledger.reading import item_names
 from points_service.models import (
     Activity,
     ActivityStatus,
@@ -64,10 +64,6 @@ class QueueItem:
     actions: list[str]
 
 
-def _under(model, paths: list[str]) -> sa.Select:
-    return sa.select(model.id).where(sa.or_(*(model.path.startswith(path) for path in paths)))
-
-
 def record_queue_scope(actor: Principal) -> ColumnElement[bool]:
     """Records routed to the actor (and not his own)."""
     not_own: list[ColumnElement[bool]] = [Record.submitted_by_id != actor.user_id]
@@ -77,14 +73,10 @@ def record_queue_scope(actor: Principal) -> ColumnElement[bool]:
     if actor.is_admin:
         return sa.and_(*not_own)
     routed: list[ColumnElement[bool]] = []
-    branch_paths = [grant.scope_path for grant in actor.scopes(Role.BRANCH_SECRETARY)]
-    if branch_paths:
-        routed.append(sa.and_(Record.route_role == Role.BRANCH_SECRETARY,
-                              Record.route_scope_id.in_(_under(Organization, branch_paths))))
-    region_paths = [grant.scope_path for grant in actor.scopes(Role.COMMUNITY_ADMIN)]
-    if region_paths:
-        routed.append(sa.and_(Record.route_role == Role.COMMUNITY_ADMIN,
-                              Record.route_scope_id.in_(_under(Region, region_paths))))
+    if (branches := nodes_in_scope(actor, Organization, Role.BRANCH_SECRETARY)) is not None:
+        routed.append(sa.and_(Record.route_role == Role.BRANCH_SECRETARY, Record.route_scope_id.in_(branches)))
+    if (communities := nodes_in_scope(actor, Region, Role.COMMUNITY_ADMIN)) is not None:
+        routed.append(sa.and_(Record.route_role == Role.COMMUNITY_ADMIN, Record.route_scope_id.in_(communities)))
     return sa.and_(sa.or_(*routed), *not_own) if routed else sa.false()
 
 
@@ -95,14 +87,11 @@ def proposal_queue_scope(actor: Principal) -> ColumnElement[bool]:
     if actor.is_admin:
         return waiting
     steps: list[ColumnElement[bool]] = []
-    org_paths = [grant.scope_path for grant in actor.scopes(*ORG_MANAGERS)]
-    if org_paths:
+    if (orgs := nodes_in_scope(actor, Organization, *ORG_MANAGERS)) is not None:
         steps.append(sa.and_(Activity.approval_step == ProposalStep.ORGANIZATION,
-                             Activity.proposed_by_org_id.in_(_under(Organization, org_paths))))
-    region_paths = [grant.scope_path for grant in actor.scopes(Role.COMMUNITY_ADMIN)]
-    if region_paths:
-        steps.append(sa.and_(Activity.approval_step == ProposalStep.COMMUNITY,
-                             Activity.community_id.in_(_under(Region, region_paths))))
+                             Activity.proposed_by_org_id.in_(orgs)))
+    if (communities := nodes_in_scope(actor, Region, Role.COMMUNITY_ADMIN)) is not None:
+        steps.append(sa.and_(Activity.approval_step == ProposalStep.COMMUNITY, Activity.community_id.in_(communities)))
     return sa.and_(waiting, sa.or_(*steps)) if steps else sa.false()
 
 
@@ -165,7 +154,7 @@ def describe(actor: Principal, targets: list[Record | Activity]) -> list[QueueIt
     org_ids |= {t.proposed_by_org_id for t in targets if isinstance(t, Activity)}
     members = {m.id: m for m in db.session.scalars(sa.select(Member).where(Member.id.in_(member_ids)))}
     orgs = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids)))}
-    names = {code: item.name for code, item in policy_in_force(utcnow()).items.items()}
+    names = item_names()
     return [_record_item(actor, t, members, orgs, names) if isinstance(t, Record)
             else _activity_item(actor, t, orgs, names) for t in targets]
 

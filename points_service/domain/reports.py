@@ -23,7 +23,7 @@ from sqlalchemy.orm import Bundle, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
-from points_service.domain.access import ORG_ROLES, Principal, authorize
+from points_service.domain.access import ORG_ROLES, Principal, authorize, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import Fact, credit, lock_subject
@@ -230,13 +230,9 @@ def report_scope(principal: Principal) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     if principal.member_id is not None:
         clauses.append(sa.and_(Report.subject_type == SubjectType.MEMBER, Report.subject_id == principal.member_id))
-    region_paths = [grant.scope_path for grant in principal.scopes(Role.COMMUNITY_ADMIN)]
-    if region_paths:
-        communities = sa.select(Region.id).where(sa.or_(*(Region.path.startswith(p) for p in region_paths)))
+    if (communities := nodes_in_scope(principal, Region, Role.COMMUNITY_ADMIN)) is not None:
         clauses.append(Report.community_id.in_(communities))
-    org_paths = [grant.scope_path for grant in principal.scopes(*ORG_ROLES)]
-    if org_paths:
-        orgs = sa.select(Organization.id).where(sa.or_(*(Organization.path.startswith(p) for p in org_paths)))
+    if (orgs := nodes_in_scope(principal, Organization, *ORG_ROLES)) is not None:
         members = sa.select(Member.id).where(Member.branch_id.in_(orgs))
         clauses.append(sa.or_(
             sa.and_(Report.subject_type == SubjectType.ORGANIZATION, Report.subject_id.in_(orgs)),

@@ -41,9 +41,9 @@ LABELS = {
 }
 
 
-def item_name(code: str) -> str:
-    items = policy_in_force(utcnow()).items
-    return items[code].name if code in items else SYSTEM_ITEM_NAMES.get(code, code)
+def item_names() -> dict[str, str]:
+    """Chinese names of every item code a ledger entry may carry, under the policy in force."""
+    return {**SYSTEM_ITEM_NAMES, **{code: item.name for code, item in policy_in_force(utcnow()).items.items()}}
 
 
 def _summary(subject_type: SubjectType, subject_id: int, period: Period) -> dict:
@@ -65,7 +65,8 @@ def _by_item(subject_type: SubjectType, subject_id: int, period: Period) -> list
         .where(*_subject_ledger(subject_type, subject_id, LedgerName.ASSESSMENT), *_within(period),
                LedgerEntry.kind.in_(SCORING_KINDS))
         .group_by(LedgerEntry.item_code).order_by(LedgerEntry.item_code))
-    return [{"item_code": code, "name": item_name(code), "points": from_cents(total), "count": count}
+    names = item_names()
+    return [{"item_code": code, "name": names.get(code, code), "points": from_cents(total), "count": count}
             for code, total, count in rows]
 
 
