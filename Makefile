@@ -35,10 +35,13 @@ test: venv ## Run the whole suite on SQLite, then on PostgreSQL if POINTS_TEST_D
 	fi
 
 lint: venv ## Lint with ruff
-	$(BIN)/ruff check points_service config tests bench wsgi.py
+	$(BIN)/ruff check points_service config tests bench scripts wsgi.py
 
 migration: venv ## Autogenerate a migration: make migration m="what changed" (review it!)
 	$(BIN)/flask db migrate -m "$(m)"
+
+screenshots: venv ## Rewrite docs/screenshots/*.png from a live console (needs Debian's chromium + fonts-noto-cjk)
+	$(BIN)/python scripts/screenshots.py
 
 jobs: venv ## Run the scheduler process (one per deployment)
 	$(BIN)/flask jobs run
@@ -46,4 +49,4 @@ jobs: venv ## Run the scheduler process (one per deployment)
 clean: ## Remove the virtualenv and caches (keeps instance/)
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
 
-.PHONY: help venv run test lint migration jobs clean
+.PHONY: help venv run test lint migration jobs screenshots clean

@@ -4,7 +4,7 @@ PostgreSQL, next to a bare Flask endpoint doing one INSERT (bench/baseline_app.p
     .venv/bin/python bench/checkin_bench.py --requests 2000 --concurrency 16,64
 
 What it does, and why:
-- (Re)creates a throw-away database (default ``points_bench``), builds the schema with ``flask db
+- (Re)creates a throw-away database (default ``points_bench_checkin``), builds the schema with ``flask db
   upgrade`` and, if the migration lags the models, rebuilds it with ``db.create_all()`` (reported).
 - Seeds one community, an organizer (community admin) and N members with accounts, N = --requests, so
   every check-in of a run is by a distinct member (the service allows one per member and activity).
@@ -56,7 +56,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both apps")
     parser.add_argument("--port", type=int, default=18731, help="service port; baseline uses port+1")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server")
-    parser.add_argument("--database", default="points_bench", help="dropped and re-created")
+    parser.add_argument("--database", default="points_bench_checkin", help="dropped and re-created")
     parser.add_argument("--json", type=Path, help="also write every run's numbers here")
     args = parser.parse_args()
     if not 1 <= args.requests <= 20_000 or not 1 <= args.repeats <= 10:

@@ -5,7 +5,9 @@ Production refuses to start with development conveniences or missing secrets (se
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -56,6 +58,17 @@ class Base:
 
     CHECKIN_TOKEN_STEP_SECONDS = 30
 
+    # Console sessions (Flask's signed cookie): no script may read it, cross-site POSTs do not carry it.
+    SESSION_COOKIE_NAME = "points_console"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # production: True (served over HTTPS behind nginx)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    # CSRF tokens (Flask-WTF) are checked by the console's blueprint only: the API uses bearer tokens.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_TIME_LIMIT = None  # valid for the session's life: a page left open stays usable
+    CONSOLE_LIVE_POLL_SECONDS = 5  # the check-in screen refreshes its code and count this often
+
     # smorest / OpenAPI; Swagger UI assets are vendored under static/vendor.
     API_TITLE = "双报到双积分 points_service"
     API_VERSION = "v1"
@@ -76,6 +89,7 @@ class Base:
         self.WECHAT_APP_SECRET = _env("WECHAT_APP_SECRET", self.WECHAT_APP_SECRET)
         self.WECHAT_DEV_LOGIN = _env_bool("WECHAT_DEV_LOGIN", self.WECHAT_DEV_LOGIN)
         self.POLICY_FILE = _env("POLICY_FILE", self.POLICY_FILE)
+        self.EXPORT_DIR = _env("EXPORT_DIR")  # None: instance/exports
 
     def check(self) -> None:
         """Refuse settings that must never reach production; no-op outside production."""
@@ -95,6 +109,11 @@ class Development(Base):
         self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
 
 
+@functools.cache
+def _test_export_dir() -> str:
+    return tempfile.mkdtemp(prefix="points-test-exports-")
+
+
 class Testing(Base):
     ENV_NAME = "testing"
     TESTING = True
@@ -108,10 +127,13 @@ class Testing(Base):
         self.JWT_SECRET_KEY = self.SECRET_KEY
         self.PHONE_HASH_KEY = self.PHONE_HASH_KEY or "test-phone-hash-key"
         self.SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL") or "sqlite://"
+        # Jobs that write files (the annual export) must never write into the checkout's instance folder.
+        self.EXPORT_DIR = _test_export_dir()
 
 
 class Production(Base):
     ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
 
     def check(self) -> None:
         problems = []

@@ -5,22 +5,28 @@ from __future__ import annotations
 from points_service.api import (
     activities,
     admin,
+    annual,
     approvals,
     auth,
+    boards,
+    calendar,
     imports,
     me,
     points,
     policy,
     preview,
     records,
+    red_flags,
     reports,
+    stars,
     structure,
 )
 from points_service.api.core import Api
 
 API_PREFIX = "/api/v1"
 BLUEPRINTS = [auth.blp, me.blp, structure.blp, points.blp, admin.blp, imports.blp, policy.blp, preview.blp,
-              reports.blp, activities.blp, records.blp, approvals.blp]
+              reports.blp, activities.blp, records.blp, approvals.blp, annual.blp,
+              stars.blp, red_flags.blp, calendar.blp, boards.blp]
 
 api = Api()
 

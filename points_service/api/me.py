@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from points_service.api.boards import MyRanksSchema
 from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PointsField
 from points_service.api.security import current_principal, login_required
@@ -57,6 +58,8 @@ class MeSchema(ma.Schema):
     roles = ma.fields.List(ma.fields.Nested(RoleGrantSchema))
     affiliations = ma.fields.List(ma.fields.Nested(AffiliationSchema))
     points = ma.fields.Nested(HomePointsSchema, allow_none=True, metadata={"description": "members only"})
+    ranks = ma.fields.Nested(MyRanksSchema, allow_none=True, metadata={
+        "description": "members only: rank in every scope he belongs to, this quarter and by standing score"})
 
 
 @blp.route("/me")

@@ -130,6 +130,12 @@ def can_export_hr(principal: Principal, org: Organization | None) -> bool:
     return principal.is_admin or _covers_org(principal, (Role.HR, Role.ORG_ADMIN), org.path)
 
 
+def has_hr_export_scope(principal: Principal, _obj=None) -> bool:
+    """Who may export annual scores without naming an organization: admins (everything) and HR or org
+    admins (their own organization subtrees, the same roles ``can_export_hr`` accepts)."""
+    return principal.is_admin or principal.has(Role.HR, Role.ORG_ADMIN)
+
+
 def _member_branch_path(principal: Principal) -> str:
     member = db.session.get(Member, principal.member_id)
     return member.branch.path if member else "/missing/"
@@ -186,6 +192,29 @@ def can_decide_any(principal: Principal, _obj=None) -> bool:
     return principal.is_admin or principal.has(Role.BRANCH_SECRETARY, Role.COMMUNITY_ADMIN, Role.ORG_ADMIN)
 
 
+def can_view_board(principal: Principal, node: Region | Organization | None) -> bool:
+    """Leaderboards: the whole-city board (``node`` None) is open to every signed-in user; a member sees the
+    boards of the regions he lives in and the organizations he belongs to; community admins the regions they
+    administer; secretaries, org admins and HR the organizations they cover; admins all."""
+    if node is None or principal.is_admin:
+        return True
+    member = db.session.get(Member, principal.member_id) if principal.member_id else None
+    if isinstance(node, Region):
+        homes = [member.community.path, member.grid.path if member.grid else None] if member else []
+        return any(path and path.startswith(node.path) for path in homes) or _covers_region(principal, node.path)
+    own = member is not None and member.branch.path.startswith(node.path)
+    return own or _covers_org(principal, ORG_ROLES, node.path)
+
+
+def can_review_star_runs(principal: Principal, _obj=None) -> bool:
+    """Admins, and community admins (their lists are narrowed to their communities' candidates)."""
+    return principal.is_admin or principal.has(Role.COMMUNITY_ADMIN)
+
+
+def is_signed_in(principal: Principal, _obj=None) -> bool:
+    return True  # ``allowed``/``authorize`` already refuse anonymous callers
+
+
 Rule = Callable[[Principal, object], bool]
 
 RULES: dict[str, Rule] = {
@@ -200,6 +229,8 @@ RULES: dict[str, Rule] = {
     "policy.publish": is_admin,
     "ledger.correct": is_admin,
     "hr.export": can_export_hr,
+    "hr.export_own_scope": has_hr_export_scope,  # no organization named: HR's own subtrees
+    "annual.settle": is_admin,
     "report.submit_member": can_report_as_member,
     "record.submit_member": can_report_as_member,
     "report.decide": can_decide_report,
@@ -209,6 +240,14 @@ RULES: dict[str, Rule] = {
     "activity.accept": can_administer_community_of,  # the host community accepts a proposed activity
     "record.decide": can_decide_record,
     "approvals.list": can_decide_any,
+    "star.run": is_admin,  # propose, publish, decide objections, finalize 业务之星 runs
+    "star.review": can_review_star_runs,  # runs and every candidate's reasons (community admins: theirs)
+    "star.object": is_signed_in,  # anyone may object to a candidate during publicity (公示)
+    "stars.view": is_signed_in,  # published winners
+    "red_flag.award": is_admin,
+    "red_flags.view": is_signed_in,
+    "calendar.manage": is_admin,  # holidays and 调休 working days
+    "leaderboard.view": can_view_board,
 }
 
 

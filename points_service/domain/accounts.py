@@ -8,7 +8,8 @@ from points_service.db import db
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.auth import hash_password
-from points_service.domain.errors import Conflict, ValidationFailed
+from points_service.domain.boards.pages import my_ranks
+from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.domain.ledger.reading import home_summary
 from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, RoleGrant, ScopeType, User
 
@@ -67,6 +68,51 @@ def create_user(actor: Principal, username: str, password: str,
     return user
 
 
+def list_users(actor: Principal, *, name: str | None = None) -> sa.Select:
+    """Console accounts (those with a username), newest first; admins only."""
+    authorize(actor, "users.manage")
+    statement = sa.select(User).where(User.username.is_not(None)).order_by(User.id.desc())
+    if name:
+        statement = statement.where(sa.or_(User.username.contains(name), User.display_name.contains(name)))
+    return statement
+
+
+def grant_role(actor: Principal, user_id: int, role: Role, scope_type: ScopeType, scope_id: int | None) -> RoleGrant:
+    """Give an account one more role on a scope (audited)."""
+    authorize(actor, "users.manage")
+    user = _user(user_id)
+    validate_grant(role, scope_type, scope_id)
+    if any((g.role, g.scope_type, g.scope_id) == (role, scope_type, scope_id) for g in user.grants):
+        raise Conflict("该用户已有此角色与范围", code="grant_exists")
+    grant = RoleGrant(user_id=user.id, role=role, scope_type=scope_type, scope_id=scope_id, granted_by_id=actor.user_id)
+    db.session.add(grant)
+    db.session.flush()
+    audit("user.grant", actor=actor, target=user, detail={"role": f"{role.value}@{scope_type.value}:{scope_id}"})
+    db.session.commit()
+    return grant
+
+
+def revoke_grant(actor: Principal, user_id: int, grant_id: int) -> None:
+    """Take one role grant away (audited). An admin cannot take his own admin role (no locking oneself out)."""
+    authorize(actor, "users.manage")
+    grant = db.session.get(RoleGrant, grant_id)
+    if grant is None or grant.user_id != user_id:
+        raise NotFound("授权不存在")
+    if grant.user_id == actor.user_id and grant.role == Role.ADMIN:
+        raise Conflict("不能撤销自己的系统管理员角色", code="own_admin_grant")
+    detail = {"role": f"{grant.role.value}@{grant.scope_type.value}:{grant.scope_id}"}
+    db.session.delete(grant)
+    audit("user.revoke", actor=actor, target_type="users", target_id=user_id, detail=detail)
+    db.session.commit()
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    return user
+
+
 def describe_me(principal: Principal) -> dict:
     user = db.session.get(User, principal.user_id)
     member = db.session.get(Member, principal.member_id) if principal.member_id else None
@@ -80,6 +126,7 @@ def describe_me(principal: Principal) -> dict:
         ],
         "affiliations": member.affiliations if member else [],
         "points": home_summary(member.id) if member else None,
+        "ranks": my_ranks(member.id) if member else None,
     }
 
 

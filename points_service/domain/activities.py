@@ -149,6 +149,32 @@ def _item_problem(item_code: str, now: datetime) -> str | None:
     return None
 
 
+def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
+                  now: datetime | None = None) -> Activity:
+    """Change an activity before it starts (its managers only). The community stays: an activity moved to
+    another community is a new activity there. The same checks as publishing apply."""
+    now = now or utcnow()
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("活动不存在")
+    authorize(actor, "activity.manage", activity)
+    if activity.status not in (ActivityStatus.PUBLISHED, ActivityStatus.PROPOSED) or activity.starts_at <= now:
+        raise Conflict("活动已开始、已结束或已取消，不能再修改", code="activity_not_editable")
+    if draft.community_id != activity.community_id:
+        raise ValidationFailed({"community_id": ["活动所在社区不能修改"]})
+    _validate(draft, now)
+    activity.title, activity.item_code = draft.title, draft.item_code
+    activity.starts_at, activity.ends_at, activity.capacity = draft.starts_at, draft.ends_at, draft.capacity
+    activity.venue_lat, activity.venue_lng, activity.radius_m = draft.venue.lat, draft.venue.lng, draft.venue.radius_m
+    audit("activity.edit", actor=actor, target=activity)
+    db.session.commit()
+    return activity
+
+
+def activity_items(now: datetime | None = None) -> list:
+    """The policy items an activity may score now (what a publishing form offers)."""
+    items = policy_in_force(now or utcnow()).items
+    return [item for code, item in items.items() if _item_problem(code, now or utcnow()) is None]
 
 
 def visible_activities(principal: Principal) -> ColumnElement[bool]:

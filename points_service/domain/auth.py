@@ -55,7 +55,23 @@ def hash_password(password: str) -> str:
 
 def login_with_password(username: str, password: str, *, policy: LoginPolicy, request_id: str | None = None,
                         now: datetime | None = None) -> TokenPair:
-    now = now or utcnow()
+    user = _authenticate(username, password, policy, request_id, now or utcnow())
+    tokens = issue_tokens(f"u:{user.id}")
+    db.session.commit()
+    return tokens
+
+
+def console_sign_in(username: str, password: str, *, policy: LoginPolicy, request_id: str | None = None,
+                    now: datetime | None = None) -> User:
+    """The console's session sign-in: the same checks, lockout and audit as the API's, but no tokens
+    (the console keeps the user id in its signed session cookie)."""
+    user = _authenticate(username, password, policy, request_id, now or utcnow(), via="console")
+    db.session.commit()
+    return user
+
+
+def _authenticate(username: str, password: str, policy: LoginPolicy, request_id: str | None, now: datetime,
+                  via: str = "api") -> User:
     user = db.session.scalar(sa.select(User).where(User.username == username))
     if user and user.locked_until and user.locked_until > now:
         retry = int((user.locked_until - now).total_seconds()) + 1
@@ -66,10 +82,8 @@ def login_with_password(username: str, password: str, *, policy: LoginPolicy, re
         _record_failure(user, policy, now, request_id)
         raise BadCredentials()
     user.failed_logins, user.locked_until = 0, None
-    audit("login", target=user, request_id=request_id)
-    tokens = issue_tokens(f"u:{user.id}")
-    db.session.commit()
-    return tokens
+    audit("login", target=user, request_id=request_id, detail={"via": via} if via != "api" else None)
+    return user
 
 
 @cache

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal, authorize, member_scope
+from points_service.domain.boards.maintain import count_member, transfer_on_boards
 from points_service.domain.errors import NotFound, ValidationFailed
 from points_service.models import REGION_LEVEL_NAMES, Affiliation, Member, Organization, OrgKind, Region, RegionLevel
 
@@ -37,6 +38,7 @@ def enroll_member(name: str, phone_hash: str, phone_masked: str, branch: Organiz
     db.session.flush()
     db.session.add(Affiliation(member=member, branch=branch, community=community, grid=grid,
                                valid_from=since or utcnow()))
+    count_member(branch.id, 1)  # the per-capita denominator of his branch and department
     return member
 
 
@@ -51,6 +53,7 @@ def transfer_member(member: Member, branch: Organization, community: Region, gri
     )
     if current is not None:
         current.valid_to = when
+    transfer_on_boards(member.id, member.branch_id, branch.id, community.id, grid and grid.id, when)
     member.branch, member.community, member.grid = branch, community, grid
     db.session.add(Affiliation(member=member, branch=branch, community=community, grid=grid, valid_from=when))
 

@@ -10,10 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from points_service.domain.annual import settle_year_job
 from points_service.domain.consequences import settle_activity_consequences
+from points_service.domain.exports.files import annual_export_job
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
+from points_service.domain.red_flags import award_red_flags_job
+from points_service.domain.stars import propose_quarter_stars
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,18 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("redeemable_expiry", "公益积分过期", {"day": 1, "hour": 0, "minute": 30}, _expiry_kind, expire_redeemable),
     JobSpec("activity_consequences", "活动缺席与未签退扣分（前一天结束的活动）", {"hour": 1, "minute": 0},
             lambda _policy: PeriodKind.DAY, settle_activity_consequences),
+    # Yearly, but fired monthly (the scheduler looks back 40 days): January 1st settles, later firings find
+    # the claim; a failed export (year not settled yet) is retried on the next 1st.
+    JobSpec("annual_settlement", "年度结算（上一年度）", {"day": 1, "hour": 3, "minute": 0},
+            lambda _policy: PeriodKind.YEAR, settle_year_job),
+    JobSpec("annual_export", "年度积分导出文件（instance/exports，结算之后）", {"day": 1, "hour": 4, "minute": 0},
+            lambda _policy: PeriodKind.YEAR, annual_export_job),
+    # Fired monthly like the others (the scheduler looks back 40 days); the claim per quarter (or per the
+    # red flag's period) makes the work happen once, on the first firing after the period ends.
+    JobSpec("star_propose", "业务之星季度评选（生成待发布的评选）", {"day": 1, "hour": 2, "minute": 0},
+            lambda _policy: PeriodKind.QUARTER, propose_quarter_stars),
+    JobSpec("red_flag_award", "流动红旗评选", {"day": 1, "hour": 2, "minute": 30},
+            lambda policy: policy.red_flag.period, award_red_flags_job),
 )
 
 JOBS_BY_ID = {job.id: job for job in JOBS}

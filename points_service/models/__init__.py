@@ -1,7 +1,9 @@
 """Re-exports every model so that ``from points_service.models import Member`` works everywhere."""
 
 from points_service.models.accounts import ROLE_SCOPE, RefreshToken, Role, RoleGrant, ScopeType, User, WechatIdentity
+from points_service.models.annual import AnnualSettlement, AnnualStatement
 from points_service.models.audit import AuditEntry
+from points_service.models.boards import BoardBucket, BoardFine, BoardOrgMembers, BoardScore
 from points_service.models.ledger import (
     ALL_TIME,
     SCORING_KINDS,
@@ -16,6 +18,18 @@ from points_service.models.ledger import (
 )
 from points_service.models.people import Affiliation, Member
 from points_service.models.policy import PolicyVersion
+from points_service.models.selections import (
+    RED_FLAG_KIND_NAMES,
+    CalendarDay,
+    ObjectionStatus,
+    RedFlagAward,
+    RedFlagCandidate,
+    RedFlagKind,
+    StarCandidate,
+    StarObjection,
+    StarRun,
+    StarRunStatus,
+)
 from points_service.models.service import (
     TERMINAL_RECORD_STATUSES,
     Activity,
@@ -42,6 +56,8 @@ from points_service.models.structure import (
 )
 
 __all__ = [
+    "AnnualSettlement",
+    "AnnualStatement",
     "TERMINAL_RECORD_STATUSES",
     "Activity",
     "ActivityStatus",
@@ -71,6 +87,10 @@ __all__ = [
     "ROLE_SCOPE",
     "Affiliation",
     "AuditEntry",
+    "BoardBucket",
+    "BoardFine",
+    "BoardOrgMembers",
+    "BoardScore",
     "Member",
     "Organization",
     "OrgKind",
@@ -83,4 +103,14 @@ __all__ = [
     "ScopeType",
     "User",
     "WechatIdentity",
+    "RED_FLAG_KIND_NAMES",
+    "CalendarDay",
+    "ObjectionStatus",
+    "RedFlagAward",
+    "RedFlagCandidate",
+    "RedFlagKind",
+    "StarCandidate",
+    "StarObjection",
+    "StarRun",
+    "StarRunStatus",
 ]

@@ -48,8 +48,10 @@ def test_catch_up_after_a_restart_runs_each_jobs_latest_missed_period_once(app):
     # The daily job's latest missed day differs between the two restarts, so each settles its own day.
     assert sorted(runs()) == [("activity_consequences", "2026-12-03", "succeeded"),
                               ("activity_consequences", "2026-12-04", "succeeded"),
-                              ("assessment_reset", "2025", "succeeded"), ("redeemable_expiry", "2026-11", "succeeded"),
-                              ("standing_decay", "2026-11", "succeeded")]
+                              ("annual_export", "2025", "succeeded"), ("annual_settlement", "2025", "succeeded"),
+                              ("assessment_reset", "2025", "succeeded"), ("red_flag_award", "2026-Q3", "succeeded"),
+                              ("redeemable_expiry", "2026-11", "succeeded"), ("standing_decay", "2026-11", "succeeded"),
+                              ("star_propose", "2026-Q3", "succeeded")]
 
 
 def test_a_failed_run_is_recorded_with_nothing_written_and_a_rerun_completes_it(app, monkeypatch):

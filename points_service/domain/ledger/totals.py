@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from points_service.db import db
+from points_service.domain.boards.maintain import bump_boards
 from points_service.domain.periods import period_keys_for
 from points_service.models import ALL_TIME, SCORING_KINDS, EntryKind, LedgerEntry, LedgerName, PointTotal
 
@@ -51,10 +52,11 @@ def _insert(dialect: str):
 
 def bump_totals(entry: LedgerEntry) -> None:
     """Add one entry's contributions to the totals (flush-level; the caller's transaction commits)."""
+    parts = contributions(entry)
     rows = [
         {"subject_type": entry.subject_type, "subject_id": entry.subject_id, "ledger": c.ledger,
          "period": c.period, "earned": c.earned, "deducted": c.deducted, "settled": c.settled}
-        for c in contributions(entry)
+        for c in parts
     ]
     statement = _insert(db.session.get_bind().dialect.name)(PointTotal).values(rows)
     statement = statement.on_conflict_do_update(
@@ -66,6 +68,7 @@ def bump_totals(entry: LedgerEntry) -> None:
         },
     )
     db.session.execute(statement)
+    bump_boards(entry, parts)  # leaderboards move in the same transaction as the totals
 
 
 def totals_from_entries(entries: Iterable[LedgerEntry]) -> dict[TotalKey, list[Decimal]]:

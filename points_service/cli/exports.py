@@ -1,0 +1,46 @@
+"""``flask annual settle --year Y`` and ``flask export annual --year Y --subject S --format F --out PATH``.
+
+Both act as the operator (no user): the settlement's ``settled_by`` is empty and the export's audit row
+says ``via: cli``. The file is built by the same row builder as the API and the annual job.
+"""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from points_service.db import db
+from points_service.domain.annual import SYSTEM, settle_year
+from points_service.domain.errors import ServiceError
+from points_service.domain.exports.files import FORMATS, write_export_file
+from points_service.models import SubjectType
+
+annual_cli = AppGroup("annual", help="Annual settlement (年度结算).")
+export_cli = AppGroup("export", help="HR exports (人事导出).")
+
+
+@annual_cli.command("settle")
+@click.option("--year", type=int, required=True, help="The year to settle, e.g. 2026 (after it has ended).")
+def settle_command(year):
+    """Freeze the year's statements (refused if already settled)."""
+    try:
+        settlement = settle_year(SYSTEM, year)
+    except ServiceError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    click.echo(f"settled {year}: members={settlement.member_count} organizations={settlement.organization_count} "
+               f"policy_version={settlement.policy_version} checksum={settlement.checksum}")
+
+
+@export_cli.command("annual")
+@click.option("--year", type=int, required=True)
+@click.option("--subject", type=click.Choice([str(s) for s in SubjectType]), default="member", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="xlsx", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="The file to write.")
+def export_annual_command(year, subject, fmt, out):
+    """Write the whole city's settled scores of one subject type to a CSV or XLSX file."""
+    try:
+        count = write_export_file(year, SubjectType(subject), fmt, out, via="cli")
+    except ServiceError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    db.session.commit()
+    click.echo(f"wrote {count} rows to {out}")

@@ -1,0 +1,127 @@
+"""The console's forms (Flask-WTF: each carries its CSRF token). Fields check only the shape of the input;
+business rules stay in the use cases, whose field errors are shown under these fields."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    DateTimeLocalField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+
+from points_service.domain.activities import MAX_RADIUS_M, MIN_RADIUS_M
+from points_service.models import Role
+
+REQUIRED = "此项必填"
+ROLE_NAMES = {
+    Role.BRANCH_SECRETARY: "支部书记", Role.ORG_ADMIN: "部门党组织管理员", Role.COMMUNITY_ADMIN: "社区管理员",
+    Role.HR: "单位人事", Role.ADMIN: "系统管理员",
+}
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms 3.3 wants select options."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+ROLE_CHOICES = choices((role.value, name) for role, name in ROLE_NAMES.items())
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired(REQUIRED), Length(max=64)])
+    password = PasswordField("密码", validators=[DataRequired(REQUIRED), Length(max=128)])
+    next = HiddenField()
+
+
+class ApproveForm(FlaskForm):
+    comment = StringField("审核意见（可选）", validators=[Optional(), Length(max=200)])
+
+
+class RejectForm(FlaskForm):
+    reason = StringField("驳回理由", validators=[DataRequired("请填写驳回理由"), Length(max=200)])
+
+
+class ConfirmReportForm(FlaskForm):
+    grid_id = SelectField("分配网格（可选）", coerce=lambda v: int(v) if v else None, validate_choice=False)
+
+
+class ActivityForm(FlaskForm):
+    community_id = SelectField("社区", coerce=int, validators=[InputRequired(REQUIRED)], validate_choice=False)
+    title = StringField("活动名称", validators=[DataRequired(REQUIRED), Length(max=100)])
+    item_code = SelectField("积分项目", validators=[DataRequired(REQUIRED)], validate_choice=False)
+    starts_at = DateTimeLocalField("开始时间", format="%Y-%m-%dT%H:%M", validators=[InputRequired(REQUIRED)])
+    ends_at = DateTimeLocalField("结束时间", format="%Y-%m-%dT%H:%M", validators=[InputRequired(REQUIRED)])
+    lat = FloatField("纬度（gcj02）", validators=[InputRequired(REQUIRED), NumberRange(3.8, 53.6)])
+    lng = FloatField("经度（gcj02）", validators=[InputRequired(REQUIRED), NumberRange(73.5, 135.1)])
+    radius_m = IntegerField("签到范围（米）", default=100,
+                            validators=[InputRequired(REQUIRED), NumberRange(MIN_RADIUS_M, MAX_RADIUS_M)])
+    capacity = IntegerField("人数上限（留空为不限）", validators=[Optional(), NumberRange(1, 100_000)])
+
+
+ROSTER_KINDS = [("members", "党员花名册"), ("organizations", "组织"), ("regions", "区划")]
+
+
+class RosterUploadForm(FlaskForm):
+    kind = SelectField("导入内容", choices=choices(ROSTER_KINDS))
+    file = FileField(".xlsx 或 .csv 文件", validators=[FileRequired("请选择文件")])
+
+
+class PolicyForm(FlaskForm):
+    file = FileField("政策文件（YAML）")
+    text = TextAreaField("或直接粘贴政策内容（YAML）")
+    effective_from = DateTimeLocalField("生效时间", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    note = StringField("说明", validators=[Optional(), Length(max=200)])
+    period = StringField("预览期间", default="", validators=[Optional(), Length(max=16)],
+                         description="如 2026、2026-H2、2026-Q3、2026-11")
+    subject_type = SelectField("预览对象", choices=choices([("member", "党员"), ("organization", "组织")]),
+                               default="member")
+
+
+class UserForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired(REQUIRED),
+                                                Regexp(r"^[A-Za-z0-9_.-]{3,64}$", message="3–64 位字母、数字或 _ . -")])
+    display_name = StringField("姓名", validators=[Optional(), Length(max=50)])
+    password = PasswordField("初始密码", validators=[DataRequired(REQUIRED), Length(max=128)])
+    role = SelectField("角色", choices=ROLE_CHOICES)
+    scope = StringField("范围（组织或区划的编码；系统管理员留空）", validators=[Optional(), Length(max=64)])
+
+
+class GrantForm(FlaskForm):
+    role = SelectField("角色", choices=ROLE_CHOICES)
+    scope = StringField("范围编码", validators=[Optional(), Length(max=64)])
+
+
+class EmptyForm(FlaskForm):
+    """A form with nothing but the CSRF token (buttons that post)."""
+
+
+STAR_SCOPE_CHOICES = choices([("", "按积分政策"), ("community", "社区"), ("street", "街道"), ("organization", "单位")])
+
+
+class ProposeStarsForm(FlaskForm):
+    period = StringField("季度", validators=[DataRequired(REQUIRED), Regexp(r"^\d{4}-Q[1-4]$", message="如 2026-Q3")])
+    scope = SelectField("评选范围", choices=STAR_SCOPE_CHOICES, default="")
+
+
+class ObjectionForm(FlaskForm):
+    member_id = IntegerField("候选人编号", validators=[InputRequired(REQUIRED), NumberRange(1)])
+    reason = TextAreaField("异议理由", validators=[DataRequired("请填写异议理由"), Length(max=500)])
+
+
+class DecisionForm(FlaskForm):
+    upheld = SelectField("处理结果", choices=choices([("0", "异议不成立（维持）"), ("1", "异议成立（取消资格）")]))
+    comment = StringField("处理意见", validators=[Optional(), Length(max=200)])
+
+
+class AwardFlagsForm(FlaskForm):
+    period = StringField("期间", validators=[DataRequired(REQUIRED),
+                                            Regexp(r"^\d{4}-(Q[1-4]|0[1-9]|1[0-2])$", message="如 2026-11 或 2026-Q3")])

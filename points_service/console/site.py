@@ -1,0 +1,155 @@
+"""The console's parent blueprint: the session, sign-in and sign-out, CSRF, the navigation context and the
+error pages. Children (views/*) only add pages; they inherit all of this."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from points_service.console import nav
+from points_service.console.forms import ROLE_NAMES, LoginForm
+from points_service.console.pages import is_htmx, register_filters
+from points_service.db import db
+from points_service.domain import auth
+from points_service.domain.access import Principal, principal_for
+from points_service.domain.errors import ServiceError, Unauthorized
+from points_service.models import User
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+console = Blueprint("console", __name__, url_prefix="/console", template_folder="../templates",
+                    static_folder="../static/console", static_url_path="/assets")
+
+SESSION_USER = "console_user_id"
+PUBLIC_ENDPOINTS = {"console.login", "console.static"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+register_filters(console)
+
+
+@console.before_request
+def load_signed_in_user():
+    """Every unsafe request carries a CSRF token; every page but the sign-in page needs a signed-in user."""
+    if request.method not in SAFE_METHODS:
+        csrf.protect()
+    g.principal = _session_principal()
+    if g.principal is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        return _to_login()
+    return None
+
+
+def _session_principal() -> Principal | None:
+    user_id = session.get(SESSION_USER)
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.is_active:
+        session.pop(SESSION_USER, None)  # a disabled account's session ends at its next request
+        return None
+    g.console_user = user
+    return principal_for(user, request_id=g.get("request_id"))
+
+
+def _to_login():
+    if is_htmx():  # a partial request cannot show a page: tell htmx to load the sign-in page instead
+        return "", 204, {"HX-Redirect": url_for("console.login")}
+    return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+@console.context_processor
+def navigation():
+    principal = g.get("principal")
+    if principal is None:
+        return {}
+    items = nav.visible_items(principal)
+    return {"nav_items": items, "badges": nav.badge_counts(principal, items), "current_user": g.console_user,
+            "role_names": ROLE_NAMES}
+
+
+@console.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        policy = auth.LoginPolicy(current_app.config["LOGIN_MAX_FAILURES"], current_app.config["LOGIN_LOCK_SECONDS"])
+        try:
+            user = auth.console_sign_in(form.username.data, form.password.data, policy=policy,
+                                        request_id=g.get("request_id"))
+        except ServiceError as error:
+            form.form_errors.append(error.message)
+            return render_template("console/login.html", form=form), error.status
+        _fresh_session()
+        session.permanent = True
+        session[SESSION_USER] = user.id
+        return redirect(_safe_next(form.next.data))
+    form.next.data = form.next.data or request.args.get("next", "")
+    return render_template("console/login.html", form=form)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path inside the console: never an open redirect to another site."""
+    parts = urlsplit(target or "")
+    if target and not parts.scheme and not parts.netloc and target.startswith("/console/"):
+        return target
+    return url_for("console.home.index")
+
+
+def back_to(default: str) -> str:
+    """Where a form asks to return to (its ``back`` field), if that is a console page."""
+    back = request.form.get("back")
+    return _safe_next(back) if back else default
+
+
+def _fresh_session() -> None:
+    """A new session and CSRF secret at each sign-in and sign-out (the cached token belonged to the old one)."""
+    session.clear()
+    g.pop("csrf_token", None)
+
+
+@console.route("/logout", methods=["POST"])
+def logout():
+    _fresh_session()
+    return redirect(url_for("console.login"))
+
+
+# ------------------------------------------------------------------------------------------------- errors
+
+ERROR_TITLES = {400: "请求有误", 403: "无权访问", 404: "页面不存在", 409: "状态已变化", 413: "文件过大",
+                422: "提交的数据有误", 429: "操作过于频繁", 500: "服务器内部错误"}
+
+
+def error_page(status: int, message: str, headers: dict | None = None):
+    title = ERROR_TITLES.get(status, "出错了")
+    template = "console/_error_fragment.html" if is_htmx() else "console/error.html"
+    # htmx does not swap error responses: a partial error is sent as 200 with the message in place.
+    return render_template(template, status=status, title=title, message=message), \
+        200 if is_htmx() else status, headers or {}
+
+
+@console.errorhandler(ServiceError)
+def service_error(error: ServiceError):
+    if isinstance(error, Unauthorized) and g.get("principal") is None:
+        return _to_login()
+    return error_page(error.status, error.message, error.headers)
+
+
+@console.errorhandler(CSRFError)
+def csrf_error(_error: CSRFError):
+    return error_page(400, "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
+
+
+@console.errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    status = error.code or 500
+    return error_page(status, ERROR_TITLES.get(status, error.name))
+
+
+@console.errorhandler(Exception)
+def unexpected_error(_error: Exception):
+    log.exception("unhandled console error")
+    db.session.rollback()
+    return error_page(500, "服务器内部错误，请稍后再试")

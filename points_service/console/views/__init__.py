@@ -1,0 +1,1 @@
+"""One child blueprint per console section; ``points_service.console.SECTIONS`` lists them."""

@@ -1,0 +1,179 @@
+"""What the annual settlement reads, each as ONE grouped query over the year (never a query per subject).
+
+All windows are the year's [start, cutoff) in Asia/Shanghai by ``credited_at`` (the ledger's period rule),
+so a statement always equals the year's PointTotal net and a recomputation from the ledger.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from points_service.db import cents, db
+from points_service.domain.periods import Period, PeriodKind, parse_period
+from points_service.domain.policy import Policy
+from points_service.models import (
+    SCORING_KINDS,
+    Affiliation,
+    Checkin,
+    CheckinStatus,
+    EntryKind,
+    LedgerEntry,
+    LedgerName,
+    Member,
+    Organization,
+    OrgKind,
+    Report,
+    ReportStatus,
+    SubjectType,
+)
+from points_service.models.selections import StarCandidate, StarRun, StarRunStatus
+
+# Which policy event scores each veto's fact, per subject type ("not_reported" comes from reports).
+VETO_EVENTS = {
+    SubjectType.MEMBER: {"unexcused_absences": "no_show", "falsified": "falsified"},
+    SubjectType.ORGANIZATION: {"unexcused_absences": "org_meeting_absence", "falsified": "falsified"},
+}
+
+
+@dataclass(frozen=True)
+class YearWindow:
+    year: int
+    start: datetime
+    cutoff: datetime  # the year's end, exclusive
+    next_cutoff: datetime  # the following year's end: the window in which adjustments count as corrections
+
+    @classmethod
+    def of(cls, year: int) -> YearWindow:
+        period: Period = parse_period(str(year))
+        assert period.kind is PeriodKind.YEAR
+        return cls(year, period.start, period.end, period.next().end)
+
+
+def _scoring(subject_type: SubjectType, window: YearWindow) -> list:
+    return [LedgerEntry.subject_type == subject_type, LedgerEntry.ledger == LedgerName.ASSESSMENT,
+            LedgerEntry.kind.in_(SCORING_KINDS), LedgerEntry.credited_at >= window.start,
+            LedgerEntry.credited_at < window.cutoff]
+
+
+def assessment_scores(subject_type: SubjectType, window: YearWindow) -> dict[int, tuple[int, datetime]]:
+    """subject id → (net of the year in cents, credited_at of its latest scoring entry)."""
+    rows = db.session.execute(
+        sa.select(LedgerEntry.subject_id, sa.func.sum(cents(LedgerEntry.points)), sa.func.max(LedgerEntry.credited_at))
+        .where(*_scoring(subject_type, window)).group_by(LedgerEntry.subject_id))
+    return {subject_id: (int(total or 0), _aware(reached)) for subject_id, total, reached in rows}
+
+
+def _aware(value) -> datetime | None:
+    """MAX() over a UTCDateTime comes back as the raw driver value on some engines."""
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
+
+
+def item_breakdown(subject_type: SubjectType, window: YearWindow) -> Iterator[tuple[int, str, int, int]]:
+    """(subject id, item code, cents, entries) ordered by subject id, streamed in chunks."""
+    statement = (sa.select(LedgerEntry.subject_id, LedgerEntry.item_code, sa.func.sum(cents(LedgerEntry.points)),
+                           sa.func.count())
+                 .where(*_scoring(subject_type, window))
+                 .group_by(LedgerEntry.subject_id, LedgerEntry.item_code)
+                 .order_by(LedgerEntry.subject_id, LedgerEntry.item_code))
+    for subject_id, item_code, total, count in db.session.execute(statement.execution_options(yield_per=5000)):
+        yield subject_id, item_code, int(total or 0), count
+
+
+def veto_item_counts(subject_type: SubjectType, policy: Policy, window: YearWindow) -> dict[int, dict[str, int]]:
+    """subject id → {veto code: entries of its item in the year, less their reversals}."""
+    codes = {}
+    for veto_code, event in VETO_EVENTS[subject_type].items():
+        item_code = policy.events.get(event)
+        if item_code in policy.items and policy.items[item_code].subject == subject_type:
+            codes[item_code] = veto_code
+    if not codes:
+        return {}
+    signed = sa.case((LedgerEntry.kind == EntryKind.REVERSAL, -1), else_=1)
+    rows = db.session.execute(
+        sa.select(LedgerEntry.subject_id, LedgerEntry.item_code, sa.func.sum(signed))
+        .where(*_scoring(subject_type, window), LedgerEntry.item_code.in_(codes))
+        .group_by(LedgerEntry.subject_id, LedgerEntry.item_code))
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for subject_id, item_code, count in rows:
+        counts[subject_id][codes[item_code]] = int(count or 0)
+    return counts
+
+
+def reported_subjects(subject_type: SubjectType, window: YearWindow) -> set[int]:
+    """Subjects with a report confirmed before the cutoff for a half up to the year's second half (as
+    ``report_rate`` counts "reported as of the half")."""
+    return set(db.session.scalars(
+        sa.select(Report.subject_id).distinct()
+        .where(Report.subject_type == subject_type, Report.status == ReportStatus.CONFIRMED,
+               Report.half <= f"{window.year}-H2", Report.decided_at < window.cutoff)))
+
+
+def member_service(window: YearWindow) -> dict[int, tuple[int, int]]:
+    """member id → (activities checked out in the year, hours in cents)."""
+    rows = db.session.execute(
+        sa.select(Checkin.member_id, sa.func.count(), sa.func.sum(cents(Checkin.hours)))
+        .where(Checkin.status == CheckinStatus.CHECKED_OUT, Checkin.checked_out_at >= window.start,
+               Checkin.checked_out_at < window.cutoff)
+        .group_by(Checkin.member_id))
+    return {member_id: (count, int(hours or 0)) for member_id, count, hours in rows}
+
+
+def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
+    """member id → (branch id, community id) at the cutoff, for members enrolled before the cutoff who are
+    active or have scoring entries in the year. The affiliation valid at the cutoff decides; without one
+    (rosters imported before affiliations were kept), the member's current branch and community."""
+    at_cutoff = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < window.cutoff,
+                        sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= window.cutoff))
+    scored = sa.select(LedgerEntry.subject_id).where(*_scoring(SubjectType.MEMBER, window))
+    rows = db.session.execute(
+        sa.select(Member.id, sa.func.coalesce(Affiliation.branch_id, Member.branch_id),
+                  sa.func.coalesce(Affiliation.community_id, Member.community_id))
+        .outerjoin(Affiliation, at_cutoff)
+        .where(sa.or_(sa.and_(Member.is_active, Member.created_at < window.cutoff), Member.id.in_(scored)))
+        .order_by(Member.id, Affiliation.valid_from.desc()))
+    found: dict[int, tuple[int, int]] = {}
+    for member_id, branch_id, community_id in rows:
+        found.setdefault(member_id, (branch_id, community_id))
+    return found
+
+
+@dataclass(frozen=True)
+class OrgNode:
+    id: int
+    kind: OrgKind
+    path: str
+
+    @property
+    def department_id(self) -> int:
+        return int(self.path.strip("/").split("/")[0])
+
+
+def organizations() -> dict[int, OrgNode]:
+    """Every organization (a city has a few thousand): enough to find each branch's department."""
+    rows = db.session.execute(sa.select(Organization.id, Organization.kind, Organization.path))
+    return {org_id: OrgNode(org_id, OrgKind(kind), path) for org_id, kind, path in rows}
+
+
+def scored_subject_ids(subject_type: SubjectType, window: YearWindow) -> set[int]:
+    return set(db.session.scalars(sa.select(LedgerEntry.subject_id).distinct().where(*_scoring(subject_type, window))))
+
+
+def stars_won(window: YearWindow) -> dict[int, int]:
+    """member id → 业务之星 won in the year: winners of the year's finalized quarterly runs (a run in
+    publicity may still change, so it does not count yet)."""
+    rows = db.session.execute(
+        sa.select(StarCandidate.member_id, sa.func.count())
+        .join(StarRun, StarRun.id == StarCandidate.run_id)
+        .where(StarRun.status == StarRunStatus.FINALIZED, StarRun.period.like(f"{window.year}-Q%"),
+               StarCandidate.winner.is_(True))
+        .group_by(StarCandidate.member_id))
+    return {member_id: count for member_id, count in rows}

@@ -1,0 +1,197 @@
+"""Keeping boards equal to the totals on the write path: called from ``bump_totals`` (same transaction).
+
+For one ledger entry: lock the subject's existing board rows, add the score delta in SQL (``score = score + n``),
+then move the member's count from the old to the new bucket and exact score in each large scope, and add the
+member's delta to his branch's and department's rollups (``member_points``, ``participants``). Histogram rows
+are written in sorted key order, so two concurrent awards never wait on each other's rows in opposite orders.
+Transfers (``move_member``) re-scope only the open boards; closed boards keep the scopes of their period's end.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from points_service.db import db, utcnow
+from points_service.domain.boards.keys import (
+    BOARD_PERIOD_KINDS,
+    STANDING_BOARD,
+    Placement,
+    board_deltas,
+    board_key,
+    bucket_of,
+    period_of_board,
+    placement_of_row,
+)
+from points_service.domain.boards.placement import organization_placement, placement, subject_placement
+from points_service.domain.periods import parse_period, period_containing
+from points_service.models import BoardBucket, BoardFine, BoardOrgMembers, BoardScore, SubjectType
+from points_service.models.boards import SCOPE_COLUMNS
+
+ROW_COLUMNS = (BoardScore.board, BoardScore.score, *(getattr(BoardScore, c) for c in SCOPE_COLUMNS))
+Change = tuple[str, int | None, int, Placement]  # board, old score (None: new row), new score, placement
+
+
+def insert_for(model):
+    dialect = db.session.get_bind().dialect.name
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](model)
+
+
+def bump_boards(entry, contributions: Iterable) -> None:
+    """Add one entry's contributions to the subject's boards, histograms and rollups (flushes only)."""
+    deltas = board_deltas(contributions)
+    if not deltas:
+        return
+    subject_type = SubjectType(entry.subject_type)
+    existing = _locked_rows(subject_type, entry.subject_id, sorted(deltas))
+    changes: list[Change] = []
+    for board in sorted(deltas):
+        row = existing.get(board)
+        where = placement_of_row(row) if row else _placement_for_new_row(subject_type, entry.subject_id, board)
+        old = row.score if row else None
+        changes.append((board, old, (old or 0) + deltas[board], where))
+    _upsert_scores(subject_type, entry.subject_id, changes, deltas, entry.credited_at)
+    if subject_type == SubjectType.MEMBER:
+        bump_histograms(_histogram_moves(changes))
+        _bump_rollups(changes)
+
+
+def _locked_rows(subject_type: SubjectType, subject_id: int, boards: list[str]) -> dict:
+    rows = db.session.execute(
+        sa.select(*ROW_COLUMNS).where(BoardScore.board.in_(boards), BoardScore.subject_type == subject_type,
+                                      BoardScore.subject_id == subject_id)
+        .order_by(BoardScore.board).with_for_update())
+    return {row.board: row for row in rows}
+
+
+def _placement_for_new_row(subject_type: SubjectType, subject_id: int, board: str) -> Placement:
+    """Open boards take the subject's scopes now; a closed period's board those of the period's end."""
+    period = period_of_board(board)
+    end = None if board == STANDING_BOARD else parse_period(period).end
+    return subject_placement(subject_type, subject_id, end if end is not None and end <= utcnow() else None)
+
+
+def _upsert_scores(subject_type, subject_id: int, changes: list[Change], deltas: dict[str, int],
+                   credited_at: datetime) -> None:
+    rows = [{"board": board, "subject_type": subject_type, "subject_id": subject_id, "score": deltas[board],
+             "reached_at": credited_at if deltas[board] else None, "member_points": 0, "participants": 0,
+             **where.as_row()} for board, _old, _new, where in changes]
+    statement = insert_for(BoardScore).values(rows)
+    changed = sa.and_(statement.excluded.score != 0, sa.or_(
+        BoardScore.reached_at.is_(None), BoardScore.reached_at < statement.excluded.reached_at))
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["board", "subject_type", "subject_id"],
+        set_={"score": BoardScore.score + statement.excluded.score,
+              "reached_at": sa.case((changed, statement.excluded.reached_at), else_=BoardScore.reached_at)}))
+
+
+def _histogram_moves(changes: list[Change]) -> Counter:
+    """(model, board, scope key, value) → count change, for every score that moved."""
+    moves: Counter = Counter()
+    for board, old, new, where in changes:
+        if old == new:
+            continue
+        for key in where.histogram_keys():
+            if old is not None:
+                moves[(BoardBucket, board, key, bucket_of(old))] -= 1
+                moves[(BoardFine, board, key, old)] -= 1
+            moves[(BoardBucket, board, key, bucket_of(new))] += 1
+            moves[(BoardFine, board, key, new)] += 1
+    return moves
+
+
+def bump_histograms(moves: Counter) -> None:
+    """Apply count changes to the bucket and fine rows, one upsert per table, rows in key order."""
+    for model, value_column in ((BoardBucket, "bucket"), (BoardFine, "score")):
+        rows = [{"board": board, "scope_key": key, value_column: value, "n": n}
+                for (m, board, key, value), n in sorted(moves.items(), key=lambda kv: kv[0][1:])
+                if m is model and n]
+        if not rows:
+            continue
+        statement = insert_for(model).values(rows)
+        db.session.execute(statement.on_conflict_do_update(
+            index_elements=["board", "scope_key", value_column], set_={"n": model.n + statement.excluded.n}))
+
+
+def _bump_rollups(changes: list[Change]) -> None:
+    """Add a member's score change to his branch's and department's ``member_points``/``participants``."""
+    moves: Counter = Counter()
+    for board, old, new, where in changes:
+        joined = (new > 0) - (old is not None and old > 0)
+        for org_id in {where.branch_id, where.department_id} - {None}:
+            moves[(board, org_id, "member_points")] += new - (old or 0)
+            moves[(board, org_id, "participants")] += joined
+    bump_rollups(moves)
+
+
+def bump_rollups(moves: Counter) -> None:
+    """(board, organization id, column) → change; creates the organization's board row when missing."""
+    keys = sorted({(board, org_id) for board, org_id, _ in moves})
+    if not keys:
+        return
+    placements: dict[int, Placement] = {}
+    rows = []
+    for board, org_id in keys:
+        if org_id not in placements:
+            placements[org_id] = organization_placement(org_id)
+        rows.append({"board": board, "subject_type": SubjectType.ORGANIZATION, "subject_id": org_id, "score": 0,
+                     "reached_at": None, "member_points": moves[(board, org_id, "member_points")],
+                     "participants": moves[(board, org_id, "participants")], **placements[org_id].as_row()})
+    statement = insert_for(BoardScore).values(rows)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["board", "subject_type", "subject_id"],
+        set_={"member_points": BoardScore.member_points + statement.excluded.member_points,
+              "participants": BoardScore.participants + statement.excluded.participants}))
+
+
+def open_boards(at: datetime) -> list[str]:
+    return sorted([board_key(period_containing(at, kind).key) for kind in BOARD_PERIOD_KINDS] + [STANDING_BOARD])
+
+
+def move_member(member_id: int, branch_id: int, community_id: int, grid_id: int | None,
+                when: datetime | None = None) -> None:
+    """A transfer: re-scope the member's rows on the open boards, their histogram counts and rollups."""
+    new = placement(branch_id, community_id, grid_id)
+    rows = _locked_rows(SubjectType.MEMBER, member_id, open_boards(when or utcnow()))
+    moved = [(row.board, row.score, placement_of_row(row)) for row in rows.values() if placement_of_row(row) != new]
+    if not moved:
+        return
+    histograms: Counter = Counter()
+    rollups: Counter = Counter()
+    for board, score, old in moved:
+        for model, value in ((BoardBucket, bucket_of(score)), (BoardFine, score)):
+            for key in old.histogram_keys():
+                histograms[(model, board, key, value)] -= 1
+            for key in new.histogram_keys():
+                histograms[(model, board, key, value)] += 1
+        for where, sign in ((old, -1), (new, 1)):
+            for org_id in {where.branch_id, where.department_id} - {None}:
+                rollups[(board, org_id, "member_points")] += sign * score
+                rollups[(board, org_id, "participants")] += sign * (score > 0)
+    db.session.execute(sa.update(BoardScore).where(
+        BoardScore.subject_type == SubjectType.MEMBER, BoardScore.subject_id == member_id,
+        BoardScore.board.in_([board for board, _, _ in moved])).values(**new.as_row()))
+    bump_histograms(histograms)
+    bump_rollups(rollups)
+
+
+def transfer_on_boards(member_id: int, old_branch_id: int, branch_id: int, community_id: int,
+                       grid_id: int | None, when: datetime | None = None) -> None:
+    """Everything a transfer changes on the boards (called by ``structure.transfer_member``, same transaction)."""
+    move_member(member_id, branch_id, community_id, grid_id, when)
+    if old_branch_id != branch_id:
+        count_member(old_branch_id, -1)
+        count_member(branch_id, 1)
+
+
+def count_member(branch_id: int, sign: int) -> None:
+    """An active member joins (+1) or leaves (-1) a branch and its department: the per-capita denominator."""
+    department_id = organization_placement(branch_id).department_id
+    rows = [{"organization_id": org_id, "members": sign} for org_id in sorted({branch_id, department_id} - {None})]
+    statement = insert_for(BoardOrgMembers).values(rows)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["organization_id"], set_={"members": BoardOrgMembers.members + statement.excluded.members}))

@@ -1,0 +1,190 @@
+"""Reading boards: a page of a leaderboard (with the caller's own place), and a member's ranks in every scope.
+
+Who may view which board (``leaderboard.view`` in ``domain/access.py``): every signed-in user the whole-city
+board; a member the boards of the regions he lives in (district, street, community, grid) and of the
+organizations he belongs to (branch, department); community admins the regions they administer; secretaries,
+org admins and HR the organizations they cover; admins every board.
+Hidden members (``show_on_boards = false``) keep their rank; others see them as "党员（已隐藏）" with no id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from points_service.db import db, from_cents, utcnow
+from points_service.domain.access import Principal, authorize
+from points_service.domain.boards.keys import (
+    CITY,
+    HIDDEN_NAME,
+    SCOPE_NAMES,
+    STANDING,
+    STANDING_BOARD,
+    Scope,
+    ScopeKind,
+    board_key,
+    competition_ranks,
+)
+from points_service.domain.boards.rank import (
+    MEASURE_LABELS,
+    Measure,
+    _with_members,
+    board_rows,
+    measure_expression,
+    member_ranks,
+    rank_at,
+    rank_of,
+    scope_total,
+)
+from points_service.domain.errors import ValidationFailed
+from points_service.domain.periods import Period, PeriodKind, period_containing
+from points_service.domain.structure import get_member
+from points_service.models import (
+    BoardOrgMembers,
+    BoardScore,
+    Member,
+    Organization,
+    OrgKind,
+    Region,
+    RegionLevel,
+    SubjectType,
+)
+
+MAX_DEPTH = 1000  # nobody needs position 1,001 of a list; "me" gives one's own place anywhere
+REGION_KINDS = {RegionLevel.DISTRICT: ScopeKind.DISTRICT, RegionLevel.STREET: ScopeKind.STREET,
+                RegionLevel.COMMUNITY: ScopeKind.COMMUNITY, RegionLevel.GRID: ScopeKind.GRID}
+
+
+def resolve_scope(text: str) -> tuple[Scope, Region | Organization | None]:
+    """``all``, ``region:{id}``, ``community:{id}`` or ``organization:{id}`` → the scope and its node."""
+    if text == "all":
+        return CITY, None
+    kind, _, raw_id = text.partition(":")
+    node_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 12 else None
+    if kind in ("region", "community") and node_id is not None:
+        region = db.session.get(Region, node_id)
+        if region is None or (kind == "community" and region.level != RegionLevel.COMMUNITY):
+            raise ValidationFailed({"scope": ["社区不存在" if kind == "community" else "区划不存在"]})
+        if region.level == RegionLevel.CITY:
+            return CITY, None
+        return Scope(REGION_KINDS[region.level], region.id), region
+    if kind == "organization" and node_id is not None:
+        org = db.session.get(Organization, node_id)
+        if org is None:
+            raise ValidationFailed({"scope": ["组织不存在"]})
+        return Scope(ScopeKind.DEPARTMENT if org.kind == OrgKind.DEPARTMENT else ScopeKind.BRANCH, org.id), org
+    raise ValidationFailed({"scope": ["范围应为 all、region:{id}、community:{id} 或 organization:{id}"]})
+
+
+def leaderboard(principal: Principal, subject_type: SubjectType, scope_text: str, period: Period | str,
+                measure: Measure, page: int, page_size: int) -> dict:
+    """One page of a board, with ``me`` (the caller's rank and points when he is on it)."""
+    scope, node = resolve_scope(scope_text)
+    authorize(principal, "leaderboard.view", node)
+    if subject_type == SubjectType.MEMBER and measure is not Measure.OWN:
+        raise ValidationFailed({"measure": ["党员排行榜只按本人积分排名（人均、参与率仅用于组织）"]})
+    if page * page_size > MAX_DEPTH:
+        raise ValidationFailed({"page": [f"排行榜只提供前 {MAX_DEPTH} 名，本人名次见 me"]})
+    board = board_key(period)
+    rows = _page_rows(board, subject_type, scope, measure, (page - 1) * page_size, page_size)
+    items = _ranked(board, subject_type, scope, measure, rows, principal, (page - 1) * page_size)
+    return {"items": items, "total": scope_total(board, subject_type, scope), "page": page, "page_size": page_size,
+            "me": _me(principal, board, subject_type, scope), "board": board, "period": str(period),
+            "scope": str(scope), "measure": measure, "label": MEASURE_LABELS[measure]
+            if subject_type == SubjectType.ORGANIZATION else "党员本人积分"}
+
+
+def _page_rows(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, offset: int, limit: int):
+    value = measure_expression(measure).label("value")
+    if subject_type == SubjectType.MEMBER:
+        statement = (sa.select(BoardScore, value, Member.name, Member.show_on_boards, Organization.name.label("org"))
+                     .join(Member, Member.id == BoardScore.subject_id)
+                     .outerjoin(Organization, Organization.id == BoardScore.branch_id))
+    else:
+        statement = _with_members(sa.select(BoardScore, value, Organization.name, Organization.kind,
+                                            BoardOrgMembers.members), Measure.PER_CAPITA)
+        statement = statement.join(Organization, Organization.id == BoardScore.subject_id)
+    tie = ([BoardScore.reached_at.asc().nulls_last()] if measure is Measure.OWN else [])
+    statement = statement.where(*board_rows(board, subject_type, scope)).order_by(
+        value.desc(), *tie, BoardScore.subject_id).offset(offset).limit(limit)
+    return db.session.execute(statement.execution_options(populate_existing=True)).all()
+
+
+def _ranked(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, rows, principal,
+            offset: int) -> list[dict]:
+    """Rows tied with the page's first row share its rank (which may start on an earlier page); any later
+    row's rank is its position in the whole list, since every row before it scores strictly more."""
+    if not rows:
+        return []
+    first = rank_at(board, subject_type, scope, rows[0].value, measure)
+    local = competition_ranks([row.value for row in rows])
+    return [{"rank": first if rank == 1 else offset + rank, **_item(subject_type, measure, row, principal)}
+            for row, rank in zip(rows, local, strict=True)]
+
+
+def _item(subject_type: SubjectType, measure: Measure, row, principal: Principal) -> dict:
+    score = row.BoardScore
+    if subject_type == SubjectType.MEMBER:
+        visible = row.show_on_boards or score.subject_id == principal.member_id
+        subject = ({"id": score.subject_id, "name": row.name, "hidden": False,
+                    "organization": {"id": score.branch_id, "name": row.org} if score.branch_id else None}
+                   if visible else {"id": None, "name": HIDDEN_NAME, "hidden": True, "organization": None})
+        return {"subject": subject, "points": from_cents(score.score), "value": from_cents(row.value),
+                "reached_at": score.reached_at}
+    members = row.members or 0
+    return {"subject": {"id": score.subject_id, "name": row.name, "kind": row.kind, "hidden": False},
+            "points": from_cents(score.score), "value": measure_value(measure, row.value),
+            "reached_at": score.reached_at,
+            "members": {"count": members, "points": from_cents(score.member_points),
+                        "participants": score.participants}}
+
+
+def measure_value(measure: Measure, value: int) -> Decimal:
+    """Points for own and per-capita; a share 0..1 (four places) for participation."""
+    return (Decimal(value) / 10000).quantize(Decimal("0.0001")) if measure is Measure.PARTICIPATION \
+        else from_cents(value)
+
+
+def _me(principal: Principal, board: str, subject_type: SubjectType, scope: Scope) -> dict | None:
+    if subject_type != SubjectType.MEMBER or principal.member_id is None:
+        return None
+    found = rank_of(board, SubjectType.MEMBER, principal.member_id, scope)
+    return None if found is None else {"rank": found[0], "points": from_cents(found[1])}
+
+
+def current_quarter(now: datetime | None = None) -> Period:
+    return period_containing(now or utcnow(), PeriodKind.QUARTER)
+
+
+def rank_summary(member_id: int, periods: list[Period | str]) -> list[dict]:
+    """The member's points and rank in every scope he sits in, per period (two statements in all)."""
+    boards = {board_key(period): period for period in periods}
+    found = member_ranks(member_id, list(boards))
+    summaries = []
+    for board, period in boards.items():
+        entry = found.get(board)
+        summaries.append({
+            "period": str(period), "board": board, "on_board": entry is not None,
+            "points": from_cents(entry["points"]) if entry else Decimal(0),
+            "reached_at": entry["reached_at"] if entry else None,
+            "ranks": [{"scope": str(scope), "kind": scope.kind, "scope_id": scope.id,
+                       "label": SCOPE_NAMES[scope.kind], "rank": rank} for scope, rank in entry["ranks"]]
+            if entry else [],
+        })
+    return summaries
+
+
+def my_ranks(member_id: int, now: datetime | None = None) -> dict:
+    """For GET /me: ranks for the current quarter and for the standing score."""
+    quarter, standing = rank_summary(member_id, [current_quarter(now), STANDING])
+    return {"quarter": quarter, "standing": standing}
+
+
+def member_ranks_view(principal: Principal, member_id: int, period: Period | str | None) -> dict:
+    member = get_member(principal, member_id)
+    return rank_summary(member.id, [period or current_quarter()])[0]
+
+
+__all__ = ["STANDING_BOARD", "leaderboard", "member_ranks_view", "my_ranks", "rank_summary", "resolve_scope"]

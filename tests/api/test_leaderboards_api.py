@@ -1,0 +1,110 @@
+"""GET /leaderboards, GET /members/{id}/ranks and the ranks in GET /me, over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from points_service.db import db, utcnow
+from points_service.domain.boards.pages import current_quarter
+from tests.board_factories import entry
+from tests.factories import auth_header, make_member, make_world
+
+
+@pytest.fixture
+def world(app):
+    world = make_world()
+    world["dan"] = make_member(world["fin2"], world["north"], world["north_grid"], name="周丹")
+    now = utcnow()
+    for name, points in (("alice", 9), ("bob", 7), ("carol", 7), ("dan", 3)):
+        entry(world[name], points, now)
+    db.session.commit()
+    return world
+
+
+def get(client, world, role: str, query: str):
+    return client.get(f"/api/v1/leaderboards?{query}", headers=auth_header(world["users"][role]))
+
+
+def test_the_city_board_ranks_ties_together_and_gives_the_callers_place(client, world):
+    response = get(client, world, "bob", "subject=member&scope=all")
+    assert response.status_code == 200
+    data = response.get_json()["data"]
+    assert [(item["rank"], item["points"]) for item in data["items"]] == [(1, 9), (2, 7), (2, 7), (4, 3)]
+    assert data["total"] == 4 and data["me"] == {"rank": 2, "points": 7}
+    assert data["period"] == str(current_quarter()) and data["items"][0]["subject"]["name"] == "张晓丽"
+    assert data["items"][0]["reached_at"].endswith("+08:00")
+
+
+def test_a_community_board_for_a_member_who_lives_there(client, world):
+    data = get(client, world, "alice", f"scope=community:{world['north'].id}&period=standing").get_json()["data"]
+    assert [item["rank"] for item in data["items"]] == [1, 2, 3] and data["me"] == {"rank": 1, "points": 9}
+    assert data["board"] == "standing:all"
+
+
+@pytest.mark.parametrize(("role", "scope"), [
+    ("alice", "community:{south}"),  # a member sees only the communities he lives in
+    ("alice", "organization:{education}"),
+    ("secretary", "organization:{fin2}"),  # a secretary sees his own branch, not another
+    ("community_admin", "region:{south}"),
+    ("hr", "organization:{education}"),
+])
+def test_a_board_outside_the_callers_scopes_is_403(client, world, role, scope):
+    scope = scope.format(**{key: world[key].id for key in ("south", "education", "fin2")})
+    response = get(client, world, role, f"scope={scope}")
+    assert response.status_code == 403 and response.get_json()["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(("role", "scope"), [
+    ("secretary", "organization:{fin1}"), ("hr", "organization:{finance}"), ("community_admin", "region:{north}"),
+    ("admin", "region:{south}"), ("bob", "organization:{finance}"), ("bob", "region:{street}"),
+])
+def test_a_board_inside_the_callers_scopes_is_200(client, world, role, scope):
+    scope = scope.format(**{key: world[key].id for key in ("fin1", "finance", "north", "south", "street")})
+    assert get(client, world, role, f"scope={scope}").status_code == 200
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("period=2026-11-21", "period"),
+    ("period=last-year", "period"),
+    ("subject=team", "subject"),
+    ("scope=planet:1", "scope"),
+    ("scope=region:999999", "scope"),
+    ("measure=median", "measure"),
+    ("subject=member&measure=per_capita", "measure"),
+    ("page=30&page_size=50", "page"),
+    ("colour=red", "colour"),
+])
+def test_bad_arguments_are_422_with_chinese_field_errors(client, world, query, field):
+    response = get(client, world, "admin", query)
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["code"] == "validation_failed"
+    messages = body["data"]["errors"][field] if field in body["data"]["errors"] else \
+        body["data"]["errors"]["query"][field]
+    assert any("\u4e00" <= char <= "\u9fff" for char in "".join(messages))
+
+
+def test_organizations_are_ranked_by_a_labelled_measure(client, world):
+    data = get(client, world, "admin", "subject=organization&measure=participation").get_json()["data"]
+    assert "参与率" in data["label"] and data["me"] is None
+    # every member of both departments scored: a tie at 100 %, ordered by id
+    assert [item["subject"]["name"] for item in data["items"]] == ["市财政局党委", "市教育局党委"]
+    assert [(item["rank"], item["value"]) for item in data["items"]] == [(1, 1), (1, 1)]
+    assert data["items"][0]["members"] == {"count": 3, "points": 19, "participants": 3}
+
+
+def test_me_lists_the_members_rank_in_every_scope_he_belongs_to(client, world):
+    data = client.get("/api/v1/me", headers=auth_header(world["users"]["bob"])).get_json()["data"]
+    quarter = {rank["kind"]: rank["rank"] for rank in data["ranks"]["quarter"]["ranks"]}
+    assert quarter == {"grid": 1, "community": 1, "street": 2, "district": 2, "all": 2, "branch": 1,
+                       "department": 2}
+    assert data["ranks"]["standing"]["points"] == 7 and data["ranks"]["standing"]["on_board"] is True
+    admin = client.get("/api/v1/me", headers=auth_header(world["users"]["admin"])).get_json()["data"]
+    assert admin["ranks"] is None
+
+
+def test_member_ranks_for_a_period_are_scoped_like_the_member(client, world):
+    path = f"/api/v1/members/{world['carol'].id}/ranks?period=standing"
+    data = client.get(path, headers=auth_header(world["users"]["community_admin"])).get_json()["data"]
+    assert {rank["kind"]: rank["rank"] for rank in data["ranks"]}["community"] == 2
+    assert client.get(path, headers=auth_header(world["users"]["bob"])).status_code == 403

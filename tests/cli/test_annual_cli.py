@@ -1,0 +1,80 @@
+"""``flask annual settle --year`` and ``flask export annual``: the operator's commands write the same rows
+as the API, audit each export, and refuse a second settlement."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+from python_calamine import CalamineWorkbook
+
+from points_service.db import db
+from points_service.models import AnnualSettlement, AuditEntry, SubjectType
+from tests.annual_factories import YEAR, reported, score
+from tests.factories import auth_header, make_world
+
+
+@pytest.fixture
+def world(app):
+    world = make_world()
+    for name, points in (("alice", 91), ("bob", 77), ("carol", 12)):
+        score(world, world[name], points)
+    score(world, world["education"], 40, subject_type=SubjectType.ORGANIZATION)
+    reported(world["alice"], world["bob"])
+    return world
+
+
+def invoke(app, *args):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_settle_then_a_second_settle_is_refused(app, world):
+    first = invoke(app, "annual", "settle", "--year", str(YEAR))
+    assert first.exit_code == 0, first.output
+    assert f"settled {YEAR}: members=3 organizations=2" in first.output
+    second = invoke(app, "annual", "settle", "--year", str(YEAR))
+    assert second.exit_code != 0 and "already_settled" in second.output
+    settlement = db.session.scalar(sa.select(AnnualSettlement))
+    assert settlement.settled_by_id is None
+
+
+def test_a_year_that_has_not_ended_is_refused(app, world):
+    result = invoke(app, "annual", "settle", "--year", "2026")
+    assert result.exit_code != 0 and "year_not_ended" in result.output
+
+
+@pytest.mark.parametrize("subject", ["member", "organization"])
+def test_the_cli_csv_has_the_same_rows_as_the_api(app, client, world, tmp_path, subject):
+    assert invoke(app, "annual", "settle", "--year", str(YEAR)).exit_code == 0
+    out = tmp_path / "scores.csv"
+    result = invoke(app, "export", "annual", "--year", str(YEAR), "--subject", subject, "--format", "csv",
+                    "--out", str(out))
+    assert result.exit_code == 0, result.output
+    api = client.get(f"/api/v1/annual/{YEAR}/scores?format=csv&subject={subject}",
+                     headers=auth_header(world["users"]["admin"])).get_data()
+    assert out.read_bytes() == api
+    rows = list(csv.reader(io.StringIO(api.decode("utf-8-sig"))))
+    assert f"wrote {len(rows) - 1} rows" in result.output
+
+
+def test_the_cli_xlsx_has_the_same_rows_as_the_api_csv(app, client, world, tmp_path):
+    invoke(app, "annual", "settle", "--year", str(YEAR))
+    out = tmp_path / "scores.xlsx"
+    assert invoke(app, "export", "annual", "--year", str(YEAR), "--out", str(out)).exit_code == 0
+    sheet = CalamineWorkbook.from_path(str(out)).get_sheet_by_index(0).to_python()
+    api = client.get(f"/api/v1/annual/{YEAR}/scores?format=csv", headers=auth_header(world["users"]["admin"]))
+    rows = list(csv.reader(io.StringIO(api.get_data().decode("utf-8-sig"))))
+    as_text = [[str(int(c)) if isinstance(c, float) and c.is_integer() else str(c) for c in r[:4]] for r in sheet]
+    assert as_text == [r[:4] for r in rows]
+
+
+def test_each_cli_export_is_audited_and_an_unsettled_year_fails(app, world, tmp_path):
+    failed = invoke(app, "export", "annual", "--year", str(YEAR), "--out", str(tmp_path / "x.xlsx"))
+    assert failed.exit_code != 0 and "not_settled" in failed.output
+    invoke(app, "annual", "settle", "--year", str(YEAR))
+    invoke(app, "export", "annual", "--year", str(YEAR), "--format", "csv", "--out", str(tmp_path / "x.csv"))
+    audits = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "annual.export")).all()
+    assert [(a.actor_id, a.detail) for a in audits] == [
+        (None, {"year": YEAR, "subject": "member", "scope": "all", "format": "csv", "rows": 3, "via": "cli"})]

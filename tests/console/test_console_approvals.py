@@ -1,0 +1,109 @@
+"""The approvals pages: the scoped queue with its filters and pending badge, decisions one at a time (also
+as htmx partials), rejection with a reason, batches, and a 403 page outside the user's scope."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from points_service.db import db
+from points_service.domain.ledger.totals import total_of
+from points_service.models import ALL_TIME, LedgerName, Record, RecordStatus, SubjectType
+from tests.console.helpers import post, sign_in, text
+from tests.record_factories import self_report
+
+
+def status_of(record: Record) -> RecordStatus:
+    db.session.expire_all()
+    return db.session.get(Record, record.id).status
+
+
+def test_the_secretary_sees_only_records_routed_to_his_branch_with_the_pending_count(client, world):
+    mine = self_report(world["users"]["alice"], description="为独居老人代购药品")
+    self_report(world["users"]["bob"], description="帮助邻居修水管")  # fin2: another branch
+    sign_in(client, "secretary")
+    page = text(client.get("/console/approvals"))
+    assert f'data-approval-id="record:{mine.id}"' in page
+    assert "帮助邻居修水管" not in page
+    assert 'id="badge-approvals" data-count="1"' in page
+    assert "https://img.example.cn/wish/1.jpg" in page  # evidence linked
+
+
+def test_filters_by_item_and_date_narrow_the_queue(client, world):
+    self_report(world["users"]["alice"])
+    sign_in(client, "secretary")
+    assert "record:" in text(client.get("/console/approvals?item_code=member.self_service_hour"))
+    assert "没有符合条件的事项" in text(client.get("/console/approvals?item_code=member.wish_realized"))
+    assert "没有符合条件的事项" in text(client.get("/console/approvals?from=2099-01-01"))
+
+
+def test_approving_credits_the_member_and_the_member_page_shows_the_points(client, world):
+    record = self_report(world["users"]["alice"])
+    sign_in(client, "secretary")
+    response = post(client, f"/console/approvals/record:{record.id}/approve", {"comment": "属实"})
+    assert response.status_code == 302
+    assert status_of(record) == RecordStatus.APPROVED
+    earned = total_of(SubjectType.MEMBER, world["alice"].id, LedgerName.ASSESSMENT, ALL_TIME).net
+    assert earned > Decimal(0)
+    member_page = text(client.get(f"/console/members/{world['alice'].id}"))
+    assert f'<p class="big" id="assessment-net">{earned.normalize():f}</p>' in member_page
+
+
+def test_an_htmx_decision_returns_the_decided_row_and_the_new_badge(client, world):
+    record = self_report(world["users"]["alice"])
+    sign_in(client, "secretary")
+    response = post(client, f"/console/approvals/record:{record.id}/approve", htmx=True)
+    html = text(response)
+    assert response.status_code == 200
+    assert "已通过" in html and 'data-action="approve"' not in html
+    assert 'id="badge-approvals" hx-swap-oob="true" data-count="0"' in html
+
+
+def test_rejecting_needs_a_reason_and_keeps_it(client, world):
+    record = self_report(world["users"]["alice"])
+    sign_in(client, "secretary")
+    refused = post(client, f"/console/approvals/record:{record.id}/reject", {"reason": ""}, htmx=True)
+    assert "请填写驳回理由" in text(refused)
+    assert status_of(record) == RecordStatus.PENDING
+    post(client, f"/console/approvals/record:{record.id}/reject", {"reason": "证明材料与时间不符"})
+    assert status_of(record) == RecordStatus.REJECTED
+    assert db.session.get(Record, record.id).decision_comment == "证明材料与时间不符"
+
+
+def test_a_batch_is_all_or_nothing_and_reports_why(client, world):
+    first = self_report(world["users"]["alice"])
+    second = self_report(world["users"]["alice"], description="第二次服务")
+    foreign = self_report(world["users"]["bob"])
+    sign_in(client, "secretary")
+    post(client, "/console/approvals/batch", {"ids": [f"record:{first.id}", f"record:{foreign.id}"],
+                                             "decision": "approve"})
+    assert status_of(first) == RecordStatus.PENDING  # bob's record is not his: nothing happened
+    assert "无权处理" in text(client.get("/console/approvals"))
+    post(client, "/console/approvals/batch", {"ids": [f"record:{first.id}", f"record:{second.id}"],
+                                             "decision": "approve"})
+    assert status_of(first) == status_of(second) == RecordStatus.APPROVED
+
+
+def test_a_record_outside_the_users_scope_is_a_403_page_and_cannot_be_decided(client, world):
+    foreign = self_report(world["users"]["bob"])
+    sign_in(client, "secretary")
+    detail = client.get(f"/console/approvals/record:{foreign.id}")
+    assert detail.status_code == 403 and "无权" in text(detail)
+    post(client, f"/console/approvals/record:{foreign.id}/approve")
+    assert status_of(foreign) == RecordStatus.PENDING
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 1
+
+
+def test_the_detail_page_shows_the_member_the_evidence_and_the_history(client, world):
+    record = self_report(world["users"]["alice"])
+    sign_in(client, "secretary")
+    page = text(client.get(f"/console/approvals/record:{record.id}"))
+    assert "张晓丽" in page and 'class="evidence"' in page and "为独居老人代购药品" in page
+
+
+def test_a_user_without_an_approvals_role_gets_a_403_page(client, world):
+    sign_in(client, "finance_hr")
+    response = client.get("/console/approvals")
+    assert response.status_code == 403
+    assert "审批" not in text(client.get("/console/")).split("<main")[0]  # not in the menu either

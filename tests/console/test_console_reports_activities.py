@@ -1,0 +1,113 @@
+"""Reports to confirm or reject (with an organization's three lists) and activities: publishing and editing
+with field errors, and the organizer's check-in screen whose code the API accepts."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from points_service.console.pages import LOCAL
+from points_service.db import db, utcnow
+from points_service.domain import checkin_tokens, reports
+from points_service.domain.access import principal_for
+from points_service.domain.checkin import step_seconds
+from points_service.models import Activity, Report, ReportStatus
+from tests.activity_factories import make_activity, scan_body
+from tests.console.helpers import post, sign_in, text
+from tests.factories import auth_header
+
+
+def org_report(world) -> Report:
+    return reports.submit_org_report(principal_for(world["users"]["org_admin"]), world["finance"].id,
+                                     world["north"].id, resources=["会议室两间"], needs=["老旧小区加装电梯"],
+                                     projects=["共建四点半课堂"])
+
+
+def test_the_community_admin_sees_an_organization_report_with_its_three_lists_and_confirms_it(client, world):
+    report = org_report(world)
+    sign_in(client, "north_admin")
+    page = text(client.get("/console/reports"))
+    assert "会议室两间" in page and "老旧小区加装电梯" in page and "共建四点半课堂" in page
+    assert 'id="badge-reports" data-count="1"' in page
+    post(client, f"/console/reports/{report.id}/confirm", {"grid_id": ""})
+    db.session.expire_all()
+    assert db.session.get(Report, report.id).status == ReportStatus.CONFIRMED
+
+
+def test_rejecting_a_report_keeps_the_reason_and_a_missing_reason_changes_nothing(client, world):
+    report = reports.submit_member_report(principal_for(world["users"]["alice"]), world["north"].id)
+    sign_in(client, "north_admin")
+    post(client, f"/console/reports/{report.id}/reject", {"reason": ""})
+    db.session.expire_all()
+    assert db.session.get(Report, report.id).status == ReportStatus.PENDING
+    post(client, f"/console/reports/{report.id}/reject", {"reason": "不在本社区居住"})
+    db.session.expire_all()
+    assert db.session.get(Report, report.id).reason == "不在本社区居住"
+
+
+def test_another_communitys_admin_cannot_see_or_decide_the_report(client, world):
+    report = org_report(world)
+    sign_in(client, "south_admin")
+    assert "会议室两间" not in text(client.get("/console/reports"))
+    post(client, f"/console/reports/{report.id}/confirm")
+    db.session.expire_all()
+    assert db.session.get(Report, report.id).status == ReportStatus.PENDING
+
+
+def activity_form(world, **overrides) -> dict:
+    day = (utcnow() + timedelta(days=2)).astimezone(LOCAL).date()
+    values = {"community_id": world["north"].id, "title": "固定服务日：清理楼道", "item_code": "member.activity_hour",
+              "starts_at": f"{day}T09:00", "ends_at": f"{day}T11:00",
+              "lat": "35.4154", "lng": "116.5872", "radius_m": "100", "capacity": ""}
+    return {**values, **overrides}
+
+
+def test_publishing_an_activity_from_the_form(client, world):
+    sign_in(client, "north_admin")
+    response = post(client, "/console/activities/new", activity_form(world))
+    assert response.status_code == 302
+    activity = db.session.query(Activity).one()
+    day = (utcnow() + timedelta(days=2)).astimezone(LOCAL).date()
+    assert activity.title == "固定服务日：清理楼道"
+    assert activity.starts_at == datetime.combine(day, time(9), LOCAL)  # the form's time is Shanghai time
+
+
+def test_the_use_cases_field_errors_show_under_the_fields(client, world):
+    sign_in(client, "north_admin")
+    response = post(client, "/console/activities/new", activity_form(world, item_code="member.self_service_hour"))
+    html = text(response)
+    assert response.status_code == 200
+    assert 'data-field="item_code"' in html and "需要人工审核" in html
+    assert db.session.query(Activity).count() == 0
+
+
+def test_editing_an_activity_before_it_starts(client, world):
+    activity = make_activity(world["north"], utcnow() + timedelta(days=2))
+    db.session.commit()
+    sign_in(client, "north_admin")
+    assert "固定服务日：清理楼道" in text(client.get(f"/console/activities/{activity.id}/edit"))
+    post(client, f"/console/activities/{activity.id}/edit", activity_form(world, title="改期后的服务日"))
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).title == "改期后的服务日"
+
+
+def test_the_check_in_screen_shows_a_code_the_api_accepts_and_counts_the_check_in(client, world):
+    activity = make_activity(world["north"], utcnow() - timedelta(minutes=5))
+    db.session.commit()
+    sign_in(client, "north_admin")
+    assert client.get(f"/console/activities/{activity.id}/checkin").status_code == 200
+    live = text(client.get(f"/console/activities/{activity.id}/checkin/live"))
+    token = live.split('data-token="')[1].split('"')[0]
+    assert "<svg" in live and 'data-count="0"' in live
+    assert checkin_tokens.token_is_valid(token, activity.id, activity.checkin_secret, utcnow(), step_seconds())
+    response = client.post(f"/api/v1/activities/{activity.id}/checkins", json=scan_body(token),
+                           headers=auth_header(world["users"]["alice"]))
+    assert response.status_code == 201, response.get_json()
+    assert 'data-count="1"' in text(client.get(f"/console/activities/{activity.id}/checkin/live"))
+
+
+def test_another_communitys_admin_gets_a_403_for_the_check_in_screen(client, world):
+    activity = make_activity(world["north"], utcnow())
+    db.session.commit()
+    sign_in(client, "south_admin")
+    assert client.get(f"/console/activities/{activity.id}/checkin").status_code == 403
+    assert client.get(f"/console/activities/{activity.id}/checkin/live").status_code == 403
