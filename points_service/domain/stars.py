@@ -13,7 +13,7 @@
 - ``decide_objection`` upheld: the member becomes ineligible (``objection_upheld``) and the winners of his
   scope are recomputed within the run; the checksum follows.
 - ``finalize_star_run``: 409 ``objections_open`` while any objection is open, ``publicity_not_ended`` before the
-  window has ended. ``verify_star_run`` recomputes a run from the ledger at its cutoff and compares.
+  window has ended. ``stars_reading.verify_star_run`` recomputes a run from the ledger at its cutoff.
 
 Transitions are compare-and-set UPDATEs, so of two concurrent deciders exactly one wins. Each writes an audit row.
 """
@@ -21,7 +21,6 @@ Transitions are compare-and-set UPDATEs, so of two concurrent deciders exactly o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -47,7 +46,6 @@ from points_service.domain.stars_rules import (
     SelectionContext,
     StarFacts,
     StarOutcome,
-    canonical_row,
     canonical_values,
     checksum_of,
     select_stars,
@@ -169,7 +167,7 @@ def _propose(actor: Principal | None, period: Period, scope_type: str | None, no
         raise StarRunExists()
     policy = policy_in_force(period.end - ONE_TICK)
     scope_type = scope_type or policy.stars.scope
-    outcomes = select_stars(gather_facts(period, policy, scope_type), policy.stars,
+    outcomes = select_stars(gatherfacts_from(period, policy, scope_type), policy.stars,
                             selection_context(period, policy, scope_type))
     if existing is not None:
         _move(existing, StarRunStatus.PROPOSED, StarRunStatus.WITHDRAWN)
@@ -199,7 +197,7 @@ def selection_context(period: Period, policy: Policy, scope_type: str,
     return SelectionContext(half, names, scope_type, upheld)
 
 
-def gather_facts(period: Period, policy: Policy, scope_type: str) -> list[StarFacts]:
+def gatherfacts_from(period: Period, policy: Policy, scope_type: str) -> list[StarFacts]:
     """Every active member's facts for the quarter: five set-based queries for the whole city."""
     cutoff = period.end
     scope_of = scope_resolver(scope_type)
@@ -210,12 +208,13 @@ def gather_facts(period: Period, policy: Policy, scope_type: str) -> list[StarFa
     facts = []
     for placement in placements_at(cutoff):
         member_id = placement.member_id
-        facts.append(_facts(member_id, placement.community_id, scope_of(placement), totals.get(member_id, 0),
+        facts.append(facts_from(member_id, placement.community_id, scope_of(placement), totals.get(member_id, 0),
                             ledger.get(member_id), member_id in reporters))
     return facts
 
 
-def _facts(member_id: int, community_id: int, scope_id: int, points_cents: int, ledger, reported: bool) -> StarFacts:
+def facts_from(member_id: int, community_id: int, scope_id: int, points_cents: int, ledger,
+               reported: bool) -> StarFacts:
     return StarFacts(
         member_id=member_id, community_id=community_id, scope_id=scope_id, points=from_cents(points_cents),
         activities=ledger.activities if ledger else 0, hours=from_cents(ledger.hours if ledger else 0),
@@ -223,7 +222,7 @@ def _facts(member_id: int, community_id: int, scope_id: int, points_cents: int, 
         reported=reported, reached_at=ledger.reached_at if ledger else None)
 
 
-def _header(run: StarRun) -> dict:
+def run_header(run: StarRun) -> dict:
     return {"period": run.period, "scope_type": run.scope_type, "policy_version": run.policy_version,
             "cutoff_at": run.cutoff_at.isoformat()}
 
@@ -232,7 +231,7 @@ def _summarize(run: StarRun, outcomes: list[StarOutcome]) -> None:
     run.candidate_count = len(outcomes)
     run.eligible_count = sum(outcome.eligible for outcome in outcomes)
     run.winner_count = sum(outcome.winner for outcome in outcomes)
-    run.checksum = checksum_of(_header(run), (canonical_values(outcome) for outcome in outcomes))
+    run.checksum = checksum_of(run_header(run), (canonical_values(outcome) for outcome in outcomes))
 
 
 def _insert_candidates(run: StarRun, outcomes: list[StarOutcome]) -> None:
@@ -406,42 +405,3 @@ def stored_outcomes(run: StarRun) -> list[StarOutcome]:
             decoded[reasons] = json.loads(reasons)
         outcomes.append(StarOutcome(StarFacts(*facts), eligible, decoded[reasons], position, winner))
     return outcomes
-
-
-# ---------------------------------------------------------------------------------------- verification
-
-@dataclass(frozen=True)
-class StarVerification:
-    run_id: int
-    matches: bool
-    stored_checksum: str
-    recomputed_checksum: str
-    differences: list[dict] = field(default_factory=list)  # at most MAX_DIFFERENCES rows: stored vs recomputed
-
-
-MAX_DIFFERENCES = 20
-
-
-def verify_star_run(run: StarRun) -> StarVerification:
-    """Recompute the run from the ledger at its cutoff (points summed from entries, not from totals), for the
-    candidates and places it froze and the objections it upheld, and compare row by row and by checksum."""
-    policy, period = stored_policy(run.policy_version), parse_period(run.period)
-    stored = stored_outcomes(run)
-    context = selection_context(period, policy, run.scope_type, upheld_members(run))
-    ledger = ledger_facts(period, run.cutoff_at, micro_wish_items=micro_wish_items(policy),
-                          disqualifying_items=policy.stars.disqualifying_items)
-    reporters = confirmed_reporters(run.cutoff_at, context.half_key)
-    recomputed = select_stars([
-        _facts(o.facts.member_id, o.facts.community_id, o.facts.scope_id,
-               ledger[o.facts.member_id].points if o.facts.member_id in ledger else 0,
-               ledger.get(o.facts.member_id), o.facts.member_id in reporters)
-        for o in stored], policy.stars, context)
-    header = _header(run)
-    differences = []
-    for old, new in zip(stored, recomputed, strict=True):
-        if len(differences) < MAX_DIFFERENCES and canonical_values(old) != canonical_values(new):
-            differences.append({"stored": canonical_row(old), "recomputed": canonical_row(new)})
-    checksum = checksum_of(header, (canonical_values(outcome) for outcome in recomputed))
-    return StarVerification(run.id, checksum == run.checksum and not differences, run.checksum, checksum,
-                            differences)
-

@@ -1,15 +1,29 @@
-"""Reading 业务之星: runs and candidates for reviewers (admins; community admins for their communities), and
-the published winners for everyone signed in. Names come in one query per page, never one per row."""
+"""Reading 业务之星: runs and candidates for reviewers (admins; community admins for their communities), the
+published winners for everyone signed in (names in one query per page, never one per row), and
+``verify_star_run``, which recomputes a stored run from the ledger at its cutoff."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db
 from points_service.domain.access import Principal, authorize, nodes_in_scope
-from points_service.domain.periods import Period
-from points_service.domain.stars import find_run, publicity_deadline
+from points_service.domain.periods import Period, parse_period
+from points_service.domain.policy import policy_version as stored_policy
+from points_service.domain.stars import (
+    facts_from,
+    find_run,
+    publicity_deadline,
+    run_header,
+    selection_context,
+    stored_outcomes,
+    upheld_members,
+)
+from points_service.domain.stars_facts import confirmed_reporters, ledger_facts, micro_wish_items
+from points_service.domain.stars_rules import canonical_row, canonical_values, checksum_of, select_stars
 from points_service.models import (
     Member,
     Organization,
@@ -112,3 +126,42 @@ def describe_run(run: StarRun) -> dict:
         "finalized_at": run.finalized_at, "winners": describe_candidates(list(winners), run),
         "objections": objections,
     }
+
+
+# ---------------------------------------------------------------------------------------- verification
+
+@dataclass(frozen=True)
+class StarVerification:
+    run_id: int
+    matches: bool
+    stored_checksum: str
+    recomputed_checksum: str
+    differences: list[dict] = field(default_factory=list)  # at most MAX_DIFFERENCES rows: stored vs recomputed
+
+
+MAX_DIFFERENCES = 20
+
+
+def verify_star_run(run: StarRun) -> StarVerification:
+    """Recompute the run from the ledger at its cutoff (points summed from entries, not from totals), for the
+    candidates and places it froze and the objections it upheld, and compare row by row and by checksum."""
+    policy, period = stored_policy(run.policy_version), parse_period(run.period)
+    stored = stored_outcomes(run)
+    context = selection_context(period, policy, run.scope_type, upheld_members(run))
+    ledger = ledger_facts(period, run.cutoff_at, micro_wish_items=micro_wish_items(policy),
+                          disqualifying_items=policy.stars.disqualifying_items)
+    reporters = confirmed_reporters(run.cutoff_at, context.half_key)
+    recomputed = select_stars([
+        facts_from(o.facts.member_id, o.facts.community_id, o.facts.scope_id,
+                   ledger[o.facts.member_id].points if o.facts.member_id in ledger else 0,
+                   ledger.get(o.facts.member_id), o.facts.member_id in reporters)
+        for o in stored], policy.stars, context)
+    header = run_header(run)
+    differences = []
+    for old, new in zip(stored, recomputed, strict=True):
+        if len(differences) < MAX_DIFFERENCES and canonical_values(old) != canonical_values(new):
+            differences.append({"stored": canonical_row(old), "recomputed": canonical_row(new)})
+    checksum = checksum_of(header, (canonical_values(outcome) for outcome in recomputed))
+    return StarVerification(run.id, checksum == run.checksum and not differences, run.checksum, checksum,
+                            differences)
+

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError
 
 from points_service.db import db
-from points_service.domain import stars
+from points_service.domain import stars, stars_reading
 from points_service.domain.access import principal_for
 from points_service.domain.errors import Forbidden, InvalidTransition, ValidationFailed
 from points_service.domain.ledger.corrections import reverse_entry
@@ -221,7 +221,7 @@ def test_an_upheld_objection_makes_the_member_ineligible_and_recomputes_the_winn
     assert codes(run, world["alice"]) == ["objection_upheld"] and not candidate(run, world["alice"]).eligible
     assert [m for m in ("alice", "dave", "erin") if candidate(run, world[m]).winner] == ["dave", "erin"]
     assert candidate(run, world["dave"]).position == 1 and run.winner_count == 2 and run.checksum != checksum
-    assert stars.verify_star_run(run).matches
+    assert stars_reading.verify_star_run(run).matches
     with pytest.raises(InvalidTransition):
         stars.decide_objection(world["admin"], run.id, objection.id, False, now=local(2026, 10, 13))
 
@@ -279,7 +279,7 @@ def test_a_finalized_run_recomputed_from_the_ledger_at_its_cutoff_has_the_same_c
     run = finalized(world)
     serve(world["erin"], 4, 4, month=10, day=10)  # after the cutoff: changes nothing
     report(world["erin"], decided_at=local(2026, 10, 11))
-    result = stars.verify_star_run(run)
+    result = stars_reading.verify_star_run(run)
     assert result.matches and result.recomputed_checksum == run.checksum and result.differences == []
 
 
@@ -290,7 +290,7 @@ def test_verification_names_the_rows_that_no_longer_match_the_ledger(world):
                                                       StarCandidate.member_id == world["alice"].id)
                        .values(points=Decimal(99)))
     db.session.commit()
-    result = stars.verify_star_run(run)
+    result = stars_reading.verify_star_run(run)
     assert not result.matches and result.recomputed_checksum == run.checksum
     [difference] = result.differences
     assert (difference["stored"]["points"], difference["recomputed"]["points"]) == ("99.00", "12.00")
