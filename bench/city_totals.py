@@ -105,6 +105,9 @@ def build_boards(app) -> str:
             db.session.execute(sa_text("SET LOCAL work_mem = '1GB'"))  # big hash joins over point_totals
             rebuild_boards_from_totals()
             db.session.commit()
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                # an empty visibility map would make every rank lookup read the heap (see cli/boards.py)
+                connection.exec_driver_sql("VACUUM (ANALYZE) board_scores, board_buckets, board_fine")
         except Exception as exc:  # noqa: BLE001 — another module's step: report it, keep the generated city
             db.session.rollback()
             return f"FAILED in rebuild_boards_from_totals(): {str(exc).splitlines()[0]}"

@@ -105,8 +105,9 @@ def build_scratch_board(conn) -> int:
                          f"WHERE board = %s AND subject_type = 'member' AND {key} IS NOT NULL GROUP BY 1, 2, 3",
                          (SCRATCH_BOARD,))
     conn.commit()
-    conn.execute("ANALYZE board_scores, board_buckets, board_fine")  # as a real board's rows would be
-    conn.commit()
+    conn.autocommit = True  # statistics and visibility map, as autovacuum gives a real board's rows
+    conn.execute("VACUUM (ANALYZE) board_scores, board_buckets, board_fine")
+    conn.autocommit = False
     return conn.execute("SELECT count(*) FROM board_scores WHERE board = %s", (SCRATCH_BOARD,)).fetchone()[0]
 
 

@@ -23,6 +23,7 @@ def rebuild_command(fix, force):
     if force:
         rebuild_boards_from_totals()
         db.session.commit()
+        _refresh_visibility_map()
         click.echo(f"boards rebuilt in {time.monotonic() - started:.1f} s")
         return
     differences = rebuild_boards(fix=fix)
@@ -31,3 +32,13 @@ def rebuild_command(fix, force):
     click.echo(f"{len(differences)} difference(s){' fixed' if fix and differences else ''}")
     if differences and not fix:
         sys.exit(1)
+
+
+def _refresh_visibility_map() -> None:
+    """After a bulk rebuild PostgreSQL's visibility map is empty, so rank lookups (index-only scans) would read
+    the heap row by row (measured: 200 ms instead of under 1 ms) until autovacuum comes; VACUUM cannot run
+    inside the rebuild's transaction, hence here, after the commit."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM (ANALYZE) board_scores, board_buckets, board_fine, board_org_members")
