@@ -45,6 +45,8 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from city_gen import make_app  # noqa: E402  (bench/ is not a package; one way to point the app at a city)
 
 QUARTER, YEAR = "2026-Q3", 2025
 STEPS = ("baseline", "stars", "stars_verify", "red_flag", "settle", "settle_verify", "csv_members", "xlsx_members",
@@ -79,15 +81,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # -- the child: one step in its own process ----------------------------------------------------------------
-
-def make_app(args):
-    url = f"{args.pg.replace('postgresql://', 'postgresql+psycopg://', 1)}/{args.database}"
-    os.environ.update({"POINTS_ENV": "development", "POINTS_DATABASE_URL": url,
-                       "POINTS_SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-                       "POINTS_PHONE_HASH_KEY": "bench-phone-hash-key"})
-    from points_service import create_app
-    return create_app()
-
 
 def step_baseline(_args) -> dict:
     from points_service.db import db

@@ -133,12 +133,15 @@ def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
     (rosters imported before affiliations were kept), the member's current branch and community."""
     at_cutoff = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < window.cutoff,
                         sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= window.cutoff))
-    scored = sa.select(LedgerEntry.subject_id).where(*_scoring(SubjectType.MEMBER, window))
+    # A correlated EXISTS probes ix_ledger_subject_time per remaining member; ``id IN (subquery)`` over the
+    # year's ~1.4M scoring entries degraded to a re-scanned, non-hashed subplan at the default work_mem and did
+    # not finish at city scale (docs/benchmarks.md).
+    scored = sa.exists().where(LedgerEntry.subject_id == Member.id, *_scoring(SubjectType.MEMBER, window))
     rows = db.session.execute(
         sa.select(Member.id, sa.func.coalesce(Affiliation.branch_id, Member.branch_id),
                   sa.func.coalesce(Affiliation.community_id, Member.community_id))
         .outerjoin(Affiliation, at_cutoff)
-        .where(sa.or_(sa.and_(Member.is_active, Member.created_at < window.cutoff), Member.id.in_(scored)))
+        .where(sa.or_(sa.and_(Member.is_active, Member.created_at < window.cutoff), scored))
         .order_by(Member.id, Affiliation.valid_from.desc()))
     found: dict[int, tuple[int, int]] = {}
     for member_id, branch_id, community_id in rows:
