@@ -16,6 +16,7 @@ from points_service.models import SubjectType
 
 blp = Blueprint("annual", __name__, description="年度结算与人事导出")
 
+
 class AnnualScoresArgs(PageArgs):
     subject = ma.fields.Enum(SubjectType, by_value=True, load_default=SubjectType.MEMBER,
                              metadata={"description": "member 党员 | organization 部门党组织"})
