@@ -7,12 +7,13 @@ What it measures, and why:
 - (a) pages: GET /api/v1/leaderboards (top 50 with names) for a community, a district and the city, for a
   quarter and the standing score, as a member living there (so ``me`` is computed too), vs GET /page of
   bench/rank_baseline.py running the raw indexed SQL for the same page. Same gunicorn setup (-w 2, sync).
-- (b) my rank: the leaderboard's ``me`` for a random member, city-wide, with page_size=1 (the API has no
-  endpoint returning exactly one rank; this request also reads one row, its rank and the total) vs GET /rank
-  of the baseline (Redis ZREVRANK + ZSCORE, pipelined) on sorted sets loaded with the same scores. At 500k
-  members (standing score; the quarter) and at 50k: a scratch board (``assessment:2031-Q1``, a period the city
-  has no data for) holding every 10th member's standing row, with its histograms, deleted at the end.
-- (c) GET /me (ranks in every scope for the quarter and the standing score, plus the home summary) vs (b).
+- (b) my rank: GET /api/v1/me/rank?scope=all (the caller's city-wide rank, points and the number ranked) for a
+  random member vs GET /rank of the baseline (Redis ZREVRANK + ZSCORE, pipelined) on sorted sets loaded with
+  the same scores. At 500k members (standing score; the quarter) and at 50k: a scratch board
+  (``assessment:2031-Q1``, a period the city has no data for) holding every 10th member's standing row, with
+  its histograms, deleted at the end.
+- (c) GET /me (ranks in every scope for the quarter and the standing score, plus the profile and the home
+  summary) vs (b).
 - SQL level, in process: ``rank_of`` vs ``1 + COUNT(*)`` of higher scores vs Redis, and ``member_ranks``.
 - Checks: rank_of == 1 + COUNT(*) on samples, the API's ``me`` too, pages equal the baseline's, Redis
   scores equal the board's. Exit status 1 if a check fails.
@@ -167,7 +168,7 @@ def page_scenarios(who, service, baseline, headers):
 
 def rank_scenarios(who, service, baseline, tokens, rng):
     def rank_call(period, members):
-        return lambda: ("GET", f"{service}/api/v1/leaderboards?scope=all&period={period}&page_size=1",
+        return lambda: ("GET", f"{service}/api/v1/me/rank?scope=all&period={period}",
                         {"headers": tokens[who["users"][rng.choice(members)]]})
 
     def redis_call(key, members):
@@ -233,7 +234,8 @@ def check_pages(scenarios: dict) -> list[str]:
 
 
 def check_ranks(conn, client, app, who, tokens, service, boards) -> list[str]:
-    """rank_of and the API's ``me`` equal 1 + COUNT(*) of higher scores; Redis holds the same scores."""
+    """rank_of, GET /me/rank and the leaderboard's ``me`` equal 1 + COUNT(*) of higher scores; Redis holds the
+    same scores."""
     import requests
 
     from points_service.domain.boards.rank import rank_of
@@ -246,11 +248,14 @@ def check_ranks(conn, client, app, who, tokens, service, boards) -> list[str]:
                 if rank != higher_count(conn, board, score) or client.zscore(board, str(member)) != score:
                     failures.append(f"{board} member {member}: rank_of {rank} or Redis score differs")
             for member in [m for m in who["samples"][board] if m in who["users"]][:15]:
-                body = requests.get(f"{service}/api/v1/leaderboards?scope=all&period={period}&page_size=1",
-                                    headers=tokens[who["users"][member]], timeout=30).json()["data"]["me"]
-                score = round(float(body["points"]) * 100)
-                if body["rank"] != higher_count(conn, board, score):
-                    failures.append(f"{board} member {member}: API me.rank {body['rank']} != 1 + COUNT(*)")
+                card = requests.get(f"{service}/api/v1/me/rank?scope=all&period={period}",
+                                    headers=tokens[who["users"][member]], timeout=30).json()["data"]
+                me = requests.get(f"{service}/api/v1/leaderboards?scope=all&period={period}&page_size=1",
+                                  headers=tokens[who["users"][member]], timeout=30).json()["data"]["me"]
+                score = round(float(card["points"]) * 100)
+                if not card["rank"] == me["rank"] == higher_count(conn, board, score):
+                    failures.append(f"{board} member {member}: API rank {card['rank']} / me.rank {me['rank']} "
+                                    "!= 1 + COUNT(*)")
     return failures
 
 
@@ -268,12 +273,13 @@ def timed(function, arguments) -> dict:
 
 def lookups(conn, client, board: str) -> dict:
     """The ways to get one member's city-wide rank on ``board``, each a function of the member id."""
-    from points_service.domain.boards.rank import member_ranks, rank_of
+    from points_service.domain.boards.rank import ScopeKind, member_ranks, own_rank, rank_of
     from points_service.models import SubjectType
     pipe = client.pipeline(transaction=False)
     score_sql = "SELECT score FROM board_scores WHERE board = %s AND subject_type = 'member' AND subject_id = %s"
     series = {"Redis ZREVRANK+ZSCORE": lambda m: pipe.zrevrank(board, str(m)).zscore(board, str(m)).execute(),
               "rank_of (histograms)": lambda m: rank_of(board, SubjectType.MEMBER, m),
+              "own_rank + total (GET /me/rank core)": lambda m: own_rank(board, m, ScopeKind.ALL, with_total=True),
               "1 + COUNT(*) higher": lambda m: higher_count(conn, board,
                                                             conn.execute(score_sql, (board, m)).fetchone()[0])}
     if board != SCRATCH_BOARD:

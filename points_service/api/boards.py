@@ -52,6 +52,13 @@ class RanksArgs(ma.Schema):
     period = BoardPeriod(load_default=None, metadata={"description": PERIOD_HELP + "；默认本季度"})
 
 
+class MyRankArgs(ma.Schema):
+    period = BoardPeriod(load_default=None, metadata={"description": PERIOD_HELP + "；默认本季度"})
+    scope = ma.fields.Enum(ScopeKind, by_value=True, load_default=ScopeKind.ALL, metadata={
+        "description": "本人所在的哪一级范围：all 全市 | district 区县 | street 街道 | community 社区 | grid 网格 | "
+                       "branch 党支部 | department 部门党组织"})
+
+
 class OrgRefSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
@@ -116,6 +123,20 @@ class RanksSchema(ma.Schema):
     ranks = ma.fields.List(ma.fields.Nested(ScopeRankSchema))
 
 
+class MyRankSchema(ma.Schema):
+    period = ma.fields.String(metadata={"example": "2026-Q3"})
+    board = ma.fields.String()
+    kind = ma.fields.Enum(ScopeKind, by_value=True)
+    label = ma.fields.String(metadata={"example": "社区"})
+    scope = ma.fields.String(allow_none=True, metadata={
+        "description": "the caller's own scope of that kind, e.g. community:12; null when he has none or is "
+                       "not on the board"})
+    on_board = ma.fields.Boolean(metadata={"description": "false: no points on this board yet"})
+    rank = ma.fields.Integer(allow_none=True, metadata={"description": "competition rank: 1, 2, 2, 4"})
+    points = PointsField()
+    total = ma.fields.Integer(allow_none=True, metadata={"description": "how many are ranked in that scope"})
+
+
 class MyRanksSchema(ma.Schema):
     quarter = ma.fields.Nested(RanksSchema)
     standing = ma.fields.Nested(RanksSchema)
@@ -139,3 +160,12 @@ def leaderboard(args):
 def member_ranks(args, member_id):
     """党员在其所属各范围（网格、社区、街道、区县、全市、支部、部门）的名次"""
     return pages.member_ranks_view(current_principal(), member_id, args["period"])
+
+
+@blp.route("/me/rank")
+@login_required
+@blp.arguments(MyRankArgs, location="query")
+@blp.response(200, MyRankSchema)
+def my_rank(args):
+    """本人名次：在本人所在的某一级范围（默认全市）的名次、积分与参与排名人数（单个名次卡片）"""
+    return pages.my_rank(current_principal(), args["period"] or pages.current_quarter(), args["scope"])

@@ -11,10 +11,8 @@ from flask import g
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 
 from points_service.api.errors import handle_service_error
-from points_service.db import db
-from points_service.domain.access import Principal, principal_for
+from points_service.domain.access import Principal, load_principal
 from points_service.domain.errors import Forbidden, Unauthorized
-from points_service.models import User
 
 jwt = JWTManager()
 
@@ -58,10 +56,10 @@ def _load_principal() -> Principal:
     kind, subject_id = g.token_subject = token_subject()
     if kind != "u":
         raise Forbidden("请先绑定党员身份", code="binding_required")
-    user = db.session.get(User, subject_id)
-    if user is None or not user.is_active:
+    principal = load_principal(subject_id, request_id=g.get("request_id"))
+    if principal is None:  # the account is gone or disabled: its tokens die with it
         raise TokenInvalid()
-    return principal_for(user, request_id=g.get("request_id"))
+    return principal
 
 
 def login_required(view):

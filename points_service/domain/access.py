@@ -8,15 +8,16 @@ filtering in Python, so a client-supplied id never widens what a caller sees.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from points_service.db import db
+from points_service.db import core_execute, db
 from points_service.domain.errors import Forbidden, Unauthorized
-from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, ScopeType, User
+from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, RoleGrant, ScopeType, User
 
 
 @dataclass(frozen=True)
@@ -49,25 +50,44 @@ class Principal:
 
 
 def principal_for(user: User, request_id: str | None = None) -> Principal:
-    """Resolve a user's grants to scope paths (one query per scope type).
+    """The principal of a user already in hand (the console, tests), active or not."""
+    return _principal_of_rows(_grant_rows(user.id), request_id)
 
-    A grant whose scope type does not fit its role is dropped: a city scope resolves to the empty path,
-    which covers everything, so a mis-written row must narrow access, never widen it."""
+
+def load_principal(user_id: int, request_id: str | None = None) -> Principal | None:
+    """An active user's principal, or None: one statement, since every API request asks for it."""
+    rows = _grant_rows(user_id)
+    return _principal_of_rows(rows, request_id) if rows and rows[0].is_active else None
+
+
+@functools.cache
+def _grant_statement() -> sa.Select:
+    """The user and each grant with its scope node's path (LEFT JOINs: a member has no grants)."""
+    users, grants = User.__table__, RoleGrant.__table__
+    orgs, regions = Organization.__table__.alias("org"), Region.__table__.alias("region")
+    joined = (users.outerjoin(grants, grants.c.user_id == users.c.id)
+              .outerjoin(orgs, sa.and_(grants.c.scope_type == ScopeType.ORGANIZATION, orgs.c.id == grants.c.scope_id))
+              .outerjoin(regions, sa.and_(grants.c.scope_type == ScopeType.REGION, regions.c.id == grants.c.scope_id)))
+    return (sa.select(users.c.id, users.c.member_id, users.c.is_active, grants.c.role, grants.c.scope_type,
+                      grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"))
+            .select_from(joined).where(users.c.id == sa.bindparam("user_id")).order_by(grants.c.id))
+
+
+def _grant_rows(user_id: int) -> list:
+    return core_execute(_grant_statement(), {"user_id": user_id}).all()
+
+
+def _principal_of_rows(rows: list, request_id: str | None) -> Principal:
+    """Each grant resolved to its scope's path. A grant whose scope type does not fit its role is dropped: a
+    city scope resolves to the empty path, which covers everything, so a mis-written row must narrow access,
+    never widen it. A grant on a deleted node gets a path nothing starts with, so it grants nothing."""
     grants = tuple(
-        Grant(grant.role, grant.scope_type, grant.scope_id, _scope_path(grant.scope_type, grant.scope_id))
-        for grant in user.grants
-        if ROLE_SCOPE.get(grant.role) == grant.scope_type
+        Grant(row.role, row.scope_type, row.scope_id,
+              "" if row.scope_type == ScopeType.CITY else (row.path or "/missing/"))
+        for row in rows
+        if row.role is not None and ROLE_SCOPE.get(row.role) == row.scope_type
     )
-    return Principal(user_id=user.id, member_id=user.member_id, grants=grants, request_id=request_id)
-
-
-def _scope_path(scope_type: ScopeType, scope_id: int | None) -> str:
-    model = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}.get(scope_type)
-    if model is None:
-        return ""
-    node = db.session.get(model, scope_id) if scope_id is not None else None
-    # A grant on a deleted (or unnamed) node must grant nothing, so it gets a path nothing starts with.
-    return node.path if node else "/missing/"
+    return Principal(user_id=rows[0].id, member_id=rows[0].member_id, grants=grants, request_id=request_id)
 
 
 ORG_ROLES = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN, Role.HR)

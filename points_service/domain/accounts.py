@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from points_service.db import db
 from points_service.domain.access import Principal, authorize
@@ -113,9 +114,15 @@ def _user(user_id: int) -> User:
     return user
 
 
+# What GET /me shows of the account and its member, in one statement rather than one lazy load at a time.
+_MEMBER = joinedload(User.member)
+PROFILE = [_MEMBER.joinedload(Member.branch), _MEMBER.joinedload(Member.community), _MEMBER.joinedload(Member.grid),
+           _MEMBER.joinedload(Member.affiliations)]
+
+
 def describe_me(principal: Principal) -> dict:
-    user = db.session.get(User, principal.user_id)
-    member = db.session.get(Member, principal.member_id) if principal.member_id else None
+    user = db.session.get(User, principal.user_id, options=PROFILE)
+    member = user.member
     return {
         "user": user,
         "member": member,

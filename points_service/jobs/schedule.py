@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from points_service.domain.annual import settle_year_job
+from points_service.domain.boards.upkeep import audit_boards_job
 from points_service.domain.consequences import settle_activity_consequences
 from points_service.domain.exports.files import annual_export_job
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
@@ -65,6 +66,9 @@ JOBS: tuple[JobSpec, ...] = (
             lambda _policy: PeriodKind.QUARTER, propose_quarter_stars),
     JobSpec("red_flag_award", "流动红旗评选", {"day": 1, "hour": 2, "minute": 30},
             lambda policy: policy.red_flag.period, award_red_flags_job),
+    # Weekly (Sunday night): at city scale the comparison stages 12M rows, ~15 min of one core.
+    JobSpec("boards_audit", "排行榜核对（与积分汇总重建比较，清理零计数行）",
+            {"day_of_week": "sun", "hour": 4, "minute": 30}, lambda _policy: PeriodKind.DAY, audit_boards_job),
 )
 
 JOBS_BY_ID = {job.id: job for job in JOBS}

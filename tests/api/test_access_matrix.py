@@ -129,6 +129,9 @@ MATRIX = {
     "GET /api/v1/leaderboards": everyone_signed_in(),
     "GET /api/v1/leaderboards?subject=organization&measure=per_capita&period=standing": everyone_signed_in(),
     "GET /api/v1/members/{alice}/ranks": viewers_of("alice"),
+    # One's own rank card: members only (the staff accounts of this world are not members).
+    "GET /api/v1/me/rank?scope=community": {"anonymous": 401, "unbound": 403,
+                                            **{role: 200 if role in ("alice", "bob") else 403 for role in SIGNED_IN}},
     "GET /api/v1/members/{carol}/ranks?period=standing": viewers_of("carol"),
 }
 CASES = [(operation, role, expected[role]) for operation, expected in MATRIX.items() for role in ROLES]
@@ -160,7 +163,7 @@ def test_each_role_gets_its_status_and_no_response_leaks_secrets_or_phones(clien
     body = response.get_json()
     assert set(body) == {"code", "message", "data", "request_id"}
     if status == 403:
-        assert body["code"] in {"forbidden", "binding_required"} and body["data"] is None
+        assert body["code"] in {"forbidden", "binding_required", "member_required"} and body["data"] is None
     if status == 401:
         assert body["code"] == "unauthorized"
     text = response.get_data(as_text=True)

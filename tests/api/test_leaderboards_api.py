@@ -7,13 +7,14 @@ import pytest
 from points_service.db import db, utcnow
 from points_service.domain.boards.pages import current_quarter
 from tests.board_factories import entry
-from tests.factories import auth_header, make_member, make_world
+from tests.factories import auth_header, make_member, make_user, make_world
 
 
 @pytest.fixture
 def world(app):
     world = make_world()
     world["dan"] = make_member(world["fin2"], world["north"], world["north_grid"], name="周丹")
+    world["users"].update({name: make_user(member=world[name]) for name in ("carol", "dan")})
     now = utcnow()
     for name, points in (("alice", 9), ("bob", 7), ("carol", 7), ("dan", 3)):
         entry(world[name], points, now)
@@ -108,3 +109,52 @@ def test_member_ranks_for_a_period_are_scoped_like_the_member(client, world):
     data = client.get(path, headers=auth_header(world["users"]["community_admin"])).get_json()["data"]
     assert {rank["kind"]: rank["rank"] for rank in data["ranks"]}["community"] == 2
     assert client.get(path, headers=auth_header(world["users"]["bob"])).status_code == 403
+
+
+def my_rank(client, world, role: str, query: str = ""):
+    return client.get(f"/api/v1/me/rank?{query}", headers=auth_header(world["users"][role]))
+
+
+def test_my_rank_gives_the_city_rank_with_ties_and_the_number_ranked(client, world):
+    data = my_rank(client, world, "bob").get_json()["data"]
+    assert (data["rank"], data["points"], data["total"], data["scope"]) == (2, 7, 4, "all")
+    assert data["period"] == str(current_quarter()) and data["on_board"] is True and data["label"] == "全市"
+
+
+@pytest.mark.parametrize(("who", "scope", "expected"), [
+    ("dan", "community", (3, 3, "community:{north}")),  # alice 9, carol 7, dan 3 live in north
+    ("dan", "grid", (2, 2, "grid:{north_grid}")),  # carol has no grid
+    ("bob", "branch", (1, 2, "branch:{fin2}")),  # bob 7, dan 3
+    ("dan", "department", (3, 3, "department:{finance}")),
+    ("carol", "grid", (None, None, None)),  # she has no grid: no rank, but she is on the board
+])
+def test_my_rank_in_my_own_scope_of_a_kind(client, world, who, scope, expected):
+    data = my_rank(client, world, who, f"scope={scope}&period=standing").get_json()["data"]
+    rank, total, label = expected
+    label = label and label.format(**{key: world[key].id for key in ("north", "north_grid", "fin2", "finance")})
+    assert (data["rank"], data["total"], data["scope"]) == (rank, total, label)
+    assert data["on_board"] is True and data["board"] == "standing:all"
+
+
+def test_my_rank_on_a_board_without_my_points_says_so(client, world):
+    data = my_rank(client, world, "alice", "period=2020-Q1").get_json()["data"]
+    assert (data["on_board"], data["rank"], data["points"], data["total"]) == (False, None, 0, None)
+
+
+def test_my_rank_is_shown_to_a_member_hidden_from_boards(client, world):
+    world["bob"].show_on_boards = False
+    db.session.commit()
+    assert my_rank(client, world, "bob").get_json()["data"]["rank"] == 2
+
+
+def test_my_rank_is_for_members_only(client, world):
+    response = my_rank(client, world, "admin")
+    assert response.status_code == 403 and response.get_json()["code"] == "member_required"
+
+
+@pytest.mark.parametrize(("query", "field"), [("scope=planet", "scope"), ("period=2026-11-21", "period"),
+                                              ("scope=community:1", "scope")])
+def test_my_rank_refuses_bad_arguments_with_field_errors(client, world, query, field):
+    response = my_rank(client, world, "bob", query)
+    assert response.status_code == 422 and response.get_json()["code"] == "validation_failed"
+    assert field in response.get_json()["data"]["errors"]

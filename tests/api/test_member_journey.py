@@ -84,6 +84,7 @@ def test_a_member_goes_from_first_sign_in_to_credited_points(app, client, httpse
     record = ok(client.post("/api/v1/records", headers=member, json={
         "item_code": "member.self_service_hour", "occurred_at": to_rfc3339(utcnow() - timedelta(days=1)),
         "hours": 2, "description": "为独居老人代购生活用品", "evidence": ["https://example.org/photo/1.jpg"]}), 201)
+    assert ok(client.get("/api/v1/me", headers=member))["points"]["pending"] == 1  # the home screen counts it
     queue = ok(client.get("/api/v1/approvals?status=pending", headers=secretary))
     assert [item["id"] for item in queue["items"]] == [f"record:{record['id']}"]
     ok(client.post(f"/api/v1/approvals/record:{record['id']}/approve", json={"comment": "属实"}, headers=secretary))

@@ -1,6 +1,6 @@
-"""Property: after any awards, deductions, reversals and transfers, ``rank_of`` in every scope equals a naive
-competition rank computed in Python from an independent model of the scores, and the maintained boards equal
-the set-wise rebuild."""
+"""Property: after any awards, deductions, reversals and transfers, ``rank_of`` and the one-statement ranks of
+GET /me/rank (with the scope's size) and GET /me, in every scope, equal a naive competition rank computed in
+Python from an independent model of the scores, and the maintained boards equal the set-wise rebuild."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from points_service.db import db, utcnow
 from points_service.domain.boards.audit import compare_boards
 from points_service.domain.boards.keys import CITY, STANDING_BOARD, Scope, ScopeKind
-from points_service.domain.boards.rank import rank_of
+from points_service.domain.boards.rank import member_ranks, own_rank, rank_of
 from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.structure import transfer_member
 from points_service.models import Affiliation, SubjectType
@@ -86,6 +86,9 @@ def test_rank_of_equals_a_naive_competition_rank_after_any_history(app, steps):
                     places[board][member.id] = placement(member)
         db.session.commit()
 
+    every_scope = {board: {member_id: {scope.kind: rank for scope, rank in
+                                       member_ranks(member_id, [board])[board]["ranks"]} for member_id in by_member}
+                   for board, by_member in scores.items()}
     for board, by_member in scores.items():
         for member_id, score in by_member.items():
             for kind in (ScopeKind.ALL, ScopeKind.COMMUNITY, ScopeKind.GRID, ScopeKind.BRANCH, ScopeKind.DEPARTMENT):
@@ -97,4 +100,7 @@ def test_rank_of_equals_a_naive_competition_rank_after_any_history(app, steps):
                 scope = CITY if kind is ScopeKind.ALL else Scope(kind, scope_id)
                 expected = 1 + sum(other > score for other in inside)
                 assert rank_of(board, SubjectType.MEMBER, member_id, scope) == (expected, score), (board, scope)
+                card = own_rank(board, member_id, kind, with_total=True)  # GET /me/rank
+                assert (card.rank, card.score, card.total) == (expected, score, len(inside)), (board, scope)
+                assert every_scope[board][member_id][kind] == expected, (board, scope)  # GET /me
     assert compare_boards() == []

@@ -12,8 +12,10 @@ from points_service.db import db
 from points_service.domain.boards import audit
 from points_service.domain.boards.audit import compare_boards, rebuild_boards_from_totals
 from points_service.domain.boards.rank import rank_of
-from points_service.domain.periods import LOCAL_TZ
-from points_service.models import BoardScore, EntryKind, LedgerName, SubjectType
+from points_service.domain.periods import LOCAL_TZ, parse_period
+from points_service.jobs.runner import run_job
+from points_service.jobs.schedule import JOBS_BY_ID
+from points_service.models import BoardBucket, BoardFine, BoardScore, EntryKind, LedgerName, SubjectType
 from tests.board_factories import entry, reverse
 from tests.factories import make_world
 
@@ -73,3 +75,30 @@ def test_a_bulk_rebuild_on_postgresql_truncates_re_indexes_and_gives_the_same_ro
     assert board_rows() == before
     assert compare_boards(now=AFTER_2026) == []
     assert rank_of(Q3_BOARD, SubjectType.MEMBER, world["bob"].id) == (1, 200)  # alice: 4 - 5 reversed = -1
+
+
+def zero_count_rows() -> int:
+    return sum(db.session.scalar(sa.select(sa.func.count()).select_from(model).where(column == 0))
+               for model, column in ((BoardBucket, BoardBucket.n), (BoardFine, BoardFine.n)))
+
+
+def test_the_weekly_audit_prunes_emptied_histogram_rows_and_finds_nothing_on_untouched_boards(world):
+    db.session.add_all([BoardBucket(board=Q3_BOARD, scope_key="city", bucket=999, n=0),
+                        BoardFine(board=Q3_BOARD, scope_key="city", score=99_900, n=0)])
+    db.session.commit()
+    run = run_job(JOBS_BY_ID["boards_audit"], parse_period("2026-11-21"))
+    assert run.result["pruned"] >= 2 and zero_count_rows() == 0
+    assert (run.result["differences"], run.result["first"]) == (0, [])
+    assert rank_of(Q3_BOARD, SubjectType.MEMBER, world["bob"].id) == (1, 200)  # ranks unchanged by the pruning
+
+
+def test_the_weekly_audit_reports_a_tampered_board_row_and_leaves_it_for_an_operator(world, caplog):
+    bob = world["bob"]
+    db.session.execute(sa.update(BoardScore).where(BoardScore.board == Q3_BOARD, BoardScore.subject_id == bob.id)
+                       .values(score=777))
+    db.session.commit()
+    run = run_job(JOBS_BY_ID["boards_audit"], parse_period("2026-11-21"))
+    assert run.result["differences"] >= 1 and f"board_scores {Q3_BOARD} member {bob.id}" in run.result["first"]
+    assert "boards_audit 2026-11-21" in caplog.text
+    assert db.session.scalar(sa.select(BoardScore.score).where(BoardScore.board == Q3_BOARD,
+                                                               BoardScore.subject_id == bob.id)) == 777

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.ledger.credit import award, insert_entry
+from points_service.domain.ledger.reading import home_summary
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
 from points_service.domain.ledger.totals import compare_totals, total_of
 from points_service.domain.periods import parse_period
@@ -118,11 +119,26 @@ def test_redeemable_points_expire_oldest_first_after_the_validity_window(world):
     assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2025").net == Decimal(15)  # redemption never lowers it
 
 
+def test_the_home_screen_announces_exactly_what_the_next_expiry_run_takes(world):
+    alice = world["alice"]
+    award(member_fact(alice, "member.micro_wish", units=1), at=local(2025, 1, 10))
+    award(member_fact(alice, "member.pairing_visit"), at=local(2025, 1, 20))
+    redeem(alice, 3, local(2025, 3, 1))  # spent from the oldest credits
+    award(member_fact(alice, "member.micro_wish"), at=local(2025, 6, 10))
+    for month, announced in (("2026-01", 7), ("2026-06", 5)):
+        period = parse_period(month)
+        assert home_summary(alice.id, now=period.start)["expiring"] == {"points": announced, "on": period.end}
+        run_job(JOBS_BY_ID["redeemable_expiry"], period)
+        assert entries(EntryKind.EXPIRY)[-1].points == -announced
+    assert home_summary(alice.id, now=local(2026, 7, 1))["expiring"]["points"] == 0
+
+
 def test_expiry_never_runs_when_the_policy_keeps_points_forever(world):
     install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=None))
     award(member_fact(world["alice"], "member.micro_wish"), at=local(2020, 1, 10))
     expire_redeemable(parse_period("2026-01"), policy_in_force(local(2026, 2, 1)))
     assert entries(EntryKind.EXPIRY) == []
+    assert home_summary(world["alice"].id, now=local(2026, 1, 5))["expiring"]["points"] == 0
 
 
 def test_settlement_keeps_every_total_equal_to_its_ledger(world):

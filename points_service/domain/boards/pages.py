@@ -9,12 +9,13 @@ Hidden members (``show_on_boards = false``) keep their rank; others see them as 
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import db, from_cents, utcnow
+from points_service.db import core_execute, db, from_cents, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.boards.keys import (
     CITY,
@@ -26,6 +27,7 @@ from points_service.domain.boards.keys import (
     ScopeKind,
     board_key,
     competition_ranks,
+    placement_of_row,
 )
 from points_service.domain.boards.rank import (
     MEASURE_LABELS,
@@ -34,11 +36,13 @@ from points_service.domain.boards.rank import (
     board_rows,
     measure_expression,
     member_ranks,
+    own_rank,
     rank_at,
     rank_of,
     scope_total,
+    scope_total_sql,
 )
-from points_service.domain.errors import ValidationFailed
+from points_service.domain.errors import Forbidden, ValidationFailed
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.structure import get_member
 from points_service.models import (
@@ -90,26 +94,41 @@ def leaderboard(principal: Principal, subject_type: SubjectType, scope_text: str
     board = board_key(period)
     rows = _page_rows(board, subject_type, scope, measure, (page - 1) * page_size, page_size)
     items = _ranked(board, subject_type, scope, measure, rows, principal, (page - 1) * page_size)
-    return {"items": items, "total": scope_total(board, subject_type, scope), "page": page, "page_size": page_size,
+    total = rows[0].total if rows else scope_total(board, subject_type, scope)
+    return {"items": items, "total": total, "page": page, "page_size": page_size,
             "me": _me(principal, board, subject_type, scope), "board": board, "period": str(period),
             "scope": str(scope), "measure": measure, "label": MEASURE_LABELS[measure]
             if subject_type == SubjectType.ORGANIZATION else "党员本人积分"}
 
 
-def _page_rows(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, offset: int, limit: int):
+@functools.cache
+def _page_statement(subject_type: SubjectType, kind: ScopeKind, measure: Measure) -> sa.Select:
+    """A page of one shape of board, with the scope's total, built once: bind parameters ``board``,
+    ``scope_id``, ``histogram_key``, ``offset`` and ``limit`` (a page is the most requested read)."""
+    board = sa.bindparam("board")
     value = measure_expression(measure).label("value")
+    total = scope_total_sql(board, subject_type, kind, sa.bindparam("scope_id"),
+                            sa.bindparam("histogram_key")).label("total")
+    own = (BoardScore.subject_id, BoardScore.score, BoardScore.reached_at, BoardScore.branch_id, value, total)
     if subject_type == SubjectType.MEMBER:
-        statement = (sa.select(BoardScore, value, Member.name, Member.show_on_boards, Organization.name.label("org"))
-                     .join(Member, Member.id == BoardScore.subject_id)
+        statement = (sa.select(*own, Member.name, Member.show_on_boards, Organization.name.label("org"))
+                     .join_from(BoardScore, Member, Member.id == BoardScore.subject_id)
                      .outerjoin(Organization, Organization.id == BoardScore.branch_id))
     else:
-        statement = _with_members(sa.select(BoardScore, value, Organization.name, Organization.kind,
-                                            BoardOrgMembers.members), Measure.PER_CAPITA)
+        statement = _with_members(sa.select(*own, BoardScore.member_points, BoardScore.participants,
+                                            Organization.name, Organization.kind, BoardOrgMembers.members),
+                                  Measure.PER_CAPITA)
         statement = statement.join(Organization, Organization.id == BoardScore.subject_id)
     tie = ([BoardScore.reached_at.asc().nulls_last()] if measure is Measure.OWN else [])
-    statement = statement.where(*board_rows(board, subject_type, scope)).order_by(
-        value.desc(), *tie, BoardScore.subject_id).offset(offset).limit(limit)
-    return db.session.execute(statement.execution_options(populate_existing=True)).all()
+    return (statement.where(*board_rows(board, subject_type, kind, sa.bindparam("scope_id")))
+            .order_by(value.desc(), *tie, BoardScore.subject_id)
+            .offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
+
+
+def _page_rows(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, offset: int, limit: int):
+    return core_execute(_page_statement(subject_type, scope.kind, measure), {
+        "board": board, "scope_id": scope.id, "histogram_key": scope.histogram_key,
+        "offset": offset, "limit": limit}).all()
 
 
 def _ranked(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, rows, principal,
@@ -118,27 +137,26 @@ def _ranked(board: str, subject_type: SubjectType, scope: Scope, measure: Measur
     row's rank is its position in the whole list, since every row before it scores strictly more."""
     if not rows:
         return []
-    first = rank_at(board, subject_type, scope, rows[0].value, measure)
+    first = 1 if offset == 0 else rank_at(board, subject_type, scope, rows[0].value, measure)
     local = competition_ranks([row.value for row in rows])
     return [{"rank": first if rank == 1 else offset + rank, **_item(subject_type, measure, row, principal)}
             for row, rank in zip(rows, local, strict=True)]
 
 
 def _item(subject_type: SubjectType, measure: Measure, row, principal: Principal) -> dict:
-    score = row.BoardScore
     if subject_type == SubjectType.MEMBER:
-        visible = row.show_on_boards or score.subject_id == principal.member_id
-        subject = ({"id": score.subject_id, "name": row.name, "hidden": False,
-                    "organization": {"id": score.branch_id, "name": row.org} if score.branch_id else None}
+        visible = row.show_on_boards or row.subject_id == principal.member_id
+        subject = ({"id": row.subject_id, "name": row.name, "hidden": False,
+                    "organization": {"id": row.branch_id, "name": row.org} if row.branch_id else None}
                    if visible else {"id": None, "name": HIDDEN_NAME, "hidden": True, "organization": None})
-        return {"subject": subject, "points": from_cents(score.score), "value": from_cents(row.value),
-                "reached_at": score.reached_at}
+        return {"subject": subject, "points": from_cents(row.score), "value": from_cents(row.value),
+                "reached_at": row.reached_at}
     members = row.members or 0
-    return {"subject": {"id": score.subject_id, "name": row.name, "kind": row.kind, "hidden": False},
-            "points": from_cents(score.score), "value": measure_value(measure, row.value),
-            "reached_at": score.reached_at,
-            "members": {"count": members, "points": from_cents(score.member_points),
-                        "participants": score.participants}}
+    return {"subject": {"id": row.subject_id, "name": row.name, "kind": row.kind, "hidden": False},
+            "points": from_cents(row.score), "value": measure_value(measure, row.value),
+            "reached_at": row.reached_at,
+            "members": {"count": members, "points": from_cents(row.member_points),
+                        "participants": row.participants}}
 
 
 def measure_value(measure: Measure, value: int) -> Decimal:
@@ -152,6 +170,20 @@ def _me(principal: Principal, board: str, subject_type: SubjectType, scope: Scop
         return None
     found = rank_of(board, SubjectType.MEMBER, principal.member_id, scope)
     return None if found is None else {"rank": found[0], "points": from_cents(found[1])}
+
+
+def my_rank(principal: Principal, period: Period | str, kind: ScopeKind) -> dict:
+    """The caller's rank in his own scope of ``kind`` (his community, his branch, ...) with the scope's size:
+    the mini-program's rank card, one statement. Members who hide from boards still see their own rank."""
+    if principal.member_id is None:
+        raise Forbidden("只有党员有个人名次", code="member_required")
+    board = board_key(period)
+    found = own_rank(board, principal.member_id, kind, with_total=True)
+    scope = next((s for s in placement_of_row(found).scopes() if s.kind is kind), None) if found else None
+    return {"period": str(period), "board": board, "kind": kind, "label": SCOPE_NAMES[kind],
+            "scope": str(scope) if scope else None, "on_board": found is not None,
+            "rank": found.rank if scope else None, "points": from_cents(found.score if found else 0),
+            "total": found.total if scope else None}
 
 
 def current_quarter(now: datetime | None = None) -> Period:
@@ -187,4 +219,4 @@ def member_ranks_view(principal: Principal, member_id: int, period: Period | str
     return rank_summary(member.id, [period or current_quarter()])[0]
 
 
-__all__ = ["STANDING_BOARD", "leaderboard", "member_ranks_view", "my_ranks", "rank_summary", "resolve_scope"]
+__all__ = ["STANDING_BOARD", "leaderboard", "member_ranks_view", "my_rank", "my_ranks", "rank_summary", "resolve_scope"]

@@ -3,14 +3,15 @@ the decayed standing score (general boards), and the redeemable balance (points 
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import cents, db, from_cents, utcnow
+from points_service.db import cents, core_execute, db, from_cents, utcnow
 from points_service.domain.access import Principal
-from points_service.domain.ledger.settlement import expiring_at_period_end
+from points_service.domain.ledger.settlement import expiring_amount, expiring_sums_sql, expiry_window
 from points_service.domain.ledger.totals import total_of
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import policy_in_force
@@ -95,23 +96,51 @@ def organization_points(principal: Principal, org_id: int, period: Period | None
 
 
 def home_summary(member_id: int, now: datetime | None = None) -> dict:
-    """The mini-program's home screen figures for one member (no ledger scan: totals and two counts)."""
+    """The mini-program's home screen figures for one member in one statement: maintained totals (no ledger
+    scan), the pending count, and what the expiry run at the end of this month will take."""
     now = now or utcnow()
     month = period_containing(now, PeriodKind.MONTH)
-    net = {kind: total_of(SubjectType.MEMBER, member_id, LedgerName.ASSESSMENT,
-                          period_containing(now, PeriodKind(kind)).key).net for kind in ("month", "quarter", "year")}
-    pending = sum(db.session.scalar(sa.select(sa.func.count()).select_from(model).where(
-        model.subject_type == SubjectType.MEMBER, model.subject_id == member_id, model.status == "pending"))
-        for model in (Record, Report))
+    keys = {kind: period_containing(now, PeriodKind(kind)).key for kind in ("month", "quarter", "year")}
+    months = policy_in_force(now).redeemable_expiry.validity_months
+    window = {} if months is None else dict(zip(("threshold", "cutoff"), expiry_window(month, months), strict=True))
+    row = core_execute(_home_statement(months is not None), {"member_id": member_id, **keys, **window}).one()
     return {
-        **net,
-        "standing": total_of(SubjectType.MEMBER, member_id, LedgerName.STANDING, ALL_TIME).balance,
-        "redeemable": total_of(SubjectType.MEMBER, member_id, LedgerName.REDEEMABLE, ALL_TIME).balance,
-        "pending": pending,
-        "expiring": {"points": expiring_at_period_end(SubjectType.MEMBER, member_id, month, policy_in_force(now)),
+        **{kind: from_cents(getattr(row, kind)) for kind in keys},
+        "standing": from_cents(row.standing),
+        "redeemable": from_cents(row.redeemable),
+        "pending": row.pending_records + row.pending_reports,
+        "expiring": {"points": expiring_amount(row.old_credits, row.debits) if window else Decimal(0),
                      "on": month.end},
         "labels": LABELS,
     }
+
+
+@functools.cache
+def _home_statement(with_expiry: bool) -> sa.Select:
+    """Bind parameters ``member_id``, ``month``, ``quarter``, ``year`` (period keys) and, with the expiry,
+    ``threshold`` and ``cutoff``; amounts in hundredths."""
+    member = sa.bindparam("member_id")
+
+    def total(ledger: LedgerName, period, *columns) -> sa.ScalarSelect:
+        return sa.select(sum(cents(column) for column in columns)).where(
+            PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == member,
+            PointTotal.ledger == ledger, PointTotal.period == period).scalar_subquery()
+
+    def pending(model) -> sa.ScalarSelect:
+        return sa.select(sa.func.count()).select_from(model).where(
+            model.subject_type == SubjectType.MEMBER, model.subject_id == member, model.status == "pending"
+        ).scalar_subquery()
+
+    net, balance = (PointTotal.earned, PointTotal.deducted), (PointTotal.earned, PointTotal.deducted,
+                                                              PointTotal.settled)
+    old_credits, debits = expiring_sums_sql(SubjectType.MEMBER, member)
+    expiry = (old_credits.label("old_credits"), debits.label("debits")) if with_expiry else ()
+    return sa.select(
+        *(total(LedgerName.ASSESSMENT, sa.bindparam(kind), *net).label(kind) for kind in ("month", "quarter", "year")),
+        total(LedgerName.STANDING, ALL_TIME, *balance).label("standing"),
+        total(LedgerName.REDEEMABLE, ALL_TIME, *balance).label("redeemable"),
+        pending(Record).label("pending_records"), pending(Report).label("pending_reports"),
+        *expiry)
 
 
 def member_rollup(org: Organization, period: Period) -> dict:

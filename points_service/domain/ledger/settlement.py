@@ -8,6 +8,7 @@ cutoff are subtracted from the maintained total, so a late catch-up run computes
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -97,20 +98,38 @@ def reset_assessment(period: Period, policy: Policy, job_id: str = "assessment_r
 
 def _expiring(period: Period, months: int, *subject_filter) -> dict[Subject, Decimal]:
     """Oldest first: what was credited before the validity threshold and not yet spent by the cutoff."""
-    threshold = _months_before(period, months)
-    old_credits = _sums(LedgerEntry.points > 0, LedgerEntry.credited_at < threshold, *subject_filter)
-    debits = _sums(LedgerEntry.points < 0, LedgerEntry.credited_at < period.end, *subject_filter)
+    credits, spent = _expiry_filters(*expiry_window(period, months))
+    old_credits, debits = _sums(*credits, *subject_filter), _sums(*spent, *subject_filter)
     amounts = {subject: credited + debits.get(subject, ZERO) for subject, credited in old_credits.items()}
     return {subject: amount for subject, amount in amounts.items() if amount > 0}  # debits are negative
 
 
-def expiring_at_period_end(subject_type: str, subject_id: int, period: Period, policy: Policy) -> Decimal:
-    """What the expiry run for ``period`` will take from one subject, as things stand now."""
-    months = policy.redeemable_expiry.validity_months
-    if months is None:
-        return ZERO
-    found = _expiring(period, months, LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id == subject_id)
-    return found.get((str(subject_type), subject_id), ZERO)
+def expiry_window(period: Period, months: int) -> tuple[datetime, datetime]:
+    """(validity threshold, cutoff) of the expiry run at the end of ``period``."""
+    return _months_before(period, months), period.end
+
+
+def _expiry_filters(threshold, cutoff) -> tuple[list, list]:
+    """Redeemable credits older than the threshold, and every debit before the cutoff (values or parameters)."""
+    return ([LedgerEntry.points > 0, LedgerEntry.credited_at < threshold],
+            [LedgerEntry.points < 0, LedgerEntry.credited_at < cutoff])
+
+
+def expiring_sums_sql(subject_type, subject_id) -> tuple[sa.ScalarSelect, sa.ScalarSelect]:
+    """For one subject, the old credits and the debits (hundredths) the expiry nets, as scalar subqueries with
+    bind parameters ``threshold`` and ``cutoff`` (``expiry_window``): the home screen reads them with its
+    totals. ``expiring_amount`` of the two is what ``_expiring`` would give."""
+    credits, spent = _expiry_filters(sa.bindparam("threshold"), sa.bindparam("cutoff"))
+
+    def total(filters) -> sa.ScalarSelect:
+        return sa.select(sa.func.coalesce(sa.func.sum(cents(LedgerEntry.points)), 0)).where(
+            LedgerEntry.ledger == LedgerName.REDEEMABLE, LedgerEntry.subject_type == subject_type,
+            LedgerEntry.subject_id == subject_id, *filters).scalar_subquery()
+    return total(credits), total(spent)
+
+
+def expiring_amount(old_credits: int, debits: int) -> Decimal:
+    return max(from_cents(old_credits + debits), ZERO)
 
 
 def expire_redeemable(period: Period, policy: Policy, job_id: str = "redeemable_expiry") -> dict:
