@@ -37,6 +37,9 @@ class Principal:
     member_id: int | None = None
     grants: tuple[Grant, ...] = field(default_factory=tuple)
     request_id: str | None = None  # carried so that audit rows name the request that caused them
+    # A member's own places (community and grid paths, branch path), loaded with him: boards ask for them.
+    home_regions: tuple[str, ...] = ()
+    home_branch: str | None = None
 
     def has(self, *roles: Role) -> bool:
         return any(grant.role in roles for grant in self.grants)
@@ -63,13 +66,21 @@ def load_principal(user_id: int, request_id: str | None = None) -> Principal | N
 @functools.cache
 def _grant_statement() -> sa.Select:
     """The user and each grant with its scope node's path (LEFT JOINs: a member has no grants)."""
-    users, grants = User.__table__, RoleGrant.__table__
+    users, grants, members = User.__table__, RoleGrant.__table__, Member.__table__
     orgs, regions = Organization.__table__.alias("org"), Region.__table__.alias("region")
+    branch, community, grid = (Organization.__table__.alias("branch"), Region.__table__.alias("community"),
+                               Region.__table__.alias("grid"))
     joined = (users.outerjoin(grants, grants.c.user_id == users.c.id)
               .outerjoin(orgs, sa.and_(grants.c.scope_type == ScopeType.ORGANIZATION, orgs.c.id == grants.c.scope_id))
-              .outerjoin(regions, sa.and_(grants.c.scope_type == ScopeType.REGION, regions.c.id == grants.c.scope_id)))
+              .outerjoin(regions, sa.and_(grants.c.scope_type == ScopeType.REGION, regions.c.id == grants.c.scope_id))
+              .outerjoin(members, members.c.id == users.c.member_id)
+              .outerjoin(branch, branch.c.id == members.c.branch_id)
+              .outerjoin(community, community.c.id == members.c.community_id)
+              .outerjoin(grid, grid.c.id == members.c.grid_id))
     return (sa.select(users.c.id, users.c.member_id, users.c.is_active, grants.c.role, grants.c.scope_type,
-                      grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"))
+                      grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"),
+                      branch.c.path.label("branch_path"), community.c.path.label("community_path"),
+                      grid.c.path.label("grid_path"))
             .select_from(joined).where(users.c.id == sa.bindparam("user_id")).order_by(grants.c.id))
 
 
@@ -87,7 +98,10 @@ def _principal_of_rows(rows: list, request_id: str | None) -> Principal:
         for row in rows
         if row.role is not None and ROLE_SCOPE.get(row.role) == row.scope_type
     )
-    return Principal(user_id=rows[0].id, member_id=rows[0].member_id, grants=grants, request_id=request_id)
+    first = rows[0]
+    return Principal(user_id=first.id, member_id=first.member_id, grants=grants, request_id=request_id,
+                     home_regions=tuple(path for path in (first.community_path, first.grid_path) if path),
+                     home_branch=first.branch_path)
 
 
 ORG_ROLES = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN, Role.HR)
@@ -218,11 +232,10 @@ def can_view_board(principal: Principal, node: Region | Organization | None) -> 
     administer; secretaries, org admins and HR the organizations they cover; admins all."""
     if node is None or principal.is_admin:
         return True
-    member = db.session.get(Member, principal.member_id) if principal.member_id else None
     if isinstance(node, Region):
-        homes = [member.community.path, member.grid.path if member.grid else None] if member else []
-        return any(path and path.startswith(node.path) for path in homes) or _covers_region(principal, node.path)
-    own = member is not None and member.branch.path.startswith(node.path)
+        own = any(path.startswith(node.path) for path in principal.home_regions)
+        return own or _covers_region(principal, node.path)
+    own = principal.home_branch is not None and principal.home_branch.startswith(node.path)
     return own or _covers_org(principal, ORG_ROLES, node.path)
 
 
