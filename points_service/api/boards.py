@@ -8,6 +8,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PointsField
 from points_service.api.pagination import PageArgs
 from points_service.api.security import current_principal, login_required
+from points_service.db import reads_without_transaction
 from points_service.domain.boards import pages
 from points_service.domain.boards.keys import BOARD_PERIOD_KINDS, STANDING, ScopeKind
 from points_service.domain.boards.rank import Measure
@@ -143,6 +144,7 @@ class MyRanksSchema(ma.Schema):
 
 
 @blp.route("/leaderboards")
+@reads_without_transaction
 @login_required
 @blp.arguments(LeaderboardArgs, location="query")
 @blp.response(200, LeaderboardSchema)
@@ -154,6 +156,7 @@ def leaderboard(args):
 
 
 @blp.route("/members/<int:member_id>/ranks")
+@reads_without_transaction
 @login_required
 @blp.arguments(RanksArgs, location="query")
 @blp.response(200, RanksSchema)
@@ -163,6 +166,7 @@ def member_ranks(args, member_id):
 
 
 @blp.route("/me/rank")
+@reads_without_transaction
 @login_required
 @blp.arguments(MyRankArgs, location="query")
 @blp.response(200, MyRankSchema)

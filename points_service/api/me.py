@@ -9,6 +9,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PointsField
 from points_service.api.security import current_principal, login_required
 from points_service.api.structure import MemberSchema, NodeRefSchema
+from points_service.db import reads_without_transaction
 from points_service.domain.accounts import describe_me
 from points_service.models import Role, ScopeType
 
@@ -63,6 +64,7 @@ class MeSchema(ma.Schema):
 
 
 @blp.route("/me")
+@reads_without_transaction
 @login_required
 @blp.response(200, MeSchema)
 def me():

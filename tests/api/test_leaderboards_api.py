@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from points_service.db import db, utcnow
 from points_service.domain.boards.pages import current_quarter
@@ -158,3 +159,33 @@ def test_my_rank_refuses_bad_arguments_with_field_errors(client, world, query, f
     response = my_rank(client, world, "bob", query)
     assert response.status_code == 422 and response.get_json()["code"] == "validation_failed"
     assert field in response.get_json()["data"]["errors"]
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements the next requests run (BEGIN/ROLLBACK are not statements here)."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK")):
+            seen.append(statement)
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/api/v1/me/rank", 2),  # the principal, the rank card
+    ("/api/v1/leaderboards?scope=all", 3),  # the principal, the page with its total, the caller's rank card
+    ("/api/v1/leaderboards?scope=community:{north}", 4),  # + the community, to authorize
+    ("/api/v1/me", 5),  # principal, account+member, policy version, home figures, ranks in every scope
+])
+def test_hot_reads_take_a_fixed_number_of_statements_however_many_rows(client, world, statements, path, expected):
+    for name, points in (("alice", 1), ("bob", 2)):  # more rows must not mean more statements
+        entry(world[name], points, utcnow())
+    db.session.commit()
+    path, headers = path.format(north=world["north"].id), auth_header(world["users"]["dan"])
+    db.session.remove()  # a request starts with a fresh session, as under a server
+    statements.clear()
+    response = client.get(path, headers=headers)
+    assert response.status_code == 200 and len(statements) == expected, statements

@@ -14,7 +14,7 @@ from points_service.domain.access import Principal
 from points_service.domain.ledger.settlement import expiring_amount, expiring_sums_sql, expiry_window
 from points_service.domain.ledger.totals import total_of
 from points_service.domain.periods import Period, PeriodKind, period_containing
-from points_service.domain.policy import policy_in_force
+from points_service.domain.policy import policy_for_reading, policy_in_force
 from points_service.domain.structure import get_member, get_organization
 from points_service.models import (
     ALL_TIME,
@@ -101,7 +101,7 @@ def home_summary(member_id: int, now: datetime | None = None) -> dict:
     now = now or utcnow()
     month = period_containing(now, PeriodKind.MONTH)
     keys = {kind: period_containing(now, PeriodKind(kind)).key for kind in ("month", "quarter", "year")}
-    months = policy_in_force(now).redeemable_expiry.validity_months
+    months = policy_for_reading(now).redeemable_expiry.validity_months
     window = {} if months is None else dict(zip(("threshold", "cutoff"), expiry_window(month, months), strict=True))
     row = core_execute(_home_statement(months is not None), {"member_id": member_id, **keys, **window}).one()
     return {

@@ -108,6 +108,13 @@ def policy_in_force(at: datetime) -> Policy:
     return _cached_or_load(found)
 
 
+def policy_for_reading(at: datetime) -> Policy:
+    """``policy_in_force`` for views that must not write: before anything stored a version, the default file's
+    policy (what seeding will store as version 1), without seeding it."""
+    found = _in_force_key(at)
+    return _cached_or_load(found) if found is not None else parse_policy(default_policy_document(), version=1)
+
+
 def policy_version(version: int) -> Policy:
     """One stored version by number; version 1 exists as soon as anything asks for it."""
     row = db.session.scalar(sa.select(PolicyVersion).where(PolicyVersion.version == version))
