@@ -46,9 +46,13 @@ def reads_without_transaction(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        if not db.session().in_transaction():  # a test's session may already hold its connection
-            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return view(*args, **kwargs)
+        if db.session().in_transaction():  # a test's session may already hold its connection
+            return view(*args, **kwargs)
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        try:
+            return view(*args, **kwargs)  # flask-smorest has serialized the response inside
+        finally:
+            db.session.rollback()  # hands the connection back now, its isolation level reset for the next use
 
     return wrapper
 

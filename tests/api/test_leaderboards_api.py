@@ -189,3 +189,26 @@ def test_hot_reads_take_a_fixed_number_of_statements_however_many_rows(client, w
     statements.clear()
     response = client.get(path, headers=headers)
     assert response.status_code == 200 and len(statements) == expected, statements
+
+
+@pytest.mark.postgres
+def test_read_only_views_run_without_a_transaction_and_writing_views_inside_one(client, world):
+    """No BEGIN/ROLLBACK round trips for the hot reads; a write still gets its transaction."""
+    autocommit: list[bool] = []
+
+    def record(conn, *_args):
+        autocommit.append(conn.connection.driver_connection.autocommit)
+    headers, north = auth_header(world["users"]["dan"]), world["north"].id
+    db.session.remove()
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        for path in ("/api/v1/me/rank", "/api/v1/leaderboards", "/api/v1/me"):
+            assert client.get(path, headers=headers).status_code == 200
+        reads = list(autocommit)
+        autocommit.clear()
+        assert client.post("/api/v1/reports", json={"community_id": north},
+                           headers=headers).status_code in (201, 409)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert reads and all(reads)
+    assert autocommit and not any(autocommit)
