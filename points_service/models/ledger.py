@@ -65,7 +65,10 @@ class LedgerEntry(db.Model):
         sa.CheckConstraint("(kind = 'reversal') = (reverses_id IS NOT NULL)", name="reversal_has_target"),
         sa.CheckConstraint("(reverses_id IS NULL) = (reverses_kind IS NULL)", name="reverses_pair"),
         sa.CheckConstraint("reverses_kind IS NULL OR reverses_kind <> 'reversal'", name="no_reversal_of_reversal"),
-        sa.Index("ix_ledger_subject_time", "subject_type", "subject_id", "ledger", "credited_at"),
+        # ``points`` rides along (PostgreSQL INCLUDE) so one subject's sums, like the home screen's expiry
+        # forecast, are index-only scans rather than a heap page per entry.
+        sa.Index("ix_ledger_subject_time", "subject_type", "subject_id", "ledger", "credited_at",
+                 postgresql_include=["points"]),
         sa.Index("ix_ledger_credited_at", "credited_at"),
     )
 

@@ -78,3 +78,10 @@ def test_the_migration_directory_is_the_one_shipped_with_the_package():
     from points_service.db import MIGRATIONS_DIR
 
     assert os.path.isfile(MIGRATIONS_DIR / "env.py") and any(MIGRATIONS_DIR.glob("versions/*.py"))
+
+
+@pytest.mark.postgres
+def test_the_ledger_subject_index_carries_points_so_one_subjects_sums_are_index_only(migrated_app):
+    definition = db.session.scalar(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_ledger_subject_time' "
+                                           "AND schemaname = current_schema()"))
+    assert definition.endswith("(subject_type, subject_id, ledger, credited_at) INCLUDE (points)")
