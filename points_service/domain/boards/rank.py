@@ -99,62 +99,61 @@ def _histogram_rank(board, key, score) -> sa.ColumnElement:
 # parameters, and run through Core: building and hashing an ORM statement per call cost ten times the
 # database's 0.2 ms. The rank subqueries correlate on the member's own row, so one round trip reads both.
 
-MINE = BoardScore.__table__.alias("mine")
+_MINE = BoardScore.__table__.alias("mine")
 _OTHER = BoardScore.__table__.alias("other")
 
 
 def _own_histogram_key(kind: ScopeKind) -> sa.ColumnElement:
     if kind is ScopeKind.ALL:
         return sa.literal(CITY.histogram_key)
-    return sa.literal(f"{kind}:") + sa.cast(MINE.c[f"{kind}_id"], sa.String)
+    return sa.literal(f"{kind}:") + sa.cast(_MINE.c[f"{kind}_id"], sa.String)
 
 
 def _own_rank(kind: ScopeKind) -> sa.ColumnElement:
     """The member's rank within his own scope of ``kind`` (NULL when his row has no such scope)."""
     if kind in HISTOGRAM_KINDS:
-        rank = _histogram_rank(MINE.c.board, _own_histogram_key(kind), MINE.c.score)
+        rank = _histogram_rank(_MINE.c.board, _own_histogram_key(kind), _MINE.c.score)
     else:
         column = f"{kind}_id"
         rank = 1 + sa.select(sa.func.count()).select_from(_OTHER).where(
-            _OTHER.c.board == MINE.c.board, _OTHER.c.subject_type == SubjectType.MEMBER,
-            _OTHER.c[column] == MINE.c[column], _OTHER.c.score > MINE.c.score).scalar_subquery()
-    return rank if kind is ScopeKind.ALL else sa.case((MINE.c[f"{kind}_id"].is_not(None), rank))
+            _OTHER.c.board == _MINE.c.board, _OTHER.c.subject_type == SubjectType.MEMBER,
+            _OTHER.c[column] == _MINE.c[column], _OTHER.c.score > _MINE.c.score).scalar_subquery()
+    return rank if kind is ScopeKind.ALL else sa.case((_MINE.c[f"{kind}_id"].is_not(None), rank))
 
 
 def _own_total(kind: ScopeKind) -> sa.ColumnElement:
     """How many members the member's own scope of ``kind`` holds on the board."""
     if kind in HISTOGRAM_KINDS:
         return sa.select(sa.func.coalesce(sa.func.sum(BoardBucket.n), 0)).where(
-            BoardBucket.board == MINE.c.board, BoardBucket.scope_key == _own_histogram_key(kind)).scalar_subquery()
+            BoardBucket.board == _MINE.c.board, BoardBucket.scope_key == _own_histogram_key(kind)).scalar_subquery()
     column = f"{kind}_id"
     return sa.select(sa.func.count()).select_from(_OTHER).where(
-        _OTHER.c.board == MINE.c.board, _OTHER.c.subject_type == SubjectType.MEMBER,
-        _OTHER.c[column] == MINE.c[column]).scalar_subquery()
+        _OTHER.c.board == _MINE.c.board, _OTHER.c.subject_type == SubjectType.MEMBER,
+        _OTHER.c[column] == _MINE.c[column]).scalar_subquery()
 
 
 def _own_rows(*columns) -> sa.Select:
-    return sa.select(MINE.c.board, MINE.c.score, MINE.c.reached_at, *(MINE.c[c] for c in SCOPE_COLUMNS),
-                     *columns).where(MINE.c.subject_type == SubjectType.MEMBER,
-                                     MINE.c.subject_id == sa.bindparam("member_id"))
+    return sa.select(_MINE.c.board, _MINE.c.score, _MINE.c.reached_at, *(_MINE.c[c] for c in SCOPE_COLUMNS),
+                     *columns).where(_MINE.c.subject_type == SubjectType.MEMBER,
+                                     _MINE.c.subject_id == sa.bindparam("member_id"))
 
 
 @functools.cache
 def _own_rank_statement(kind: ScopeKind, with_total: bool) -> sa.Select:
     extra = [_own_total(kind).label("total")] if with_total else []
-    return _own_rows(_own_rank(kind).label("rank"), *extra).where(MINE.c.board == sa.bindparam("board"))
+    return _own_rows(_own_rank(kind).label("rank"), *extra).where(_MINE.c.board == sa.bindparam("board"))
 
 
 @functools.cache
 def _own_ranks_statement() -> sa.Select:
     ranks = (_own_rank(kind).label(f"rank_{kind}") for kind in MEMBER_SCOPE_ORDER)
-    return _own_rows(*ranks).where(MINE.c.board.in_(sa.bindparam("boards", expanding=True)))
+    return _own_rows(*ranks).where(_MINE.c.board.in_(sa.bindparam("boards", expanding=True)))
 
 
 def own_rank(board: str, member_id: int, kind: ScopeKind = ScopeKind.ALL, with_total: bool = False):
     """The member's row on ``board`` with ``rank`` in his own scope of ``kind`` (and that scope's ``total``):
     one statement. None when he is not on the board; ``rank`` is None when his row has no scope of that kind."""
-    return core_execute(_own_rank_statement(kind, with_total),
-                                           {"board": board, "member_id": member_id}).first()
+    return core_execute(_own_rank_statement(kind, with_total), {"board": board, "member_id": member_id}).first()
 
 
 def organization_rank_sql(board: str, scope: Scope, measure: Measure, value: int) -> sa.ColumnElement:
