@@ -102,3 +102,11 @@ def test_the_weekly_audit_reports_a_tampered_board_row_and_leaves_it_for_an_oper
     assert "boards_audit 2026-11-21" in caplog.text
     assert db.session.scalar(sa.select(BoardScore.score).where(BoardScore.board == Q3_BOARD,
                                                                BoardScore.subject_id == bob.id)) == 777
+
+
+def test_an_audit_of_a_city_without_points_or_pairings_finds_nothing(app):
+    """Regression: PostgreSQL typed an all-NULL staging column as text and the weekly audit failed."""
+    assert compare_boards() == []
+    make_world()  # regions and organizations, but no points and no organization paired with a community
+    db.session.commit()
+    assert compare_boards() == []

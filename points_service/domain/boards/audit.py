@@ -110,8 +110,12 @@ def _analyze(table: sa.Table) -> None:
 
 
 def _values(name: str, columns: list[str], rows: list[tuple]) -> sa.CTE:
-    rows = rows or [tuple([-1] + [None] * (len(columns) - 1))]
-    return sa.values(*(sa.column(c, sa.Integer) for c in columns), name=name, literal_binds=True).data(rows).cte(name)
+    """Integer rows as a CTE. PostgreSQL types a VALUES column holding only NULLs as text (an empty city, or no
+    organization paired with a community), so every column is cast; no rows at all become one that matches
+    nothing."""
+    rows = rows or [tuple([-1] * len(columns))]
+    raw = sa.values(*(sa.column(c, sa.Integer) for c in columns), name=f"{name}_raw", literal_binds=True).data(rows)
+    return sa.select(*(sa.cast(raw.c[c], sa.Integer).label(c) for c in columns)).cte(name)
 
 
 def _period_ends(now: datetime) -> sa.CTE:
