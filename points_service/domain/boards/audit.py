@@ -114,7 +114,8 @@ def _values(name: str, columns: list[str], rows: list[tuple]) -> sa.CTE:
     organization paired with a community), so every column is cast; no rows at all become one that matches
     nothing."""
     rows = rows or [tuple([-1] * len(columns))]
-    raw = sa.values(*(sa.column(c, sa.Integer) for c in columns), name=f"{name}_raw", literal_binds=True).data(rows)
+    raw = sa.values(*(sa.column(c, sa.Integer) for c in columns), name=f"{name}_raw",
+                    literal_binds=True).data(rows).cte(f"{name}_raw")
     return sa.select(*(sa.cast(raw.c[c], sa.Integer).label(c) for c in columns)).cte(name)
 
 
