@@ -73,14 +73,14 @@ def _with_members(statement: sa.Select, measure: Measure) -> sa.Select:
     return statement.outerjoin(BoardOrgMembers, BoardOrgMembers.organization_id == BoardScore.subject_id)
 
 
-def member_rank_sql(board: str, scope: Scope, score: int) -> sa.ColumnElement:
-    """1 + members of ``scope`` scoring above ``score`` on ``board``, as one SQL expression."""
-    key = scope.histogram_key
-    if key is None:
-        higher = sa.select(sa.func.count()).where(
-            *board_rows(board, SubjectType.MEMBER, scope.kind, scope.id), BoardScore.score > score)
-        return 1 + higher.scalar_subquery()
-    return _histogram_rank(sa.literal(board), sa.literal(key), sa.literal(score))
+def member_rank_sql(board, kind: ScopeKind, scope_id, histogram_key, score) -> sa.ColumnElement:
+    """1 + members of a scope scoring above ``score`` on ``board``, as one SQL expression. The arguments are
+    SQL expressions: literals for a given score, or the columns of the member's own row (``own_rank``)."""
+    if kind in HISTOGRAM_KINDS:
+        return _histogram_rank(board, histogram_key, score)
+    higher = sa.select(sa.func.count()).where(
+        *board_rows(board, SubjectType.MEMBER, kind, scope_id), BoardScore.score > score)
+    return 1 + higher.scalar_subquery()
 
 
 def _histogram_rank(board, key, score) -> sa.ColumnElement:
@@ -100,36 +100,27 @@ def _histogram_rank(board, key, score) -> sa.ColumnElement:
 # database's 0.2 ms. The rank subqueries correlate on the member's own row, so one round trip reads both.
 
 _MINE = BoardScore.__table__.alias("mine")
-_OTHER = BoardScore.__table__.alias("other")
+
+
+def _own_scope_id(kind: ScopeKind) -> sa.ColumnElement | None:
+    return None if kind is ScopeKind.ALL else _MINE.c[f"{kind}_id"]
 
 
 def _own_histogram_key(kind: ScopeKind) -> sa.ColumnElement:
     if kind is ScopeKind.ALL:
         return sa.literal(CITY.histogram_key)
-    return sa.literal(f"{kind}:") + sa.cast(_MINE.c[f"{kind}_id"], sa.String)
+    return sa.literal(f"{kind}:") + sa.cast(_own_scope_id(kind), sa.String)
 
 
 def _own_rank(kind: ScopeKind) -> sa.ColumnElement:
     """The member's rank within his own scope of ``kind`` (NULL when his row has no such scope)."""
-    if kind in HISTOGRAM_KINDS:
-        rank = _histogram_rank(_MINE.c.board, _own_histogram_key(kind), _MINE.c.score)
-    else:
-        column = f"{kind}_id"
-        rank = 1 + sa.select(sa.func.count()).select_from(_OTHER).where(
-            _OTHER.c.board == _MINE.c.board, _OTHER.c.subject_type == SubjectType.MEMBER,
-            _OTHER.c[column] == _MINE.c[column], _OTHER.c.score > _MINE.c.score).scalar_subquery()
-    return rank if kind is ScopeKind.ALL else sa.case((_MINE.c[f"{kind}_id"].is_not(None), rank))
+    rank = member_rank_sql(_MINE.c.board, kind, _own_scope_id(kind), _own_histogram_key(kind), _MINE.c.score)
+    return rank if kind is ScopeKind.ALL else sa.case((_own_scope_id(kind).is_not(None), rank))
 
 
 def _own_total(kind: ScopeKind) -> sa.ColumnElement:
     """How many members the member's own scope of ``kind`` holds on the board."""
-    if kind in HISTOGRAM_KINDS:
-        return sa.select(sa.func.coalesce(sa.func.sum(BoardBucket.n), 0)).where(
-            BoardBucket.board == _MINE.c.board, BoardBucket.scope_key == _own_histogram_key(kind)).scalar_subquery()
-    column = f"{kind}_id"
-    return sa.select(sa.func.count()).select_from(_OTHER).where(
-        _OTHER.c.board == _MINE.c.board, _OTHER.c.subject_type == SubjectType.MEMBER,
-        _OTHER.c[column] == _MINE.c[column]).scalar_subquery()
+    return scope_total_sql(_MINE.c.board, SubjectType.MEMBER, kind, _own_scope_id(kind), _own_histogram_key(kind))
 
 
 def _own_rows(*columns) -> sa.Select:
@@ -166,7 +157,8 @@ def rank_at(board: str, subject_type: SubjectType, scope: Scope, value: int,
             measure: Measure = Measure.OWN) -> int:
     """The competition rank a score (or measure value) has in a scope: one statement."""
     if subject_type == SubjectType.MEMBER:
-        return db.session.scalar(sa.select(member_rank_sql(board, scope, value)))
+        return db.session.scalar(sa.select(member_rank_sql(sa.literal(board), scope.kind, scope.id,
+                                                           sa.literal(scope.histogram_key), sa.literal(value))))
     return db.session.scalar(sa.select(organization_rank_sql(board, scope, measure, value)))
 
 
