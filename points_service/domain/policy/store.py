@@ -7,6 +7,7 @@ default YAML file, effective since 2000-01-01 so that every fact ever recorded h
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from points_service.db import db, utcnow
+from points_service.db import core_execute, db, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
@@ -89,13 +90,17 @@ def ensure_policy_seeded() -> bool:
     return True
 
 
+@functools.cache
+def _in_force_statement() -> sa.Select:
+    return (sa.select(PolicyVersion.version, PolicyVersion.checksum, PolicyVersion.effective_from)
+            .where(PolicyVersion.effective_from <= sa.bindparam("at"))
+            .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.version.desc())
+            .limit(1))
+
+
 def _in_force_key(at: datetime):
-    return db.session.execute(
-        sa.select(PolicyVersion.version, PolicyVersion.checksum, PolicyVersion.effective_from)
-        .where(PolicyVersion.effective_from <= at)
-        .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.version.desc())
-        .limit(1)
-    ).first()
+    """Every point written and the home screen ask this: a statement built once, run through Core."""
+    return core_execute(_in_force_statement(), {"at": at}).first()
 
 
 def policy_in_force(at: datetime) -> Policy:

@@ -1,0 +1,51 @@
+"""GET /me: the account, the member with his current places, and his affiliation history with place names."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from points_service.db import db, utcnow
+from points_service.domain.periods import to_rfc3339
+from points_service.domain.structure import transfer_member
+from tests.factories import auth_header, make_world
+
+
+def me_of(client, user) -> dict:
+    response = client.get("/api/v1/me", headers=auth_header(user))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]
+
+
+def test_a_transferred_member_sees_his_current_places_and_every_affiliation_oldest_first(client):
+    world = make_world()
+    alice = world["alice"]
+    moved_at = utcnow() - timedelta(days=3)
+    alice.affiliations[0].valid_from = moved_at - timedelta(days=400)
+    transfer_member(alice, world["edu1"], world["south"], None, when=moved_at)
+    db.session.commit()
+
+    me = me_of(client, world["users"]["alice"])
+
+    assert me["user"]["id"] == world["users"]["alice"].id and me["user"]["display_name"] == "张晓丽"
+    assert me["member"]["id"] == alice.id and me["member"]["name"] == "张晓丽"
+    assert me["member"]["branch"] == {"id": world["edu1"].id, "name": "教育局第一党支部"}
+    assert me["member"]["community"] == {"id": world["south"].id, "name": "南门社区"}
+    assert me["member"]["grid"] is None and me["member"]["show_on_boards"] is True
+    assert me["member"]["phone"].count("*") == 4
+    former, current = me["affiliations"]
+    assert former["branch"] == {"id": world["fin1"].id, "name": "财政局第一党支部"}
+    assert former["community"]["name"] == "北门社区" and former["grid"] == {"id": world["north_grid"].id,
+                                                                           "name": "北门一网格"}
+    assert former["valid_to"] == current["valid_from"] == to_rfc3339(moved_at)
+    assert current["branch"]["name"] == "教育局第一党支部" and current["grid"] is None and current["valid_to"] is None
+
+
+def test_a_staff_account_has_roles_but_no_member_affiliations_points_or_ranks(client):
+    world = make_world()
+
+    me = me_of(client, world["users"]["secretary"])
+
+    assert me["user"]["username"] == "secretary" and me["member"] is None and me["affiliations"] == []
+    assert me["points"] is None and me["ranks"] is None
+    assert [(r["role"], r["scope_id"], r["scope_name"]) for r in me["roles"]] == [
+        ("branch_secretary", world["fin1"].id, "财政局第一党支部")]
