@@ -31,6 +31,7 @@ from points_service.models.selections import (
     StarRunStatus,
 )
 from points_service.models.service import (
+    PENDING,
     TERMINAL_RECORD_STATUSES,
     Activity,
     ActivityStatus,
@@ -92,6 +93,7 @@ __all__ = [
     "BoardOrgMembers",
     "BoardScore",
     "Member",
+    "PENDING",
     "Organization",
     "OrgKind",
     "PolicyVersion",

@@ -85,3 +85,23 @@ def test_the_ledger_subject_index_carries_points_so_one_subjects_sums_are_index_
     definition = db.session.scalar(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_ledger_subject_time' "
                                            "AND schemaname = current_schema()"))
     assert definition.endswith("(subject_type, subject_id, ledger, credited_at) INCLUDE (points)")
+
+
+def test_pending_reports_and_records_have_partial_indexes_for_the_home_screens_count(migrated_app):
+    for table in ("reports", "records"):
+        name = f"ix_{table}_pending_subject"
+        if db.engine.dialect.name == "postgresql":
+            definition = db.session.scalar(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :name "
+                                                   "AND schemaname = current_schema()"), {"name": name})
+            assert definition.endswith("(subject_type, subject_id) WHERE ((status)::text = 'pending'::text)")
+        else:
+            definition = db.session.scalar(sa.text("SELECT sql FROM sqlite_master WHERE name = :name"), {"name": name})
+            assert definition.endswith("(subject_type, subject_id) WHERE status = 'pending'")
+
+
+def test_the_home_screens_pending_count_repeats_the_index_predicate_literally():
+    """A bound parameter (``status = $1``) would keep a prepared statement's generic plan off the partial index."""
+    from points_service.domain.ledger.reading import _home_statement
+
+    sql = str(_home_statement(True).compile(dialect=sa.dialects.postgresql.dialect()))
+    assert sql.count("status = 'pending'") == 2

@@ -18,6 +18,7 @@ from points_service.domain.policy import policy_for_reading, policy_in_force
 from points_service.domain.structure import get_member, get_organization
 from points_service.models import (
     ALL_TIME,
+    PENDING,
     SCORING_KINDS,
     LedgerEntry,
     LedgerName,
@@ -128,8 +129,7 @@ def _home_statement(with_expiry: bool) -> sa.Select:
 
     def pending(model) -> sa.ScalarSelect:
         return sa.select(sa.func.count()).select_from(model).where(
-            model.subject_type == SubjectType.MEMBER, model.subject_id == member, model.status == "pending"
-        ).scalar_subquery()
+            model.subject_type == SubjectType.MEMBER, model.subject_id == member, PENDING).scalar_subquery()
 
     net, balance = (PointTotal.earned, PointTotal.deducted), (PointTotal.earned, PointTotal.deducted,
                                                               PointTotal.settled)
