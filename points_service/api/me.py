@@ -10,7 +10,7 @@ from points_service.api.fields import Instant, PointsField
 from points_service.api.security import current_principal, login_required
 from points_service.api.structure import MemberSchema, NodeRefSchema
 from points_service.db import reads_without_transaction
-from points_service.domain.accounts import describe_me
+from points_service.domain.home import describe_me
 from points_service.models import Role, ScopeType
 
 blp = Blueprint("me", __name__, description="当前用户")

@@ -1,22 +1,16 @@
-"""Console accounts and role grants (admins only), and the caller's own profile."""
+"""Console accounts and role grants (admins only)."""
 
 from __future__ import annotations
 
-import functools
-
 import sqlalchemy as sa
 
-from points_service.db import core_execute, db
+from points_service.db import db
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.auth import hash_password
-from points_service.domain.boards.pages import my_ranks
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
-from points_service.domain.ledger.reading import home_summary
 from points_service.models import (
     ROLE_SCOPE,
-    Affiliation,
-    Member,
     Organization,
     Region,
     Role,
@@ -123,67 +117,3 @@ def _user(user_id: int) -> User:
     if user is None:
         raise NotFound("用户不存在")
     return user
-
-
-def describe_me(principal: Principal) -> dict:
-    rows = core_execute(_profile_statement(), {"user_id": principal.user_id}).all()
-    member = _member_of(rows[0])
-    return {
-        "user": {"id": rows[0].user_id, "username": rows[0].username, "display_name": rows[0].display_name},
-        "member": member,
-        "roles": [
-            {"role": grant.role, "scope_type": grant.scope_type, "scope_id": grant.scope_id,
-             "scope_name": _scope_name(grant.scope_type, grant.scope_id)}
-            for grant in principal.grants
-        ],
-        "affiliations": [_affiliation_of(row) for row in rows if row.valid_from is not None],
-        "points": home_summary(member["id"]) if member else None,
-        "ranks": my_ranks(member["id"]) if member else None,
-    }
-
-
-# GET /me is the mini-program's home screen: the account, its member with his current places and every
-# affiliation with its places' names come in one statement built once (one row per affiliation), not an ORM
-# load with a lazy load per former place.
-_PLACES = {"branch": Organization.__table__, "community": Region.__table__, "grid": Region.__table__}
-
-
-@functools.cache
-def _profile_statement() -> sa.Select:
-    users, members, affiliations = User.__table__, Member.__table__, Affiliation.__table__
-    joined = (users.outerjoin(members, members.c.id == users.c.member_id)
-              .outerjoin(affiliations, affiliations.c.member_id == members.c.id))
-    columns = [users.c.id.label("user_id"), users.c.username, users.c.display_name, members.c.id.label("member_id"),
-               members.c.name, members.c.phone_masked, members.c.show_on_boards, affiliations.c.valid_from,
-               affiliations.c.valid_to]
-    for owner, prefix in ((members, "current"), (affiliations, "past")):
-        for place, table in _PLACES.items():
-            node = table.alias(f"{prefix}_{place}")
-            joined = joined.outerjoin(node, node.c.id == owner.c[f"{place}_id"])
-            columns += [node.c.id.label(f"{prefix}_{place}_id"), node.c.name.label(f"{prefix}_{place}_name")]
-    return (sa.select(*columns).select_from(joined).where(users.c.id == sa.bindparam("user_id"))
-            .order_by(affiliations.c.valid_from))
-
-
-def _places(row, prefix: str) -> dict:
-    return {place: None if row[f"{prefix}_{place}_id"] is None
-            else {"id": row[f"{prefix}_{place}_id"], "name": row[f"{prefix}_{place}_name"]} for place in _PLACES}
-
-
-def _member_of(row) -> dict | None:
-    if row.member_id is None:
-        return None
-    return {"id": row.member_id, "name": row.name, "phone_masked": row.phone_masked,
-            "show_on_boards": row.show_on_boards, **_places(row._mapping, "current")}
-
-
-def _affiliation_of(row) -> dict:
-    return {"valid_from": row.valid_from, "valid_to": row.valid_to, **_places(row._mapping, "past")}
-
-
-def _scope_name(scope_type: ScopeType, scope_id: int | None) -> str:
-    model = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}.get(scope_type)
-    if model is None:
-        return "全市"
-    node = db.session.get(model, scope_id) if scope_id is not None else None
-    return node.name if node else "（范围已不存在）"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from points_service.db import db, utcnow
+from points_service.domain.ledger.credit import award
 from points_service.domain.periods import to_rfc3339
 from points_service.domain.structure import transfer_member
 from tests.factories import auth_header, make_world
+from tests.ledger_factories import install_policy, member_fact
 
 
 def me_of(client, user) -> dict:
@@ -49,3 +51,28 @@ def test_a_staff_account_has_roles_but_no_member_affiliations_points_or_ranks(cl
     assert me["points"] is None and me["ranks"] is None
     assert [(r["role"], r["scope_id"], r["scope_name"]) for r in me["roles"]] == [
         ("branch_secretary", world["fin1"].id, "财政局第一党支部")]
+
+
+def test_a_member_without_points_gets_zero_figures_and_is_on_no_board(client):
+    world = make_world()
+
+    me = me_of(client, world["users"]["bob"])
+
+    assert me["points"]["standing"] == 0 and me["points"]["pending"] == 0 and me["points"]["expiring"]["points"] == 0
+    for board in ("quarter", "standing"):
+        assert me["ranks"][board]["on_board"] is False and me["ranks"][board]["ranks"] == []
+
+
+def test_the_home_screen_uses_the_policy_version_in_force_now(client):
+    """GET /me reads the in-force version's key with the account; a later version without expiry wins."""
+    world = make_world()
+    award(member_fact(world["alice"], "member.micro_wish"), at=utcnow() - timedelta(days=800))
+    user = world["users"]["alice"]
+    assert me_of(client, user)["points"]["expiring"]["points"] == 5  # version 1: 12 months' validity
+
+    install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=None),
+                   effective_from=utcnow() - timedelta(minutes=5))
+    install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=1),
+                   effective_from=utcnow() + timedelta(days=1))  # not yet in force
+
+    assert me_of(client, user)["points"]["expiring"]["points"] == 0

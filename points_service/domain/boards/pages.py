@@ -191,11 +191,15 @@ def current_quarter(now: datetime | None = None) -> Period:
 
 
 def rank_summary(member_id: int, periods: list[Period | str]) -> list[dict]:
-    """The member's points and rank in every scope he sits in, per period (two statements in all)."""
-    boards = {board_key(period): period for period in periods}
-    found = member_ranks(member_id, list(boards))
+    """The member's points and rank in every scope he sits in, per period (one statement in all)."""
+    return summaries_of_ranks(member_ranks(member_id, [board_key(period) for period in periods]), periods)
+
+
+def summaries_of_ranks(found: dict[str, dict], periods: list[Period | str]) -> list[dict]:
+    """``rank_summary`` of what ``member_ranks`` (or ``member_ranks_of_rows``) found."""
     summaries = []
-    for board, period in boards.items():
+    for period in periods:
+        board = board_key(period)
         entry = found.get(board)
         summaries.append({
             "period": str(period), "board": board, "on_board": entry is not None,
@@ -208,9 +212,19 @@ def rank_summary(member_id: int, periods: list[Period | str]) -> list[dict]:
     return summaries
 
 
+def home_periods(now: datetime | None = None) -> list[Period | str]:
+    """The boards GET /me ranks the member on: this quarter's and the standing score's."""
+    return [current_quarter(now), STANDING]
+
+
 def my_ranks(member_id: int, now: datetime | None = None) -> dict:
     """For GET /me: ranks for the current quarter and for the standing score."""
-    quarter, standing = rank_summary(member_id, [current_quarter(now), STANDING])
+    periods = home_periods(now)
+    return my_ranks_of(member_ranks(member_id, [board_key(period) for period in periods]), periods)
+
+
+def my_ranks_of(found: dict[str, dict], periods: list[Period | str]) -> dict:
+    quarter, standing = summaries_of_ranks(found, periods)
     return {"quarter": quarter, "standing": standing}
 
 
@@ -219,4 +233,5 @@ def member_ranks_view(principal: Principal, member_id: int, period: Period | str
     return rank_summary(member.id, [period or current_quarter()])[0]
 
 
-__all__ = ["STANDING_BOARD", "leaderboard", "member_ranks_view", "my_rank", "my_ranks", "rank_summary", "resolve_scope"]
+__all__ = ["STANDING_BOARD", "home_periods", "leaderboard", "member_ranks_view", "my_rank", "my_ranks", "my_ranks_of",
+           "rank_summary", "resolve_scope", "summaries_of_ranks"]

@@ -136,7 +136,7 @@ def _own_rank_statement(kind: ScopeKind, with_total: bool) -> sa.Select:
 
 
 @functools.cache
-def _own_ranks_statement() -> sa.Select:
+def own_ranks_statement() -> sa.Select:
     ranks = (_own_rank(kind).label(f"rank_{kind}") for kind in MEMBER_SCOPE_ORDER)
     return _own_rows(*ranks).where(_MINE.c.board.in_(sa.bindparam("boards", expanding=True)))
 
@@ -206,7 +206,11 @@ def member_ranks(member_id: int, boards: list[str]) -> dict[str, dict]:
 
     ``{board: {"points": cents, "reached_at": ..., "ranks": [(Scope, rank), ...]}}``; boards he is not on are
     left out."""
-    rows = core_execute(_own_ranks_statement(), {"boards": boards, "member_id": member_id})
+    return member_ranks_of_rows(core_execute(own_ranks_statement(), {"boards": boards, "member_id": member_id}))
+
+
+def member_ranks_of_rows(rows) -> dict[str, dict]:
+    """``member_ranks`` of the rows of ``own_ranks_statement`` (bind parameters ``boards``, ``member_id``)."""
     result = {}
     for row in rows:
         scopes = {scope.kind: scope for scope in placement_of_row(row).scopes()}
@@ -216,4 +220,5 @@ def member_ranks(member_id: int, boards: list[str]) -> dict[str, dict]:
     return result
 
 
-__all__ = ["Measure", "ScopeKind", "member_ranks", "own_rank", "rank_at", "rank_of", "scope_total"]
+__all__ = ["Measure", "ScopeKind", "member_ranks", "member_ranks_of_rows", "own_rank", "own_ranks_statement", "rank_at",
+           "rank_of", "scope_total"]

@@ -14,7 +14,7 @@ from points_service.domain.access import Principal
 from points_service.domain.ledger.settlement import expiring_amount, expiring_sums_sql, expiry_window
 from points_service.domain.ledger.totals import total_of
 from points_service.domain.periods import Period, PeriodKind, period_containing
-from points_service.domain.policy import policy_for_reading, policy_in_force
+from points_service.domain.policy import Policy, policy_for_reading, policy_in_force
 from points_service.domain.structure import get_member, get_organization
 from points_service.models import (
     ALL_TIME,
@@ -100,18 +100,30 @@ def home_summary(member_id: int, now: datetime | None = None) -> dict:
     """The mini-program's home screen figures for one member in one statement: maintained totals (no ledger
     scan), the pending count, and what the expiry run at the end of this month will take."""
     now = now or utcnow()
-    month = period_containing(now, PeriodKind.MONTH)
+    statement, params = home_query(member_id, policy_for_reading(now), now)
+    return home_figures(core_execute(statement, params).one(), now)
+
+
+def home_query(member_id: int, policy: Policy, now: datetime) -> tuple[sa.Select, dict]:
+    """The home figures' statement and its parameters (GET /me runs it side by side with the ranks)."""
     keys = {kind: period_containing(now, PeriodKind(kind)).key for kind in ("month", "quarter", "year")}
-    months = policy_for_reading(now).redeemable_expiry.validity_months
-    window = {} if months is None else dict(zip(("threshold", "cutoff"), expiry_window(month, months), strict=True))
-    row = core_execute(_home_statement(months is not None), {"member_id": member_id, **keys, **window}).one()
+    months = policy.redeemable_expiry.validity_months
+    window = {} if months is None else dict(zip(("threshold", "cutoff"),
+                                                expiry_window(period_containing(now, PeriodKind.MONTH), months),
+                                                strict=True))
+    return _home_statement(months is not None), {"member_id": member_id, **keys, **window}
+
+
+def home_figures(row, now: datetime) -> dict:
+    """The figures of a row of ``home_query``'s statement."""
+    expiring = "old_credits" in row._fields
     return {
-        **{kind: from_cents(getattr(row, kind)) for kind in keys},
+        **{kind: from_cents(getattr(row, kind)) for kind in ("month", "quarter", "year")},
         "standing": from_cents(row.standing),
         "redeemable": from_cents(row.redeemable),
         "pending": row.pending_records + row.pending_reports,
-        "expiring": {"points": expiring_amount(row.old_credits, row.debits) if window else Decimal(0),
-                     "on": month.end},
+        "expiring": {"points": expiring_amount(row.old_credits, row.debits) if expiring else Decimal(0),
+                     "on": period_containing(now, PeriodKind.MONTH).end},
         "labels": LABELS,
     }
 

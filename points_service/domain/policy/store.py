@@ -69,7 +69,7 @@ def _cached_or_load(key) -> Policy:
     cached = _parsed.get(tuple(key))
     if cached is not None:
         return cached
-    return _policy_of(db.session.scalar(sa.select(PolicyVersion).where(PolicyVersion.version == key.version)))
+    return _policy_of(db.session.scalar(sa.select(PolicyVersion).where(PolicyVersion.version == key[0])))
 
 
 def ensure_policy_seeded() -> bool:
@@ -116,8 +116,18 @@ def policy_in_force(at: datetime) -> Policy:
 def policy_for_reading(at: datetime) -> Policy:
     """``policy_in_force`` for views that must not write: before anything stored a version, the default file's
     policy (what seeding will store as version 1), without seeding it."""
-    found = _in_force_key(at)
-    return _cached_or_load(found) if found is not None else parse_policy(default_policy_document(), version=1)
+    return policy_of_key(_in_force_key(at))
+
+
+def in_force_key_subquery() -> sa.Subquery:
+    """The in-force version's key (``version``, ``checksum``, ``effective_from``; bind parameter ``at``) as a
+    derived table, for a read that fetches it with its other rows in one statement (GET /me)."""
+    return _in_force_statement().subquery("policy_in_force")
+
+
+def policy_of_key(key) -> Policy:
+    """The policy of an in-force key a statement fetched; None (nothing stored yet): the default file's."""
+    return _cached_or_load(key) if key is not None else parse_policy(default_policy_document(), version=1)
 
 
 def policy_version(version: int) -> Policy:
