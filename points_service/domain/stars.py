@@ -11,7 +11,8 @@
 - ``publish_star_run`` fixes the window: ``publicity_working_days`` working days after the publication day
   (``calendar``); objections are accepted until the end of its last day.
 - ``decide_objection`` upheld: the member becomes ineligible (``objection_upheld``) and the winners of his
-  scope are recomputed within the run; the checksum follows.
+  scope are recomputed within the run; the checksum follows. When that brings in a winner who was not
+  publicized, the window starts again from the decision day: every winner gets his full 公示.
 - ``finalize_star_run``: 409 ``objections_open`` while any objection is open, ``publicity_not_ended`` before the
   window has ended. ``stars_reading.verify_star_run`` recomputes a run from the ledger at its cutoff.
 
@@ -287,13 +288,19 @@ def publish_star_run(actor: Principal, run_id: int, *, now: datetime | None = No
     run = find_run(run_id)
     if not can_transition(run.status, StarRunStatus.PUBLISHED):
         raise InvalidTransition("只有待发布的评选可以公示")
-    days = stored_policy(run.policy_version).stars.publicity_working_days
-    ends_on = working_days_after(now.astimezone(LOCAL_TZ).date(), days)
+    ends_on = _publicity_ends_on(run, now)
     _move(run, StarRunStatus.PROPOSED, StarRunStatus.PUBLISHED, published_at=now, publicity_ends_on=ends_on)
-    audit("star_run.publish", actor=actor, target=run, detail={"publicity_ends_on": ends_on.isoformat(),
-                                                              "working_days": days})
+    audit("star_run.publish", actor=actor, target=run, detail={
+        "publicity_ends_on": ends_on.isoformat(),
+        "working_days": stored_policy(run.policy_version).stars.publicity_working_days})
     db.session.commit()
     return run
+
+
+def _publicity_ends_on(run: StarRun, start: datetime):
+    """The last day of a publicity window starting on ``start``'s day (Asia/Shanghai), in working days."""
+    days = stored_policy(run.policy_version).stars.publicity_working_days
+    return working_days_after(start.astimezone(LOCAL_TZ).date(), days)
 
 
 def raise_objection(actor: Principal, run_id: int, member_id: int, reason: str, *,
@@ -335,11 +342,13 @@ def decide_objection(actor: Principal, run_id: int, objection_id: int, upheld: b
         raise InvalidTransition("该异议已处理")
     db.session.refresh(objection)
     before = run.winner_count
-    if upheld:
-        _reselect_scope(run, _candidate(run, objection.member_id).scope_id)
+    newcomers = _reselect_scope(run, _candidate(run, objection.member_id).scope_id) if upheld else set()
+    if newcomers:  # they were not publicized: the window starts again
+        run.publicity_ends_on = _publicity_ends_on(run, now)
     audit("star_objection.decide", actor=actor, target=objection, detail={
         "run_id": run.id, "member_id": objection.member_id, "upheld": upheld, "comment": comment,
-        "winners_before": before, "winners_after": run.winner_count, "checksum": run.checksum})
+        "winners_before": before, "winners_after": run.winner_count, "checksum": run.checksum,
+        "new_winners": sorted(newcomers), "publicity_ends_on": run.publicity_ends_on.isoformat()})
     db.session.commit()
     return objection
 
@@ -371,18 +380,22 @@ def upheld_members(run: StarRun) -> frozenset[int]:
         StarObjection.run_id == run.id, StarObjection.status == ObjectionStatus.UPHELD)))
 
 
-def _reselect_scope(run: StarRun, scope_id: int) -> None:
-    """Re-run the selection of one scope from its stored facts with the upheld objections, then the summary."""
+def _reselect_scope(run: StarRun, scope_id: int) -> set[int]:
+    """Re-run the selection of one scope from its stored facts with the upheld objections, then the summary;
+    returns the members who became winners."""
     policy = stored_policy(run.policy_version)
     rows = db.session.scalars(sa.select(StarCandidate).where(
         StarCandidate.run_id == run.id, StarCandidate.scope_id == scope_id).order_by(StarCandidate.member_id)).all()
     context = selection_context(parse_period(run.period), policy, run.scope_type, upheld_members(run))
     outcomes = select_stars([facts_of(row) for row in rows], policy.stars, context)
-    for row, outcome in zip(rows, outcomes, strict=True):
+    pairs = list(zip(rows, outcomes, strict=True))
+    newcomers = {row.member_id for row, outcome in pairs if outcome.winner and not row.winner}
+    for row, outcome in pairs:
         row.eligible, row.position, row.winner, row.reasons = (outcome.eligible, outcome.position, outcome.winner,
                                                                outcome.reasons)
     db.session.flush()
     _summarize(run, stored_outcomes(run))
+    return newcomers
 
 
 def facts_of(row) -> StarFacts:

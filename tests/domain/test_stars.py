@@ -226,6 +226,34 @@ def test_an_upheld_objection_makes_the_member_ineligible_and_recomputes_the_winn
         stars.decide_objection(world["admin"], run.id, objection.id, False, now=local(2026, 10, 13))
 
 
+def test_an_upheld_objection_that_brings_in_a_new_winner_restarts_the_publicity_window(world):
+    for name, hours in (("alice", 4), ("dave", 3), ("erin", 2)):
+        star_member(world[name], 5, hours)
+    run = published(world)  # Friday 2026-10-09: the window ends Friday 10-16
+    assert run.publicity_ends_on == date(2026, 10, 16)
+    objection = stars.raise_objection(world["admin"], run.id, world["alice"].id, "虚报", now=local(2026, 10, 12))
+    stars.decide_objection(world["admin"], run.id, objection.id, True, now=local(2026, 10, 13))
+
+    db.session.refresh(run)  # erin was not publicized: five working days from Tuesday 10-13
+    assert candidate(run, world["erin"]).winner and run.publicity_ends_on == date(2026, 10, 20)
+    assert stars.in_publicity(run, local(2026, 10, 19, 12))
+    with pytest.raises(stars.PublicityNotEnded):
+        stars.finalize_star_run(world["admin"], run.id, now=local(2026, 10, 17))
+    detail = db.session.scalar(sa.select(AuditEntry.detail).where(AuditEntry.action == "star_objection.decide"))
+    assert detail["new_winners"] == [world["erin"].id] and detail["publicity_ends_on"] == "2026-10-20"
+
+
+def test_an_upheld_objection_that_only_removes_a_winner_keeps_the_window(world):
+    for name, hours in (("alice", 4), ("dave", 3)):
+        star_member(world[name], 5, hours)
+    run = published(world)
+    objection = stars.raise_objection(world["admin"], run.id, world["alice"].id, "虚报", now=local(2026, 10, 12))
+    stars.decide_objection(world["admin"], run.id, objection.id, True, now=local(2026, 10, 13))
+
+    db.session.refresh(run)
+    assert run.winner_count == 1 and run.publicity_ends_on == date(2026, 10, 16)
+
+
 def test_a_dismissed_objection_changes_no_winner(world):
     star_member(world["alice"], 3, 4)
     run = published(world)
