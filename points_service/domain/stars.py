@@ -12,7 +12,7 @@
   (``calendar``); objections are accepted until the end of its last day.
 - ``decide_objection`` upheld: the member becomes ineligible (``objection_upheld``) and the winners of his
   scope are recomputed within the run; the checksum follows. When that brings in a winner who was not
-  publicized, the window starts again from the decision day: every winner gets his full 公示.
+  publicized, the window is counted again after the decision day: every winner gets his full 公示.
 - ``finalize_star_run``: 409 ``objections_open`` while any objection is open, ``publicity_not_ended`` before the
   window has ended. ``stars_reading.verify_star_run`` recomputes a run from the ledger at its cutoff.
 
@@ -22,7 +22,7 @@ Transitions are compare-and-set UPDATEs, so of two concurrent deciders exactly o
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -288,19 +288,18 @@ def publish_star_run(actor: Principal, run_id: int, *, now: datetime | None = No
     run = find_run(run_id)
     if not can_transition(run.status, StarRunStatus.PUBLISHED):
         raise InvalidTransition("只有待发布的评选可以公示")
-    ends_on = _publicity_ends_on(run, now)
+    ends_on, days = _publicity_window(run, now)
     _move(run, StarRunStatus.PROPOSED, StarRunStatus.PUBLISHED, published_at=now, publicity_ends_on=ends_on)
-    audit("star_run.publish", actor=actor, target=run, detail={
-        "publicity_ends_on": ends_on.isoformat(),
-        "working_days": stored_policy(run.policy_version).stars.publicity_working_days})
+    audit("star_run.publish", actor=actor, target=run, detail={"publicity_ends_on": ends_on.isoformat(),
+                                                              "working_days": days})
     db.session.commit()
     return run
 
 
-def _publicity_ends_on(run: StarRun, start: datetime):
-    """The last day of a publicity window starting on ``start``'s day (Asia/Shanghai), in working days."""
+def _publicity_window(run: StarRun, start: datetime) -> tuple[date, int]:
+    """(last day, working days) of a publicity window counted from the day after ``start``'s (Asia/Shanghai)."""
     days = stored_policy(run.policy_version).stars.publicity_working_days
-    return working_days_after(start.astimezone(LOCAL_TZ).date(), days)
+    return working_days_after(start.astimezone(LOCAL_TZ).date(), days), days
 
 
 def raise_objection(actor: Principal, run_id: int, member_id: int, reason: str, *,
@@ -344,7 +343,7 @@ def decide_objection(actor: Principal, run_id: int, objection_id: int, upheld: b
     before = run.winner_count
     newcomers = _reselect_scope(run, _candidate(run, objection.member_id).scope_id) if upheld else set()
     if newcomers:  # they were not publicized: the window starts again
-        run.publicity_ends_on = _publicity_ends_on(run, now)
+        run.publicity_ends_on = _publicity_window(run, now)[0]
     audit("star_objection.decide", actor=actor, target=objection, detail={
         "run_id": run.id, "member_id": objection.member_id, "upheld": upheld, "comment": comment,
         "winners_before": before, "winners_after": run.winner_count, "checksum": run.checksum,
