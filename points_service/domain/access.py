@@ -226,13 +226,21 @@ def can_decide_any(principal: Principal, _obj=None) -> bool:
     return principal.is_admin or principal.has(Role.BRANCH_SECRETARY, Role.COMMUNITY_ADMIN, Role.ORG_ADMIN)
 
 
-def can_view_board(principal: Principal, node: Region | Organization | None) -> bool:
+@dataclass(frozen=True)
+class BoardNode:
+    """What authorizing a board needs of the region or organization it ranks: which of the two, and its path
+    (boards read it with one Core lookup instead of loading the ORM object)."""
+    is_region: bool
+    path: str
+
+
+def can_view_board(principal: Principal, node: BoardNode | None) -> bool:
     """Leaderboards: the whole-city board (``node`` None) is open to every signed-in user; a member sees the
     boards of the regions he lives in and the organizations he belongs to; community admins the regions they
     administer; secretaries, org admins and HR the organizations they cover; admins all."""
     if node is None or principal.is_admin:
         return True
-    if isinstance(node, Region):
+    if node.is_region:
         own = any(path.startswith(node.path) for path in principal.home_regions)
         return own or _covers_region(principal, node.path)
     own = principal.home_branch is not None and principal.home_branch.startswith(node.path)

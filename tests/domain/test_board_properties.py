@@ -1,6 +1,7 @@
-"""Property: after any awards, deductions, reversals and transfers, ``rank_of`` and the one-statement ranks of
-GET /me/rank (with the scope's size) and GET /me, in every scope, equal a naive competition rank computed in
-Python from an independent model of the scores, and the maintained boards equal the set-wise rebuild."""
+"""Property: after any awards, deductions, reversals and transfers, ``rank_of``, the one-statement ranks of
+GET /me/rank (with the scope's size) and GET /me, and a leaderboard page's ``me``, in every scope, equal a naive
+competition rank computed in Python from an independent model of the scores, and the maintained boards equal the
+set-wise rebuild."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from points_service.db import db, utcnow
+from points_service.domain.access import Grant, Principal
 from points_service.domain.boards.audit import compare_boards
-from points_service.domain.boards.keys import CITY, STANDING_BOARD, Scope, ScopeKind
-from points_service.domain.boards.rank import member_ranks, own_rank, rank_of
+from points_service.domain.boards.keys import CITY, STANDING_BOARD, Scope, ScopeKind, period_of_board
+from points_service.domain.boards.pages import leaderboard
+from points_service.domain.boards.rank import Measure, member_ranks, own_rank, rank_of
 from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.structure import transfer_member
-from points_service.models import Affiliation, SubjectType
+from points_service.models import Affiliation, Role, ScopeType, SubjectType
 from tests.board_factories import entry, reverse
 from tests.dbutil import reset_database
 from tests.factories import make_member, make_world
@@ -103,4 +106,33 @@ def test_rank_of_equals_a_naive_competition_rank_after_any_history(app, steps):
                 card = own_rank(board, member_id, kind, with_total=True)  # GET /me/rank
                 assert (card.rank, card.score, card.total) == (expected, score, len(inside)), (board, scope)
                 assert every_scope[board][member_id][kind] == expected, (board, scope)  # GET /me
+        for member_id in members_ids(members):
+            for scope in all_scopes(world):  # a page's "me": his place in the scopes he is in, else None
+                inside = [s for m, s in by_member.items() if scope.kind is ScopeKind.ALL
+                          or places[board].get(m, {}).get(scope.kind) == scope.id]
+                mine = by_member.get(member_id)
+                expected = None if mine is None or (scope.kind is not ScopeKind.ALL and places[board].get(
+                    member_id, {}).get(scope.kind) != scope.id) else (1 + sum(o > mine for o in inside), mine)
+                for page in (1, 1000):  # a page with rows carries "me"; past the last page it is looked up
+                    assert page_me(board, scope, member_id, page) == expected, (board, scope, member_id, page)
     assert compare_boards() == []
+
+
+def members_ids(members) -> list[int]:
+    return [member.id for member in members]
+
+
+def all_scopes(world) -> list[Scope]:
+    return [CITY, *(Scope(ScopeKind.COMMUNITY, world[name].id) for name in ("north", "south")),
+            *(Scope(ScopeKind.GRID, world[name].id) for name in ("north_grid", "south_grid")),
+            *(Scope(ScopeKind.BRANCH, world[name].id) for name in ("fin1", "fin2", "edu1")),
+            *(Scope(ScopeKind.DEPARTMENT, world[name].parent_id) for name in ("fin1", "edu1"))]
+
+
+def page_me(board: str, scope: Scope, member_id: int, page: int) -> tuple[int, int] | None:
+    """The ``me`` of a page (size 1) of a board as the member sees it (an admin grant lets him see all)."""
+    viewer = Principal(user_id=0, member_id=member_id, grants=(Grant(Role.ADMIN, ScopeType.CITY, None, ""),))
+    text = "all" if scope.kind is ScopeKind.ALL else (
+        f"organization:{scope.id}" if scope.kind in (ScopeKind.BRANCH, ScopeKind.DEPARTMENT) else f"region:{scope.id}")
+    me = leaderboard(viewer, SubjectType.MEMBER, text, period_of_board(board), Measure.OWN, page, 1)["me"]
+    return None if me is None else (me["rank"], int(me["points"] * 100))

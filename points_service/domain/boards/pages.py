@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import core_execute, db, from_cents, utcnow
-from points_service.domain.access import Principal, authorize
+from points_service.db import core_execute, from_cents, utcnow
+from points_service.domain.access import BoardNode, Principal, authorize
 from points_service.domain.boards.keys import (
     CITY,
     HIDDEN_NAME,
@@ -41,6 +41,7 @@ from points_service.domain.boards.rank import (
     rank_of,
     scope_total,
     scope_total_sql,
+    viewer_columns,
 )
 from points_service.domain.errors import Forbidden, ValidationFailed
 from points_service.domain.periods import Period, PeriodKind, period_containing
@@ -61,25 +62,34 @@ REGION_KINDS = {RegionLevel.DISTRICT: ScopeKind.DISTRICT, RegionLevel.STREET: Sc
                 RegionLevel.COMMUNITY: ScopeKind.COMMUNITY, RegionLevel.GRID: ScopeKind.GRID}
 
 
-def resolve_scope(text: str) -> tuple[Scope, Region | Organization | None]:
-    """``all``, ``region:{id}``, ``community:{id}`` or ``organization:{id}`` → the scope and its node."""
+def resolve_scope(text: str) -> tuple[Scope, BoardNode | None]:
+    """``all``, ``region:{id}``, ``community:{id}`` or ``organization:{id}`` → the scope and what authorizing
+    it needs of its node (None for the whole city)."""
     if text == "all":
         return CITY, None
     kind, _, raw_id = text.partition(":")
     node_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 12 else None
     if kind in ("region", "community") and node_id is not None:
-        region = db.session.get(Region, node_id)
-        if region is None or (kind == "community" and region.level != RegionLevel.COMMUNITY):
+        region = core_execute(_node_statement(Region), {"id": node_id}).first()
+        if region is None or (kind == "community" and region.kind != RegionLevel.COMMUNITY):
             raise ValidationFailed({"scope": ["社区不存在" if kind == "community" else "区划不存在"]})
-        if region.level == RegionLevel.CITY:
+        if region.kind == RegionLevel.CITY:
             return CITY, None
-        return Scope(REGION_KINDS[region.level], region.id), region
+        return Scope(REGION_KINDS[region.kind], node_id), BoardNode(is_region=True, path=region.path)
     if kind == "organization" and node_id is not None:
-        org = db.session.get(Organization, node_id)
+        org = core_execute(_node_statement(Organization), {"id": node_id}).first()
         if org is None:
             raise ValidationFailed({"scope": ["组织不存在"]})
-        return Scope(ScopeKind.DEPARTMENT if org.kind == OrgKind.DEPARTMENT else ScopeKind.BRANCH, org.id), org
+        scope_kind = ScopeKind.DEPARTMENT if org.kind == OrgKind.DEPARTMENT else ScopeKind.BRANCH
+        return Scope(scope_kind, node_id), BoardNode(is_region=False, path=org.path)
     raise ValidationFailed({"scope": ["范围应为 all、region:{id}、community:{id} 或 organization:{id}"]})
+
+
+@functools.cache
+def _node_statement(model: type[Region] | type[Organization]) -> sa.Select:
+    """A region's level or an organization's kind (as ``kind``) and its path, by ``id``: built once."""
+    kind = Region.level if model is Region else Organization.kind
+    return sa.select(kind.label("kind"), model.path).where(model.id == sa.bindparam("id"))
 
 
 def leaderboard(principal: Principal, subject_type: SubjectType, scope_text: str, period: Period | str,
@@ -92,24 +102,28 @@ def leaderboard(principal: Principal, subject_type: SubjectType, scope_text: str
     if page * page_size > MAX_DEPTH:
         raise ValidationFailed({"page": [f"排行榜只提供前 {MAX_DEPTH} 名，本人名次见 me"]})
     board = board_key(period)
-    rows = _page_rows(board, subject_type, scope, measure, (page - 1) * page_size, page_size)
+    viewer = principal.member_id if subject_type == SubjectType.MEMBER else None
+    rows = _page_rows(board, subject_type, scope, measure, (page - 1) * page_size, page_size, viewer)
     items = _ranked(board, subject_type, scope, measure, rows, principal, (page - 1) * page_size)
     total = rows[0].total if rows else scope_total(board, subject_type, scope)
+    me = _me_of_row(rows[0]) if rows and viewer is not None else _me(viewer, board, scope)
     return {"items": items, "total": total, "page": page, "page_size": page_size,
-            "me": _me(principal, board, subject_type, scope), "board": board, "period": str(period),
+            "me": me, "board": board, "period": str(period),
             "scope": str(scope), "measure": measure, "label": MEASURE_LABELS[measure]
             if subject_type == SubjectType.ORGANIZATION else "党员本人积分"}
 
 
 @functools.cache
-def _page_statement(subject_type: SubjectType, kind: ScopeKind, measure: Measure) -> sa.Select:
-    """A page of one shape of board, with the scope's total, built once: bind parameters ``board``,
-    ``scope_id``, ``histogram_key``, ``offset`` and ``limit`` (a page is the most requested read)."""
+def _page_statement(subject_type: SubjectType, kind: ScopeKind, measure: Measure, with_me: bool) -> sa.Select:
+    """A page of one shape of board, with the scope's total (and the viewer's ``me_rank``/``me_points`` when
+    ``with_me``) on every row, built once: bind parameters ``board``, ``scope_id``, ``histogram_key``,
+    ``offset``, ``limit`` (and ``viewer_id``). A page is the most requested read: one round trip."""
     board = sa.bindparam("board")
     value = measure_expression(measure).label("value")
     total = scope_total_sql(board, subject_type, kind, sa.bindparam("scope_id"),
                             sa.bindparam("histogram_key")).label("total")
-    own = (BoardScore.subject_id, BoardScore.score, BoardScore.reached_at, BoardScore.branch_id, value, total)
+    me = viewer_columns(kind) if with_me else ()
+    own = (BoardScore.subject_id, BoardScore.score, BoardScore.reached_at, BoardScore.branch_id, value, total, *me)
     if subject_type == SubjectType.MEMBER:
         statement = (sa.select(*own, Member.name, Member.show_on_boards, Organization.name.label("org"))
                      .join_from(BoardScore, Member, Member.id == BoardScore.subject_id)
@@ -125,10 +139,14 @@ def _page_statement(subject_type: SubjectType, kind: ScopeKind, measure: Measure
             .offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
 
 
-def _page_rows(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, offset: int, limit: int):
-    return core_execute(_page_statement(subject_type, scope.kind, measure), {
-        "board": board, "scope_id": scope.id, "histogram_key": scope.histogram_key,
-        "offset": offset, "limit": limit}).all()
+def _page_rows(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, offset: int, limit: int,
+               viewer_id: int | None = None):
+    """The page's rows; with a ``viewer_id`` (a member) each row also carries his ``me_rank``/``me_points``."""
+    params = {"board": board, "scope_id": scope.id, "histogram_key": scope.histogram_key,
+              "offset": offset, "limit": limit}
+    if viewer_id is not None:
+        params["viewer_id"] = viewer_id
+    return core_execute(_page_statement(subject_type, scope.kind, measure, viewer_id is not None), params).all()
 
 
 def _ranked(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, rows, principal,
@@ -165,10 +183,13 @@ def measure_value(measure: Measure, value: int) -> Decimal:
         else from_cents(value)
 
 
-def _me(principal: Principal, board: str, subject_type: SubjectType, scope: Scope) -> dict | None:
-    if subject_type != SubjectType.MEMBER or principal.member_id is None:
-        return None
-    found = rank_of(board, SubjectType.MEMBER, principal.member_id, scope)
+def _me_of_row(row) -> dict | None:
+    return None if row.me_rank is None else {"rank": row.me_rank, "points": from_cents(row.me_points)}
+
+
+def _me(viewer_id: int | None, board: str, scope: Scope) -> dict | None:
+    """The viewer's place when his page came back empty (past the last page, or an empty board)."""
+    found = None if viewer_id is None else rank_of(board, SubjectType.MEMBER, viewer_id, scope)
     return None if found is None else {"rank": found[0], "points": from_cents(found[1])}
 
 

@@ -80,7 +80,8 @@ def member_rank_sql(board, kind: ScopeKind, scope_id, histogram_key, score) -> s
         return _histogram_rank(board, histogram_key, score)
     higher = sa.select(sa.func.count()).where(
         *board_rows(board, SubjectType.MEMBER, kind, scope_id), BoardScore.score > score)
-    return 1 + higher.scalar_subquery()
+    # board_scores is counted afresh even inside a statement that reads board_scores too (a page)
+    return 1 + higher.correlate_except(BoardScore).scalar_subquery()
 
 
 def _histogram_rank(board, key, score) -> sa.ColumnElement:
@@ -139,6 +140,24 @@ def _own_rank_statement(kind: ScopeKind, with_total: bool) -> sa.Select:
 def own_ranks_statement() -> sa.Select:
     ranks = (_own_rank(kind).label(f"rank_{kind}") for kind in MEMBER_SCOPE_ORDER)
     return _own_rows(*ranks).where(_MINE.c.board.in_(sa.bindparam("boards", expanding=True)))
+
+
+def viewer_columns(kind: ScopeKind) -> tuple[sa.Label, sa.Label]:
+    """``me_rank`` and ``me_points``: the viewer's rank and points in the scope a page is bound to (bind
+    parameters ``board``, ``viewer_id``, ``scope_id``, ``histogram_key``), as scalar subqueries on his own row,
+    so a page brings its "me" along (PostgreSQL runs each once per statement). NULL when the viewer is not on
+    the board or not in that scope."""
+    rank = member_rank_sql(_MINE.c.board, kind, sa.bindparam("scope_id"), sa.bindparam("histogram_key"),
+                           _MINE.c.score)
+    return _viewer_value(kind, rank).label("me_rank"), _viewer_value(kind, _MINE.c.score).label("me_points")
+
+
+def _viewer_value(kind: ScopeKind, column: sa.ColumnElement) -> sa.ScalarSelect:
+    clauses = [_MINE.c.board == sa.bindparam("board"), _MINE.c.subject_type == SubjectType.MEMBER,
+               _MINE.c.subject_id == sa.bindparam("viewer_id")]
+    if kind is not ScopeKind.ALL:
+        clauses.append(_MINE.c[f"{kind}_id"] == sa.bindparam("scope_id"))
+    return sa.select(column).where(*clauses).scalar_subquery()
 
 
 def own_rank(board: str, member_id: int, kind: ScopeKind = ScopeKind.ALL, with_total: bool = False):
