@@ -27,24 +27,16 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from points_service.db import db, from_cents, utcnow
+from points_service.db import db, utcnow
 from points_service.domain.access import Principal, allowed, authorize
 from points_service.domain.audit import audit
 from points_service.domain.calendar import working_days_after
 from points_service.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from points_service.domain.periods import LOCAL_TZ, Period, PeriodKind, local_midnight, parse_period, period_containing
+from points_service.domain.periods import LOCAL_TZ, Period, PeriodKind, local_midnight, parse_period
 from points_service.domain.policy import Policy, policy_in_force
 from points_service.domain.policy import policy_version as stored_policy
-from points_service.domain.stars_facts import (
-    confirmed_reporters,
-    ledger_facts,
-    micro_wish_items,
-    period_net_from_totals,
-    placements_at,
-    scope_resolver,
-)
+from points_service.domain.stars_facts import ONE_TICK, gather_facts, selection_context
 from points_service.domain.stars_rules import (
-    SelectionContext,
     StarFacts,
     StarOutcome,
     canonical_values,
@@ -54,7 +46,6 @@ from points_service.domain.stars_rules import (
 from points_service.models import ObjectionStatus, StarCandidate, StarObjection, StarRun, StarRunStatus
 
 INSERT_CHUNK = 5000
-ONE_TICK = timedelta(microseconds=1)
 
 TRANSITIONS: dict[StarRunStatus, frozenset[StarRunStatus]] = {
     StarRunStatus.PROPOSED: frozenset({StarRunStatus.PUBLISHED, StarRunStatus.WITHDRAWN}),
@@ -168,7 +159,7 @@ def _propose(actor: Principal | None, period: Period, scope_type: str | None, no
         raise StarRunExists()
     policy = policy_in_force(period.end - ONE_TICK)
     scope_type = scope_type or policy.stars.scope
-    outcomes = select_stars(gatherfacts_from(period, policy, scope_type), policy.stars,
+    outcomes = select_stars(gather_facts(period, policy, scope_type), policy.stars,
                             selection_context(period, policy, scope_type))
     if existing is not None:
         _move(existing, StarRunStatus.PROPOSED, StarRunStatus.WITHDRAWN)
@@ -189,38 +180,6 @@ def _propose(actor: Principal | None, period: Period, scope_type: str | None, no
         "period": period.key, "scope_type": scope_type, "candidates": run.candidate_count,
         "winners": run.winner_count, "policy_version": run.policy_version, "checksum": run.checksum})
     return run
-
-
-def selection_context(period: Period, policy: Policy, scope_type: str,
-                      upheld: frozenset[int] = frozenset()) -> SelectionContext:
-    half = period_containing(period.end - ONE_TICK, PeriodKind.HALF).key
-    names = tuple(policy.items[code].name for code in sorted(policy.stars.disqualifying_items) if code in policy.items)
-    return SelectionContext(half, names, scope_type, upheld)
-
-
-def gatherfacts_from(period: Period, policy: Policy, scope_type: str) -> list[StarFacts]:
-    """Every active member's facts for the quarter: five set-based queries for the whole city."""
-    cutoff = period.end
-    scope_of = scope_resolver(scope_type)
-    totals = period_net_from_totals(period)
-    ledger = ledger_facts(period, cutoff, micro_wish_items=micro_wish_items(policy),
-                          disqualifying_items=policy.stars.disqualifying_items)
-    reporters = confirmed_reporters(cutoff, selection_context(period, policy, scope_type).half_key)
-    facts = []
-    for placement in placements_at(cutoff):
-        member_id = placement.member_id
-        facts.append(facts_from(member_id, placement.community_id, scope_of(placement), totals.get(member_id, 0),
-                            ledger.get(member_id), member_id in reporters))
-    return facts
-
-
-def facts_from(member_id: int, community_id: int, scope_id: int, points_cents: int, ledger,
-               reported: bool) -> StarFacts:
-    return StarFacts(
-        member_id=member_id, community_id=community_id, scope_id=scope_id, points=from_cents(points_cents),
-        activities=ledger.activities if ledger else 0, hours=from_cents(ledger.hours if ledger else 0),
-        micro_wishes=ledger.micro_wishes if ledger else 0, disqualifying=ledger.disqualifying if ledger else 0,
-        reported=reported, reached_at=ledger.reached_at if ledger else None)
 
 
 def run_header(run: StarRun) -> dict:

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from points_service.db import cents, db
-from points_service.domain.periods import Period
+from points_service.db import cents, db, from_cents
+from points_service.domain.periods import Period, PeriodKind, period_containing
+from points_service.domain.policy import Policy
+from points_service.domain.stars_rules import SelectionContext, StarFacts
 from points_service.models import (
     SCORING_KINDS,
     Affiliation,
@@ -39,6 +41,8 @@ from points_service.models import (
     SourceType,
     SubjectType,
 )
+
+ONE_TICK = timedelta(microseconds=1)  # the last instant of a period is its end minus this
 
 MICRO_WISH_CATEGORY = "微心愿"
 
@@ -149,3 +153,37 @@ def scope_resolver(scope_type: str):
         departments = department_of_org()
         return lambda placement: departments.get(placement.branch_id, placement.branch_id)
     raise ValueError(f"unknown star scope: {scope_type}")
+
+
+# -- the facts of a whole quarter, as the selection takes them ------------------------------------------
+
+def selection_context(period: Period, policy: Policy, scope_type: str,
+                      upheld: frozenset[int] = frozenset()) -> SelectionContext:
+    half = period_containing(period.end - ONE_TICK, PeriodKind.HALF).key
+    names = tuple(policy.items[code].name for code in sorted(policy.stars.disqualifying_items) if code in policy.items)
+    return SelectionContext(half, names, scope_type, upheld)
+
+
+def gather_facts(period: Period, policy: Policy, scope_type: str) -> list[StarFacts]:
+    """Every active member's facts for the quarter: five set-based queries for the whole city."""
+    cutoff = period.end
+    scope_of = scope_resolver(scope_type)
+    totals = period_net_from_totals(period)
+    ledger = ledger_facts(period, cutoff, micro_wish_items=micro_wish_items(policy),
+                          disqualifying_items=policy.stars.disqualifying_items)
+    reporters = confirmed_reporters(cutoff, selection_context(period, policy, scope_type).half_key)
+    facts = []
+    for placement in placements_at(cutoff):
+        member_id = placement.member_id
+        facts.append(facts_from(member_id, placement.community_id, scope_of(placement), totals.get(member_id, 0),
+                            ledger.get(member_id), member_id in reporters))
+    return facts
+
+
+def facts_from(member_id: int, community_id: int, scope_id: int, points_cents: int, ledger,
+               reported: bool) -> StarFacts:
+    return StarFacts(
+        member_id=member_id, community_id=community_id, scope_id=scope_id, points=from_cents(points_cents),
+        activities=ledger.activities if ledger else 0, hours=from_cents(ledger.hours if ledger else 0),
+        micro_wishes=ledger.micro_wishes if ledger else 0, disqualifying=ledger.disqualifying if ledger else 0,
+        reported=reported, reached_at=ledger.reached_at if ledger else None)

@@ -13,16 +13,14 @@ from points_service.db import db
 from points_service.domain.access import Principal, authorize, nodes_in_scope
 from points_service.domain.periods import Period, parse_period
 from points_service.domain.policy import policy_version as stored_policy
-from points_service.domain.stars import (
+from points_service.domain.stars import find_run, publicity_deadline, run_header, stored_outcomes, upheld_members
+from points_service.domain.stars_facts import (
+    confirmed_reporters,
     facts_from,
-    find_run,
-    publicity_deadline,
-    run_header,
+    ledger_facts,
+    micro_wish_items,
     selection_context,
-    stored_outcomes,
-    upheld_members,
 )
-from points_service.domain.stars_facts import confirmed_reporters, ledger_facts, micro_wish_items
 from points_service.domain.stars_rules import canonical_row, canonical_values, checksum_of, select_stars
 from points_service.models import (
     Member,
