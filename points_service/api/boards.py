@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
+from points_service.api.dumping import CompiledList
 from points_service.api.fields import Instant, PointsField
 from points_service.api.pagination import PageArgs
 from points_service.api.security import current_principal, login_required
@@ -95,7 +96,7 @@ class MyPlaceSchema(ma.Schema):
 
 
 class LeaderboardSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(BoardItemSchema))
+    items = CompiledList(ma.fields.Nested(BoardItemSchema))  # the hottest list: dumped by compiled fields
     total = ma.fields.Integer()
     page = ma.fields.Integer()
     page_size = ma.fields.Integer()
