@@ -86,6 +86,22 @@ def test_bad_arguments_are_422_with_chinese_field_errors(client, world, query, f
     assert any("\u4e00" <= char <= "\u9fff" for char in "".join(messages))
 
 
+@pytest.mark.parametrize(("scope", "message"), [
+    ("community:{street}", "社区不存在"),  # a region, but not a community
+    ("community:999999", "社区不存在"),
+    ("region:999999", "区划不存在"),
+    ("organization:999999", "组织不存在"),
+])
+def test_a_scope_naming_no_such_place_is_422_saying_which(client, world, scope, message):
+    response = get(client, world, "admin", f"scope={scope.format(street=world['street'].id)}")
+    assert response.status_code == 422 and response.get_json()["data"]["errors"]["scope"] == [message]
+
+
+def test_the_city_as_a_region_is_the_whole_city_board(client, world):
+    data = get(client, world, "alice", f"scope=region:{world['city'].id}").get_json()["data"]
+    assert data["scope"] == "all" and data["total"] == 4 and data["me"] == {"rank": 1, "points": 9}
+
+
 def test_organizations_are_ranked_by_a_labelled_measure(client, world):
     data = get(client, world, "admin", "subject=organization&measure=participation").get_json()["data"]
     assert "参与率" in data["label"] and data["me"] is None
@@ -189,6 +205,13 @@ def test_hot_reads_take_a_fixed_number_of_statements_however_many_rows(client, w
     statements.clear()
     response = client.get(path, headers=headers)
     assert response.status_code == 200 and len(statements) == expected, statements
+
+
+def test_a_page_writes_its_limit_and_offset_into_the_sql_so_one_plan_serves_every_call(client, world, statements):
+    """As parameters, PostgreSQL's generic plan assumes a tenth of the board and a page is re-planned each call."""
+    client.get("/api/v1/leaderboards?scope=all&page=2&page_size=3", headers=auth_header(world["users"]["dan"]))
+    page = next(statement for statement in statements if "FROM board_scores JOIN members" in statement)
+    assert "LIMIT 3 OFFSET 3" in page, page
 
 
 @pytest.mark.postgres

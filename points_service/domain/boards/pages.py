@@ -117,7 +117,11 @@ def leaderboard(principal: Principal, subject_type: SubjectType, scope_text: str
 def _page_statement(subject_type: SubjectType, kind: ScopeKind, measure: Measure, with_me: bool) -> sa.Select:
     """A page of one shape of board, with the scope's total (and the viewer's ``me_rank``/``me_points`` when
     ``with_me``) on every row, built once: bind parameters ``board``, ``scope_id``, ``histogram_key``,
-    ``offset``, ``limit`` (and ``viewer_id``). A page is the most requested read: one round trip."""
+    ``offset``, ``limit`` (and ``viewer_id``). A page is the most requested read: one round trip.
+
+    OFFSET and LIMIT are written into the SQL text when it runs (``literal_execute``): with them as parameters
+    PostgreSQL's generic plan assumes a tenth of the board, so a prepared page was planned afresh on every call
+    (0.9 ms, more than running it); with them in the text the common pages reuse one plan."""
     board = sa.bindparam("board")
     value = measure_expression(measure).label("value")
     total = scope_total_sql(board, subject_type, kind, sa.bindparam("scope_id"),
@@ -136,7 +140,8 @@ def _page_statement(subject_type: SubjectType, kind: ScopeKind, measure: Measure
     tie = ([BoardScore.reached_at.asc().nulls_last()] if measure is Measure.OWN else [])
     return (statement.where(*board_rows(board, subject_type, kind, sa.bindparam("scope_id")))
             .order_by(value.desc(), *tie, BoardScore.subject_id)
-            .offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
+            .offset(sa.bindparam("offset", type_=sa.Integer, literal_execute=True))
+            .limit(sa.bindparam("limit", type_=sa.Integer, literal_execute=True)))
 
 
 def _page_rows(board: str, subject_type: SubjectType, scope: Scope, measure: Measure, offset: int, limit: int,
