@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from points_service.db import db, utcnow
+from points_service.domain.boards.pages import current_quarter
 from points_service.domain.ledger.monthly import last_months
 from points_service.models import SubjectType
 from tests.board_factories import entry
@@ -24,7 +25,9 @@ def scored(world):
     now = utcnow()
     for name, points in (("alice", 9), ("bob", 7), ("carol", 7)):
         entry(world[name], points, now)
-    entry(world["alice"], 4, now - timedelta(days=62))  # two months back: a second point on her line
+    # A second point on her line, in an earlier month and an earlier quarter than now (62 days back was still
+    # this quarter from December 2 on, and the board then counted it).
+    entry(world["alice"], 4, current_quarter().start - timedelta(days=20))
     entry(world["fin1"], 5, now, subject_type=SubjectType.ORGANIZATION)
     db.session.commit()
     return world
