@@ -38,8 +38,13 @@ class Principal:
     grants: tuple[Grant, ...] = field(default_factory=tuple)
     request_id: str | None = None  # carried so that audit rows name the request that caused them
     # A member's own places (community and grid paths, branch path), loaded with him: boards ask for them.
-    home_regions: tuple[str, ...] = ()
+    home_community: str | None = None
+    home_grid: str | None = None
     home_branch: str | None = None
+
+    @property
+    def home_regions(self) -> tuple[str, ...]:
+        return tuple(path for path in (self.home_community, self.home_grid) if path)
 
     def has(self, *roles: Role) -> bool:
         return any(grant.role in roles for grant in self.grants)
@@ -100,8 +105,7 @@ def _principal_of_rows(rows: list, request_id: str | None) -> Principal:
     )
     first = rows[0]
     return Principal(user_id=first.id, member_id=first.member_id, grants=grants, request_id=request_id,
-                     home_regions=tuple(path for path in (first.community_path, first.grid_path) if path),
-                     home_branch=first.branch_path)
+                     home_community=first.community_path, home_grid=first.grid_path, home_branch=first.branch_path)
 
 
 ORG_ROLES = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN, Role.HR)

@@ -97,6 +97,31 @@ def test_a_scope_naming_no_such_place_is_422_saying_which(client, world, scope, 
     assert response.status_code == 422 and response.get_json()["data"]["errors"]["scope"] == [message]
 
 
+@pytest.mark.parametrize("scope", ["community:{north}", "region:{north}", "region:{north_grid}",
+                                   "organization:{fin2}"])
+def test_a_members_own_place_gives_the_same_board_as_a_looked_up_scope(client, world, scope):
+    """dan's community, grid and branch are resolved from his principal; the admin's request looks them up."""
+    scope = scope.format(**{key: world[key].id for key in ("north", "north_grid", "fin2")})
+    own, looked_up = (get(client, world, role, f"scope={scope}").get_json()["data"] for role in ("dan", "admin"))
+    assert own["items"] and own["items"] == looked_up["items"]
+    assert (own["scope"], own["total"]) == (looked_up["scope"], looked_up["total"])
+    assert own["me"] is not None and looked_up["me"] is None
+
+
+def test_a_members_own_grid_named_as_a_community_is_still_422(client, world):
+    response = get(client, world, "alice", f"scope=community:{world['north_grid'].id}")
+    assert response.status_code == 422 and response.get_json()["data"]["errors"]["scope"] == ["社区不存在"]
+
+
+def test_a_member_moved_to_another_community_no_longer_sees_his_old_one(client, world):
+    from points_service.domain.structure import transfer_member
+
+    transfer_member(world["dan"], world["fin2"], world["south"], world["south_grid"])
+    db.session.commit()
+    assert get(client, world, "dan", f"scope=community:{world['north'].id}").status_code == 403
+    assert get(client, world, "dan", f"scope=community:{world['south'].id}").status_code == 200
+
+
 def test_the_city_as_a_region_is_the_whole_city_board(client, world):
     data = get(client, world, "alice", f"scope=region:{world['city'].id}").get_json()["data"]
     assert data["scope"] == "all" and data["total"] == 4 and data["me"] == {"rank": 1, "points": 9}
@@ -193,14 +218,20 @@ def statements(app):
 @pytest.mark.parametrize(("path", "expected"), [
     ("/api/v1/me/rank", 2),  # the principal, the rank card
     ("/api/v1/leaderboards?scope=all", 2),  # the principal, the page with its total and the caller's place
-    ("/api/v1/leaderboards?scope=community:{north}", 3),  # + the community, to authorize
+    # dan's own community, grid and branch: his principal holds their kind and path, nothing is looked up
+    ("/api/v1/leaderboards?scope=community:{north}", 2),
+    ("/api/v1/leaderboards?scope=region:{north_grid}", 2),
+    ("/api/v1/leaderboards?scope=organization:{fin2}", 2),
+    ("/api/v1/leaderboards?scope=region:{street}", 3),  # + the street's level and path, to authorize
+    ("/api/v1/leaderboards?scope=organization:{finance}", 3),  # + his department's kind and path
     ("/api/v1/me", 3),  # principal, account+member+affiliations+policy version, home figures joined with ranks
 ])
 def test_hot_reads_take_a_fixed_number_of_statements_however_many_rows(client, world, statements, path, expected):
     for name, points in (("alice", 1), ("bob", 2)):  # more rows must not mean more statements
         entry(world[name], points, utcnow())
     db.session.commit()
-    path, headers = path.format(north=world["north"].id), auth_header(world["users"]["dan"])
+    path = path.format(**{key: world[key].id for key in ("north", "north_grid", "fin2", "street", "finance")})
+    headers = auth_header(world["users"]["dan"])
     db.session.remove()  # a request starts with a fresh session, as under a server
     statements.clear()
     response = client.get(path, headers=headers)

@@ -62,13 +62,17 @@ REGION_KINDS = {RegionLevel.DISTRICT: ScopeKind.DISTRICT, RegionLevel.STREET: Sc
                 RegionLevel.COMMUNITY: ScopeKind.COMMUNITY, RegionLevel.GRID: ScopeKind.GRID}
 
 
-def resolve_scope(text: str) -> tuple[Scope, BoardNode | None]:
+def resolve_scope(text: str, principal: Principal | None = None) -> tuple[Scope, BoardNode | None]:
     """``all``, ``region:{id}``, ``community:{id}`` or ``organization:{id}`` → the scope and what authorizing
-    it needs of its node (None for the whole city)."""
+    it needs of its node (None for the whole city). The viewer's own community, grid or branch comes from his
+    principal; any other node is looked up."""
     if text == "all":
         return CITY, None
     kind, _, raw_id = text.partition(":")
     node_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 12 else None
+    own = _own_place(principal, kind, node_id) if principal is not None and node_id is not None else None
+    if own is not None:
+        return own
     if kind in ("region", "community") and node_id is not None:
         region = core_execute(_node_statement(Region), {"id": node_id}).first()
         if region is None or (kind == "community" and region.kind != RegionLevel.COMMUNITY):
@@ -85,6 +89,19 @@ def resolve_scope(text: str) -> tuple[Scope, BoardNode | None]:
     raise ValidationFailed({"scope": ["范围应为 all、region:{id}、community:{id} 或 organization:{id}"]})
 
 
+def _own_place(principal: Principal, kind: str, node_id: int) -> tuple[Scope, BoardNode] | None:
+    """The member's own community, grid or branch, whose kind and path his principal already holds (a path
+    ends with the node's own id): the boards members open most need no lookup to be authorized."""
+    tail = f"/{node_id}/"
+    places = ((("community", "region"), principal.home_community, ScopeKind.COMMUNITY, True),
+              (("region",), principal.home_grid, ScopeKind.GRID, True),
+              (("organization",), principal.home_branch, ScopeKind.BRANCH, False))
+    for kinds, path, scope_kind, is_region in places:
+        if kind in kinds and path is not None and path.endswith(tail):
+            return Scope(scope_kind, node_id), BoardNode(is_region=is_region, path=path)
+    return None
+
+
 @functools.cache
 def _node_statement(model: type[Region] | type[Organization]) -> sa.Select:
     """A region's level or an organization's kind (as ``kind``) and its path, by ``id``: built once."""
@@ -95,7 +112,7 @@ def _node_statement(model: type[Region] | type[Organization]) -> sa.Select:
 def leaderboard(principal: Principal, subject_type: SubjectType, scope_text: str, period: Period | str,
                 measure: Measure, page: int, page_size: int) -> dict:
     """One page of a board, with ``me`` (the caller's rank and points when he is on it)."""
-    scope, node = resolve_scope(scope_text)
+    scope, node = resolve_scope(scope_text, principal)
     authorize(principal, "leaderboard.view", node)
     if subject_type == SubjectType.MEMBER and measure is not Measure.OWN:
         raise ValidationFailed({"measure": ["党员排行榜只按本人积分排名（人均、参与率仅用于组织）"]})
