@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import groupby
 
@@ -29,7 +29,7 @@ from points_service.domain.annual_grading import Grading, Standing, grade_year
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.domain.ledger.reading import SYSTEM_ITEM_NAMES
-from points_service.domain.periods import BadPeriod, Period
+from points_service.domain.periods import ONE_TICK, BadPeriod, Period
 from points_service.domain.policy import Policy, policy_in_force
 from points_service.models import (
     AnnualSettlement,
@@ -43,7 +43,6 @@ from points_service.models import (
 )
 
 CHUNK = 5000
-JUST_BEFORE = timedelta(microseconds=1)
 
 
 class AlreadySettled(Conflict):
@@ -136,7 +135,7 @@ def write_settlement(actor: Principal | _System, window: YearWindow) -> AnnualSe
 
 
 def policy_at_cutoff(window: YearWindow) -> Policy:
-    return policy_in_force(window.cutoff - JUST_BEFORE)
+    return policy_in_force(window.cutoff - ONE_TICK)
 
 
 def _insert_chunks(rows: Iterable[dict], digest) -> int:
@@ -190,7 +189,7 @@ def verify_settlement(year: int) -> dict:
     """Recompute the year from the ledger at its cutoff and compare with the stored checksum and rows."""
     settlement = require_settlement(year)
     window = year_window(year)
-    policy = policy_in_force(window.cutoff - JUST_BEFORE)
+    policy = policy_in_force(window.cutoff - ONE_TICK)
     recomputed, stored = hashlib.sha256(), hashlib.sha256()
     for subject_type in (SubjectType.MEMBER, SubjectType.ORGANIZATION):
         for row in recompute_statements(window, policy, subject_type):

@@ -39,6 +39,9 @@ class BadPeriod(ValueError):
     pass
 
 
+ONE_TICK = timedelta(microseconds=1)  # the smallest step of a datetime: a half-open period's end minus this
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     kind: PeriodKind
@@ -63,6 +66,11 @@ class Period:
     @property
     def end(self) -> datetime:
         return local_midnight(self.end_date)
+
+    @property
+    def last_instant(self) -> datetime:
+        """The period's last representable instant: what was in force "at the end" of a half-open period."""
+        return self.end - ONE_TICK
 
     def contains(self, instant: datetime) -> bool:
         return self.start <= instant < self.end

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
@@ -52,7 +52,6 @@ from points_service.models import (
     SubjectType,
 )
 
-ONE_TICK = timedelta(microseconds=1)
 CENT = Decimal("0.01")
 BP = 10000  # report rates are kept in 1/10000, rounded down (never up past a threshold)
 
@@ -163,7 +162,7 @@ def canonical_row(outcome: BranchOutcome) -> dict:
 def gather_branch_facts(period: Period, policy: Policy) -> list[BranchFacts]:
     """Every branch with its members' facts for the period: a handful of grouped queries for the city."""
     cutoff = period.end
-    half = period_containing(period.end - ONE_TICK, PeriodKind.HALF).key
+    half = period_containing(period.last_instant, PeriodKind.HALF).key
     reporters = confirmed_reporters(cutoff, half, as_of=True)
     totals = period_net_from_totals(period)
     member_absences, org_absences = _absences(period, policy)
@@ -243,7 +242,7 @@ def award_red_flags_job(period: Period, policy: Policy | None = None) -> dict:
 
 
 def _award(actor: Principal | None, period: Period, now: datetime) -> list[RedFlagAward]:
-    policy = policy_in_force(period.end - ONE_TICK)
+    policy = policy_in_force(period.last_instant)
     rule = policy.red_flag
     if period.kind != rule.period:
         raise ValidationFailed({"period": [f"流动红旗按{'月' if rule.period == 'month' else '季度'}评选，期间有误"]})

@@ -35,7 +35,7 @@ from points_service.domain.errors import Conflict, InvalidTransition, NotFound, 
 from points_service.domain.periods import LOCAL_TZ, Period, PeriodKind, local_midnight, parse_period
 from points_service.domain.policy import Policy, policy_in_force
 from points_service.domain.policy import policy_version as stored_policy
-from points_service.domain.stars_facts import ONE_TICK, gather_facts, selection_context
+from points_service.domain.stars_facts import gather_facts, selection_context
 from points_service.domain.stars_rules import (
     StarFacts,
     StarOutcome,
@@ -157,7 +157,7 @@ def _propose(actor: Principal | None, period: Period, scope_type: str | None, no
     existing = live_run(period)
     if existing is not None and existing.status != StarRunStatus.PROPOSED:
         raise StarRunExists()
-    policy = policy_in_force(period.end - ONE_TICK)
+    policy = policy_in_force(period.last_instant)
     scope_type = scope_type or policy.stars.scope
     outcomes = select_stars(gather_facts(period, policy, scope_type), policy.stars,
                             selection_context(period, policy, scope_type))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -41,8 +41,6 @@ from points_service.models import (
     SourceType,
     SubjectType,
 )
-
-ONE_TICK = timedelta(microseconds=1)  # the last instant of a period is its end minus this
 
 MICRO_WISH_CATEGORY = "微心愿"
 
@@ -159,7 +157,7 @@ def scope_resolver(scope_type: str):
 
 def selection_context(period: Period, policy: Policy, scope_type: str,
                       upheld: frozenset[int] = frozenset()) -> SelectionContext:
-    half = period_containing(period.end - ONE_TICK, PeriodKind.HALF).key
+    half = period_containing(period.last_instant, PeriodKind.HALF).key
     names = tuple(policy.items[code].name for code in sorted(policy.stars.disqualifying_items) if code in policy.items)
     return SelectionContext(half, names, scope_type, upheld)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def run_job(spec: JobSpec, period: Period, *, scheduled_for: datetime | None = None) -> JobRun | None:
     """Run ``spec`` for ``period`` unless it already succeeded. Returns the run, or None if skipped."""
-    policy = policy_in_force(period.end - timedelta(microseconds=1))
+    policy = policy_in_force(period.last_instant)
     claim = _claim(spec.id, period, scheduled_for)
     if claim is None:
         db.session.rollback()

@@ -57,6 +57,14 @@ def test_keys_parse_to_their_local_bounds_and_back(key, kind, start, end):
     assert period.key == key
 
 
+@pytest.mark.parametrize("key", ["2026-12", "2026-Q4", "2026-H2", "2026", "2026-12-31"])
+def test_a_periods_last_instant_is_inside_it_and_the_next_tick_is_the_next_period(key):
+    period = parse_period(key)
+    assert period.contains(period.last_instant) and period.last_instant.astimezone(LOCAL_TZ).date() == \
+        period.end_date - timedelta(days=1)
+    assert period_containing(period.last_instant + timedelta(microseconds=1), period.kind) == period.next()
+
+
 @pytest.mark.parametrize("key", ["", "2026-Q5", "2026-H3", "2026-13", "26", "2026-02-30", "1999", "2026Q1", "２０２６"])
 def test_malformed_period_keys_are_refused(key):
     with pytest.raises(BadPeriod):
