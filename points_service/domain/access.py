@@ -32,19 +32,34 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class Home:
+    """One of a member's own places, loaded with his principal: his grid, community and the community's two
+    regions above it, his branch and its parent organization, each with its real level or kind."""
+    is_region: bool
+    kind: str  # a RegionLevel or an OrgKind value
+    id: int
+    path: str
+
+
+@dataclass(frozen=True)
 class Principal:
     user_id: int
     member_id: int | None = None
     grants: tuple[Grant, ...] = field(default_factory=tuple)
     request_id: str | None = None  # carried so that audit rows name the request that caused them
-    # A member's own places (community and grid paths, branch path), loaded with him: boards ask for them.
-    home_community: str | None = None
-    home_grid: str | None = None
-    home_branch: str | None = None
+    # A member's own places: boards authorize them (and name their kind) without looking them up.
+    homes: tuple[Home, ...] = ()
 
     @property
     def home_regions(self) -> tuple[str, ...]:
-        return tuple(path for path in (self.home_community, self.home_grid) if path)
+        return tuple(home.path for home in self.homes if home.is_region)
+
+    @property
+    def home_organizations(self) -> tuple[str, ...]:
+        return tuple(home.path for home in self.homes if not home.is_region)
+
+    def home(self, is_region: bool, node_id: int) -> Home | None:
+        return next((h for h in self.homes if h.is_region is is_region and h.id == node_id), None)
 
     def has(self, *roles: Role) -> bool:
         return any(grant.role in roles for grant in self.grants)
@@ -68,25 +83,41 @@ def load_principal(user_id: int, request_id: str | None = None) -> Principal | N
     return _principal_of_rows(rows, request_id) if rows and rows[0].is_active else None
 
 
+HOME_NODES = (("grid", Region, True), ("community", Region, True), ("community_up", Region, True),
+              ("community_up2", Region, True), ("branch", Organization, False), ("branch_up", Organization, False))
+
+
 @functools.cache
 def _grant_statement() -> sa.Select:
-    """The user and each grant with its scope node's path (LEFT JOINs: a member has no grants)."""
+    """The user and each grant with its scope node's path (LEFT JOINs: a member has no grants), and the member's
+    own places (``HOME_NODES``: each one's id, level or kind, and path)."""
     users, grants, members = User.__table__, RoleGrant.__table__, Member.__table__
     orgs, regions = Organization.__table__.alias("org"), Region.__table__.alias("region")
-    branch, community, grid = (Organization.__table__.alias("branch"), Region.__table__.alias("community"),
-                               Region.__table__.alias("grid"))
+    home = {name: model.__table__.alias(name) for name, model, _ in HOME_NODES}
     joined = (users.outerjoin(grants, grants.c.user_id == users.c.id)
               .outerjoin(orgs, sa.and_(grants.c.scope_type == ScopeType.ORGANIZATION, orgs.c.id == grants.c.scope_id))
               .outerjoin(regions, sa.and_(grants.c.scope_type == ScopeType.REGION, regions.c.id == grants.c.scope_id))
               .outerjoin(members, members.c.id == users.c.member_id)
-              .outerjoin(branch, branch.c.id == members.c.branch_id)
-              .outerjoin(community, community.c.id == members.c.community_id)
-              .outerjoin(grid, grid.c.id == members.c.grid_id))
+              .outerjoin(home["grid"], home["grid"].c.id == members.c.grid_id)
+              .outerjoin(home["community"], home["community"].c.id == members.c.community_id)
+              .outerjoin(home["community_up"], home["community_up"].c.id == home["community"].c.parent_id)
+              .outerjoin(home["community_up2"], home["community_up2"].c.id == home["community_up"].c.parent_id)
+              .outerjoin(home["branch"], home["branch"].c.id == members.c.branch_id)
+              .outerjoin(home["branch_up"], home["branch_up"].c.id == home["branch"].c.parent_id))
+    places = [column.label(f"{name}_{column.name}") for name, model, _ in HOME_NODES for column in
+              (home[name].c.id, home[name].c.level if model is Region else home[name].c.kind, home[name].c.path)]
     return (sa.select(users.c.id, users.c.member_id, users.c.is_active, grants.c.role, grants.c.scope_type,
-                      grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"),
-                      branch.c.path.label("branch_path"), community.c.path.label("community_path"),
-                      grid.c.path.label("grid_path"))
+                      grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"), *places)
             .select_from(joined).where(users.c.id == sa.bindparam("user_id")).order_by(grants.c.id))
+
+
+def _homes_of_row(row) -> tuple[Home, ...]:
+    homes = []
+    for name, model, is_region in HOME_NODES:
+        node_id, kind = getattr(row, f"{name}_id"), getattr(row, f"{name}_{'level' if model is Region else 'kind'}")
+        if node_id is not None:
+            homes.append(Home(is_region, str(kind), node_id, getattr(row, f"{name}_path")))
+    return tuple(homes)
 
 
 def _grant_rows(user_id: int) -> list:
@@ -105,7 +136,7 @@ def _principal_of_rows(rows: list, request_id: str | None) -> Principal:
     )
     first = rows[0]
     return Principal(user_id=first.id, member_id=first.member_id, grants=grants, request_id=request_id,
-                     home_community=first.community_path, home_grid=first.grid_path, home_branch=first.branch_path)
+                     homes=_homes_of_row(first))
 
 
 ORG_ROLES = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN, Role.HR)
@@ -247,7 +278,7 @@ def can_view_board(principal: Principal, node: BoardNode | None) -> bool:
     if node.is_region:
         own = any(path.startswith(node.path) for path in principal.home_regions)
         return own or _covers_region(principal, node.path)
-    own = principal.home_branch is not None and principal.home_branch.startswith(node.path)
+    own = any(path.startswith(node.path) for path in principal.home_organizations)
     return own or _covers_org(principal, ORG_ROLES, node.path)
 
 

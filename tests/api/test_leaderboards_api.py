@@ -6,7 +6,10 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain.boards.pages import current_quarter
+from points_service.domain.access import BoardNode, Home, Principal
+from points_service.domain.boards.keys import Scope, ScopeKind
+from points_service.domain.boards.pages import current_quarter, resolve_scope
+from points_service.domain.errors import ValidationFailed
 from tests.board_factories import entry
 from tests.factories import auth_header, make_member, make_user, make_world
 
@@ -97,20 +100,34 @@ def test_a_scope_naming_no_such_place_is_422_saying_which(client, world, scope, 
     assert response.status_code == 422 and response.get_json()["data"]["errors"]["scope"] == [message]
 
 
-@pytest.mark.parametrize("scope", ["community:{north}", "region:{north}", "region:{north_grid}",
-                                   "organization:{fin2}"])
+@pytest.mark.parametrize("scope", ["community:{north}", "region:{north}", "region:{north_grid}", "region:{street}",
+                                   "region:{district}", "organization:{fin2}", "organization:{finance}"])
 def test_a_members_own_place_gives_the_same_board_as_a_looked_up_scope(client, world, scope):
-    """dan's community, grid and branch are resolved from his principal; the admin's request looks them up."""
-    scope = scope.format(**{key: world[key].id for key in ("north", "north_grid", "fin2")})
+    """dan's places are resolved from his principal; the admin's request looks them up."""
+    keys = ("north", "north_grid", "street", "district", "fin2", "finance")
+    scope = scope.format(**{key: world[key].id for key in keys})
     own, looked_up = (get(client, world, role, f"scope={scope}").get_json()["data"] for role in ("dan", "admin"))
     assert own["items"] and own["items"] == looked_up["items"]
     assert (own["scope"], own["total"]) == (looked_up["scope"], looked_up["total"])
     assert own["me"] is not None and looked_up["me"] is None
 
 
-def test_a_members_own_grid_named_as_a_community_is_still_422(client, world):
-    response = get(client, world, "alice", f"scope=community:{world['north_grid'].id}")
+@pytest.mark.parametrize("scope", ["community:{north_grid}", "community:{street}"])
+def test_a_members_own_region_named_as_a_community_is_still_422_unless_it_is_one(client, world, scope):
+    scope = scope.format(**{key: world[key].id for key in ("north_grid", "street")})
+    response = get(client, world, "alice", f"scope={scope}")
     assert response.status_code == 422 and response.get_json()["data"]["errors"]["scope"] == ["社区不存在"]
+
+
+def test_a_members_region_id_given_as_an_organization_is_looked_up_as_an_organization(app):
+    """Regions and organizations number apart: one of his regions' ids, as an organization, is not his place."""
+    missing = 10**9
+    viewer = Principal(user_id=0, homes=(Home(True, "community", missing, f"/{missing}/"),))
+    with pytest.raises(ValidationFailed) as caught:
+        resolve_scope(f"organization:{missing}", viewer)
+    assert caught.value.data == {"errors": {"scope": ["组织不存在"]}}
+    assert resolve_scope(f"region:{missing}", viewer) == (Scope(ScopeKind.COMMUNITY, missing),
+                                                           BoardNode(is_region=True, path=f"/{missing}/"))
 
 
 def test_a_member_moved_to_another_community_no_longer_sees_his_old_one(client, world):
@@ -218,19 +235,22 @@ def statements(app):
 @pytest.mark.parametrize(("path", "expected"), [
     ("/api/v1/me/rank", 2),  # the principal, the rank card
     ("/api/v1/leaderboards?scope=all", 2),  # the principal, the page with its total and the caller's place
-    # dan's own community, grid and branch: his principal holds their kind and path, nothing is looked up
+    # dan's own places: his principal holds their level or kind and path, nothing is looked up
     ("/api/v1/leaderboards?scope=community:{north}", 2),
     ("/api/v1/leaderboards?scope=region:{north_grid}", 2),
+    ("/api/v1/leaderboards?scope=region:{street}", 2),
+    ("/api/v1/leaderboards?scope=region:{district}", 2),
     ("/api/v1/leaderboards?scope=organization:{fin2}", 2),
-    ("/api/v1/leaderboards?scope=region:{street}", 3),  # + the street's level and path, to authorize
-    ("/api/v1/leaderboards?scope=organization:{finance}", 3),  # + his department's kind and path
+    ("/api/v1/leaderboards?scope=organization:{finance}", 2),
+    ("/api/v1/leaderboards?scope=region:{city}", 3),  # + the region's level and path: not one of his places
     ("/api/v1/me", 3),  # principal, account+member+affiliations+policy version, home figures joined with ranks
 ])
 def test_hot_reads_take_a_fixed_number_of_statements_however_many_rows(client, world, statements, path, expected):
     for name, points in (("alice", 1), ("bob", 2)):  # more rows must not mean more statements
         entry(world[name], points, utcnow())
     db.session.commit()
-    path = path.format(**{key: world[key].id for key in ("north", "north_grid", "fin2", "street", "finance")})
+    path = path.format(**{key: world[key].id for key in ("north", "north_grid", "fin2", "street", "district",
+                                                        "finance", "city")})
     headers = auth_header(world["users"]["dan"])
     db.session.remove()  # a request starts with a fresh session, as under a server
     statements.clear()

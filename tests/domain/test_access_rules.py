@@ -125,3 +125,17 @@ def test_an_unknown_action_is_a_programming_error_not_a_silent_allow(world):
 def test_a_scoped_grant_without_a_scope_id_grants_nothing(world):
     who = grant_directly(make_user(username="no_scope"), Role.BRANCH_SECRETARY, ScopeType.ORGANIZATION, None)
     assert visible(who) == set() and viewable(who) == set()
+
+
+def test_a_members_principal_holds_his_own_places_with_their_real_levels_and_paths(world):
+    homes = {(home.is_region, home.kind, home.id, home.path) for home in principal(world, "alice").homes}
+    regions = [(True, str(world[key].level), world[key].id, world[key].path)
+               for key in ("north_grid", "north", "street", "district")]
+    orgs = [(False, str(world[key].kind), world[key].id, world[key].path) for key in ("fin1", "finance")]
+    assert homes == {*regions, *orgs}
+
+
+def test_a_member_without_a_grid_and_a_staff_account_hold_only_what_they_have(world):
+    carol = principal_for(make_user(member=world["carol"]))
+    assert {home.id for home in carol.homes if home.is_region} == {world[k].id for k in ("north", "street", "district")}
+    assert principal(world, "admin").homes == ()

@@ -62,44 +62,37 @@ REGION_KINDS = {RegionLevel.DISTRICT: ScopeKind.DISTRICT, RegionLevel.STREET: Sc
                 RegionLevel.COMMUNITY: ScopeKind.COMMUNITY, RegionLevel.GRID: ScopeKind.GRID}
 
 
+NO_SUCH_NODE = {"region": "区划不存在", "community": "社区不存在", "organization": "组织不存在"}
+
+
 def resolve_scope(text: str, principal: Principal | None = None) -> tuple[Scope, BoardNode | None]:
     """``all``, ``region:{id}``, ``community:{id}`` or ``organization:{id}`` → the scope and what authorizing
-    it needs of its node (None for the whole city). The viewer's own community, grid or branch comes from his
-    principal; any other node is looked up."""
+    it needs of its node (None for the whole city). The viewer's own places (grid, community, street,
+    district, branch, department) come with his principal; any other node is looked up: the boards members
+    open most need no lookup."""
     if text == "all":
         return CITY, None
     kind, _, raw_id = text.partition(":")
     node_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 12 else None
-    own = _own_place(principal, kind, node_id) if principal is not None and node_id is not None else None
-    if own is not None:
-        return own
-    if kind in ("region", "community") and node_id is not None:
-        region = core_execute(_node_statement(Region), {"id": node_id}).first()
-        if region is None or (kind == "community" and region.kind != RegionLevel.COMMUNITY):
-            raise ValidationFailed({"scope": ["社区不存在" if kind == "community" else "区划不存在"]})
-        if region.kind == RegionLevel.CITY:
-            return CITY, None
-        return Scope(REGION_KINDS[region.kind], node_id), BoardNode(is_region=True, path=region.path)
-    if kind == "organization" and node_id is not None:
-        org = core_execute(_node_statement(Organization), {"id": node_id}).first()
-        if org is None:
-            raise ValidationFailed({"scope": ["组织不存在"]})
-        scope_kind = ScopeKind.DEPARTMENT if org.kind == OrgKind.DEPARTMENT else ScopeKind.BRANCH
-        return Scope(scope_kind, node_id), BoardNode(is_region=False, path=org.path)
-    raise ValidationFailed({"scope": ["范围应为 all、region:{id}、community:{id} 或 organization:{id}"]})
+    if kind not in NO_SUCH_NODE or node_id is None:
+        raise ValidationFailed({"scope": ["范围应为 all、region:{id}、community:{id} 或 organization:{id}"]})
+    is_region = kind != "organization"
+    node = principal.home(is_region, node_id) if principal is not None else None
+    if node is None:
+        node = core_execute(_node_statement(Region if is_region else Organization), {"id": node_id}).first()
+    if node is None or (kind == "community" and node.kind != RegionLevel.COMMUNITY):
+        raise ValidationFailed({"scope": [NO_SUCH_NODE[kind]]})
+    return _scope_of_node(is_region, node.kind, node_id, node.path)
 
 
-def _own_place(principal: Principal, kind: str, node_id: int) -> tuple[Scope, BoardNode] | None:
-    """The member's own community, grid or branch, whose kind and path his principal already holds (a path
-    ends with the node's own id): the boards members open most need no lookup to be authorized."""
-    tail = f"/{node_id}/"
-    places = ((("community", "region"), principal.home_community, ScopeKind.COMMUNITY, True),
-              (("region",), principal.home_grid, ScopeKind.GRID, True),
-              (("organization",), principal.home_branch, ScopeKind.BRANCH, False))
-    for kinds, path, scope_kind, is_region in places:
-        if kind in kinds and path is not None and path.endswith(tail):
-            return Scope(scope_kind, node_id), BoardNode(is_region=is_region, path=path)
-    return None
+def _scope_of_node(is_region: bool, kind: str, node_id: int, path: str) -> tuple[Scope, BoardNode | None]:
+    """A region (by its level) or an organization (by its kind) as a board scope; the city is the city board."""
+    if is_region:
+        level = RegionLevel(kind)
+        return (CITY, None) if level == RegionLevel.CITY else \
+            (Scope(REGION_KINDS[level], node_id), BoardNode(is_region=True, path=path))
+    scope_kind = ScopeKind.DEPARTMENT if kind == OrgKind.DEPARTMENT else ScopeKind.BRANCH
+    return Scope(scope_kind, node_id), BoardNode(is_region=False, path=path)
 
 
 @functools.cache
