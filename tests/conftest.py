@@ -77,3 +77,16 @@ def app(_schema_ready):
         if PG_URL:
             reset_database()
         db.engine.dispose()
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements the next requests run (BEGIN/ROLLBACK are not statements here)."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK")):
+            seen.append(statement)
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(db.engine, "before_cursor_execute", record)

@@ -1,10 +1,15 @@
 """GET /me: who the caller is, what he may do, where he belongs and — for a member — the mini-program's home
-screen (his figures and his rank in every scope), in two statements after the principal.
+screen (his figures and his rank in every scope), in one statement after the principal.
 
-The home screen is the most frequent call of the mini-program, so its reads are statements built once and run
-side by side: the account, its member with his current places, every affiliation with its places' names and the
-policy version in force (one row per affiliation); then the home figures joined with the ranks on both boards
-(one row per board). Each part keeps its own shaping function, shared with the views that read it alone.
+The home screen is the most frequent call of the mini-program, so it is one statement built once: the account,
+its member with his current places, every affiliation with its places' names and the policy version in force,
+joined with the home figures and the member's rows on the boards with their ranks (one row per affiliation and
+board). Each part keeps its own shaping function, shared with the views that read it alone.
+
+The figures depend on the policy in force (how long redeemable points stay valid), which the same statement
+reads. So the statement is built with the validity this process last found in force and checks it against the
+version it reads: when a version with another validity has taken effect since, the home screen is read once
+more with it. A stale guess costs one statement, never a wrong figure.
 """
 
 from __future__ import annotations
@@ -24,60 +29,91 @@ from points_service.models import Affiliation, Member, Organization, Region, Sco
 
 _PLACES = {"branch": Organization.__table__, "community": Region.__table__, "grid": Region.__table__}
 _POLICY_KEY = ("version", "checksum", "effective_from")
+# The redeemable validity (months; None: forever) of the version this process last found in force.
+_validity_seen: dict[str, int | None] = {"months": None}
 
 
 def describe_me(principal: Principal) -> dict:
     now = utcnow()
-    rows = core_execute(_profile_statement(), {"user_id": principal.user_id, "at": now}).all()
-    member = _member_of(rows[0])
+    if principal.member_id is None:
+        rows = core_execute(_profile_statement(), {"user_id": principal.user_id, "at": now}).all()
+        return {**_profile(rows, principal), "points": None, "ranks": None}
+    rows = _member_rows(principal, now)
+    first = rows[0]
+    boards = [row for row in rows if row.affiliation_id == first.affiliation_id and row.board is not None]
+    return {**_profile([row for row in rows if row.board == first.board], principal),
+            "points": home_figures(first, now),
+            "ranks": my_ranks_of(member_ranks_of_rows(boards), home_periods(now))}
+
+
+def _member_rows(principal: Principal, now) -> list:
+    """The member's statement, read again when the policy in force has another validity than expected."""
+    expected = _validity_seen["months"]
+    rows = _read_member(principal, expected, now)
+    in_force = _policy_of(rows[0]).redeemable_expiry.validity_months
+    if in_force != expected:
+        _validity_seen["months"] = in_force
+        rows = _read_member(principal, in_force, now)
+    return rows
+
+
+def _read_member(principal: Principal, months: int | None, now) -> list:
+    figures, params = home_query(principal.member_id, months, now)
+    params.update(user_id=principal.user_id, at=now, boards=[board_key(period) for period in home_periods(now)])
+    return core_execute(_member_statement(figures), params).all()
+
+
+def _profile(rows: list, principal: Principal) -> dict:
+    """The account, member, roles and affiliations of the profile rows (one per affiliation)."""
+    first = rows[0]
     return {
-        "user": {"id": rows[0].user_id, "username": rows[0].username, "display_name": rows[0].display_name},
-        "member": member,
+        "user": {"id": first.user_id, "username": first.username, "display_name": first.display_name},
+        "member": _member_of(first),
         "roles": [
             {"role": grant.role, "scope_type": grant.scope_type, "scope_id": grant.scope_id,
              "scope_name": _scope_name(grant.scope_type, grant.scope_id)}
             for grant in principal.grants
         ],
         "affiliations": [_affiliation_of(row) for row in rows if row.valid_from is not None],
-        **(_home_screen(member["id"], _policy_of(rows[0]), now) if member else {"points": None, "ranks": None}),
     }
 
 
-def _home_screen(member_id: int, policy: Policy, now) -> dict:
-    figures, params = home_query(member_id, policy, now)
-    periods = home_periods(now)
-    params["boards"] = [board_key(period) for period in periods]
-    rows = core_execute(_home_screen_statement(figures), params).all()
-    ranks = member_ranks_of_rows([row for row in rows if row.board is not None])
-    return {"points": home_figures(rows[0], now), "ranks": my_ranks_of(ranks, periods)}
-
-
 @functools.cache
-def _home_screen_statement(figures: sa.Select) -> sa.Select:
-    """The home figures (one row) with the member's rows on the boards and his ranks (none to two rows): LEFT
-    JOIN ON TRUE keeps the figures when he is on no board yet."""
+def _member_statement(figures: sa.Select) -> sa.Select:
+    """The profile rows × the home figures (one row) with the member's rows on the boards and his ranks (none
+    to two rows). LEFT JOIN ON TRUE keeps the figures when he is on no board yet."""
+    profile = _profile_select().subquery("profile")
     figures_row, rank_rows = figures.subquery("figures"), own_ranks_statement().subquery("ranks")
-    return sa.select(figures_row, rank_rows).select_from(figures_row.outerjoin(rank_rows, sa.true()))
+    joined = profile.join(figures_row, sa.true()).outerjoin(rank_rows, sa.true())
+    return (sa.select(profile, figures_row, rank_rows).select_from(joined)
+            .order_by(profile.c.valid_from, profile.c.affiliation_id, rank_rows.c.board))
 
 
 @functools.cache
 def _profile_statement() -> sa.Select:
-    """One row per affiliation (one, NULLs, for a staff account), each with the in-force policy key."""
+    """One row per affiliation (one, NULLs, for a staff account), oldest first."""
+    profile = _profile_select().subquery("profile")
+    return sa.select(profile).order_by(profile.c.valid_from, profile.c.affiliation_id)
+
+
+def _profile_select() -> sa.Select:
+    """The account, its member and current places, and one row per affiliation, each with the in-force policy
+    key (bind parameters ``user_id``, ``at``)."""
     users, members, affiliations = User.__table__, Member.__table__, Affiliation.__table__
     policy = in_force_key_subquery()
     joined = (users.outerjoin(members, members.c.id == users.c.member_id)
               .outerjoin(affiliations, affiliations.c.member_id == members.c.id)
               .outerjoin(policy, sa.true()))
     columns = [users.c.id.label("user_id"), users.c.username, users.c.display_name, members.c.id.label("member_id"),
-               members.c.name, members.c.phone_masked, members.c.show_on_boards, affiliations.c.valid_from,
-               affiliations.c.valid_to, *(policy.c[name].label(f"policy_{name}") for name in _POLICY_KEY)]
+               members.c.name, members.c.phone_masked, members.c.show_on_boards,
+               affiliations.c.id.label("affiliation_id"), affiliations.c.valid_from, affiliations.c.valid_to,
+               *(policy.c[name].label(f"policy_{name}") for name in _POLICY_KEY)]
     for owner, prefix in ((members, "current"), (affiliations, "past")):
         for place, table in _PLACES.items():
             node = table.alias(f"{prefix}_{place}")
             joined = joined.outerjoin(node, node.c.id == owner.c[f"{place}_id"])
             columns += [node.c.id.label(f"{prefix}_{place}_id"), node.c.name.label(f"{prefix}_{place}_name")]
-    return (sa.select(*columns).select_from(joined).where(users.c.id == sa.bindparam("user_id"))
-            .order_by(affiliations.c.valid_from))
+    return sa.select(*columns).select_from(joined).where(users.c.id == sa.bindparam("user_id"))
 
 
 def _policy_of(row) -> Policy:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from points_service.db import db, utcnow
+from points_service.domain import home
 from points_service.domain.ledger.credit import award
 from points_service.domain.periods import to_rfc3339
 from points_service.domain.structure import transfer_member
+from points_service.models import LedgerName
+from tests.board_factories import entry
 from tests.factories import auth_header, make_world
 from tests.ledger_factories import install_policy, member_fact
 
@@ -76,3 +79,54 @@ def test_the_home_screen_uses_the_policy_version_in_force_now(client):
                    effective_from=utcnow() + timedelta(days=1))  # not yet in force
 
     assert me_of(client, user)["points"]["expiring"]["points"] == 0
+
+
+def test_a_transferred_member_on_both_boards_gets_each_affiliation_and_each_rank_once(client):
+    """One statement joins the affiliations with the boards: two of each must not come back as four."""
+    world = make_world()
+    alice, now = world["alice"], utcnow()
+    moved_at = now - timedelta(days=3)
+    alice.affiliations[0].valid_from = moved_at - timedelta(days=400)
+    transfer_member(alice, world["edu1"], world["south"], None, when=moved_at)
+    entry(alice, 4, now)
+    entry(alice, 3, now, ledger=LedgerName.STANDING)
+    entry(world["bob"], 9, now)  # in her new community, not in her branch or department
+    db.session.commit()
+
+    me = me_of(client, world["users"]["alice"])
+
+    assert [a["community"]["name"] for a in me["affiliations"]] == ["北门社区", "南门社区"]
+    quarter, standing = me["ranks"]["quarter"], me["ranks"]["standing"]
+    assert quarter["on_board"] and quarter["points"] == 4 and standing["on_board"]
+    assert [(r["kind"], r["rank"]) for r in quarter["ranks"]] == [
+        ("community", 2), ("street", 2), ("district", 2), ("all", 2), ("branch", 1), ("department", 1)]
+    assert [r["kind"] for r in standing["ranks"]] == ["community", "street", "district", "all", "branch",
+                                                      "department"]
+    assert me["points"]["quarter"] == 4
+
+
+def test_get_me_reads_again_once_when_a_version_with_another_validity_takes_effect(client, statements):
+    """The statement is built with the validity last found in force and reads the version in force with it."""
+    world = make_world()
+    award(member_fact(world["alice"], "member.micro_wish"), at=utcnow() - timedelta(days=800))
+    db.session.commit()
+    headers = auth_header(world["users"]["alice"])
+    home._validity_seen["months"] = None  # as a fresh process: no version seen yet
+
+    def expiring_and_statements() -> tuple:
+        db.session.remove()
+        statements.clear()
+        response = client.get("/api/v1/me", headers=headers)
+        return response.get_json()["data"]["points"]["expiring"]["points"], len(statements)
+
+    assert expiring_and_statements() == (5, 3)  # principal, read with no expiry, read again with 12 months
+    assert expiring_and_statements() == (5, 2)
+    install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=None),
+                   effective_from=utcnow() - timedelta(minutes=5))
+    assert expiring_and_statements() == (0, 4)  # + the new version's document, loaded once per process
+    assert expiring_and_statements() == (0, 2)
+    install_policy(effective_from=utcnow() - timedelta(minutes=4))  # the default file again: 12 months
+    assert expiring_and_statements() == (5, 4)
+    assert expiring_and_statements() == (5, 2)
+    install_policy(effective_from=utcnow() - timedelta(minutes=3))  # the same validity: no second read
+    assert expiring_and_statements() == (5, 3)

@@ -14,7 +14,7 @@ from points_service.domain.access import Principal
 from points_service.domain.ledger.settlement import expiring_amount, expiring_sums_sql, expiry_window
 from points_service.domain.ledger.totals import total_of
 from points_service.domain.periods import Period, PeriodKind, period_containing
-from points_service.domain.policy import Policy, policy_for_reading, policy_in_force
+from points_service.domain.policy import policy_for_reading, policy_in_force
 from points_service.domain.structure import get_member, get_organization
 from points_service.models import (
     ALL_TIME,
@@ -100,14 +100,15 @@ def home_summary(member_id: int, now: datetime | None = None) -> dict:
     """The mini-program's home screen figures for one member in one statement: maintained totals (no ledger
     scan), the pending count, and what the expiry run at the end of this month will take."""
     now = now or utcnow()
-    statement, params = home_query(member_id, policy_for_reading(now), now)
+    months = policy_for_reading(now).redeemable_expiry.validity_months
+    statement, params = home_query(member_id, months, now)
     return home_figures(core_execute(statement, params).one(), now)
 
 
-def home_query(member_id: int, policy: Policy, now: datetime) -> tuple[sa.Select, dict]:
-    """The home figures' statement and its parameters (GET /me runs it side by side with the ranks)."""
+def home_query(member_id: int, months: int | None, now: datetime) -> tuple[sa.Select, dict]:
+    """The home figures' statement and its parameters, for a policy whose redeemable points stay valid
+    ``months`` (None: forever). GET /me runs it inside its one statement."""
     keys = {kind: period_containing(now, PeriodKind(kind)).key for kind in ("month", "quarter", "year")}
-    months = policy.redeemable_expiry.validity_months
     window = {} if months is None else dict(zip(("threshold", "cutoff"),
                                                 expiry_window(period_containing(now, PeriodKind.MONTH), months),
                                                 strict=True))
