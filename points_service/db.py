@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import functools
+import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -55,6 +57,29 @@ def reads_without_transaction(view):
             db.session.rollback()  # hands the connection back now, its isolation level reset for the next use
 
     return wrapper
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9:_-]*")
+
+
+def sql_constant(value: int | str | enum.Enum) -> sa.ColumnElement:
+    """One of our own constants (an enum's value, a period key such as ``all``, a number) written into the SQL
+    text rather than sent as a bind parameter.
+
+    The hot reads are statements built once that take only their real inputs as parameters. A constant sent as a
+    parameter is paid for on every call: SQLAlchemy processes it (a ``Points`` zero goes through ``Decimal``),
+    psycopg adapts it and re-scans the placeholders of any statement longer than its 4 KB cache (GET /me's is
+    10 KB), and PostgreSQL's generic plan cannot see its value. Only for constants of the code, never for input:
+    strings must be plain (letters, digits, ``:-_``)."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"not an SQL constant: {value!r}")
+    if isinstance(value, int):
+        return sa.literal_column(str(value), sa.BigInteger)
+    if not _PLAIN.fullmatch(value):
+        raise ValueError(f"not a plain SQL string constant: {value!r}")
+    return sa.literal_column(f"'{value}'", sa.String)
 
 
 def cents(column):

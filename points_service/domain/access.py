@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from points_service.db import core_execute, db
+from points_service.db import core_execute, db, sql_constant
 from points_service.domain.errors import Forbidden, Unauthorized
 from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, RoleGrant, ScopeType, User
 
@@ -95,8 +95,10 @@ def _grant_statement() -> sa.Select:
     orgs, regions = Organization.__table__.alias("org"), Region.__table__.alias("region")
     home = {name: model.__table__.alias(name) for name, model, _ in HOME_NODES}
     joined = (users.outerjoin(grants, grants.c.user_id == users.c.id)
-              .outerjoin(orgs, sa.and_(grants.c.scope_type == ScopeType.ORGANIZATION, orgs.c.id == grants.c.scope_id))
-              .outerjoin(regions, sa.and_(grants.c.scope_type == ScopeType.REGION, regions.c.id == grants.c.scope_id))
+              .outerjoin(orgs, sa.and_(grants.c.scope_type == sql_constant(ScopeType.ORGANIZATION),
+                                       orgs.c.id == grants.c.scope_id))
+              .outerjoin(regions, sa.and_(grants.c.scope_type == sql_constant(ScopeType.REGION),
+                                          regions.c.id == grants.c.scope_id))
               .outerjoin(members, members.c.id == users.c.member_id)
               .outerjoin(home["grid"], home["grid"].c.id == members.c.grid_id)
               .outerjoin(home["community"], home["community"].c.id == members.c.community_id)

@@ -22,7 +22,7 @@ from points_service.db import core_execute, db, utcnow
 from points_service.domain.access import Principal
 from points_service.domain.boards.keys import board_key
 from points_service.domain.boards.pages import home_periods, my_ranks_of
-from points_service.domain.boards.rank import member_ranks_of_rows, own_ranks_statement
+from points_service.domain.boards.rank import board_params, member_ranks_of_rows, own_ranks_statement
 from points_service.domain.ledger.reading import home_figures, home_query
 from points_service.domain.policy import Policy, in_force_key_subquery, policy_of_key
 from points_service.models import Affiliation, Member, Organization, Region, ScopeType, User
@@ -59,8 +59,9 @@ def _member_rows(principal: Principal, now) -> list:
 
 def _read_member(principal: Principal, months: int | None, now) -> list:
     figures, params = home_query(principal.member_id, months, now)
-    params.update(user_id=principal.user_id, at=now, boards=[board_key(period) for period in home_periods(now)])
-    return core_execute(_member_statement(figures), params).all()
+    boards = [board_key(period) for period in home_periods(now)]
+    params.update(user_id=principal.user_id, at=now, **board_params(boards))
+    return core_execute(_member_statement(figures, len(boards)), params).all()
 
 
 def _profile(rows: list, principal: Principal) -> dict:
@@ -79,11 +80,11 @@ def _profile(rows: list, principal: Principal) -> dict:
 
 
 @functools.cache
-def _member_statement(figures: sa.Select) -> sa.Select:
+def _member_statement(figures: sa.Select, boards: int) -> sa.Select:
     """The profile rows × the home figures (one row) with the member's rows on the boards and his ranks (none
-    to two rows). LEFT JOIN ON TRUE keeps the figures when he is on no board yet."""
+    to ``boards`` rows). LEFT JOIN ON TRUE keeps the figures when he is on no board yet."""
     profile = _profile_select().subquery("profile")
-    figures_row, rank_rows = figures.subquery("figures"), own_ranks_statement().subquery("ranks")
+    figures_row, rank_rows = figures.subquery("figures"), own_ranks_statement(boards).subquery("ranks")
     joined = profile.join(figures_row, sa.true()).outerjoin(rank_rows, sa.true())
     return (sa.select(profile, figures_row, rank_rows).select_from(joined)
             .order_by(profile.c.valid_from, profile.c.affiliation_id, rank_rows.c.board))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from points_service.db import sql_constant
 from points_service.domain.periods import TOTAL_KINDS, Period
 from points_service.models import ALL_TIME, LedgerName
 
@@ -57,7 +58,8 @@ def bucket_of(score: int) -> int:
 
 def bucket_sql(score) -> sa.ColumnElement:
     """``bucket_of`` in SQL on both engines (their integer division truncates toward zero)."""
-    return sa.case((score >= 0, score // 100), else_=-((-score + 99) // 100))
+    zero, hundred, ninety_nine = sql_constant(0), sql_constant(100), sql_constant(99)
+    return sa.case((score >= zero, score // hundred), else_=-((-score + ninety_nine) // hundred))
 
 
 class ScopeKind(enum.StrEnum):

@@ -16,7 +16,7 @@ import functools
 
 import sqlalchemy as sa
 
-from points_service.db import core_execute, db
+from points_service.db import core_execute, db, sql_constant
 from points_service.domain.boards.keys import (
     CITY,
     HISTOGRAM_KINDS,
@@ -45,11 +45,12 @@ MEASURE_LABELS = {
 
 def measure_expression(measure: Measure) -> sa.ColumnElement:
     """The number a board is sorted by, in hundredths (participation in basis points: 1/100 of a percent)."""
-    members = sa.func.coalesce(BoardOrgMembers.members, 0)
+    zero = sql_constant(0)
+    members = sa.func.coalesce(BoardOrgMembers.members, zero)
     if measure is Measure.PER_CAPITA:
-        return sa.case((members > 0, BoardScore.member_points // members), else_=0)
+        return sa.case((members > zero, BoardScore.member_points // members), else_=zero)
     if measure is Measure.PARTICIPATION:
-        return sa.case((members > 0, BoardScore.participants * 10000 // members), else_=0)
+        return sa.case((members > zero, BoardScore.participants * sql_constant(10000) // members), else_=zero)
     return BoardScore.score
 
 
@@ -57,7 +58,7 @@ def board_rows(board, subject_type: SubjectType, kind: ScopeKind, scope_id=None)
     """The rows of one board in one scope (``board`` and ``scope_id`` may be values or bind parameters).
     Organization boards rank departments against each other, except inside a department
     (``organization:{id}``), where its branches are ranked."""
-    clauses = [BoardScore.board == board, BoardScore.subject_type == subject_type]
+    clauses = [BoardScore.board == board, BoardScore.subject_type == sql_constant(subject_type)]
     if kind is not ScopeKind.ALL:
         clauses.append(getattr(BoardScore, f"{kind}_id") == scope_id)
     if subject_type == SubjectType.ORGANIZATION and kind is ScopeKind.DEPARTMENT:
@@ -81,18 +82,18 @@ def member_rank_sql(board, kind: ScopeKind, scope_id, histogram_key, score) -> s
     higher = sa.select(sa.func.count()).where(
         *board_rows(board, SubjectType.MEMBER, kind, scope_id), BoardScore.score > score)
     # board_scores is counted afresh even inside a statement that reads board_scores too (a page)
-    return 1 + higher.correlate_except(BoardScore).scalar_subquery()
+    return sql_constant(1) + higher.correlate_except(BoardScore).scalar_subquery()
 
 
 def _histogram_rank(board, key, score) -> sa.ColumnElement:
     """1 + the members in buckets above ``score``'s + those with a higher exact score inside its bucket."""
-    bucket = bucket_sql(score)
-    buckets_above = sa.select(sa.func.coalesce(sa.func.sum(BoardBucket.n), 0)).where(
+    bucket, zero = bucket_sql(score), sql_constant(0)
+    buckets_above = sa.select(sa.func.coalesce(sa.func.sum(BoardBucket.n), zero)).where(
         BoardBucket.board == board, BoardBucket.scope_key == key, BoardBucket.bucket > bucket)
-    higher_in_bucket = sa.select(sa.func.coalesce(sa.func.sum(BoardFine.n), 0)).where(
+    higher_in_bucket = sa.select(sa.func.coalesce(sa.func.sum(BoardFine.n), zero)).where(
         BoardFine.board == board, BoardFine.scope_key == key, BoardFine.score > score,
-        BoardFine.score < (bucket + 1) * 100)
-    return 1 + buckets_above.scalar_subquery() + higher_in_bucket.scalar_subquery()
+        BoardFine.score < (bucket + sql_constant(1)) * sql_constant(100))
+    return sql_constant(1) + buckets_above.scalar_subquery() + higher_in_bucket.scalar_subquery()
 
 
 # -- a member's own rank, row and rank in one statement ------------------------------------------------------
@@ -109,8 +110,8 @@ def _own_scope_id(kind: ScopeKind) -> sa.ColumnElement | None:
 
 def _own_histogram_key(kind: ScopeKind) -> sa.ColumnElement:
     if kind is ScopeKind.ALL:
-        return sa.literal(CITY.histogram_key)
-    return sa.literal(f"{kind}:") + sa.cast(_own_scope_id(kind), sa.String)
+        return sql_constant(CITY.histogram_key)
+    return sql_constant(f"{kind}:") + sa.cast(_own_scope_id(kind), sa.String)
 
 
 def _own_rank(kind: ScopeKind) -> sa.ColumnElement:
@@ -126,7 +127,7 @@ def _own_total(kind: ScopeKind) -> sa.ColumnElement:
 
 def _own_rows(*columns) -> sa.Select:
     return sa.select(_MINE.c.board, _MINE.c.score, _MINE.c.reached_at, *(_MINE.c[c] for c in SCOPE_COLUMNS),
-                     *columns).where(_MINE.c.subject_type == SubjectType.MEMBER,
+                     *columns).where(_MINE.c.subject_type == sql_constant(SubjectType.MEMBER),
                                      _MINE.c.subject_id == sa.bindparam("member_id"))
 
 
@@ -137,9 +138,17 @@ def _own_rank_statement(kind: ScopeKind, with_total: bool) -> sa.Select:
 
 
 @functools.cache
-def own_ranks_statement() -> sa.Select:
+def own_ranks_statement(boards: int) -> sa.Select:
+    """The member's rows on ``boards`` boards with his rank in every scope of each (bind parameters
+    ``member_id`` and those of ``board_params``): one fixed text per number of boards, since an expanding IN
+    would rewrite the statement on every call."""
     ranks = (_own_rank(kind).label(f"rank_{kind}") for kind in MEMBER_SCOPE_ORDER)
-    return _own_rows(*ranks).where(_MINE.c.board.in_(sa.bindparam("boards", expanding=True)))
+    return _own_rows(*ranks).where(_MINE.c.board.in_([sa.bindparam(f"board_{i}") for i in range(boards)]))
+
+
+def board_params(boards: list[str]) -> dict[str, str]:
+    """The bind parameters of ``own_ranks_statement(len(boards))``."""
+    return {f"board_{i}": board for i, board in enumerate(boards)}
 
 
 def viewer_columns(kind: ScopeKind) -> tuple[sa.Label, sa.Label]:
@@ -153,7 +162,7 @@ def viewer_columns(kind: ScopeKind) -> tuple[sa.Label, sa.Label]:
 
 
 def _viewer_value(kind: ScopeKind, column: sa.ColumnElement) -> sa.ScalarSelect:
-    clauses = [_MINE.c.board == sa.bindparam("board"), _MINE.c.subject_type == SubjectType.MEMBER,
+    clauses = [_MINE.c.board == sa.bindparam("board"), _MINE.c.subject_type == sql_constant(SubjectType.MEMBER),
                _MINE.c.subject_id == sa.bindparam("viewer_id")]
     if kind is not ScopeKind.ALL:
         clauses.append(_MINE.c[f"{kind}_id"] == sa.bindparam("scope_id"))
@@ -210,7 +219,7 @@ def scope_total_sql(board, subject_type: SubjectType, kind: ScopeKind, scope_id=
     """How many subjects a scope's board holds (histogram sum for large member scopes), as a scalar subquery;
     arguments may be values or bind parameters."""
     if subject_type == SubjectType.MEMBER and kind in HISTOGRAM_KINDS:
-        return sa.select(sa.func.coalesce(sa.func.sum(BoardBucket.n), 0)).where(
+        return sa.select(sa.func.coalesce(sa.func.sum(BoardBucket.n), sql_constant(0))).where(
             BoardBucket.board == board, BoardBucket.scope_key == histogram_key).scalar_subquery()
     return sa.select(sa.func.count()).where(*board_rows(board, subject_type, kind, scope_id)).scalar_subquery()
 
@@ -225,11 +234,12 @@ def member_ranks(member_id: int, boards: list[str]) -> dict[str, dict]:
 
     ``{board: {"points": cents, "reached_at": ..., "ranks": [(Scope, rank), ...]}}``; boards he is not on are
     left out."""
-    return member_ranks_of_rows(core_execute(own_ranks_statement(), {"boards": boards, "member_id": member_id}))
+    return member_ranks_of_rows(core_execute(own_ranks_statement(len(boards)),
+                                             {"member_id": member_id, **board_params(boards)}))
 
 
 def member_ranks_of_rows(rows) -> dict[str, dict]:
-    """``member_ranks`` of the rows of ``own_ranks_statement`` (bind parameters ``boards``, ``member_id``)."""
+    """``member_ranks`` of the rows of ``own_ranks_statement``."""
     result = {}
     for row in rows:
         scopes = {scope.kind: scope for scope in placement_of_row(row).scopes()}
@@ -239,5 +249,5 @@ def member_ranks_of_rows(rows) -> dict[str, dict]:
     return result
 
 
-__all__ = ["Measure", "ScopeKind", "member_ranks", "member_ranks_of_rows", "own_rank", "own_ranks_statement", "rank_at",
-           "rank_of", "scope_total"]
+__all__ = ["Measure", "ScopeKind", "board_params", "member_ranks", "member_ranks_of_rows", "own_rank",
+           "own_ranks_statement", "rank_at", "rank_of", "scope_total"]

@@ -4,12 +4,13 @@ the decayed standing score (general boards), and the redeemable balance (points 
 from __future__ import annotations
 
 import functools
+import operator
 from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import cents, core_execute, db, from_cents, utcnow
+from points_service.db import cents, core_execute, db, from_cents, sql_constant, utcnow
 from points_service.domain.access import Principal
 from points_service.domain.ledger.settlement import expiring_amount, expiring_sums_sql, expiry_window
 from points_service.domain.ledger.totals import total_of
@@ -136,22 +137,23 @@ def _home_statement(with_expiry: bool) -> sa.Select:
     member = sa.bindparam("member_id")
 
     def total(ledger: LedgerName, period, *columns) -> sa.ScalarSelect:
-        return sa.select(sum(cents(column) for column in columns)).where(
-            PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == member,
-            PointTotal.ledger == ledger, PointTotal.period == period).scalar_subquery()
+        return sa.select(functools.reduce(operator.add, map(cents, columns))).where(
+            PointTotal.subject_type == sql_constant(SubjectType.MEMBER), PointTotal.subject_id == member,
+            PointTotal.ledger == sql_constant(ledger), PointTotal.period == period).scalar_subquery()
 
     def pending(model) -> sa.ScalarSelect:
         return sa.select(sa.func.count()).select_from(model).where(
-            model.subject_type == SubjectType.MEMBER, model.subject_id == member, PENDING).scalar_subquery()
+            model.subject_type == sql_constant(SubjectType.MEMBER), model.subject_id == member,
+            PENDING).scalar_subquery()
 
     net, balance = (PointTotal.earned, PointTotal.deducted), (PointTotal.earned, PointTotal.deducted,
                                                               PointTotal.settled)
-    old_credits, debits = expiring_sums_sql(SubjectType.MEMBER, member)
+    old_credits, debits = expiring_sums_sql(sql_constant(SubjectType.MEMBER), member)
     expiry = (old_credits.label("old_credits"), debits.label("debits")) if with_expiry else ()
     return sa.select(
         *(total(LedgerName.ASSESSMENT, sa.bindparam(kind), *net).label(kind) for kind in ("month", "quarter", "year")),
-        total(LedgerName.STANDING, ALL_TIME, *balance).label("standing"),
-        total(LedgerName.REDEEMABLE, ALL_TIME, *balance).label("redeemable"),
+        total(LedgerName.STANDING, sql_constant(ALL_TIME), *balance).label("standing"),
+        total(LedgerName.REDEEMABLE, sql_constant(ALL_TIME), *balance).label("redeemable"),
         pending(Record).label("pending_records"), pending(Report).label("pending_reports"),
         *expiry)
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import cents, db, from_cents
+from points_service.db import cents, db, from_cents, sql_constant
 from points_service.domain.ledger.credit import insert_entry
 from points_service.domain.periods import Period, local_midnight
 from points_service.domain.policy import Policy
@@ -111,8 +111,9 @@ def expiry_window(period: Period, months: int) -> tuple[datetime, datetime]:
 
 def _expiry_filters(threshold, cutoff) -> tuple[list, list]:
     """Redeemable credits older than the threshold, and every debit before the cutoff (values or parameters)."""
-    return ([LedgerEntry.points > 0, LedgerEntry.credited_at < threshold],
-            [LedgerEntry.points < 0, LedgerEntry.credited_at < cutoff])
+    zero = sql_constant(0)
+    return ([cents(LedgerEntry.points) > zero, LedgerEntry.credited_at < threshold],
+            [cents(LedgerEntry.points) < zero, LedgerEntry.credited_at < cutoff])
 
 
 def expiring_sums_sql(subject_type, subject_id) -> tuple[sa.ScalarSelect, sa.ScalarSelect]:
@@ -122,8 +123,8 @@ def expiring_sums_sql(subject_type, subject_id) -> tuple[sa.ScalarSelect, sa.Sca
     credits, spent = _expiry_filters(sa.bindparam("threshold"), sa.bindparam("cutoff"))
 
     def total(filters) -> sa.ScalarSelect:
-        return sa.select(sa.func.coalesce(sa.func.sum(cents(LedgerEntry.points)), 0)).where(
-            LedgerEntry.ledger == LedgerName.REDEEMABLE, LedgerEntry.subject_type == subject_type,
+        return sa.select(sa.func.coalesce(sa.func.sum(cents(LedgerEntry.points)), sql_constant(0))).where(
+            LedgerEntry.ledger == sql_constant(LedgerName.REDEEMABLE), LedgerEntry.subject_type == subject_type,
             LedgerEntry.subject_id == subject_id, *filters).scalar_subquery()
     return total(credits), total(spent)
 

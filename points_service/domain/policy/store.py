@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from points_service.db import core_execute, db, utcnow
+from points_service.db import core_execute, db, sql_constant, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
@@ -95,7 +95,7 @@ def _in_force_statement() -> sa.Select:
     return (sa.select(PolicyVersion.version, PolicyVersion.checksum, PolicyVersion.effective_from)
             .where(PolicyVersion.effective_from <= sa.bindparam("at"))
             .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.version.desc())
-            .limit(1))
+            .limit(sql_constant(1)))
 
 
 def _in_force_key(at: datetime):
