@@ -123,7 +123,7 @@ class World:
 
 def seed(app, members: int) -> World:
     from points_service.db import db
-    from points_service.domain.accounts import add_user
+    from points_service.domain.accounts.users import add_user
     from points_service.domain.phones import hash_phone, mask_phone
     from points_service.domain.structure import add_organization, add_region, enroll_member
     from points_service.models import ROLE_SCOPE, OrgKind, RegionLevel, Role, User

@@ -108,7 +108,7 @@ def recreate_database(args) -> None:
 def build_schema(app):
     """The models' schema, policy version 1 (as the service seeds it) and the Rules the simulation uses."""
     from points_service.db import db, utcnow
-    from points_service.domain.auth import hash_password
+    from points_service.domain.accounts.signin import hash_password
     from points_service.domain.policy import policy_in_force
     from points_service.domain.policy.rules import CAP_WINDOWS, HALF, MONTH_POSITIVE
     from points_service.domain.policy.store import ensure_policy_seeded

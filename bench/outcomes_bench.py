@@ -90,7 +90,7 @@ def step_baseline(_args) -> dict:
 def step_stars(_args) -> dict:
     from points_service.db import db
     from points_service.domain.periods import parse_period
-    from points_service.domain.stars import propose_quarter_stars
+    from points_service.domain.stars.runs import propose_quarter_stars
     result = propose_quarter_stars(parse_period(QUARTER))
     db.session.commit()
     if result.get("skipped"):
@@ -102,7 +102,7 @@ def step_stars_verify(_args) -> dict:
     import sqlalchemy as sa
 
     from points_service.db import db
-    from points_service.domain.stars_reading import verify_star_run
+    from points_service.domain.stars.reading import verify_star_run
     from points_service.models import StarRun, StarRunStatus
     run = db.session.scalar(sa.select(StarRun).where(StarRun.period == QUARTER,
                                                      StarRun.status != StarRunStatus.WITHDRAWN))
@@ -116,7 +116,7 @@ def step_stars_verify(_args) -> dict:
 def step_red_flag(_args) -> dict:
     from points_service.db import db
     from points_service.domain.periods import parse_period
-    from points_service.domain.red_flags import award_red_flags_job, awards_of
+    from points_service.domain.red_flags.awards import award_red_flags_job, awards_of
     period = parse_period(QUARTER)
     if awards_of(period):
         return {"skipped": "flags awarded"}
@@ -127,7 +127,7 @@ def step_red_flag(_args) -> dict:
 
 
 def step_settle(_args) -> dict:
-    from points_service.domain.annual import SYSTEM, settle_year, settlement_of
+    from points_service.domain.annual.settlement import SYSTEM, settle_year, settlement_of
     if settlement_of(YEAR) is not None:
         return {"skipped": f"{YEAR} settled"}
     settlement = settle_year(SYSTEM, YEAR)
@@ -136,7 +136,7 @@ def step_settle(_args) -> dict:
 
 
 def step_settle_verify(_args) -> dict:
-    from points_service.domain.annual import settlement_of, verify_settlement
+    from points_service.domain.annual.settlement import settlement_of, verify_settlement
     settlement = settlement_of(YEAR)
     if settlement is None:
         return {"skipped": f"{YEAR} not settled"}
@@ -148,7 +148,7 @@ def step_settle_verify(_args) -> dict:
 def export_step(subject_name: str, fmt: str):
     def step(_args) -> dict:
         from points_service.db import db
-        from points_service.domain.annual import settlement_of
+        from points_service.domain.annual.settlement import settlement_of
         from points_service.domain.exports.files import write_export_file
         from points_service.models import SubjectType
         if settlement_of(YEAR) is None:
@@ -163,7 +163,7 @@ def export_step(subject_name: str, fmt: str):
 
 
 def step_xlsx_members_sample(args) -> dict:
-    from points_service.domain.annual import settlement_of
+    from points_service.domain.annual.settlement import settlement_of
     from points_service.domain.exports.annual import annual_rows, system_export
     from points_service.domain.exports.files import write_xlsx
     from points_service.models import SubjectType

@@ -10,8 +10,9 @@ from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
 from points_service.api.structure import NodeRefSchema
-from points_service.domain import activities, checkin
-from points_service.domain.activities import MAX_DURATION, MAX_RADIUS_M, MIN_RADIUS_M, ActivityDraft, Venue
+from points_service.domain.activities import signups as activities
+from points_service.domain.activities.signups import MAX_DURATION, MAX_RADIUS_M, MIN_RADIUS_M, ActivityDraft, Venue
+from points_service.domain.checkin import scans as checkin
 from points_service.models import ActivityStatus, CheckinStatus, SignupStatus
 
 blp = Blueprint("activities", __name__, description="服务活动、报名与扫码签到签退")

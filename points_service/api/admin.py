@@ -8,7 +8,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString
 from points_service.api.me import RoleGrantSchema, UserSchema
 from points_service.api.security import current_principal, login_required
-from points_service.domain.accounts import create_user
+from points_service.domain.accounts.users import create_user
 from points_service.models import Role, ScopeType
 
 blp = Blueprint("admin", __name__, url_prefix="/admin", description="系统管理")

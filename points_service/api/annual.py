@@ -9,7 +9,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PointsField
 from points_service.api.pagination import PageArgs, page_of
 from points_service.api.security import current_principal, login_required
-from points_service.domain import annual
+from points_service.domain.annual import settlement as annual
 from points_service.domain.exports import annual as rows
 from points_service.downloads import send_annual_export
 from points_service.models import SubjectType

@@ -12,8 +12,9 @@ from points_service.api.fields import CleanString, Instant, PointsField
 from points_service.api.pagination import PageArgs, page_of
 from points_service.api.security import current_principal, login_required
 from points_service.api.structure import NodeRefSchema
-from points_service.domain import approval_queue, approvals
-from points_service.domain.approvals import MAX_BATCH, Decision
+from points_service.domain.approvals import decisions as approvals
+from points_service.domain.approvals import queue as approval_queue
+from points_service.domain.approvals.decisions import MAX_BATCH, Decision
 from points_service.models import RecordStatus
 
 blp = Blueprint("approvals", __name__, description="审批：自主上报、组织记录与活动申请")

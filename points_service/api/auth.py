@@ -10,7 +10,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Phone
 from points_service.api.security import wechat_token_required
 from points_service.api.structure import MemberSchema
-from points_service.domain import auth
+from points_service.domain.accounts import signin as auth
 from points_service.domain.errors import Conflict
 from points_service.integrations.wechat import WechatClient
 

@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from points_service.api.core import Blueprint, StrictParser, UnsupportedMediaType
 from points_service.api.security import current_principal, login_required
-from points_service.domain.roster_import import import_roster
+from points_service.domain.roster.importing import import_roster
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # A raw body has no filename, and the domain picks the format by extension: name it after its type.

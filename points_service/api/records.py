@@ -9,8 +9,8 @@ from points_service.api.fields import CleanString, Instant, ItemName, PointsFiel
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
-from points_service.domain import records
-from points_service.domain.records import MAX_DESCRIPTION, MAX_EVIDENCE, MAX_EVIDENCE_URL_LENGTH, Submission
+from points_service.domain.approvals import records
+from points_service.domain.approvals.records import MAX_DESCRIPTION, MAX_EVIDENCE, MAX_EVIDENCE_URL_LENGTH, Submission
 from points_service.models import RecordStatus, SubjectType
 
 blp = Blueprint("records", __name__, description="自主上报与组织记录（待审核，审核通过后计分）")

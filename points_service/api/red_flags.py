@@ -8,8 +8,8 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PeriodKey, PointsField
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
-from points_service.domain import red_flags
 from points_service.domain.periods import PeriodKind
+from points_service.domain.red_flags import awards as red_flags
 from points_service.models import RedFlagKind
 
 blp = Blueprint("red_flags", __name__, description="流动红旗：部门党支部按期评选，每期重新争取")

@@ -10,8 +10,8 @@ from points_service.api.fields import CleanString, Instant, PeriodKey
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
-from points_service.domain import reports
 from points_service.domain.periods import PeriodKind
+from points_service.domain.reports import reporting as reports
 from points_service.models import OrgKind, ReportStatus, SubjectType
 
 blp = Blueprint("reports", __name__, description="双报到：党员与部门党组织到社区报到")

@@ -9,8 +9,9 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PeriodKey, PointsField
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
-from points_service.domain import stars, stars_reading
 from points_service.domain.periods import PeriodKind
+from points_service.domain.stars import reading as stars_reading
+from points_service.domain.stars import runs as stars
 from points_service.models import ObjectionStatus, StarRunStatus
 
 blp = Blueprint("stars", __name__, description="业务之星：季度评选、公示、异议与结果")

@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from points_service.db import db
-from points_service.domain import demo
+from points_service.domain.demo import city as demo
 from points_service.domain.errors import ServiceError
 
 demo_cli = AppGroup("demo", help="Demo data for development (never in production).")

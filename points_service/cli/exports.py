@@ -10,7 +10,7 @@ import click
 from flask.cli import AppGroup
 
 from points_service.db import db
-from points_service.domain.annual import SYSTEM, settle_year
+from points_service.domain.annual.settlement import SYSTEM, settle_year
 from points_service.domain.errors import ServiceError
 from points_service.domain.exports.files import FORMATS, write_export_file
 from points_service.models import SubjectType

@@ -15,7 +15,7 @@ from flask.cli import AppGroup
 
 from points_service.domain.access import Grant, Principal
 from points_service.domain.errors import ServiceError
-from points_service.domain.roster_rows import KINDS
+from points_service.domain.roster.rows import KINDS
 from points_service.models import Role, ScopeType
 
 roster_cli = AppGroup("roster", help="Roster files: regions, organizations, members.")
@@ -29,7 +29,7 @@ OPERATOR = Principal(user_id=None, grants=(Grant(Role.ADMIN, ScopeType.CITY, Non
 @click.option("--dry-run", is_flag=True, help="Validate and report only; write nothing.")
 def import_command(kind, path, dry_run):
     """Import a roster file (.xlsx or .csv, Chinese headers; see docs/templates/)."""
-    from points_service.domain.roster_import import ImportInvalid, import_roster
+    from points_service.domain.roster.importing import ImportInvalid, import_roster
 
     try:
         report = import_roster(OPERATOR, kind, path.read_bytes(), path.name, dry_run=dry_run, max_rows=None,

@@ -23,7 +23,7 @@ users_cli = AppGroup("users", help="Console accounts.")
 @click.option("--display-name", default="")
 def create_user_command(username, roles, scope_ids, display_name):
     """Create a console user. The password comes from POINTS_NEW_USER_PASSWORD or a prompt."""
-    from points_service.domain.accounts import add_user
+    from points_service.domain.accounts.users import add_user
     from points_service.domain.audit import audit
 
     grants = _grants(roles, scope_ids)

@@ -18,7 +18,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from points_service.domain.activities import MAX_RADIUS_M, MIN_RADIUS_M
+from points_service.domain.activities.signups import MAX_RADIUS_M, MIN_RADIUS_M
 from points_service.models import Role
 
 REQUIRED = "此项必填"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from points_service.db import db
-from points_service.domain import approval_queue
 from points_service.domain.access import ORG_ROLES, Principal, allowed
-from points_service.domain.reports import list_reports
+from points_service.domain.approvals import queue as approval_queue
+from points_service.domain.reports.reporting import list_reports
 from points_service.models import ReportStatus, Role
 
 

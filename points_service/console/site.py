@@ -14,8 +14,8 @@ from points_service.console import nav
 from points_service.console.forms import ROLE_NAMES, LoginForm
 from points_service.console.pages import is_htmx, register_filters
 from points_service.db import db
-from points_service.domain import auth
 from points_service.domain.access import Principal, principal_for
+from points_service.domain.accounts import signin as auth
 from points_service.domain.errors import ServiceError, Unauthorized
 from points_service.models import User
 

@@ -10,15 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from points_service.domain.annual import settle_year_job
+from points_service.domain.annual.settlement import settle_year_job
 from points_service.domain.boards.upkeep import audit_boards_job
-from points_service.domain.consequences import settle_activity_consequences
+from points_service.domain.checkin.consequences import settle_activity_consequences
 from points_service.domain.exports.files import annual_export_job
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
-from points_service.domain.red_flags import award_red_flags_job
-from points_service.domain.stars import propose_quarter_stars
+from points_service.domain.red_flags.awards import award_red_flags_job
+from points_service.domain.stars.runs import propose_quarter_stars
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain import checkin as checkin_domain
+from points_service.domain.checkin import scans as checkin_domain
 from points_service.domain.periods import LOCAL_TZ
 from points_service.models import Checkin, IdempotencyRecord, IdempotencyState, LedgerEntry, Role
-from tests.activity_factories import VENUE_LAT, VENUE_LNG, make_activity, scan_body
 from tests.factories import auth_header, make_user, make_world
+from tests.factories.activities import VENUE_LAT, VENUE_LNG, make_activity, scan_body
 
 
 @pytest.fixture

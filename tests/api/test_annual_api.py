@@ -14,9 +14,9 @@ from python_calamine import CalamineWorkbook
 from points_service.db import db
 from points_service.domain.exports.annual import HEADERS
 from points_service.models import AuditEntry, Member, SubjectType
-from tests.annual_factories import YEAR, reported, score, settled
 from tests.factories import auth_header, make_member, make_world
-from tests.ledger_factories import local
+from tests.factories.annual import YEAR, reported, score, settled
+from tests.factories.ledger import local
 
 FULL_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 URL = f"/api/v1/annual/{YEAR}/scores"

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
 from points_service.db import db, utcnow
-from points_service.domain import accounts
+from points_service.domain.accounts import users as accounts
 from points_service.domain.periods import to_rfc3339
 from points_service.models import ActivityStatus, LedgerEntry, Record, RecordStatus, Role, SourceType
 from tests.factories import auth_header, make_user, make_world
-from tests.record_factories import grant, make_proposal
+from tests.factories.records import grant, make_proposal
 
 
 @pytest.fixture(autouse=True)

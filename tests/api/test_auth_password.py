@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from werkzeug.security import check_password_hash
 
 from points_service.db import db, utcnow
-from points_service.domain import auth
+from points_service.domain.accounts import signin as auth
 from points_service.domain.errors import RateLimited
 from points_service.models import AuditEntry, User
 from tests.factories import PASSWORD, make_user

@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain import checkin as checkin_domain
+from points_service.domain.checkin import scans as checkin_domain
 from points_service.models import Checkin, LedgerEntry
-from tests.activity_factories import make_activity, scan_body
 from tests.concurrency import hammer
 from tests.factories import auth_header, make_world
+from tests.factories.activities import make_activity, scan_body
 
 pytestmark = pytest.mark.postgres
 SHARED_KEY = "mini-program-retry-0001"

@@ -143,7 +143,7 @@ def test_the_upload_is_documented_as_multipart_with_a_dry_run_parameter(client):
 
 
 def test_an_upload_over_the_row_cap_is_refused_pointing_at_the_first_row_over_it(client, world):
-    from points_service.domain.roster_import import MAX_ROWS
+    from points_service.domain.roster.importing import MAX_ROWS
 
     rows = [["党员", f"137{n:08d}", "财政局第一党支部", "北门社区", ""] for n in range(MAX_ROWS + 1)]
     response = upload(client, world, "members", csv_bytes("members", *rows))

@@ -10,8 +10,8 @@ from points_service.domain.access import BoardNode, Home, Principal
 from points_service.domain.boards.keys import Scope, ScopeKind
 from points_service.domain.boards.pages import current_quarter, resolve_scope
 from points_service.domain.errors import ValidationFailed
-from tests.board_factories import entry
 from tests.factories import auth_header, make_member, make_user, make_world
+from tests.factories.boards import entry
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from points_service.domain.ledger.credit import award
 from points_service.domain.periods import to_rfc3339
 from points_service.domain.structure import transfer_member
 from points_service.models import LedgerName
-from tests.board_factories import entry
 from tests.factories import auth_header, make_world
-from tests.ledger_factories import install_policy, member_fact
+from tests.factories.boards import entry
+from tests.factories.ledger import install_policy, member_fact
 
 
 def me_of(client, user) -> dict:
@@ -105,13 +105,14 @@ def test_a_transferred_member_on_both_boards_gets_each_affiliation_and_each_rank
     assert me["points"]["quarter"] == 4
 
 
-def test_get_me_reads_again_once_when_a_version_with_another_validity_takes_effect(client, statements):
+def test_get_me_reads_again_once_when_a_version_with_another_validity_takes_effect(client, statements,
+                                                                                    monkeypatch):
     """The statement is built with the validity last found in force and reads the version in force with it."""
     world = make_world()
     award(member_fact(world["alice"], "member.micro_wish"), at=utcnow() - timedelta(days=800))
     db.session.commit()
     headers = auth_header(world["users"]["alice"])
-    home._validity_seen["months"] = None  # as a fresh process: no version seen yet
+    monkeypatch.setitem(home._validity_seen, "months", None)  # as a fresh process: no version seen yet
 
     def expiring_and_statements() -> tuple:
         db.session.remove()

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 
 from points_service.db import utcnow
-from points_service.domain import activities as activities_domain
-from points_service.domain import checkin as checkin_domain
+from points_service.domain.activities import signups as activities_domain
+from points_service.domain.checkin import scans as checkin_domain
 from points_service.domain.periods import PeriodKind, period_containing, to_rfc3339
-from tests.activity_factories import RADIUS_M, VENUE_LAT, VENUE_LNG, scan_body
 from tests.factories import auth_header, make_member, make_world
+from tests.factories.activities import RADIUS_M, VENUE_LAT, VENUE_LNG, scan_body
 from tests.fake_wechat import serve_fake_wechat, wechat_config
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from points_service.domain.ledger.credit import award
 from tests.factories import auth_header, make_world
-from tests.ledger_factories import local, member_fact, org_fact
+from tests.factories.ledger import local, member_fact, org_fact
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from points_service.domain.ledger.credit import award
 from points_service.domain.policy import default_policy_document
 from points_service.models import LedgerEntry, PolicyVersion
 from tests.factories import auth_header, make_world
-from tests.ledger_factories import local, member_fact
+from tests.factories.ledger import local, member_fact
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from points_service.db import db
 from points_service.domain.ledger.credit import award
 from points_service.models import AuditEntry, CalendarDay, Report, ReportStatus, SubjectType
 from tests.factories import auth_header, make_world
-from tests.ledger_factories import local, member_fact
+from tests.factories.ledger import local, member_fact
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
-from points_service.domain import reports
 from points_service.domain.access import principal_for
+from points_service.domain.reports import reporting as reports
 from points_service.models import ApprovalEvent, AuditEntry, LedgerEntry, Report, Role, SourceType
 from tests.factories import auth_header, make_member, make_user, make_world
 

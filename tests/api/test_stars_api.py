@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from points_service.db import db
-from points_service.domain import stars
 from points_service.domain.access import principal_for
 from points_service.domain.ledger.credit import award
+from points_service.domain.stars import runs as stars
 from points_service.models import Report, ReportStatus, SourceType, SubjectType
 from tests.factories import auth_header, make_world
-from tests.ledger_factories import local, member_fact
+from tests.factories.ledger import local, member_fact
 
 
 @pytest.fixture

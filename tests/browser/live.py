@@ -16,12 +16,12 @@ from werkzeug.serving import make_server
 from config.settings import Testing
 from points_service import create_app
 from points_service.db import db, utcnow
-from points_service.domain import reports
 from points_service.domain.access import principal_for
+from points_service.domain.reports import reporting as reports
 from points_service.models import Role
-from tests.activity_factories import make_activity
 from tests.factories import make_user, make_world
-from tests.record_factories import self_report
+from tests.factories.activities import make_activity
+from tests.factories.records import self_report
 
 CHROMIUM = os.environ.get("POINTS_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]

@@ -8,14 +8,14 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain import stars
 from points_service.domain.access import principal_for
 from points_service.domain.boards.pages import current_quarter
+from points_service.domain.stars import runs as stars
 from points_service.models import Member, Organization, Report, ReportStatus, SourceType, SubjectType, User
-from tests.annual_factories import YEAR, reported, score, settled
-from tests.board_factories import entry
 from tests.factories import make_member
-from tests.ledger_factories import member_fact
+from tests.factories.annual import YEAR, reported, score, settled
+from tests.factories.boards import entry
+from tests.factories.ledger import member_fact
 
 NAMES = ["陈志强", "刘芳", "杨帆", "赵敏", "黄磊", "周婷", "吴昊", "徐静"]
 

@@ -10,9 +10,9 @@ import yaml
 from playwright.sync_api import expect
 
 from config.settings import DEFAULT_POLICY_FILE
-from tests.activity_factories import scan_body
 from tests.browser.live import bearer, sign_in
 from tests.factories import PASSWORD
+from tests.factories.activities import scan_body
 
 
 def test_signing_in_shows_the_home_page_and_a_wrong_password_an_error(page, live):

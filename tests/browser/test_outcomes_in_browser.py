@@ -8,13 +8,13 @@ from playwright.sync_api import expect
 from python_calamine import CalamineWorkbook
 
 from points_service.db import db, utcnow
-from points_service.domain import stars
 from points_service.domain.access import principal_for
+from points_service.domain.stars import runs as stars
 from points_service.models import Member, Role, User
-from tests.annual_factories import YEAR, reported, score, settled
-from tests.board_factories import entry
 from tests.browser.live import bearer, sign_in
 from tests.factories import PASSWORD
+from tests.factories.annual import YEAR, reported, score, settled
+from tests.factories.boards import entry
 
 
 def _world(app) -> dict:

@@ -12,8 +12,8 @@ from python_calamine import CalamineWorkbook
 
 from points_service.db import db
 from points_service.models import AnnualSettlement, AuditEntry, SubjectType
-from tests.annual_factories import YEAR, reported, score
 from tests.factories import auth_header, make_world
+from tests.factories.annual import YEAR, reported, score
 
 
 @pytest.fixture

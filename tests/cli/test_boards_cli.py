@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from points_service.db import db
-from tests.board_factories import entry
 from tests.factories import make_world
+from tests.factories.boards import entry
 
 
 def test_boards_rebuild_finds_and_fixes_a_tampered_row(app):

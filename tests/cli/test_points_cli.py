@@ -8,7 +8,7 @@ from points_service.db import db
 from points_service.domain.ledger.credit import award
 from points_service.models import EntryKind, JobRun, LedgerEntry
 from tests.factories import make_world
-from tests.ledger_factories import local, member_fact
+from tests.factories.ledger import local, member_fact
 
 
 def test_rebuild_reports_no_difference_then_finds_and_fixes_a_tampered_total(app):

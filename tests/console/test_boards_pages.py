@@ -13,9 +13,9 @@ from points_service.db import db, utcnow
 from points_service.domain.boards.pages import current_quarter
 from points_service.domain.ledger.monthly import last_months
 from points_service.models import SubjectType
-from tests.board_factories import entry
 from tests.console.helpers import sign_in, text
 from tests.factories import auth_header
+from tests.factories.boards import entry
 
 CHART = re.compile(r"id=\"(board-chart|points-chart|grade-chart)\" data-chart='([^']*)'")
 

@@ -11,7 +11,7 @@ from points_service.db import db
 from points_service.domain.ledger.totals import total_of
 from points_service.models import ALL_TIME, LedgerName, Record, RecordStatus, SubjectType
 from tests.console.helpers import post, sign_in, text
-from tests.record_factories import self_report
+from tests.factories.records import self_report
 
 
 def status_of(record: Record) -> RecordStatus:

@@ -7,13 +7,14 @@ from datetime import datetime, time, timedelta
 
 from points_service.console.pages import LOCAL
 from points_service.db import db, utcnow
-from points_service.domain import checkin_tokens, reports
 from points_service.domain.access import principal_for
-from points_service.domain.checkin import step_seconds
+from points_service.domain.checkin import tokens as checkin_tokens
+from points_service.domain.checkin.scans import step_seconds
+from points_service.domain.reports import reporting as reports
 from points_service.models import Activity, Report, ReportStatus
-from tests.activity_factories import make_activity, scan_body
 from tests.console.helpers import post, sign_in, text
 from tests.factories import auth_header
+from tests.factories.activities import make_activity, scan_body
 
 
 def org_report(world) -> Report:

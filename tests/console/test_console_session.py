@@ -9,7 +9,7 @@ from config.settings import Production
 from points_service.db import db
 from points_service.models import AuditEntry, Record, RecordStatus
 from tests.console.helpers import csrf_token, post, sign_in, text
-from tests.record_factories import self_report
+from tests.factories.records import self_report
 
 
 def test_a_page_without_a_session_sends_the_browser_to_the_sign_in_page(client, world):

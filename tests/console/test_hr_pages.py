@@ -14,9 +14,9 @@ from python_calamine import CalamineWorkbook
 from points_service.db import db
 from points_service.domain.exports.annual import HEADERS
 from points_service.models import AuditEntry
-from tests.annual_factories import YEAR, reported, score, settled
 from tests.console.helpers import sign_in, text
 from tests.factories import auth_header
+from tests.factories.annual import YEAR, reported, score, settled
 
 CHART = re.compile(r"id=\"grade-chart\" data-chart='([^']*)'")
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from points_service.db import db
-from points_service.domain import stars
 from points_service.domain.access import principal_for
 from points_service.domain.ledger.credit import award
+from points_service.domain.stars import runs as stars
 from points_service.models import (
     RedFlagAward,
     Report,
@@ -22,7 +22,7 @@ from points_service.models import (
     SubjectType,
 )
 from tests.console.helpers import post, sign_in, text
-from tests.ledger_factories import local, member_fact
+from tests.factories.ledger import local, member_fact
 
 QUARTER = "2026-Q3"
 

@@ -16,7 +16,7 @@ from points_service.jobs.schedule import JOBS, JOBS_BY_ID
 from points_service.jobs.scheduler import catch_up, fire, last_fire_time, trigger_for
 from points_service.models import AuditEntry, EntryKind, JobRun, JobRunStatus, LedgerEntry
 from tests.factories import make_world
-from tests.ledger_factories import local, member_fact
+from tests.factories.ledger import local, member_fact
 
 
 def runs() -> list[tuple[str, str, str]]:

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from points_service.domain.approvals import (
+from points_service.domain.approvals.decisions import (
     PROPOSAL_TRANSITIONS,
     RECORD_DECISIONS,
     RECORD_TRANSITIONS,

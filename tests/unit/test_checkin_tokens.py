@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from points_service.domain import checkin_tokens as rules
+from points_service.domain.checkin import tokens as rules
 
 STEP = 30
 SECRET = "a" * 64

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from points_service.domain.annual_grading import Standing, competition_ranks, grade_year, order_key
+from points_service.domain.annual.grading import Standing, competition_ranks, grade_year, order_key
 from points_service.domain.policy.model import GradeBand, GradeRule, Veto
-from tests.ledger_factories import local
+from tests.factories.ledger import local
 
 RULE = GradeRule(
     bands=(GradeBand("优秀", Decimal(90)), GradeBand("较好", Decimal(75)), GradeBand("一般", Decimal(60)),

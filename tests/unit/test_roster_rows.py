@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from points_service.domain.roster_rows import (
+from points_service.domain.roster.rows import (
     MemberRow,
     UnreadableFile,
     UnsupportedFileType,

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from points_service.domain.policy.model import StarRule
-from points_service.domain.stars_rules import SelectionContext, StarFacts, canonical_row, checksum_of, select_stars
+from points_service.domain.stars.rules import SelectionContext, StarFacts, canonical_row, checksum_of, select_stars
 
 RULE = StarRule(scope="community", quota_kind="top_n", quota=Decimal(2), min_activities=2, min_points=Decimal(10),
                 disqualifying_items=frozenset({"member.no_show"}), require_reported=True,

@@ -15,8 +15,9 @@ from points_service.console.forms import ActivityForm, choices
 from points_service.console.pages import LOCAL, apply_field_errors, local_datetime, page_number, paginate
 from points_service.console.site import current_principal
 from points_service.db import db, utcnow
-from points_service.domain import activities, checkin
-from points_service.domain.activities import ActivityDraft, Venue
+from points_service.domain.activities import signups as activities
+from points_service.domain.activities.signups import ActivityDraft, Venue
+from points_service.domain.checkin import scans as checkin
 from points_service.domain.errors import ServiceError
 from points_service.models import ActivityStatus, CheckinStatus
 

@@ -11,7 +11,7 @@ from points_service.console.forms import EmptyForm, RosterUploadForm
 from points_service.console.site import current_principal
 from points_service.domain.access import authorize
 from points_service.domain.errors import ServiceError
-from points_service.domain.roster_import import import_roster
+from points_service.domain.roster.importing import import_roster
 
 blp = Blueprint("admin_roster", __name__, url_prefix="/admin/roster")
 

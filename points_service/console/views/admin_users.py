@@ -10,7 +10,7 @@ from points_service.console.forms import ROLE_NAMES, EmptyForm, GrantForm, UserF
 from points_service.console.pages import apply_field_errors, page_number, paginate
 from points_service.console.site import current_principal
 from points_service.db import db
-from points_service.domain import accounts
+from points_service.domain.accounts import users as accounts
 from points_service.domain.errors import NotFound, ServiceError, ValidationFailed
 from points_service.models import ROLE_SCOPE, Role, ScopeType, User
 

@@ -12,8 +12,9 @@ from points_service.console import nav, reads
 from points_service.console.forms import ApproveForm, EmptyForm, RejectForm
 from points_service.console.pages import LOCAL, Page, is_htmx, page_number
 from points_service.console.site import back_to, current_principal
-from points_service.domain import approval_queue, approvals
-from points_service.domain.approvals import Decision
+from points_service.domain.approvals import decisions as approvals
+from points_service.domain.approvals import queue as approval_queue
+from points_service.domain.approvals.decisions import Decision
 from points_service.domain.errors import Forbidden, NotFound, ServiceError
 from points_service.domain.ledger.reading import item_names
 from points_service.models import Record, RecordStatus

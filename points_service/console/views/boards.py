@@ -13,13 +13,14 @@ from points_service.console.charts import bar_chart
 from points_service.console.pages import Page
 from points_service.console.site import current_principal, error_page
 from points_service.db import db
-from points_service.domain import red_flags, stars_reading
 from points_service.domain.access import Principal
 from points_service.domain.boards import pages
 from points_service.domain.boards.keys import BOARD_PERIOD_KINDS, STANDING
 from points_service.domain.boards.rank import Measure
 from points_service.domain.errors import ValidationFailed
 from points_service.domain.periods import BadPeriod, Period, PeriodKind, parse_period, period_containing
+from points_service.domain.red_flags import awards as red_flags
+from points_service.domain.stars import reading as stars_reading
 from points_service.models import Member, Organization, OrgKind, Region, RegionLevel, ScopeType, SubjectType
 
 blp = Blueprint("boards", __name__, url_prefix="/boards")

@@ -10,8 +10,8 @@ from flask import Blueprint, render_template
 from points_service.console import nav
 from points_service.console.site import current_principal
 from points_service.db import db, utcnow
-from points_service.domain import activities
 from points_service.domain.access import ORG_ROLES, Principal, allowed
+from points_service.domain.activities import signups as activities
 from points_service.domain.home import describe_me
 from points_service.domain.policy import find_policy
 from points_service.models import Role

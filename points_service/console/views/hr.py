@@ -11,8 +11,8 @@ from points_service.console.charts import bar_chart
 from points_service.console.pages import Page, page_number
 from points_service.console.site import current_principal
 from points_service.db import db, utcnow
-from points_service.domain import annual
 from points_service.domain.access import Principal
+from points_service.domain.annual import settlement as annual
 from points_service.domain.exports import annual as rows
 from points_service.domain.periods import LOCAL_TZ
 from points_service.downloads import send_annual_export

@@ -9,9 +9,9 @@ from points_service.console import reads
 from points_service.console.forms import ConfirmReportForm, RejectForm
 from points_service.console.pages import page_number, paginate
 from points_service.console.site import back_to, current_principal
-from points_service.domain import reports
 from points_service.domain.access import allowed
 from points_service.domain.errors import ServiceError
+from points_service.domain.reports import reporting as reports
 from points_service.models import Report, ReportStatus, SubjectType
 
 blp = Blueprint("reports", __name__, url_prefix="/reports")

@@ -11,11 +11,13 @@ from points_service.console.forms import AwardFlagsForm, DecisionForm, EmptyForm
 from points_service.console.pages import page_number, paginate
 from points_service.console.site import current_principal
 from points_service.db import db, utcnow
-from points_service.domain import red_flags, stars, stars_reading
 from points_service.domain.access import allowed
 from points_service.domain.boards.pages import current_quarter
 from points_service.domain.errors import ServiceError
 from points_service.domain.periods import BadPeriod, Period, PeriodKind, parse_period
+from points_service.domain.red_flags import awards as red_flags
+from points_service.domain.stars import reading as stars_reading
+from points_service.domain.stars import runs as stars
 from points_service.models import Organization, StarRunStatus
 
 blp = Blueprint("selections", __name__, url_prefix="/selections")

@@ -18,7 +18,12 @@ from sqlalchemy.orm import aliased
 
 from points_service.db import db
 from points_service.domain.access import Principal, authorize
-from points_service.domain.annual import SYSTEM, corrections_after_settlement, require_settlement, year_window
+from points_service.domain.annual.settlement import (
+    SYSTEM,
+    corrections_after_settlement,
+    require_settlement,
+    year_window,
+)
 from points_service.domain.audit import audit
 from points_service.domain.errors import NotFound
 from points_service.domain.periods import to_rfc3339

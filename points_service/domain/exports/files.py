@@ -17,7 +17,7 @@ from typing import BinaryIO
 import xlsxwriter
 from flask import current_app
 
-from points_service.domain.annual import SYSTEM, settlement_of
+from points_service.domain.annual.settlement import SYSTEM, settlement_of
 from points_service.domain.exports.annual import (
     ANNUAL_COLUMNS,
     HEADERS,

@@ -1,0 +1,119 @@
+"""Console accounts and role grants (admins only)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from points_service.db import db
+from points_service.domain.access import Principal, authorize
+from points_service.domain.accounts.signin import hash_password
+from points_service.domain.audit import audit
+from points_service.domain.errors import Conflict, NotFound, ValidationFailed
+from points_service.models import (
+    ROLE_SCOPE,
+    Organization,
+    Region,
+    Role,
+    RoleGrant,
+    ScopeType,
+    User,
+)
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def check_password_strength(password: str) -> None:
+    has_letter, has_digit = any(c.isalpha() for c in password), any(c.isdigit() for c in password)
+    if len(password) < MIN_PASSWORD_LENGTH or not (has_letter and has_digit):
+        raise ValidationFailed({"password": [f"密码至少 {MIN_PASSWORD_LENGTH} 位，且需同时包含字母和数字"]})
+
+
+def validate_grant(role: Role, scope_type: ScopeType, scope_id: int | None) -> None:
+    """A grant's scope must be of the kind its role expects and must exist."""
+    expected = ROLE_SCOPE[role]
+    if scope_type != expected:
+        raise ValidationFailed({"roles": [f"角色 {role.value} 的范围类型应为 {expected.value}"]})
+    model = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}.get(scope_type)
+    if model is None and scope_id is not None:
+        raise ValidationFailed({"roles": [f"角色 {role.value} 的范围是全市，不应指定 scope_id"]})
+    if model is not None and (scope_id is None or db.session.get(model, scope_id) is None):
+        raise ValidationFailed({"roles": [f"范围 {scope_type.value}:{scope_id} 不存在"]})
+
+
+def validate_grants(grants: list[tuple[Role, ScopeType, int | None]]) -> None:
+    if len(set(grants)) != len(grants):
+        raise ValidationFailed({"roles": ["同一角色与范围只能授予一次"]})
+    for role, scope_type, scope_id in grants:
+        validate_grant(role, scope_type, scope_id)
+
+
+def add_user(username: str, password: str, grants: list[tuple[Role, ScopeType, int | None]],
+             display_name: str = "", granted_by: int | None = None) -> User:
+    """Create a console user with grants; flushes only (the CLI and the API use case commit).
+
+    Everything is checked before anything is added, so a refusal leaves the session clean."""
+    check_password_strength(password)
+    validate_grants(grants)
+    if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:
+        raise Conflict("用户名已存在", code="username_taken")
+    user = User(username=username, password_hash=hash_password(password), display_name=display_name or username)
+    user.grants = [RoleGrant(role=role, scope_type=scope_type, scope_id=scope_id, granted_by_id=granted_by)
+                   for role, scope_type, scope_id in grants]
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def create_user(actor: Principal, username: str, password: str,
+                grants: list[tuple[Role, ScopeType, int | None]], display_name: str = "") -> User:
+    authorize(actor, "users.manage")
+    user = add_user(username, password, grants, display_name, granted_by=actor.user_id)
+    audit("user.create", actor=actor, target=user,
+          detail={"roles": [f"{r.value}@{s.value}:{i}" for r, s, i in grants]})
+    db.session.commit()
+    return user
+
+
+def list_users(actor: Principal, *, name: str | None = None) -> sa.Select:
+    """Console accounts (those with a username), newest first; admins only."""
+    authorize(actor, "users.manage")
+    statement = sa.select(User).where(User.username.is_not(None)).order_by(User.id.desc())
+    if name:
+        statement = statement.where(sa.or_(User.username.contains(name), User.display_name.contains(name)))
+    return statement
+
+
+def grant_role(actor: Principal, user_id: int, role: Role, scope_type: ScopeType, scope_id: int | None) -> RoleGrant:
+    """Give an account one more role on a scope (audited)."""
+    authorize(actor, "users.manage")
+    user = _user(user_id)
+    validate_grant(role, scope_type, scope_id)
+    if any((g.role, g.scope_type, g.scope_id) == (role, scope_type, scope_id) for g in user.grants):
+        raise Conflict("该用户已有此角色与范围", code="grant_exists")
+    grant = RoleGrant(user_id=user.id, role=role, scope_type=scope_type, scope_id=scope_id, granted_by_id=actor.user_id)
+    db.session.add(grant)
+    db.session.flush()
+    audit("user.grant", actor=actor, target=user, detail={"role": f"{role.value}@{scope_type.value}:{scope_id}"})
+    db.session.commit()
+    return grant
+
+
+def revoke_grant(actor: Principal, user_id: int, grant_id: int) -> None:
+    """Take one role grant away (audited). An admin cannot take his own admin role (no locking oneself out)."""
+    authorize(actor, "users.manage")
+    grant = db.session.get(RoleGrant, grant_id)
+    if grant is None or grant.user_id != user_id:
+        raise NotFound("授权不存在")
+    if grant.user_id == actor.user_id and grant.role == Role.ADMIN:
+        raise Conflict("不能撤销自己的系统管理员角色", code="own_admin_grant")
+    detail = {"role": f"{grant.role.value}@{grant.scope_type.value}:{grant.scope_id}"}
+    db.session.delete(grant)
+    audit("user.revoke", actor=actor, target_type="users", target_id=user_id, detail=detail)
+    db.session.commit()
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    return user

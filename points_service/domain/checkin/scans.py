@@ -1,0 +1,270 @@
+"""Verified check-in and check-out (扫码签到/签退), and the review of suspicious check-ins.
+
+The organizer's screen shows a rotating signed token (``checkin_code``); the member posts it with his
+location. The server checks, on its own clock only: the token (constant time, this activity, current or
+previous step), the time window, and the geofence (haversine distance ≤ radius). One check-in per
+member and activity is guaranteed by UNIQUE(activity_id, member_id), not by a check in Python.
+
+Raw coordinates are used for one distance and dropped: only the rounded distance and the verdict are
+stored. A plausible but suspicious check-in (poor accuracy, two far-apart venues within minutes) is
+accepted in status ``review`` and credits nothing until a community admin approves it.
+
+Check-out credits the hours (see ``tokens.service_hours``) in the same transaction, through
+the points engine, which applies the item's per-activity maximum and caps. Signing up beforehand is
+not required (walk-ins are common).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from points_service.db import db, utcnow
+from points_service.domain.access import Principal, authorize
+from points_service.domain.activities.signups import ActivityNotOpen, acting_member
+from points_service.domain.audit import audit
+from points_service.domain.checkin import tokens as rules
+from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ServiceError
+from points_service.domain.ledger.credit import Fact, credit
+from points_service.domain.policy import Policy, policy_in_force
+from points_service.models import (
+    Activity,
+    ActivityStatus,
+    ApprovalEvent,
+    Checkin,
+    CheckinStatus,
+    SourceType,
+    SubjectType,
+)
+
+MAX_TRUSTED_ACCURACY_M = 200  # a fix worse than this cannot tell whether the member was really there
+IMPOSSIBLE_TRAVEL_M = 5000  # another venue this far away ...
+IMPOSSIBLE_TRAVEL_WINDOW = timedelta(minutes=30)  # ... within this long is implausible
+DEFAULT_STEP_SECONDS = 30
+
+
+class CheckinTokenInvalid(ServiceError):
+    status, code, message = 422, "checkin_token_invalid", "签到码无效或已过期，请重新扫码"
+
+
+class OutsideGeofence(ServiceError):
+    status, code, message = 422, "outside_geofence", "您不在活动地点范围内"
+
+
+class OutsideTimeWindow(ServiceError):
+    status, code, message = 422, "outside_time_window", "不在签到或签退时间内"
+
+
+class AlreadyCheckedIn(Conflict):
+    code, message = "already_checked_in", "您已签到，请勿重复签到"
+
+
+class AlreadyCheckedOut(Conflict):
+    code, message = "already_checked_out", "您已签退"
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What the mini-program posts after scanning: the token and where the phone is (never stored)."""
+
+    token: str
+    lat: float
+    lng: float
+    accuracy_m: float | None = None
+
+
+def step_seconds() -> int:
+    return int(current_app.config.get("CHECKIN_TOKEN_STEP_SECONDS", DEFAULT_STEP_SECONDS))
+
+
+def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = None) -> rules.IssuedToken:
+    """The token the organizer's screen shows now (as a QR or mini-program code)."""
+    activity = _activity(activity_id)
+    authorize(actor, "activity.manage", activity)
+    if activity.status != ActivityStatus.PUBLISHED:
+        raise InvalidTransition("活动尚未发布，不能签到")
+    return rules.issue_token(activity.id, activity.checkin_secret, now or utcnow(), step_seconds())
+
+
+def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | None = None) -> Checkin:
+    member_id, now = acting_member(actor), now or utcnow()
+    activity = _published_activity(activity_id)
+    _verify_token(activity, scan, now)
+    if not rules.checkin_open(activity.starts_at, activity.ends_at, now):
+        raise OutsideTimeWindow(f"不在签到时间内（开始前 {_minutes(rules.CHECKIN_OPENS_BEFORE_START)} 分钟至结束）")
+    distance = _verify_geofence(activity, scan)
+    reason = _review_reason(member_id, activity, scan, now)
+    checkin = Checkin(activity_id=activity.id, member_id=member_id, checked_in_at=now,
+                      checkin_distance_m=round(distance), review_reason=reason,
+                      status=CheckinStatus.REVIEW if reason else CheckinStatus.CHECKED_IN)
+    db.session.add(checkin)
+    try:
+        db.session.flush()
+    except IntegrityError:  # UNIQUE(activity_id, member_id): a concurrent or repeated check-in
+        db.session.rollback()
+        raise AlreadyCheckedIn() from None
+    if reason:
+        _event(checkin, "", CheckinStatus.REVIEW, actor, reason)
+    if rules.is_late(activity.starts_at, now):
+        deduct(checkin.member_id, "late", SourceType.CHECKIN, str(checkin.id), occurred_at=now, at=now,
+               actor=actor)
+    db.session.commit()
+    return checkin
+
+
+def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | None = None) -> Checkin:
+    """Check out; credits the hours at once unless the check-in is under review."""
+    member_id, now = acting_member(actor), now or utcnow()
+    checkin = db.session.get(Checkin, checkin_id)
+    if checkin is None or checkin.member_id != member_id:
+        raise NotFound("签到记录不存在")
+    if checkin.checked_out_at is not None:
+        raise AlreadyCheckedOut()
+    if checkin.status not in (CheckinStatus.CHECKED_IN, CheckinStatus.REVIEW):
+        raise InvalidTransition("该签到已结束，不能签退")
+    activity = checkin.activity
+    _verify_token(activity, scan, now)
+    if not rules.checkout_open(activity.ends_at, checkin.checked_in_at, now):
+        raise OutsideTimeWindow(f"不在签退时间内（活动结束后 {_minutes(rules.CHECKOUT_CLOSES_AFTER_END)} 分钟内）")
+    distance = _verify_geofence(activity, scan)
+    hours = rules.service_hours(activity.starts_at, activity.ends_at, checkin.checked_in_at, now)
+    # A check-in under review stays in review: its hours are kept and credited on approval.
+    target = CheckinStatus.CHECKED_OUT if checkin.status == CheckinStatus.CHECKED_IN else CheckinStatus.REVIEW
+    if not _transition(checkin, checkin.status, target, Checkin.checked_out_at.is_(None), checked_out_at=now,
+                       checkout_distance_m=round(distance), hours=hours):
+        raise AlreadyCheckedOut()
+    if target == CheckinStatus.CHECKED_OUT:
+        _credit_hours(checkin, actor, now)
+    db.session.commit()
+    return checkin
+
+
+def resolve_review(actor: Principal, checkin_id: int, approve: bool, *, comment: str = "",
+                   now: datetime | None = None) -> Checkin:
+    """A community admin approves (hours credited if already checked out) or rejects (nothing credited)."""
+    now = now or utcnow()
+    checkin = db.session.get(Checkin, checkin_id)
+    if checkin is None:
+        raise NotFound("签到记录不存在")
+    authorize(actor, "region.administer", checkin.activity.community)
+    if actor.member_id is not None and actor.member_id == checkin.member_id:
+        raise Forbidden("不能审核自己的签到", code="self_review")
+    checked_out = checkin.checked_out_at is not None
+    if not approve:
+        target = CheckinStatus.REJECTED
+    else:
+        target = CheckinStatus.CHECKED_OUT if checked_out else CheckinStatus.CHECKED_IN
+    # The decision holds only for the check-out state it was made on (a concurrent check-out loses or wins).
+    same_checkout = Checkin.checked_out_at.is_not(None) if checked_out else Checkin.checked_out_at.is_(None)
+    if not _transition(checkin, CheckinStatus.REVIEW, target, same_checkout):
+        raise InvalidTransition("该签到不在待审核状态")
+    _event(checkin, CheckinStatus.REVIEW, target, actor, comment)
+    audit("checkin.review", actor=actor, target=checkin, detail={"decision": str(target), "comment": comment})
+    if target == CheckinStatus.CHECKED_OUT:
+        _credit_hours(checkin, actor, now)
+    db.session.commit()
+    return checkin
+
+
+def list_checkins(actor: Principal, activity_id: int, status: CheckinStatus | None = None) -> sa.Select:
+    """The organizer's view of an activity's check-ins (with the review queue as ``status=review``)."""
+    activity = _activity(activity_id)
+    authorize(actor, "activity.manage", activity)
+    statement = sa.select(Checkin).where(Checkin.activity_id == activity.id).order_by(Checkin.id)
+    return statement if status is None else statement.where(Checkin.status == status)
+
+
+def _activity(activity_id: int) -> Activity:
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("活动不存在")
+    return activity
+
+
+def _published_activity(activity_id: int) -> Activity:
+    activity = _activity(activity_id)
+    if activity.status == ActivityStatus.PROPOSED:
+        raise NotFound("活动不存在")
+    if activity.status != ActivityStatus.PUBLISHED:
+        raise ActivityNotOpen()
+    return activity
+
+
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
+
+
+def _verify_token(activity: Activity, scan: Scan, now: datetime) -> None:
+    if not rules.token_is_valid(scan.token, activity.id, activity.checkin_secret, now, step_seconds()):
+        raise CheckinTokenInvalid()
+
+
+def _verify_geofence(activity: Activity, scan: Scan) -> float:
+    distance = rules.haversine_m(activity.venue_lat, activity.venue_lng, scan.lat, scan.lng)
+    if distance > activity.radius_m:
+        raise OutsideGeofence(f"您距活动地点约 {round(distance)} 米，超出 {activity.radius_m} 米的签到范围")
+    return distance
+
+
+def _review_reason(member_id: int, activity: Activity, scan: Scan, now: datetime) -> str:
+    reasons = []
+    if scan.accuracy_m is not None and scan.accuracy_m > MAX_TRUSTED_ACCURACY_M:
+        reasons.append(f"定位精度差（±{round(scan.accuracy_m)} 米）")
+    far = _farthest_recent_venue_m(member_id, activity, now)
+    if far > IMPOSSIBLE_TRAVEL_M:
+        reasons.append(f"30 分钟内曾在相距约 {far / 1000:.1f} 公里的另一活动签到")
+    return "；".join(reasons)
+
+
+def _farthest_recent_venue_m(member_id: int, activity: Activity, now: datetime) -> float:
+    venues = db.session.execute(
+        sa.select(Activity.venue_lat, Activity.venue_lng).join(Checkin, Checkin.activity_id == Activity.id)
+        .where(Checkin.member_id == member_id, Checkin.activity_id != activity.id,
+               Checkin.checked_in_at > now - IMPOSSIBLE_TRAVEL_WINDOW, Checkin.checked_in_at <= now)
+    ).all()
+    return max((rules.haversine_m(activity.venue_lat, activity.venue_lng, lat, lng) for lat, lng in venues),
+               default=0.0)
+
+
+def _transition(checkin: Checkin, expected: CheckinStatus, target: CheckinStatus, *conditions, **values) -> bool:
+    """Compare-and-set on the status (plus ``conditions``): of two concurrent writers one wins, on
+    SQLite as on PostgreSQL, without relying on row locks."""
+    changed = db.session.execute(
+        sa.update(Checkin).where(Checkin.id == checkin.id, Checkin.status == expected, *conditions)
+        .values(status=target, **values).execution_options(synchronize_session=False))
+    if changed.rowcount != 1:
+        return False
+    db.session.refresh(checkin)
+    return True
+
+
+def _credit_hours(checkin: Checkin, actor: Principal | None, now: datetime) -> None:
+    if not checkin.hours:  # under half an hour inside the window: nothing to credit
+        return
+    policy = policy_in_force(now)
+    credit(Fact(SubjectType.MEMBER, checkin.member_id, _hours_item(checkin.activity, policy), SourceType.CHECKIN,
+                str(checkin.id), occurred_at=checkin.checked_out_at, units=checkin.hours),
+           actor_id=actor.user_id if actor else None, at=now, policy=policy)
+
+
+def _hours_item(activity: Activity, policy: Policy) -> str:
+    # A later policy version may have dropped the activity's item: fall back to the workflow hook.
+    return activity.item_code if activity.item_code in policy.items else policy.events["activity_hours"]
+
+
+def deduct(member_id: int, event: str, source_type: SourceType, source_id: str, *, occurred_at: datetime,
+           at: datetime | None = None, actor: Principal | None = None, policy: Policy | None = None) -> None:
+    """Credit the policy's item for a workflow event (late, no_show, no_checkout) once per source. Flushes."""
+    policy = policy or policy_in_force(at or utcnow())
+    credit(Fact(SubjectType.MEMBER, member_id, policy.events[event], source_type, source_id, occurred_at=occurred_at),
+           actor_id=actor.user_id if actor else None, at=at, policy=policy)
+
+
+def _event(checkin: Checkin, from_status: str, to_status: str, actor: Principal | None, comment: str) -> None:
+    db.session.add(ApprovalEvent(target_type="checkin", target_id=checkin.id, from_status=str(from_status),
+                                 to_status=str(to_status), actor_id=actor.user_id if actor else None,
+                                 comment=comment[:200]))

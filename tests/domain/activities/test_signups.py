@@ -1,0 +1,206 @@
+"""Publishing and proposing activities, who sees them, and members signing up and withdrawing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from points_service.db import db
+from points_service.domain.access import principal_for
+from points_service.domain.activities import signups as activities
+from points_service.domain.activities.signups import (
+    ActivityFull,
+    ActivityNotOpen,
+    AlreadySignedUp,
+    NotSignedUp,
+    SignupClosed,
+    Venue,
+)
+from points_service.domain.errors import Forbidden, NotFound, ValidationFailed
+from points_service.models import ActivityStatus, ApprovalEvent, AuditEntry, Role, Signup, SignupStatus
+from tests.factories import make_member, make_user, make_world
+from tests.factories.activities import draft, make_activity
+from tests.factories.ledger import local
+
+NOW = local(2026, 11, 10, 8)
+TOMORROW = local(2026, 11, 11, 9)
+
+
+@pytest.fixture
+def world(app):
+    return make_world()
+
+
+def who(world, name):
+    return principal_for(world["users"][name])
+
+
+def test_a_community_admin_publishes_an_activity_in_his_community(world):
+    activity = activities.publish_activity(who(world, "community_admin"), draft(world["north"], TOMORROW), now=NOW)
+    assert activity.status == ActivityStatus.PUBLISHED and activity.community_id == world["north"].id
+    assert len(activity.checkin_secret) == 64 and activity.proposed_by_org_id is None
+    assert db.session.scalar(sa.select(AuditEntry.action).where(AuditEntry.target_id == str(activity.id))) \
+        == "activity.publish"
+
+
+def test_each_activity_gets_its_own_checkin_secret(world):
+    admin = who(world, "admin")
+    first = activities.publish_activity(admin, draft(world["north"], TOMORROW), now=NOW)
+    second = activities.publish_activity(admin, draft(world["south"], TOMORROW), now=NOW)
+    assert first.checkin_secret != second.checkin_secret
+
+
+@pytest.mark.parametrize("user", ["community_admin", "alice", "secretary", "hr"])
+def test_only_the_communitys_admin_or_an_admin_may_publish_there(world, user):
+    with pytest.raises(Forbidden):
+        activities.publish_activity(who(world, user), draft(world["south"], TOMORROW), now=NOW)
+
+
+@pytest.mark.parametrize("item_code", [
+    "member.self_service_hour",  # hours, but approved by a secretary
+    "member.micro_wish",  # counted in times
+    "org.project_done",  # an organization's item
+    "member.no_such_item",
+])
+def test_the_item_must_be_an_automatically_confirmed_hourly_member_item(world, item_code):
+    with pytest.raises(ValidationFailed) as failure:
+        activities.publish_activity(who(world, "admin"), draft(world["north"], TOMORROW, item_code=item_code),
+                                    now=NOW)
+    assert set(failure.value.data["errors"]) == {"item_code"}
+
+
+@pytest.mark.parametrize("overrides,field", [
+    ({"ends_at": TOMORROW}, "ends_at"),
+    ({"ends_at": TOMORROW + timedelta(hours=25)}, "ends_at"),
+    ({"starts_at": NOW - timedelta(hours=3), "ends_at": NOW - timedelta(hours=1)}, "ends_at"),
+    ({"venue": Venue(35.4, 116.6, 5)}, "location"),
+    ({"capacity": 0}, "capacity"),
+])
+def test_impossible_times_radii_and_capacities_are_refused_naming_the_field(world, overrides, field):
+    values = {"starts_at": TOMORROW, **overrides}
+    with pytest.raises(ValidationFailed) as failure:
+        activities.publish_activity(who(world, "admin"), draft(world["north"], **values), now=NOW)
+    assert field in failure.value.data["errors"]
+
+
+def test_an_activity_can_only_be_held_in_a_community(world):
+    with pytest.raises(ValidationFailed) as failure:
+        activities.publish_activity(who(world, "admin"), draft(world["north_grid"], TOMORROW), now=NOW)
+    assert set(failure.value.data["errors"]) == {"community_id"}
+
+
+def test_a_branch_secretary_proposes_an_activity_which_waits_with_an_approval_event(world):
+    activity = activities.propose_activity(who(world, "secretary"), world["fin1"], draft(world["north"], TOMORROW),
+                                           now=NOW)
+    assert activity.status == ActivityStatus.PROPOSED and activity.proposed_by_org_id == world["fin1"].id
+    event = db.session.scalar(sa.select(ApprovalEvent).where(ApprovalEvent.target_id == activity.id))
+    assert (event.target_type, event.from_status, event.to_status, event.actor_id) == (
+        "activity", "", "proposed", world["users"]["secretary"].id)
+
+
+def test_a_secretary_cannot_propose_for_another_branch(world):
+    with pytest.raises(Forbidden):
+        activities.propose_activity(who(world, "secretary"), world["fin2"].id, draft(world["north"], TOMORROW),
+                                    now=NOW)
+
+
+def test_members_see_published_activities_and_managers_also_their_proposals(world):
+    published = make_activity(world["north"], TOMORROW)
+    proposed = make_activity(world["north"], TOMORROW, status=ActivityStatus.PROPOSED, proposed_by=world["fin1"])
+    db.session.commit()
+
+    def listed(user):
+        return [a.id for a in db.session.scalars(activities.list_activities(who(world, user)))]
+
+    assert listed("alice") == [published.id]
+    assert sorted(listed("secretary")) == sorted(listed("community_admin")) == [published.id, proposed.id]
+    with pytest.raises(NotFound):
+        activities.get_activity(who(world, "alice"), proposed.id)
+    assert activities.get_activity(who(world, "secretary"), proposed.id) is proposed
+
+
+def test_the_list_filters_by_community_and_by_overlap_with_the_asked_interval(world):
+    early = make_activity(world["north"], local(2026, 11, 11, 9))
+    late = make_activity(world["north"], local(2026, 11, 20, 9))
+    make_activity(world["south"], local(2026, 11, 11, 9))
+    db.session.commit()
+    statement = activities.list_activities(who(world, "alice"), community_id=world["north"].id,
+                                           start=local(2026, 11, 11, 10), end=local(2026, 11, 12))
+    assert [a.id for a in db.session.scalars(statement)] == [early.id]
+    statement = activities.list_activities(who(world, "alice"), community_id=world["north"].id)
+    assert [a.id for a in db.session.scalars(statement)] == [early.id, late.id]
+
+
+def test_a_member_signs_up_once(world):
+    activity = make_activity(world["north"], TOMORROW)
+    db.session.commit()
+    signup = activities.sign_up(who(world, "alice"), activity.id, now=NOW)
+    assert signup.status == SignupStatus.SIGNED_UP and signup.member_id == world["alice"].id
+    with pytest.raises(AlreadySignedUp):
+        activities.sign_up(who(world, "alice"), activity.id, now=NOW)
+
+
+def test_a_full_activity_refuses_one_more(world):
+    activity = make_activity(world["north"], TOMORROW, capacity=2)
+    db.session.commit()
+    activities.sign_up(who(world, "alice"), activity.id, now=NOW)
+    activities.sign_up(who(world, "bob"), activity.id, now=NOW)
+    carol = make_user(member=world["carol"])
+    with pytest.raises(ActivityFull):
+        activities.sign_up(principal_for(carol), activity.id, now=NOW)
+
+
+def test_a_withdrawn_seat_is_free_again_and_the_member_may_sign_up_again(world):
+    activity = make_activity(world["north"], TOMORROW, capacity=1)
+    db.session.commit()
+    activities.sign_up(who(world, "alice"), activity.id, now=NOW)
+    assert activities.withdraw(who(world, "alice"), activity.id, now=NOW).status == SignupStatus.WITHDRAWN
+    activities.sign_up(who(world, "bob"), activity.id, now=NOW)
+    with pytest.raises(ActivityFull):
+        activities.sign_up(who(world, "alice"), activity.id, now=NOW)
+    rows = db.session.scalars(sa.select(Signup.status).where(Signup.activity_id == activity.id)).all()
+    assert sorted(rows) == [SignupStatus.SIGNED_UP, SignupStatus.WITHDRAWN]
+
+
+def test_withdrawing_and_signing_up_close_when_the_activity_starts(world):
+    activity = make_activity(world["north"], TOMORROW)
+    db.session.commit()
+    activities.sign_up(who(world, "alice"), activity.id, now=NOW)
+    with pytest.raises(SignupClosed):
+        activities.withdraw(who(world, "alice"), activity.id, now=TOMORROW)
+    with pytest.raises(SignupClosed):
+        activities.sign_up(who(world, "bob"), activity.id, now=TOMORROW)
+
+
+def test_withdrawing_without_a_signup_is_not_found(world):
+    activity = make_activity(world["north"], TOMORROW)
+    db.session.commit()
+    with pytest.raises(NotSignedUp):
+        activities.withdraw(who(world, "alice"), activity.id, now=NOW)
+
+
+def test_only_published_activities_take_signups(world):
+    proposed = make_activity(world["north"], TOMORROW, status=ActivityStatus.PROPOSED, proposed_by=world["fin1"])
+    cancelled = make_activity(world["north"], TOMORROW, status=ActivityStatus.CANCELLED)
+    db.session.commit()
+    with pytest.raises(NotFound):
+        activities.sign_up(who(world, "alice"), proposed.id, now=NOW)
+    with pytest.raises(ActivityNotOpen):
+        activities.sign_up(who(world, "alice"), cancelled.id, now=NOW)
+
+
+def test_a_console_user_without_a_member_cannot_sign_up(world):
+    activity = make_activity(world["north"], TOMORROW)
+    db.session.commit()
+    with pytest.raises(Forbidden):
+        activities.sign_up(who(world, "community_admin"), activity.id, now=NOW)
+
+
+def test_a_member_who_is_also_a_community_admin_signs_up_as_himself(world):
+    dave = make_member(world["fin1"], world["north"], name="赵大卫")
+    user = make_user((Role.COMMUNITY_ADMIN, world["north"].id), member=dave)
+    activity = make_activity(world["north"], TOMORROW)
+    db.session.commit()
+    assert activities.sign_up(principal_for(user), activity.id, now=NOW).member_id == dave.id

@@ -1,0 +1,56 @@
+"""The annual jobs: January's settlement of the previous year (once), then the export files."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from points_service.db import db
+from points_service.domain.periods import parse_period
+from points_service.jobs.runner import run_job
+from points_service.jobs.schedule import JOBS_BY_ID
+from points_service.jobs.scheduler import fire
+from points_service.models import AnnualSettlement, JobRun, JobRunStatus
+from tests.factories import make_world
+from tests.factories.annual import YEAR, reported, score, settled
+from tests.factories.ledger import local
+
+
+def test_the_settlement_job_settles_the_year_that_ended_once(app):
+    world = make_world()
+    score(world, world["alice"], 93)
+    run = fire(app, "annual_settlement", now=local(YEAR + 1, 1, 1, 3, 5))
+    assert run["period"] == str(YEAR) and run["status"] == "succeeded"
+    assert fire(app, "annual_settlement", now=local(YEAR + 1, 2, 1, 3, 5)) is None  # monthly firing: claimed
+    settlement = db.session.scalar(sa.select(AnnualSettlement))
+    assert settlement.year == YEAR and settlement.settled_by_id is None and settlement.member_count == 1
+
+
+def test_the_job_skips_a_year_an_admin_already_settled(app):
+    world = make_world()
+    settled(world)
+    run = run_job(JOBS_BY_ID["annual_settlement"], parse_period(str(YEAR)))
+    assert run.result == {"skipped": "already_settled"}
+
+
+def test_the_export_job_writes_csv_and_xlsx_for_members_and_organizations(app, tmp_path):
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    world = make_world()
+    score(world, world["alice"], 93)
+    reported(world["alice"])
+    run_job(JOBS_BY_ID["annual_settlement"], parse_period(str(YEAR)))
+    run = run_job(JOBS_BY_ID["annual_export"], parse_period(str(YEAR)))
+    assert run.result["files"] == {f"annual-{YEAR}-member.csv": 1, f"annual-{YEAR}-member.xlsx": 1,
+                                   f"annual-{YEAR}-organization.csv": 2, f"annual-{YEAR}-organization.xlsx": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(run.result["files"])
+    assert (tmp_path / f"annual-{YEAR}-member.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_the_export_job_fails_and_is_retried_while_the_year_is_not_settled(app, tmp_path):
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    make_world()
+    try:
+        run_job(JOBS_BY_ID["annual_export"], parse_period(str(YEAR)))
+    except RuntimeError as exc:
+        assert "尚未结算" in str(exc)
+    run = db.session.scalar(sa.select(JobRun).where(JobRun.job_id == "annual_export"))
+    assert run.status == JobRunStatus.FAILED and list(tmp_path.iterdir()) == []

@@ -1,0 +1,142 @@
+"""Crediting points: one entry per fact and ledger, caps recorded, totals in step with the ledger."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from points_service.db import db
+from points_service.domain.errors import NotFound, ValidationFailed
+from points_service.domain.ledger.credit import Fact, award
+from points_service.domain.ledger.totals import compare_totals, rebuild_totals, total_of
+from points_service.domain.policy import UnknownItem
+from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
+from tests.factories import make_world
+from tests.factories.ledger import install_policy, local, member_fact, org_fact
+
+NOV = local(2026, 11, 10, 10)
+
+
+@pytest.fixture
+def world(app):
+    return make_world()
+
+
+def entries_of(member) -> list[LedgerEntry]:
+    return list(db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.subject_id == member.id,
+                                                                LedgerEntry.subject_type == "member")
+                                   .order_by(LedgerEntry.id)))
+
+
+def test_an_award_writes_one_entry_per_ledger_the_item_feeds(world):
+    alice, admin = world["alice"], world["users"]["admin"]
+    entries = award(member_fact(alice, "member.activity_hour", units=3), actor_id=admin.id, at=NOV)
+    assert sorted(e.ledger for e in entries) == [LedgerName.ASSESSMENT, LedgerName.REDEEMABLE]
+    for entry in entries:
+        assert (entry.points, entry.points_requested, entry.units) == (Decimal("3.00"), Decimal("3.00"), Decimal("3"))
+        assert entry.kind == EntryKind.AWARD and entry.policy_version == 1 and entry.actor_id == admin.id
+        assert entry.source_type == SourceType.RECORD and entry.credited_at == NOV
+
+
+def test_the_same_fact_credited_twice_yields_one_entry_and_unchanged_totals(world):
+    alice = world["alice"]
+    fact = member_fact(alice, "member.micro_wish", source_id="wish-1")
+    first = award(fact, at=NOV)
+    second = award(fact, at=NOV)
+    assert [e.id for e in first] == [e.id for e in second]
+    assert len(entries_of(alice)) == 2
+    assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(5)
+
+
+def test_hours_beyond_the_per_activity_maximum_are_not_counted(world):
+    [entry, _] = award(member_fact(world["alice"], "member.activity_hour", units=6), at=NOV)
+    assert entry.units == Decimal(4) and entry.points == Decimal(4)
+
+
+def test_a_capped_entry_records_what_was_asked_and_what_was_granted(world):
+    alice = world["alice"]
+    for n in range(2):
+        award(member_fact(alice, "member.activity_hour", units=4), at=NOV.replace(hour=9 + n))
+    [capped, _] = award(member_fact(alice, "member.activity_hour", units=4), at=NOV.replace(hour=15))
+    assert (capped.points_requested, capped.points, capped.capped_by) == (Decimal(4), Decimal(0), "item.day")
+    next_day = award(member_fact(alice, "member.activity_hour", units=4), at=NOV.replace(day=11))
+    assert next_day[0].points == Decimal(4)
+
+
+def test_the_monthly_cap_on_positive_points_limits_the_sum_of_all_items(world):
+    install_policy(lambda doc: doc["monthly_positive_cap"].update(member=12))
+    alice = world["alice"]
+    granted = [award(member_fact(alice, "member.commend_city"), at=NOV.replace(day=d))[0].points for d in (1, 2)]
+    assert granted == [Decimal(10), Decimal(2)]
+    assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(12)
+    december = award(member_fact(alice, "member.commend_city"), at=local(2026, 12, 1, 9))[0]
+    assert december.points == Decimal(10)
+
+
+def test_deductions_are_never_capped(world):
+    install_policy(lambda doc: doc["monthly_positive_cap"].update(member=1))
+    entries = [award(member_fact(world["alice"], "member.no_show"), at=NOV)[0] for _ in range(3)]
+    assert [e.points for e in entries] == [Decimal(-5)] * 3
+    assert all(e.kind == EntryKind.DEDUCTION and e.capped_by is None for e in entries)
+    assert total_of("member", world["alice"].id, LedgerName.ASSESSMENT, "2026").deducted == Decimal(-15)
+
+
+def test_totals_are_kept_for_every_period_of_the_credit_instant_in_shanghai(world):
+    alice = world["alice"]
+    award(member_fact(alice, "member.micro_wish"), at=local(2026, 4, 1, 7))  # still 2026-03-31 in UTC
+    for period in ("2026", "2026-H1", "2026-Q2", "2026-04", ALL_TIME):
+        assert total_of("member", alice.id, LedgerName.ASSESSMENT, period).net == Decimal(5), period
+    assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-Q1").net == Decimal(0)
+    assert total_of("member", alice.id, LedgerName.STANDING, ALL_TIME).balance == Decimal(5)
+    assert total_of("member", alice.id, LedgerName.REDEEMABLE, ALL_TIME).balance == Decimal(5)
+
+
+def test_organization_items_credit_organizations_and_member_items_refuse_them(world):
+    entries = award(org_fact(world["finance"], "org.project_done"), at=NOV)
+    assert [e.subject_type for e in entries] == [SubjectType.ORGANIZATION]
+    with pytest.raises(ValidationFailed):
+        award(org_fact(world["finance"], "member.micro_wish"), at=NOV)
+
+
+def test_unknown_subjects_items_and_float_units_are_refused(world):
+    with pytest.raises(NotFound):
+        award(Fact(SubjectType.MEMBER, 99999, "member.micro_wish", SourceType.RECORD, "x", NOV), at=NOV)
+    with pytest.raises(UnknownItem):
+        award(member_fact(world["alice"], "member.no_such_item"), at=NOV)
+    with pytest.raises(ValidationFailed):
+        award(Fact(SubjectType.MEMBER, world["alice"].id, "member.activity_hour", SourceType.RECORD, "y", NOV, 1.5),
+              at=NOV)
+    assert entries_of(world["alice"]) == []
+
+
+def test_entries_cannot_be_updated_or_deleted_even_with_raw_sql(world):
+    award(member_fact(world["alice"], "member.micro_wish"), at=NOV)
+    for statement in ("UPDATE ledger_entries SET points = 100000", "DELETE FROM ledger_entries"):
+        with pytest.raises(DBAPIError):
+            db.session.execute(sa.text(statement))
+        db.session.rollback()
+    assert [e.points for e in entries_of(world["alice"])] == [Decimal(5), Decimal(5)]
+
+
+def test_the_database_refuses_a_second_entry_with_the_same_idempotency_key(world):
+    [entry, _] = award(member_fact(world["alice"], "member.micro_wish"), at=NOV)
+    columns = {c.name: getattr(entry, c.key) for c in LedgerEntry.__table__.columns if c.name != "id"}
+    with pytest.raises(IntegrityError):
+        db.session.execute(sa.insert(LedgerEntry).values(**columns))
+    db.session.rollback()
+
+
+def test_rebuild_finds_no_difference_after_normal_writes_and_repairs_a_tampered_total(world):
+    award(member_fact(world["alice"], "member.activity_hour", units=2), at=NOV)
+    award(member_fact(world["bob"], "member.no_show"), at=NOV)
+    assert compare_totals() == []
+    db.session.execute(sa.text("UPDATE point_totals SET earned = earned + 700 WHERE period = '2026-11'"))
+    db.session.commit()
+    differences = rebuild_totals(fix=True)
+    assert {d["key"][0:3] for d in differences} == {("member", world["alice"].id, "assessment"),
+                                                   ("member", world["alice"].id, "redeemable"),
+                                                   ("member", world["bob"].id, "assessment")}
+    assert compare_totals() == []

@@ -1,0 +1,254 @@
+"""双报到 use cases: submitting, confirming with points, rejecting, re-reporting per half, the report rate."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from points_service.db import db
+from points_service.domain.access import principal_for
+from points_service.domain.errors import Forbidden, InvalidTransition, ValidationFailed
+from points_service.domain.periods import parse_period
+from points_service.domain.reports import reporting as reports
+from points_service.models import (
+    Affiliation,
+    ApprovalEvent,
+    AuditEntry,
+    LedgerEntry,
+    Report,
+    ReportStatus,
+    Role,
+    SourceType,
+    User,
+)
+from tests.concurrency import hammer
+from tests.factories import make_member, make_user, make_world
+from tests.factories.ledger import local
+
+H1 = local(2026, 3, 10, 9)
+H1_LATER = local(2026, 3, 12, 15)
+H2 = local(2026, 9, 10, 9)
+H2_LATER = local(2026, 9, 11, 10)
+LISTS = {"resources": ["法律咨询志愿服务"], "needs": ["老旧小区加装电梯"], "projects": ["共建“四点半课堂”"]}
+
+
+@pytest.fixture
+def world(app):
+    return make_world()
+
+
+def actor(world, name: str):
+    return principal_for(world["users"][name])
+
+
+def report_of(world, name: str = "alice", community: str = "north", now=H2):
+    return reports.submit_member_report(actor(world, name), world[community].id, now=now)
+
+
+def entries_for(report: Report) -> list[LedgerEntry]:
+    return list(db.session.scalars(sa.select(LedgerEntry).where(
+        LedgerEntry.source_type == SourceType.REPORT, LedgerEntry.source_id == str(report.id))
+        .order_by(LedgerEntry.ledger)))
+
+
+def test_a_member_report_is_pending_in_the_half_year_of_shanghai_time(world):
+    # 00:30 on 1 July in Shanghai is still 30 June in UTC: the half is decided in local time.
+    report = report_of(world, now=local(2026, 7, 1, 0, 30))
+    assert report.status == ReportStatus.PENDING and report.half == "2026-H2"
+    assert (report.subject_type, report.subject_id) == ("member", world["alice"].id)
+    assert report.submitted_by_id == world["users"]["alice"].id
+
+
+def test_a_second_live_report_in_one_half_is_refused_but_a_rejected_one_may_be_resubmitted(world):
+    first = report_of(world)
+    with pytest.raises(reports.AlreadyReported):
+        report_of(world, community="south")
+    reports.reject_report(actor(world, "community_admin"), first.id, "社区信息填写有误", now=H2_LATER)
+    again = report_of(world, now=H2_LATER)
+    assert again.status == ReportStatus.PENDING and again.id != first.id
+
+
+def test_confirming_credits_the_member_report_item_once_with_an_event_and_an_audit_row(world):
+    report = report_of(world)
+    reports.confirm_report(actor(world, "community_admin"), report.id, now=H2_LATER)
+    entries = entries_for(report)
+    assert [(e.ledger, e.item_code, e.points) for e in entries] == [
+        ("assessment", "member.report", Decimal(3)), ("redeemable", "member.report", Decimal(3))]
+    assert report.status == ReportStatus.CONFIRMED and report.decided_at == H2_LATER
+    event = db.session.scalars(sa.select(ApprovalEvent).where(ApprovalEvent.target_type == "report")).one()
+    assert (event.target_id, event.from_status, event.to_status) == (report.id, "pending", "confirmed")
+    audited = db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.target_id == str(report.id))).all()
+    assert sorted(audited) == ["report.confirm", "report.submit"]
+
+
+def test_a_decided_report_cannot_be_decided_again_and_earns_nothing_more(world):
+    report = report_of(world)
+    admin = actor(world, "community_admin")
+    reports.confirm_report(admin, report.id, now=H2_LATER)
+    with pytest.raises(InvalidTransition):
+        reports.confirm_report(admin, report.id, now=H2_LATER)
+    with pytest.raises(InvalidTransition):
+        reports.reject_report(admin, report.id, "重复", now=H2_LATER)
+    assert len(entries_for(report)) == 2
+    assert db.session.get(Report, report.id).status == ReportStatus.CONFIRMED
+
+
+def test_the_first_confirmed_report_earns_member_report_and_a_later_half_member_rereport(world):
+    admin = actor(world, "community_admin")
+    first = reports.confirm_report(admin, report_of(world, now=H1).id, now=H1_LATER)
+    later = reports.confirm_report(admin, report_of(world, now=H2).id, now=H2_LATER)
+    assert (first.half, later.half) == ("2026-H1", "2026-H2")
+    assert {e.item_code for e in entries_for(first)} == {"member.report"}
+    assert [(e.item_code, e.points) for e in entries_for(later)] == [("member.rereport", Decimal(1))]
+
+
+def test_a_rejected_report_never_earns_and_a_pending_one_never_counts(world):
+    rejected = report_of(world, now=H1)
+    reports.reject_report(actor(world, "community_admin"), rejected.id, "  非本社区居民  ", now=H1_LATER)
+    pending = report_of(world, now=H2)
+    assert rejected.status == ReportStatus.REJECTED and rejected.reason == "非本社区居民"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
+    assert reports.report_rate(world["fin1"], "2026-H2") == 0 and pending.status == ReportStatus.PENDING
+
+
+def test_rejecting_requires_a_reason(world):
+    report = report_of(world)
+    with pytest.raises(ValidationFailed) as refused:
+        reports.reject_report(actor(world, "community_admin"), report.id, "   ")
+    assert "reason" in refused.value.data["errors"]
+    assert db.session.get(Report, report.id).status == ReportStatus.PENDING
+
+
+def test_confirmation_moves_the_member_to_the_community_and_grid_keeping_his_history(world):
+    south_admin = principal_for(make_user((Role.COMMUNITY_ADMIN, world["south"].id)))
+    report = reports.submit_member_report(actor(world, "alice"), world["south"].id)
+    reports.confirm_report(south_admin, report.id, grid_id=world["south_grid"].id)
+    alice = world["alice"]
+    assert (alice.community_id, alice.grid_id, report.grid_id) == (
+        world["south"].id, world["south_grid"].id, world["south_grid"].id)
+    history = db.session.scalars(sa.select(Affiliation).where(Affiliation.member_id == alice.id)
+                                 .order_by(Affiliation.valid_from)).all()
+    assert [(a.community_id, a.valid_to is None) for a in history] == [
+        (world["north"].id, False), (world["south"].id, True)]
+
+
+def test_confirming_without_a_grid_keeps_the_members_grid_in_the_same_community(world):
+    reports.confirm_report(actor(world, "community_admin"), report_of(world).id, now=H2_LATER)
+    assert world["alice"].grid_id == world["north_grid"].id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Affiliation)
+                             .where(Affiliation.member_id == world["alice"].id)) == 1
+
+
+def test_a_grid_of_another_community_is_refused_and_nothing_changes(world):
+    report = report_of(world)
+    with pytest.raises(ValidationFailed) as refused:
+        reports.confirm_report(actor(world, "community_admin"), report.id, grid_id=world["south_grid"].id)
+    assert "grid_id" in refused.value.data["errors"]
+    assert db.session.get(Report, report.id).status == ReportStatus.PENDING and entries_for(report) == []
+
+
+def test_only_a_community_can_be_reported_to(world):
+    with pytest.raises(ValidationFailed) as refused:
+        reports.submit_member_report(actor(world, "alice"), world["street"].id)
+    assert "社区" in refused.value.data["errors"]["community_id"][0]
+
+
+def test_a_community_admin_cannot_confirm_his_own_member_report(world):
+    admin_user = world["users"]["community_admin"]
+    admin_user.member_id = make_member(world["fin1"], world["north"]).id
+    db.session.commit()
+    own = reports.submit_member_report(principal_for(admin_user), world["north"].id)
+    with pytest.raises(Forbidden):
+        reports.confirm_report(principal_for(admin_user), own.id)
+
+
+def test_only_a_department_organization_reports_and_it_brings_a_project_or_a_resource(world):
+    admin = actor(world, "admin")
+    with pytest.raises(ValidationFailed) as branch:
+        reports.submit_org_report(admin, world["fin1"].id, world["north"].id, **LISTS)
+    assert "organization_id" in branch.value.data["errors"]
+    with pytest.raises(ValidationFailed) as empty:
+        reports.submit_org_report(admin, world["finance"].id, world["north"].id, resources=[],
+                                  needs=["需求"], projects=[])
+    assert "projects" in empty.value.data["errors"]
+
+
+def test_confirming_an_organization_report_credits_org_report_and_pairs_the_community(world):
+    org_admin = principal_for(make_user((Role.ORG_ADMIN, world["finance"].id)))
+    south_admin = principal_for(make_user((Role.COMMUNITY_ADMIN, world["south"].id)))
+    report = reports.submit_org_report(org_admin, world["finance"].id, world["south"].id, **LISTS, now=H2)
+    assert (report.resources, report.needs, report.projects) == (
+        LISTS["resources"], LISTS["needs"], LISTS["projects"])
+    reports.confirm_report(south_admin, report.id, now=H2_LATER)
+    assert [(e.subject_type, e.subject_id, e.item_code, e.points) for e in entries_for(report)] == [
+        ("organization", world["finance"].id, "org.report", Decimal(5))]
+    assert world["finance"].paired_community_id == world["south"].id
+
+
+def test_the_report_rate_counts_members_confirmed_as_of_the_half_or_within_it(world):
+    admin = actor(world, "community_admin")
+    reports.confirm_report(admin, report_of(world, now=H1).id, now=H1_LATER)  # alice, 2026-H1
+    report_of(world, "bob", "south", now=H2)  # pending: never counts
+    h2 = parse_period("2026-H2")
+    assert reports.report_rate(world["finance"], h2) == Decimal("0.5")
+    assert reports.report_rate(world["finance"], h2, this_half_only=True) == 0
+    assert reports.report_rate(world["fin1"], h2) == 1 and reports.report_rate(world["fin2"], h2) == 0
+    assert reports.report_rate(world["finance"], "2025-H2") == 0  # before alice ever reported
+
+
+def test_the_status_lists_every_member_with_whether_he_reported(world):
+    admin = actor(world, "community_admin")
+    reports.confirm_report(admin, report_of(world, now=H2).id, now=H2_LATER)
+    summary, members = reports.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H2"))
+    rows = {row["member"]["name"]: row for row in db.session.scalars(members)}
+    assert rows["张晓丽"]["reported_this_half"] and rows["张晓丽"]["last_reported_half"] == "2026-H2"
+    assert not rows["李·建国"]["reported_ever"] and rows["李·建国"]["half_status"] is None
+    assert (summary["member_count"], summary["reported_count"], summary["report_rate"]) == (2, 1, Decimal("0.5"))
+    assert [(b["organization"].name, b["report_rate"]) for b in summary["branches"]] == [
+        ("财政局第一党支部", 1), ("财政局第二党支部", 0)]
+
+
+def test_a_secretary_sees_the_status_of_his_branch_only(world):
+    secretary = actor(world, "secretary")
+    summary, _ = reports.report_status(secretary, world["fin1"].id, now=H2)
+    assert summary["half"] == "2026-H2" and summary["member_count"] == 1
+    for org in ("fin2", "finance"):
+        with pytest.raises(Forbidden):
+            reports.report_status(secretary, world[org].id)
+
+
+@pytest.mark.postgres
+def test_concurrent_reports_of_one_member_leave_one_live_report(app, world):
+    alice_id, north = world["users"]["alice"].id, world["north"].id
+
+    def submit():
+        try:
+            return reports.submit_member_report(principal_for(db.session.get(User, alice_id)), north).id
+        except reports.AlreadyReported:
+            return "already_reported"
+
+    results = hammer(app, [submit] * 30, workers=30)
+    assert len([r for r in results if r != "already_reported"]) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 1
+
+
+@pytest.mark.postgres
+def test_two_admins_confirming_at_once_leave_one_decision_and_one_award(app, world):
+    report_id = report_of(world).id
+    user_ids = [world["users"]["community_admin"].id, world["users"]["admin"].id] * 10
+
+    def confirm(user_id):
+        def call():
+            try:
+                reports.confirm_report(principal_for(db.session.get(User, user_id)), report_id)
+                return "confirmed"
+            except InvalidTransition:
+                return "invalid_transition"
+        return call
+
+    results = hammer(app, [confirm(user_id) for user_id in user_ids], workers=20)
+    assert sorted(set(results)) == ["confirmed", "invalid_transition"] and results.count("confirmed") == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ApprovalEvent)) == 1
