@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# Test processes (pytest-xdist): one per core by default; PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 export FLASK_APP := wsgi.py
 
 .DEFAULT_GOAL := help
@@ -26,10 +29,10 @@ run: venv ## Migrate + seed the demo city (SQLite in instance/) and serve on 127
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: venv ## Run the whole suite on SQLite, then on PostgreSQL if POINTS_TEST_DATABASE_URL is set
-	POINTS_TEST_DATABASE_URL= $(BIN)/pytest
+	POINTS_TEST_DATABASE_URL= $(PYTEST)
 	@if [ -n "$$POINTS_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL run: $$POINTS_TEST_DATABASE_URL"; \
-		$(BIN)/pytest; \
+		$(PYTEST); \
 	else \
 		echo "NOTE: PostgreSQL run skipped (set POINTS_TEST_DATABASE_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"; \
 	fi

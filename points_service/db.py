@@ -5,13 +5,16 @@ from __future__ import annotations
 import enum
 import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names make Alembic migrations reviewable and identical on SQLite and PostgreSQL.
@@ -38,6 +41,17 @@ def core_execute(statement: sa.Executable, params: dict) -> sa.CursorResult:
     if db.session.autoflush:
         db.session.flush()
     return db.session.connection().execute(statement, params)
+
+
+def upsert(model, rows: list[dict], conflict: list[str], updates: Callable[[Any], dict]) -> None:
+    """INSERT … ON CONFLICT (``conflict``) DO UPDATE SET ``updates(excluded)`` of the rows, in their order
+    (callers sort them, so concurrent writers take row locks in one order), as one statement. Flushes only.
+
+    SQLAlchemy 2.0 compiles an ON CONFLICT statement anew on every call (the dialects' upsert has no cache
+    key); on the write path that is about a third of a ledger credit's time in process."""
+    dialect = db.session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](model).values(rows)
+    db.session.execute(insert.on_conflict_do_update(index_elements=conflict, set_=updates(insert.excluded)))
 
 
 def reads_without_transaction(view):

@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from points_service.db import db, utcnow
+from points_service.db import db, upsert, utcnow
 from points_service.domain.boards.keys import (
     BOARD_PERIOD_KINDS,
     STANDING_BOARD,
@@ -34,11 +33,6 @@ from points_service.models.boards import SCOPE_COLUMNS
 
 ROW_COLUMNS = (BoardScore.board, BoardScore.score, *(getattr(BoardScore, c) for c in SCOPE_COLUMNS))
 Change = tuple[str, int | None, int, Placement]  # board, old score (None: new row), new score, placement
-
-
-def insert_for(model):
-    dialect = db.session.get_bind().dialect.name
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](model)
 
 
 def bump_boards(entry, contributions: Iterable) -> None:
@@ -80,13 +74,14 @@ def _upsert_scores(subject_type, subject_id: int, changes: list[Change], deltas:
     rows = [{"board": board, "subject_type": subject_type, "subject_id": subject_id, "score": deltas[board],
              "reached_at": credited_at if deltas[board] else None, "member_points": 0, "participants": 0,
              **where.as_row()} for board, _old, _new, where in changes]
-    statement = insert_for(BoardScore).values(rows)
-    changed = sa.and_(statement.excluded.score != 0, sa.or_(
-        BoardScore.reached_at.is_(None), BoardScore.reached_at < statement.excluded.reached_at))
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["board", "subject_type", "subject_id"],
-        set_={"score": BoardScore.score + statement.excluded.score,
-              "reached_at": sa.case((changed, statement.excluded.reached_at), else_=BoardScore.reached_at)}))
+    upsert(BoardScore, rows, ["board", "subject_type", "subject_id"], _score_updates)
+
+
+def _score_updates(excluded) -> dict:
+    changed = sa.and_(excluded.score != 0, sa.or_(BoardScore.reached_at.is_(None),
+                                                  BoardScore.reached_at < excluded.reached_at))
+    return {"score": BoardScore.score + excluded.score,
+            "reached_at": sa.case((changed, excluded.reached_at), else_=BoardScore.reached_at)}
 
 
 def _histogram_moves(changes: list[Change]) -> Counter:
@@ -112,9 +107,7 @@ def bump_histograms(moves: Counter) -> None:
                 if m is model and n]
         if not rows:
             continue
-        statement = insert_for(model).values(rows)
-        db.session.execute(statement.on_conflict_do_update(
-            index_elements=["board", "scope_key", value_column], set_={"n": model.n + statement.excluded.n}))
+        upsert(model, rows, ["board", "scope_key", value_column], lambda excluded, m=model: {"n": m.n + excluded.n})
 
 
 def _bump_rollups(changes: list[Change]) -> None:
@@ -141,11 +134,9 @@ def bump_rollups(moves: Counter) -> None:
         rows.append({"board": board, "subject_type": SubjectType.ORGANIZATION, "subject_id": org_id, "score": 0,
                      "reached_at": None, "member_points": moves[(board, org_id, "member_points")],
                      "participants": moves[(board, org_id, "participants")], **placements[org_id].as_row()})
-    statement = insert_for(BoardScore).values(rows)
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["board", "subject_type", "subject_id"],
-        set_={"member_points": BoardScore.member_points + statement.excluded.member_points,
-              "participants": BoardScore.participants + statement.excluded.participants}))
+    upsert(BoardScore, rows, ["board", "subject_type", "subject_id"], lambda excluded: {
+        "member_points": BoardScore.member_points + excluded.member_points,
+        "participants": BoardScore.participants + excluded.participants})
 
 
 def open_boards(at: datetime) -> list[str]:
@@ -192,6 +183,5 @@ def count_member(branch_id: int, sign: int) -> None:
     """An active member joins (+1) or leaves (-1) a branch and its department: the per-capita denominator."""
     department_id = organization_placement(branch_id).department_id
     rows = [{"organization_id": org_id, "members": sign} for org_id in sorted({branch_id, department_id} - {None})]
-    statement = insert_for(BoardOrgMembers).values(rows)
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["organization_id"], set_={"members": BoardOrgMembers.members + statement.excluded.members}))
+    upsert(BoardOrgMembers, rows, ["organization_id"], lambda excluded: {
+        "members": BoardOrgMembers.members + excluded.members})

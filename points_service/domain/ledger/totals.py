@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from points_service.db import db
+from points_service.db import db, upsert
 from points_service.domain.boards.maintain import bump_boards
 from points_service.domain.periods import period_keys_for
 from points_service.models import ALL_TIME, SCORING_KINDS, EntryKind, LedgerEntry, LedgerName, PointTotal
@@ -46,10 +45,6 @@ def contributions(entry: LedgerEntry) -> list[Contribution]:
     return [Contribution(LedgerName(entry.ledger), p, settled=points) for p in periods]
 
 
-def _insert(dialect: str):
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-
-
 def bump_totals(entry: LedgerEntry) -> None:
     """Add one entry's contributions to the totals (flush-level; the caller's transaction commits)."""
     parts = contributions(entry)
@@ -58,16 +53,11 @@ def bump_totals(entry: LedgerEntry) -> None:
          "period": c.period, "earned": c.earned, "deducted": c.deducted, "settled": c.settled}
         for c in parts
     ]
-    statement = _insert(db.session.get_bind().dialect.name)(PointTotal).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=["subject_type", "subject_id", "ledger", "period"],
-        set_={
-            "earned": PointTotal.earned + statement.excluded.earned,
-            "deducted": PointTotal.deducted + statement.excluded.deducted,
-            "settled": PointTotal.settled + statement.excluded.settled,
-        },
-    )
-    db.session.execute(statement)
+    upsert(PointTotal, rows, ["subject_type", "subject_id", "ledger", "period"], lambda excluded: {
+        "earned": PointTotal.earned + excluded.earned,
+        "deducted": PointTotal.deducted + excluded.deducted,
+        "settled": PointTotal.settled + excluded.settled,
+    })
     bump_boards(entry, parts)  # leaderboards move in the same transaction as the totals
 
 
