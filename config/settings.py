@@ -1,4 +1,5 @@
-"""Settings classes. Every value can be overridden by a ``POINTS_<NAME>`` environment variable.
+"""Settings classes. The values a deployment sets are read from ``POINTS_<NAME>`` environment variables
+(docs/configuration.md lists them); the rest are fixed here.
 
 Production refuses to start with development conveniences or missing secrets (see ``Production.check``).
 """

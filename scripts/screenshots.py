@@ -1,4 +1,4 @@
-"""Write the console's screenshots to docs/screenshots/*.png (what the README shows).
+"""Write the console's screenshots to docs/screenshots/*.png (what docs/console.md shows).
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 

@@ -43,9 +43,11 @@ def bump_boards(entry, contributions: Iterable) -> None:
     subject_type = SubjectType(entry.subject_type)
     existing = _locked_rows(subject_type, entry.subject_id, sorted(deltas))
     changes: list[Change] = []
+    placements: dict[datetime | None, Placement] = {}  # a first credit opens several boards with one placement
     for board in sorted(deltas):
         row = existing.get(board)
-        where = placement_of_row(row) if row else _placement_for_new_row(subject_type, entry.subject_id, board)
+        where = placement_of_row(row) if row else _placement_for_new_row(subject_type, entry.subject_id, board,
+                                                                          placements)
         old = row.score if row else None
         changes.append((board, old, (old or 0) + deltas[board], where))
     _upsert_scores(subject_type, entry.subject_id, changes, deltas, entry.credited_at)
@@ -62,11 +64,14 @@ def _locked_rows(subject_type: SubjectType, subject_id: int, boards: list[str]) 
     return {row.board: row for row in rows}
 
 
-def _placement_for_new_row(subject_type: SubjectType, subject_id: int, board: str) -> Placement:
+def _placement_for_new_row(subject_type: SubjectType, subject_id: int, board: str,
+                           known: dict[datetime | None, Placement]) -> Placement:
     """Open boards take the subject's scopes now; a closed period's board those of the period's end."""
-    period = period_of_board(board)
-    end = None if board == STANDING_BOARD else parse_period(period).end
-    return subject_placement(subject_type, subject_id, end if end is not None and end <= utcnow() else None)
+    end = None if board == STANDING_BOARD else parse_period(period_of_board(board)).end
+    at = end if end is not None and end <= utcnow() else None
+    if at not in known:
+        known[at] = subject_placement(subject_type, subject_id, at)
+    return known[at]
 
 
 def _upsert_scores(subject_type, subject_id: int, changes: list[Change], deltas: dict[str, int],
