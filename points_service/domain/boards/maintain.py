@@ -79,7 +79,7 @@ def _upsert_scores(subject_type, subject_id: int, changes: list[Change], deltas:
     rows = [{"board": board, "subject_type": subject_type, "subject_id": subject_id, "score": deltas[board],
              "reached_at": credited_at if deltas[board] else None, "member_points": 0, "participants": 0,
              **where.as_row()} for board, _old, _new, where in changes]
-    upsert(BoardScore, rows, ["board", "subject_type", "subject_id"], _score_updates)
+    upsert(BoardScore, rows, ("board", "subject_type", "subject_id"), _score_updates)
 
 
 def _score_updates(excluded) -> dict:
@@ -112,7 +112,7 @@ def bump_histograms(moves: Counter) -> None:
                 if m is model and n]
         if not rows:
             continue
-        upsert(model, rows, ["board", "scope_key", value_column], lambda excluded, m=model: {"n": m.n + excluded.n})
+        upsert(model, rows, ("board", "scope_key", value_column), lambda excluded, m=model: {"n": m.n + excluded.n})
 
 
 def _bump_rollups(changes: list[Change]) -> None:
@@ -139,7 +139,7 @@ def bump_rollups(moves: Counter) -> None:
         rows.append({"board": board, "subject_type": SubjectType.ORGANIZATION, "subject_id": org_id, "score": 0,
                      "reached_at": None, "member_points": moves[(board, org_id, "member_points")],
                      "participants": moves[(board, org_id, "participants")], **placements[org_id].as_row()})
-    upsert(BoardScore, rows, ["board", "subject_type", "subject_id"], lambda excluded: {
+    upsert(BoardScore, rows, ("board", "subject_type", "subject_id"), lambda excluded: {
         "member_points": BoardScore.member_points + excluded.member_points,
         "participants": BoardScore.participants + excluded.participants})
 
@@ -188,5 +188,5 @@ def count_member(branch_id: int, sign: int) -> None:
     """An active member joins (+1) or leaves (-1) a branch and its department: the per-capita denominator."""
     department_id = organization_placement(branch_id).department_id
     rows = [{"organization_id": org_id, "members": sign} for org_id in sorted({branch_id, department_id} - {None})]
-    upsert(BoardOrgMembers, rows, ["organization_id"], lambda excluded: {
+    upsert(BoardOrgMembers, rows, ("organization_id",), lambda excluded: {
         "members": BoardOrgMembers.members + excluded.members})

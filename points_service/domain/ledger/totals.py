@@ -53,7 +53,7 @@ def bump_totals(entry: LedgerEntry) -> None:
          "period": c.period, "earned": c.earned, "deducted": c.deducted, "settled": c.settled}
         for c in parts
     ]
-    upsert(PointTotal, rows, ["subject_type", "subject_id", "ledger", "period"], lambda excluded: {
+    upsert(PointTotal, rows, ("subject_type", "subject_id", "ledger", "period"), lambda excluded: {
         "earned": PointTotal.earned + excluded.earned,
         "deducted": PointTotal.deducted + excluded.deducted,
         "settled": PointTotal.settled + excluded.settled,
