@@ -8,7 +8,6 @@ from points_service.db import db
 from points_service.models import Region
 from tests.factories import make_world
 
-
 # Both on one worker, in this order, when the suite runs in parallel (pytest-xdist --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("shared-app")
 
