@@ -18,7 +18,8 @@ const ROOT = path.resolve(__dirname, '..', '..')
 
 /** Renders pages/<name>/<name> and attaches it, like the framework showing the page. */
 function renderPage(name) {
-  const id = simulate.load(path.join(ROOT, 'pages', name, name), { less: false })
+  // One compile of the whole project: the official compiler's output shares global state between roots.
+  const id = simulate.load(path.join(ROOT, 'pages', name, name), `page-${name}`, { rootPath: ROOT })
   const page = simulate.render(id)
   page.attach(document.createElement('parent-wrapper'))
   return page
