@@ -43,6 +43,8 @@ async function startService() {
     if (child.exitCode === null && !child.killed) {
       child.stdin.end()
       child.kill('SIGTERM')
+      // a server that ignores SIGTERM is killed outright; the timer does not hold Node open
+      setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL') }, 5000).unref()
     }
   }
   process.once('exit', stop)
