@@ -68,7 +68,7 @@ test('sign-in asks to bind when the server says so, and binding goes home', asyn
   }) })
   const page = renderPage('login')
   await page.instance.signIn()
-  assert.equal(JSON.parse(wx.calls.requests[0].data === undefined ? '{}' : JSON.stringify(wx.calls.requests[0].data)).code, 'wx-code-1')
+  assert.deepEqual(wx.calls.requests[0].data, { code: 'wx-code-1' })
   assert.ok(page.querySelector('.bind'), 'the binding form is shown')
   page.instance.onName({ detail: { value: ' 闫思振 ' } })
   page.instance.onPhone({ detail: { value: '17500001759' } })
@@ -77,6 +77,18 @@ test('sign-in asks to bind when the server says so, and binding goes home', asyn
   assert.deepEqual(bind.data, { name: '闫思振', phone: '17500001759' })
   assert.equal(bind.header.Authorization, 'Bearer w1', 'binding uses the WeChat identity token')
   assert.deepEqual(wx.calls.navigations.at(-1), { kind: 'switchTab', url: '/pages/home/home' })
+})
+
+test('in develop a demo openid in storage signs in with a dev: code; other versions always use wx.login', async () => {
+  const auth = require('../utils/auth')
+  let wx = installWx({ storage: { 'dev.openid': 'demo-member-1' }, handle: () => ok({ access_token: 'a', refresh_token: 'r',
+    member: ME.member, needs_binding: false }) })
+  await auth.signIn()
+  assert.deepEqual(wx.calls.requests[0].data, { code: 'dev:demo-member-1' })
+  wx = installWx({ envVersion: 'release', storage: { 'dev.openid': 'demo-member-1' },
+    handle: () => ok({ access_token: 'a', refresh_token: 'r', member: ME.member, needs_binding: false }) })
+  await auth.signIn()
+  assert.deepEqual(wx.calls.requests[0].data, { code: 'wx-code-1' })
 })
 
 test('binding with a malformed phone says so and sends nothing', async () => {

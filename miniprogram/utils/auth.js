@@ -4,8 +4,19 @@
  * `needs_binding: true` and binds with name + phone (POST /auth/bind), which answers a new token pair.
  * Sign-out forgets the tokens on this phone (the API has no sign-out endpoint; tokens are short-lived).
  */
+const config = require('../config')
 const request = require('./request')
 const session = require('./session')
+
+// develop only: sign in as a demo member against a development service, which accepts `dev:<openid>`
+// codes instead of asking WeChat (production refuses them): wx.setStorageSync('dev.openid', 'demo-member-1')
+const DEV_OPENID_KEY = 'dev.openid'
+
+function devCode() {
+  if (config.envVersion() !== 'develop') return null
+  const openid = wx.getStorageSync(DEV_OPENID_KEY)
+  return openid ? `dev:${openid}` : null
+}
 
 function wxLogin() {
   return new Promise((resolve, reject) => {
@@ -19,7 +30,7 @@ function wxLogin() {
 
 /** Resolves with the session: {access_token, refresh_token, member, needs_binding}. */
 async function signIn(options = {}) {
-  const code = await wxLogin()
+  const code = devCode() || (await wxLogin())
   const login = await request.post('/auth/wechat', { code }, { auth: false, ...options })
   return session.save(login)
 }
@@ -44,4 +55,4 @@ function validPhone(phone) {
   return /^1\d{10}$/.test(String(phone || '').trim())
 }
 
-module.exports = { signIn, bind, signOut, isSignedIn, validPhone }
+module.exports = { DEV_OPENID_KEY, signIn, bind, signOut, isSignedIn, validPhone }
