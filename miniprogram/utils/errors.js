@@ -16,6 +16,7 @@ const GUIDANCE = {
   not_found: { title: '未找到', hint: '活动或签到记录不存在，请确认扫的是本次活动的签到码。' },
   idempotency_in_flight: { title: '正在处理', hint: '上一次提交还在处理中，请稍等几秒再试。' },
   idempotency_key_reused: { title: '请重新操作', hint: '这次提交与上一次不一致，请重新扫码。' },
+  member_required: { title: '仅限党员本人', hint: '请用已绑定党员身份的微信操作。' },
   // sign-up and withdraw
   already_signed_up: { title: '已报名', hint: '您已报名该活动，请按时参加。' },
   activity_full: { title: '名额已满', hint: '该活动报名人数已满，可以看看其他活动。' },
