@@ -28,7 +28,7 @@ run: venv ## Migrate + seed the demo city (SQLite in instance/) and serve on 127
 	$(BIN)/flask demo info --port $(PORT)
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
-test: venv ## Run the whole suite on SQLite, then on PostgreSQL if POINTS_TEST_DATABASE_URL is set
+test: venv test-miniprogram ## Run the whole suite on SQLite, then on PostgreSQL if POINTS_TEST_DATABASE_URL is set
 	POINTS_TEST_DATABASE_URL= $(PYTEST)
 	@if [ -n "$$POINTS_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL run: $$POINTS_TEST_DATABASE_URL"; \
@@ -36,6 +36,13 @@ test: venv ## Run the whole suite on SQLite, then on PostgreSQL if POINTS_TEST_D
 	else \
 		echo "NOTE: PostgreSQL run skipped (set POINTS_TEST_DATABASE_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"; \
 	fi
+
+miniprogram/node_modules/.installed: miniprogram/package-lock.json
+	npm ci --prefix miniprogram --no-audit --no-fund
+	touch $@
+
+test-miniprogram: venv miniprogram/node_modules/.installed ## Mini-program tests (node --test), incl. the contract test against a live service
+	npm test --prefix miniprogram
 
 lint: venv ## Lint with ruff
 	$(BIN)/ruff check points_service config tests bench scripts wsgi.py
@@ -52,4 +59,4 @@ jobs: venv ## Run the scheduler process (one per deployment)
 clean: ## Remove the virtualenv and caches (keeps instance/)
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
 
-.PHONY: help venv run test lint migration jobs screenshots clean
+.PHONY: help venv run test test-miniprogram lint migration jobs screenshots clean

@@ -1,0 +1,175 @@
+/**
+ * The client against the real API: the mini-program's own modules (request, auth, checkin, views) run in
+ * Node with a fetch-backed wx.request, against the Flask service started here on a fresh SQLite database
+ * with the demo city. Walks sign-in → bind → /me → activities and sign-up → check-in → self-report →
+ * ledger → leaderboard → 业务之星 / 流动红旗, and checks the shapes the pages render.
+ */
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { startService } = require('./helpers/live-service')
+const { nodeWx } = require('./helpers/node-wx')
+
+const request = require('../utils/request')
+const auth = require('../utils/auth')
+const session = require('../utils/session')
+const checkin = require('../utils/checkin')
+const views = require('../utils/views')
+const periods = require('../utils/periods')
+
+const VENUE = { lat: 35.4154, lng: 116.5872, radius_m: 200 }
+
+/** The organizer's side, outside the client: a console user's token, straight over fetch. */
+async function organizer(api, accounts) {
+  const admin = accounts.accounts.find((account) => account.role === 'admin')
+  const call = async (path, { method = 'GET', body, token } = {}) => {
+    const response = await fetch(`${api}/api/v1${path}`, { method, body: body && JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) } })
+    const envelope = await response.json()
+    assert.equal(envelope.code, 'ok', `${method} ${path}: ${envelope.message}`)
+    return envelope.data
+  }
+  const { access_token: token } = await call('/auth/login', { method: 'POST',
+    body: { username: admin.username, password: admin.password } })
+  return {
+    publishActivity: (communityId) => call('/activities', { method: 'POST', token, body: {
+      community_id: communityId, title: '契约测试：楼道清理', item_code: 'member.activity_hour',
+      starts_at: new Date(Date.now() + 10 * 60000).toISOString(), ends_at: new Date(Date.now() + 130 * 60000).toISOString(),
+      location: VENUE, capacity: 30 } }),
+    checkinCode: (activityId) => call(`/activities/${activityId}/checkin-code`, { token }),
+  }
+}
+
+test('the mini-program client walks the member journey against the live API', { timeout: 300000 }, async (t) => {
+  const service = await startService()
+  t.after(service.stop)
+  const wx = nodeWx({ apiBase: service.api, wechatBase: service.wechat, openid: 'contract-new-member' })
+  globalThis.wx = wx
+  const boss = await organizer(service.api, service.accounts)
+
+  const signedIn = await auth.signIn({ showError: false })
+  assert.equal(signedIn.needs_binding, true, 'a new WeChat user has to bind')
+  assert.equal(auth.isSignedIn(), false)
+  await assert.rejects(request.get('/me', null, { showError: false }), (error) => error.code === 'binding_required')
+
+  const { name, phone } = service.accounts.binding_example
+  const bound = await auth.bind(name, phone, { showError: false })
+  assert.equal(bound.member.name, name)
+  assert.match(bound.member.phone, /^\d{3}\*{4}\d{4}$/, 'the phone comes back masked')
+  assert.ok(auth.isSignedIn())
+
+  const me = await request.get('/me', null, { showError: false })
+  const home = views.home(me)
+  assert.equal(home.name, name)
+  assert.deepEqual(home.cards.map((card) => card.key), ['month', 'quarter', 'year'])
+  for (const figure of ['month', 'quarter', 'year', 'standing', 'redeemable']) {
+    assert.equal(typeof me.points[figure], 'number', figure)
+  }
+  assert.equal(typeof me.points.pending, 'number')
+  assert.ok('points' in me.points.expiring && 'on' in me.points.expiring)
+  assert.ok(me.ranks.quarter && me.ranks.standing && Array.isArray(me.ranks.quarter.ranks))
+  assert.equal(me.ranks.quarter.period, periods.quarterKey(), 'the client and the server agree on the quarter')
+
+  await t.test('a refused access token is refreshed once and the request goes through', async () => {
+    wx.setStorageSync(session.KEY, { ...session.read(), access_token: 'not-a-token' })
+    const again = await request.get('/me', null, { showError: false })
+    assert.equal(again.member.id, me.member.id)
+    assert.notEqual(session.read().access_token, 'not-a-token')
+  })
+
+  const activity = await boss.publishActivity(me.member.community.id)
+  await t.test('my community lists the new activity, and I sign up and withdraw', async () => {
+    const page = await request.get('/activities', { community_id: me.member.community.id,
+      from: new Date().toISOString(), page_size: 50 }, { showError: false })
+    const row = page.items.map((item) => views.activityRow(item, VENUE, {})).find((item) => item.id === activity.id)
+    assert.ok(row, 'the activity is listed')
+    assert.equal(row.distance, '0 米')
+    assert.equal((await request.post(`/activities/${activity.id}/signups`, {}, { showError: false })).status, 'signed_up')
+    await assert.rejects(request.post(`/activities/${activity.id}/signups`, {}, { showError: false }),
+      (error) => error.code === 'already_signed_up' && error.status === 409)
+    await request.del(`/activities/${activity.id}/signups`, { showError: false })
+    await request.post(`/activities/${activity.id}/signups`, {}, { showError: false })
+  })
+
+  await t.test('check-in: refused outside the geofence with the distance, then accepted on site, then refused twice', async () => {
+    wx.phone.scanned = (await boss.checkinCode(activity.id)).token
+    const code = await checkin.scan()
+    assert.equal(code.activityId, activity.id, 'the activity id is read from the rotating token')
+    wx.phone.location = { lat: VENUE.lat + 0.01, lng: VENUE.lng }
+    await assert.rejects(checkin.checkIn(code, await checkin.locate()),
+      (error) => error.code === 'outside_geofence' && /米/.test(error.message))
+    await assert.rejects(checkin.checkIn({ ...code, token: code.token.slice(0, -1) + (code.token.endsWith('a') ? 'b' : 'a') },
+      await checkin.locate()), (error) => error.code === 'checkin_token_invalid')
+    wx.phone.location = { lat: VENUE.lat, lng: VENUE.lng }
+    const fix = await checkin.locate()
+    const key = request.newIdempotencyKey()
+    const done = await checkin.checkIn(code, fix, { idempotencyKey: key })
+    assert.equal(done.status, 'checked_in')
+    assert.equal(checkin.successMessage('in', done).title, '签到成功')
+    const replay = await checkin.checkIn(code, fix, { idempotencyKey: key })
+    assert.equal(replay.checkin_id, done.checkin_id, 'the same key gives the same check-in')
+    await assert.rejects(checkin.checkIn(code, fix), (error) => error.code === 'already_checked_in')
+    assert.equal(checkin.rememberedCheckins()[String(activity.id)].checkin_id, done.checkin_id)
+  })
+
+  await t.test('a self-report with evidence is filed once per key and shows as pending', async () => {
+    const items = views.reportableItems(await request.get('/policy', null, { showError: false }))
+    const item = items.find((candidate) => candidate.hours)
+    assert.ok(item, 'an hourly item is offered')
+    const body = { item_code: item.code, occurred_at: new Date(Date.now() - 3 * 3600000).toISOString(),
+      hours: 2, description: '为独居老人代购药品', evidence: ['https://img.example.cn/evidence/1.jpg'] }
+    const key = request.newIdempotencyKey()
+    const record = await request.post('/records', body, { idempotencyKey: key, showError: false })
+    assert.equal(record.status, 'pending')
+    assert.equal((await request.post('/records', body, { idempotencyKey: key, showError: false })).id, record.id)
+    await assert.rejects(request.post('/records', { ...body, evidence: ['http://plain.example.cn/x.jpg'] },
+      { showError: false }), (error) => error.code === 'validation_failed' && 'evidence' in error.data.errors)
+    const mine = await request.get('/records', { page_size: 20 }, { showError: false })
+    const row = views.recordRow(mine.items.find((candidate) => candidate.id === record.id))
+    assert.equal(row.status, '待审核')
+    const after = await request.get('/me', null, { showError: false })
+    assert.ok(after.points.pending >= 1, 'the pending count includes the report')
+  })
+
+  await t.test('my ledger pages render with reasons', async () => {
+    const page = await request.get(`/members/${me.member.id}/ledger`, { period: periods.yearKey(), page: 1,
+      page_size: 20 }, { showError: false })
+    assert.equal(typeof page.total, 'number')
+    for (const entry of page.items) {
+      const row = views.ledgerRow(entry)
+      assert.ok(row.item && row.at && /^[+-]?\d/.test(row.points))
+    }
+  })
+
+  await t.test('leaderboards answer for every scope and period the page offers, with me', async () => {
+    const scopes = views.boardScopes(me)
+    assert.ok(scopes.length >= 2, 'all plus my own scopes')
+    for (const { scope } of scopes) {
+      for (const { key } of periods.boardPeriods()) {
+        const board = await request.get('/leaderboards', { subject: 'member', scope, period: key, page_size: 10 },
+          { showError: false })
+        const view = views.leaderboard(board, me.member.id)
+        assert.equal(typeof view.total, 'number', `${scope} ${key}`)
+        for (const row of view.rows) assert.ok(Number.isInteger(row.rank) && row.name)
+      }
+    }
+    const seeded = await request.get('/leaderboards', { subject: 'member', scope: 'all', period: periods.quarterKey() },
+      { showError: false })
+    assert.ok(seeded.items.length > 0, 'the demo city has a ranked quarter')
+    assert.ok('me' in seeded)
+  })
+
+  await t.test('业务之星 and 流动红旗 answer the lists the honors page renders', async () => {
+    const stars = await request.get('/stars', { period: periods.previousQuarterKey(), page_size: 100 }, { showError: false })
+    assert.ok(Array.isArray(stars.items))
+    stars.items.map(views.starRow)
+    const flags = await request.get('/red-flags', { period: periods.previousQuarterKey() }, { showError: false })
+    assert.ok(Array.isArray(flags.items))
+    flags.items.map(views.redFlagRow)
+  })
+
+  await t.test('sign-out forgets the tokens on this phone', async () => {
+    auth.signOut()
+    assert.equal(auth.isSignedIn(), false)
+    await assert.rejects(request.get('/me', null, { showError: false }), (error) => error.status === 401)
+  })
+})

@@ -1,0 +1,46 @@
+/**
+ * Every error code the member-facing use cases can answer has a title and a next step in utils/errors.js.
+ * The codes are read from the service's source, so a code added there without guidance fails here.
+ */
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { GUIDANCE } = require('../utils/errors')
+
+const REPO = path.resolve(__dirname, '..', '..')
+const MEMBER_FACING = [
+  'points_service/domain/checkin', 'points_service/domain/activities/signups.py',
+  'points_service/domain/idempotency.py', 'points_service/domain/accounts/signin.py',
+  'points_service/api/security.py', 'points_service/api/auth.py',
+]
+// Raised only on the console's or an organizer's side, never to a member's mini-program.
+const NOT_FOR_MEMBERS = new Set(['invalid_credentials', 'login_locked', 'activity_not_editable', 'self_review'])
+const CODE = /(?:code(?:, message)?\s*=\s*(?:\d+,\s*)?|code=)"([a-z_]+)"/g
+
+function sourceFiles(entry) {
+  const full = path.join(REPO, entry)
+  if (fs.statSync(full).isFile()) return [full]
+  return fs.readdirSync(full).filter((name) => name.endsWith('.py')).map((name) => path.join(full, name))
+}
+
+function codesRaised() {
+  const codes = new Set()
+  for (const file of MEMBER_FACING.flatMap(sourceFiles)) {
+    for (const match of fs.readFileSync(file, 'utf8').matchAll(CODE)) codes.add(match[1])
+  }
+  return codes
+}
+
+test('the check-in codes the service raises are found in its source', () => {
+  const codes = codesRaised()
+  for (const code of ['checkin_token_invalid', 'outside_geofence', 'outside_time_window', 'already_checked_in',
+    'already_checked_out', 'idempotency_key_reused', 'member_required']) {
+    assert.ok(codes.has(code), code)
+  }
+})
+
+test('every member-facing error code the service raises has guidance in the client', () => {
+  const missing = [...codesRaised()].filter((code) => !NOT_FOR_MEMBERS.has(code) && !GUIDANCE[code])
+  assert.deepEqual(missing, [])
+})

@@ -1,0 +1,312 @@
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { renderPage, until, text, all } = require('./helpers/simulate')
+const { installWx, ok, failure, signedIn, route } = require('./helpers/wx')
+const request = require('../utils/request')
+
+request.setDelay(() => Promise.resolve())
+
+const TOKEN = `${(42).toString(36)}.${(59000000).toString(36)}.abcdefgh2345`
+
+const ME = {
+  user: { id: 1, display_name: '闫思振' },
+  member: { id: 58, name: '闫思振', phone: '175****1759', branch: { id: 18, name: '第一党支部' },
+    community: { id: 14, name: '南池社区' }, grid: { id: 16, name: '南池二网格' } },
+  points: { month: 1, quarter: 8, year: 20.5, standing: 15, redeemable: 12, pending: 2,
+    expiring: { points: 3, on: '2027-01-01T00:00:00+08:00' } },
+  ranks: {
+    quarter: { period: '2026-Q4', on_board: true, points: 8, ranks: [
+      { scope: 'grid:16', kind: 'grid', scope_id: 16, label: '网格', rank: 3 },
+      { scope: 'all', kind: 'all', scope_id: null, label: '全市', rank: 12 }] },
+    standing: { period: 'standing', on_board: true, points: 15, ranks: [
+      { scope: 'all', kind: 'all', scope_id: null, label: '全市', rank: 9 }] },
+  },
+}
+
+function api(routes) {
+  return (options) => {
+    const { method, path } = route(options)
+    const answer = routes[`${method} ${path}`]
+    if (!answer) return failure(404, 'not_found', '资源不存在')
+    return typeof answer === 'function' ? answer(options) : answer
+  }
+}
+
+test('home shows the month, quarter and year, the balances, expiring points, pending items and every rank', async () => {
+  installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME) }) })
+  const page = renderPage('home')
+  page.instance.onShow()
+  await until(() => text(page, '.standing') !== null)
+  assert.equal(text(page, '.value-month'), '1')
+  assert.equal(text(page, '.value-quarter'), '8')
+  assert.equal(text(page, '.value-year'), '20.5')
+  assert.equal(text(page, '.redeemable'), '12')
+  assert.match(text(page, '.expiring'), /2027-01-01 将过期 3 分/)
+  assert.equal(text(page, '.pending-count'), '2 项 ›')
+  assert.deepEqual(all(page, '.rank').map((row) => row.dom.textContent.replace(/\s+/g, '')), ['网格第3名', '全市第12名'])
+  assert.equal(all(page, '.rank-standing').length, 1)
+})
+
+test('home sends a visitor who is not signed in to the sign-in page without calling the API', () => {
+  const wx = installWx()
+  renderPage('home').instance.onShow()
+  assert.deepEqual(wx.calls.navigations, [{ kind: 'reLaunch', url: '/pages/login/login' }])
+  assert.equal(wx.calls.requests.length, 0)
+})
+
+test('home offers to reload when /me fails', async () => {
+  installWx({ storage: signedIn(), handle: () => failure(503, 'service_unavailable', '服务暂时不可用') })
+  const page = renderPage('home')
+  await page.instance.load()
+  assert.equal(text(page, '.error-text'), '加载失败')
+})
+
+test('sign-in asks to bind when the server says so, and binding goes home', async () => {
+  const wx = installWx({ handle: api({
+    'POST /auth/wechat': ok({ access_token: 'w1', refresh_token: 'wr1', member: null, needs_binding: true }),
+    'POST /auth/bind': ok({ access_token: 'a2', refresh_token: 'r2', member: ME.member, needs_binding: false }),
+  }) })
+  const page = renderPage('login')
+  await page.instance.signIn()
+  assert.deepEqual(wx.calls.requests[0].data, { code: 'wx-code-1' })
+  assert.ok(page.querySelector('.bind'), 'the binding form is shown')
+  page.instance.onName({ detail: { value: ' 闫思振 ' } })
+  page.instance.onPhone({ detail: { value: '17500001759' } })
+  await page.instance.bind()
+  const bind = wx.calls.requests[1]
+  assert.deepEqual(bind.data, { name: '闫思振', phone: '17500001759' })
+  assert.equal(bind.header.Authorization, 'Bearer w1', 'binding uses the WeChat identity token')
+  assert.deepEqual(wx.calls.navigations.at(-1), { kind: 'switchTab', url: '/pages/home/home' })
+})
+
+test('in develop a demo openid in storage signs in with a dev: code; other versions always use wx.login', async () => {
+  const auth = require('../utils/auth')
+  let wx = installWx({ storage: { 'dev.openid': 'demo-member-1' }, handle: () => ok({ access_token: 'a', refresh_token: 'r',
+    member: ME.member, needs_binding: false }) })
+  await auth.signIn()
+  assert.deepEqual(wx.calls.requests[0].data, { code: 'dev:demo-member-1' })
+  wx = installWx({ envVersion: 'release', storage: { 'dev.openid': 'demo-member-1' },
+    handle: () => ok({ access_token: 'a', refresh_token: 'r', member: ME.member, needs_binding: false }) })
+  await auth.signIn()
+  assert.deepEqual(wx.calls.requests[0].data, { code: 'wx-code-1' })
+})
+
+test('binding with a malformed phone says so and sends nothing', async () => {
+  const wx = installWx({ storage: signedIn({ needs_binding: true }) })
+  const page = renderPage('login')
+  page.instance.onLoad({ bind: '1' })
+  page.instance.onName({ detail: { value: '闫思振' } })
+  page.instance.onPhone({ detail: { value: '1750000' } })
+  await page.instance.bind()
+  assert.equal(text(page, '.phone-error'), '请填写 11 位手机号')
+  assert.equal(wx.calls.requests.length, 0)
+})
+
+test('a member not on the roster reads why binding failed and whom to ask', async () => {
+  const wx = installWx({ storage: signedIn({ needs_binding: true }), handle: () => failure(404, 'member_not_found',
+    '花名册中没有与姓名和手机号匹配的党员，请联系支部书记核对') })
+  const page = renderPage('login')
+  page.instance.onLoad({ bind: '1' })
+  page.instance.onName({ detail: { value: '某某' } })
+  page.instance.onPhone({ detail: { value: '13800000000' } })
+  await page.instance.bind()
+  assert.equal(wx.calls.modals[0].title, '未找到党员信息')
+  assert.match(wx.calls.modals[0].content, /联系支部书记/)
+})
+
+test('scan checks in with the token, a gcj02 fix and an Idempotency-Key, and remembers the check-in', async () => {
+  const wx = installWx({ storage: signedIn(), answers: { scanCode: { result: TOKEN } },
+    handle: api({ 'POST /activities/42/checkins': ok({ checkin_id: 7, status: 'checked_in',
+      checked_in_at: '2026-12-04T09:00:00+08:00' }, 201) }) })
+  let locationType = null
+  const locate = wx.getLocation
+  wx.getLocation = (options) => { locationType = options.type; locate(options) }
+  const page = renderPage('scan')
+  await page.instance.checkIn()
+  const sent = wx.calls.requests[0]
+  assert.equal(locationType, 'gcj02')
+  assert.deepEqual(sent.data, { token: TOKEN, lat: 35.4154, lng: 116.5872, accuracy: 30 })
+  assert.match(sent.header['Idempotency-Key'], /^[A-Za-z0-9_-]{8,64}$/)
+  assert.equal(text(page, '.result-title'), '签到成功')
+  assert.equal(wx.getStorageSync('checkins')['42'].checkin_id, 7)
+})
+
+test('scan then checks out the remembered check-in and reports the hours', async () => {
+  const wx = installWx({ storage: { ...signedIn(), checkins: { 42: { checkin_id: 7 } } },
+    answers: { scanCode: { result: TOKEN } },
+    handle: api({ 'POST /checkins/7/checkout': ok({ checkin_id: 7, status: 'checked_out', hours: 2.5 }) }) })
+  const page = renderPage('scan')
+  await page.instance.checkOut()
+  assert.deepEqual(wx.calls.requests[0].data, { token: TOKEN, lat: 35.4154, lng: 116.5872 })
+  assert.equal(text(page, '.result-title'), '签退成功')
+  assert.match(text(page, '.result-content'), /2.5 小时/)
+})
+
+const CHECKIN_REFUSALS = [
+  [422, 'checkin_token_invalid', '签到码无效或已过期，请重新扫码', '签到码已失效', /最新的二维码/],
+  [422, 'outside_geofence', '您距活动地点约 820 米，超出 200 米的签到范围', '不在活动地点范围内', /约 820 米/],
+  [422, 'outside_time_window', '不在签到时间内（开始前 30 分钟至结束）', '不在签到时间内', /开始前 30 分钟/],
+  [409, 'already_checked_in', '您已签到，请勿重复签到', '您已签到', /扫码签退/],
+  [409, 'activity_not_open', '活动尚未发布或已取消', '活动未开放', /组织者/],
+  [404, 'not_found', '活动不存在', '未找到', /签到码/],
+  [409, 'idempotency_in_flight', '相同的请求正在处理中，请稍后重试', '正在处理', /稍等/],
+]
+
+for (const [status, code, message, title, advice] of CHECKIN_REFUSALS) {
+  test(`a check-in refused with ${code} is explained in a dialog`, async () => {
+    const wx = installWx({ storage: signedIn(), answers: { scanCode: { result: TOKEN } },
+      handle: () => failure(status, code, message) })
+    const page = renderPage('scan')
+    await page.instance.checkIn()
+    assert.equal(wx.calls.modals.length, 1, 'one dialog, not a toast on top')
+    assert.equal(wx.calls.modals[0].title, title)
+    assert.match(wx.calls.modals[0].content, advice)
+    assert.equal(text(page, '.result-title'), title)
+  })
+}
+
+test('a check-out with no check-in on this phone is explained without calling the API', async () => {
+  const wx = installWx({ storage: signedIn(), answers: { scanCode: { result: TOKEN } } })
+  await renderPage('scan').instance.checkOut()
+  assert.equal(wx.calls.requests.length, 0)
+  assert.equal(wx.calls.modals[0].title, '未找到签到记录')
+})
+
+test('a denied location permission offers the settings page', async () => {
+  const wx = installWx({ storage: signedIn(), answers: { scanCode: { result: TOKEN },
+    getLocation: { fail: { errMsg: 'getLocation:fail auth deny' } } } })
+  await renderPage('scan').instance.checkIn()
+  assert.equal(wx.calls.modals[0].title, '无法获取位置')
+  assert.equal(wx.calls.modals[0].confirmText, '去设置')
+  await until(() => wx.calls.navigations.some((n) => n.kind === 'openSetting'))
+  assert.equal(wx.calls.requests.length, 0)
+})
+
+test('a code that is not a check-in code is refused before any request; a cancelled scan says nothing', async () => {
+  const wx = installWx({ storage: signedIn(), answers: { scanCode: { result: 'https://example.com/x' } } })
+  const page = renderPage('scan')
+  await page.instance.checkIn()
+  assert.equal(wx.calls.modals[0].title, '不是签到码')
+  wx.answers.scanCode = { fail: { errMsg: 'scanCode:fail cancel' } }
+  await page.instance.checkIn()
+  assert.equal(wx.calls.modals.length, 1)
+  assert.equal(wx.calls.requests.length, 0)
+})
+
+test('the leaderboard lists the members with ties and marks my own row and place', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /leaderboards': ok({ items: [
+      { rank: 1, subject: { id: 112, name: '杨宁', organization: { id: 7, name: '二支部' } }, points: 13 },
+      { rank: 2, subject: { id: 58, name: '闫思振', organization: { id: 18, name: '一支部' } }, points: 8 },
+      { rank: 2, subject: { id: 60, name: '王平', organization: null }, points: 8 }],
+    total: 3, page: 1, page_size: 50, me: { rank: 2, points: 8 } }),
+  }) })
+  const page = renderPage('boards')
+  await page.instance.onShow()
+  const boardQuery = route(wx.calls.requests.at(-1)).query
+  assert.deepEqual(boardQuery, { subject: 'member', scope: 'all', period: require('../utils/periods').quarterKey(), page_size: '50' })
+  assert.equal(all(page, '.board-row').length, 3)
+  assert.equal(all(page, '.board-row.mine').length, 1)
+  assert.equal(text(page, '.my-rank'), '第 2 名')
+  page.instance.onScope({ detail: { value: 1 } })
+  await until(() => route(wx.calls.requests.at(-1)).query.scope === 'region:16')
+})
+
+test('signing up for an activity in my community flips its button to withdraw, and withdrawing back', async () => {
+  const activity = { id: 9, title: '清理楼道', community: { id: 14, name: '南池社区' },
+    starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
+    location: { lat: 35.41, lng: 116.58, radius_m: 200 }, capacity: 20, status: 'published' }
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /activities': ok({ items: [activity], total: 1, page: 1, page_size: 50 }),
+    'POST /activities/9/signups': ok({ activity_id: 9, status: 'signed_up' }, 201),
+    'DELETE /activities/9/signups': ok({ activity_id: 9, status: 'withdrawn' }),
+  }) })
+  const page = renderPage('activities')
+  await page.instance.load()
+  assert.equal(route(wx.calls.requests[1]).query.community_id, '14')
+  assert.ok(page.querySelector('.signup'))
+  await page.instance.signUp({ currentTarget: { dataset: { id: 9 } } })
+  assert.ok(page.querySelector('.withdraw'))
+  await page.instance.withdraw({ currentTarget: { dataset: { id: 9 } } })
+  assert.ok(page.querySelector('.signup'))
+  assert.deepEqual(wx.calls.requests.slice(2).map((r) => r.method), ['POST', 'DELETE'])
+})
+
+test('activities near me are sorted by distance and far ones left out', async () => {
+  const at = (id, lat, lng) => ({ id, title: `活动${id}`, community: { id: 1, name: '社区' },
+    starts_at: new Date(Date.now() + 3600000).toISOString(), ends_at: new Date(Date.now() + 7200000).toISOString(),
+    location: { lat, lng, radius_m: 200 }, capacity: null })
+  installWx({ storage: signedIn(), handle: api({ 'GET /activities': ok({ items: [
+    at(1, 35.43, 116.5872), at(2, 35.416, 116.5872), at(3, 36.5, 116.5872)], total: 3 }) }) })
+  const page = renderPage('activities')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'near' } } })
+  assert.deepEqual(page.data.rows.map((row) => row.id), [2, 1])
+})
+
+test('a self-report is sent with the chosen item, Shanghai time, hours, evidence and one Idempotency-Key', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok({ items: [{ code: 'member.self_service_hour', name: '自主服务上报', subject: 'member',
+      kind: 'award', approval: 'branch_secretary', unit: 'hours' }] }),
+    'GET /records': ok({ items: [], total: 0 }),
+    'POST /records': ok({ id: 3, status: 'pending' }, 201),
+  }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  await page.instance.onShow()
+  page.instance.onDay({ detail: { value: '2026-12-01' } })
+  page.instance.onTime({ detail: { value: '14:30' } })
+  page.instance.onHours({ detail: { value: '2' } })
+  page.instance.onDescription({ detail: { value: '为独居老人送药' } })
+  page.instance.onLink({ detail: { value: 'http://not-https.example.cn/a.jpg' } })
+  page.instance.addLink()
+  assert.equal(page.data.links.length, 0, 'a plain http link is refused')
+  page.instance.onLink({ detail: { value: 'https://img.example.cn/a.jpg' } })
+  page.instance.addLink()
+  assert.ok(page.querySelector('.no-upload'), 'without a file service the photo button is replaced by a note')
+  await page.instance.submit()
+  const sent = wx.calls.requests.find((r) => r.method === 'POST')
+  assert.deepEqual(sent.data, { item_code: 'member.self_service_hour', occurred_at: '2026-12-01T14:30:00+08:00',
+    description: '为独居老人送药', evidence: ['https://img.example.cn/a.jpg'], hours: 2 })
+  assert.match(sent.header['Idempotency-Key'], /^[A-Za-z0-9_-]{8,64}$/)
+  assert.equal(wx.calls.modals.at(-1).title, '已提交')
+})
+
+test('my ledger shows each entry with its reason and asks for the next page on scroll', async () => {
+  const entry = (id, points, reason) => ({ id, ledger: 'assessment', kind: points < 0 ? 'deduction' : 'award',
+    item_name: points < 0 ? '迟到' : '志愿服务', points, points_requested: points, reason,
+    credited_at: '2026-12-01T10:00:00+08:00' })
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /members/58/ledger': (options) => (route(options).query.page === '1'
+      ? ok({ items: [entry(1, 3, '参加清理楼道'), entry(2, -1, '迟到 20 分钟')], total: 3, page: 1, page_size: 2 })
+      : ok({ items: [entry(3, 1, '')], total: 3, page: 2, page_size: 2 })),
+  }) })
+  const page = renderPage('ledger')
+  await page.instance.onLoad()
+  assert.deepEqual(all(page, '.entry-points').map((n) => n.dom.textContent.trim()), ['+3', '-1'])
+  assert.equal(text(page, '.entry-reason'), '原因：参加清理楼道')
+  await page.instance.onReachBottom()
+  assert.equal(all(page, '.entry').length, 3)
+  await page.instance.onReachBottom()
+  assert.equal(wx.calls.requests.length, 3, 'no request after the last page')
+})
+
+test('honors list the published stars and the red-flag holders of a quarter', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /stars': ok({ items: [{ member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' },
+      scope: { id: 1, name: '南池社区', type: 'community' }, period: '2026-Q3', status: 'final', points: 20,
+      activities: 4, hours: 9, position: 1 }], total: 1 }),
+    'GET /red-flags': ok({ period: '2026-Q3', items: [
+      { scope: { key: 'city', name: '全市' }, organization: { id: 2, name: '一支部' }, kind_name: '夺旗', score: 6.5 },
+      { scope: { key: 'district:3', name: '泗水县' }, organization: null, reason: '无党支部达到报到率要求' }] }),
+  }) })
+  const page = renderPage('honors')
+  await page.instance.onLoad()
+  assert.equal(all(page, '.star').length, 1)
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
+  assert.equal(all(page, '.flag').length, 2)
+  assert.match(all(page, '.flag')[1].dom.textContent, /空缺[\s\S]*报到率/)
+  assert.ok(wx.calls.requests.every((r) => /period=\d{4}-Q[1-4]/.test(r.url)))
+})

@@ -1,0 +1,75 @@
+/**
+ * What a member reads when something goes wrong. The server's `message` is already a Chinese sentence fit
+ * to show; for the codes below the client adds a title and what to do next, because a member standing at
+ * an activity needs more than "failed". Codes come from points_service/domain (checkin/scans.py,
+ * activities/signups.py, idempotency.py, accounts/signin.py, api/security.py) plus the client's own.
+ */
+const GUIDANCE = {
+  // check-in and check-out (POST /activities/{id}/checkins, POST /checkins/{id}/checkout)
+  checkin_token_invalid: { title: '签到码已失效', hint: '现场屏幕上的签到码每 30 秒更新一次，请对准最新的二维码重新扫码。' },
+  outside_geofence: { title: '不在活动地点范围内', hint: '请到达活动现场后再扫码；已在现场的，请打开手机定位，到开阔处重试。' },
+  outside_time_window: { title: '不在签到时间内', hint: '签到从活动开始前 30 分钟至活动结束；签退须在活动结束后 30 分钟内。' },
+  already_checked_in: { title: '您已签到', hint: '无需重复签到。活动结束时请再次扫码签退，服务时长才会计入积分。' },
+  already_checked_out: { title: '您已签退', hint: '本次活动已完成签退，无需再次操作。' },
+  activity_not_open: { title: '活动未开放', hint: '该活动尚未发布或已取消，请向活动组织者确认。' },
+  invalid_transition: { title: '无法签退', hint: '这条签到已结束或已被审核处理，如有疑问请联系社区。' },
+  not_found: { title: '未找到', hint: '活动或签到记录不存在，请确认扫的是本次活动的签到码。' },
+  idempotency_in_flight: { title: '正在处理', hint: '上一次提交还在处理中，请稍等几秒再试。' },
+  idempotency_key_reused: { title: '请重新操作', hint: '这次提交与上一次不一致，请重新扫码。' },
+  member_required: { title: '仅限党员本人', hint: '请用已绑定党员身份的微信操作。' },
+  // sign-up and withdraw
+  already_signed_up: { title: '已报名', hint: '您已报名该活动，请按时参加。' },
+  activity_full: { title: '名额已满', hint: '该活动报名人数已满，可以看看其他活动。' },
+  signup_closed: { title: '报名已截止', hint: '活动已开始，不能再报名或取消报名。' },
+  not_signed_up: { title: '未报名', hint: '您没有报名该活动，无需取消。' },
+  // sign-in and binding
+  member_not_found: { title: '未找到党员信息', hint: '请核对姓名和手机号是否与花名册一致，或联系支部书记。' },
+  member_already_bound: { title: '已被其他微信绑定', hint: '该党员已绑定其他微信账号，请联系支部书记处理。' },
+  already_bound: { title: '已绑定', hint: '当前微信已绑定党员身份。' },
+  account_disabled: { title: '账号已停用', hint: '请联系支部书记。' },
+  wechat_unavailable: { title: '微信登录暂不可用', hint: '请稍后重试。' },
+  wechat_login_failed: { title: '微信登录失败', hint: '请稍后重试。' },
+  binding_required: { title: '请先绑定', hint: '请先用姓名和手机号绑定党员身份。' },
+  refresh_token_reused: { title: '登录已失效', hint: '请重新登录。' },
+  token_expired: { title: '登录已过期', hint: '请重新登录。' },
+  token_invalid: { title: '登录已失效', hint: '请重新登录。' },
+  unauthorized: { title: '请先登录', hint: '' },
+  forbidden: { title: '无权操作', hint: '' },
+  rate_limited: { title: '操作太频繁', hint: '请稍后再试。' },
+  validation_failed: { title: '填写有误', hint: '' },
+  // the client's own
+  network_error: { title: '网络不稳定', hint: '请检查网络后重试。' },
+  server_error: { title: '服务暂时不可用', hint: '请稍后再试。' },
+  location_denied: { title: '无法获取位置', hint: '签到需要确认您在活动现场。请在设置中允许使用位置信息后重试。' },
+  location_failed: { title: '定位失败', hint: '请打开手机的定位服务，到开阔处重试。' },
+  not_checkin_code: { title: '不是签到码', hint: '请扫描活动现场屏幕上的签到二维码。' },
+  no_local_checkin: { title: '未找到签到记录', hint: '这台手机上没有本次活动的签到记录，请先扫码签到。' },
+  photo_upload_unavailable: { title: '暂不能上传照片', hint: '可以先填写文字说明提交，或附上照片的网址链接。' },
+}
+
+const FALLBACK_MESSAGE = '操作没有成功，请稍后再试'
+
+/** Field errors of a validation_failed answer, one line each, for a dialog. */
+function fieldLines(data, labels) {
+  const errors = (data && data.errors) || {}
+  return Object.keys(errors).map((field) => {
+    const label = (labels && labels[field]) || (field === '_schema' ? '' : field)
+    const messages = [].concat(errors[field]).join('；')
+    return label ? `${label}：${messages}` : messages
+  })
+}
+
+/**
+ * Title and body to show for an ApiError-like {code, message, data}. The server's message is kept as the
+ * body's first sentence (it can be more precise, e.g. the distance to the venue).
+ */
+function describe(error, labels) {
+  const guide = GUIDANCE[error.code]
+  const lines = fieldLines(error.data, labels)
+  const message = error.message || FALLBACK_MESSAGE
+  const title = guide ? guide.title : message.length <= 12 ? message : '提示'
+  const parts = [message !== title ? message : '', ...lines, guide ? guide.hint : ''].filter(Boolean)
+  return { title, content: parts.join('\n') || title }
+}
+
+module.exports = { GUIDANCE, FALLBACK_MESSAGE, describe, fieldLines }
