@@ -14,6 +14,7 @@ from points_service.domain.access import Principal, authorize, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import ValidationFailed
 from points_service.domain.market.errors import ItemNotFound, ItemUnavailable, StockUnlimited, StockWouldGoNegative
+from points_service.domain.market.pictures import store_picture
 from points_service.domain.market.rules import Standing, is_visible, limit_left, spendable
 from points_service.domain.market.standing import standings
 from points_service.domain.policy import policy_in_force
@@ -90,6 +91,15 @@ def update_item(actor: Principal, item_id: int, changes: dict) -> MarketItem:
         setattr(item, name, value)
     item.updated_at = utcnow()
     audit("market.item_update", actor=actor, target=item, detail={k: str(v) for k, v in changes.items()})
+    db.session.commit()
+    return item
+
+
+def set_picture(actor: Principal, item_id: int, content: bytes) -> MarketItem:
+    """Check and store an uploaded picture as the item's (the old file stays: pages may still show it)."""
+    item = item_for_admin(actor, item_id)
+    item.picture, item.updated_at = store_picture(content), utcnow()
+    audit("market.item_picture", actor=actor, target=item, detail={"picture": item.picture})
     db.session.commit()
     return item
 

@@ -85,13 +85,14 @@ def limit_left(limit_per_member: int | None, standing: Standing) -> int | None:
 
 def refusal(price: Decimal, quantity: int, limit_per_member: int | None, standing: Standing,
             rule: RedemptionRule) -> str | None:
-    """Why this order may not be placed (``limit``, ``ceiling``, ``balance``), or None. Stock is the database's."""
+    """Why this order may not be placed (``limit``, ``balance``, ``ceiling``, in that order), or None. Stock is
+    the database's to say."""
     cost = price * quantity
     left = limit_left(limit_per_member, standing)
     if left is not None and quantity > left:
         return "limit"
-    if rule.monthly_ceiling is not None and standing.redeemed_this_month + cost > rule.monthly_ceiling:
-        return "ceiling"
     if standing.balance - cost < rule.minimum_balance or standing.balance - cost < 0:
         return "balance"
+    if rule.monthly_ceiling is not None and standing.redeemed_this_month + cost > rule.monthly_ceiling:
+        return "ceiling"
     return None
