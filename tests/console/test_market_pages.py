@@ -33,3 +33,16 @@ def test_the_community_admin_sees_his_items_and_hands_an_order_over_by_code(clie
 def test_members_and_secretaries_have_no_market_desk(client, world):
     sign_in(client, "secretary")
     assert client.get("/console/market").status_code == 403
+
+
+def test_the_monthly_report_charts_points_redeemed_per_community_of_his_scope(client, world):
+    item = make_item(world["street"], price=Decimal(4), stock=None)
+    db.session.commit()
+    fund(world["alice"], 30)
+    fund(world["bob"], 30)
+    for who in ("alice", "bob"):
+        place_order(principal_of(world["users"][who]), OrderRequest(item.id, 2))
+    sign_in(client, "north_admin")
+    page = text(client.get("/console/market/report"))
+    assert "北门社区" in page and "南门社区" not in page and 'id="redemption-chart"' in page
+    assert "<td>8</td>" in page  # alice's 2 × 4 points
