@@ -49,6 +49,7 @@ class HomePointsSchema(ma.Schema):
     standing = PointsField(metadata={"description": "活跃指数"})
     redeemable = PointsField(metadata={"description": "公益积分余额"})
     pending = ma.fields.Integer(metadata={"description": "待审核的上报与报到"})
+    open_orders = ma.fields.Integer(metadata={"description": "积分超市待取货的订单数"})
     expiring = ma.fields.Nested(ExpiringSchema)
     labels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 

@@ -62,6 +62,12 @@ class OrganizationPointsSchema(PointsSchema):
     members = ma.fields.Nested(RollupSchema)
 
 
+class MarketItemRefSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    order_id = ma.fields.Integer()
+
+
 class EntrySchema(ma.Schema):
     id = ma.fields.Integer()
     ledger = ma.fields.Enum(LedgerName, by_value=True)
@@ -78,6 +84,8 @@ class EntrySchema(ma.Schema):
     reverses_id = ma.fields.Integer(allow_none=True)
     occurred_at = Instant()
     credited_at = Instant()
+    market_item = ma.fields.Nested(MarketItemRefSchema, allow_none=True, metadata={
+        "description": "积分超市兑换与退还记录：所兑换的商品（党员台账）"})
 
 
 class AdjustmentArgs(ma.Schema):
@@ -109,7 +117,7 @@ def member_ledger(args, member_id):
     """党员积分台账"""
     statement = reading.ledger_page(current_principal(), SubjectType.MEMBER, member_id,
                                     args.pop("period"), args.pop("ledger"))
-    return paginate(statement, **args)
+    return reading.attach_market_items(paginate(statement, **args))
 
 
 @blp.route("/organizations/<int:org_id>/points")

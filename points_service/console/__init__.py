@@ -27,13 +27,14 @@ from points_service.console.views import (
     boards,
     home,
     hr,
+    market,
     people,
     reports,
     selections,
 )
 
 SECTIONS = [home.blp, approvals.blp, reports.blp, activities.blp, people.blp, boards.blp, selections.blp, hr.blp,
-            admin_roster.blp, admin_policy.blp, admin_users.blp]
+            admin_roster.blp, admin_policy.blp, admin_users.blp, market.blp]
 
 for _section in SECTIONS:  # once, at import: a blueprint cannot gain children after its first registration
     console.register_blueprint(_section)

@@ -44,6 +44,7 @@ NAV: list[NavItem] = [
     NavItem("党员", "console.people.members", has_role(Role.COMMUNITY_ADMIN, *ORG_ROLES)),
     NavItem("排行榜", "console.boards.leaderboard", anyone),
     NavItem("评选", "console.selections.index", anyone),
+    NavItem("积分超市", "console.market.index", lambda p: allowed(p, "market.desk")),
     NavItem("年度考核", "console.hr.statements", lambda p: allowed(p, "hr.export_own_scope")),
     NavItem("花名册导入", "console.admin_roster.upload", lambda p: allowed(p, "roster.import", "members"), group=ADMIN),
     NavItem("积分政策", "console.admin_policy.versions", lambda p: allowed(p, "policy.publish"), group=ADMIN),

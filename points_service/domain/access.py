@@ -289,6 +289,21 @@ def can_review_star_runs(principal: Principal, _obj=None) -> bool:
     return principal.is_admin or principal.has(Role.COMMUNITY_ADMIN)
 
 
+def is_member(principal: Principal, _obj=None) -> bool:
+    return principal.member_id is not None
+
+
+def can_hand_over_order(principal: Principal, order) -> bool:
+    """积分超市 pick-up and admin cancel: the admins of the item's scope or of the member's community."""
+    return principal.is_admin or _covers_region(principal, order.item.region.path) or _covers_region(
+        principal, order.community.path)
+
+
+def has_market_desk(principal: Principal, _obj=None) -> bool:
+    """Who keeps a 积分超市 catalogue or order queue at all (their lists are narrowed to their scopes)."""
+    return principal.is_admin or principal.has(Role.COMMUNITY_ADMIN)
+
+
 def is_signed_in(principal: Principal, _obj=None) -> bool:
     return True  # ``allowed``/``authorize`` already refuse anonymous callers
 
@@ -326,6 +341,10 @@ RULES: dict[str, Rule] = {
     "red_flags.view": is_signed_in,
     "calendar.manage": is_admin,  # holidays and 调休 working days
     "leaderboard.view": can_view_board,
+    "market.manage": can_administer_region,  # items offered in a region: its admins (community and above)
+    "market.desk": has_market_desk,  # the admin catalogue and order queue, narrowed to one's scopes
+    "market.order": is_member,  # members order, see and cancel their own orders
+    "market.hand_over": can_hand_over_order,  # pick-up and cancel with a reason
 }
 
 

@@ -15,6 +15,7 @@ from points_service.domain.boards.upkeep import audit_boards_job
 from points_service.domain.checkin.consequences import settle_activity_consequences
 from points_service.domain.exports.files import annual_export_job
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
+from points_service.domain.market.orders import expire_uncollected
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
 from points_service.domain.red_flags.awards import award_red_flags_job
@@ -69,6 +70,9 @@ JOBS: tuple[JobSpec, ...] = (
     # Weekly (Sunday night): at city scale the comparison stages 12M rows, ~15 min of one core.
     JobSpec("boards_audit", "排行榜核对（与积分汇总重建比较，清理零计数行）",
             {"day_of_week": "sun", "hour": 4, "minute": 30}, lambda _policy: PeriodKind.DAY, audit_boards_job),
+    # Daily: orders whose pick-up window ended by the end of the settled day are cancelled and refunded.
+    JobSpec("market_order_expiry", "积分超市逾期未取货订单自动取消并退还积分", {"hour": 1, "minute": 30},
+            lambda _policy: PeriodKind.DAY, expire_uncollected),
 )
 
 JOBS_BY_ID = {job.id: job for job in JOBS}

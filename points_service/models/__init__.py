@@ -16,6 +16,15 @@ from points_service.models.ledger import (
     SourceType,
     SubjectType,
 )
+from points_service.models.market import (
+    OPEN_ORDER_STATES,
+    LimitPeriod,
+    MarketItem,
+    MarketOrder,
+    MarketOrderEvent,
+    OrderState,
+    StockAdjustment,
+)
 from points_service.models.people import Affiliation, Member
 from points_service.models.policy import PolicyVersion
 from points_service.models.selections import (
@@ -57,6 +66,13 @@ from points_service.models.structure import (
 )
 
 __all__ = [
+    "OPEN_ORDER_STATES",
+    "LimitPeriod",
+    "MarketItem",
+    "MarketOrder",
+    "MarketOrderEvent",
+    "OrderState",
+    "StockAdjustment",
     "AnnualSettlement",
     "AnnualStatement",
     "TERMINAL_RECORD_STATUSES",

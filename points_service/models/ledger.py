@@ -53,6 +53,7 @@ class SourceType(enum.StrEnum):
     REPORT = "report"
     JOB = "job"
     ADMIN = "admin"
+    ORDER = "order"  # 积分超市: a redemption and its refund
 
 
 

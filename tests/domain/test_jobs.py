@@ -51,7 +51,10 @@ def test_catch_up_after_a_restart_runs_each_jobs_latest_missed_period_once(app):
                               ("annual_export", "2025", "succeeded"), ("annual_settlement", "2025", "succeeded"),
                               ("assessment_reset", "2025", "succeeded"),
                               # weekly: both restarts find Sunday 29 November's run, which audits the 28th
-                              ("boards_audit", "2026-11-28", "succeeded"), ("red_flag_award", "2026-Q3", "succeeded"),
+                              ("boards_audit", "2026-11-28", "succeeded"),
+                              ("market_order_expiry", "2026-12-03", "succeeded"),
+                              ("market_order_expiry", "2026-12-04", "succeeded"),
+                              ("red_flag_award", "2026-Q3", "succeeded"),
                               ("redeemable_expiry", "2026-11", "succeeded"), ("standing_decay", "2026-11", "succeeded"),
                               ("star_propose", "2026-Q3", "succeeded")]
 

@@ -23,11 +23,15 @@ from points_service.models import (
     SCORING_KINDS,
     LedgerEntry,
     LedgerName,
+    MarketItem,
+    MarketOrder,
     Member,
+    OrderState,
     Organization,
     PointTotal,
     Record,
     Report,
+    SourceType,
     SubjectType,
 )
 
@@ -36,6 +40,7 @@ SYSTEM_ITEM_NAMES = {
     "standing.decay": "活跃指数衰减",
     "assessment.reset": "考核积分清零",
     "redeemable.expiry": "公益积分过期",
+    "market.redemption": "积分超市兑换",
 }
 LABELS = {
     "assessment": "考核积分：本期获得（扣分后），用于评级和单位考核",
@@ -124,6 +129,7 @@ def home_figures(row, now: datetime) -> dict:
         "standing": from_cents(row.standing),
         "redeemable": from_cents(row.redeemable),
         "pending": row.pending_records + row.pending_reports,
+        "open_orders": row.open_orders,
         "expiring": {"points": expiring_amount(row.old_credits, row.debits) if expiring else Decimal(0),
                      "on": period_containing(now, PeriodKind.MONTH).end},
         "labels": LABELS,
@@ -155,6 +161,9 @@ def _home_statement(with_expiry: bool) -> sa.Select:
         total(LedgerName.STANDING, sql_constant(ALL_TIME), *balance).label("standing"),
         total(LedgerName.REDEEMABLE, sql_constant(ALL_TIME), *balance).label("redeemable"),
         pending(Record).label("pending_records"), pending(Report).label("pending_reports"),
+        sa.select(sa.func.count()).select_from(MarketOrder).where(
+            MarketOrder.member_id == member, MarketOrder.state == sql_constant(OrderState.PLACED),
+        ).scalar_subquery().label("open_orders"),
         *expiry)
 
 
@@ -187,3 +196,17 @@ def ledger_page(principal: Principal, subject_type: SubjectType, subject_id: int
         get_organization(principal, subject_id)
     return (sa.select(LedgerEntry).where(*_subject_ledger(subject_type, subject_id, ledger), *_within(period))
             .order_by(LedgerEntry.credited_at.desc(), LedgerEntry.id.desc()))
+
+
+def attach_market_items(page: dict) -> dict:
+    """Redemption and refund entries name the 积分超市 item they were for (``market_item``; one query a page)."""
+    entries = page["items"]
+    order_ids = {int(entry.source_id) for entry in entries if entry.source_type == SourceType.ORDER}
+    items = {} if not order_ids else {
+        order_id: {"id": item_id, "name": name, "order_id": order_id}
+        for order_id, item_id, name in db.session.execute(
+            sa.select(MarketOrder.id, MarketItem.id, MarketItem.name)
+            .join(MarketItem, MarketItem.id == MarketOrder.item_id).where(MarketOrder.id.in_(order_ids)))}
+    for entry in entries:
+        entry.market_item = items.get(int(entry.source_id)) if entry.source_type == SourceType.ORDER else None
+    return page

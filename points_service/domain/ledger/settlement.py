@@ -110,10 +110,14 @@ def expiry_window(period: Period, months: int) -> tuple[datetime, datetime]:
 
 
 def _expiry_filters(threshold, cutoff) -> tuple[list, list]:
-    """Redeemable credits older than the threshold, and every debit before the cutoff (values or parameters)."""
-    zero = sql_constant(0)
-    return ([cents(LedgerEntry.points) > zero, LedgerEntry.credited_at < threshold],
-            [cents(LedgerEntry.points) < zero, LedgerEntry.credited_at < cutoff])
+    """Redeemable credits older than the threshold, and every debit before the cutoff (values or parameters).
+
+    A reversal counts with the debits whatever its sign: reversing a debit (a refunded redemption) undoes
+    the debit, so the points it had spent are unspent again and keep their original expiry, rather than
+    coming back as a fresh credit."""
+    zero, reversal = sql_constant(0), sql_constant(EntryKind.REVERSAL)
+    return ([cents(LedgerEntry.points) > zero, LedgerEntry.kind != reversal, LedgerEntry.credited_at < threshold],
+            [sa.or_(cents(LedgerEntry.points) < zero, LedgerEntry.kind == reversal), LedgerEntry.credited_at < cutoff])
 
 
 def expiring_sums_sql(subject_type, subject_id) -> tuple[sa.ScalarSelect, sa.ScalarSelect]:

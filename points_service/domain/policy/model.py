@@ -95,6 +95,18 @@ class ExpiryRule:
 
 
 @dataclass(frozen=True)
+class RedemptionRule:
+    """积分超市: what a member may redeem."""
+
+    minimum_balance: Decimal  # the balance an order must leave at least (0: all may be spent)
+    monthly_ceiling: Decimal | None  # points a member may redeem per calendar month; None = no ceiling
+    pickup_window_days: int  # an order not collected within this many days is cancelled and refunded
+
+
+DEFAULT_REDEMPTION = RedemptionRule(minimum_balance=Decimal(0), monthly_ceiling=None, pickup_window_days=14)
+
+
+@dataclass(frozen=True)
 class GradeBand:
     name: str
     min_score: Decimal
@@ -159,6 +171,7 @@ class Policy:
     # Set when the policy comes from the store; a candidate has neither.
     effective_from: datetime | None = None
     checksum: str | None = None
+    redemption: RedemptionRule = DEFAULT_REDEMPTION
 
     def item(self, code: str) -> PolicyItem:
         try:

@@ -31,6 +31,7 @@ from points_service.domain.policy.fields import (
 )
 from points_service.domain.policy.model import (
     APPROVALS,
+    DEFAULT_REDEMPTION,
     ITEM_KINDS,
     LEDGERS,
     POLICY_TIMEZONE,
@@ -45,6 +46,7 @@ from points_service.domain.policy.model import (
     Policy,
     PolicyInvalid,
     PolicyItem,
+    RedemptionRule,
     RedFlagRule,
     ResetRule,
     StarRule,
@@ -141,6 +143,20 @@ class ExpirySchema(StrictSchema):
     @ma.post_load
     def make(self, data, **_kwargs):
         return ExpiryRule(**data)
+
+
+class RedemptionSchema(StrictSchema):
+    minimum_balance = Number(required=True, validate=ma.validate.Range(min=0, max=100_000,
+                                                                       error="应在 {min}–{max} 之间"))
+    monthly_ceiling = Number(required=True, allow_none=True,
+                             validate=ma.validate.Range(min=0, min_inclusive=False, max=1_000_000,
+                                                        error="应大于 0 且不超过 {max}，或写 null 表示不限"))
+    pickup_window_days = Whole(required=True,
+                               validate=ma.validate.Range(min=1, max=90, error="应在 {min}–{max} 天之间"))
+
+    @ma.post_load
+    def make(self, data, **_kwargs):
+        return RedemptionRule(**data)
 
 
 class BandSchema(StrictSchema):
@@ -246,6 +262,7 @@ class PolicySchema(StrictSchema):
     standing = Nest(DecaySchema, required=True)
     assessment_reset = Nest(ResetSchema, required=True)
     redeemable_expiry = Nest(ExpirySchema, required=True)
+    redemption = Nest(RedemptionSchema, load_default=DEFAULT_REDEMPTION)
     grades = Nest(GradesSchema, required=True)
     stars = Nest(StarsSchema, required=True)
     red_flag = Nest(RedFlagSchema, required=True)

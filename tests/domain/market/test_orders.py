@@ -1,0 +1,202 @@
+"""Placing, picking up, cancelling and expiring orders: the ledger, stock and audit rows move together."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.ledger.reading import home_summary
+from points_service.domain.ledger.settlement import expire_redeemable
+from points_service.domain.ledger.totals import compare_totals
+from points_service.domain.market import errors
+from points_service.domain.market.orders import (
+    OrderRequest,
+    cancel_by_admin,
+    cancel_own_order,
+    expire_uncollected,
+    open_order_count,
+    pick_up,
+    place_order,
+)
+from points_service.domain.market.standing import balance_of
+from points_service.domain.periods import PeriodKind, period_containing
+from points_service.domain.policy import policy_in_force
+from points_service.models import (
+    EntryKind,
+    LedgerEntry,
+    MarketItem,
+    MarketOrder,
+    MarketOrderEvent,
+    OrderState,
+    Role,
+)
+from tests.factories import make_user, make_world
+from tests.factories.ledger import install_policy
+from tests.factories.market import fund, make_item, principal_of
+
+
+@pytest.fixture
+def world(app):
+    world = make_world()
+    world["item"] = make_item(world["north"], name="环保购物袋", price=Decimal(10), stock=3)
+    db.session.commit()
+    fund(world["alice"], 30)
+    world["p"] = {name: principal_of(user) for name, user in world["users"].items()}
+    return world
+
+
+def counts() -> tuple[int, int, int]:
+    return tuple(db.session.scalar(sa.select(sa.func.count()).select_from(model))
+                 for model in (MarketOrder, LedgerEntry, MarketOrderEvent))
+
+
+def test_an_order_debits_the_redeemable_ledger_reserves_stock_and_records_the_event(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 2))
+
+    entry = db.session.get(LedgerEntry, order.redemption_entry_id)
+    assert (entry.kind, entry.ledger, entry.points, entry.source_id) == ("redemption", "redeemable",
+                                                                        Decimal(-20), str(order.id))
+    assert balance_of(world["alice"].id) == Decimal(10)
+    assert db.session.get(MarketItem, world["item"].id).stock == 1
+    assert order.state == OrderState.PLACED and len(order.open_code) == 6
+    assert [e.to_state for e in db.session.scalars(sa.select(MarketOrderEvent))] == ["placed"]
+    assert open_order_count(world["alice"].id) == 1
+    assert compare_totals() == []
+
+
+def test_the_same_request_key_gives_the_same_order_once(world):
+    first = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1, "retry-key-0001"))
+    again = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1, "retry-key-0001"))
+    assert first.id == again.id and balance_of(world["alice"].id) == Decimal(20)
+
+
+@pytest.mark.parametrize(("change", "quantity", "error"), [
+    ({"stock": 1}, 2, errors.OutOfStock),
+    ({"price": Decimal(31), "stock": 9}, 1, errors.InsufficientPoints),
+    ({"on_shelf": False}, 1, errors.ItemUnavailable),
+    ({"limit_per_member": 1}, 2, errors.LimitReached),
+])
+def test_a_refused_order_writes_nothing(world, change, quantity, error):
+    for name, value in change.items():
+        setattr(world["item"], name, value)
+    db.session.commit()
+    before = counts()
+    with pytest.raises(error):
+        place_order(world["p"]["alice"], OrderRequest(world["item"].id, quantity))
+    assert counts() == before and balance_of(world["alice"].id) == Decimal(30)
+    assert db.session.get(MarketItem, world["item"].id).sold == 0
+
+
+def test_an_unknown_item_and_another_communitys_item_are_not_found(world):
+    south_item = make_item(world["south"])
+    db.session.commit()
+    for item_id in (999_999, south_item.id):
+        with pytest.raises(errors.ItemNotFound):
+            place_order(world["p"]["alice"], OrderRequest(item_id, 1))
+    assert counts()[0] == 0
+
+
+def test_an_item_of_the_street_is_offered_to_each_community_below_it(world):
+    street_item = make_item(world["street"], price=Decimal(5))
+    db.session.commit()
+    order = place_order(world["p"]["alice"], OrderRequest(street_item.id, 1))
+    assert order.community_id == world["north"].id
+
+
+def test_the_monthly_ceiling_of_the_policy_refuses_the_order_that_would_pass_it(world):
+    install_policy(lambda doc: doc["redemption"].update(monthly_ceiling=15))
+    place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    with pytest.raises(errors.MonthlyCeilingReached):
+        place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+
+
+def test_the_minimum_balance_must_remain_after_the_order(world):
+    install_policy(lambda doc: doc["redemption"].update(minimum_balance=15))
+    place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    with pytest.raises(errors.InsufficientPoints):
+        place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    assert balance_of(world["alice"].id) == Decimal(20)
+
+
+def test_the_community_admin_hands_the_order_over_by_its_code_once(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    code = order.open_code
+    picked = pick_up(world["p"]["community_admin"], f" {code.lower()} ")
+    assert picked.state == OrderState.PICKED_UP and picked.open_code is None and picked.refund_entry_id is None
+    with pytest.raises(errors.PickupCodeInvalid):
+        pick_up(world["p"]["community_admin"], code)
+    assert balance_of(world["alice"].id) == Decimal(20)
+
+
+def test_a_wrong_code_or_another_communitys_order_is_not_found_and_changes_nothing(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    south_admin = principal_of(make_user((Role.COMMUNITY_ADMIN, world["south"].id), username="south_admin"))
+    db.session.commit()
+    before = counts()
+    for principal, code in ((world["p"]["community_admin"], "ZZZZZZ"), (south_admin, order.open_code)):
+        with pytest.raises(errors.PickupCodeInvalid):
+            pick_up(principal, code)
+    assert counts() == before and db.session.get(MarketOrder, order.id).state == OrderState.PLACED
+
+
+def test_the_member_cancels_before_pick_up_and_gets_points_and_stock_back_once(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 2))
+    cancel_own_order(world["p"]["alice"], order.id)
+    refund = db.session.get(LedgerEntry, order.refund_entry_id)
+    assert (refund.kind, refund.points, refund.reverses_id) == (EntryKind.REVERSAL, Decimal(20),
+                                                                order.redemption_entry_id)
+    assert balance_of(world["alice"].id) == Decimal(30)
+    item = db.session.get(MarketItem, world["item"].id)
+    assert (item.stock, item.sold) == (3, 0)
+    with pytest.raises(errors.OrderClosed):
+        cancel_own_order(world["p"]["alice"], order.id)
+    assert compare_totals() == []
+
+
+def test_another_member_cannot_cancel_an_order_he_did_not_place(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    with pytest.raises(errors.OrderNotFound):
+        cancel_own_order(world["p"]["bob"], order.id)
+
+
+def test_an_admin_cancels_with_a_reason_that_the_event_keeps(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    cancel_by_admin(world["p"]["community_admin"], order.id, "商品破损")
+    event = db.session.scalar(sa.select(MarketOrderEvent).where(MarketOrderEvent.to_state == "cancelled"))
+    assert (event.from_state, event.reason, event.actor_id) == ("placed", "商品破损",
+                                                                world["users"]["community_admin"].id)
+    assert balance_of(world["alice"].id) == Decimal(30)
+
+
+def test_the_job_expires_and_refunds_orders_past_their_pick_up_window_and_a_rerun_changes_nothing(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    kept = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1), at=utcnow() + timedelta(days=10))
+    day = period_containing(order.pickup_deadline + timedelta(days=1), PeriodKind.DAY)
+    policy = policy_in_force(utcnow())
+    assert expire_uncollected(day, policy) == {"expired": 1}
+    assert expire_uncollected(day, policy) == {"expired": 0}
+    assert db.session.get(MarketOrder, order.id).state == OrderState.EXPIRED
+    assert db.session.get(MarketOrder, kept.id).state == OrderState.PLACED
+    assert balance_of(world["alice"].id) == Decimal(20)
+    assert compare_totals() == []
+
+
+def test_refunded_points_keep_their_original_expiry(world):
+    """30 points credited long ago: spent on an order, refunded, they still expire on their old schedule."""
+    policy = install_policy()
+    bob = world["bob"]
+    bob_item = make_item(world["south"], price=Decimal(10))
+    db.session.commit()
+    old = utcnow() - timedelta(days=500)
+    fund(bob, 10, at=old)
+    order = place_order(principal_of(world["users"]["bob"]), OrderRequest(bob_item.id, 1))
+    cancel_own_order(principal_of(world["users"]["bob"]), order.id)
+    month = period_containing(utcnow(), PeriodKind.MONTH)
+    assert home_summary(bob.id)["expiring"]["points"] == Decimal(10)
+    expire_redeemable(month, policy)
+    db.session.commit()
+    assert balance_of(bob.id) == Decimal(0)
