@@ -16,6 +16,12 @@ from points_service.models.ledger import (
     SourceType,
     SubjectType,
 )
+from points_service.models.lifecycle import (
+    DEACTIVATION_REASON_NAMES,
+    DeactivationReason,
+    MemberStatusChange,
+    StatusChangeKind,
+)
 from points_service.models.people import Affiliation, Member
 from points_service.models.policy import PolicyVersion
 from points_service.models.selections import (
@@ -115,4 +121,8 @@ __all__ = [
     "StarObjection",
     "StarRun",
     "StarRunStatus",
+    "DEACTIVATION_REASON_NAMES",
+    "DeactivationReason",
+    "MemberStatusChange",
+    "StatusChangeKind",
 ]
