@@ -36,14 +36,13 @@ def close_open_orders(member: Member) -> None:
     return None
 
 
-def close_open_items(actor: Principal, member: Member, reason: str, effective_at: datetime,
-                     now: datetime) -> dict:
+def close_open_items(actor: Principal, member: Member, reason: str, now: datetime) -> dict:
     """Close everything of the member's still waiting; returns how many of each were closed."""
     reports = _close(Report, ReportStatus.PENDING, "report", member, actor, reason, now,
                      {"reason": reason[:200]})
     records = _close(Record, OPEN_RECORD_STATUSES, "record", member, actor, reason, now,
                      {"decision_comment": reason[:200]})
-    signups = _withdraw_signups(member, effective_at, now)
+    signups = _withdraw_signups(member, now)
     close_open_orders(member)
     return {"reports_closed": reports, "records_closed": records, "signups_withdrawn": signups}
 
@@ -64,7 +63,7 @@ def _close(model, statuses, target_type: str, member: Member, actor: Principal, 
     return len(waiting)
 
 
-def _withdraw_signups(member: Member, effective_at: datetime, now: datetime) -> int:
+def _withdraw_signups(member: Member, now: datetime) -> int:
     not_ended = sa.select(Activity.id).where(Activity.ends_at > now)
     result = db.session.execute(sa.update(Signup).where(
         Signup.member_id == member.id, Signup.status == SignupStatus.SIGNED_UP,

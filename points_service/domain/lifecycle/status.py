@@ -74,6 +74,14 @@ def deactivate_member(actor: Principal, member_id: int, reason_code: Deactivatio
                       effective_on: date, *, now: datetime | None = None) -> MemberStatusChange:
     now = now or utcnow()
     member = managed_member(actor, member_id)
+    change = apply_deactivation(actor, member, reason_code, reason, effective_on, now)
+    db.session.commit()
+    return change
+
+
+def apply_deactivation(actor: Principal, member: Member, reason_code: DeactivationReason, reason: str,
+                       effective_on: date, now: datetime) -> MemberStatusChange:
+    """Everything a deactivation changes (see the module doc). Flushes only: the roster import calls it too."""
     if not member.is_active:
         raise AlreadyInactive()
     reason = (reason or "").strip() or DEACTIVATION_REASON_NAMES[reason_code]
@@ -85,18 +93,22 @@ def deactivate_member(actor: Principal, member_id: int, reason_code: Deactivatio
     db.session.flush()
     removed = leave_boards(member.id, at)
     count_member(member.branch_id, -1)
-    closed = close_open_items(actor, member, f"{DEACTIVATION_REASON_NAMES[reason_code]}：{reason}", at, now)
-    change = _record(actor, member, StatusChangeKind.DEACTIVATE, reason, effective_on, at, reason_code,
-                     {"board_rows_removed": removed, **closed})
-    db.session.commit()
-    return change
+    closed = close_open_items(actor, member, f"{DEACTIVATION_REASON_NAMES[reason_code]}：{reason}", now)
+    return _record(actor, member, StatusChangeKind.DEACTIVATE, reason, effective_on, at, reason_code,
+                   {"board_rows_removed": removed, **closed})
 
 
 def reactivate_member(actor: Principal, member_id: int, reason: str = "", *,
                       now: datetime | None = None) -> MemberStatusChange:
-    """Back on the roster from now: a new affiliation where he was, his totals back on the boards he left."""
     now = now or utcnow()
     member = managed_member(actor, member_id)
+    change = apply_reactivation(actor, member, reason, now)
+    db.session.commit()
+    return change
+
+
+def apply_reactivation(actor: Principal, member: Member, reason: str, now: datetime) -> MemberStatusChange:
+    """Back on the roster from now: a new affiliation where he was, his totals back on the boards he left."""
     if member.is_active:
         raise AlreadyActive()
     since = member.inactive_since
@@ -106,10 +118,8 @@ def reactivate_member(actor: Principal, member_id: int, reason: str = "", *,
     db.session.flush()
     restored = return_to_boards(member.id, since, now) if since is not None else 0
     count_member(member.branch_id, 1)
-    change = _record(actor, member, StatusChangeKind.REACTIVATE, (reason or "").strip(), local_today(now), now,
-                     None, {"board_rows_restored": restored})
-    db.session.commit()
-    return change
+    return _record(actor, member, StatusChangeKind.REACTIVATE, (reason or "").strip(), local_today(now), now,
+                   None, {"board_rows_restored": restored})
 
 
 def _record(actor: Principal, member: Member, kind: StatusChangeKind, reason: str, effective_on: date,
