@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString
+from points_service.api.fields import CleanString, Instant
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
 from points_service.domain import structure
@@ -49,6 +49,8 @@ class MemberSchema(ma.Schema):
     community = ma.fields.Nested(NodeRefSchema)
     grid = ma.fields.Nested(NodeRefSchema, allow_none=True)
     show_on_boards = ma.fields.Boolean()
+    is_active = ma.fields.Boolean(metadata={"description": "false: 已停用（离职、退休或组织关系转出）"})
+    inactive_since = Instant(allow_none=True)
 
 
 class RegionQueryArgs(PageArgs):

@@ -44,8 +44,9 @@ def load_signed_in_user():
 def _session_principal() -> Principal | None:
     user_id = session.get(SESSION_USER)
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
-    if user is None or not user.is_active:
-        session.pop(SESSION_USER, None)  # a disabled account's session ends at its next request
+    deactivated = user is not None and user.member is not None and not user.member.is_active
+    if user is None or not user.is_active or deactivated:
+        session.pop(SESSION_USER, None)  # a disabled account's (or deactivated member's) session ends now
         return None
     g.console_user = user
     return principal_for(user, request_id=g.get("request_id"))

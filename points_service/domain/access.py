@@ -80,7 +80,9 @@ def principal_for(user: User, request_id: str | None = None) -> Principal:
 def load_principal(user_id: int, request_id: str | None = None) -> Principal | None:
     """An active user's principal, or None: one statement, since every API request asks for it."""
     rows = _grant_rows(user_id)
-    return _principal_of_rows(rows, request_id) if rows and rows[0].is_active else None
+    # A deactivated member's account fails at once, whatever tokens it still holds (domain/lifecycle).
+    usable = rows and rows[0].is_active and rows[0].member_active is not False
+    return _principal_of_rows(rows, request_id) if usable else None
 
 
 HOME_NODES = (("grid", Region, True), ("community", Region, True), ("community_up", Region, True),
@@ -108,7 +110,8 @@ def _grant_statement() -> sa.Select:
               .outerjoin(home["branch_up"], home["branch_up"].c.id == home["branch"].c.parent_id))
     places = [column.label(f"{name}_{column.name}") for name, model, _ in HOME_NODES for column in
               (home[name].c.id, home[name].c.level if model is Region else home[name].c.kind, home[name].c.path)]
-    return (sa.select(users.c.id, users.c.member_id, users.c.is_active, grants.c.role, grants.c.scope_type,
+    return (sa.select(users.c.id, users.c.member_id, users.c.is_active,
+                      members.c.is_active.label("member_active"), grants.c.role, grants.c.scope_type,
                       grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"), *places)
             .select_from(joined).where(users.c.id == sa.bindparam("user_id")).order_by(grants.c.id))
 
@@ -189,6 +192,16 @@ def can_import_roster(principal: Principal, kind: str) -> bool:
 def can_import_member_into(principal: Principal, branch: Organization) -> bool:
     """HR may place imported members only in branches inside its own organization subtree."""
     return principal.is_admin or _covers_org(principal, (Role.HR,), branch.path)
+
+
+def can_manage_member_status(principal: Principal, member: Member) -> bool:
+    """Deactivate, reactivate or transfer a member: admins, and HR or org admins over his branch."""
+    return principal.is_admin or _covers_org(principal, (Role.HR, Role.ORG_ADMIN), member.branch.path)
+
+
+def can_place_member_in(principal: Principal, branch: Organization) -> bool:
+    """Where a transfer may take a member: any branch for admins, HR's and org admins' own subtrees."""
+    return principal.is_admin or _covers_org(principal, (Role.HR, Role.ORG_ADMIN), branch.path)
 
 
 def is_admin(principal: Principal, _obj=None) -> bool:
@@ -317,6 +330,8 @@ RULES: dict[str, Rule] = {
     "region.administer": can_administer_region,
     "roster.import": can_import_roster,
     "roster.import_member": can_import_member_into,
+    "member.manage_status": can_manage_member_status,  # deactivate, reactivate, transfer (domain/lifecycle)
+    "member.place_in": can_place_member_in,  # the branch a transfer moves a member into
     "users.manage": is_admin,
     "audit.view": is_admin,
     "policy.publish": is_admin,

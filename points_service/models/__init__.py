@@ -16,6 +16,12 @@ from points_service.models.ledger import (
     SourceType,
     SubjectType,
 )
+from points_service.models.lifecycle import (
+    DEACTIVATION_REASON_NAMES,
+    DeactivationReason,
+    MemberStatusChange,
+    StatusChangeKind,
+)
 from points_service.models.market import (
     OPEN_ORDER_STATES,
     LimitPeriod,
@@ -131,4 +137,8 @@ __all__ = [
     "StarObjection",
     "StarRun",
     "StarRunStatus",
+    "DEACTIVATION_REASON_NAMES",
+    "DeactivationReason",
+    "MemberStatusChange",
+    "StatusChangeKind",
 ]

@@ -29,6 +29,8 @@ class Member(db.Model):
     grid_id: Mapped[int | None] = mapped_column(sa.ForeignKey("regions.id"), index=True)
     show_on_boards: Mapped[bool] = mapped_column(default=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # When the current deactivation took effect (None while active): boards of periods ending later drop him.
+    inactive_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     branch: Mapped[Organization] = relationship(foreign_keys=[branch_id])

@@ -82,6 +82,10 @@ def _authenticate(username: str, password: str, policy: LoginPolicy, request_id:
         _record_failure(user, policy, now, request_id)
         raise BadCredentials()
     user.failed_logins, user.locked_until = 0, None
+    if _member_deactivated(user):
+        audit("login", target=user, result="refused", request_id=request_id, detail={"reason": "member_deactivated"})
+        db.session.commit()
+        raise MemberDeactivated()
     audit("login", target=user, request_id=request_id, detail={"via": via} if via != "api" else None)
     return user
 
@@ -145,6 +149,9 @@ def _sign_in_wechat(session: WechatSession) -> WechatLogin:
     if identity.user is not None and not identity.user.is_active:
         db.session.commit()  # keep the fresh session_key: WeChat has already spent the code
         raise AccountDisabled()
+    if _member_deactivated(identity.user):
+        db.session.commit()
+        raise MemberDeactivated()
     subject = f"u:{identity.user_id}" if identity.user_id else f"w:{identity.id}"
     tokens = issue_tokens(subject)
     member = identity.user.member if identity.user else None
@@ -240,7 +247,7 @@ def refresh_tokens(claims: dict, *, request_id: str | None = None) -> TokenPair:
     if not _may_still_sign_in(token.subject):
         _revoke_where(RefreshToken.family == token.family)
         db.session.commit()
-        raise AccountDisabled()
+        raise MemberDeactivated() if _member_deactivated(_user_of(token.subject)) else AccountDisabled()
     token.used_at = now
     pair = issue_tokens(token.subject, family=token.family)
     db.session.commit()
@@ -251,12 +258,25 @@ class AccountDisabled(Forbidden):
     code, message = "account_disabled", "账号已停用，请联系支部书记"
 
 
-def _may_still_sign_in(subject: str) -> bool:
+class MemberDeactivated(AccountDisabled):
+    code, message = "member_deactivated", "党员身份已停用（离职、退休或组织关系转出），不能登录"
+
+
+def _member_deactivated(user: User | None) -> bool:
+    """A member's account stops with his membership (``domain/lifecycle``); console-only accounts have none."""
+    return user is not None and user.member is not None and not user.member.is_active
+
+
+def _user_of(subject: str) -> User | None:
     kind, _, raw_id = subject.partition(":")
-    if kind != "u":
+    return db.session.get(User, int(raw_id)) if kind == "u" else None
+
+
+def _may_still_sign_in(subject: str) -> bool:
+    if not subject.startswith("u:"):
         return True  # unbound WeChat families end when the identity binds
-    user = db.session.get(User, int(raw_id))
-    return user is not None and user.is_active
+    user = _user_of(subject)
+    return user is not None and user.is_active and not _member_deactivated(user)
 
 
 def revoke_family(claims: dict) -> None:

@@ -4,7 +4,10 @@ For one ledger entry: lock the subject's existing board rows, add the score delt
 then move the member's count from the old to the new bucket and exact score in each large scope, and add the
 member's delta to his branch's and department's rollups (``member_points``, ``participants``). Histogram rows
 are written in sorted key order, so two concurrent awards never wait on each other's rows in opposite orders.
-Transfers (``move_member``) re-scope only the open boards; closed boards keep the scopes of their period's end.
+Transfers (``move_member``) re-scope the boards of periods ending after the transfer (the open ones for a transfer
+now); earlier boards keep the scopes of their period's end. A deactivated member (``Member.inactive_since``) has
+no row on the standing board nor on any board of a period ending after his deactivation (``departed_boards``):
+entries that still reach him (a reversal, a withdrawal) move his totals but create no such row.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from points_service.domain.boards.keys import (
 )
 from points_service.domain.boards.placement import organization_placement, placement, subject_placement
 from points_service.domain.periods import parse_period, period_containing
-from points_service.models import BoardBucket, BoardFine, BoardOrgMembers, BoardScore, SubjectType
+from points_service.models import BoardBucket, BoardFine, BoardOrgMembers, BoardScore, Member, SubjectType
 from points_service.models.boards import SCOPE_COLUMNS
 
 ROW_COLUMNS = (BoardScore.board, BoardScore.score, *(getattr(BoardScore, c) for c in SCOPE_COLUMNS))
@@ -42,6 +45,11 @@ def bump_boards(entry, contributions: Iterable) -> None:
         return
     subject_type = SubjectType(entry.subject_type)
     existing = _locked_rows(subject_type, entry.subject_id, sorted(deltas))
+    if subject_type == SubjectType.MEMBER and len(existing) < len(deltas):
+        for board in departed_boards(entry.subject_id, [b for b in deltas if b not in existing]):
+            del deltas[board]
+        if not deltas:
+            return
     changes: list[Change] = []
     placements: dict[datetime | None, Placement] = {}  # a first credit opens several boards with one placement
     for board in sorted(deltas):
@@ -144,15 +152,35 @@ def bump_rollups(moves: Counter) -> None:
         "participants": BoardScore.participants + excluded.participants})
 
 
+def board_ends_after(board: str, at: datetime) -> bool:
+    """Whether the board's period ends after ``at`` (the standing board never ends)."""
+    return board == STANDING_BOARD or parse_period(period_of_board(board)).end > at
+
+
+def departed_boards(member_id: int, boards: Iterable[str]) -> set[str]:
+    """Of ``boards``, those a deactivated member is kept off (none while he is active)."""
+    since = db.session.scalar(sa.select(Member.inactive_since).where(Member.id == member_id))
+    return set() if since is None else {board for board in boards if board_ends_after(board, since)}
+
+
+def member_boards_ending_after(member_id: int, at: datetime) -> list[str]:
+    """The member's board rows whose period ends after ``at``: those a change dated ``at`` re-scopes."""
+    boards = db.session.scalars(sa.select(BoardScore.board).where(
+        BoardScore.subject_type == SubjectType.MEMBER, BoardScore.subject_id == member_id))
+    return sorted(board for board in boards if board_ends_after(board, at))
+
+
 def open_boards(at: datetime) -> list[str]:
     return sorted([board_key(period_containing(at, kind).key) for kind in BOARD_PERIOD_KINDS] + [STANDING_BOARD])
 
 
 def move_member(member_id: int, branch_id: int, community_id: int, grid_id: int | None,
                 when: datetime | None = None) -> None:
-    """A transfer: re-scope the member's rows on the open boards, their histogram counts and rollups."""
+    """A transfer dated ``when``: re-scope the member's rows on the boards of periods ending after it (the open
+    boards for a transfer now), their histogram counts and rollups. Closed boards of periods ending after a
+    backdated transfer take the new scopes too: a rebuild places them by the affiliation at the period's end."""
     new = placement(branch_id, community_id, grid_id)
-    rows = _locked_rows(SubjectType.MEMBER, member_id, open_boards(when or utcnow()))
+    rows = _locked_rows(SubjectType.MEMBER, member_id, member_boards_ending_after(member_id, when or utcnow()))
     moved = [(row.board, row.score, placement_of_row(row)) for row in rows.values() if placement_of_row(row) != new]
     if not moved:
         return

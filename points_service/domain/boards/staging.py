@@ -180,6 +180,10 @@ def _member_select(board, score, ends: sa.CTE | None, regions: sa.CTE, orgs: sa.
         def pick(column: str):
             return getattr(Member, column)
     community, branch = pick("community_id"), pick("branch_id")
+    # A deactivated member is off the standing board and the boards of periods ending after his deactivation.
+    gone = Member.inactive_since.is_not(None)
+    statement = statement.where(sa.not_(gone) if ends is None else sa.or_(sa.not_(gone),
+                                                                          ends_at <= Member.inactive_since))
     statement = statement.outerjoin(regions, regions.c.region_id == community).outerjoin(
         orgs, orgs.c.org_id == branch)
     return statement.with_only_columns(

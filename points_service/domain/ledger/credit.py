@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from points_service.db import cents, db, from_cents, to_points, utcnow
-from points_service.domain.errors import NotFound, ValidationFailed
+from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.domain.ledger.totals import bump_totals, total_of
 from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.policy import Policy, PolicyItem, policy_in_force
@@ -55,6 +55,10 @@ class Fact:
         return f"{self.source_type}:{self.source_id}:{self.item_code}:{ledger}"
 
 
+class MemberInactive(Conflict):
+    code, message = "member_inactive", "该党员已停用（离职、退休或组织关系转出），不能再获得积分"
+
+
 def lock_subject(subject_type: SubjectType, subject_id: int):
     """SELECT ... FOR UPDATE the member or organization row (a no-op lock on SQLite)."""
     model = SUBJECT_MODELS[SubjectType(subject_type)]
@@ -72,7 +76,9 @@ def credit(fact: Fact, *, actor_id: int | None = None, at: datetime | None = Non
     item = policy.item(fact.item_code)
     if item.subject != fact.subject_type:
         raise ValidationFailed({"item_code": [f"积分项目 {item.code} 不适用于{_subject_label(fact.subject_type)}"]})
-    lock_subject(fact.subject_type, fact.subject_id)
+    subject = lock_subject(fact.subject_type, fact.subject_id)
+    if fact.subject_type == SubjectType.MEMBER and not subject.is_active:
+        raise MemberInactive()
     existing = _existing_entries(fact, item)
     if len(existing) == len(item.ledgers):
         return existing

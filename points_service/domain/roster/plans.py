@@ -18,6 +18,7 @@ from points_service.db import db
 from points_service.domain.access import Principal, allowed
 from points_service.domain.phones import hash_phone, mask_phone
 from points_service.domain.roster.rows import MemberRow, OrganizationRow, RegionRow, RowError
+from points_service.domain.roster.status import status_change_step
 from points_service.domain.structure import add_organization, add_region, enroll_member, transfer_member
 from points_service.models import (
     ORG_KIND_NAMES,
@@ -231,8 +232,23 @@ def plan_members(rows: list[MemberRow], actor: Principal, phone_key: str) -> tup
         if row_errors:
             errors.extend(row_errors)
             continue
-        steps.append(_member_step(row, existing.get(hashes[row.row]), placement, hashes[row.row]))
+        member = existing.get(hashes[row.row])
+        step = _member_step(row, member, placement, hashes[row.row])
+        status_step = status_change_step(row, member, actor, step.outcome != UNCHANGED)
+        if isinstance(status_step, RowError):
+            errors.append(status_step)
+            continue
+        steps.append(_combined(step, status_step) if status_step else step)
     return steps, errors
+
+
+def _combined(first: Step, then: Step) -> Step:
+    def apply() -> None:
+        if first.apply is not None:
+            first.apply()
+        then.apply()
+
+    return Step(first.row, UPDATED, apply)
 
 
 class GridIndexes:

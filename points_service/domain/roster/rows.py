@@ -13,13 +13,14 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import PurePath
 
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
 from points_service.domain.errors import ServiceError
 from points_service.domain.phones import BadPhone, normalize_phone
-from points_service.models import OrgKind, RegionLevel
+from points_service.models import DEACTIVATION_REASON_NAMES, DeactivationReason, OrgKind, RegionLevel
 
 KINDS = ("regions", "organizations", "members")
 
@@ -29,6 +30,14 @@ COLUMNS = {
                       "结对社区": "paired_community"},
     "members": {"姓名": "name", "手机号": "phone", "所在支部": "branch", "居住社区": "community", "网格": "grid"},
 }
+# Columns a file may leave out: a member's status change (domain/lifecycle), applied when the cell is filled.
+OPTIONAL_COLUMNS = {
+    "regions": {}, "organizations": {},
+    "members": {"状态": "status", "状态生效日期": "status_on", "状态说明": "status_reason"},
+}
+ACTIVE = "active"
+STATUS_WORDS = {"在册": ACTIVE, "正常": ACTIVE, "恢复": ACTIVE,
+                **{name: code for code, name in DEACTIVATION_REASON_NAMES.items()}}
 
 LEVEL_WORDS = {
     "市": RegionLevel.CITY,
@@ -98,6 +107,9 @@ class MemberRow:
     branch: str
     community: str
     grid: str
+    status: str | DeactivationReason | None = None  # ACTIVE, a deactivation reason, or None: leave as is
+    status_on: date | None = None
+    status_reason: str = ""
 
 
 # ---- reading files -------------------------------------------------------------------------------------
@@ -211,6 +223,20 @@ class RowCells:
             self.fail(key, str(exc))
             return ""
 
+    def day(self, key: str) -> date | None:
+        """A required date: a date cell, or text such as 2026-11-01."""
+        value = self.values.get(key)
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        text = self.text(key)
+        try:
+            return date.fromisoformat(text) if text else None
+        except ValueError:
+            self.fail(key, f"“{text}”不是日期，应如 2026-11-01")
+            return None
+
     def choice(self, key: str, words: dict):
         text = self.text(key)
         if text and text not in words:
@@ -248,7 +274,11 @@ def parse_member(cells: RowCells) -> MemberRow | None:
     name, phone = cells.text("name", max_length=LENGTHS["name"]), cells.phone("phone")
     branch, community = cells.text("branch"), cells.text("community")
     grid = cells.text("grid", required=False)
-    return None if cells.errors else MemberRow(cells.number, name, phone, branch, community, grid)
+    status = cells.choice("status", STATUS_WORDS) if cells.text("status", required=False) else None
+    status_on = cells.day("status_on") if isinstance(status, DeactivationReason) else None
+    status_reason = cells.text("status_reason", required=False, max_length=200)
+    return None if cells.errors else MemberRow(cells.number, name, phone, branch, community, grid, status,
+                                               status_on, status_reason)
 
 
 ROW_PARSERS = {"regions": parse_region, "organizations": parse_organization, "members": parse_member}
@@ -269,7 +299,7 @@ def parse_sheet(kind: str, table: list[tuple[int, list]], max_rows: int | None =
         return [], [RowError(body[max_rows][0], f"超过单次导入上限 {max_rows} 行，请拆分文件后分批导入")]
     if not body:
         return [], [RowError(header_number + 1, "文件中没有数据行")]
-    headers = {key: header for header, key in COLUMNS[kind].items()}
+    headers = {key: header for header, key in {**COLUMNS[kind], **OPTIONAL_COLUMNS[kind]}.items()}
     rows = []
     for number, cells in body:
         row_cells = RowCells(number, {key: cells[i] if i < len(cells) else None for key, i in positions.items()},
@@ -290,15 +320,17 @@ def locate_columns(kind: str, header_number: int, header: list) -> tuple[dict[st
     found: dict[str, list[int]] = {}
     for index, value in enumerate(header):
         text = str(value).strip() if value is not None else ""
-        if text in COLUMNS[kind]:
+        if text in COLUMNS[kind] or text in OPTIONAL_COLUMNS[kind]:
             found.setdefault(text, []).append(index)
     errors = []
-    for name in COLUMNS[kind]:
+    for name in (*COLUMNS[kind], *OPTIONAL_COLUMNS[kind]):
         if name not in found:
-            errors.append(RowError(header_number, f"表头缺少列“{name}”", name))
+            if name in COLUMNS[kind]:
+                errors.append(RowError(header_number, f"表头缺少列“{name}”", name))
         elif len(found[name]) > 1:
             errors.append(RowError(header_number, f"表头中列“{name}”出现了 {len(found[name])} 次", name))
-    return {COLUMNS[kind][name]: found[name][0] for name in found}, errors
+    keys = {**COLUMNS[kind], **OPTIONAL_COLUMNS[kind]}
+    return {keys[name]: found[name][0] for name in found}, errors
 
 
 def _duplicates(kind: str, rows: list) -> list[RowError]:

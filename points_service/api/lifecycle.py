@@ -1,0 +1,89 @@
+"""Member lifecycle: POST /members/{id}/deactivate, /reactivate, /transfer and GET /members/{id}/status-changes."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from points_service.api.core import Blueprint
+from points_service.api.fields import CleanString, Instant
+from points_service.api.security import current_principal, login_required
+from points_service.api.structure import MemberSchema
+from points_service.domain.lifecycle import status
+from points_service.domain.lifecycle import transfer as transfers
+from points_service.models import DEACTIVATION_REASON_NAMES, DeactivationReason, StatusChangeKind
+
+blp = Blueprint("lifecycle", __name__, description="党员状态：停用（离职、退休、组织关系转出）、恢复与转接")
+
+REASONS = "、".join(f"{code.value}（{name}）" for code, name in DEACTIVATION_REASON_NAMES.items())
+
+
+class DeactivateArgs(ma.Schema):
+    reason_code = ma.fields.Enum(DeactivationReason, by_value=True, required=True,
+                                 metadata={"description": REASONS})
+    reason = CleanString(required=True, max_length=200, metadata={"description": "停用说明"})
+    effective_on = ma.fields.Date(required=True, metadata={"description": "生效日期（不晚于今天）"})
+
+
+class ReactivateArgs(ma.Schema):
+    reason = CleanString(load_default="", min_length=0, max_length=200)
+
+
+class TransferArgs(ma.Schema):
+    branch_id = ma.fields.Integer(load_default=None, strict=True, metadata={"description": "转入党支部"})
+    community_id = ma.fields.Integer(load_default=None, strict=True, metadata={"description": "新居住社区"})
+    grid_id = ma.fields.Integer(load_default=None, strict=True, metadata={"description": "新网格（属于该社区）"})
+    effective_on = ma.fields.Date(load_default=None, metadata={"description": "生效日期，默认今天"})
+    reason = CleanString(load_default="", min_length=0, max_length=200)
+
+    @ma.validates_schema
+    def something_moves(self, data, **_kwargs):
+        if data["branch_id"] is None and data["community_id"] is None and data["grid_id"] is None:
+            raise ma.ValidationError("请至少指定转入的支部、社区或网格", "branch_id")
+
+
+class StatusChangeSchema(ma.Schema):
+    id = ma.fields.Integer()
+    member_id = ma.fields.Integer()
+    kind = ma.fields.Enum(StatusChangeKind, by_value=True)
+    reason_code = ma.fields.Enum(DeactivationReason, by_value=True, allow_none=True)
+    reason = ma.fields.String()
+    effective_on = ma.fields.Date()
+    effective_at = Instant()
+    actor_id = ma.fields.Integer(allow_none=True)
+    created_at = Instant()
+
+
+@blp.route("/members/<int:member_id>/deactivate", methods=["POST"])
+@login_required
+@blp.arguments(DeactivateArgs)
+@blp.response(201, StatusChangeSchema)
+def deactivate(args, member_id):
+    """停用党员：自生效日期起不能登录、不再积分，退出未结束周期的排行榜；历史、已公布结果与年度考核不变"""
+    return status.deactivate_member(current_principal(), member_id, args["reason_code"], args["reason"],
+                                    args["effective_on"])
+
+
+@blp.route("/members/<int:member_id>/reactivate", methods=["POST"])
+@login_required
+@blp.arguments(ReactivateArgs)
+@blp.response(201, StatusChangeSchema)
+def reactivate(args, member_id):
+    """恢复已停用的党员：重新登录、积分，并回到排行榜"""
+    return status.reactivate_member(current_principal(), member_id, args["reason"])
+
+
+@blp.route("/members/<int:member_id>/transfer", methods=["POST"])
+@login_required
+@blp.arguments(TransferArgs)
+@blp.response(200, MemberSchema)
+def transfer(args, member_id):
+    """转接党员的组织关系和/或居住社区（按生效日期记入任职历史）"""
+    return transfers.transfer(current_principal(), member_id, **args)
+
+
+@blp.route("/members/<int:member_id>/status-changes")
+@login_required
+@blp.response(200, StatusChangeSchema(many=True))
+def status_changes(member_id):
+    """党员状态变更历史"""
+    return status.status_history(current_principal(), member_id)

@@ -1,0 +1,52 @@
+"""A member's status history: every deactivation (离职/退休/组织关系转出) and reactivation, dated.
+
+The member row carries the current state (``is_active`` and ``inactive_since``, the instant the current
+deactivation took effect) so that boards, sign-in and the ledger decide without a join; each change is also an
+append-only ``MemberStatusChange`` with its reason, effective date and actor, so history is never rewritten.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from points_service.db import UTCDateTime, db, enum_column, utcnow
+from points_service.models.append_only import forbid_update_and_delete
+
+
+class StatusChangeKind(enum.StrEnum):
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
+
+
+class DeactivationReason(enum.StrEnum):
+    RESIGNED = "resigned"  # 离职
+    RETIRED = "retired"  # 退休
+    TRANSFERRED_OUT = "transferred_out"  # 组织关系转出
+
+
+DEACTIVATION_REASON_NAMES = {
+    DeactivationReason.RESIGNED: "离职",
+    DeactivationReason.RETIRED: "退休",
+    DeactivationReason.TRANSFERRED_OUT: "组织关系转出",
+}
+
+
+class MemberStatusChange(db.Model):
+    __tablename__ = "member_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"), index=True)
+    kind: Mapped[StatusChangeKind] = mapped_column(enum_column(StatusChangeKind, "kind"))
+    reason_code: Mapped[DeactivationReason | None] = mapped_column(enum_column(DeactivationReason, "reason_code"))
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    effective_on: Mapped[date] = mapped_column(sa.Date)  # the local (Asia/Shanghai) date
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)  # that date's local midnight, in UTC
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+forbid_update_and_delete(MemberStatusChange.__table__)

@@ -1,0 +1,78 @@
+"""The members file's status columns: deactivations and reactivations with row-level errors, all or nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from flask import current_app
+
+from points_service.db import db
+from points_service.domain.access import principal_for
+from points_service.domain.boards.audit import compare_boards
+from points_service.domain.periods import LOCAL_TZ
+from points_service.domain.roster.importing import ImportInvalid, import_roster
+from points_service.models import Affiliation, Member, MemberStatusChange
+from tests.factories import make_member, make_world
+from tests.factories.boards import entry
+from tests.roster_files import csv_bytes
+
+HEADER = ["姓名", "手机号", "所在支部", "居住社区", "网格", "状态", "状态生效日期", "状态说明"]
+PHONE = "13912340001"
+
+
+@pytest.fixture
+def world(app):
+    world = make_world()
+    world["dan"] = make_member(world["fin1"], world["north"], name="赵丹", phone=PHONE)
+    db.session.execute(sa.update(Affiliation).values(valid_from=datetime(2025, 1, 1, tzinfo=LOCAL_TZ)))
+    entry(world["dan"], 2, datetime(2026, 11, 5, 9, tzinfo=LOCAL_TZ))
+    db.session.commit()
+    world["admin"] = principal_for(world["users"]["admin"])
+    return world
+
+
+def run(world, *rows, actor=None):
+    content = csv_bytes("members", *rows, header=HEADER)
+    return import_roster(actor or world["admin"], "members", content, "members.csv",
+                         phone_key=current_app.config["PHONE_HASH_KEY"])
+
+
+def dan_row(world, status, on="2026-11-01", reason="到龄退休"):
+    return ["赵丹", PHONE, world["fin1"].name, world["north"].name, "", status, on, reason]
+
+
+def test_a_status_column_deactivates_and_then_reactivates_a_member(world):
+    report = run(world, dan_row(world, "退休"))
+    assert report.updated == 1
+    dan = db.session.get(Member, world["dan"].id)
+    assert dan.is_active is False and dan.inactive_since == datetime(2026, 11, 1, tzinfo=LOCAL_TZ)
+    assert compare_boards() == []
+    run(world, dan_row(world, "在册", on="", reason="返聘"))
+    assert db.session.get(Member, world["dan"].id).is_active is True
+    assert [c.kind for c in db.session.scalars(sa.select(MemberStatusChange))] == ["deactivate", "reactivate"]
+    assert compare_boards() == []
+
+
+def test_a_file_without_the_status_columns_still_imports(world):
+    content = csv_bytes("members", ["赵丹", PHONE, world["fin1"].name, world["north"].name, ""])
+    report = import_roster(world["admin"], "members", content, "members.csv",
+                           phone_key=current_app.config["PHONE_HASH_KEY"])
+    assert report.unchanged == 1
+
+
+def test_bad_status_rows_are_reported_by_row_and_nothing_is_written(world):
+    rows = [dan_row(world, "开除"), ["新人", "13912340002", world["fin1"].name, world["north"].name, "", "离职",
+                                     "2026-11-01", ""], dan_row(world, "退休", on="2099-01-01")]
+    with pytest.raises(ImportInvalid) as refused:
+        run(world, *rows)
+    errors = {(e["row"], e["field"]) for e in refused.value.data["errors"]}
+    assert {(2, "状态"), (3, "状态")} <= errors
+    assert db.session.get(Member, world["dan"].id).is_active is True
+
+
+def test_a_future_effective_date_is_a_row_error(world):
+    with pytest.raises(ImportInvalid) as refused:
+        run(world, dan_row(world, "退休", on="2099-01-01"))
+    assert [(e["row"], e["field"]) for e in refused.value.data["errors"]] == [(2, "状态生效日期")]
