@@ -36,9 +36,11 @@ def create_app(settings=None) -> Flask:
 def configure(app: Flask, settings) -> None:
     from pathlib import Path
 
+    from points_service.api.fields import RowIdConverter
     from points_service.instance import ensure_development_secrets, sqlite_url
 
     app.config.from_mapping(settings.as_dict())
+    app.url_map.converters["int"] = RowIdConverter  # before any rule: every <int:id> is bounded
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if settings.ENV_NAME == "development":
         ensure_development_secrets(app)

@@ -217,7 +217,12 @@ def init_app(app) -> None:
 
 def _enable_sqlite_foreign_keys(engine) -> None:
     """SQLite enforces foreign keys only when asked, and pysqlite's own transaction handling breaks
-    SAVEPOINTs; the SQLAlchemy-documented recipe hands BEGIN to SQLAlchemy instead."""
+    SAVEPOINTs; the SQLAlchemy-documented recipe hands BEGIN to SQLAlchemy instead.
+
+    Transactions begin IMMEDIATE: a plain ``BEGIN`` takes its write lock only at the first write, and when
+    another connection wrote meanwhile it cannot upgrade and fails at once with "database is locked",
+    busy timeout or not. IMMEDIATE takes the lock up front, so concurrent writers queue on the busy timeout.
+    Autocommit reads (``reads_without_transaction``) begin nothing and never wait."""
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -229,4 +234,5 @@ def _enable_sqlite_foreign_keys(engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

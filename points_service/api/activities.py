@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant, PointsField
+from points_service.api.fields import CleanString, Instant, PointsField, RowId
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
@@ -28,7 +28,7 @@ class VenueSchema(ma.Schema):
 
 
 class ActivityArgs(ma.Schema):
-    community_id = ma.fields.Integer(required=True, strict=True)
+    community_id = RowId(required=True, strict=True)
     title = CleanString(required=True, max_length=100)
     item_code = ma.fields.String(required=True, validate=ma.validate.Length(max=64),
                                  metadata={"example": "member.activity_hour"})
@@ -54,7 +54,7 @@ class ActivityArgs(ma.Schema):
 
 
 class ActivityListArgs(PageArgs):
-    community_id = ma.fields.Integer(load_default=None)
+    community_id = RowId(load_default=None)
     start = Instant(data_key="from", load_default=None, metadata={"description": "活动结束晚于此时刻"})
     end = Instant(data_key="to", load_default=None, metadata={"description": "活动开始早于此时刻"})
 

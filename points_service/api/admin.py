@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString
+from points_service.api.fields import CleanString, RowId
 from points_service.api.me import RoleGrantSchema, UserSchema
 from points_service.api.security import current_principal, login_required
 from points_service.domain.accounts.users import create_user
@@ -17,7 +17,7 @@ blp = Blueprint("admin", __name__, url_prefix="/admin", description="系统管�
 class GrantArgs(ma.Schema):
     role = ma.fields.Enum(Role, by_value=True, required=True)
     scope_type = ma.fields.Enum(ScopeType, by_value=True, required=True)
-    scope_id = ma.fields.Integer(load_default=None)
+    scope_id = RowId(load_default=None)
 
 
 class CreateUserArgs(ma.Schema):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import Instant, PointsField
+from points_service.api.fields import Instant, PointsField, RowId
 from points_service.api.pagination import PageArgs, page_of
 from points_service.api.security import current_principal, login_required
 from points_service.domain.annual import settlement as annual
@@ -20,8 +20,8 @@ blp = Blueprint("annual", __name__, description="年度结算与人事导出")
 class AnnualScoresArgs(PageArgs):
     subject = ma.fields.Enum(SubjectType, by_value=True, load_default=SubjectType.MEMBER,
                              metadata={"description": "member 党员 | organization 部门党组织"})
-    organization_id = ma.fields.Integer(load_default=None,
-                                        metadata={"description": "只导出该组织（须在本人人事权限内）"})
+    organization_id = RowId(load_default=None,
+                            metadata={"description": "只导出该组织（须在本人人事权限内）"})
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "csv", "xlsx"]),
                               metadata={"description": "json 分页 | csv（UTF-8 BOM）| xlsx"})
 

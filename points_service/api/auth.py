@@ -1,4 +1,4 @@
-"""POST /auth/wechat, /auth/bind, /auth/login, /auth/refresh."""
+"""POST /auth/wechat, /auth/bind, /auth/login, /auth/refresh, /auth/logout."""
 
 from __future__ import annotations
 
@@ -84,3 +84,11 @@ def password_login(args):
 def refresh():
     """用刷新令牌换一对新令牌；旧刷新令牌随即作废，重复使用会吊销整组令牌"""
     return vars(auth.refresh_tokens(get_jwt(), request_id=g.request_id))
+
+
+@blp.route("/logout", methods=["POST"])
+@jwt_required(refresh=True)
+@blp.response(200)
+def logout():
+    """退出登录（携带刷新令牌）：吊销该组刷新令牌，本账号已签发的访问令牌立即失效"""
+    auth.revoke_family(get_jwt(), request_id=g.request_id)

@@ -128,6 +128,17 @@ class Blueprint(SmorestBlueprint):
                                 bool(getattr(schema, "many", False)))
 
 
+class ErrorEnvelopeSchema(ma.Schema):
+    """What every error response really is (``api.errors``): the envelope with a string code and, for field
+    errors, ``data.errors``; other errors may carry their own details in ``data``."""
+    code = ma.fields.String(metadata={"example": "validation_failed"})
+    message = ma.fields.String(metadata={"example": "提交的数据有误"})
+    data = ma.fields.Raw(allow_none=True, metadata={"description": "null，或 {errors: {...}} 等错误详情"})
+    request_id = ma.fields.String(allow_none=True)
+
+
 class Api(SmorestApi):
+    ERROR_SCHEMA = ErrorEnvelopeSchema
+
     def _register_error_handlers(self):
         """Errors are handled app-wide by ``points_service.api.errors`` (routing 404/405 included)."""

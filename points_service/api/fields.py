@@ -6,6 +6,7 @@ import unicodedata
 
 import marshmallow as ma
 from flask import g
+from werkzeug.routing import IntegerConverter
 
 from points_service.domain.ledger.reading import item_names
 from points_service.domain.periods import BadPeriod, parse_period, to_rfc3339
@@ -91,3 +92,25 @@ class PeriodKey(ma.fields.String):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else str(value)
+
+
+# Row ids are INTEGER on PostgreSQL (BIGINT only for the ledger's and the candidates' own ids): a number past
+# 2^31 - 1 names no row, and sent to the database it would fail with "out of range" instead of finding nothing.
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """The app's ``<int:...>`` converter: a path id beyond any row's range does not match the rule, so it answers
+    the same 404 as an id that names nothing (and the OpenAPI document states the bound)."""
+
+    def __init__(self, url_map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ROW_ID,
+                 signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
+class RowId(ma.fields.Integer):
+    """An id in a body or a query: an integer within a row id's range (422 beyond it, never a 500)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", ma.validate.Range(min=1, max=MAX_ROW_ID))
+        super().__init__(**kwargs)

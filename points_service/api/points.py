@@ -7,7 +7,7 @@ import uuid
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant, ItemName, PeriodKey, PointsField
+from points_service.api.fields import CleanString, Instant, ItemName, PeriodKey, PointsField, RowId
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
@@ -90,7 +90,7 @@ class EntrySchema(ma.Schema):
 
 class AdjustmentArgs(ma.Schema):
     subject_type = ma.fields.Enum(SubjectType, by_value=True, required=True)
-    subject_id = ma.fields.Integer(required=True, strict=True)
+    subject_id = RowId(required=True, strict=True)
     points = PointsField(required=True)
     ledger = ma.fields.Enum(LedgerName, by_value=True, load_default=LedgerName.ASSESSMENT)
     reason = CleanString(required=True, max_length=200)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant, PeriodKey
+from points_service.api.fields import CleanString, Instant, PeriodKey, RowId
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
@@ -32,19 +32,19 @@ def _list_of_lines(label: str):
 
 
 class MemberReportArgs(ma.Schema):
-    community_id = ma.fields.Integer(required=True, strict=True, metadata={"description": "居住社区 id"})
+    community_id = RowId(required=True, strict=True, metadata={"description": "居住社区 id"})
 
 
 class OrganizationReportArgs(ma.Schema):
-    community_id = ma.fields.Integer(required=True, strict=True, metadata={"description": "结对社区 id"})
+    community_id = RowId(required=True, strict=True, metadata={"description": "结对社区 id"})
     resources = _list_of_lines("资源清单")
     needs = _list_of_lines("需求清单")
     projects = _list_of_lines("项目清单")
 
 
 class ConfirmArgs(ma.Schema):
-    grid_id = ma.fields.Integer(load_default=None, strict=True,
-                                metadata={"description": "党员报到：分配到该社区的网格（可选）"})
+    grid_id = RowId(load_default=None, strict=True,
+                    metadata={"description": "党员报到：分配到该社区的网格（可选）"})
 
 
 class RejectArgs(ma.Schema):
@@ -58,7 +58,7 @@ class ReportQueryArgs(PageArgs):
 
 
 class ReportStatusArgs(PageArgs):
-    organization_id = ma.fields.Integer(required=True, metadata={"description": "党支部或部门党组织 id"})
+    organization_id = RowId(required=True, metadata={"description": "党支部或部门党组织 id"})
     half = PeriodKey(load_default=None, validate=_is_half, metadata={"description": "如 2026-H2；默认本半年度"})
 
 

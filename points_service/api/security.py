@@ -59,6 +59,8 @@ def _load_principal() -> Principal:
     principal = load_principal(subject_id, request_id=g.get("request_id"))
     if principal is None:  # the account is gone or disabled: its tokens die with it
         raise TokenInvalid()
+    if get_jwt().get("ver", 0) != principal.token_version:  # issued before a logout or a revoked family
+        raise TokenInvalid()
     return principal
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant, PeriodKey, PointsField
+from points_service.api.fields import CleanString, Instant, PeriodKey, PointsField, RowId
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
 from points_service.domain.periods import PeriodKind
@@ -35,7 +35,7 @@ class StarRunQueryArgs(PageArgs):
 
 
 class CandidateQueryArgs(PageArgs):
-    scope_id = ma.fields.Integer(load_default=None, metadata={"description": "社区、街道或单位 id"})
+    scope_id = RowId(load_default=None, metadata={"description": "社区、街道或单位 id"})
     eligible = ma.fields.Boolean(load_default=None)
     winner = ma.fields.Boolean(load_default=None)
 
@@ -45,7 +45,7 @@ class StarsQueryArgs(PageArgs):
 
 
 class ObjectionArgs(ma.Schema):
-    member_id = ma.fields.Integer(required=True, strict=True, metadata={"description": "被提出异议的候选人"})
+    member_id = RowId(required=True, strict=True, metadata={"description": "被提出异议的候选人"})
     reason = CleanString(required=True, max_length=500)
 
 

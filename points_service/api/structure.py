@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant
+from points_service.api.fields import CleanString, Instant, RowId
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
 from points_service.domain import structure
@@ -55,16 +55,16 @@ class MemberSchema(ma.Schema):
 
 class RegionQueryArgs(PageArgs):
     level = ma.fields.Enum(RegionLevel, by_value=True, load_default=None)
-    parent_id = ma.fields.Integer(load_default=None)
+    parent_id = RowId(load_default=None)
 
 
 class CommunityQueryArgs(PageArgs):
-    parent_id = ma.fields.Integer(load_default=None, metadata={"description": "街道 id"})
+    parent_id = RowId(load_default=None, metadata={"description": "街道 id"})
 
 
 class MemberQueryArgs(PageArgs):
-    branch_id = ma.fields.Integer(load_default=None)
-    community_id = ma.fields.Integer(load_default=None)
+    branch_id = RowId(load_default=None)
+    community_id = RowId(load_default=None)
     name = CleanString(load_default=None, max_length=50)
 
 

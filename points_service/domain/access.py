@@ -49,6 +49,7 @@ class Principal:
     request_id: str | None = None  # carried so that audit rows name the request that caused them
     # A member's own places: boards authorize them (and name their kind) without looking them up.
     homes: tuple[Home, ...] = ()
+    token_version: int = 0  # access tokens naming an older version were revoked
 
     @property
     def home_regions(self) -> tuple[str, ...]:
@@ -110,7 +111,7 @@ def _grant_statement() -> sa.Select:
               .outerjoin(home["branch_up"], home["branch_up"].c.id == home["branch"].c.parent_id))
     places = [column.label(f"{name}_{column.name}") for name, model, _ in HOME_NODES for column in
               (home[name].c.id, home[name].c.level if model is Region else home[name].c.kind, home[name].c.path)]
-    return (sa.select(users.c.id, users.c.member_id, users.c.is_active,
+    return (sa.select(users.c.id, users.c.member_id, users.c.is_active, users.c.token_version,
                       members.c.is_active.label("member_active"), grants.c.role, grants.c.scope_type,
                       grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"), *places)
             .select_from(joined).where(users.c.id == sa.bindparam("user_id")).order_by(grants.c.id))
@@ -141,7 +142,7 @@ def _principal_of_rows(rows: list, request_id: str | None) -> Principal:
     )
     first = rows[0]
     return Principal(user_id=first.id, member_id=first.member_id, grants=grants, request_id=request_id,
-                     homes=_homes_of_row(first))
+                     homes=_homes_of_row(first), token_version=first.token_version)
 
 
 ORG_ROLES = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN, Role.HR)

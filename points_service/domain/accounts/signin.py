@@ -229,7 +229,15 @@ def issue_tokens(subject: str, family: str | None = None) -> TokenPair:
         jti=jti, family=family, subject=subject,
         expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
     ))
-    return TokenPair(create_access_token(identity=subject), refresh)
+    return TokenPair(create_access_token(identity=subject, additional_claims=_version_claim(subject)), refresh)
+
+
+def _version_claim(subject: str) -> dict:
+    """An account's access tokens carry its token version, which the principal's statement reads anyway."""
+    kind, _, raw_id = subject.partition(":")
+    if kind != "u":
+        return {}
+    return {"ver": db.session.scalar(sa.select(User.token_version).where(User.id == int(raw_id))) or 0}
 
 
 def refresh_tokens(claims: dict, *, request_id: str | None = None) -> TokenPair:
@@ -239,7 +247,7 @@ def refresh_tokens(claims: dict, *, request_id: str | None = None) -> TokenPair:
     if token is None or token.revoked_at is not None:
         raise TokenReused()
     if token.used_at is not None:
-        _revoke_where(RefreshToken.family == token.family)
+        _revoke_family_and_access(token.family, token.subject)
         audit("token.reuse", target_type="refresh_tokens", target_id=token.family, result="revoked",
               request_id=request_id)
         db.session.commit()
@@ -279,9 +287,24 @@ def _may_still_sign_in(subject: str) -> bool:
     return user is not None and user.is_active and not _member_deactivated(user)
 
 
-def revoke_family(claims: dict) -> None:
-    _revoke_where(RefreshToken.family == claims.get("fam"))
+def revoke_family(claims: dict, *, request_id: str | None = None) -> None:
+    """Log out: the refresh token's family is revoked and the account's access tokens fail at once (its token
+    version moves on; another device's refresh token still gets it fresh tokens)."""
+    _revoke_family_and_access(claims.get("fam"), str(claims.get("sub", "")))
+    audit("logout", target_type="refresh_tokens", target_id=claims.get("fam"), request_id=request_id)
     db.session.commit()
+
+
+def _revoke_family_and_access(family: str | None, subject: str) -> None:
+    _revoke_where(RefreshToken.family == family)
+    kind, _, raw_id = subject.partition(":")
+    if kind == "u" and raw_id.isdigit():
+        revoke_access_tokens(int(raw_id))
+
+
+def revoke_access_tokens(user_id: int) -> None:
+    """Every access token issued to the account so far fails from now on. Only flushes."""
+    db.session.execute(sa.update(User).where(User.id == user_id).values(token_version=User.token_version + 1))
 
 
 def _revoke_where(condition) -> None:
