@@ -27,6 +27,7 @@ const GUIDANCE = {
   member_already_bound: { title: '已被其他微信绑定', hint: '该党员已绑定其他微信账号，请联系支部书记处理。' },
   already_bound: { title: '已绑定', hint: '当前微信已绑定党员身份。' },
   account_disabled: { title: '账号已停用', hint: '请联系支部书记。' },
+  member_deactivated: { title: '党员身份已停用', hint: '您已离职、退休或组织关系转出，如有疑问请联系支部书记。' },
   wechat_unavailable: { title: '微信登录暂不可用', hint: '请稍后重试。' },
   wechat_login_failed: { title: '微信登录失败', hint: '请稍后重试。' },
   binding_required: { title: '请先绑定', hint: '请先用姓名和手机号绑定党员身份。' },

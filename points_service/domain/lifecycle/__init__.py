@@ -2,6 +2,7 @@
 
 Use cases others call: ``status.deactivate_member``, ``status.reactivate_member``, ``status.status_history``,
 ``transfer.transfer``; the roster import applies a status column through ``status.deactivate_member`` /
-``status.reactivate_member``. ``closing.close_open_orders(member)`` is the hook the 积分超市 fills in to cancel
-a deactivated member's open orders. The rules are in docs/lifecycle.md.
+``status.reactivate_member``. ``closing`` closes what he has open: reports, records, sign-ups and
+积分超市 orders (cancelled and refunded through ``market.orders.cancel_open_orders``).
+The rules are in docs/lifecycle.md.
 """

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.access import Principal
+from points_service.domain.market.orders import cancel_open_orders
 from points_service.models import (
     Activity,
     ApprovalEvent,
@@ -29,11 +30,9 @@ from points_service.models import (
 OPEN_RECORD_STATUSES = (RecordStatus.PENDING, RecordStatus.NEEDS_INFO)
 
 
-def close_open_orders(member: Member) -> None:
-    """Hook for the 积分超市: cancel (and refund) the member's open orders when he is deactivated.
-
-    The market feature is built elsewhere; until it fills this in, a deactivation has no orders to close."""
-    return None
+def close_open_orders(actor: Principal, member: Member, reason: str, now: datetime) -> int:
+    """His open 积分超市 orders are cancelled with the reason and refunded (stock released)."""
+    return cancel_open_orders(member.id, actor, reason, now)
 
 
 def close_open_items(actor: Principal, member: Member, reason: str, now: datetime) -> dict:
@@ -43,8 +42,9 @@ def close_open_items(actor: Principal, member: Member, reason: str, now: datetim
     records = _close(Record, OPEN_RECORD_STATUSES, "record", member, actor, reason, now,
                      {"decision_comment": reason[:200]})
     signups = _withdraw_signups(member, now)
-    close_open_orders(member)
-    return {"reports_closed": reports, "records_closed": records, "signups_withdrawn": signups}
+    orders = close_open_orders(actor, member, reason, now)
+    return {"reports_closed": reports, "records_closed": records, "signups_withdrawn": signups,
+            "orders_cancelled": orders}
 
 
 def _close(model, statuses, target_type: str, member: Member, actor: Principal, reason: str, now: datetime,

@@ -237,6 +237,18 @@ def pick_up(actor: Principal, code: str, *, at: datetime | None = None) -> Marke
     return order
 
 
+def cancel_open_orders(member_id: int, actor: Principal, reason: str, at: datetime) -> int:
+    """Cancel and refund every order the member still has open, as his deactivation does (flushes only: the
+    deactivation commits). The member is locked as placing an order locks him, so none is placed meanwhile."""
+    lock_subject(SubjectType.MEMBER, member_id)
+    orders = db.session.scalars(sa.select(MarketOrder).where(
+        MarketOrder.member_id == member_id, MarketOrder.state == OrderState.PLACED).order_by(MarketOrder.id)).all()
+    for order in orders:
+        _close(order, OrderState.CANCELLED, actor.user_id, reason, at)
+        _refund(order, actor.user_id, at)
+    return len(orders)
+
+
 def expire_uncollected(period: Period, policy: Policy, job_id: str = "market_order_expiry") -> dict:
     """The job: every order still placed whose pick-up deadline passed by the period's end is expired and
     refunded, each in its own transaction (one failure never undoes the others; a re-run finds them closed)."""

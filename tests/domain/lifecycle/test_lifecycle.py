@@ -199,3 +199,30 @@ def test_a_transfer_mid_quarter_moves_the_quarter_and_keeps_the_closed_month_in_
 def test_a_transfer_to_a_branch_outside_ones_scope_is_refused(world):
     with pytest.raises(Forbidden):
         transfer(principal_for(world["users"]["hr"]), world["alice"].id, branch_id=world["edu1"].id)
+
+
+def test_a_deactivation_cancels_his_open_orders_and_refunds_them(world):
+    from decimal import Decimal
+
+    from points_service.domain.market.orders import OrderRequest, place_order
+    from points_service.domain.market.standing import balance_of
+    from points_service.models import MarketOrder, MarketOrderEvent, OrderState
+    from tests.factories.market import fund, make_item
+
+    item = make_item(world["north"], price=Decimal(10), stock=3)
+    db.session.commit()
+    fund(world["alice"], 30)
+    order = place_order(principal_for(world["users"]["alice"]), OrderRequest(item.id, 2))
+    assert balance_of(world["alice"].id) == Decimal(10)
+
+    leave(world)
+
+    order = db.session.get(MarketOrder, order.id)
+    assert order.state is OrderState.CANCELLED and order.refund_entry_id is not None
+    assert "到龄退休" in order.close_reason
+    assert balance_of(world["alice"].id) == Decimal(30)
+    assert db.session.get(type(item), item.id).stock == 3
+    deactivation = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "member.deactivate")).one()
+    assert deactivation.detail["orders_cancelled"] == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MarketOrderEvent).where(
+        MarketOrderEvent.order_id == order.id, MarketOrderEvent.to_state == OrderState.CANCELLED)) == 1
