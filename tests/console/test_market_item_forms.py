@@ -5,6 +5,7 @@ what a scanner types. Refusals are shown in Chinese on the form and write nothin
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -166,3 +167,20 @@ def test_an_open_order_shows_its_pickup_code_as_a_qr_and_a_scan_hands_it_over(cl
     db.session.expire_all()
     assert db.session.get(MarketOrder, order.id).state == OrderState.PICKED_UP
     assert "<svg" not in text(client.get(f"/console/market/orders/{order.id}"))
+
+
+def test_saving_an_item_unchanged_keeps_its_window_to_the_minute(client, world):
+    start = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    item = make_item(world["north"], name="春联", visible_from=start, visible_until=start + timedelta(days=30))
+    db.session.commit()
+    sign_in(client, "north_admin")
+    page = text(client.get(f"/console/market/items/{item.id}/edit"))
+    assert 'value="2026-12-01T08:00"' in page and 'value="2026-12-31T08:00"' in page
+    data = item_form(world["north"], name="春联", price="10", stock="", limit_per_member="",
+                     visible_from="2026-12-01T08:00", visible_until="2026-12-31T08:00", description="")
+    assert post(client, f"/console/market/items/{item.id}/edit", data).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(MarketItem, item.id)
+    assert (saved.visible_from, saved.visible_until) == (start, start + timedelta(days=30))
+    update = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "market.item_update"))
+    assert update.detail == {}  # nothing changed, nothing claimed changed
