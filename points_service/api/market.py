@@ -17,7 +17,7 @@ from points_service.domain.market import catalogue, orders
 from points_service.domain.market.catalogue import ItemDraft
 from points_service.domain.market.orders import MAX_QUANTITY, OrderRequest
 from points_service.domain.market.pictures import MEDIA_TYPES, picture_path
-from points_service.models import LimitPeriod, OrderState
+from points_service.models import LimitPeriod, OrderState, RegionLevel
 
 blp = Blueprint("market", __name__, description="积分超市：公益积分兑换商品与服务、取货、退还")
 
@@ -97,6 +97,17 @@ class PickupArgs(ma.Schema):
                                                                 "example": "7KX2QD"})
 
 
+OFFER_SCOPES = {"all": None, "community": RegionLevel.COMMUNITY, "street": RegionLevel.STREET,
+                "district": RegionLevel.DISTRICT, "city": RegionLevel.CITY}
+
+
+class OfferedItemArgs(PageArgs):
+    scope = ma.fields.String(
+        load_default="all", validate=ma.validate.OneOf(list(OFFER_SCOPES), error="应为 {choices} 之一"),
+        metadata={"description": "提供商品的层级：all（默认，全部）、community（本社区）、street（本街道）、"
+                                 "district（本区县）、city（全市）"})
+
+
 class OrderListArgs(PageArgs):
     state = ma.fields.Enum(OrderState, by_value=True, load_default=None)
 
@@ -123,6 +134,8 @@ class OfferedItemSchema(ma.Schema):
     name = ma.fields.String(attribute="item.name")
     description = ma.fields.String(attribute="item.description")
     region_name = ma.fields.String(attribute="item.region.name", metadata={"description": "提供商品的社区或上级区划"})
+    scope = ma.fields.String(attribute="item.region.level",
+                             metadata={"description": "提供商品的层级：community、street、district 或 city"})
     picture_url = ma.fields.Function(lambda offered: picture_url(offered.item.picture), allow_none=True)
     price = PointsField(attribute="item.price")
     stock = ma.fields.Integer(attribute="item.stock", allow_none=True, metadata={"description": "null 表示不限"})
@@ -158,11 +171,12 @@ def _list_page(values: list, page: int, page_size: int) -> dict:
 
 @blp.route("/shop/items")
 @login_required
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(OfferedItemArgs, location="query")
 @blp.response(200, page_of(OfferedItemSchema))
 def offered_items(args):
-    """党员：本社区及上级区划提供的在架商品（affordable 表示能否兑换，limit_left 为剩余限购件数）"""
-    return _list_page(catalogue.offered_items(current_principal()), **args)
+    """党员：本社区及上级区划提供的在架商品（scope 按提供层级筛选；affordable 表示能否兑换，limit_left 为剩余件数）"""
+    level = OFFER_SCOPES[args.pop("scope")]
+    return _list_page(catalogue.offered_items(current_principal(), level=level), **args)
 
 
 @blp.route("/shop/items/<int:item_id>")

@@ -195,3 +195,55 @@ def test_a_picture_of_the_wrong_type_or_size_is_refused(client, world, content):
     response = upload(client, world, content)
     assert (response.status_code, response.get_json()["code"]) == (422, "picture_invalid")
     assert db.session.get(MarketItem, world["bag"].id).picture is None
+
+
+def test_the_catalogue_filters_by_the_level_that_offers_the_item(client, world):
+    make_item(world["city"], name="全市通用公交卡充值", price=Decimal(20), stock=None)
+    db.session.commit()
+
+    def names(scope):
+        response = client.get(f"/api/v1/shop/items?scope={scope}", headers=world["h"]["alice"])
+        assert response.status_code == 200
+        return {item["name"]: item["scope"] for item in response.get_json()["data"]["items"]}
+
+    assert names("community") == {"环保购物袋": "community", "电饭煲": "community"}
+    assert names("street") == {"义务理发": "street"}
+    assert names("city") == {"全市通用公交卡充值": "city"}
+    assert names("district") == {}
+    assert set(names("all")) == {"环保购物袋", "电饭煲", "义务理发", "全市通用公交卡充值"}
+    assert client.get("/api/v1/shop/items", headers=world["h"]["alice"]).get_json()["data"]["total"] == 4
+
+
+@pytest.mark.parametrize("scope", ["grid", "region:1", "COMMUNITY", ""])
+def test_an_unknown_catalogue_scope_is_a_422_naming_the_field(client, world, scope):
+    response = client.get(f"/api/v1/shop/items?scope={scope}", headers=world["h"]["alice"])
+    body = response.get_json()
+    assert response.status_code == 422 and "scope" in str(body["data"]["errors"])
+
+
+def assert_refused(response, status: int, code: str) -> None:
+    body = response.get_json()
+    assert (response.status_code, body["code"]) == (status, code)
+    assert any("\u4e00" <= char <= "\u9fff" for char in body["message"])
+
+
+def test_another_communitys_order_is_not_found_for_its_admin_and_nothing_is_written(client, world):
+    placed = order(client, world, world["bag"]).get_json()["data"]
+    before = written()
+    south = world["h"]["south_admin"]
+    assert_refused(client.post("/api/v1/shop/pickups", json={"code": placed["pickup_code"]}, headers=south),
+                   404, "pickup_code_invalid")
+    assert_refused(client.post(f"/api/v1/shop/admin/orders/{placed['id']}/cancel", json={"reason": "不是本社区"},
+                               headers=south), 404, "order_not_found")
+    assert_refused(client.post(f"/api/v1/shop/orders/{placed['id']}/cancel", headers=world["h"]["bob"]),
+                   404, "order_not_found")
+    assert written() == before
+    assert db.session.get(MarketOrder, placed["id"]).state == "placed"
+
+
+def test_a_wrong_pickup_code_is_a_stable_code_and_nothing_is_written(client, world):
+    order(client, world, world["bag"])
+    before = written()
+    assert_refused(client.post("/api/v1/shop/pickups", json={"code": "ZZZZZZ"},
+                               headers=world["h"]["community_admin"]), 404, "pickup_code_invalid")
+    assert written() == before

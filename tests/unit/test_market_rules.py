@@ -13,6 +13,7 @@ from points_service.domain.market.rules import (
     Standing,
     can_cancel,
     can_pick_up,
+    code_from_scan,
     is_visible,
     limit_left,
     new_pickup_code,
@@ -75,3 +76,14 @@ def test_pickup_codes_use_an_unambiguous_alphabet_and_typed_codes_are_normalized
     assert len(codes) > 190 and all(len(c) == CODE_LENGTH and set(c) <= set(CODE_ALPHABET) for c in codes)
     assert not set("01OIL") & set(CODE_ALPHABET)
     assert normalize_code(" 7kx-2qd ") == "7KX2QD"
+
+
+@pytest.mark.parametrize("scanned", ["7KX2QD", " 7kx-2qd\n", "7KX 2QD", "pickup:7KX2QD", "PSPICKUP:7kx2qd",
+                                     "https://example.org/pickup/7KX2QD", "https://example.org/p?x=1&code=7kx2qd",
+                                     "points://pickup?code=7KX2QD#top"])
+def test_a_scanned_or_typed_pickup_code_is_read_as_the_stored_code(scanned):
+    assert code_from_scan(scanned) == "7KX2QD"
+
+
+def test_an_empty_scan_reads_as_no_code():
+    assert code_from_scan("") == "" and code_from_scan("   ") == ""

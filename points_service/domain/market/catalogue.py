@@ -60,17 +60,30 @@ def _check_window(visible_from, visible_until) -> None:
         raise ValidationFailed({"visible_until": ["下架时间应晚于上架时间"]})
 
 
-def create_item(actor: Principal, draft: ItemDraft) -> MarketItem:
+def create_item(actor: Principal, draft: ItemDraft, picture: bytes | None = None) -> MarketItem:
+    """A new item; with ``picture`` (an upload) checked and stored in the same use case, or nothing written."""
     region = _offering_region(draft.region_id)
     authorize(actor, "market.manage", region)
     _check_window(draft.visible_from, draft.visible_until)
     item = MarketItem(**{f.name: getattr(draft, f.name) for f in fields(draft)}, sold=0, created_by_id=actor.user_id)
+    if picture is not None:
+        item.picture = store_picture(picture)
     db.session.add(item)
     db.session.flush()
     audit("market.item_create", actor=actor, target=item, detail={"name": item.name, "price": str(item.price),
-                                                                   "stock": item.stock, "region_id": region.id})
+                                                                   "stock": item.stock, "region_id": region.id,
+                                                                   "picture": item.picture})
     db.session.commit()
     return item
+
+
+def offering_regions(actor: Principal) -> list[Region]:
+    """The regions whose items this admin keeps (community, street, district, city levels), top down."""
+    authorize(actor, "market.desk")
+    statement = sa.select(Region).where(Region.level.in_(OFFERING_LEVELS)).order_by(Region.path)
+    if not actor.is_admin:
+        statement = statement.where(Region.id.in_(nodes_in_scope(actor, Region, Role.COMMUNITY_ADMIN)))
+    return list(db.session.scalars(statement.limit(2000)))
 
 
 def item_for_admin(actor: Principal, item_id: int) -> MarketItem:
@@ -81,12 +94,15 @@ def item_for_admin(actor: Principal, item_id: int) -> MarketItem:
     return item
 
 
-def update_item(actor: Principal, item_id: int, changes: dict) -> MarketItem:
+def update_item(actor: Principal, item_id: int, changes: dict, picture: bytes | None = None) -> MarketItem:
+    """Change an item's fields (not its region or stock); with ``picture`` also its picture, all or nothing."""
     item = item_for_admin(actor, item_id)
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ValidationFailed({name: ["不能修改此项"] for name in sorted(unknown)})
     _check_window(changes.get("visible_from", item.visible_from), changes.get("visible_until", item.visible_until))
+    if picture is not None:
+        changes = {**changes, "picture": store_picture(picture)}
     for name, value in changes.items():
         setattr(item, name, value)
     item.updated_at = utcnow()
@@ -151,13 +167,16 @@ def _offered(item: MarketItem, standing: Standing, at: datetime) -> OfferedItem:
                        limit_left=limit_left(item.limit_per_member, standing))
 
 
-def offered_items(actor: Principal, at: datetime | None = None) -> list[OfferedItem]:
-    """What is on offer to the member's community and every region above it, cheapest first."""
+def offered_items(actor: Principal, at: datetime | None = None,
+                  level: RegionLevel | None = None) -> list[OfferedItem]:
+    """What is on offer to the member's community and every region above it, cheapest first; with ``level``
+    only what the region of that level (his community, his street, ...) offers."""
     at = at or utcnow()
     member = _member_of(actor)
-    items = list(db.session.scalars(
-        sa.select(MarketItem).where(MarketItem.region_id.in_(member.community.ancestor_ids), *_visible(at))
-        .order_by(MarketItem.price, MarketItem.id)))
+    statement = sa.select(MarketItem).where(MarketItem.region_id.in_(member.community.ancestor_ids), *_visible(at))
+    if level is not None:
+        statement = statement.join(Region, Region.id == MarketItem.region_id).where(Region.level == level)
+    items = list(db.session.scalars(statement.order_by(MarketItem.price, MarketItem.id)))
     figures = standings(member.id, items, at)
     return [_offered(item, figures[item.id], at) for item in items]
 

@@ -31,10 +31,10 @@ from points_service.domain.market import errors
 from points_service.domain.market.catalogue import find_offered
 from points_service.domain.market.rules import (
     Standing,
+    code_from_scan,
     limit_period_key,
     month_key,
     new_pickup_code,
-    normalize_code,
     pickup_deadline,
     refusal,
 )
@@ -225,10 +225,19 @@ def cancel_by_admin(actor: Principal, order_id: int, reason: str, *, at: datetim
     return order
 
 
+def order_for_desk(actor: Principal, order_id: int) -> MarketOrder:
+    """One order an admin may hand over or cancel (the console's order page); 404 for any other."""
+    authorize(actor, "market.desk")
+    order = db.session.get(MarketOrder, order_id)
+    if order is None or not allowed(actor, "market.hand_over", order):
+        raise errors.OrderNotFound()
+    return order
+
+
 def pick_up(actor: Principal, code: str, *, at: datetime | None = None) -> MarketOrder:
     """Hand the order with this open code over; 404 for a wrong code or one outside the admin's scope."""
     authorize(actor, "market.desk")
-    order = db.session.scalar(sa.select(MarketOrder).where(MarketOrder.open_code == normalize_code(code)))
+    order = db.session.scalar(sa.select(MarketOrder).where(MarketOrder.open_code == code_from_scan(code)))
     if order is None or not allowed(actor, "market.hand_over", order):
         raise errors.PickupCodeInvalid()
     _closing(order, OrderState.PICKED_UP, actor, "", at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,19 @@ def new_pickup_code() -> str:
 def normalize_code(text: str) -> str:
     """What a person typed (spaces, lower case, a hyphen) as a stored code."""
     return "".join(char for char in text.upper() if char.isalnum())
+
+
+SCANNED_QUERY = re.compile(r"[?&]code=([^&#\s]+)", re.IGNORECASE)
+
+
+def code_from_scan(text: str) -> str:
+    """A code as typed or as a scanner types a QR: the bare code, ``…?code=7KX2QD`` or a prefixed form
+    (``pickup:7KX2QD``, ``https://…/pickup/7KX2QD``) all give ``7KX2QD``."""
+    text = (text or "").strip()
+    query = SCANNED_QUERY.search(text)
+    if query:
+        return normalize_code(query.group(1))
+    return normalize_code(re.split(r"[:/]", text)[-1])
 
 
 def can_move(state: OrderState, to: OrderState) -> bool:
