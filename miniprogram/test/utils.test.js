@@ -114,3 +114,11 @@ test('an upload refused with 401 refreshes the token pair once and is sent again
   assert.match(await evidence.uploadPhoto('wxfile://tmp.png'), /b\.png$/)
   assert.deepEqual(wx.calls.uploads.map((u) => u.header.Authorization), ['Bearer access-1', 'Bearer access-2'])
 })
+
+test('a message link is followed only when it is a page of the mini-program', () => {
+  const notifications = require('../utils/notifications')
+  assert.equal(notifications.pageLink('pages/orders/orders'), '/pages/orders/orders')
+  assert.equal(notifications.pageLink('/pages/report/report?id=3'), '/pages/report/report?id=3')
+  assert.equal(notifications.pageLink('https://example.com/x'), '')
+  assert.equal(notifications.pageLink(null), '')
+})

@@ -73,9 +73,15 @@ function offerConsent({ title, content, keys }) {
   })
 }
 
+/** A message's link as a page path ('pages/x/x' and '/pages/x/x' alike); other links are not followed. */
+function pageLink(link) {
+  const text = String(link || '').trim()
+  return /^\/?pages\/[a-z-]+\/[a-z-]+(\?.*)?$/.test(text) ? '/' + text.replace(/^\//, '') : ''
+}
+
 function messageView(message) {
   return { id: message.id, title: message.title, body: message.body || '', at: format.dateTime(message.created_at),
-    unread: !message.read_at, link: message.link || '' }
+    unread: !message.read_at, link: pageLink(message.link) }
 }
 
 const listMessages = (page = 1, unreadOnly = false, options = {}) =>
@@ -99,5 +105,5 @@ function resetForTests() {
 module.exports = {
   MAX_TEMPLATES_PER_ASK, loadTemplates, cachedTemplates, templatesToAsk, canOffer, requestConsent, offerConsent,
   messageView,
-  listMessages, markRead, unreadCount, resetForTests,
+  pageLink, listMessages, markRead, unreadCount, resetForTests,
 }
