@@ -73,7 +73,7 @@ function offerConsent({ title, content, keys }) {
   })
 }
 
-/** A message's link as a page path ('pages/x/x' and '/pages/x/x' alike); other links are not followed. */
+/** A message's link as a page path (with or without the leading slash); other links are not followed. */
 function pageLink(link) {
   const text = String(link || '').trim()
   return /^\/?pages\/[a-z-]+\/[a-z-]+(\?.*)?$/.test(text) ? '/' + text.replace(/^\//, '') : ''
