@@ -6,16 +6,10 @@
  * In develop only, the storage key `dev.apiBase` overrides the base, so DevTools (or a test) can point the
  * client at any running service without editing this file: wx.setStorageSync('dev.apiBase', 'http://127.0.0.1:5078').
  */
-/*
- * evidenceUploadUrl: where photo evidence is uploaded (wx.uploadFile, field `file`). The API takes evidence
- * only as https links and has no upload endpoint of its own, so this is a deployment's file service that
- * answers the API envelope with `data.url` (an https link). Empty: the photo button is hidden and members
- * may still paste links.
- */
 const ENVIRONMENTS = {
-  develop: { apiBase: 'http://127.0.0.1:5000', evidenceUploadUrl: '' },
-  trial: { apiBase: 'https://points-trial.example.cn', evidenceUploadUrl: '' },
-  release: { apiBase: 'https://points.example.cn', evidenceUploadUrl: '' },
+  develop: { apiBase: 'http://127.0.0.1:5000' },
+  trial: { apiBase: 'https://points-trial.example.cn' },
+  release: { apiBase: 'https://points.example.cn' },
 }
 const API_PREFIX = '/api/v1'
 const DEV_OVERRIDE_KEY = 'dev.apiBase'
@@ -38,8 +32,15 @@ function apiBase() {
   return chosen.apiBase
 }
 
+/** Where photo evidence is uploaded (wx.uploadFile, field `file`): the API's own POST /uploads/evidence. */
 function evidenceUploadUrl() {
-  return (ENVIRONMENTS[envVersion()] || ENVIRONMENTS.release).evidenceUploadUrl || ''
+  return apiUrl('/uploads/evidence')
+}
+
+/** A link the API returns below the host (e.g. a market picture '/api/v1/shop/pictures/…') made absolute. */
+function absoluteUrl(link) {
+  if (!link) return ''
+  return /^https?:\/\//.test(link) ? link : apiBase() + link
 }
 
 /** The full URL of an API path such as '/me'. */
@@ -47,4 +48,5 @@ function apiUrl(path) {
   return apiBase() + API_PREFIX + path
 }
 
-module.exports = { ENVIRONMENTS, API_PREFIX, DEV_OVERRIDE_KEY, envVersion, apiBase, apiUrl, evidenceUploadUrl }
+module.exports = { ENVIRONMENTS, API_PREFIX, DEV_OVERRIDE_KEY, envVersion, apiBase, apiUrl, evidenceUploadUrl,
+  absoluteUrl }

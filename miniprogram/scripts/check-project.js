@@ -2,14 +2,23 @@
 /**
  * The project's own check (what miniprogram-ci would refuse): app.json parses; every page it lists has
  * .js, .wxml, .wxss and .json; every tab bar page is a listed page; the files that would be uploaded
- * (project.config.json's packOptions.ignore left out) stay under the 2 MB main-package limit; and no
- * file that would be uploaded looks like it holds a secret.
+ * (project.config.json's packOptions.ignore left out) stay under the 2 MB main-package limit; no
+ * file that would be uploaded looks like it holds a secret; every page of the page map (docs/miniprogram.md) is
+ * listed; every '/pages/…' a packed file navigates to is a listed page; and no template or style loads anything
+ * from another host (no CDN: pictures come from the API, everything else is packed).
  */
 const fs = require('node:fs')
 const path = require('node:path')
 
 const MAIN_PACKAGE_LIMIT = 2 * 1024 * 1024
 const PAGE_FILES = ['.js', '.wxml', '.wxss', '.json']
+const REQUIRED_PAGES = [
+  'pages/home/home', 'pages/activities/activities', 'pages/scan/scan', 'pages/boards/boards', 'pages/mine/mine',
+  'pages/login/login', 'pages/report/report', 'pages/ledger/ledger', 'pages/honors/honors', 'pages/market/market',
+  'pages/market-item/market-item', 'pages/orders/orders', 'pages/messages/messages',
+]
+const PAGE_LINK = /['"`]\/(pages\/[a-z-]+\/[a-z-]+)/g
+const EXTERNAL_RESOURCE = /(?:src\s*=\s*["']|url\(\s*["']?)(?:https?:)?\/\//i
 const SECRET_PATTERNS = [/appsecret/i, /app_secret/i, /session_key\s*[:=]/i, /-----BEGIN [A-Z ]*PRIVATE KEY-----/]
 
 function readJson(file) {
@@ -58,6 +67,9 @@ function checkProject(root) {
       try { readJson(json) } catch (error) { problems.push(`${page}.json: ${error.message}`) }
     }
   }
+  for (const page of REQUIRED_PAGES) {
+    if (!pages.includes(page)) problems.push(`page ${page} of the page map is not listed in app.json`)
+  }
   for (const tab of (app.tabBar && app.tabBar.list) || []) {
     if (!pages.includes(tab.pagePath)) problems.push(`tab ${tab.pagePath} is not a listed page`)
   }
@@ -70,11 +82,19 @@ function checkProject(root) {
   for (const file of files) {
     const text = fs.readFileSync(file.full, 'utf8')
     if (SECRET_PATTERNS.some((pattern) => pattern.test(text))) problems.push(`${file.relative} looks like it holds a secret`)
+    if (/\.(js|wxml)$/.test(file.relative)) {
+      for (const [, target] of text.matchAll(PAGE_LINK)) {
+        if (!pages.includes(target)) problems.push(`${file.relative} links to ${target}, which is not a listed page`)
+      }
+    }
+    if (/\.(wxml|wxss)$/.test(file.relative) && EXTERNAL_RESOURCE.test(text)) {
+      problems.push(`${file.relative} loads a resource from another host`)
+    }
   }
   return { problems, size, files: files.map((file) => file.relative) }
 }
 
-module.exports = { checkProject, packedFiles, MAIN_PACKAGE_LIMIT }
+module.exports = { checkProject, packedFiles, MAIN_PACKAGE_LIMIT, REQUIRED_PAGES }
 
 if (require.main === module) {
   const root = path.resolve(__dirname, '..')

@@ -2,12 +2,16 @@
  * The client against the real API: the mini-program's own modules (request, auth, checkin, views) run in
  * Node with a fetch-backed wx.request, against the Flask service started here on a fresh SQLite database
  * with the demo city. Walks sign-in → bind → /me → activities and sign-up → check-in → self-report →
- * ledger → leaderboard → 业务之星 / 流动红旗, and checks the shapes the pages render.
+ * photo evidence → 积分超市 (catalogue, order, replay, my orders, cancel) → ledger → leaderboard →
+ * 业务之星 / 流动红旗, and checks the shapes the pages render.
  */
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { startService } = require('./helpers/live-service')
-const { nodeWx } = require('./helpers/node-wx')
+const { nodeWx, pngBytes } = require('./helpers/node-wx')
 
 const request = require('../utils/request')
 const auth = require('../utils/auth')
@@ -15,6 +19,8 @@ const session = require('../utils/session')
 const checkin = require('../utils/checkin')
 const views = require('../utils/views')
 const periods = require('../utils/periods')
+const evidence = require('../utils/evidence')
+const market = require('../utils/market')
 
 const VENUE = { lat: 35.4154, lng: 116.5872, radius_m: 200 }
 
@@ -128,6 +134,61 @@ test('the mini-program client walks the member journey against the live API', { 
     assert.equal(row.status, '待审核')
     const after = await request.get('/me', null, { showError: false })
     assert.ok(after.points.pending >= 1, 'the pending count includes the report')
+  })
+
+  await t.test('a photo is uploaded to the API and its link filed as evidence; a file that is not a picture is refused', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'points-photo-'))
+    t.after(() => fs.rmSync(folder, { recursive: true, force: true }))
+    const photo = path.join(folder, 'evidence.png')
+    fs.writeFileSync(photo, pngBytes())
+    wx.phone.photos = [photo]
+    const [chosen] = await evidence.choosePhotos(1)
+    const link = await evidence.uploadPhoto(chosen)
+    assert.ok(evidence.isUploadedPhoto(link), link)
+    const served = await fetch(link)
+    assert.equal(served.status, 200)
+    assert.equal(served.headers.get('content-type'), 'image/png')
+    assert.equal(served.headers.get('x-content-type-options'), 'nosniff')
+    const items = views.reportableItems(await request.get('/policy', null, { showError: false }))
+    const item = items.find((candidate) => candidate.hours)
+    const record = await request.post('/records', { item_code: item.code, hours: 1, description: '照片佐证：楼道清理',
+      occurred_at: new Date(Date.now() - 3600000).toISOString(), evidence: [link] },
+    { idempotencyKey: request.newIdempotencyKey(), showError: false })
+    assert.deepEqual(record.evidence, [link])
+    const text = path.join(folder, 'not-a-photo.png')
+    fs.writeFileSync(text, 'plain text with a picture name')
+    await assert.rejects(evidence.uploadPhoto(text), (error) => error.code === 'picture_invalid' && error.status === 422)
+  })
+
+  await t.test('积分超市: the seeded item is affordable, ordered once per key, listed with its code, and cancelled', async () => {
+    const seeded = service.accounts.market_item
+    const page = await market.listItems(1, { showError: false })
+    const row = page.items.map(market.itemView).find((item) => item.id === seeded.id)
+    assert.ok(row, 'the member sees his community\'s item')
+    assert.equal(row.affordable, true)
+    assert.equal(row.price, '2')
+    assert.match(row.picture, /^http:\/\/127\.0\.0\.1:\d+\/api\/v1\/shop\/pictures\//)
+    assert.equal((await fetch(row.picture)).status, 200, 'the picture link the page shows is served')
+    assert.equal(market.itemView(await market.getItem(seeded.id, { showError: false })).maxQuantity, 3)
+    const before = (await request.get('/me', null, { showError: false })).points
+    const key = request.newIdempotencyKey()
+    const order = await market.placeOrder(seeded.id, 2, key, { showError: false })
+    assert.match(order.pickup_code, /^[2-9A-Z]{6}$/)
+    assert.equal((await market.placeOrder(seeded.id, 2, key, { showError: false })).id, order.id, 'the same key is one order')
+    await assert.rejects(market.placeOrder(seeded.id, 2, request.newIdempotencyKey(), { showError: false }),
+      (error) => error.code === 'limit_reached' && error.status === 409)
+    const after = (await request.get('/me', null, { showError: false })).points
+    assert.equal(after.open_orders, before.open_orders + 1)
+    assert.equal(after.redeemable, before.redeemable - 4)
+    const open = await market.myOrders('placed', 1, { showError: false })
+    const mine = market.orderView(open.items.find((candidate) => candidate.id === order.id))
+    assert.equal(mine.pickupCode, order.pickup_code)
+    assert.equal(mine.canCancel, true)
+    assert.equal((await market.cancelOrder(order.id, { showError: false })).state, 'cancelled')
+    await assert.rejects(market.cancelOrder(order.id, { showError: false }), (error) => error.code === 'order_not_open')
+    const refunded = (await request.get('/me', null, { showError: false })).points
+    assert.equal(refunded.redeemable, before.redeemable)
+    assert.equal(refunded.open_orders, before.open_orders)
   })
 
   await t.test('my ledger pages render with reasons', async () => {

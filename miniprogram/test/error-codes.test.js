@@ -13,9 +13,11 @@ const MEMBER_FACING = [
   'points_service/domain/checkin', 'points_service/domain/activities/signups.py',
   'points_service/domain/idempotency.py', 'points_service/domain/accounts/signin.py',
   'points_service/api/security.py', 'points_service/api/auth.py',
+  'points_service/domain/market/errors.py', 'points_service/domain/uploads', 'points_service/domain/images.py',
 ]
 // Raised only on the console's or an organizer's side, never to a member's mini-program.
-const NOT_FOR_MEMBERS = new Set(['invalid_credentials', 'login_locked', 'activity_not_editable', 'self_review'])
+const NOT_FOR_MEMBERS = new Set(['invalid_credentials', 'login_locked', 'activity_not_editable', 'self_review',
+  'pickup_code_invalid', 'stock_unlimited', 'stock_negative'])
 const CODE = /(?:code(?:, message)?\s*=\s*(?:\d+,\s*)?|code=)"([a-z_]+)"/g
 
 function sourceFiles(entry) {
@@ -36,6 +38,14 @@ test('the check-in codes the service raises are found in its source', () => {
   const codes = codesRaised()
   for (const code of ['checkin_token_invalid', 'outside_geofence', 'outside_time_window', 'already_checked_in',
     'already_checked_out', 'idempotency_key_reused', 'member_required']) {
+    assert.ok(codes.has(code), code)
+  }
+})
+
+test('the market and photo-upload codes a member can meet are found in the source too', () => {
+  const codes = codesRaised()
+  for (const code of ['insufficient_points', 'out_of_stock', 'limit_reached', 'monthly_ceiling_reached',
+    'item_unavailable', 'item_not_found', 'order_not_open', 'order_not_found', 'picture_invalid', 'member_required']) {
     assert.ok(codes.has(code), code)
   }
 })

@@ -264,7 +264,7 @@ test('a self-report is sent with the chosen item, Shanghai time, hours, evidence
   assert.equal(page.data.links.length, 0, 'a plain http link is refused')
   page.instance.onLink({ detail: { value: 'https://img.example.cn/a.jpg' } })
   page.instance.addLink()
-  assert.ok(page.querySelector('.no-upload'), 'without a file service the photo button is replaced by a note')
+  assert.ok(page.querySelector('.add-photos'), 'photos are uploaded to the API, so the photo button is offered')
   await page.instance.submit()
   const sent = wx.calls.requests.find((r) => r.method === 'POST')
   assert.deepEqual(sent.data, { item_code: 'member.self_service_hour', occurred_at: '2026-12-01T14:30:00+08:00',

@@ -51,3 +51,22 @@ test('the check refuses a tab that is not a listed page and a file that holds an
   assert.match(problems, /tab pages\/shop\/shop is not a listed page/)
   assert.match(problems, /keys.js looks like it holds a secret/)
 })
+
+test('the check requires the market, orders and messages pages and every page a file navigates to', () => {
+  const folder = copyProject()
+  const app = JSON.parse(fs.readFileSync(path.join(folder, 'app.json'), 'utf8'))
+  app.pages = app.pages.filter((page) => page !== 'pages/orders/orders')
+  fs.writeFileSync(path.join(folder, 'app.json'), JSON.stringify(app))
+  const problems = checkProject(folder).problems.join('\n')
+  assert.match(problems, /page pages\/orders\/orders of the page map is not listed/)
+  assert.match(problems, /pages\/mine\/mine.js links to pages\/orders\/orders, which is not a listed page/)
+})
+
+test('the check refuses a picture or style loaded from another host (no CDN)', () => {
+  const folder = copyProject()
+  fs.appendFileSync(path.join(folder, 'pages', 'market', 'market.wxml'), '<image src="https://cdn.example.com/a.png" />')
+  fs.appendFileSync(path.join(folder, 'pages', 'orders', 'orders.wxss'), '.x { background: url(//cdn.example.com/b.png) }')
+  const problems = checkProject(folder).problems.join('\n')
+  assert.match(problems, /market.wxml loads a resource from another host/)
+  assert.match(problems, /orders.wxss loads a resource from another host/)
+})

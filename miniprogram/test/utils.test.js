@@ -1,6 +1,6 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { installWx } = require('./helpers/wx')
+const { installWx, ok, failure, signedIn } = require('./helpers/wx')
 const checkin = require('../utils/checkin')
 const periods = require('../utils/periods')
 const views = require('../utils/views')
@@ -87,8 +87,38 @@ test('evidence links must be https, as the API requires', () => {
   assert.ok(!evidence.isEvidenceLink('wxfile://tmp_123.jpg'))
 })
 
-test('without a configured file service a photo upload is refused with a clear code', async () => {
-  installWx()
-  assert.equal(evidence.uploadAvailable(), false)
-  await assert.rejects(evidence.uploadPhoto('wxfile://tmp.jpg'), (error) => error.code === 'photo_upload_unavailable')
+test('a photo is uploaded to the API as `file` with the bearer token, and its link comes back', async () => {
+  const wx = installWx({ storage: signedIn(), answers: { uploadFile: { statusCode: 201,
+    data: JSON.stringify(ok({ url: 'http://api.test/api/v1/uploads/evidence/abc.png' }).data) } } })
+  assert.equal(await evidence.uploadPhoto('wxfile://tmp.png'), 'http://api.test/api/v1/uploads/evidence/abc.png')
+  const sent = wx.calls.uploads[0]
+  assert.equal(sent.url, 'http://api.test/api/v1/uploads/evidence')
+  assert.equal(sent.name, 'file')
+  assert.equal(sent.header.Authorization, 'Bearer access-1')
+})
+
+test('a refused photo carries the server code and message, so the page can explain it', async () => {
+  installWx({ storage: signedIn(), answers: { uploadFile: { statusCode: 422,
+    data: JSON.stringify(failure(422, 'picture_invalid', '图片格式应为 JPEG、PNG 或 WebP', { errors: { file: ['x'] } }).data) } } })
+  await assert.rejects(evidence.uploadPhoto('wxfile://tmp.gif'),
+    (error) => error.code === 'picture_invalid' && error.status === 422 && /JPEG/.test(error.message))
+  assert.equal(errors.describe({ code: 'picture_invalid', message: '图片格式应为 JPEG、PNG 或 WebP' }).title, '照片无法使用')
+})
+
+test('an upload refused with 401 refreshes the token pair once and is sent again', async () => {
+  const wx = installWx({ storage: signedIn(),
+    handle: () => ok({ access_token: 'access-2', refresh_token: 'refresh-2' }),
+    answers: { uploadFile: (options, n) => (n === 1
+      ? { statusCode: 401, data: JSON.stringify(failure(401, 'token_expired', '登录已过期').data) }
+      : { statusCode: 201, data: JSON.stringify(ok({ url: 'http://api.test/api/v1/uploads/evidence/b.png' }).data) }) } })
+  assert.match(await evidence.uploadPhoto('wxfile://tmp.png'), /b\.png$/)
+  assert.deepEqual(wx.calls.uploads.map((u) => u.header.Authorization), ['Bearer access-1', 'Bearer access-2'])
+})
+
+test('a message link is followed only when it is a page of the mini-program', () => {
+  const notifications = require('../utils/notifications')
+  assert.equal(notifications.pageLink('pages/orders/orders'), '/pages/orders/orders')
+  assert.equal(notifications.pageLink('/pages/report/report?id=3'), '/pages/report/report?id=3')
+  assert.equal(notifications.pageLink('https://example.com/x'), '')
+  assert.equal(notifications.pageLink(null), '')
 })

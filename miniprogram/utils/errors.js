@@ -2,7 +2,8 @@
  * What a member reads when something goes wrong. The server's `message` is already a Chinese sentence fit
  * to show; for the codes below the client adds a title and what to do next, because a member standing at
  * an activity needs more than "failed". Codes come from points_service/domain (checkin/scans.py,
- * activities/signups.py, idempotency.py, accounts/signin.py, api/security.py) plus the client's own.
+ * activities/signups.py, idempotency.py, accounts/signin.py, api/security.py, market/errors.py, uploads,
+ * images.py) plus the client's own.
  */
 const GUIDANCE = {
   // check-in and check-out (POST /activities/{id}/checkins, POST /checkins/{id}/checkout)
@@ -38,6 +39,19 @@ const GUIDANCE = {
   forbidden: { title: '无权操作', hint: '' },
   rate_limited: { title: '操作太频繁', hint: '请稍后再试。' },
   validation_failed: { title: '填写有误', hint: '' },
+  // 积分超市 (GET /shop/items, POST /shop/orders, POST /shop/orders/{id}/cancel)
+  insufficient_points: { title: '公益积分不足', hint: '参加志愿服务和社区活动可以获得公益积分；余额可在首页查看。' },
+  out_of_stock: { title: '库存不足', hint: '该商品已兑完或剩余数量不够，可以减少数量或看看其他商品。' },
+  limit_reached: { title: '已达限购数量', hint: '该商品每人每期限购，请到下一个周期再来兑换。' },
+  monthly_ceiling_reached: { title: '本月兑换已达上限', hint: '下个月 1 日起可以继续兑换。' },
+  item_unavailable: { title: '商品已下架', hint: '该商品已下架或不在兑换时间内，请看看其他商品。' },
+  item_not_found: { title: '未找到商品', hint: '该商品不存在或不向您所在的社区提供，请返回刷新列表。' },
+  order_not_found: { title: '未找到订单', hint: '请返回“我的兑换”刷新后再试。' },
+  order_not_open: { title: '订单已结束', hint: '该订单已取货、取消或过期，不能再取消。' },
+  // photo evidence (POST /uploads/evidence)
+  picture_invalid: { title: '照片无法使用', hint: '请选择 JPEG、PNG 或 WebP 格式、不超过 4 MB 的照片，或重新拍一张。' },
+  payload_too_large: { title: '文件过大', hint: '请选择小一些的照片，或用“压缩”方式重新选择。' },
+  upload_failed: { title: '照片上传失败', hint: '请检查网络后重试。' },
   // the client's own
   network_error: { title: '网络不稳定', hint: '请检查网络后重试。' },
   server_error: { title: '服务暂时不可用', hint: '请稍后再试。' },
@@ -46,6 +60,7 @@ const GUIDANCE = {
   not_checkin_code: { title: '不是签到码', hint: '请扫描活动现场屏幕上的签到二维码。' },
   no_local_checkin: { title: '未找到签到记录', hint: '这台手机上没有本次活动的签到记录，请先扫码签到。' },
   photo_upload_unavailable: { title: '暂不能上传照片', hint: '可以先填写文字说明提交，或附上照片的网址链接。' },
+  subscribe_unsupported: { title: '暂不能订阅消息', hint: '请将微信升级到最新版本后再试。' },
 }
 
 const FALLBACK_MESSAGE = '操作没有成功，请稍后再试'

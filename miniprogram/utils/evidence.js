@@ -1,14 +1,14 @@
 /**
- * Photo evidence for self-reports: wx.chooseMedia picks (compressed) photos, wx.uploadFile sends each to
- * the configured file service (config.evidenceUploadUrl), whose https link goes into the record's
- * `evidence`. The API itself accepts only https links (at most MAX_EVIDENCE), so links typed by the member
- * are checked the same way before sending.
+ * Photo evidence for self-reports: wx.chooseMedia picks (compressed) photos, wx.uploadFile sends each to the
+ * API's POST /uploads/evidence (field `file`, the member's bearer token), whose answer `data.url` goes into the
+ * record's `evidence` as it is — the server accepts links to the member's own uploads. Links a member types
+ * must be https, as the API requires; at most MAX_EVIDENCE in all.
  */
 const config = require('../config')
 const session = require('./session')
-const { ApiError } = require('./request')
+const { ApiError, refreshSession } = require('./request')
 
-const MAX_EVIDENCE = 10
+const MAX_EVIDENCE = 9 // the API's limit (and a WeChat picker's)
 const HTTPS_LINK = /^https:\/\/[^\s/]+\.[^\s/]+(\/\S*)?$/
 
 function uploadAvailable() {
@@ -17,6 +17,11 @@ function uploadAvailable() {
 
 function isEvidenceLink(text) {
   return HTTPS_LINK.test(String(text || '').trim())
+}
+
+/** A link to a photo uploaded through the API (shown as a picture, not as text). */
+function isUploadedPhoto(link) {
+  return /^https?:\/\/[^\s/]+\/api\/v1\/uploads\/evidence\/[A-Za-z0-9_-]+\.(jpg|png|webp)$/.test(String(link || ''))
 }
 
 function choosePhotos(count) {
@@ -32,23 +37,34 @@ function choosePhotos(count) {
   })
 }
 
-function uploadPhoto(filePath) {
-  const url = config.evidenceUploadUrl()
-  if (!url) return Promise.reject(new ApiError({ code: 'photo_upload_unavailable', message: '暂不能上传照片' }))
+function parse(response) {
+  try {
+    return typeof response.data === 'string' ? JSON.parse(response.data) : response.data
+  } catch (error) {
+    return null
+  }
+}
+
+function sendOnce(filePath) {
   return new Promise((resolve, reject) => {
     wx.uploadFile({
-      url, filePath, name: 'file',
-      header: { Authorization: `Bearer ${session.accessToken()}` },
-      success: (response) => {
-        let body = null
-        try { body = JSON.parse(response.data) } catch (error) { body = null }
-        const link = body && body.code === 'ok' && body.data && body.data.url
-        if (response.statusCode < 300 && isEvidenceLink(link)) resolve(link)
-        else reject(new ApiError({ code: 'upload_failed', message: (body && body.message) || '照片上传失败，请重试' }))
-      },
+      url: config.evidenceUploadUrl(), filePath, name: 'file',
+      header: { Authorization: `Bearer ${session.accessToken()}`, Accept: 'application/json' },
+      success: (response) => resolve({ status: response.statusCode, body: parse(response) }),
       fail: () => reject(new ApiError({ code: 'network_error', message: '网络不稳定，照片上传失败' })),
     })
   })
 }
 
-module.exports = { MAX_EVIDENCE, uploadAvailable, isEvidenceLink, choosePhotos, uploadPhoto }
+/** Uploads one photo and resolves with its link; on a 401 the token pair is refreshed once and it is sent again. */
+async function uploadPhoto(filePath) {
+  if (!uploadAvailable()) throw new ApiError({ code: 'photo_upload_unavailable', message: '暂不能上传照片' })
+  let { status, body } = await sendOnce(filePath)
+  if (status === 401 && await refreshSession()) ({ status, body } = await sendOnce(filePath))
+  const link = body && body.code === 'ok' && body.data && body.data.url
+  if (status >= 200 && status < 300 && typeof link === 'string' && /^https?:\/\//.test(link)) return link
+  throw new ApiError({ code: (body && body.code) || 'upload_failed', status, data: body && body.data,
+    message: (body && body.message) || '照片上传失败，请重试' })
+}
+
+module.exports = { MAX_EVIDENCE, uploadAvailable, isEvidenceLink, isUploadedPhoto, choosePhotos, uploadPhoto }

@@ -31,6 +31,7 @@ function home(me) {
     standing: format.points(points.standing),
     redeemable: format.points(points.redeemable),
     pending: points.pending || 0,
+    openOrders: points.open_orders || 0,
     expiring: { points: format.points(expiring.points), on: format.date(expiring.on), any: Number(expiring.points) > 0 },
     quarterPeriod: ranks.quarter ? ranks.quarter.period : '',
     quarterRanks: rankRows(ranks.quarter),

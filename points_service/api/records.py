@@ -9,6 +9,7 @@ from points_service.api.fields import CleanString, Instant, ItemName, PointsFiel
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
+from points_service.api.uploads import own_upload_link
 from points_service.domain.approvals import records
 from points_service.domain.approvals.records import MAX_DESCRIPTION, MAX_EVIDENCE, MAX_EVIDENCE_URL_LENGTH, Submission
 from points_service.models import RecordStatus, SubjectType
@@ -16,12 +17,22 @@ from points_service.models import RecordStatus, SubjectType
 blp = Blueprint("records", __name__, description="自主上报与组织记录（待审核，审核通过后计分）")
 
 
+class EvidenceLink(ma.fields.String):
+    """An https link, or a link to one's photo uploaded here (POST /uploads/evidence)."""
+
+    https = ma.validate.URL(schemes={"https"}, require_tld=True, error="须为 https 开头的有效链接，或本人上传的照片")
+    too_long = ma.validate.Length(max=MAX_EVIDENCE_URL_LENGTH)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        self.too_long(text)
+        return text if own_upload_link(text) else self.https(text)
+
+
 def evidence_field(**kwargs) -> ma.fields.List:
-    url = ma.fields.Url(schemes={"https"}, require_tld=True,
-                        validate=ma.validate.Length(max=MAX_EVIDENCE_URL_LENGTH),
-                        error_messages={"invalid": "须为 https 开头的有效链接"})
-    return ma.fields.List(url, validate=ma.validate.Length(max=MAX_EVIDENCE),
-                          metadata={"description": f"佐证材料链接（https），最多 {MAX_EVIDENCE} 项"}, **kwargs)
+    return ma.fields.List(EvidenceLink(), validate=ma.validate.Length(max=MAX_EVIDENCE), metadata={
+        "description": f"佐证材料：https 链接或 POST /uploads/evidence 返回的本人照片链接，最多 {MAX_EVIDENCE} 项"},
+        **kwargs)
 
 
 class OrganizationRecordArgs(ma.Schema):

@@ -70,8 +70,10 @@ from points_service.models.structure import (
     Region,
     RegionLevel,
 )
+from points_service.models.uploads import EvidenceUpload
 
 __all__ = [
+    "EvidenceUpload",
     "OPEN_ORDER_STATES",
     "LimitPeriod",
     "MarketItem",

@@ -20,6 +20,7 @@ Component({
       }
     },
     goLedger() { wx.navigateTo({ url: '/pages/ledger/ledger' }) },
+    goMarket() { wx.navigateTo({ url: this.data.view && this.data.view.openOrders ? '/pages/orders/orders' : '/pages/market/market' }) },
     goReport() { wx.navigateTo({ url: '/pages/report/report' }) },
     goBoards() { wx.switchTab({ url: '/pages/boards/boards' }) },
     goScan() { wx.switchTab({ url: '/pages/scan/scan' }) },

@@ -1,15 +1,19 @@
 const request = require('../../utils/request')
 const guard = require('../../utils/guard')
 const auth = require('../../utils/auth')
+const notifications = require('../../utils/notifications')
 
 Component({
-  data: { member: null },
+  data: { member: null, openOrders: 0, unread: 0 },
   methods: {
     async onShow() {
       if (!guard.requireSignIn()) return
-      const me = await request.get('/me')
-      this.setData({ member: me.member })
+      const [me, unread] = await Promise.all([request.get('/me'), notifications.unreadCount()])
+      this.setData({ member: me.member, openOrders: (me.points && me.points.open_orders) || 0, unread })
     },
+    goMarket() { wx.navigateTo({ url: '/pages/market/market' }) },
+    goOrders() { wx.navigateTo({ url: '/pages/orders/orders' }) },
+    goMessages() { wx.navigateTo({ url: '/pages/messages/messages' }) },
     goLedger() { wx.navigateTo({ url: '/pages/ledger/ledger' }) },
     goReport() { wx.navigateTo({ url: '/pages/report/report' }) },
     goHonors() { wx.navigateTo({ url: '/pages/honors/honors' }) },

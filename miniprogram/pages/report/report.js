@@ -1,6 +1,8 @@
 /**
  * 自主上报: a self-reported service with evidence, pending until the approver the policy names decides.
  * Submitting carries one Idempotency-Key per filled-in form, so a retry on a weak network cannot file it twice.
+ * Photos are uploaded to the API (POST /uploads/evidence) and their links go into the evidence; typed https links
+ * are accepted too. After submitting, the member is offered a notification of the approver's decision (订阅消息).
  * Below the form: my recent reports with their status and the approver's comment.
  */
 const request = require('../../utils/request')
@@ -8,6 +10,7 @@ const guard = require('../../utils/guard')
 const views = require('../../utils/views')
 const evidence = require('../../utils/evidence')
 const format = require('../../utils/format')
+const notifications = require('../../utils/notifications')
 
 const LABELS = { item_code: '服务项目', occurred_at: '服务时间', hours: '时长', description: '服务内容', evidence: '佐证材料' }
 
@@ -17,7 +20,7 @@ function today() {
 
 Component({
   data: {
-    items: [], itemIndex: 0, day: '', time: '09:00', hours: '', description: '', links: [], link: '',
+    items: [], itemIndex: 0, day: '', time: '09:00', hours: '', description: '', links: [], evidenceRows: [], link: '',
     canUpload: false, busy: false, records: [], key: '',
   },
   methods: {
@@ -25,8 +28,12 @@ Component({
       this.setData({ day: today(), canUpload: evidence.uploadAvailable(), key: request.newIdempotencyKey() })
     },
     onShow() {
-      if (guard.requireSignIn()) return Promise.all([this.loadItems(), this.loadRecords()])
-      return Promise.resolve()
+      if (!guard.requireSignIn()) return Promise.resolve()
+      notifications.loadTemplates().catch(() => {})
+      return Promise.all([this.loadItems(), this.loadRecords()])
+    },
+    setLinks(links) {
+      this.setData({ links, evidenceRows: links.map((link) => ({ link, photo: evidence.isUploadedPhoto(link) })) })
     },
     async loadItems() {
       const policy = await request.get('/policy')
@@ -52,24 +59,37 @@ Component({
       this.setData({ link: '' })
     },
     addEvidence(links) {
-      this.setData({ links: this.data.links.concat(links).slice(0, evidence.MAX_EVIDENCE) })
+      this.setLinks(this.data.links.concat(links).slice(0, evidence.MAX_EVIDENCE))
     },
     removeLink(event) {
       const index = Number(event.currentTarget.dataset.index)
-      this.setData({ links: this.data.links.filter((_, i) => i !== index) })
+      this.setLinks(this.data.links.filter((_, i) => i !== index))
     },
     async addPhotos() {
-      try {
-        const paths = await evidence.choosePhotos(evidence.MAX_EVIDENCE - this.data.links.length)
-        wx.showLoading({ title: '正在上传', mask: true })
-        const links = []
-        for (const path of paths) links.push(await evidence.uploadPhoto(path))
-        this.addEvidence(links)
-      } catch (error) {
-        if (error.code !== 'cancelled') request.showError(error)
-      } finally {
-        wx.hideLoading()
+      const room = evidence.MAX_EVIDENCE - this.data.links.length
+      if (room <= 0) {
+        wx.showToast({ title: `佐证材料最多 ${evidence.MAX_EVIDENCE} 项`, icon: 'none' })
+        return
       }
+      let paths
+      try {
+        paths = await evidence.choosePhotos(room)
+      } catch (error) {
+        return // the member closed the picker
+      }
+      wx.showLoading({ title: '正在上传', mask: true })
+      try {
+        for (const path of paths) this.addEvidence([await evidence.uploadPhoto(path)]) // each kept as it lands
+      } catch (error) {
+        wx.hideLoading()
+        request.showError(error)
+        return
+      }
+      wx.hideLoading()
+    },
+    previewPhoto(event) {
+      const photos = this.data.links.filter((link) => evidence.isUploadedPhoto(link))
+      wx.previewImage({ urls: photos, current: event.currentTarget.dataset.link })
     },
     body() {
       const item = this.data.items[this.data.itemIndex]
@@ -87,9 +107,14 @@ Component({
       this.setData({ busy: true })
       try {
         await request.post('/records', this.body(), { idempotencyKey: this.data.key, fieldLabels: LABELS })
-        wx.showModal({ title: '已提交', content: '上报已提交，审核通过后计入积分。', showCancel: false, confirmText: '好的' })
-        this.setData({ description: '', hours: '', links: [], key: request.newIdempotencyKey() })
+        this.setData({ description: '', hours: '', key: request.newIdempotencyKey() })
+        this.setLinks([])
         await this.loadRecords()
+        if (notifications.canOffer()) {
+          await notifications.offerConsent({ title: '已提交', content: '上报已提交，审核通过后计入积分。需要在审核有结果时收到微信通知吗？' })
+        } else {
+          wx.showModal({ title: '已提交', content: '上报已提交，审核通过后计入积分。', showCancel: false, confirmText: '好的' })
+        }
       } catch (error) {
         // the request module shows the field errors
       } finally {

@@ -1,7 +1,8 @@
 /**
  * A stand-in for the `wx` global, at the boundary only: storage in memory, wx.request answered by the
  * test's `handle(options)` (return {statusCode, data} or {fail: {errMsg}}), the native pickers answered
- * from `answers`, and every toast, dialog and navigation recorded. The modules under test are the real ones.
+ * from `answers` (a value, or a function of the call), and every toast, dialog, upload, subscribe request and
+ * navigation recorded. The modules under test are the real ones.
  */
 const API = 'http://api.test'
 
@@ -21,7 +22,7 @@ function answer(options, value) {
 
 function createWx({ handle = () => ok(null), envVersion = 'develop', storage = {}, answers = {} } = {}) {
   const store = new Map(Object.entries({ 'dev.apiBase': API, ...storage }))
-  const calls = { requests: [], toasts: [], modals: [], navigations: [], uploads: [] }
+  const calls = { requests: [], toasts: [], modals: [], navigations: [], uploads: [], subscribes: [] }
   const clone = (value) => (value === undefined ? value : JSON.parse(JSON.stringify(value)))
   const navigate = (kind) => (options) => calls.navigations.push({ kind, url: options.url })
   const wx = {
@@ -58,8 +59,16 @@ function createWx({ handle = () => ok(null), envVersion = 'develop', storage = {
     chooseMedia: (options) => answer(options, wx.answers.chooseMedia || { fail: { errMsg: 'cancel' } }),
     uploadFile(options) {
       calls.uploads.push(options)
-      answer(options, wx.answers.uploadFile)
+      const given = wx.answers.uploadFile
+      answer(options, typeof given === 'function' ? given(options, calls.uploads.length) : given)
     },
+    requestSubscribeMessage(options) {
+      calls.subscribes.push(options)
+      const given = wx.answers.requestSubscribeMessage
+      answer(options, typeof given === 'function' ? given(options) : given || { fail: { errMsg: 'cancel' } })
+    },
+    previewImage: (options) => calls.navigations.push({ kind: 'previewImage', url: options.current }),
+    navigateBack: () => calls.navigations.push({ kind: 'navigateBack' }),
   }
   return wx
 }

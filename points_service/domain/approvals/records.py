@@ -20,6 +20,7 @@ from points_service.domain.access import Principal, authorize
 from points_service.domain.approvals.decisions import approval_event, can_resubmit, may_resubmit, move_record
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.policy import PolicyItem, UnknownItem, policy_in_force
+from points_service.domain.uploads import check_evidence_owner
 from points_service.models import Member, Organization, OrgKind, Record, RecordStatus, Role, SubjectType
 
 MAX_RECORD_AGE = timedelta(days=90)  # older service is reported too late to be verified
@@ -50,6 +51,7 @@ def submit_member_record(actor: Principal, submission: Submission, *, now: datet
     now = now or utcnow()
     item = _reportable_item(submission.item_code, SubjectType.MEMBER, now)
     _check(submission, item, now)
+    check_evidence_owner(actor, submission.evidence)
     scope_id = member.branch_id if item.approval == "branch_secretary" else member.community_id
     return _submit(actor, SubjectType.MEMBER, member.id, item, scope_id, submission, now)
 
@@ -70,6 +72,7 @@ def submit_organization_record(actor: Principal, org_id: int, submission: Submis
     if org.paired_community_id is None:
         raise ValidationFailed({"organization_id": ["该组织尚未与社区结对，无法确定由哪个社区审核"]})
     _check(submission, item, now)
+    check_evidence_owner(actor, submission.evidence)
     return _submit(actor, SubjectType.ORGANIZATION, org.id, item, org.paired_community_id, submission, now)
 
 
@@ -137,6 +140,7 @@ def resubmit_record(actor: Principal, record_id: int, *, description: str | None
     if evidence is not None:
         if len(evidence) > MAX_EVIDENCE:
             raise ValidationFailed({"evidence": [f"佐证材料最多 {MAX_EVIDENCE} 项"]})
+        check_evidence_owner(actor, evidence)
         changes["evidence"] = list(evidence)
     try:
         move_record(record, RecordStatus.PENDING, actor, now=now or utcnow(), **changes)
