@@ -5,11 +5,10 @@ Revises: a41d7e0c9b25
 Create Date: 2026-12-06 09:11:10.652246
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import points_service.db  # noqa: F401  (custom column types: UTCDateTime, Points)
-
 
 # revision identifiers, used by Alembic.
 revision = 'c7e1a9d3f5b2'

@@ -30,8 +30,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain.access import Principal, allowed
 from points_service.domain import notifications
+from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ServiceError, ValidationFailed
 from points_service.domain.ledger.credit import Fact, credit

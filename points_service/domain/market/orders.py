@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from points_service.db import db, utcnow
-from points_service.domain.access import Principal, allowed, authorize, nodes_in_scope
 from points_service.domain import notifications
+from points_service.domain.access import Principal, allowed, authorize, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import ServiceError, ValidationFailed
 from points_service.domain.ledger.credit import insert_entry, lock_subject

@@ -24,7 +24,8 @@ from points_service.models import (
     SubjectType,
 )
 
-_RECORD_EVENTS = {RecordStatus.APPROVED: ("record_approved", "已通过"), RecordStatus.REJECTED: ("record_rejected", "未通过")}
+_RECORD_EVENTS = {RecordStatus.APPROVED: ("record_approved", "已通过"),
+                  RecordStatus.REJECTED: ("record_rejected", "未通过")}
 _REPORT_EVENTS = {ReportStatus.CONFIRMED: ("report_confirmed", "已确认"),
                   ReportStatus.REJECTED: ("report_rejected", "未通过")}
 _ORDER_EVENTS = {OrderState.PLACED: "order_ready", OrderState.CANCELLED: "order_cancelled",

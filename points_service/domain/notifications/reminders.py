@@ -49,11 +49,12 @@ def remind_expiring(*, now: datetime | None = None) -> dict:
         return {"reminded": 0}
     active = set(db.session.scalars(sa.select(Member.id).where(Member.is_active.is_(True))))
     sent = 0
+    last_day = (month.end - timedelta(seconds=1)).astimezone(LOCAL_TZ).date()
     for (subject_type, member_id), points in sorted(expiring_by_subject(month, months).items()):
         if subject_type != SubjectType.MEMBER or member_id not in active:
             continue
         message = notify(member_id, "points_expiring", f"expiry:{month.key}", {
-            "points": points, "expires_on": (month.end - timedelta(seconds=1)).astimezone(LOCAL_TZ).date(), "tip": "可到积分超市兑换"})
+            "points": points, "expires_on": last_day, "tip": "可到积分超市兑换"})
         db.session.commit()
         sent += message is not None
     return {"reminded": sent}

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Bundle, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
-from points_service.domain.access import ORG_ROLES, Principal, authorize, nodes_in_scope
 from points_service.domain import notifications
+from points_service.domain.access import ORG_ROLES, Principal, authorize, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import Fact, credit, lock_subject

@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from points_service.db import db, utcnow
-from points_service.domain.access import Principal, allowed, authorize
 from points_service.domain import notifications
+from points_service.domain.access import Principal, allowed, authorize
 from points_service.domain.audit import audit
 from points_service.domain.calendar import working_days_after
 from points_service.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
