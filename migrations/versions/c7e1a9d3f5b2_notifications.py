@@ -46,6 +46,7 @@ def upgrade():
     )
     with op.batch_alter_table('notification_messages', schema=None) as batch_op:
         batch_op.create_index('ix_notification_messages_member_created', ['member_id', 'id'], unique=False)
+        batch_op.create_index('ix_notification_messages_member_unread', ['member_id', 'read_at'], unique=False)
 
     op.create_table('notification_deliveries',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -83,6 +84,7 @@ def downgrade():
 
     op.drop_table('notification_deliveries')
     with op.batch_alter_table('notification_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_messages_member_unread')
         batch_op.drop_index('ix_notification_messages_member_created')
 
     op.drop_table('notification_messages')

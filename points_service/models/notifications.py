@@ -59,6 +59,7 @@ class InboxMessage(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("source_key", "member_id", name="uq_notification_messages_source_member"),
         sa.Index("ix_notification_messages_member_created", "member_id", "id"),
+        sa.Index("ix_notification_messages_member_unread", "member_id", "read_at"),  # GET /me's unread count
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)

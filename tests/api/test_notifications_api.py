@@ -85,3 +85,14 @@ def test_another_members_message_is_not_found(client, world):
     response = client.post(f"/api/v1/me/messages/{message.id}/read", headers=world["h"]["alice"])
     assert response.status_code == 404 and response.get_json()["code"] == "message_not_found"
     assert client.post("/api/v1/me/messages/999999/read", headers=world["h"]["alice"]).status_code == 404
+
+
+def test_get_me_carries_the_unread_count_in_its_one_statement(client, world, statements):
+    enqueue(world["alice"], "a")
+    read = enqueue(world["alice"], "b")
+    client.post(f"/api/v1/me/messages/{read.id}/read", headers=world["h"]["alice"])
+    client.get("/api/v1/me", headers=world["h"]["alice"])  # this process learns the policy's validity
+    statements.clear()
+    me = client.get("/api/v1/me", headers=world["h"]["alice"]).get_json()["data"]
+    assert me["points"]["unread_messages"] == 1
+    assert len(statements) == 2  # the principal, then the one statement that now counts them too
