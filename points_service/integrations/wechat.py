@@ -161,7 +161,8 @@ class SubscribeSender:
                 "force_refresh": force_refresh})
             token, expires_in = payload.get("access_token"), payload.get("expires_in")
             if not isinstance(token, str) or not isinstance(expires_in, int):
-                raise SendFailed(int(payload.get("errcode") or -1), "stable_token refused", permanent=False)
+                errcode = payload.get("errcode")
+                raise SendFailed(errcode if isinstance(errcode, int) else -1, "stable_token refused", permanent=False)
             _tokens[key] = (token, self.clock() + max(expires_in - TOKEN_MARGIN_SECONDS, 0))
             return token
 
