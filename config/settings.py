@@ -56,6 +56,8 @@ class Base:
     WECHAT_APP_SECRET: str | None = None
     WECHAT_TIMEOUT_SECONDS = 5.0
     WECHAT_DEV_LOGIN = False  # accept ``dev:<openid>`` codes instead of calling WeChat
+    WECHAT_DEV_SEND = False  # log subscribe messages and mark them sent instead of calling WeChat
+    NOTIFICATIONS_FILE = str(CONFIG_DIR / "notifications.yaml")
 
     CHECKIN_TOKEN_STEP_SECONDS = 30
 
@@ -89,6 +91,8 @@ class Base:
         self.WECHAT_APP_ID = _env("WECHAT_APP_ID", self.WECHAT_APP_ID)
         self.WECHAT_APP_SECRET = _env("WECHAT_APP_SECRET", self.WECHAT_APP_SECRET)
         self.WECHAT_DEV_LOGIN = _env_bool("WECHAT_DEV_LOGIN", self.WECHAT_DEV_LOGIN)
+        self.WECHAT_DEV_SEND = _env_bool("WECHAT_DEV_SEND", self.WECHAT_DEV_SEND)
+        self.NOTIFICATIONS_FILE = _env("NOTIFICATIONS_FILE", self.NOTIFICATIONS_FILE)
         self.POLICY_FILE = _env("POLICY_FILE", self.POLICY_FILE)
         self.EXPORT_DIR = _env("EXPORT_DIR")  # None: instance/exports
 
@@ -103,6 +107,7 @@ class Base:
 class Development(Base):
     ENV_NAME = "development"
     WECHAT_DEV_LOGIN = True
+    WECHAT_DEV_SEND = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,6 +124,7 @@ class Testing(Base):
     ENV_NAME = "testing"
     TESTING = True
     WECHAT_DEV_LOGIN = True
+    WECHAT_DEV_SEND = True
     LOGIN_LOCK_SECONDS = 60
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # tests only: fixtures create many accounts
 
@@ -145,6 +151,8 @@ class Production(Base):
             problems.append("POINTS_SECRET_KEY must be at least 32 characters")
         if self.WECHAT_DEV_LOGIN:
             problems.append("POINTS_WECHAT_DEV_LOGIN must be off in production")
+        if self.WECHAT_DEV_SEND:
+            problems.append("POINTS_WECHAT_DEV_SEND must be off in production")
         if not (self.WECHAT_APP_ID and self.WECHAT_APP_SECRET):
             problems.append("POINTS_WECHAT_APP_ID and POINTS_WECHAT_APP_SECRET are required")
         if self.SQLALCHEMY_DATABASE_URI and self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):

@@ -17,6 +17,7 @@ def create_app(settings=None) -> Flask:
     from points_service.api.errors import register_error_handlers
     from points_service.api.security import init_app as init_security
     from points_service.console import register_console
+    from points_service.domain.notifications import init_app as init_notifications
     from points_service.domain.policy import init_app as init_policy
     from points_service.jsonio import init_app as init_json
 
@@ -27,6 +28,7 @@ def create_app(settings=None) -> Flask:
     register_api(app)
     register_error_handlers(app)
     init_policy(app)
+    init_notifications(app)
     app.register_blueprint(health.blp)
     register_console(app)
     cli.register_commands(app)

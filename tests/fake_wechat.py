@@ -94,3 +94,45 @@ def enable_client_logging(monkeypatch) -> None:
 
     for name in ("urllib3.connectionpool", "points_service.integrations.wechat", "points_service.api.errors"):
         monkeypatch.setattr(logging.getLogger(name), "disabled", False)
+
+
+STABLE_TOKEN = "/cgi-bin/stable_token"
+SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
+
+
+class FakeSubscribe:
+    """WeChat's stable_token and subscribeMessage.send: tokens numbered per issue, sends recorded, and
+    scripted answers (an errcode, or "500" for an HTTP error) consumed one per send, then success."""
+
+    def __init__(self) -> None:
+        self.tokens_issued = 0
+        self.valid_token: str | None = None
+        self.sends: list[dict] = []  # every send request WeChat received, with the token used
+        self.script: list[int | str] = []
+
+    def token(self, request: Request) -> Response:
+        body = request.get_json(force=True)
+        if (body.get("appid"), body.get("secret"), body.get("grant_type")) != (
+                APP_ID, APP_SECRET, "client_credential"):
+            return FakeWechat._answer({"errcode": 40013, "errmsg": "invalid appid"})
+        if self.valid_token is None or body.get("force_refresh"):
+            self.tokens_issued += 1
+            self.valid_token = f"token-{self.tokens_issued}"
+        return FakeWechat._answer({"access_token": self.valid_token, "expires_in": 7200})
+
+    def send(self, request: Request) -> Response:
+        body = request.get_json(force=True)
+        self.sends.append({**body, "access_token": request.args.get("access_token")})
+        if request.args.get("access_token") != self.valid_token:
+            return FakeWechat._answer({"errcode": 40001, "errmsg": "invalid credential"})
+        answer = self.script.pop(0) if self.script else 0
+        if answer == "500":
+            return Response("busy", status=500)
+        return FakeWechat._answer({"errcode": answer, "errmsg": "ok" if answer == 0 else "refused"})
+
+
+def serve_fake_subscribe(httpserver) -> FakeSubscribe:
+    fake = FakeSubscribe()
+    httpserver.expect_request(STABLE_TOKEN, method="POST").respond_with_handler(fake.token)
+    httpserver.expect_request(SUBSCRIBE_SEND, method="POST").respond_with_handler(fake.send)
+    return fake

@@ -14,6 +14,7 @@ from points_service.api import (
     lifecycle,
     market,
     me,
+    notifications,
     points,
     policy,
     preview,
@@ -30,7 +31,7 @@ API_PREFIX = "/api/v1"
 BLUEPRINTS = [auth.blp, me.blp, structure.blp, points.blp, admin.blp, imports.blp, policy.blp, preview.blp,
               reports.blp, activities.blp, records.blp, approvals.blp, annual.blp,
               stars.blp, red_flags.blp, calendar.blp, boards.blp, market.blp, lifecycle.blp,
-              uploads.blp]
+              uploads.blp, notifications.blp]
 
 api = Api()
 

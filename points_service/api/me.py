@@ -50,6 +50,7 @@ class HomePointsSchema(ma.Schema):
     redeemable = PointsField(metadata={"description": "公益积分余额"})
     pending = ma.fields.Integer(metadata={"description": "待审核的上报与报到"})
     open_orders = ma.fields.Integer(metadata={"description": "积分超市待取货的订单数"})
+    unread_messages = ma.fields.Integer(metadata={"description": "未读站内消息数（GET /me/messages）"})
     expiring = ma.fields.Nested(ExpiringSchema)
     labels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 

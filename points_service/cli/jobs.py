@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 
 from points_service.db import db
 from points_service.domain.periods import BadPeriod, parse_period
-from points_service.jobs.runner import run_job
+from points_service.jobs.runner import run_job, run_unclaimed
 from points_service.jobs.schedule import JOBS, JOBS_BY_ID
 from points_service.jobs.scheduler import run_scheduler
 from points_service.models import JobRun
@@ -28,6 +28,9 @@ def run_command():
 @click.option("--period", required=True, help="The period to settle, e.g. 2026-11, 2026-Q3, 2026.")
 def run_once_command(job_id, period):
     """Run one job for one period now (skipped if that period already succeeded)."""
+    if not JOBS_BY_ID[job_id].claimed:
+        click.echo(f"{job_id}: {run_unclaimed(JOBS_BY_ID[job_id])}")
+        return
     try:
         settled = parse_period(period)
     except BadPeriod as exc:

@@ -28,13 +28,15 @@ from points_service.console.views import (
     home,
     hr,
     market,
+    notifications,
     people,
     reports,
     selections,
 )
 
 SECTIONS = [home.blp, approvals.blp, reports.blp, activities.blp, people.blp, boards.blp, selections.blp, hr.blp,
-            admin_roster.blp, admin_policy.blp, admin_users.blp, market.blp]
+            admin_roster.blp, admin_policy.blp, admin_users.blp, market.blp,
+            notifications.blp]
 
 for _section in SECTIONS:  # once, at import: a blueprint cannot gain children after its first registration
     console.register_blueprint(_section)

@@ -49,6 +49,7 @@ NAV: list[NavItem] = [
     NavItem("花名册导入", "console.admin_roster.upload", lambda p: allowed(p, "roster.import", "members"), group=ADMIN),
     NavItem("积分政策", "console.admin_policy.versions", lambda p: allowed(p, "policy.publish"), group=ADMIN),
     NavItem("用户与授权", "console.admin_users.users", lambda p: allowed(p, "users.manage"), group=ADMIN),
+    NavItem("消息通知", "console.notifications.index", lambda p: allowed(p, "notifications.monitor"), group=ADMIN),
 ]
 
 

@@ -361,6 +361,8 @@ RULES: dict[str, Rule] = {
     "market.desk": has_market_desk,  # the admin catalogue and order queue, narrowed to one's scopes
     "market.order": is_member,  # members order, see and cancel their own orders
     "market.hand_over": can_hand_over_order,  # pick-up and cancel with a reason
+    "notifications.own": is_member,  # a member's inbox and subscribe-message grants
+    "notifications.monitor": is_admin,  # the outbox: sent, failed and why
 }
 
 

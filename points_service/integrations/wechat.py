@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 import requests
@@ -18,13 +20,13 @@ log = logging.getLogger(__name__)
 
 # WeChat takes the app secret and the login code in the query string, and urllib3 logs every request
 # line at DEBUG: blank those parameters before any handler sees the record.
-_SECRET_PARAMS = re.compile(r"((?:secret|js_code)=)[^&\s\"]*")
+_SECRET_PARAMS = re.compile(r"((?:secret|js_code|access_token)=)[^&\s\"]*")
 
 
 class _RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "secret=" in message or "js_code=" in message:
+        if "secret=" in message or "js_code=" in message or "access_token=" in message:
             record.msg, record.args = _SECRET_PARAMS.sub(r"\1***", message), ()
         return True
 
@@ -104,3 +106,93 @@ class WechatClient:
         if not isinstance(payload, dict):
             raise ServiceUnavailable("微信服务返回异常", code="wechat_unavailable")
         return payload
+
+
+# ------------------------------------------------------------------------------------- subscribe messages
+
+# Refused for good: retrying cannot help (no grant / user refused, invalid openid, template or data wrong).
+PERMANENT_ERRCODES = frozenset({43101, 40003, 40037, 47003, 41030})
+TOKEN_ERRCODES = frozenset({40001, 42001})  # the access token is invalid or expired: refresh, retry once
+TOKEN_MARGIN_SECONDS = 300  # refresh a cached token this long before WeChat says it expires
+
+# The stable access token, per (API base, app id), shared by the threads of one process. A process that
+# starts fetches its own; stable_token hands every caller the same token until it expires, so processes
+# never invalidate each other's (unlike the older /cgi-bin/token).
+_tokens: dict[tuple[str, str], tuple[str, float]] = {}
+_tokens_lock = threading.Lock()
+
+
+class SendFailed(Exception):
+    """A subscribe message WeChat did not accept: ``errcode`` (-1 for transport), permanent or not."""
+
+    def __init__(self, errcode: int, errmsg: str, *, permanent: bool) -> None:
+        super().__init__(f"{errcode} {errmsg}")
+        self.errcode, self.errmsg, self.permanent = errcode, errmsg, permanent
+
+
+def forget_tokens() -> None:
+    with _tokens_lock:
+        _tokens.clear()
+
+
+class SubscribeSender:
+    """Sends subscribe messages through subscribeMessage.send with a cached stable access token."""
+
+    def __init__(self, client: WechatClient, clock=time.monotonic) -> None:
+        self.client, self.clock = client, clock
+
+    def send(self, openid: str, template_id: str, data: dict, page: str = "") -> None:
+        """Return when WeChat accepted it; raise SendFailed otherwise (permanent or transient)."""
+        body = {"touser": openid, "template_id": template_id, "data": data, **({"page": page} if page else {})}
+        errcode, errmsg = self._post_send(body, self.access_token())
+        if errcode in TOKEN_ERRCODES:
+            errcode, errmsg = self._post_send(body, self.access_token(force_refresh=True))
+        if errcode:
+            raise SendFailed(errcode, errmsg, permanent=errcode in PERMANENT_ERRCODES)
+
+    def access_token(self, force_refresh: bool = False) -> str:
+        key = (self.client.base_url, self.client.app_id or "")
+        with _tokens_lock:
+            cached = _tokens.get(key)
+            if cached and not force_refresh and cached[1] > self.clock():
+                return cached[0]
+            payload = self._post("/cgi-bin/stable_token", None, {
+                "grant_type": "client_credential", "appid": self.client.app_id, "secret": self.client.app_secret,
+                "force_refresh": force_refresh})
+            token, expires_in = payload.get("access_token"), payload.get("expires_in")
+            if not isinstance(token, str) or not isinstance(expires_in, int):
+                errcode = payload.get("errcode")
+                raise SendFailed(errcode if isinstance(errcode, int) else -1, "stable_token refused", permanent=False)
+            _tokens[key] = (token, self.clock() + max(expires_in - TOKEN_MARGIN_SECONDS, 0))
+            return token
+
+    def _post_send(self, body: dict, token: str) -> tuple[int, str]:
+        payload = self._post("/cgi-bin/message/subscribe/send", {"access_token": token}, body)
+        errcode = payload.get("errcode") or 0
+        return (errcode if isinstance(errcode, int) else -1), str(payload.get("errmsg", ""))[:200]
+
+    def _post(self, path: str, params: dict | None, body: dict) -> dict:
+        try:
+            response = requests.post(self.client.base_url + path, params=params, json=body,
+                                     timeout=self.client.timeout)
+            response.raise_for_status()
+            payload = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("WeChat unreachable: %s", type(exc).__name__)
+            raise SendFailed(-1, type(exc).__name__, permanent=False) from exc
+        if not isinstance(payload, dict):
+            raise SendFailed(-1, "not a JSON object", permanent=False)
+        return payload
+
+
+class LogOnlySender:
+    """Development: log the message (never the openid) and treat it as sent; production refuses this mode."""
+
+    def send(self, openid: str, template_id: str, data: dict, page: str = "") -> None:
+        log.info("dev subscribe message %s to %s…: %s", template_id, openid[:4], data)
+
+
+def subscribe_sender(config):
+    if config.get("WECHAT_DEV_SEND"):
+        return LogOnlySender()
+    return SubscribeSender(WechatClient.from_config(config))

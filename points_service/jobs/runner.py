@@ -45,6 +45,19 @@ def run_job(spec: JobSpec, period: Period, *, scheduled_for: datetime | None = N
     return claim
 
 
+def run_unclaimed(spec: JobSpec) -> dict:
+    """Run a job that claims no period (it does what is due and is idempotent by itself); failures are logged
+    and the next firing tries again."""
+    try:
+        result = spec.run(None, None)
+    except Exception:
+        db.session.rollback()
+        log.exception("job %s failed", spec.id)
+        return {"job": spec.id, "status": "failed"}
+    log.info("job %s ran: %s", spec.id, result)
+    return {"job": spec.id, "status": "succeeded", "result": result}
+
+
 def _claim(job_id: str, period: Period, scheduled_for: datetime | None) -> JobRun | None:
     existing = db.session.scalar(
         sa.select(JobRun).where(JobRun.job_id == job_id, JobRun.period == period.key).with_for_update())

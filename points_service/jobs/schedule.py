@@ -16,6 +16,8 @@ from points_service.domain.checkin.consequences import settle_activity_consequen
 from points_service.domain.exports.files import annual_export_job
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
 from points_service.domain.market.orders import expire_uncollected
+from points_service.domain.notifications.delivery import deliver_job
+from points_service.domain.notifications.reminders import activity_reminder_job, expiry_reminder_job
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
 from points_service.domain.red_flags.awards import award_red_flags_job
@@ -29,6 +31,7 @@ class JobSpec:
     cron: dict  # CronTrigger fields, interpreted in Asia/Shanghai
     settles: Callable[[Policy], str | None]  # the period kind it settles under this policy; None = off
     run: Callable[[Period, Policy], dict]
+    claimed: bool = True  # False: no period claim; the job is idempotent by itself and runs every firing
 
     def period_for(self, fire_time: datetime, policy: Policy) -> Period | None:
         kind = self.settles(policy)
@@ -73,6 +76,13 @@ JOBS: tuple[JobSpec, ...] = (
     # Daily: orders whose pick-up window ended by the end of the settled day are cancelled and refunded.
     JobSpec("market_order_expiry", "积分超市逾期未取货订单自动取消并退还积分", {"hour": 1, "minute": 30},
             lambda _policy: PeriodKind.DAY, expire_uncollected),
+    # Notifications: unclaimed (each run does what is due; the outbox and inbox keys make reruns harmless).
+    JobSpec("notification_delivery", "微信订阅消息发送（发件箱，失败退避重试）", {"minute": "*"},
+            lambda _policy: PeriodKind.DAY, deliver_job, claimed=False),
+    JobSpec("activity_reminder", "活动开始前提醒已报名党员", {"minute": 5},
+            lambda _policy: PeriodKind.DAY, activity_reminder_job, claimed=False),
+    JobSpec("expiry_reminder", "公益积分即将到期提醒（每人每月一次）", {"hour": 9, "minute": 0},
+            lambda _policy: PeriodKind.DAY, expiry_reminder_job, claimed=False),
 )
 
 JOBS_BY_ID = {job.id: job for job in JOBS}

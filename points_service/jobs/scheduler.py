@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from points_service.db import utcnow
 from points_service.domain.periods import LOCAL_TZ
 from points_service.domain.policy import policy_in_force
-from points_service.jobs.runner import run_job
+from points_service.jobs.runner import run_job, run_unclaimed
 from points_service.jobs.schedule import JOBS, JOBS_BY_ID, JobSpec
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ def fire(app, job_id: str, now: datetime | None = None) -> dict | None:
     Returns what ran (job, period, scheduled_for, status), or None when there was nothing to do."""
     spec = JOBS_BY_ID[job_id]
     with app.app_context():
+        if not spec.claimed:
+            return run_unclaimed(spec)
         fire_time = last_fire_time(trigger_for(spec), now or utcnow())
         if fire_time is None:
             return None

@@ -31,6 +31,13 @@ from points_service.models.market import (
     OrderState,
     StockAdjustment,
 )
+from points_service.models.notifications import (
+    DELIVERY_STATE_NAMES,
+    Delivery,
+    DeliveryState,
+    InboxMessage,
+    SubscriptionGrant,
+)
 from points_service.models.people import Affiliation, Member
 from points_service.models.policy import PolicyVersion
 from points_service.models.selections import (
@@ -143,4 +150,9 @@ __all__ = [
     "DeactivationReason",
     "MemberStatusChange",
     "StatusChangeKind",
+    "DELIVERY_STATE_NAMES",
+    "Delivery",
+    "DeliveryState",
+    "InboxMessage",
+    "SubscriptionGrant",
 ]

@@ -30,6 +30,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
+from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ServiceError, ValidationFailed
@@ -326,6 +327,7 @@ def _apply(actor: Principal, targets: Iterable[Record | Activity], decision: Dec
             if isinstance(target, Record) and decision == Decision.APPROVE:
                 credit(record_fact(target), actor_id=actor.user_id, at=now)
             _audit(actor, target, decision, comment)
+            notifications.record_decided(target, comment)
         db.session.commit()
     except ServiceError:
         db.session.rollback()

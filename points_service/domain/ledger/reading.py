@@ -21,6 +21,7 @@ from points_service.models import (
     ALL_TIME,
     PENDING,
     SCORING_KINDS,
+    InboxMessage,
     LedgerEntry,
     LedgerName,
     MarketItem,
@@ -130,6 +131,7 @@ def home_figures(row, now: datetime) -> dict:
         "redeemable": from_cents(row.redeemable),
         "pending": row.pending_records + row.pending_reports,
         "open_orders": row.open_orders,
+        "unread_messages": row.unread_messages,
         "expiring": {"points": expiring_amount(row.old_credits, row.debits) if expiring else Decimal(0),
                      "on": period_containing(now, PeriodKind.MONTH).end},
         "labels": LABELS,
@@ -164,6 +166,9 @@ def _home_statement(with_expiry: bool) -> sa.Select:
         sa.select(sa.func.count()).select_from(MarketOrder).where(
             MarketOrder.member_id == member, MarketOrder.state == sql_constant(OrderState.PLACED),
         ).scalar_subquery().label("open_orders"),
+        sa.select(sa.func.count()).select_from(InboxMessage).where(
+            InboxMessage.member_id == member, InboxMessage.read_at.is_(None),
+        ).scalar_subquery().label("unread_messages"),
         *expiry)
 
 

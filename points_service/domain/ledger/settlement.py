@@ -104,6 +104,11 @@ def _expiring(period: Period, months: int, *subject_filter) -> dict[Subject, Dec
     return {subject: amount for subject, amount in amounts.items() if amount > 0}  # debits are negative
 
 
+def expiring_by_subject(period: Period, months: int) -> dict[Subject, Decimal]:
+    """What the expiry run at the end of ``period`` will take from each subject (the reminder job reads it)."""
+    return _expiring(period, months)
+
+
 def expiry_window(period: Period, months: int) -> tuple[datetime, datetime]:
     """(validity threshold, cutoff) of the expiry run at the end of ``period``."""
     return _months_before(period, months), period.end

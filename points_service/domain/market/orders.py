@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from points_service.db import db, utcnow
+from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed, authorize, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import ServiceError, ValidationFailed
@@ -171,6 +172,7 @@ _CLOSING = {OrderState.CANCELLED: "已取消", OrderState.EXPIRED: "逾期未取
 def _event(order: MarketOrder, from_state, to_state, actor_id: int | None, reason: str, at: datetime) -> None:
     db.session.add(MarketOrderEvent(order_id=order.id, from_state=from_state, to_state=to_state, actor_id=actor_id,
                                     reason=reason, at=at))
+    notifications.order_moved(order, to_state, reason)
 
 
 def _close(order: MarketOrder, to: OrderState, actor_id: int | None, reason: str, at: datetime) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Bundle, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
+from points_service.domain import notifications
 from points_service.domain.access import ORG_ROLES, Principal, authorize, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -205,6 +206,7 @@ def _record_decision(actor: Principal, report: Report, now: datetime, *, comment
     action = "report.confirm" if to == ReportStatus.CONFIRMED else "report.reject"
     audit(action, actor=actor, target=report,
           detail={"subject": f"{report.subject_type}:{report.subject_id}", "half": report.half, **detail})
+    notifications.report_decided(report, comment)
 
 
 # ------------------------------------------------------------------------------------------------- reading

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from points_service.db import db, utcnow
+from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed, authorize
 from points_service.domain.audit import audit
 from points_service.domain.calendar import working_days_after
@@ -251,6 +252,7 @@ def publish_star_run(actor: Principal, run_id: int, *, now: datetime | None = No
     _move(run, StarRunStatus.PROPOSED, StarRunStatus.PUBLISHED, published_at=now, publicity_ends_on=ends_on)
     audit("star_run.publish", actor=actor, target=run, detail={"publicity_ends_on": ends_on.isoformat(),
                                                               "working_days": days})
+    notifications.star_run_published(run)
     db.session.commit()
     return run
 

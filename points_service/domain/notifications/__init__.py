@@ -1,0 +1,50 @@
+"""Notifications: an in-app inbox message for every member event, and a WeChat subscribe message when the
+member granted one (outbox written in the event's transaction, sent by the delivery job).
+
+Other use cases call the event hooks (flush only, inside their transaction): ``record_decided``,
+``report_decided``, ``star_run_published``, ``order_moved``; or ``notify`` for a new event.
+"""
+
+from points_service.domain.notifications.config import (
+    EVENT_VALUES,
+    NotificationConfig,
+    NotificationConfigInvalid,
+    init_app,
+    load_config,
+    notification_config,
+)
+from points_service.domain.notifications.events import (
+    order_moved,
+    record_decided,
+    report_decided,
+    star_run_published,
+)
+from points_service.domain.notifications.inbox import (
+    MessageNotFound,
+    grant_subscriptions,
+    mark_read,
+    own_messages,
+    subscriptions,
+    unread_count,
+)
+from points_service.domain.notifications.outbox import notify
+
+__all__ = [
+    "EVENT_VALUES",
+    "MessageNotFound",
+    "NotificationConfig",
+    "NotificationConfigInvalid",
+    "grant_subscriptions",
+    "init_app",
+    "load_config",
+    "mark_read",
+    "notification_config",
+    "notify",
+    "order_moved",
+    "own_messages",
+    "record_decided",
+    "report_decided",
+    "star_run_published",
+    "subscriptions",
+    "unread_count",
+]

@@ -1,0 +1,168 @@
+"""The notifications configuration (config/notifications.yaml): templates, events, delivery, reminders.
+
+Validated by a marshmallow schema at start-up (``init_app``), so a typo never reaches a member: unknown keys,
+an event naming an unknown template or a value its event does not provide, a WeChat keyword of an unknown
+type. Template ids come from the environment in production (``template_id_env``), never from Python.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import marshmallow as ma
+import yaml
+from flask import current_app
+
+# The values each event provides (the domain fills them); templates and texts may use any of them.
+EVENT_VALUES: dict[str, frozenset[str]] = {
+    "record_approved": frozenset({"record_id", "item_name", "result", "reason", "decided_at"}),
+    "record_rejected": frozenset({"record_id", "item_name", "result", "reason", "decided_at"}),
+    "report_confirmed": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
+    "report_rejected": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
+    "activity_reminder": frozenset({"activity_id", "activity_title", "starts_at", "tip"}),
+    "points_expiring": frozenset({"points", "expires_on", "tip"}),
+    "star_published": frozenset({"run_id", "selection", "result", "publicity_ends_on"}),
+    "order_ready": frozenset({"order_id", "item_name", "pickup_code", "pickup_deadline"}),
+    "order_cancelled": frozenset({"order_id", "item_name", "reason", "points"}),
+    "order_expired": frozenset({"order_id", "item_name", "reason", "points"}),
+}
+
+# WeChat's keyword types (the keyword's letters) and their length limits; None: a formatted date or time.
+FIELD_LIMITS: dict[str, int | None] = {
+    "thing": 20, "short_thing": 5, "phrase": 5, "name": 10, "character_string": 32, "number": 32,
+    "letter": 32, "symbol": 5, "amount": 11, "phone_number": 17, "car_number": 8, "time": None, "date": None,
+}
+_KEYWORD = re.compile(r"^([a-z_]+?)(\d+)$")
+
+
+class NotificationConfigInvalid(RuntimeError):
+    """The notifications file cannot be used; raised at start-up so the service never runs with it."""
+
+
+def field_type(keyword: str) -> str | None:
+    match = _KEYWORD.match(keyword)
+    return match.group(1) if match and match.group(1) in FIELD_LIMITS else None
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+class TemplateSchema(ma.Schema):
+    template_id_env = ma.fields.String(load_default=None)
+    template_id = ma.fields.String(load_default=None)
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=30))
+    fields = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), required=True)
+
+    @ma.validates("fields")
+    def known_keywords(self, value, **_kwargs):
+        unknown = [key for key in value if field_type(key) is None]
+        if unknown:
+            raise ma.ValidationError(f"未知的微信模板关键词类型：{', '.join(sorted(unknown))}")
+
+
+class EventSchema(ma.Schema):
+    template = ma.fields.String(required=True)
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
+    body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=300))
+    link = ma.fields.String(load_default="")
+
+
+class DeliverySettingsSchema(ma.Schema):
+    max_attempts = ma.fields.Integer(load_default=6, validate=ma.validate.Range(min=1, max=50))
+    backoff_seconds = ma.fields.Integer(load_default=60, validate=ma.validate.Range(min=1))
+    backoff_cap_seconds = ma.fields.Integer(load_default=3600, validate=ma.validate.Range(min=1))
+    lease_seconds = ma.fields.Integer(load_default=300, validate=ma.validate.Range(min=30))
+    batch = ma.fields.Integer(load_default=200, validate=ma.validate.Range(min=1, max=10_000))
+
+
+class RemindersSchema(ma.Schema):
+    activity_hours = ma.fields.Integer(load_default=24, validate=ma.validate.Range(min=1, max=24 * 7))
+    expiry_days = ma.fields.Integer(load_default=7, validate=ma.validate.Range(min=1, max=31))
+
+
+class NotificationsSchema(ma.Schema):
+    templates = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$")),
+                               values=ma.fields.Nested(TemplateSchema), required=True)
+    events = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(sorted(EVENT_VALUES))),
+                            values=ma.fields.Nested(EventSchema), required=True)
+    delivery = ma.fields.Nested(DeliverySettingsSchema, load_default=dict)
+    reminders = ma.fields.Nested(RemindersSchema, load_default=dict)
+
+    @ma.validates_schema
+    def consistent(self, data, **_kwargs):
+        errors = {}
+        for event, spec in data.get("events", {}).items():
+            template = data.get("templates", {}).get(spec["template"])
+            if template is None:
+                errors[f"events.{event}.template"] = [f"未配置的模板：{spec['template']}"]
+                continue
+            used = set(template["fields"].values()).union(
+                *(_placeholders(spec[name]) for name in ("title", "body", "link")))
+            missing = used - EVENT_VALUES[event]
+            if missing:
+                errors[f"events.{event}"] = [f"事件不提供这些取值：{', '.join(sorted(missing))}"]
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    template_id: str | None
+    title: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class EventText:
+    event: str
+    template: str
+    title: str
+    body: str
+    link: str
+
+
+@dataclass(frozen=True)
+class NotificationConfig:
+    templates: dict[str, Template]
+    events: dict[str, EventText]
+    delivery: dict
+    reminders: dict
+
+
+def parse_config(document, environ=os.environ) -> NotificationConfig:
+    try:
+        data = NotificationsSchema().load(document)
+    except ma.ValidationError as exc:
+        raise NotificationConfigInvalid(f"invalid notifications file: {exc.messages}") from exc
+    templates = {key: Template(key, environ.get(spec["template_id_env"] or "") or spec["template_id"], spec["title"],
+                               dict(spec["fields"])) for key, spec in data["templates"].items()}
+    events = {event: EventText(event, **spec) for event, spec in data["events"].items()}
+    return NotificationConfig(templates, events, data["delivery"], data["reminders"])
+
+
+def load_config(path: str | Path, environ=os.environ) -> NotificationConfig:
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise NotificationConfigInvalid(f"cannot read the notifications file {path}: {exc}") from exc
+    return parse_config(document, environ)
+
+
+def init_app(app) -> None:
+    """Load and validate the file; production also needs every template's WeChat id."""
+    config = load_config(app.config["NOTIFICATIONS_FILE"])
+    if app.config.get("ENV_NAME") == "production":
+        missing = [t.key for t in config.templates.values() if not t.template_id or t.template_id.startswith("dev-")]
+        if missing:
+            raise NotificationConfigInvalid(f"WeChat template ids missing for: {', '.join(missing)}")
+    app.extensions["notifications"] = config
+
+
+def notification_config() -> NotificationConfig:
+    return current_app.extensions["notifications"]

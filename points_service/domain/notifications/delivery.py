@@ -1,0 +1,165 @@
+"""The delivery job: claim a due outbox row, record the attempt, send it, mark the outcome — one row at a time.
+
+Crash safety: a row is marked ``sending`` (attempt counted, lease set) and COMMITTED before the HTTP call.
+A process killed between the send and the mark leaves it ``sending``; once the lease has passed, the next
+run re-sends it ONCE with ``duplicate_possible`` set (the member may get the message twice; it is recorded).
+A row found ``sending`` past its lease a second time is not sent again but failed, so a crash loop sends at
+most one duplicate. Rows are claimed with FOR UPDATE SKIP LOCKED: two delivery processes never share a row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from points_service.db import db, utcnow
+from points_service.domain.notifications.config import notification_config
+from points_service.integrations.wechat import SendFailed, subscribe_sender
+from points_service.models import Delivery, DeliveryState, SubscriptionGrant, User, WechatIdentity
+
+log = logging.getLogger(__name__)
+
+NO_CONSENT = 43101
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    openid: str
+    template_id: str
+    data: dict
+    page: str
+    attempts: int
+
+
+def backoff(attempts: int, settings: dict) -> timedelta:
+    """Exponential: base × 2^(attempts-1), capped."""
+    seconds = settings["backoff_seconds"] * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, settings["backoff_cap_seconds"]))
+
+
+def deliver_due(*, now=None, sender=None, limit: int | None = None) -> dict:
+    """Send what is due, each row in its own transactions. Returns counts by outcome."""
+    settings = notification_config().delivery
+    sender = sender or subscribe_sender(current_app.config)
+    counts = {"sent": 0, "retry": 0, "failed": 0, "permanent_failed": 0}
+    for _ in range(limit or settings["batch"]):
+        at = now or utcnow()
+        claimed = claim_next(at, settings)
+        if claimed is None:
+            break
+        if isinstance(claimed, str):
+            counts[claimed] += 1
+            continue
+        outcome = _attempt(sender, claimed)
+        counts[mark(claimed, outcome, now or utcnow(), settings)] += 1
+    return counts
+
+
+def _attempt(sender, claimed: Claimed) -> SendFailed | None:
+    try:
+        sender.send(claimed.openid, claimed.template_id, claimed.data, claimed.page)
+    except SendFailed as failure:
+        return failure
+    return None
+
+
+def claim_next(at: datetime, settings: dict) -> Claimed | str | None:
+    """Claim one due row and commit the attempt; a str names a row settled without sending."""
+    row = db.session.scalar(
+        sa.select(Delivery).where(sa.or_(
+            sa.and_(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= at),
+            sa.and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until <= at)))
+        .order_by(Delivery.next_attempt_at, Delivery.id).limit(1).with_for_update(skip_locked=True))
+    if row is None:
+        db.session.rollback()
+        return None
+    settled = _interrupted(row, at) if row.state == DeliveryState.SENDING else None
+    settled = settled or _unaddressable(row, at)
+    if settled:
+        db.session.commit()
+        return settled
+    row.state, row.attempts, row.lease_until = DeliveryState.SENDING, row.attempts + 1, at + timedelta(
+        seconds=settings["lease_seconds"])
+    row.updated_at = at
+    claimed = Claimed(row.id, _openid(row.member_id), _template_id(row), row.data, row.page, row.attempts)
+    db.session.commit()
+    return claimed
+
+
+def _interrupted(row: Delivery, at: datetime) -> str | None:
+    """A row left ``sending``: its send may have reached WeChat. Re-send once, flagged; never twice."""
+    if row.duplicate_possible:
+        _settle(row, DeliveryState.FAILED, at, None, "发送中断两次，为避免重复不再发送")
+        return "failed"
+    row.duplicate_possible = True
+    log.warning("delivery %s was interrupted mid-send; re-sending once (duplicate possible)", row.id)
+    return None
+
+
+def _unaddressable(row: Delivery, at: datetime) -> str | None:
+    if not _openid(row.member_id):
+        _settle(row, DeliveryState.PERMANENT_FAILED, at, None, "党员未绑定微信")
+        return "permanent_failed"
+    if not _template_id(row):
+        _settle(row, DeliveryState.PERMANENT_FAILED, at, None, "模板未配置")
+        return "permanent_failed"
+    return None
+
+
+def _openid(member_id: int) -> str | None:
+    return db.session.scalar(sa.select(WechatIdentity.openid).join(User, User.id == WechatIdentity.user_id)
+                             .where(User.member_id == member_id).limit(1))
+
+
+def _template_id(row: Delivery) -> str | None:
+    template = notification_config().templates.get(row.template_key)
+    return template.template_id if template else None
+
+
+def _settle(row: Delivery, state: DeliveryState, at: datetime, errcode: int | None, error: str) -> None:
+    row.state, row.lease_until, row.updated_at = state, None, at
+    row.last_errcode, row.last_error = errcode, error[:300]
+    if state == DeliveryState.SENT:
+        row.sent_at = at
+
+
+def mark(claimed: Claimed, failure: SendFailed | None, at: datetime, settings: dict) -> str:
+    """Record the outcome of one attempt and commit; returns the counter it adds to."""
+    row = db.session.get(Delivery, claimed.id, with_for_update=True)
+    if row is None or row.state != DeliveryState.SENDING or row.attempts != claimed.attempts:
+        db.session.rollback()
+        return "retry"  # re-claimed after our lease ran out: the other claimer records it
+    if failure is None:
+        _settle(row, DeliveryState.SENT, at, None, "")
+        outcome = "sent"
+    elif failure.permanent:
+        _settle(row, DeliveryState.PERMANENT_FAILED, at, failure.errcode, failure.errmsg)
+        if failure.errcode == NO_CONSENT:
+            _forget_grants(row)
+        outcome = "permanent_failed"
+    elif row.attempts >= settings["max_attempts"]:
+        _settle(row, DeliveryState.FAILED, at, failure.errcode, failure.errmsg)
+        outcome = "failed"
+    else:
+        _settle(row, DeliveryState.PENDING, at, failure.errcode, failure.errmsg)
+        row.next_attempt_at = at + backoff(row.attempts, settings)
+        outcome = "retry"
+    db.session.commit()
+    return outcome
+
+
+def _forget_grants(row: Delivery) -> None:
+    """WeChat says the member holds no grant for this template: ours are stale, so none is left."""
+    db.session.execute(sa.update(SubscriptionGrant).where(
+        SubscriptionGrant.member_id == row.member_id, SubscriptionGrant.template_key == row.template_key)
+        .values(available=0).execution_options(synchronize_session=False))
+
+
+def deliver_job(_period=None, _policy=None) -> dict:
+    """The scheduled delivery (every minute)."""
+    return deliver_due()

@@ -1,0 +1,78 @@
+"""The events other use cases report, each one call inside their transaction (flushes only).
+
+Each turns a domain object into the event's values (config.EVENT_VALUES) and a source key that makes a
+retried event one message: ``record:12:approved``, ``order:7:cancelled``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.notifications.outbox import notify
+from points_service.domain.policy import policy_in_force
+from points_service.models import (
+    MarketOrder,
+    OrderState,
+    Record,
+    RecordStatus,
+    Region,
+    Report,
+    ReportStatus,
+    StarCandidate,
+    StarRun,
+    SubjectType,
+)
+
+_RECORD_EVENTS = {RecordStatus.APPROVED: ("record_approved", "已通过"),
+                  RecordStatus.REJECTED: ("record_rejected", "未通过")}
+_REPORT_EVENTS = {ReportStatus.CONFIRMED: ("report_confirmed", "已确认"),
+                  ReportStatus.REJECTED: ("report_rejected", "未通过")}
+_ORDER_EVENTS = {OrderState.PLACED: "order_ready", OrderState.CANCELLED: "order_cancelled",
+                 OrderState.EXPIRED: "order_expired"}
+_SCOPES = {"community": "社区", "street": "街道", "organization": "单位"}
+
+
+def record_decided(target, comment: str = "") -> None:
+    """A member's record approved or rejected (with the reason); other targets and decisions are ignored."""
+    if not isinstance(target, Record) or target.subject_type != SubjectType.MEMBER:
+        return
+    if target.status not in _RECORD_EVENTS:
+        return
+    event, result = _RECORD_EVENTS[target.status]
+    item = policy_in_force(target.occurred_at).items.get(target.item_code)
+    notify(target.subject_id, event, f"record:{target.id}:{target.status}", {
+        "record_id": target.id, "item_name": item.name if item else target.item_code, "result": result,
+        "reason": comment or "-", "decided_at": target.decided_at or utcnow()})
+
+
+def report_decided(report: Report, comment: str = "") -> None:
+    """A member's 报到 confirmed or rejected (with the reason)."""
+    if report.subject_type != SubjectType.MEMBER or report.status not in _REPORT_EVENTS:
+        return
+    event, result = _REPORT_EVENTS[report.status]
+    community = db.session.get(Region, report.community_id)
+    notify(report.subject_id, event, f"report:{report.id}:{report.status}", {
+        "report_id": report.id, "community_name": community.name if community else "", "result": result,
+        "reason": comment or "-", "decided_at": report.decided_at or utcnow()})
+
+
+def star_run_published(run: StarRun) -> None:
+    """Every winner of a published 业务之星 run learns he is in publicity, and until when."""
+    winners = db.session.scalars(sa.select(StarCandidate.member_id).where(
+        StarCandidate.run_id == run.id, StarCandidate.winner.is_(True)).order_by(StarCandidate.member_id)).all()
+    selection = f"{run.period} {_SCOPES.get(run.scope_type, '')}"
+    for member_id in winners:
+        notify(member_id, "star_published", f"star_run:{run.id}", {
+            "run_id": run.id, "selection": selection, "result": "公示中",
+            "publicity_ends_on": run.publicity_ends_on})
+
+
+def order_moved(order: MarketOrder, to_state: OrderState, reason: str = "") -> None:
+    """A 积分超市 order placed (ready for pick-up), cancelled or expired (refunded)."""
+    event = _ORDER_EVENTS.get(to_state)
+    if event is None:
+        return
+    notify(order.member_id, event, f"order:{order.id}:{to_state}", {
+        "order_id": order.id, "item_name": order.item.name, "pickup_code": order.pickup_code,
+        "pickup_deadline": order.pickup_deadline, "reason": reason or "-", "points": order.points})

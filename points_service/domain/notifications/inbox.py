@@ -1,0 +1,90 @@
+"""What a member does with notifications: grant subscribe-message sends, read his inbox, mark messages read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.access import Principal, authorize
+from points_service.domain.audit import audit
+from points_service.domain.errors import NotFound, ValidationFailed
+from points_service.domain.notifications.config import notification_config
+from points_service.models import InboxMessage, SubscriptionGrant
+
+MAX_KEYS_PER_GRANT = 20  # wx.requestSubscribeMessage takes at most 3 at a time; leave room, refuse floods
+
+
+class MessageNotFound(NotFound):
+    code, message = "message_not_found", "消息不存在"
+
+
+def subscriptions(actor: Principal) -> dict:
+    """The configured templates the mini-program may request, with the member's unused grants of each."""
+    authorize(actor, "notifications.own")
+    held = dict(db.session.execute(sa.select(SubscriptionGrant.template_key, SubscriptionGrant.available)
+                                   .where(SubscriptionGrant.member_id == actor.member_id)).all())
+    return {"templates": [{"key": t.key, "template_id": t.template_id, "title": t.title,
+                           "granted": held.get(t.key, 0)} for t in notification_config().templates.values()]}
+
+
+def grant_subscriptions(actor: Principal, template_keys: list[str], *, at: datetime | None = None) -> dict:
+    """Record what the member accepted in wx.requestSubscribeMessage: one more send per accepted key."""
+    authorize(actor, "notifications.own")
+    templates = notification_config().templates
+    unknown = sorted({key for key in template_keys if key not in templates})
+    if unknown:
+        raise ValidationFailed({"template_keys": [f"未知的订阅消息模板：{', '.join(unknown)}"]},
+                               "订阅消息模板不存在", code="template_unknown")
+    if not template_keys or len(template_keys) > MAX_KEYS_PER_GRANT:
+        raise ValidationFailed({"template_keys": [f"应有 1–{MAX_KEYS_PER_GRANT} 个模板"]})
+    at = at or utcnow()
+    granted = {}
+    for key in sorted(template_keys):
+        granted[key] = _add_grant(actor.member_id, key, at)
+    audit("notification.grant", actor=actor, target_type="members", target_id=str(actor.member_id),
+          detail={"template_keys": sorted(template_keys)})
+    db.session.commit()
+    return {"granted": granted}
+
+
+def _add_grant(member_id: int, key: str, at: datetime) -> int:
+    grant = db.session.scalar(sa.select(SubscriptionGrant).where(
+        SubscriptionGrant.member_id == member_id, SubscriptionGrant.template_key == key).with_for_update())
+    if grant is None:
+        grant = SubscriptionGrant(member_id=member_id, template_key=key, available=0, granted_total=0)
+        db.session.add(grant)
+    grant.available += 1
+    grant.granted_total += 1
+    grant.last_granted_at = at
+    db.session.flush()
+    return grant.available
+
+
+def own_messages(actor: Principal, *, unread: bool = False) -> sa.Select:
+    authorize(actor, "notifications.own")
+    statement = sa.select(InboxMessage).where(InboxMessage.member_id == actor.member_id)
+    if unread:
+        statement = statement.where(InboxMessage.read_at.is_(None))
+    return statement.order_by(InboxMessage.id.desc())
+
+
+def unread_count(member_id: int) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(InboxMessage).where(
+        InboxMessage.member_id == member_id, InboxMessage.read_at.is_(None)))
+
+
+def mark_read(actor: Principal, message_id: int, *, at: datetime | None = None) -> InboxMessage:
+    """Idempotent: a message read once keeps its first read time. Another member's message is 404."""
+    authorize(actor, "notifications.own")
+    message = db.session.get(InboxMessage, message_id)
+    if message is None or message.member_id != actor.member_id:
+        raise MessageNotFound()
+    if message.read_at is None:
+        db.session.execute(sa.update(InboxMessage).where(InboxMessage.id == message.id,
+                                                         InboxMessage.read_at.is_(None))
+                           .values(read_at=at or utcnow()).execution_options(synchronize_session=False))
+        db.session.commit()
+        db.session.refresh(message)
+    return message

@@ -1,0 +1,80 @@
+"""Enqueueing: one inbox message per member event, and one outbox delivery when the member holds a grant.
+
+``notify`` only flushes: it runs inside the use case's transaction, so the event, its message, its delivery
+and the grant it consumes commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from points_service.db import db, utcnow
+from points_service.domain.notifications.config import FIELD_LIMITS, field_type, notification_config
+from points_service.domain.periods import LOCAL_TZ
+from points_service.models import Delivery, InboxMessage, SubscriptionGrant
+
+log = logging.getLogger(__name__)
+
+
+def text_of(value) -> str:
+    """A value as a member reads it: instants in Asia/Shanghai, points without trailing zeros."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    return str(value)
+
+
+def _cut(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def wechat_data(fields: dict[str, str], texts: dict[str, str]) -> dict:
+    """WeChat's ``data``: each keyword's value cut to its type's limit (a thing is at most 20 characters)."""
+    return {keyword: {"value": _cut(texts.get(name, "") or "-", FIELD_LIMITS[field_type(keyword)])}
+            for keyword, name in fields.items()}
+
+
+def notify(member_id: int, event: str, source_key: str, values: dict) -> InboxMessage | None:
+    """Write the member's inbox message for ``event`` (once per source_key) and, if he holds a grant for its
+    template, consume one and enqueue the WeChat delivery. Flushes only. None when already notified."""
+    config = notification_config()
+    spec = config.events.get(event)
+    if spec is None:
+        return None  # the deployment does not notify this event
+    texts = {name: text_of(value) for name, value in values.items()}
+    message = InboxMessage(member_id=member_id, event=event, source_key=source_key[:80],
+                           title=spec.title.format_map(texts)[:60], body=spec.body.format_map(texts)[:500],
+                           link=spec.link.format_map(texts)[:200], created_at=utcnow())
+    try:
+        with db.session.begin_nested():
+            db.session.add(message)
+            db.session.flush()
+    except IntegrityError:
+        return None  # a retried event or a second job run: notified already
+    if _take_grant(member_id, spec.template):
+        db.session.add(Delivery(message_id=message.id, member_id=member_id, template_key=spec.template,
+                                data=wechat_data(config.templates[spec.template].fields, texts),
+                                page=message.link, next_attempt_at=message.created_at))
+        db.session.flush()
+    return message
+
+
+def _take_grant(member_id: int, template_key: str) -> bool:
+    taken = db.session.execute(
+        sa.update(SubscriptionGrant)
+        .where(SubscriptionGrant.member_id == member_id, SubscriptionGrant.template_key == template_key,
+               SubscriptionGrant.available > 0)
+        .values(available=SubscriptionGrant.available - 1).execution_options(synchronize_session=False))
+    return taken.rowcount == 1

@@ -1,0 +1,194 @@
+"""The delivery job against a fake WeChat (pytest-httpserver): the stable token cached and refreshed, WeChat's
+error codes mapped to permanent or retried-with-backoff, at most one duplicate after a crash mid-send."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.notifications import delivery as outbox
+from points_service.integrations import wechat
+from points_service.models import Delivery, DeliveryState, SubscriptionGrant
+from tests.factories import make_world
+from tests.factories.notifications import enqueue, make_grant, on_wechat
+from tests.fake_wechat import serve_fake_subscribe, wechat_config
+
+OPENID = "oAlice0000000000000000000001"
+
+
+@pytest.fixture
+def world(app, httpserver):
+    wechat.forget_tokens()
+    app.config.update(wechat_config(httpserver), WECHAT_DEV_SEND=False)
+    world = make_world()
+    on_wechat(world["users"]["alice"], OPENID)
+    make_grant(world["alice"], available=5)
+    db.session.commit()
+    world["wechat"] = serve_fake_subscribe(httpserver)
+    yield world
+    wechat.forget_tokens()
+
+
+def row(delivery_id: int | None = None) -> Delivery:
+    db.session.expire_all()
+    statement = sa.select(Delivery).order_by(Delivery.id)
+    return db.session.scalars(statement.where(Delivery.id == delivery_id) if delivery_id else statement).first()
+
+
+def later(minutes: float):
+    return utcnow() + timedelta(minutes=minutes)
+
+
+def test_a_due_message_is_sent_to_the_members_openid_with_its_template_and_page(world):
+    enqueue(world["alice"], "record:1:rejected", record_id=1)
+    assert outbox.deliver_due() == {"sent": 1, "retry": 0, "failed": 0, "permanent_failed": 0}
+    (sent,) = world["wechat"].sends
+    assert (sent["touser"], sent["template_id"], sent["page"]) == (OPENID, "dev-record-decided",
+                                                                   "/pages/records/detail?id=1")
+    assert sent["data"]["thing3"] == {"value": "照片不清晰"}
+    delivered = row()
+    assert (delivered.state, delivered.attempts, delivered.duplicate_possible) == (DeliveryState.SENT, 1, False)
+    assert delivered.sent_at is not None
+    assert outbox.deliver_due()["sent"] == 0  # nothing is sent twice
+
+
+def test_the_stable_token_is_fetched_once_and_reused_across_sends(world):
+    enqueue(world["alice"], "a")
+    enqueue(world["alice"], "b")
+    outbox.deliver_due()
+    assert world["wechat"].tokens_issued == 1
+    assert [send["access_token"] for send in world["wechat"].sends] == ["token-1", "token-1"]
+
+
+def test_an_expired_token_is_refreshed_and_the_send_retried_once(world):
+    enqueue(world["alice"], "a")
+    outbox.deliver_due()
+    world["wechat"].valid_token = "rotated-elsewhere"  # our cached token-1 is no longer valid (40001)
+    enqueue(world["alice"], "b")
+    assert outbox.deliver_due()["sent"] == 1
+    assert [send["access_token"] for send in world["wechat"].sends] == ["token-1", "token-1", "token-2"]
+
+
+@pytest.mark.parametrize("errcode", [43101, 40003])
+def test_no_consent_or_a_bad_openid_is_recorded_as_permanent_and_never_retried(world, errcode):
+    world["wechat"].script = [errcode]
+    enqueue(world["alice"], "a")
+    assert outbox.deliver_due()["permanent_failed"] == 1
+    failed = row()
+    assert (failed.state, failed.last_errcode, failed.attempts) == (DeliveryState.PERMANENT_FAILED, errcode, 1)
+    assert outbox.deliver_due(now=later(600))["permanent_failed"] == 0
+    assert len(world["wechat"].sends) == 1
+    grants = db.session.scalar(sa.select(SubscriptionGrant.available))
+    # WeChat says the member holds no grant: ours were stale. A bad openid leaves them.
+    assert grants == (0 if errcode == 43101 else 4)
+
+
+@pytest.mark.parametrize("answer", [-1, 45009, "500"])
+def test_busy_quota_or_server_errors_are_retried_with_exponential_backoff_then_failed(world, answer):
+    world["wechat"].script = [answer] * 10
+    enqueue(world["alice"], "a")
+    start = utcnow()
+    assert outbox.deliver_due(now=start)["retry"] == 1
+    first = row()
+    assert first.state == DeliveryState.PENDING and first.next_attempt_at == start + timedelta(seconds=60)
+    assert outbox.deliver_due(now=start + timedelta(seconds=30))["retry"] == 0  # not due yet
+    waits, at = [], start
+    for _ in range(5):
+        at = row().next_attempt_at
+        outbox.deliver_due(now=at)
+        waits.append(row().next_attempt_at - at)
+    assert waits[:4] == [timedelta(seconds=s) for s in (120, 240, 480, 960)]
+    final = row()
+    assert (final.state, final.attempts) == (DeliveryState.FAILED, 6)  # max_attempts in the shipped config
+    assert final.last_errcode == (-1 if answer == "500" else answer)
+    assert len(world["wechat"].sends) == 6
+
+
+def test_the_backoff_is_capped():
+    settings = {"backoff_seconds": 60, "backoff_cap_seconds": 3600}
+    assert outbox.backoff(1, settings) == timedelta(seconds=60)
+    assert outbox.backoff(20, settings) == timedelta(seconds=3600)
+
+
+def test_an_unreachable_wechat_is_transient(world, app):
+    from tests.fake_wechat import closed_port_url
+
+    app.config["WECHAT_API_BASE"] = closed_port_url()
+    enqueue(world["alice"], "a")
+    assert outbox.deliver_due()["retry"] == 1
+    assert (row().state, row().last_errcode) == (DeliveryState.PENDING, -1)
+
+
+class Killed(BaseException):
+    """The process dying between WeChat's answer and our mark (not an Exception: nothing catches it)."""
+
+
+def test_a_job_killed_between_send_and_mark_sends_at_most_one_duplicate_and_records_it(world, monkeypatch):
+    enqueue(world["alice"], "a")
+    real_mark = outbox.mark
+
+    def killed(*_args, **_kwargs):
+        raise Killed()
+
+    monkeypatch.setattr(outbox, "mark", killed)
+    with pytest.raises(Killed):
+        outbox.deliver_due()
+    db.session.rollback()
+    assert len(world["wechat"].sends) == 1 and row().state == DeliveryState.SENDING
+    monkeypatch.setattr(outbox, "mark", real_mark)
+    assert outbox.deliver_due()["sent"] == 0  # within the lease: another sender may still be at it
+    assert outbox.deliver_due(now=later(6))["sent"] == 1  # past the 5-minute lease: re-sent once
+    resent = row()
+    assert (resent.state, resent.attempts, resent.duplicate_possible) == (DeliveryState.SENT, 2, True)
+    assert len(world["wechat"].sends) == 2
+    outbox.deliver_due(now=later(60))
+    assert len(world["wechat"].sends) == 2
+
+
+def test_a_row_interrupted_twice_is_failed_instead_of_sent_a_third_time(world, monkeypatch):
+    enqueue(world["alice"], "a")
+
+    def killed(*_args, **_kwargs):
+        raise Killed()
+
+    monkeypatch.setattr(outbox, "mark", killed)
+    with pytest.raises(Killed):
+        outbox.deliver_due()
+    db.session.rollback()
+    with pytest.raises(Killed):
+        outbox.deliver_due(now=later(6))
+    db.session.rollback()
+    assert outbox.deliver_due(now=later(12))["failed"] == 1
+    failed = row()
+    assert (failed.state, failed.duplicate_possible) == (DeliveryState.FAILED, True)
+    assert "不再发送" in failed.last_error
+    assert len(world["wechat"].sends) == 2
+
+
+def test_a_member_without_wechat_is_recorded_as_permanent_without_calling_wechat(world):
+    enqueue(world["bob"], "a")  # no grant: inbox only
+    make_grant(world["bob"])
+    enqueue(world["bob"], "b")
+    assert outbox.deliver_due()["permanent_failed"] == 1
+    assert row().last_error == "党员未绑定微信" and world["wechat"].sends == []
+
+
+def test_development_mode_logs_the_message_and_marks_it_sent_without_calling_wechat(world, app):
+    app.config["WECHAT_DEV_SEND"] = True
+    enqueue(world["alice"], "a")
+    assert outbox.deliver_due()["sent"] == 1
+    assert world["wechat"].sends == [] and row().state == DeliveryState.SENT
+
+
+def test_the_access_token_never_appears_in_the_request_log(world, caplog, monkeypatch):
+    from tests.fake_wechat import enable_client_logging
+
+    enable_client_logging(monkeypatch)
+    caplog.set_level("DEBUG", logger="urllib3.connectionpool")
+    enqueue(world["alice"], "a")
+    outbox.deliver_due()
+    ours = " ".join(r.getMessage() for r in caplog.records if r.name.startswith(("urllib3", "points_service")))
+    assert "token-1" not in ours and "access_token=***" in ours  # (the fake server's own log is not ours)

@@ -1,0 +1,87 @@
+"""The notifications file is validated at start-up: templates and their field mapping are data, and a typo is
+refused with the field named rather than reaching a member."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from config.settings import DEFAULT_POLICY_FILE
+from points_service.domain.notifications.config import NotificationConfigInvalid, load_config, parse_config
+from points_service.domain.notifications.outbox import text_of, wechat_data
+
+SHIPPED = DEFAULT_POLICY_FILE.parent / "notifications.yaml"
+
+
+@pytest.fixture
+def document():
+    return yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+
+
+def test_the_shipped_file_is_valid_and_covers_every_event_of_the_issue():
+    config = load_config(SHIPPED, environ={})
+    assert set(config.events) == {"record_approved", "record_rejected", "report_confirmed", "report_rejected",
+                                  "activity_reminder", "points_expiring", "star_published", "order_ready",
+                                  "order_cancelled", "order_expired"}
+    assert config.templates["record_decided"].title == "审核结果通知"
+
+
+def test_a_template_id_comes_from_its_environment_variable_when_set(document):
+    config = parse_config(document, environ={"POINTS_WECHAT_TEMPLATE_RECORD_DECIDED": "tmpl-from-env"})
+    assert config.templates["record_decided"].template_id == "tmpl-from-env"
+    assert config.templates["order_ready"].template_id == "dev-order-ready"
+
+
+@pytest.mark.parametrize(("mutate", "named"), [
+    (lambda d: d["templates"]["record_decided"]["fields"].update(colour9="item_name"), "colour9"),
+    (lambda d: d["events"]["record_rejected"].update(template="no_such_template"), "no_such_template"),
+    (lambda d: d["events"]["order_ready"].update(body="{item_name} {salary}"), "salary"),
+    (lambda d: d["templates"]["order_ready"]["fields"].update(thing9="reason"), "reason"),
+    (lambda d: d["events"].update(made_up_event=d["events"]["order_ready"]), "made_up_event"),
+    (lambda d: d["delivery"].update(max_attempts=0), "max_attempts"),
+    (lambda d: d.update(surprise=True), "surprise"),
+])
+def test_a_broken_file_is_refused_naming_what_is_wrong(document, mutate, named):
+    broken = copy.deepcopy(document)
+    mutate(broken)
+    with pytest.raises(NotificationConfigInvalid, match=named):
+        parse_config(broken, environ={})
+
+
+def test_wechat_values_are_cut_to_their_keyword_types_limits():
+    data = wechat_data({"thing1": "a", "phrase2": "b", "character_string3": "c", "time4": "d"},
+                       {"a": "一" * 30, "b": "审核未能通过", "c": "x" * 40, "d": "2026-11-10 09:30"})
+    assert [len(data[k]["value"]) for k in ("thing1", "phrase2", "character_string3")] == [20, 5, 32]
+    assert data["time4"] == {"value": "2026-11-10 09:30"}
+
+
+def test_values_read_as_a_member_reads_them():
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    assert text_of(datetime(2026, 11, 10, 1, 30, tzinfo=UTC)) == "2026-11-10 09:30"
+    assert (text_of(Decimal("10.00")), text_of(Decimal("2.50")), text_of(None)) == ("10", "2.50", "")
+
+
+def test_production_refuses_to_start_without_real_template_ids(monkeypatch):
+    from types import SimpleNamespace
+
+    from points_service.domain.notifications.config import init_app
+
+    app = SimpleNamespace(config={"NOTIFICATIONS_FILE": str(SHIPPED), "ENV_NAME": "production"}, extensions={})
+    with pytest.raises(NotificationConfigInvalid, match="record_decided"):
+        init_app(app)
+    for variable in yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))["templates"].values():
+        monkeypatch.setenv(variable["template_id_env"], "real-template-id")
+    init_app(app)
+    assert app.extensions["notifications"].templates["order_ready"].template_id == "real-template-id"
+
+
+def test_production_settings_refuse_the_log_only_sender(monkeypatch):
+    from config.settings import Production, UnsafeConfiguration
+
+    monkeypatch.setenv("POINTS_WECHAT_DEV_SEND", "1")
+    with pytest.raises(UnsafeConfiguration, match="POINTS_WECHAT_DEV_SEND"):
+        Production().check()
