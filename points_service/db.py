@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 # Stable constraint names make Alembic migrations reviewable and identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -79,6 +80,54 @@ def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: t
     compiled = statement.compile(dialect=dialect(paramstyle="named"))
     return sa.text(compiled.string).bindparams(  # the rows' parameters and the constants of ``updates``
         *(sa.bindparam(name, value=bind.value, type_=bind.type) for bind, name in compiled.bind_names.items()))
+
+
+def insert_unless_exists(model, row: dict, conflict: tuple[str, ...]) -> int | None:
+    """INSERT … ON CONFLICT (``conflict``) DO NOTHING RETURNING id, compiled once per shape (as ``upsert``):
+    the new row's id, or None when a row with the same ``conflict`` key exists (or is being inserted by a
+    concurrent transaction that then commits). The unique key decides; nothing is flushed or rolled back."""
+    dialect_name, columns = db.session.get_bind().dialect.name, tuple(row)
+    shape = (dialect_name, model, conflict, columns)
+    statement = _inserts.get(shape)
+    if statement is None:
+        insert, dialect = _DIALECTS[dialect_name]
+        table = model.__table__
+        compiled = (insert(model).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
+                    .on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c.id)
+                    .compile(dialect=dialect(paramstyle="named")))
+        statement = _inserts[shape] = sa.text(compiled.string).bindparams(
+            *(sa.bindparam(name, type_=bind.type) for bind, name in compiled.bind_names.items()))
+    return core_execute(statement, row).scalar()
+
+
+_inserts: dict[tuple, sa.TextClause] = {}
+
+
+def attach_written(instance, **related):
+    """A row a Core statement just wrote, as a persistent instance of the session with its attributes loaded
+    (every column must be set, the primary key included) and ``related`` instances already loaded set as its
+    relationships: no SELECT to load any of them back."""
+    make_transient_to_detached(instance)
+    for name, value in related.items():
+        set_committed_value(instance, name, value)
+    db.session.add(instance)
+    return instance
+
+
+def commit_keeping(*instances) -> None:
+    """Commit, and expire everything the session holds except ``instances``, which keep what this transaction
+    read and wrote: the response is dumped from them without reloading them (a plain commit would)."""
+    session = db.session()
+    kept, expire_on_commit = {id(instance) for instance in instances}, session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
+    if expire_on_commit:
+        for instance in list(session.identity_map.values()):
+            if id(instance) not in kept:
+                session.expire(instance)
 
 
 def reads_without_transaction(view):

@@ -8,12 +8,12 @@ idempotent in the database (unique check-ins, unique ledger keys).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from points_service.db import db, utcnow
+from points_service.db import core_execute, db, insert_unless_exists, utcnow
 from points_service.domain.errors import Conflict, ServiceError
 from points_service.models import IdempotencyRecord, IdempotencyState
 
@@ -32,17 +32,21 @@ class Replay:
     body: dict
 
 
-def claim_key(user_id: int, key: str, fingerprint: str) -> IdempotencyRecord | Replay:
+@dataclass(frozen=True)
+class Claim:
+    id: int
+
+
+def claim_key(user_id: int, key: str, fingerprint: str) -> Claim | Replay:
     """Take the key for this request (committed at once), or say what the first request got."""
-    record = IdempotencyRecord(user_id=user_id, key=key, fingerprint=fingerprint, state=IdempotencyState.IN_FLIGHT)
-    try:
-        db.session.add(record)
+    record_id = insert_unless_exists(IdempotencyRecord, {
+        "user_id": user_id, "key": key, "fingerprint": fingerprint, "state": IdempotencyState.IN_FLIGHT,
+        "created_at": utcnow()}, ("user_id", "key"))
+    if record_id is not None:
         db.session.commit()
-        return record
-    except IntegrityError:
-        db.session.rollback()
-    existing = db.session.scalar(sa.select(IdempotencyRecord).where(
-        IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key))
+        return Claim(record_id)
+    existing = core_execute(_existing_statement(), {"user_id": user_id, "key": key}).first()
+    db.session.rollback()
     if existing is None:  # released between our insert and our read: the caller may retry
         raise KeyInFlight()
     if existing.fingerprint != fingerprint:
@@ -53,12 +57,44 @@ def claim_key(user_id: int, key: str, fingerprint: str) -> IdempotencyRecord | R
 
 
 def complete_key(record_id: int, status: int, body: dict) -> None:
-    db.session.execute(sa.update(IdempotencyRecord).where(IdempotencyRecord.id == record_id).values(
-        state=IdempotencyState.COMPLETED, response_status=status, response_body=body, created_at=utcnow()))
-    db.session.commit()
+    """One autocommitted UPDATE (a single statement needs no BEGIN/COMMIT round trips of its own)."""
+    _autocommit(_complete_statement(), {"record_id": record_id, "state": IdempotencyState.COMPLETED,
+                                        "response_status": status, "response_body": body, "created_at": utcnow()})
 
 
 def release_key(record_id: int) -> None:
     db.session.rollback()
-    db.session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
-    db.session.commit()
+    _autocommit(_release_statement(), {"record_id": record_id})
+
+
+def _autocommit(statement: sa.Executable, params: dict) -> None:
+    if db.session().in_transaction():  # a test's session may hold its connection: commit as before
+        core_execute(statement, params)
+        db.session.commit()
+        return
+    try:
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"}).execute(statement, params)
+    finally:
+        db.session.rollback()  # hands the connection back, its isolation level reset
+
+
+_records = IdempotencyRecord.__table__
+
+
+@functools.cache
+def _existing_statement() -> sa.Select:
+    return sa.select(_records.c.fingerprint, _records.c.state, _records.c.response_status,
+                     _records.c.response_body).where(_records.c.user_id == sa.bindparam("user_id"),
+                                                     _records.c.key == sa.bindparam("key"))
+
+
+@functools.cache
+def _complete_statement() -> sa.Update:
+    return _records.update().where(_records.c.id == sa.bindparam("record_id")).values(
+        state=sa.bindparam("state"), response_status=sa.bindparam("response_status"),
+        response_body=sa.bindparam("response_body"), created_at=sa.bindparam("created_at"))
+
+
+@functools.cache
+def _release_statement() -> sa.Delete:
+    return _records.delete().where(_records.c.id == sa.bindparam("record_id"))

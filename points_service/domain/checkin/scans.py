@@ -16,14 +16,15 @@ not required (walk-ins are common).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased, outerjoin
 
-from points_service.db import db, utcnow
+from points_service.db import UTCDateTime, attach_written, commit_keeping, db, insert_unless_exists, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.activities.signups import ActivityNotOpen, acting_member
 from points_service.domain.audit import audit
@@ -37,6 +38,7 @@ from points_service.models import (
     ApprovalEvent,
     Checkin,
     CheckinStatus,
+    Member,
     SourceType,
     SubjectType,
 )
@@ -91,28 +93,30 @@ def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = N
 
 
 def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | None = None) -> Checkin:
+    """One round trip reads what the rules need, one INSERT … ON CONFLICT DO NOTHING writes (the UNIQUE key
+    decides a repeated or concurrent check-in), one commit; the row is answered from what was written."""
     member_id, now = acting_member(actor), now or utcnow()
-    activity = _published_activity(activity_id)
+    activity, member, recent_venues = _checkin_context(activity_id, member_id, now)
     _verify_token(activity, scan, now)
     if not rules.checkin_open(activity.starts_at, activity.ends_at, now):
         raise OutsideTimeWindow(f"不在签到时间内（开始前 {_minutes(rules.CHECKIN_OPENS_BEFORE_START)} 分钟至结束）")
     distance = _verify_geofence(activity, scan)
-    reason = _review_reason(member_id, activity, scan, now)
-    checkin = Checkin(activity_id=activity.id, member_id=member_id, checked_in_at=now,
-                      checkin_distance_m=round(distance), review_reason=reason,
-                      status=CheckinStatus.REVIEW if reason else CheckinStatus.CHECKED_IN)
-    db.session.add(checkin)
-    try:
-        db.session.flush()
-    except IntegrityError:  # UNIQUE(activity_id, member_id): a concurrent or repeated check-in
+    reason = _review_reason(activity, scan, recent_venues)
+    values = {"activity_id": activity.id, "member_id": member_id, "checked_in_at": now,
+              "checkin_distance_m": round(distance), "review_reason": reason,
+              "status": CheckinStatus.REVIEW if reason else CheckinStatus.CHECKED_IN}
+    checkin_id = insert_unless_exists(Checkin, values, ("activity_id", "member_id"))
+    if checkin_id is None:  # UNIQUE(activity_id, member_id): a concurrent or repeated check-in
         db.session.rollback()
-        raise AlreadyCheckedIn() from None
+        raise AlreadyCheckedIn()
+    checkin = attach_written(Checkin(id=checkin_id, checked_out_at=None, checkout_distance_m=None, hours=None,
+                                     **values), activity=activity, member=member)
     if reason:
         _event(checkin, "", CheckinStatus.REVIEW, actor, reason)
     if rules.is_late(activity.starts_at, now):
         deduct(checkin.member_id, "late", SourceType.CHECKIN, str(checkin.id), occurred_at=now, at=now,
                actor=actor)
-    db.session.commit()
+    commit_keeping(checkin, activity, member)
     return checkin
 
 
@@ -185,13 +189,11 @@ def _activity(activity_id: int) -> Activity:
     return activity
 
 
-def _published_activity(activity_id: int) -> Activity:
-    activity = _activity(activity_id)
+def _require_published(activity: Activity) -> None:
     if activity.status == ActivityStatus.PROPOSED:
         raise NotFound("活动不存在")
     if activity.status != ActivityStatus.PUBLISHED:
         raise ActivityNotOpen()
-    return activity
 
 
 def _minutes(span: timedelta) -> int:
@@ -210,24 +212,40 @@ def _verify_geofence(activity: Activity, scan: Scan) -> float:
     return distance
 
 
-def _review_reason(member_id: int, activity: Activity, scan: Scan, now: datetime) -> str:
+def _review_reason(activity: Activity, scan: Scan, recent_venues: list[tuple[float, float]]) -> str:
     reasons = []
     if scan.accuracy_m is not None and scan.accuracy_m > MAX_TRUSTED_ACCURACY_M:
         reasons.append(f"定位精度差（±{round(scan.accuracy_m)} 米）")
-    far = _farthest_recent_venue_m(member_id, activity, now)
+    far = max((rules.haversine_m(activity.venue_lat, activity.venue_lng, lat, lng) for lat, lng in recent_venues),
+              default=0.0)
     if far > IMPOSSIBLE_TRAVEL_M:
         reasons.append(f"30 分钟内曾在相距约 {far / 1000:.1f} 公里的另一活动签到")
     return "；".join(reasons)
 
 
-def _farthest_recent_venue_m(member_id: int, activity: Activity, now: datetime) -> float:
-    venues = db.session.execute(
-        sa.select(Activity.venue_lat, Activity.venue_lng).join(Checkin, Checkin.activity_id == Activity.id)
-        .where(Checkin.member_id == member_id, Checkin.activity_id != activity.id,
-               Checkin.checked_in_at > now - IMPOSSIBLE_TRAVEL_WINDOW, Checkin.checked_in_at <= now)
-    ).all()
-    return max((rules.haversine_m(activity.venue_lat, activity.venue_lng, lat, lng) for lat, lng in venues),
-               default=0.0)
+def _checkin_context(activity_id: int, member_id: int, now: datetime) -> tuple[Activity, Member | None, list]:
+    """The published activity, the member, and the venues of the member's other check-ins of the last
+    ``IMPOSSIBLE_TRAVEL_WINDOW`` (for the impossible-travel rule), in one statement."""
+    rows = db.session.execute(_checkin_context_statement(), {
+        "activity_id": activity_id, "member_id": member_id, "since": now - IMPOSSIBLE_TRAVEL_WINDOW, "now": now,
+    }).all()
+    if not rows:
+        raise NotFound("活动不存在")
+    activity, member = rows[0][0], rows[0][1]
+    _require_published(activity)
+    return activity, member, [(lat, lng) for _, _, lat, lng in rows if lat is not None]
+
+
+@functools.cache
+def _checkin_context_statement() -> sa.Select:
+    other, venue = aliased(Checkin, name="other"), aliased(Activity, name="venue")
+    joined = (outerjoin(Activity, Member, Member.id == sa.bindparam("member_id"))
+              .outerjoin(other, sa.and_(other.member_id == Member.id, other.activity_id != Activity.id,
+                                        other.checked_in_at > sa.bindparam("since", type_=UTCDateTime()),
+                                        other.checked_in_at <= sa.bindparam("now", type_=UTCDateTime())))
+              .outerjoin(venue, venue.id == other.activity_id))
+    return (sa.select(Activity, Member, venue.venue_lat, venue.venue_lng).select_from(joined)
+            .where(Activity.id == sa.bindparam("activity_id")))
 
 
 def _transition(checkin: Checkin, expected: CheckinStatus, target: CheckinStatus, *conditions, **values) -> bool:

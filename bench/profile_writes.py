@@ -1,0 +1,155 @@
+"""Where a hot write's time goes: profiles POST check-ins (and check-outs) in process with pyinstrument.
+
+    .venv/bin/python bench/profile_writes.py --requests 300            # prints the tree and a summary
+    .venv/bin/python bench/profile_writes.py --requests 300 --html /tmp/checkin.html
+
+- (Re)creates ``points_bench_profile`` (``--database``) as bench/checkin_bench.py does, seeds one community,
+  an organizer and --requests members, and creates one published activity starting in 20 minutes.
+- Sends --requests check-ins through Flask's test client (no gunicorn, no network: the fixed per-request
+  cost of the app itself), after an unrecorded warm-up, under pyinstrument; counts the SQL statements each
+  request sends (one round trip each) and prints the mean wall time per request.
+- ``--checkout`` then checks the same members out (after moving the activity's end into the past), which
+  credits both ledgers and the boards.
+Absolute figures include the profiler's overhead; read the shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from checkin_bench import (  # noqa: E402  (the bench folder is not a package)
+    ROOT,
+    VENUE_LAT,
+    VENUE_LNG,
+    bearer_tokens,
+    build_schema,
+    make_app,
+    new_activities,
+    recreate_database,
+    seed,
+    server_env,
+)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--database", default="points_bench_profile")
+    parser.add_argument("--checkout", action="store_true", help="also profile the check-outs")
+    parser.add_argument("--html", type=Path, help="write pyinstrument's HTML report here")
+    parser.add_argument("--statements", action="store_true", help="print the last request's SQL statements")
+    parser.add_argument("--no-profile", action="store_true", help="time and count statements only")
+    args = parser.parse_args()
+    if not 10 <= args.requests <= 5000:
+        parser.error("--requests must be 10..5000")
+    return args
+
+
+class StatementCounter:
+    def __init__(self, engine):
+        import sqlalchemy as sa
+        self.count, self.last = 0, []
+        sa.event.listen(engine, "before_cursor_execute", self._count)
+        sa.event.listen(engine, "commit", self._commit)
+
+    def _count(self, _conn, _cursor, statement, *_args):
+        self.count += 1
+        self.last.append(" ".join(statement.split())[:160])
+
+    def _commit(self, _conn):
+        self.last.append("COMMIT")
+
+
+def run(client, calls, profiler=None):
+    if profiler:
+        profiler.start()
+    started = time.perf_counter()
+    statuses = [client.post(url, json=body, headers=headers).status_code for url, body, headers in calls]
+    seconds = time.perf_counter() - started
+    if profiler:
+        profiler.stop()
+    return seconds, statuses
+
+
+def checkin_calls(client, organizer, activity_id, bearers):
+    token = client.get(f"/api/v1/activities/{activity_id}/checkin-code", headers=organizer).get_json()["data"]["token"]
+    body = {"token": token, "lat": VENUE_LAT + 0.0002, "lng": VENUE_LNG, "accuracy": 20.0}
+    return [(f"/api/v1/activities/{activity_id}/checkins", body, headers) for headers in bearers.values()]
+
+
+def checkout_calls(app, client, organizer, activity_id, bearers):
+    from points_service.db import db, utcnow
+    from points_service.models import Activity, Checkin
+    with app.app_context():
+        activity = db.session.get(Activity, activity_id)
+        activity.starts_at, activity.ends_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(minutes=5)
+        db.session.execute(Checkin.__table__.update().where(Checkin.activity_id == activity_id)
+                           .values(checked_in_at=utcnow() - timedelta(hours=2)))
+        db.session.commit()
+        ids = dict(db.session.execute(db.select(Checkin.member_id, Checkin.id)
+                                      .where(Checkin.activity_id == activity_id)).all())
+        members = {uid: member for uid, member in db.session.execute(
+            db.text("SELECT id, member_id FROM users WHERE id = ANY(:ids)"), {"ids": list(bearers)}).all()}
+    token = client.get(f"/api/v1/activities/{activity_id}/checkin-code", headers=organizer).get_json()["data"]["token"]
+    body = {"token": token, "lat": VENUE_LAT + 0.0002, "lng": VENUE_LNG}
+    return [(f"/api/v1/checkins/{ids[members[uid]]}/checkout", body, headers) for uid, headers in bearers.items()]
+
+
+def profiled(label, app, counter, client, calls, args, expected):
+    from pyinstrument import Profiler
+    profiler = None if args.no_profile else Profiler(interval=0.0005)
+    before = counter.count
+    seconds, statuses = run(client, calls[:-1], profiler)
+    counter.last = []
+    last_seconds, last_statuses = run(client, calls[-1:], None)
+    seconds, statuses = seconds + last_seconds, statuses + last_statuses
+    bad = [s for s in statuses if s != expected]
+    print(f"\n== {label}: {len(calls)} requests, {seconds / len(calls) * 1000:.2f} ms each "
+          f"(in process{', profiled' if profiler else ''}), {(counter.count - before) / len(calls):.1f} SQL "
+          f"statements per request, {len(bad)} not {expected} {sorted(set(bad))}")
+    if args.statements:
+        print("statements of the last request:", *counter.last, sep="\n  ")
+    if profiler:
+        print(profiler.output_text(unicode=True, color=False, show_all=False, short_mode=False))
+        if args.html:
+            args.html.with_name(f"{args.html.stem}-{label}{args.html.suffix}").write_text(profiler.output_html())
+
+
+def main() -> int:
+    args = parse_args()
+    env = server_env(args)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("POINTS_", "BENCH_"))})
+    sys.path.insert(0, str(ROOT))
+    recreate_database(args)
+    print("schema:", build_schema(args, env), flush=True)
+    app = make_app()
+    world = seed(app, args.requests + 50)
+    from points_service.db import db
+    with app.app_context():
+        counter = StatementCounter(db.engine)
+    organizer = bearer_tokens(app, [world.admin_user_id])[world.admin_user_id]
+    client = app.test_client()
+    warm_users, users = world.user_ids[:50], world.user_ids[50:]
+    warm = new_activities(app, world.community_id, 1)[0]
+    run(client, checkin_calls(client, organizer, warm, bearer_tokens(app, warm_users)))
+    activity = new_activities(app, world.community_id, 1)[0]
+    bearers = bearer_tokens(app, users)
+    profiled("checkin", app, counter, client, checkin_calls(client, organizer, activity, bearers), args, 201)
+    if args.checkout:
+        run(client, checkout_calls(app, client, organizer, warm, bearer_tokens(app, warm_users)))
+        profiled("checkout", app, counter, client, checkout_calls(app, client, organizer, activity, bearers),
+                 args, 200)
+    with app.app_context():
+        db.engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
