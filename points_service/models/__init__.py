@@ -20,6 +20,9 @@ from points_service.models.lifecycle import (
     DEACTIVATION_REASON_NAMES,
     DeactivationReason,
     MemberStatusChange,
+    ScheduledChangeKind,
+    ScheduledChangeStatus,
+    ScheduledMemberChange,
     StatusChangeKind,
 )
 from points_service.models.market import (
@@ -35,6 +38,8 @@ from points_service.models.people import Affiliation, Member
 from points_service.models.policy import PolicyVersion
 from points_service.models.selections import (
     RED_FLAG_KIND_NAMES,
+    AwardType,
+    AwardWithdrawal,
     CalendarDay,
     ObjectionStatus,
     RedFlagAward,
@@ -128,6 +133,8 @@ __all__ = [
     "User",
     "WechatIdentity",
     "RED_FLAG_KIND_NAMES",
+    "AwardType",
+    "AwardWithdrawal",
     "CalendarDay",
     "ObjectionStatus",
     "RedFlagAward",
@@ -140,5 +147,8 @@ __all__ = [
     "DEACTIVATION_REASON_NAMES",
     "DeactivationReason",
     "MemberStatusChange",
+    "ScheduledChangeKind",
+    "ScheduledChangeStatus",
+    "ScheduledMemberChange",
     "StatusChangeKind",
 ]
