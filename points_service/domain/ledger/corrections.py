@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
@@ -78,3 +80,22 @@ def adjust(actor: Principal, subject_type: SubjectType, subject_id: int, points:
           detail={"subject": f"{subject_type}:{subject_id}", "points": str(points), "reason": reason})
     db.session.commit()
     return entry
+
+
+def award_entries(source_id: str) -> list[LedgerEntry]:
+    """The entries an award credited (``source_id`` like ``star:12``), in id order."""
+    return list(db.session.scalars(sa.select(LedgerEntry).where(
+        LedgerEntry.source_type == SourceType.ADMIN, LedgerEntry.source_id == source_id,
+        LedgerEntry.kind == EntryKind.AWARD).order_by(LedgerEntry.id)))
+
+
+def reverse_entries(entries: list[LedgerEntry], actor: Principal, reason: str, at: datetime) -> list[LedgerEntry]:
+    """Flush-level: one reversal per entry not reversed yet (the database allows one per entry, so a reversal
+    already written is found under its key and not counted). Returns the reversals written now."""
+    written = []
+    for entry in entries:
+        lock_subject(entry.subject_type, entry.subject_id)
+        reversal = _reversal_of(entry, actor, reason, f"reversal:{entry.id}", at)
+        if insert_entry(reversal) is reversal:
+            written.append(reversal)
+    return written
