@@ -15,6 +15,7 @@ from points_service.domain.boards.upkeep import audit_boards_job
 from points_service.domain.checkin.consequences import settle_activity_consequences
 from points_service.domain.exports.files import annual_export_job
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
+from points_service.domain.lifecycle.due import apply_due_changes
 from points_service.domain.market.orders import expire_uncollected
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
@@ -73,6 +74,9 @@ JOBS: tuple[JobSpec, ...] = (
     # Daily: orders whose pick-up window ended by the end of the settled day are cancelled and refunded.
     JobSpec("market_order_expiry", "积分超市逾期未取货订单自动取消并退还积分", {"hour": 1, "minute": 30},
             lambda _policy: PeriodKind.DAY, expire_uncollected),
+    # Daily, just after local midnight: deactivations and transfers scheduled for the day that has just begun.
+    JobSpec("member_changes", "预约生效的党员停用与转接（当天生效的）", {"hour": 0, "minute": 5},
+            lambda _policy: PeriodKind.DAY, apply_due_changes),
 )
 
 JOBS_BY_ID = {job.id: job for job in JOBS}
