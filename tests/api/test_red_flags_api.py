@@ -87,7 +87,8 @@ def test_only_admins_maintain_the_calendar(client, world):
 
 
 def test_an_admin_withdraws_a_flag_which_stays_listed_as_withdrawn(client, world):
-    [flag] = call(client, world, "POST", "/red-flags/awards", "admin", {"period": "2026-Q3"}).get_json()["data"]["items"]
+    awarded = call(client, world, "POST", "/red-flags/awards", "admin", {"period": "2026-Q3"})
+    [flag] = awarded.get_json()["data"]["items"]
     url = f"/red-flags/awards/{flag['id']}/withdraw"
     assert call(client, world, "POST", url, "alice", {"reason": "弄虚作假"}).status_code == 403
     assert call(client, world, "POST", "/red-flags/awards/999999/withdraw", "admin", {"reason": "x"}).status_code == 404
