@@ -117,6 +117,10 @@ class ObjectionForm(FlaskForm):
     reason = TextAreaField("异议理由", validators=[DataRequired("请填写异议理由"), Length(max=500)])
 
 
+class WithdrawForm(FlaskForm):
+    reason = StringField("撤销理由", validators=[DataRequired("请填写撤销理由"), Length(max=200)])
+
+
 class DecisionForm(FlaskForm):
     upheld = SelectField("处理结果", choices=choices([("0", "异议不成立（维持）"), ("1", "异议成立（取消资格）")]))
     comment = StringField("处理意见", validators=[Optional(), Length(max=200)])
