@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import sqlalchemy as sa
+
 from points_service.db import db, utcnow
-from points_service.domain.access import Principal, authorize
+from points_service.domain.access import Principal, allowed, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, ValidationFailed
 from points_service.domain.lifecycle.scheduled import schedule
@@ -88,3 +90,12 @@ def apply_transfer(actor: Principal, member: Member, branch: Organization, commu
         "from": before, "to": {"branch_id": branch.id, "community_id": community.id, "grid_id": grid and grid.id},
         "effective_on": effective_on.isoformat(), "reason": (reason or "").strip()[:200]})
     return member
+
+
+def transfer_targets(actor: Principal) -> tuple[list[Organization], list[Region]]:
+    """The branches ``actor`` may move a member into, and every community (for the console's transfer form)."""
+    branches = db.session.scalars(sa.select(Organization).where(Organization.kind == OrgKind.BRANCH)
+                                  .order_by(Organization.path)).all()
+    communities = db.session.scalars(sa.select(Region).where(Region.level == RegionLevel.COMMUNITY)
+                                     .order_by(Region.path)).all()
+    return [b for b in branches if allowed(actor, "member.place_in", b)], list(communities)
