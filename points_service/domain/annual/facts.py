@@ -128,9 +128,11 @@ def member_service(window: YearWindow) -> dict[int, tuple[int, int]]:
 
 
 def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
-    """member id → (branch id, community id) at the cutoff, for members enrolled before the cutoff who are
-    active or have scoring entries in the year. The affiliation valid at the cutoff decides; without one
-    (rosters imported before affiliations were kept), the member's current branch and community."""
+    """member id → (branch id, community id) at the cutoff, for members who belonged at the cutoff (an affiliation
+    covering it: the dated membership of ``lifecycle.membership``, so a member deactivated or moved later still
+    counts where he was), active members enrolled before the cutoff, and members with scoring entries in the year;
+    each placed by the affiliation valid at the cutoff, else (rosters imported before affiliations were kept) by
+    the member's current branch and community."""
     at_cutoff = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < window.cutoff,
                         sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= window.cutoff))
     # A correlated EXISTS probes ix_ledger_subject_time per remaining member; ``id IN (subquery)`` over the
@@ -141,7 +143,8 @@ def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
         sa.select(Member.id, sa.func.coalesce(Affiliation.branch_id, Member.branch_id),
                   sa.func.coalesce(Affiliation.community_id, Member.community_id))
         .outerjoin(Affiliation, at_cutoff)
-        .where(sa.or_(sa.and_(Member.is_active, Member.created_at < window.cutoff), scored))
+        .where(sa.or_(Affiliation.id.is_not(None), sa.and_(Member.is_active, Member.created_at < window.cutoff),
+                      scored))
         .order_by(Member.id, Affiliation.valid_from.desc()))
     found: dict[int, tuple[int, int]] = {}
     for member_id, branch_id, community_id in rows:
