@@ -1,5 +1,6 @@
-"""Lifecycle rest: future-dated member changes waiting for their date (scheduled_member_changes) and withdrawn
-业务之星 / 流动红旗 awards (append-only award_withdrawals).
+"""Lifecycle rest: future-dated member changes waiting for their date (scheduled_member_changes), withdrawn
+业务之星 / 流动红旗 awards (append-only award_withdrawals), and the period an adjustment corrects
+(ledger_entries.corrects_period).
 
 Revision ID: b7e3c1f04a92
 Revises: a41d7e0c9b25
@@ -67,9 +68,12 @@ def upgrade():
     )
     for statement in append_only_ddl('award_withdrawals', op.get_bind().dialect.name):
         op.execute(statement)
+    # Plain ALTER TABLE on both engines: a batch table copy would drop the ledger's append-only triggers.
+    op.add_column('ledger_entries', sa.Column('corrects_period', sa.String(length=12), nullable=True))
 
 
 def downgrade():
+    op.drop_column('ledger_entries', 'corrects_period')  # SQLite 3.35+ drops a column in place
     op.drop_table('award_withdrawals')
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("DROP FUNCTION IF EXISTS award_withdrawals_append_only()")

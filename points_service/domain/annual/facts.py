@@ -55,9 +55,13 @@ class YearWindow:
 
 
 def _scoring(subject_type: SubjectType, window: YearWindow) -> list:
+    """The year's scoring entries: credited in it, except adjustments correcting a period of another year
+    (those belong to that year, as its corrections)."""
+    period = LedgerEntry.corrects_period
     return [LedgerEntry.subject_type == subject_type, LedgerEntry.ledger == LedgerName.ASSESSMENT,
             LedgerEntry.kind.in_(SCORING_KINDS), LedgerEntry.credited_at >= window.start,
-            LedgerEntry.credited_at < window.cutoff]
+            LedgerEntry.credited_at < window.cutoff,
+            sa.or_(period.is_(None), period == str(window.year), period.startswith(f"{window.year}-"))]
 
 
 def assessment_scores(subject_type: SubjectType, window: YearWindow) -> dict[int, tuple[int, datetime]]:
