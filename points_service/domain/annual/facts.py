@@ -31,7 +31,7 @@ from points_service.models import (
     ReportStatus,
     SubjectType,
 )
-from points_service.models.selections import StarCandidate, StarRun, StarRunStatus
+from points_service.models.selections import AwardType, AwardWithdrawal, StarCandidate, StarRun, StarRunStatus
 
 # Which policy event scores each veto's fact, per subject type ("not_reported" comes from reports).
 VETO_EVENTS = {
@@ -179,11 +179,12 @@ def scored_subject_ids(subject_type: SubjectType, window: YearWindow) -> set[int
 
 def stars_won(window: YearWindow) -> dict[int, int]:
     """member id → 业务之星 won in the year: winners of the year's finalized quarterly runs (a run in
-    publicity may still change, so it does not count yet)."""
+    publicity may still change, so it does not count yet), except those withdrawn."""
+    withdrawn = sa.select(AwardWithdrawal.award_id).where(AwardWithdrawal.award_type == AwardType.STAR)
     rows = db.session.execute(
         sa.select(StarCandidate.member_id, sa.func.count())
         .join(StarRun, StarRun.id == StarCandidate.run_id)
         .where(StarRun.status == StarRunStatus.FINALIZED, StarRun.period.like(f"{window.year}-Q%"),
-               StarCandidate.winner.is_(True))
+               StarCandidate.winner.is_(True), StarCandidate.id.not_in(withdrawn))
         .group_by(StarCandidate.member_id))
     return {member_id: count for member_id, count in rows}

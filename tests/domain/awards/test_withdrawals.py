@@ -11,6 +11,7 @@ from sqlalchemy.exc import DatabaseError
 
 from points_service.db import db
 from points_service.domain.access import principal_for
+from points_service.domain.annual.facts import YearWindow, stars_won
 from points_service.domain.awards import withdrawals
 from points_service.domain.errors import Forbidden
 from points_service.domain.ledger.totals import total_of
@@ -162,3 +163,10 @@ def test_a_red_flag_credits_its_holder_and_its_withdrawal_reverses_that_once(wor
     [shown] = red_flags.describe_awards(red_flags.list_red_flags(world["admin"], Q3))
     assert (shown["withdrawn"], shown["withdrawn_reason"], shown["organization"]["id"]) == (
         True, "弄虚作假", world["edu1"].id)
+
+
+def test_a_withdrawn_star_is_not_counted_as_won_in_the_annual_statement(world):
+    run = finalized_run(world)
+    assert stars_won(YearWindow.of(2026)) == {world["alice"].id: 1}
+    withdrawals.withdraw_star(world["admin"], winner_row(run, world["alice"]).id, "材料不实")
+    assert stars_won(YearWindow.of(2026)) == {}
