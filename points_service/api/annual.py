@@ -65,6 +65,7 @@ class CorrectionEntrySchema(ma.Schema):
     points = PointsField()
     credited_at = Instant()
     reason = ma.fields.String()
+    corrects_period = ma.fields.String(allow_none=True, metadata={"description": "调整所更正的期间（如 2025-Q4）"})
     audit_id = ma.fields.Integer(allow_none=True)
 
 

@@ -12,6 +12,7 @@ from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
 from points_service.domain.ledger import corrections, reading
+from points_service.domain.periods import PeriodKind
 from points_service.models import EntryKind, LedgerName, SourceType, SubjectType
 
 blp = Blueprint("points", __name__, description="积分与台账")
@@ -82,10 +83,16 @@ class EntrySchema(ma.Schema):
     source_type = ma.fields.Enum(SourceType, by_value=True)
     source_id = ma.fields.String()
     reverses_id = ma.fields.Integer(allow_none=True)
+    corrects_period = ma.fields.String(allow_none=True, metadata={"description": "调整所更正的期间"})
     occurred_at = Instant()
     credited_at = Instant()
     market_item = ma.fields.Nested(MarketItemRefSchema, allow_none=True, metadata={
         "description": "积分超市兑换与退还记录：所兑换的商品（党员台账）"})
+
+
+def _not_a_day(period) -> None:
+    if period.kind == PeriodKind.DAY:
+        raise ma.ValidationError("应为年、半年、季度或月份，如 2025 或 2025-Q4")
 
 
 class AdjustmentArgs(ma.Schema):
@@ -94,6 +101,9 @@ class AdjustmentArgs(ma.Schema):
     points = PointsField(required=True)
     ledger = ma.fields.Enum(LedgerName, by_value=True, load_default=LedgerName.ASSESSMENT)
     reason = CleanString(required=True, max_length=200)
+    period = PeriodKey(load_default=None, validate=_not_a_day, metadata={
+        "description": "所更正的过去期间（如 2025、2025-Q4）：该年度的年度考核与人事导出将其列为该年的更正",
+        "example": "2025-Q4"})
 
 
 class ReverseArgs(ma.Schema):
@@ -148,7 +158,8 @@ def organization_ledger(args, org_id):
 def adjust(args):
     """管理员积分调整（留痕审计）；可带 Idempotency-Key 以防重复提交"""
     return corrections.adjust(current_principal(), args["subject_type"], args["subject_id"], args["points"],
-                              args["reason"], ledger=args["ledger"], request_key=uuid.uuid4().hex)
+                              args["reason"], ledger=args["ledger"], request_key=uuid.uuid4().hex,
+                              period=args["period"])
 
 
 @blp.route("/ledger/<int:entry_id>/reverse", methods=["POST"])

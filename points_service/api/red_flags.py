@@ -8,6 +8,8 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PeriodKey, PointsField
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
+from points_service.api.stars import WithdrawalSchema, WithdrawArgs
+from points_service.domain.awards import withdrawals
 from points_service.domain.periods import PeriodKind
 from points_service.domain.red_flags import awards as red_flags
 from points_service.models import RedFlagKind
@@ -41,6 +43,9 @@ class RedFlagScopeSchema(ma.Schema):
 
 class RedFlagSchema(ma.Schema):
     id = ma.fields.Integer()
+    withdrawn = ma.fields.Boolean(metadata={"description": "已撤销的流动红旗仍列出，标记为 true"})
+    withdrawn_reason = ma.fields.String(allow_none=True)
+    withdrawn_at = Instant(allow_none=True)
     period = ma.fields.String()
     scope = ma.fields.Nested(RedFlagScopeSchema)
     organization = ma.fields.Nested(RedFlagRefSchema, allow_none=True,
@@ -108,3 +113,12 @@ def list_red_flags(args):
 def list_candidates(args, award_id):
     """参评党支部及其门槛、得分与名次（管理员）"""
     return paginate(red_flags.award_candidates(current_principal(), award_id), **args)
+
+
+@blp.route("/red-flags/awards/<int:award_id>/withdraw", methods=["POST"])
+@login_required
+@blp.arguments(WithdrawArgs)
+@blp.response(201, WithdrawalSchema)
+def withdraw(args, award_id):
+    """撤销已评出的流动红旗（管理员）：列表中标记为已撤销，其所得积分以冲正记录退回；重复撤销 409"""
+    return withdrawals.withdraw_red_flag(current_principal(), award_id, args["reason"])

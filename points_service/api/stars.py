@@ -9,6 +9,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PeriodKey, PointsField, RowId
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
+from points_service.domain.awards import withdrawals
 from points_service.domain.periods import PeriodKind
 from points_service.domain.stars import reading as stars_reading
 from points_service.domain.stars import runs as stars
@@ -55,6 +56,19 @@ class DecisionArgs(ma.Schema):
     comment = CleanString(load_default="", min_length=0, max_length=200)
 
 
+class WithdrawArgs(ma.Schema):
+    reason = CleanString(required=True, max_length=200, metadata={"description": "撤销理由"})
+
+
+class WithdrawalSchema(ma.Schema):
+    id = ma.fields.Integer()
+    award_type = ma.fields.String(metadata={"description": "star / red_flag"})
+    award_id = ma.fields.Integer()
+    reason = ma.fields.String()
+    reversed_entries = ma.fields.Integer(metadata={"description": "因撤销而冲正的积分记录数"})
+    withdrawn_at = Instant()
+
+
 class StarRefSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String(allow_none=True)
@@ -73,6 +87,10 @@ class StarReasonSchema(ma.Schema):
 class StarSchema(ma.Schema):
     """A published winner."""
 
+    id = ma.fields.Integer(metadata={"description": "当选记录 id（撤销时用）"})
+    withdrawn = ma.fields.Boolean(metadata={"description": "已撤销的荣誉仍列出，标记为 true"})
+    withdrawn_reason = ma.fields.String(allow_none=True)
+    withdrawn_at = Instant(allow_none=True)
     member = ma.fields.Nested(StarRefSchema)
     community = ma.fields.Nested(StarRefSchema)
     scope = ma.fields.Nested(StarScopeSchema)
@@ -210,3 +228,12 @@ def list_stars(args):
     """某季度的业务之星（公示中的标记为 publicity，已确定的为 final）"""
     page = paginate(stars_reading.published_stars(current_principal(), args.pop("period")), **args)
     return {**page, "items": stars_reading.describe_candidates(page["items"])}
+
+
+@blp.route("/stars/awards/<int:award_id>/withdraw", methods=["POST"])
+@login_required
+@blp.arguments(WithdrawArgs)
+@blp.response(201, WithdrawalSchema)
+def withdraw(args, award_id):
+    """撤销已公示或已确定的业务之星（管理员）：列表中标记为已撤销，其所得积分以冲正记录退回；重复撤销 409"""
+    return withdrawals.withdraw_star(current_principal(), award_id, args["reason"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    DateField,
     DateTimeLocalField,
     FloatField,
     HiddenField,
@@ -19,7 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from points_service.domain.activities.signups import MAX_RADIUS_M, MIN_RADIUS_M
-from points_service.models import Role
+from points_service.models import DEACTIVATION_REASON_NAMES, Role
 
 REQUIRED = "此项必填"
 ROLE_NAMES = {
@@ -117,6 +118,10 @@ class ObjectionForm(FlaskForm):
     reason = TextAreaField("异议理由", validators=[DataRequired("请填写异议理由"), Length(max=500)])
 
 
+class WithdrawForm(FlaskForm):
+    reason = StringField("撤销理由", validators=[DataRequired("请填写撤销理由"), Length(max=200)])
+
+
 class DecisionForm(FlaskForm):
     upheld = SelectField("处理结果", choices=choices([("0", "异议不成立（维持）"), ("1", "异议成立（取消资格）")]))
     comment = StringField("处理意见", validators=[Optional(), Length(max=200)])
@@ -125,3 +130,29 @@ class DecisionForm(FlaskForm):
 class AwardFlagsForm(FlaskForm):
     period = StringField("期间", validators=[DataRequired(REQUIRED),
                                             Regexp(r"^\d{4}-(Q[1-4]|0[1-9]|1[0-2])$", message="如 2026-11 或 2026-Q3")])
+
+
+def _optional_id(value):
+    return int(value) if value not in (None, "") else None
+
+
+class DeactivateForm(FlaskForm):
+    reason_code = SelectField("停用原因", choices=choices((code.value, name)
+                                                        for code, name in DEACTIVATION_REASON_NAMES.items()))
+    reason = StringField("说明", validators=[DataRequired("请填写停用说明"), Length(max=200)])
+    effective_on = DateField("生效日期", validators=[InputRequired(REQUIRED)],
+                             description="今天或更早立即生效；晚于今天则预约，到期自动生效")
+
+
+class ReasonForm(FlaskForm):
+    """Reactivation and cancelling a scheduled change: an optional reason."""
+
+    reason = StringField("说明（可选）", validators=[Optional(), Length(max=200)])
+
+
+class TransferForm(FlaskForm):
+    branch_id = SelectField("转入党支部", coerce=_optional_id, validate_choice=False)
+    community_id = SelectField("新居住社区", coerce=_optional_id, validate_choice=False)
+    grid_id = IntegerField("新网格编号（可选）", validators=[Optional(), NumberRange(1)])
+    effective_on = DateField("生效日期", validators=[Optional()], description="默认今天；晚于今天则预约")
+    reason = StringField("说明（可选）", validators=[Optional(), Length(max=200)])

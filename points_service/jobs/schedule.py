@@ -15,6 +15,7 @@ from points_service.domain.boards.upkeep import audit_boards_job
 from points_service.domain.checkin.consequences import settle_activity_consequences
 from points_service.domain.exports.files import annual_export_job
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
+from points_service.domain.lifecycle.due import apply_due_changes
 from points_service.domain.market.orders import expire_uncollected
 from points_service.domain.notifications.delivery import deliver_job
 from points_service.domain.notifications.reminders import activity_reminder_job, expiry_reminder_job
@@ -83,6 +84,9 @@ JOBS: tuple[JobSpec, ...] = (
             lambda _policy: PeriodKind.DAY, activity_reminder_job, claimed=False),
     JobSpec("expiry_reminder", "公益积分即将到期提醒（每人每月一次）", {"hour": 9, "minute": 0},
             lambda _policy: PeriodKind.DAY, expiry_reminder_job, claimed=False),
+    # Daily, just after local midnight: deactivations and transfers scheduled for the day that has just begun.
+    JobSpec("member_changes", "预约生效的党员停用与转接（当天生效的）", {"hour": 0, "minute": 5},
+            lambda _policy: PeriodKind.DAY, apply_due_changes),
 )
 
 JOBS_BY_ID = {job.id: job for job in JOBS}

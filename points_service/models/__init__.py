@@ -20,6 +20,9 @@ from points_service.models.lifecycle import (
     DEACTIVATION_REASON_NAMES,
     DeactivationReason,
     MemberStatusChange,
+    ScheduledChangeKind,
+    ScheduledChangeStatus,
+    ScheduledMemberChange,
     StatusChangeKind,
 )
 from points_service.models.market import (
@@ -42,6 +45,8 @@ from points_service.models.people import Affiliation, Member
 from points_service.models.policy import PolicyVersion
 from points_service.models.selections import (
     RED_FLAG_KIND_NAMES,
+    AwardType,
+    AwardWithdrawal,
     CalendarDay,
     ObjectionStatus,
     RedFlagAward,
@@ -137,6 +142,8 @@ __all__ = [
     "User",
     "WechatIdentity",
     "RED_FLAG_KIND_NAMES",
+    "AwardType",
+    "AwardWithdrawal",
     "CalendarDay",
     "ObjectionStatus",
     "RedFlagAward",
@@ -149,6 +156,9 @@ __all__ = [
     "DEACTIVATION_REASON_NAMES",
     "DeactivationReason",
     "MemberStatusChange",
+    "ScheduledChangeKind",
+    "ScheduledChangeStatus",
+    "ScheduledMemberChange",
     "StatusChangeKind",
     "DELIVERY_STATE_NAMES",
     "Delivery",

@@ -93,6 +93,9 @@ class LedgerEntry(db.Model):
     idempotency_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
     reverses_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), unique=True)
     reverses_kind: Mapped[EntryKind | None] = mapped_column(enum_column(EntryKind, "reverses_kind"))
+    # An adjustment correcting a past period (2025, 2025-Q4, ...): the annual statement and HR export of that
+    # period's year show it as a correction of that year, whenever it was credited.
+    corrects_period: Mapped[str | None] = mapped_column(sa.String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -222,3 +222,27 @@ for _model in (StarRun, StarCandidate, StarObjection):
     _guard(_model.__table__)
 forbid_update_and_delete(RedFlagAward.__table__)
 forbid_update_and_delete(RedFlagCandidate.__table__)
+
+
+class AwardType(enum.StrEnum):
+    STAR = "star"  # a winner of a published or finalized 业务之星 run (its star_candidates row)
+    RED_FLAG = "red_flag"  # a 流动红旗 award with a holder
+
+
+class AwardWithdrawal(db.Model):
+    """An award withdrawn by an admin, with its reason: the award rows stay as they were (frozen) and lists
+    show them as withdrawn. One withdrawal per award (UNIQUE); append-only."""
+
+    __tablename__ = "award_withdrawals"
+    __table_args__ = (sa.UniqueConstraint("award_type", "award_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    award_type: Mapped[AwardType] = mapped_column(enum_column(AwardType, "award_type"))
+    award_id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    reversed_entries: Mapped[int] = mapped_column(default=0)  # ledger entries of the award reversed with it
+    withdrawn_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    withdrawn_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+forbid_update_and_delete(AwardWithdrawal.__table__)

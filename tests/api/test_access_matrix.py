@@ -83,6 +83,8 @@ BODIES = {
     "POST /api/v1/stars/runs/{run}/objections": {"member_id": 1, "reason": "异议"},
     "POST /api/v1/stars/runs/{run}/objections/{objection}/decision": {"upheld": False},
     "POST /api/v1/red-flags/awards": {"period": "2026-Q3"},
+    "POST /api/v1/stars/awards/{award}/withdraw": {"reason": "撤销"},
+    "POST /api/v1/red-flags/awards/{award}/withdraw": {"reason": "撤销"},
     "PUT /api/v1/calendar/days/{day}": {"working": False, "name": "假日"},
 }
 
@@ -123,6 +125,8 @@ MATRIX = {
     "POST /api/v1/red-flags/awards": {**viewers_of("nobody"), "admin": 201},
     "GET /api/v1/red-flags?period=2026-Q3": everyone_signed_in(),
     "GET /api/v1/red-flags/awards/{award}/candidates": {**viewers_of("nobody"), "admin": 404},
+    "POST /api/v1/stars/awards/{award}/withdraw": {**viewers_of("nobody"), "admin": 404},
+    "POST /api/v1/red-flags/awards/{award}/withdraw": {**viewers_of("nobody"), "admin": 404},
     "GET /api/v1/calendar/days?year=2026": {**viewers_of("nobody"), "admin": 200},
     "PUT /api/v1/calendar/days/{day}": {**viewers_of("nobody"), "admin": 200},
     # Leaderboards: the whole-city board is open to every signed-in user (scoped boards: test_leaderboards_api.py).

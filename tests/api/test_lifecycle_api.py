@@ -84,3 +84,20 @@ def test_a_transfer_naming_nothing_or_a_grid_of_another_community_is_refused(cli
     wrong = post(client, url, world["users"]["admin"], {"community_id": world["south"].id,
                                                           "grid_id": world["north_grid"].id})
     assert wrong.status_code == 422 and "grid_id" in wrong.get_json()["data"]["errors"]
+
+
+def test_a_future_dated_deactivation_answers_202_with_the_scheduled_change_which_can_be_cancelled(client, world):
+    admin, url = world["users"]["admin"], f"/api/v1/members/{world['alice'].id}"
+    response = post(client, f"{url}/deactivate", admin, {**LEAVING, "effective_on": "2099-01-01"})
+    assert response.status_code == 202
+    data = response.get_json()["data"]
+    assert (data["kind"], data["status"], data["effective_on"]) == ("deactivate", "scheduled", "2099-01-01")
+    assert client.get("/api/v1/me", headers=auth_header(world["users"]["alice"])).status_code == 200
+    again = post(client, f"{url}/transfer", admin, {"branch_id": world["fin2"].id, "effective_on": "2099-02-01"})
+    assert again.status_code == 409 and again.get_json()["code"] == "member_change_scheduled"
+    cancelled = post(client, f"{url}/scheduled-changes/{data['id']}/cancel", admin, {"reason": "暂缓"})
+    assert cancelled.status_code == 200 and cancelled.get_json()["data"]["status"] == "cancelled"
+    listed = client.get(f"{url}/scheduled-changes", headers=auth_header(admin)).get_json()["data"]
+    assert [(c["id"], c["status"], c["outcome"]) for c in listed] == [(data["id"], "cancelled", "暂缓")]
+    moving = post(client, f"{url}/transfer", admin, {"branch_id": world["fin2"].id, "effective_on": "2099-02-01"})
+    assert moving.status_code == 202 and moving.get_json()["data"]["branch_id"] == world["fin2"].id

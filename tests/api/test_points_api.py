@@ -138,3 +138,17 @@ def test_points_expiring_at_the_next_run_are_announced(client, app):
     summary = home_summary(world["alice"].id, now=local(2026, 10, 20))
     assert summary["expiring"] == {"points": 5, "on": local(2026, 11, 1)}
     assert home_summary(world["alice"].id, now=local(2026, 9, 20))["expiring"]["points"] == 0
+
+
+@pytest.mark.parametrize(("period", "status"), [("2025-Q4", 201), ("2025", 201), ("2099-Q1", 422),
+                                                ("2025-Q5", 422), ("2025-11-03", 422), (2025, 422)])
+def test_an_adjustment_may_name_the_past_period_it_corrects(client, world, period, status):
+    payload = {"subject_type": "member", "subject_id": world["bob"].id, "points": 2, "reason": "更正去年漏记",
+               "period": period}
+    response = client.post("/api/v1/adjustments", json=payload, headers=auth_header(world["users"]["admin"]))
+    assert response.status_code == status
+    body = response.get_json()
+    if status == 201:
+        assert body["data"]["corrects_period"] == period
+    else:
+        assert "period" in body["data"]["errors"]

@@ -84,3 +84,17 @@ def test_only_admins_maintain_the_calendar(client, world):
     assert call(client, world, "PUT", "/calendar/days/2026-10-08", "community_admin",
                 {"working": False}).status_code == 403
     assert call(client, world, "GET", "/calendar/days?year=2026", "alice").status_code == 403
+
+
+def test_an_admin_withdraws_a_flag_which_stays_listed_as_withdrawn(client, world):
+    awarded = call(client, world, "POST", "/red-flags/awards", "admin", {"period": "2026-Q3"})
+    [flag] = awarded.get_json()["data"]["items"]
+    url = f"/red-flags/awards/{flag['id']}/withdraw"
+    assert call(client, world, "POST", url, "alice", {"reason": "弄虚作假"}).status_code == 403
+    assert call(client, world, "POST", "/red-flags/awards/999999/withdraw", "admin", {"reason": "x"}).status_code == 404
+    assert call(client, world, "POST", url, "admin", {"reason": "弄虚作假"}).status_code == 201
+    again = call(client, world, "POST", url, "admin", {"reason": "弄虚作假"})
+    assert again.status_code == 409 and again.get_json()["code"] == "award_already_withdrawn"
+    [listed] = call(client, world, "GET", "/red-flags?period=2026-Q3", "alice").get_json()["data"]["items"]
+    assert (listed["withdrawn"], listed["withdrawn_reason"], listed["organization"]["id"]) == (
+        True, "弄虚作假", world["fin2"].id)

@@ -144,3 +144,21 @@ def test_an_open_quarter_is_409_and_an_unknown_run_404(client, world):
     assert call(client, world, "GET", "/stars/runs/999999").status_code == 404
     assert call(client, world, "GET", "/stars?period=2026-Q3&page_size=5&page=1").status_code == 200
     assert call(client, world, "GET", "/stars").status_code == 422
+
+
+def test_an_admin_withdraws_a_published_star_which_stays_listed_as_withdrawn(client, world):
+    run = propose(client, world).get_json()["data"]
+    stars.publish_star_run(principal_for(world["users"]["admin"]), run["id"], now=local(2026, 10, 9))
+    alice = next(w for w in run["winners"] if w["member"]["id"] == world["alice"].id)
+    url = f"/stars/awards/{alice['id']}/withdraw"
+    assert call(client, world, "POST", url, "bob", {"reason": "材料不实"}).status_code == 403
+    assert call(client, world, "POST", url, "admin", {"reason": ""}).status_code == 422
+    withdrawn = call(client, world, "POST", url, "admin", {"reason": "材料不实"})
+    assert withdrawn.status_code == 201
+    assert withdrawn.get_json()["data"]["award_type"] == "star"
+    again = call(client, world, "POST", url, "admin", {"reason": "材料不实"})
+    assert again.status_code == 409 and again.get_json()["code"] == "award_already_withdrawn"
+    public = call(client, world, "GET", "/stars?period=2026-Q3", "bob").get_json()["data"]["items"]
+    assert [(s["member"]["id"], s["withdrawn"], s["withdrawn_reason"]) for s in public] == [
+        (world["alice"].id, True, "材料不实"), (world["carol"].id, False, None)]
+    assert public[0]["withdrawn_at"].endswith("+08:00")

@@ -11,6 +11,7 @@ from points_service.domain.access import principal_for
 from points_service.domain.ledger.credit import award
 from points_service.domain.stars import runs as stars
 from points_service.models import (
+    AwardWithdrawal,
     RedFlagAward,
     Report,
     ReportStatus,
@@ -147,3 +148,61 @@ def test_a_month_is_not_a_red_flag_period_under_this_policy(client, world):
     sign_in(client, "admin")
     response = post(client, "/console/selections/red-flags", {"period": "2026-10"}, follow_redirects=True)
     assert "流动红旗按季度评选" in text(response)
+
+
+def test_an_admin_withdraws_a_published_star_with_a_reason_and_it_stays_listed_as_withdrawn(client, world):
+    run = proposed(world)
+    stars.publish_star_run(principal_for(world["users"]["admin"]), run.id, now=local(2026, 10, 9, 10))
+    alice = db.session.scalar(sa.select(StarCandidate).where(StarCandidate.run_id == run.id,
+                                                             StarCandidate.member_id == world["alice"].id))
+    sign_in(client, "admin")
+    page = text(client.get(f"/console/selections?quarter={QUARTER}"))
+    assert f'/console/selections/stars/{alice.id}/withdraw' in page
+    refused = post(client, f"/console/selections/stars/{alice.id}/withdraw", {"reason": "", "run_id": str(run.id)},
+                   follow_redirects=True)
+    assert "撤销须填写理由" in text(refused)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AwardWithdrawal)) == 0
+    done = post(client, f"/console/selections/stars/{alice.id}/withdraw", {"reason": "材料不实", "quarter": QUARTER},
+                follow_redirects=True)
+    assert "已撤销" in text(done) and "材料不实" in text(done)
+    again = post(client, f"/console/selections/stars/{alice.id}/withdraw", {"reason": "材料不实"},
+                 follow_redirects=True)
+    assert "该荣誉已撤销" in text(again)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AwardWithdrawal)) == 1
+
+
+def test_only_admins_withdraw_and_a_withdrawal_needs_the_csrf_token(client, world):
+    run = proposed(world)
+    stars.publish_star_run(principal_for(world["users"]["admin"]), run.id, now=local(2026, 10, 9, 10))
+    winner = db.session.scalar(sa.select(StarCandidate.id).where(StarCandidate.run_id == run.id,
+                                                                 StarCandidate.winner))
+    sign_in(client, "north_admin")
+    refused = post(client, f"/console/selections/stars/{winner}/withdraw", {"reason": "越权"}, follow_redirects=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AwardWithdrawal)) == 0
+    assert "撤销" not in text(refused).split('id="winners"')[1].split("</ul>")[0]  # no withdraw action offered
+    post(client, "/console/logout")
+    sign_in(client, "admin")
+    assert client.post(f"/console/selections/stars/{winner}/withdraw", data={"reason": "x"}).status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AwardWithdrawal)) == 0
+
+
+def test_the_objection_form_offers_any_candidate_of_the_run_not_only_the_winners(client, world):
+    run = proposed(world)
+    sign_in(client, "admin")
+    post(client, f"/console/selections/runs/{run.id}/publish")
+    page = text(client.get(f"/console/selections/runs/{run.id}"))
+    assert f'<option value="{world["carol"].id}">' in page  # carol is a candidate, not a winner
+    post(client, f"/console/selections/runs/{run.id}/objections", {"member_id": world["carol"].id,
+                                                                   "reason": "报到材料存疑"})
+    assert db.session.scalar(sa.select(StarObjection.member_id)) == world["carol"].id
+
+
+def test_an_admin_withdraws_a_red_flag_from_the_selections_page(client, world):
+    for name in ("alice", "bob", "carol"):
+        star_member(world[name], 1, 1)
+    sign_in(client, "admin")
+    post(client, "/console/selections/red-flags", {"period": QUARTER})
+    flag = db.session.scalar(sa.select(RedFlagAward).where(RedFlagAward.organization_id.is_not(None)))
+    done = post(client, f"/console/selections/red-flags/{flag.id}/withdraw",
+                {"reason": "弄虚作假", "flag_period": QUARTER}, follow_redirects=True)
+    assert "已撤销" in text(done) and "弄虚作假" in text(done)

@@ -54,6 +54,8 @@ def test_catch_up_after_a_restart_runs_each_jobs_latest_missed_period_once(app):
                               ("boards_audit", "2026-11-28", "succeeded"),
                               ("market_order_expiry", "2026-12-03", "succeeded"),
                               ("market_order_expiry", "2026-12-04", "succeeded"),
+                              ("member_changes", "2026-12-03", "succeeded"),
+                              ("member_changes", "2026-12-04", "succeeded"),
                               ("red_flag_award", "2026-Q3", "succeeded"),
                               ("redeemable_expiry", "2026-11", "succeeded"), ("standing_decay", "2026-11", "succeeded"),
                               ("star_propose", "2026-Q3", "succeeded")]

@@ -7,11 +7,19 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from points_service.console.forms import AwardFlagsForm, DecisionForm, EmptyForm, ObjectionForm, ProposeStarsForm
+from points_service.console.forms import (
+    AwardFlagsForm,
+    DecisionForm,
+    EmptyForm,
+    ObjectionForm,
+    ProposeStarsForm,
+    WithdrawForm,
+)
 from points_service.console.pages import page_number, paginate
 from points_service.console.site import current_principal
 from points_service.db import db, utcnow
 from points_service.domain.access import allowed
+from points_service.domain.awards import withdrawals
 from points_service.domain.boards.pages import current_quarter
 from points_service.domain.errors import ServiceError
 from points_service.domain.periods import BadPeriod, Period, PeriodKind, parse_period
@@ -51,7 +59,7 @@ def index():
         "console/selections/index.html", quarter=quarter, flag_period=flag_period, runs=runs, winners=winners,
         awards=awards, can_run=allowed(principal, "star.run"), can_award=allowed(principal, "red_flag.award"),
         propose_form=ProposeStarsForm(period=quarter.key), award_form=AwardFlagsForm(period=flag_period.key),
-        statuses=RUN_STATUS_NAMES, scope_names=SCOPE_NAMES)
+        withdraw_form=WithdrawForm(), statuses=RUN_STATUS_NAMES, scope_names=SCOPE_NAMES)
 
 
 @blp.route("/runs", methods=["POST"])
@@ -77,6 +85,7 @@ def run(run_id: int):
         candidates=stars_reading.describe_candidates(page.items, found), filters=request.args,
         can_run=allowed(principal, "star.run"), in_publicity=stars.in_publicity(found, utcnow()),
         button_form=EmptyForm(), objection_form=ObjectionForm(), decision_form=DecisionForm(),
+        withdraw_form=WithdrawForm(),
         statuses=RUN_STATUS_NAMES, objection_names=OBJECTION_NAMES, scope_names=SCOPE_NAMES)
 
 
@@ -116,6 +125,37 @@ def decide_objection(run_id: int, objection_id: int):
         _attempt(lambda: stars.decide_objection(current_principal(), run_id, objection_id, form.upheld.data == "1",
                                                 form.comment.data or ""), "已处理异议")
     return redirect(url_for(".run", run_id=run_id))
+
+
+@blp.route("/stars/<int:award_id>/withdraw", methods=["POST"])
+def withdraw_star(award_id: int):
+    _withdraw(lambda reason: withdrawals.withdraw_star(current_principal(), award_id, reason))
+    run_id = request.form.get("run_id", type=int)
+    return redirect(url_for(".run", run_id=run_id) if run_id else _back_to_index())
+
+
+@blp.route("/red-flags/<int:award_id>/withdraw", methods=["POST"])
+def withdraw_flag(award_id: int):
+    _withdraw(lambda reason: withdrawals.withdraw_red_flag(current_principal(), award_id, reason))
+    return redirect(_back_to_index())
+
+
+def _withdraw(action) -> None:
+    form = WithdrawForm()
+    if form.validate():
+        _attempt(lambda: action(form.reason.data), "已撤销，其所得积分已冲正")
+    else:
+        flash("撤销须填写理由", "error")
+
+
+def _back_to_index() -> str:
+    """The selections page showing the periods the form came from (kept only when they parse)."""
+    keep = {}
+    for name, kinds in (("quarter", (PeriodKind.QUARTER,)), ("flag_period", (PeriodKind.MONTH, PeriodKind.QUARTER))):
+        raw = request.form.get(name)
+        if raw and _period(raw, kinds, None) is not None:
+            keep[name] = raw
+    return url_for(".index", **keep)
 
 
 @blp.route("/red-flags", methods=["POST"])

@@ -31,7 +31,7 @@ from points_service.models import (
     ReportStatus,
     SubjectType,
 )
-from points_service.models.selections import StarCandidate, StarRun, StarRunStatus
+from points_service.models.selections import AwardType, AwardWithdrawal, StarCandidate, StarRun, StarRunStatus
 
 # Which policy event scores each veto's fact, per subject type ("not_reported" comes from reports).
 VETO_EVENTS = {
@@ -55,9 +55,13 @@ class YearWindow:
 
 
 def _scoring(subject_type: SubjectType, window: YearWindow) -> list:
+    """The year's scoring entries: credited in it, except adjustments correcting a period of another year
+    (those belong to that year, as its corrections)."""
+    period = LedgerEntry.corrects_period
     return [LedgerEntry.subject_type == subject_type, LedgerEntry.ledger == LedgerName.ASSESSMENT,
             LedgerEntry.kind.in_(SCORING_KINDS), LedgerEntry.credited_at >= window.start,
-            LedgerEntry.credited_at < window.cutoff]
+            LedgerEntry.credited_at < window.cutoff,
+            sa.or_(period.is_(None), period == str(window.year), period.startswith(f"{window.year}-"))]
 
 
 def assessment_scores(subject_type: SubjectType, window: YearWindow) -> dict[int, tuple[int, datetime]]:
@@ -128,9 +132,11 @@ def member_service(window: YearWindow) -> dict[int, tuple[int, int]]:
 
 
 def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
-    """member id → (branch id, community id) at the cutoff, for members enrolled before the cutoff who are
-    active or have scoring entries in the year. The affiliation valid at the cutoff decides; without one
-    (rosters imported before affiliations were kept), the member's current branch and community."""
+    """member id → (branch id, community id) at the cutoff, for members who belonged at the cutoff (an affiliation
+    covering it: the dated membership of ``lifecycle.membership``, so a member deactivated or moved later still
+    counts where he was), active members enrolled before the cutoff, and members with scoring entries in the year;
+    each placed by the affiliation valid at the cutoff, else (rosters imported before affiliations were kept) by
+    the member's current branch and community."""
     at_cutoff = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < window.cutoff,
                         sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= window.cutoff))
     # A correlated EXISTS probes ix_ledger_subject_time per remaining member; ``id IN (subquery)`` over the
@@ -141,7 +147,8 @@ def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
         sa.select(Member.id, sa.func.coalesce(Affiliation.branch_id, Member.branch_id),
                   sa.func.coalesce(Affiliation.community_id, Member.community_id))
         .outerjoin(Affiliation, at_cutoff)
-        .where(sa.or_(sa.and_(Member.is_active, Member.created_at < window.cutoff), scored))
+        .where(sa.or_(Affiliation.id.is_not(None), sa.and_(Member.is_active, Member.created_at < window.cutoff),
+                      scored))
         .order_by(Member.id, Affiliation.valid_from.desc()))
     found: dict[int, tuple[int, int]] = {}
     for member_id, branch_id, community_id in rows:
@@ -172,11 +179,12 @@ def scored_subject_ids(subject_type: SubjectType, window: YearWindow) -> set[int
 
 def stars_won(window: YearWindow) -> dict[int, int]:
     """member id → 业务之星 won in the year: winners of the year's finalized quarterly runs (a run in
-    publicity may still change, so it does not count yet)."""
+    publicity may still change, so it does not count yet), except those withdrawn."""
+    withdrawn = sa.select(AwardWithdrawal.award_id).where(AwardWithdrawal.award_type == AwardType.STAR)
     rows = db.session.execute(
         sa.select(StarCandidate.member_id, sa.func.count())
         .join(StarRun, StarRun.id == StarCandidate.run_id)
         .where(StarRun.status == StarRunStatus.FINALIZED, StarRun.period.like(f"{window.year}-Q%"),
-               StarCandidate.winner.is_(True))
+               StarCandidate.winner.is_(True), StarCandidate.id.not_in(withdrawn))
         .group_by(StarCandidate.member_id))
     return {member_id: count for member_id, count in rows}

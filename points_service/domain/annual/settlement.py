@@ -355,18 +355,22 @@ def stored_statements(year: int, subject_type: SubjectType) -> Iterator[AnnualSt
 def corrections_after_settlement(settlement: AnnualSettlement, subject_type: SubjectType,
                                  subject_ids: Iterable[int]) -> dict[int, dict]:
     """Per subject, what changed in the ledger after the year was settled, with the audit reference:
-    reversals (any time later) of entries credited in the year, and adjustments credited after the
-    cutoff and before the next year's end (adjustments carry no period of their own)."""
+    reversals (any time later) of entries credited in the year; adjustments naming a period of the year they
+    correct (``corrects_period``: exactly, whenever credited); and adjustments naming no period, credited after
+    the cutoff and before the next year's end."""
     ids = list(subject_ids)
     if not ids:
         return {}
     window = year_window(settlement.year)
     original = sa.orm.aliased(LedgerEntry)
+    adjustment, period = LedgerEntry.kind == EntryKind.ADJUSTMENT, LedgerEntry.corrects_period
+    of_year = sa.or_(period == str(settlement.year), period.startswith(f"{settlement.year}-"))
     rows = db.session.execute(
         sa.select(LedgerEntry).outerjoin(original, original.id == LedgerEntry.reverses_id)
         .where(LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id.in_(ids),
                LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.credited_at >= settlement.cutoff_at,
-               sa.or_(sa.and_(LedgerEntry.kind == EntryKind.ADJUSTMENT, LedgerEntry.credited_at < window.next_cutoff),
+               sa.or_(sa.and_(adjustment, of_year),
+                      sa.and_(adjustment, period.is_(None), LedgerEntry.credited_at < window.next_cutoff),
                       sa.and_(LedgerEntry.kind == EntryKind.REVERSAL, original.credited_at >= window.start,
                               original.credited_at < window.cutoff)))
         .order_by(LedgerEntry.id)).scalars().all()
@@ -377,7 +381,7 @@ def corrections_after_settlement(settlement: AnnualSettlement, subject_type: Sub
         row["points"] += entry.points
         row["entries"].append({"entry_id": entry.id, "kind": str(entry.kind), "points": entry.points,
                                "credited_at": entry.credited_at, "reason": entry.reason,
-                               "audit_id": audits.get(entry.id)})
+                               "corrects_period": entry.corrects_period, "audit_id": audits.get(entry.id)})
     return found
 
 

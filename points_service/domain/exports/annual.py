@@ -193,7 +193,13 @@ def _items_text(row: AnnualRow) -> str:
 def _corrections_text(row: AnnualRow) -> str:
     return "；".join(
         f"台账#{entry['entry_id']}（审计#{entry['audit_id'] or '-'}）{entry['points']:+.2f} "
-        f"{to_rfc3339(entry['credited_at'])} {entry['reason']}" for entry in row.corrections["entries"])
+        f"{to_rfc3339(entry['credited_at'])}{_corrected(entry)} {entry['reason']}"
+        for entry in row.corrections["entries"])
+
+
+def _corrected(entry: dict) -> str:
+    return f" 更正{entry['corrects_period']}" if entry.get("corrects_period") else ""
+
 
 
 ANNUAL_COLUMNS: tuple[Column, ...] = (

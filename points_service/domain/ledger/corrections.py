@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import insert_entry, lock_subject
+from points_service.domain.periods import Period
 from points_service.domain.policy import policy_in_force
 from points_service.models import EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
 
@@ -59,22 +62,53 @@ def _reversal_of(entry: LedgerEntry, actor: Principal, reason: str, key: str, at
 
 
 def adjust(actor: Principal, subject_type: SubjectType, subject_id: int, points: Decimal, reason: str, *,
-           ledger: LedgerName = LedgerName.ASSESSMENT, request_key: str, at: datetime | None = None) -> LedgerEntry:
-    """An audited manual adjustment. ``request_key`` makes a retried request write one entry."""
+           ledger: LedgerName = LedgerName.ASSESSMENT, request_key: str, at: datetime | None = None,
+           period: Period | None = None) -> LedgerEntry:
+    """An audited manual adjustment. ``request_key`` makes a retried request write one entry. ``period``: the past
+    period it corrects (stored on the entry; the annual statement of that year shows it as its correction)."""
     authorize(actor, "ledger.correct")
-    if points == 0 or abs(points) > MAX_ADJUSTMENT:
-        raise ValidationFailed({"points": [f"调整分值须为非零且绝对值不超过 {MAX_ADJUSTMENT}"]})
-    if ledger == LedgerName.STANDING:
-        raise ValidationFailed({"ledger": ["活跃指数不能直接调整"]})
-    lock_subject(subject_type, subject_id)
     at = at or utcnow()
+    _check_adjustment(points, ledger, period, at)
+    lock_subject(subject_type, subject_id)
     entry = insert_entry(LedgerEntry(
         subject_type=subject_type, subject_id=subject_id, ledger=ledger, kind=EntryKind.ADJUSTMENT,
         item_code=ADJUSTMENT_ITEM, points=points, points_requested=points, occurred_at=at, credited_at=at,
         policy_version=policy_in_force(at).version, source_type=SourceType.ADMIN, source_id=request_key,
         actor_id=actor.user_id, reason=reason, idempotency_key=f"adjustment:{actor.user_id}:{request_key}",
+        corrects_period=period and period.key,
     ))
     audit("ledger.adjust", actor=actor, target_type="ledger_entries", target_id=entry.id,
-          detail={"subject": f"{subject_type}:{subject_id}", "points": str(points), "reason": reason})
+          detail={"subject": f"{subject_type}:{subject_id}", "points": str(points), "reason": reason,
+                  **({"corrects_period": period.key} if period else {})})
     db.session.commit()
     return entry
+
+
+def _check_adjustment(points: Decimal, ledger: LedgerName, period: Period | None, at: datetime) -> None:
+    if points == 0 or abs(points) > MAX_ADJUSTMENT:
+        raise ValidationFailed({"points": [f"调整分值须为非零且绝对值不超过 {MAX_ADJUSTMENT}"]})
+    if ledger == LedgerName.STANDING:
+        raise ValidationFailed({"ledger": ["活跃指数不能直接调整"]})
+    if period is not None and period.start > at:
+        raise ValidationFailed({"period": ["更正的期间尚未开始"]})
+    if period is not None and ledger != LedgerName.ASSESSMENT:
+        raise ValidationFailed({"period": ["只有考核积分的调整可以指定更正的期间"]})
+
+
+def award_entries(source_id: str) -> list[LedgerEntry]:
+    """The entries an award credited (``source_id`` like ``star:12``), in id order."""
+    return list(db.session.scalars(sa.select(LedgerEntry).where(
+        LedgerEntry.source_type == SourceType.ADMIN, LedgerEntry.source_id == source_id,
+        LedgerEntry.kind == EntryKind.AWARD).order_by(LedgerEntry.id)))
+
+
+def reverse_entries(entries: list[LedgerEntry], actor: Principal, reason: str, at: datetime) -> list[LedgerEntry]:
+    """Flush-level: one reversal per entry not reversed yet (the database allows one per entry, so a reversal
+    already written is found under its key and not counted). Returns the reversals written now."""
+    written = []
+    for entry in entries:
+        lock_subject(entry.subject_type, entry.subject_id)
+        reversal = _reversal_of(entry, actor, reason, f"reversal:{entry.id}", at)
+        if insert_entry(reversal) is reversal:
+            written.append(reversal)
+    return written

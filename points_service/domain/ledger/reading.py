@@ -14,6 +14,7 @@ from points_service.db import cents, core_execute, db, from_cents, sql_constant,
 from points_service.domain.access import Principal
 from points_service.domain.ledger.settlement import expiring_amount, expiring_sums_sql, expiry_window
 from points_service.domain.ledger.totals import total_of
+from points_service.domain.lifecycle.membership import placed_at
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import policy_for_reading, policy_in_force
 from points_service.domain.structure import get_member, get_organization
@@ -26,7 +27,6 @@ from points_service.models import (
     LedgerName,
     MarketItem,
     MarketOrder,
-    Member,
     OrderState,
     Organization,
     PointTotal,
@@ -172,10 +172,13 @@ def _home_statement(with_expiry: bool) -> sa.Select:
         *expiry)
 
 
-def member_rollup(org: Organization, period: Period) -> dict:
-    """The organization's members, clearly labelled as theirs (not the organization's own points)."""
+def member_rollup(org: Organization, period: Period, now: datetime | None = None) -> dict:
+    """The organization's members, clearly labelled as theirs (not the organization's own points): those who
+    belonged to it at the end of the period (now, for a period not over) — the dated membership, so a closed
+    period's head count, participation and per-capita figures do not change when someone leaves or moves later."""
     in_org = sa.select(Organization.id).where(Organization.path.startswith(org.path))
-    members = sa.select(Member.id).where(Member.branch_id.in_(in_org), Member.is_active)
+    placed = placed_at(min(period.end, now or utcnow())).subquery()
+    members = sa.select(placed.c.member_id).where(placed.c.branch_id.in_(in_org))
     count = db.session.scalar(sa.select(sa.func.count()).select_from(members.subquery()))
     net = cents(PointTotal.earned) + cents(PointTotal.deducted)
     total_cents, participating = db.session.execute(

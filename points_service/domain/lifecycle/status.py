@@ -1,6 +1,7 @@
 """Member status use cases: deactivate (离职/退休/组织关系转出), reactivate, transfer — dated and audited.
 
-A deactivation takes effect at the local midnight of its effective date (today or earlier). In its one
+A deactivation takes effect at the local midnight of its effective date (today or earlier; a later date is stored
+as a scheduled change and applied by the ``member_changes`` job on that date, ``scheduled``). In its one
 transaction: the member row is marked (``is_active``, ``inactive_since``), his current affiliation is closed at
 that instant, he leaves the standing board and every board of a period ending later (``lifecycle/boards.py``),
 his branch's head count drops, his pending reports and records are closed (rejected with the reason), his
@@ -21,6 +22,7 @@ from points_service.domain.boards.maintain import count_member
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.domain.lifecycle.boards import leave_boards, return_to_boards
 from points_service.domain.lifecycle.closing import close_open_items
+from points_service.domain.lifecycle.scheduled import schedule
 from points_service.domain.periods import LOCAL_TZ, local_midnight
 from points_service.models import (
     DEACTIVATION_REASON_NAMES,
@@ -28,6 +30,8 @@ from points_service.models import (
     DeactivationReason,
     Member,
     MemberStatusChange,
+    ScheduledChangeKind,
+    ScheduledMemberChange,
     StatusChangeKind,
 )
 
@@ -71,10 +75,17 @@ def effective_instant(member: Member, effective_on: date, now: datetime) -> date
 
 
 def deactivate_member(actor: Principal, member_id: int, reason_code: DeactivationReason, reason: str,
-                      effective_on: date, *, now: datetime | None = None) -> MemberStatusChange:
+                      effective_on: date, *, now: datetime | None = None) -> MemberStatusChange | ScheduledMemberChange:
+    """Deactivate from ``effective_on`` (today or earlier); a later date is stored as a scheduled change."""
     now = now or utcnow()
     member = managed_member(actor, member_id)
-    change = apply_deactivation(actor, member, reason_code, reason, effective_on, now)
+    if effective_on > local_today(now):
+        if not member.is_active:
+            raise AlreadyInactive()
+        change = schedule(actor, member, ScheduledChangeKind.DEACTIVATE, effective_on, now,
+                          reason_code=reason_code, reason=reason)
+    else:
+        change = apply_deactivation(actor, member, reason_code, reason, effective_on, now)
     db.session.commit()
     return change
 

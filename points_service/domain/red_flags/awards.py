@@ -31,6 +31,8 @@ from sqlalchemy.orm import aliased
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
+from points_service.domain.awards.points import credit_red_flag
+from points_service.domain.awards.withdrawals import withdrawal_fields, withdrawn_of
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.domain.periods import Period, PeriodKind, parse_period, period_containing
 from points_service.domain.policy import Policy, RedFlagRule, policy_in_force
@@ -39,6 +41,7 @@ from points_service.domain.stars.facts import confirmed_reporters, period_net_fr
 from points_service.domain.stars.rules import checksum_of
 from points_service.models import (
     RED_FLAG_KIND_NAMES,
+    AwardType,
     EntryKind,
     LedgerEntry,
     LedgerName,
@@ -286,6 +289,7 @@ def _write_award(actor, period: Period, policy: Policy, scope: Scope, facts: lis
         reported=o.facts.reported, report_rate_bp=o.facts.report_rate_bp, unexcused_absences=o.facts.absences,
         score=o.facts.score, eligible=o.eligible, position=o.position, reasons=o.reasons) for o in outcomes)
     db.session.flush()
+    credit_red_flag(award, now)
     audit("red_flag.award", actor=actor, target=award, detail={
         "period": period.key, "scope": scope.key, "organization_id": award.organization_id,
         "kind": award.kind and str(award.kind), "candidates": len(outcomes), "checksum": award.checksum})
@@ -335,11 +339,13 @@ def describe_awards(awards: list[RedFlagAward]) -> list[dict]:
     regions = dict(db.session.execute(sa.select(Region.id, Region.name).where(
         Region.id.in_({a.scope_region_id for a in awards}))).all())
 
+    withdrawn = withdrawn_of(AwardType.RED_FLAG, (a.id for a in awards))
+
     def ref(org_id):
         return None if org_id is None else {"id": org_id, "name": orgs.get(org_id)}
 
     return [{
-        "id": a.id, "period": a.period,
+        "id": a.id, "period": a.period, **withdrawal_fields(withdrawn.get(a.id)),
         "scope": {"key": a.scope_key, "region_id": a.scope_region_id, "name": regions.get(a.scope_region_id)},
         "organization": ref(a.organization_id), "previous_holder": ref(a.previous_holder_id),
         "kind": a.kind, "kind_name": RED_FLAG_KIND_NAMES.get(a.kind) if a.kind else None,

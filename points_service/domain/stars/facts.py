@@ -23,12 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from points_service.db import cents, db, from_cents
+from points_service.domain.lifecycle.membership import placed_at
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
 from points_service.domain.stars.rules import SelectionContext, StarFacts
 from points_service.models import (
     SCORING_KINDS,
-    Affiliation,
     EntryKind,
     LedgerEntry,
     LedgerName,
@@ -65,13 +65,14 @@ class LedgerFacts:
 NO_LEDGER_FACTS = LedgerFacts()
 
 
-def placements_at(cutoff: datetime) -> list[Placement]:
-    """Active members with their community and branch as of the cutoff (ordered by member id)."""
-    covering = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < cutoff,
-                       sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= cutoff))
-    statement = (sa.select(Member.id, sa.func.coalesce(Affiliation.community_id, Member.community_id),
-                           sa.func.coalesce(Affiliation.branch_id, Member.branch_id))
-                 .outerjoin(Affiliation, covering).where(Member.is_active).order_by(Member.id))
+def placements_at(cutoff: datetime, *, active_now: bool = False) -> list[Placement]:
+    """Members who belonged at the cutoff with their community and branch then (ordered by member id) — the
+    dated membership (``lifecycle.membership``), so a closed period's figures do not change when someone leaves
+    later. ``active_now``: only those still active (业务之星 honours no one who has left)."""
+    placed = placed_at(cutoff).subquery()
+    statement = sa.select(placed.c.member_id, placed.c.community_id, placed.c.branch_id).order_by(placed.c.member_id)
+    if active_now:
+        statement = statement.join(Member, Member.id == placed.c.member_id).where(Member.is_active)
     return [Placement(*row) for row in db.session.execute(statement)]
 
 
@@ -163,7 +164,8 @@ def selection_context(period: Period, policy: Policy, scope_type: str,
 
 
 def gather_facts(period: Period, policy: Policy, scope_type: str) -> list[StarFacts]:
-    """Every active member's facts for the quarter: five set-based queries for the whole city."""
+    """The facts for the quarter of every active member who belonged at its end: five set-based queries for the
+    whole city."""
     cutoff = period.end
     scope_of = scope_resolver(scope_type)
     totals = period_net_from_totals(period)
@@ -171,7 +173,7 @@ def gather_facts(period: Period, policy: Policy, scope_type: str) -> list[StarFa
                           disqualifying_items=policy.stars.disqualifying_items)
     reporters = confirmed_reporters(cutoff, selection_context(period, policy, scope_type).half_key)
     facts = []
-    for placement in placements_at(cutoff):
+    for placement in placements_at(cutoff, active_now=True):
         member_id = placement.member_id
         facts.append(facts_from(member_id, placement.community_id, scope_of(placement), totals.get(member_id, 0),
                             ledger.get(member_id), member_id in reporters))

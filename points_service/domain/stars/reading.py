@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db
 from points_service.domain.access import Principal, authorize, nodes_in_scope
+from points_service.domain.awards.withdrawals import withdrawal_fields, withdrawn_of
 from points_service.domain.periods import Period, parse_period
 from points_service.domain.policy import policy_version as stored_policy
 from points_service.domain.stars.facts import (
@@ -23,6 +24,7 @@ from points_service.domain.stars.facts import (
 from points_service.domain.stars.rules import canonical_row, canonical_values, checksum_of, select_stars
 from points_service.domain.stars.runs import find_run, publicity_deadline, run_header, stored_outcomes, upheld_members
 from points_service.models import (
+    AwardType,
     Member,
     Organization,
     Region,
@@ -97,7 +99,9 @@ def describe_candidates(rows: list[StarCandidate], run: StarRun | None = None) -
     for scope_type in {r.scope_type for r in runs.values()}:
         ids = (c.scope_id for c in rows if runs[c.run_id].scope_type == scope_type)
         scopes.update({(scope_type, i): n for i, n in _names(scope_models.get(scope_type, Region), ids).items()})
+    withdrawn = withdrawn_of(AwardType.STAR, (c.id for c in rows if c.winner))
     return [{
+        "id": c.id, **withdrawal_fields(withdrawn.get(c.id)),
         "member": {"id": c.member_id, "name": members.get(c.member_id)},
         "community": {"id": c.community_id, "name": communities.get(c.community_id)},
         "scope": {"type": runs[c.run_id].scope_type, "id": c.scope_id,

@@ -31,6 +31,7 @@ from points_service.db import db, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed, authorize
 from points_service.domain.audit import audit
+from points_service.domain.awards.points import credit_star_winners
 from points_service.domain.calendar import working_days_after
 from points_service.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.periods import LOCAL_TZ, Period, PeriodKind, local_midnight, parse_period
@@ -324,8 +325,9 @@ def finalize_star_run(actor: Principal, run_id: int, *, now: datetime | None = N
     if now < publicity_deadline(run):
         raise PublicityNotEnded(f"公示期至 {run.publicity_ends_on.isoformat()} 结束，之后才能确定结果")
     _move(run, StarRunStatus.PUBLISHED, StarRunStatus.FINALIZED, finalized_at=now)
+    credited = credit_star_winners(run, now)
     audit("star_run.finalize", actor=actor, target=run, detail={"checksum": run.checksum,
-                                                               "winners": run.winner_count})
+                                                               "winners": run.winner_count, "credited": credited})
     db.session.commit()
     return run
 

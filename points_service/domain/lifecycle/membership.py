@@ -1,0 +1,32 @@
+"""Who belonged where at an instant: the dated membership that organization-level counts follow.
+
+A member belongs to a branch and community at instant ``at`` when one of his affiliations covers it
+(``valid_from < at <= valid_to``, or still open). A deactivation closes his affiliation at its effective instant
+and a transfer closes the old one and opens the new one there, so a period's figures taken at its end keep the
+members who belonged when it ended, whatever happened later (the boards apply the same rule: boards of periods
+ending by a deactivation or transfer keep him where he was). An active member without an affiliation covering
+``at`` (rosters loaded before affiliations were kept) belongs where the member row says.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from points_service.models import Affiliation, Member
+
+
+def covering(at: datetime) -> sa.ColumnElement[bool]:
+    """The join condition of a member's affiliation covering ``at``."""
+    return sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < at,
+                   sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= at))
+
+
+def placed_at(at: datetime) -> sa.Select:
+    """member_id, branch_id, community_id of every member belonging somewhere at ``at`` (one row each)."""
+    return (sa.select(Member.id.label("member_id"),
+                      sa.func.coalesce(Affiliation.branch_id, Member.branch_id).label("branch_id"),
+                      sa.func.coalesce(Affiliation.community_id, Member.community_id).label("community_id"))
+            .outerjoin(Affiliation, covering(at))
+            .where(sa.or_(Affiliation.id.is_not(None), Member.is_active)))
