@@ -1,0 +1,23 @@
+"""What the API fuzzer (tests/api/test_fuzz_openapi.py) found, each pinned by a focused test: inputs that once
+reached the database unvalidated or answers that did not match the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import auth_header, make_world
+
+
+@pytest.fixture
+def world(app):
+    return make_world()
+
+
+def as_user(world, who: str = "alice") -> dict:
+    return auth_header(world["users"][who])
+
+
+def test_a_policy_version_past_a_row_id_is_a_field_error_not_a_500(client, world):
+    response = client.get("/api/v1/policy", query_string={"version": 2**63}, headers=as_user(world))
+    assert response.status_code == 422
+    assert "version" in response.get_json()["data"]["errors"]
