@@ -35,6 +35,7 @@ PROFILES = {
 PROFILE = PROFILES[os.environ.get("POINTS_FUZZ_PROFILE", "ci")]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 WORLD_IDS = 16  # the seeded world's rows have ids below this
+WORLD_YEAR = 2025  # the seeded world's settled year (tests.factories.annual.YEAR)
 
 
 def served_document() -> dict:
@@ -46,16 +47,18 @@ schema = schemathesis.openapi.from_dict(served_document())
 
 @schema.hook
 def map_path_parameters(context, path_parameters):
-    """Half of the generated row ids are folded into the world's range, so operations reach real rows too."""
+    """Half of the generated row ids (and years) are folded into the world, so operations reach real rows too."""
     if not path_parameters:
         return path_parameters
-    return {name: value % WORLD_IDS + 1 if _foldable(name, value) else value
-            for name, value in path_parameters.items()}
+    return {name: _fold(name, value) for name, value in path_parameters.items()}
 
 
-def _foldable(name: str, value) -> bool:
-    return name.endswith("_id") and isinstance(value, int) and not isinstance(value, bool) \
-        and value > WORLD_IDS and value % 2 == 0
+def _fold(name: str, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value % 2:
+        return value
+    if name == "year":
+        return WORLD_YEAR
+    return value % WORLD_IDS + 1 if name.endswith("_id") and value > WORLD_IDS else value
 
 
 @pytest.fixture

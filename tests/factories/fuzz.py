@@ -1,5 +1,6 @@
 """The world the API fuzzer runs in: the small city of ``make_world`` plus a stored policy, ledger entries,
-积分超市 items, activities, a submitted record waiting for approval — so the low ids a fuzzer tries name rows."""
+积分超市 items, activities, a submitted record waiting for approval, a settled year — so the low ids a fuzzer
+tries name rows."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from points_service.db import db, utcnow
 from points_service.models import ActivityStatus, SubjectType
 from tests.factories import make_world
 from tests.factories.activities import make_activity
+from tests.factories.annual import YEAR, settled
 from tests.factories.boards import entry
 from tests.factories.ledger import install_policy
 from tests.factories.market import fund, make_item
@@ -32,4 +34,6 @@ def make_fuzz_world() -> dict:
     fund(world["alice"], 40)
     world["record"] = self_report(world["users"]["alice"])
     db.session.commit()
+    world["settlement"] = settled(world)
+    world["year"] = YEAR
     return world
