@@ -276,6 +276,9 @@ def upload_picture(files, item_id):
 
 
 @blp.route("/shop/pictures/<name>")
+@blp.alt_response(200, schema={"type": "string", "format": "binary"}, content_type="image/jpeg", description="图片")
+@blp.alt_response(200, schema={"type": "string", "format": "binary"}, content_type="image/png", description="图片")
+@blp.alt_response(200, schema={"type": "string", "format": "binary"}, content_type="image/webp", description="图片")
 def picture(name):
     """商品图片（公开，文件名随机；不套信封）"""
     path = picture_path(name)

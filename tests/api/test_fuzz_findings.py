@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from points_service.db import db
+from points_service.domain.access import principal_for
+from points_service.domain.market.catalogue import set_picture
 from tests.factories import auth_header, make_world
 from tests.factories.annual import YEAR, settled
+from tests.factories.fuzz import png
+from tests.factories.market import make_item
 
 
 @pytest.fixture
@@ -37,3 +42,13 @@ def test_each_annual_export_format_answers_a_documented_content_type(client, wor
     assert response.status_code == 200 and response.get_data()
     response.close()  # a CSV export streams inside its request context
     assert response.mimetype in documented_content_types(client, "/api/v1/annual/{year}/scores", "get", "200")
+
+
+def test_a_served_item_picture_has_a_documented_content_type(client, world, app, tmp_path):
+    app.instance_path = str(tmp_path)
+    item = make_item(world["north"])
+    db.session.commit()
+    name = set_picture(principal_for(world["users"]["admin"]), item.id, png()).picture
+    response = client.get(f"/api/v1/shop/pictures/{name}")
+    assert (response.status_code, response.mimetype) == (200, "image/png")
+    assert response.mimetype in documented_content_types(client, "/api/v1/shop/pictures/{name}", "get", "200")
