@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from contextvars import ContextVar
 
 import pytest
 import schemathesis
@@ -36,6 +37,7 @@ PROFILE = PROFILES[os.environ.get("POINTS_FUZZ_PROFILE", "ci")]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 WORLD_IDS = 16  # the seeded world's rows have ids below this
 WORLD_YEAR = 2025  # the seeded world's settled year (tests.factories.annual.YEAR)
+PICTURE: ContextVar[str] = ContextVar("picture", default="none.png")  # the world's stored picture name
 
 
 def served_document() -> dict:
@@ -47,13 +49,16 @@ schema = schemathesis.openapi.from_dict(served_document())
 
 @schema.hook
 def map_path_parameters(context, path_parameters):
-    """Half of the generated row ids (and years) are folded into the world, so operations reach real rows too."""
+    """Half of the generated row ids (years, picture names) are folded into the world, so operations reach
+    real rows too."""
     if not path_parameters:
         return path_parameters
     return {name: _fold(name, value) for name, value in path_parameters.items()}
 
 
 def _fold(name: str, value):
+    if name == "name" and isinstance(value, str) and len(value) % 2 == 0:
+        return PICTURE.get()
     if not isinstance(value, int) or isinstance(value, bool) or value % 2:
         return value
     if name == "year":
@@ -66,7 +71,9 @@ def world(app, tmp_path, httpserver):
     app.instance_path = str(tmp_path)  # uploaded pictures land here, not in the checkout
     serve_fake_wechat(httpserver)  # POST /auth/wechat reaches a code2session that refuses unknown codes
     app.config.update(wechat_config(httpserver))
-    return make_fuzz_world()
+    world = make_fuzz_world()
+    PICTURE.set(world["picture"])
+    return world
 
 
 @pytest.fixture

@@ -1,13 +1,18 @@
 """The world the API fuzzer runs in: the small city of ``make_world`` plus a stored policy, ledger entries,
-积分超市 items, activities, a submitted record waiting for approval, a settled year — so the low ids a fuzzer
-tries name rows."""
+积分超市 items and a picture, activities, a submitted record waiting for approval, a settled year — so the low
+ids a fuzzer tries name rows."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
+from PIL import Image
+
 from points_service.db import db, utcnow
+from points_service.domain.access import principal_for
+from points_service.domain.market.catalogue import set_picture
 from points_service.models import ActivityStatus, SubjectType
 from tests.factories import make_world
 from tests.factories.activities import make_activity
@@ -34,6 +39,13 @@ def make_fuzz_world() -> dict:
     fund(world["alice"], 40)
     world["record"] = self_report(world["users"]["alice"])
     db.session.commit()
+    world["picture"] = set_picture(principal_for(world["users"]["admin"]), world["items"][0].id, png()).picture
     world["settlement"] = settled(world)
     world["year"] = YEAR
     return world
+
+
+def png(width: int = 64, height: int = 64) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
