@@ -13,6 +13,8 @@ from tests.factories.annual import YEAR, settled
 from tests.factories.fuzz import png
 from tests.factories.market import make_item
 
+PAST_INT4 = 2**40  # past PostgreSQL's INTEGER (a 500 there before), within JSON's 18 digits
+
 
 @pytest.fixture
 def world(app):
@@ -52,3 +54,27 @@ def test_a_served_item_picture_has_a_documented_content_type(client, world, app,
     response = client.get(f"/api/v1/shop/pictures/{name}")
     assert (response.status_code, response.mimetype) == (200, "image/png")
     assert response.mimetype in documented_content_types(client, "/api/v1/shop/pictures/{name}", "get", "200")
+
+
+def out_of_range(response, field: str) -> bool:
+    """A 422 naming ``field`` with the row-id range: refused by the schema, before any statement ran."""
+    errors = response.get_json()["data"]["errors"]
+    return response.status_code == 422 and any("2147483647" in message for message in errors.get(field, []))
+
+
+def test_an_order_for_an_item_id_past_a_row_id_is_a_field_error_not_a_500(client, world):
+    response = client.post("/api/v1/shop/orders", json={"item_id": PAST_INT4, "quantity": 1}, headers=as_user(world))
+    assert out_of_range(response, "item_id")
+
+
+def test_an_item_for_a_region_id_past_a_row_id_is_a_field_error_not_a_500(client, world):
+    body = {"region_id": PAST_INT4, "name": "环保购物袋", "price": 10}
+    response = client.post("/api/v1/shop/items", json=body, headers=as_user(world, "admin"))
+    assert out_of_range(response, "region_id")
+
+
+@pytest.mark.parametrize("field", ["branch_id", "community_id", "grid_id"])
+def test_a_transfer_to_an_id_past_a_row_id_is_a_field_error_not_a_500(client, world, field):
+    response = client.post(f"/api/v1/members/{world['alice'].id}/transfer", json={field: PAST_INT4},
+                           headers=as_user(world, "admin"))
+    assert out_of_range(response, field)
