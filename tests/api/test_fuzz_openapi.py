@@ -20,7 +20,7 @@ from schemathesis.checks import (
 )
 
 from points_service import create_app
-from tests.conftest import test_settings
+from tests.conftest import test_settings as app_settings  # not collected as a test under this name
 from tests.factories import auth_header
 from tests.factories.fuzz import make_fuzz_world
 from tests.fake_wechat import serve_fake_wechat, wechat_config
@@ -41,7 +41,7 @@ PICTURE: ContextVar[str] = ContextVar("picture", default="none.png")  # the worl
 
 
 def served_document() -> dict:
-    return create_app(test_settings()).test_client().get("/api/openapi.json").get_json()
+    return create_app(app_settings()).test_client().get("/api/openapi.json").get_json()
 
 
 schema = schemathesis.openapi.from_dict(served_document())
