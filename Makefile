@@ -44,6 +44,12 @@ miniprogram/node_modules/.installed: miniprogram/package-lock.json
 test-miniprogram: venv miniprogram/node_modules/.installed ## Mini-program tests (node --test), incl. the contract test against a live service
 	npm test --prefix miniprogram
 
+fuzz: venv ## Fuzz the API with schemathesis, long profile (500 examples per operation, random seed), SQLite then PostgreSQL if set
+	POINTS_TEST_DATABASE_URL= POINTS_FUZZ_PROFILE=long $(PYTEST) -m fuzz tests/api/test_fuzz_openapi.py
+	@if [ -n "$$POINTS_TEST_DATABASE_URL" ]; then \
+		POINTS_FUZZ_PROFILE=long $(PYTEST) -m fuzz tests/api/test_fuzz_openapi.py; \
+	fi
+
 lint: venv ## Lint with ruff
 	$(BIN)/ruff check points_service config tests bench scripts wsgi.py
 
@@ -59,4 +65,4 @@ jobs: venv ## Run the scheduler process (one per deployment)
 clean: ## Remove the virtualenv and caches (keeps instance/)
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
 
-.PHONY: help venv run test test-miniprogram lint migration jobs screenshots clean
+.PHONY: help venv run test test-miniprogram fuzz lint migration jobs screenshots clean

@@ -11,10 +11,11 @@ from points_service.api.pagination import PageArgs, page_of
 from points_service.api.security import current_principal, login_required
 from points_service.domain.annual import settlement as annual
 from points_service.domain.exports import annual as rows
-from points_service.downloads import send_annual_export
+from points_service.downloads import XLSX_MIME, send_annual_export
 from points_service.models import SubjectType
 
 blp = Blueprint("annual", __name__, description="年度结算与人事导出")
+FILE = {"type": "string", "format": "binary"}
 
 
 class AnnualScoresArgs(PageArgs):
@@ -114,7 +115,8 @@ def settlement(year):
 @login_required
 @blp.arguments(AnnualScoresArgs, location="query")
 @blp.response(200, page_of(AnnualScoreSchema))
-@blp.alt_response(200, description="format=csv|xlsx：文件下载", content_type="application/octet-stream")
+@blp.alt_response(200, schema=FILE, content_type="text/csv", description="format=json：分页；csv、xlsx：文件下载")
+@blp.alt_response(200, schema=FILE, content_type=XLSX_MIME, description="format=json：分页；csv、xlsx：文件下载")
 def scores(args, year):
     """年度积分与等次（人事导出）：JSON 分页、CSV 或 XLSX；按人事权限范围，均留痕审计"""
     principal, fmt = current_principal(), args["format"]

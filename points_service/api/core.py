@@ -122,8 +122,8 @@ class Blueprint(SmorestBlueprint):
 
     @staticmethod
     def _make_doc_response_schema(schema):
-        if schema is None:
-            return None
+        if schema is None or isinstance(schema, dict):
+            return schema  # a raw OpenAPI schema (a file download) is not enveloped
         return _envelope_schema(schema if isinstance(schema, type) else type(schema),
                                 bool(getattr(schema, "many", False)))
 

@@ -9,7 +9,7 @@ import marshmallow as ma
 from flask import jsonify
 
 from points_service.api.core import Blueprint, envelope
-from points_service.api.fields import CleanString, Instant
+from points_service.api.fields import CleanString, Instant, RowId
 from points_service.api.security import current_principal, login_required
 from points_service.api.structure import MemberSchema
 from points_service.domain.lifecycle import due, status
@@ -40,9 +40,9 @@ class ReactivateArgs(ma.Schema):
 
 
 class TransferArgs(ma.Schema):
-    branch_id = ma.fields.Integer(load_default=None, strict=True, metadata={"description": "转入党支部"})
-    community_id = ma.fields.Integer(load_default=None, strict=True, metadata={"description": "新居住社区"})
-    grid_id = ma.fields.Integer(load_default=None, strict=True, metadata={"description": "新网格（属于该社区）"})
+    branch_id = RowId(load_default=None, strict=True, metadata={"description": "转入党支部"})
+    community_id = RowId(load_default=None, strict=True, metadata={"description": "新居住社区"})
+    grid_id = RowId(load_default=None, strict=True, metadata={"description": "新网格（属于该社区）"})
     effective_on = ma.fields.Date(load_default=None, metadata={"description": "生效日期，默认今天；晚于今天则预约"})
     reason = CleanString(load_default="", min_length=0, max_length=200)
 

@@ -9,7 +9,7 @@ from flask import abort, request, send_file, url_for
 from flask_smorest.fields import Upload
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant, PointsField
+from points_service.api.fields import CleanString, Instant, PointsField, RowId
 from points_service.api.idempotency import HEADER, idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
@@ -50,8 +50,7 @@ class ItemFields(ma.Schema):
 
 
 class ItemCreateArgs(ItemFields):
-    region_id = ma.fields.Integer(required=True, strict=True,
-                                  metadata={"description": "社区、街道、区县或全市的区划编号"})
+    region_id = RowId(required=True, strict=True, metadata={"description": "社区、街道、区县或全市的区划编号"})
     name = CleanString(required=True, max_length=60, metadata={"example": "环保购物袋"})
     price = PointsField(required=True, validate=PRICE_RANGE)
     stock = ma.fields.Integer(strict=True, load_default=None, allow_none=True,
@@ -84,7 +83,7 @@ class PictureArgs(ma.Schema):
 
 
 class OrderArgs(ma.Schema):
-    item_id = ma.fields.Integer(required=True, strict=True)
+    item_id = RowId(required=True, strict=True)
     quantity = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(min=1, max=MAX_QUANTITY))
 
 
@@ -290,6 +289,9 @@ def upload_picture(files, item_id):
 
 
 @blp.route("/shop/pictures/<name>")
+@blp.alt_response(200, schema={"type": "string", "format": "binary"}, content_type="image/jpeg", description="图片")
+@blp.alt_response(200, schema={"type": "string", "format": "binary"}, content_type="image/png", description="图片")
+@blp.alt_response(200, schema={"type": "string", "format": "binary"}, content_type="image/webp", description="图片")
 def picture(name):
     """商品图片（公开，文件名随机；不套信封）"""
     path = picture_path(name)

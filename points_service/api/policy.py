@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask import request
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import CleanString, Instant, PointsField
+from points_service.api.fields import MAX_ROW_ID, CleanString, Instant, PointsField
 from points_service.api.security import current_principal, login_required
 from points_service.domain.policy import find_policy, load_policy_text, publish_policy_version
 
@@ -16,7 +16,7 @@ YAML_MIMETYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x
 
 
 class PolicyQueryArgs(ma.Schema):
-    version = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1),
+    version = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ROW_ID),
                                 metadata={"description": "版本号；缺省为当前生效的版本"})
 
 
