@@ -13,7 +13,7 @@ request.setDelay(() => Promise.resolve())
 
 const ME = { member: { id: 58, name: '闫思振', phone: '175****1759' },
   points: { month: 1, quarter: 8, year: 20, standing: 15, redeemable: 12, pending: 0, open_orders: 1,
-    expiring: { points: 0, on: null } }, ranks: {} }
+    unread_messages: 3, expiring: { points: 0, on: null } }, ranks: {} }
 const BAG = { id: 3, name: '环保购物袋', description: '可重复使用', region_name: '南池社区',
   picture_url: '/api/v1/shop/pictures/abcdefghijklmnopqrstuvwx.png', price: 5, stock: 4, limit_per_member: 2,
   limit_period: 'month', visible_until: null, affordable: true, limit_left: 2 }
@@ -24,8 +24,8 @@ const ORDER = { id: 11, item_id: 3, item_name: '环保购物袋', member_id: 58,
   placed_at: '2026-12-06T02:00:00+00:00', pickup_deadline: '2026-12-20T02:00:00+00:00', closed_at: null,
   close_reason: '' }
 const TEMPLATES = { templates: [
-  { key: 'record_decided', template_id: 'tmpl-record', title: '审核结果通知', granted: false },
-  { key: 'order_ready', template_id: 'tmpl-order', title: '兑换订单提醒', granted: true }] }
+  { key: 'record_decided', template_id: 'tmpl-record', title: '审核结果通知', granted: 0 },
+  { key: 'order_ready', template_id: 'tmpl-order', title: '兑换订单提醒', granted: 2 }] }
 
 function api(routes) {
   return (options) => {
@@ -172,9 +172,8 @@ test('cancelling an order already picked up is explained as order_not_open', asy
   assert.equal(wx.calls.modals.at(-1).title, '订单已结束')
 })
 
-test('home and mine count my open orders from GET /me and the unread messages', async () => {
-  installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME),
-    'GET /me/messages': ok({ items: [], page: 1, page_size: 1, total: 3, unread: 3 }) }) })
+test('home and mine count my open orders and unread messages from GET /me alone', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME) }) })
   const home = renderPage('home')
   await home.instance.load()
   assert.match(text(home, '.open-orders'), /1 单待取货/)
@@ -182,6 +181,7 @@ test('home and mine count my open orders from GET /me and the unread messages', 
   await mine.instance.onShow()
   assert.equal(text(mine, '.open-orders'), '1 待取货')
   assert.equal(text(mine, '.unread'), '3')
+  assert.equal(sent(wx, 'GET', '/me/messages').length, 0, 'the badge needs no second request')
 })
 
 test('a photo is chosen, uploaded to the API, shown as a picture and sent as evidence', async () => {
@@ -233,10 +233,12 @@ test('after a self-report the member may accept the decision notice; WeChat is a
   await page.instance.submit()
   assert.match(wx.calls.modals.at(-1).content, /审核有结果时收到微信通知/)
   assert.deepEqual(sent(wx, 'POST', '/me/subscriptions')[0].data, { template_keys: ['record_decided', 'order_ready'] })
+  assert.deepEqual(notifications.cachedTemplates().map((t) => [t.key, t.granted]),
+    [['record_decided', 1], ['order_ready', 2]], 'the counts the server answered are kept')
 })
 
 test('the inbox marks unread messages, counts them, and opening one marks it read and follows its link', async () => {
-  const message = (id, read) => ({ id, event: 'record_decided', title: `审核结果${id}`, body: '您的上报已通过',
+  const message = (id, read) => ({ id, event: 'record_approved', title: `审核结果${id}`, body: '您的上报已通过',
     created_at: '2026-12-06T02:00:00+00:00', read_at: read ? '2026-12-06T03:00:00+00:00' : null,
     link: id === 1 ? '/pages/report/report' : '' })
   const wx = installWx({ storage: signedIn(), handle: api({
@@ -261,10 +263,23 @@ test('the inbox marks unread messages, counts them, and opening one marks it rea
   assert.deepEqual(route(wx.calls.requests.at(-1)).query, { page: '1', page_size: '20', unread: 'true' })
 })
 
-test('an inbox that cannot be read shows a retry, and the badge count falls back to nothing', async () => {
+test('an inbox that cannot be read shows a retry', async () => {
   installWx({ storage: signedIn(), handle: () => failure(503, 'service_unavailable', '服务暂时不可用') })
   const page = renderPage('messages')
   await page.instance.onShow()
   assert.ok(page.querySelector('.retry'))
-  assert.equal(await notifications.unreadCount(), 0)
+})
+
+test('opening a message that is no longer mine keeps it listed and still follows its link', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me/messages': ok({ items: [{ id: 7, event: 'order_ready', title: '兑换成功，待取货', body: '',
+      created_at: '2026-12-06T02:00:00+00:00', read_at: null, link: '/pages/orders/orders' }],
+    page: 1, page_size: 20, total: 1, unread: 1 }),
+    'POST /me/messages/7/read': failure(404, 'message_not_found', '消息不存在') }) })
+  const page = renderPage('messages')
+  await page.instance.onShow()
+  await page.instance.open({ currentTarget: { dataset: { id: 7 } } })
+  assert.equal(all(page, '.message.unread').length, 1)
+  assert.equal(wx.calls.toasts.length + wx.calls.modals.length, 0, 'marking read is quiet')
+  assert.deepEqual(wx.calls.navigations.at(-1), { kind: 'navigateTo', url: '/pages/orders/orders' })
 })
