@@ -25,7 +25,9 @@ const ORDER = { id: 11, item_id: 3, item_name: '环保购物袋', member_id: 58,
   close_reason: '' }
 const TEMPLATES = { templates: [
   { key: 'record_decided', template_id: 'tmpl-record', title: '审核结果通知', granted: 0 },
-  { key: 'order_ready', template_id: 'tmpl-order', title: '兑换订单提醒', granted: 2 }] }
+  { key: 'order_ready', template_id: 'tmpl-order', title: '待取货提醒', granted: 2 },
+  { key: 'order_closed', template_id: 'tmpl-order-closed', title: '订单取消通知', granted: 0 },
+  { key: 'activity_reminder', template_id: 'tmpl-activity', title: '活动开始提醒', granted: 0 }] }
 
 function api(routes) {
   return (options) => {
@@ -118,9 +120,9 @@ for (const [status, code, message, title, advice] of MARKET_REFUSALS) {
   })
 }
 
-test('after an order the member is offered order notifications and the accepted keys are posted', async () => {
+test('after an order the member is offered the order notifications only and the accepted keys are posted', async () => {
   const wx = installWx({ storage: signedIn(),
-    answers: { requestSubscribeMessage: { errMsg: 'requestSubscribeMessage:ok', 'tmpl-record': 'reject', 'tmpl-order': 'accept' } },
+    answers: { requestSubscribeMessage: { errMsg: 'requestSubscribeMessage:ok', 'tmpl-order-closed': 'reject', 'tmpl-order': 'accept' } },
     handle: api({ 'GET /shop/items/3': ok(BAG), 'GET /me/subscriptions': ok(TEMPLATES),
       'POST /shop/orders': ok(ORDER, 201), 'POST /me/subscriptions': ok({ granted: { order_ready: 2 } }, 201) }) })
   const page = renderPage('market-item')
@@ -128,7 +130,7 @@ test('after an order the member is offered order notifications and the accepted 
   await until(() => notifications.canOffer())
   await page.instance.order()
   assert.equal(wx.calls.modals.at(-1).confirmText, '接收通知')
-  assert.deepEqual(wx.calls.subscribes[0].tmplIds, ['tmpl-record', 'tmpl-order'], 'not yet granted first')
+  assert.deepEqual(wx.calls.subscribes[0].tmplIds, ['tmpl-order-closed', 'tmpl-order'], 'not yet granted first')
   assert.deepEqual(sent(wx, 'POST', '/me/subscriptions')[0].data, { template_keys: ['order_ready'] })
 })
 
@@ -218,13 +220,13 @@ test('a photo the server refuses is explained and not added', async () => {
   assert.equal(page.data.links.length, 0)
 })
 
-test('after a self-report the member may accept the decision notice; WeChat is asked in the dialog tap', async () => {
+test('after a self-report the member may accept the decision notice, and only it; WeChat is asked in the dialog tap', async () => {
   const wx = installWx({ storage: signedIn(),
     answers: { requestSubscribeMessage: { errMsg: 'requestSubscribeMessage:ok', 'tmpl-record': 'accept', 'tmpl-order': 'accept' } },
     handle: api({ 'GET /policy': ok({ items: [{ code: 'member.micro_wish', name: '微心愿', subject: 'member',
       kind: 'award', approval: 'community_admin', unit: 'times' }] }), 'GET /records': ok({ items: [], total: 0 }),
     'GET /me/subscriptions': ok(TEMPLATES), 'POST /records': ok({ id: 5, status: 'pending' }, 201),
-    'POST /me/subscriptions': ok({ granted: { record_decided: 1, order_ready: 2 } }, 201) }) })
+    'POST /me/subscriptions': ok({ granted: { record_decided: 1 } }, 201) }) })
   const page = renderPage('report')
   page.instance.onLoad()
   await page.instance.onShow()
@@ -232,9 +234,9 @@ test('after a self-report the member may accept the decision notice; WeChat is a
   page.instance.onDescription({ detail: { value: '帮助独居老人' } })
   await page.instance.submit()
   assert.match(wx.calls.modals.at(-1).content, /审核有结果时收到微信通知/)
-  assert.deepEqual(sent(wx, 'POST', '/me/subscriptions')[0].data, { template_keys: ['record_decided', 'order_ready'] })
-  assert.deepEqual(notifications.cachedTemplates().map((t) => [t.key, t.granted]),
-    [['record_decided', 1], ['order_ready', 2]], 'the counts the server answered are kept')
+  assert.deepEqual(wx.calls.subscribes[0].tmplIds, ['tmpl-record'])
+  assert.deepEqual(sent(wx, 'POST', '/me/subscriptions')[0].data, { template_keys: ['record_decided'] })
+  assert.equal(notifications.cachedTemplates()[0].granted, 1, 'the count the server answered is kept')
 })
 
 test('the inbox marks unread messages, counts them, and opening one marks it read and follows its link', async () => {

@@ -16,6 +16,9 @@ const request = require('./request')
 const format = require('./format')
 
 const MAX_TEMPLATES_PER_ASK = 3 // WeChat's limit for one wx.requestSubscribeMessage
+// The templates (keys of config/notifications.yaml) each moment asks for: what its dialog promises.
+const REPORT_KEYS = ['record_decided'] // 审核结果通知
+const ORDER_KEYS = ['order_ready', 'order_closed'] // 待取货提醒, 订单取消通知 (cancelled or expired)
 let cached = null
 
 /** The templates the member may subscribe to, cached for the moment of asking. */
@@ -99,7 +102,7 @@ function resetForTests() {
 }
 
 module.exports = {
-  MAX_TEMPLATES_PER_ASK, loadTemplates, cachedTemplates, templatesToAsk, canOffer, requestConsent, offerConsent,
+  MAX_TEMPLATES_PER_ASK, REPORT_KEYS, ORDER_KEYS, loadTemplates, cachedTemplates, templatesToAsk, canOffer, requestConsent, offerConsent,
   messageView,
   pageLink, listMessages, markRead, resetForTests,
 }
