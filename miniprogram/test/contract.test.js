@@ -3,7 +3,8 @@
  * Node with a fetch-backed wx.request, against the Flask service started here on a fresh SQLite database
  * with the demo city. Walks sign-in → bind → /me → activities and sign-up → check-in → self-report →
  * photo evidence → 积分超市 (catalogue, order, replay, my orders, cancel) → ledger → leaderboard →
- * 业务之星 / 流动红旗, and checks the shapes the pages render.
+ * 业务之星 / 流动红旗 → notifications (consent, a decision in the inbox, mark read, another member's message) →
+ * sign-out (the server revokes the refresh token), and checks the shapes the pages render.
  */
 const fs = require('node:fs')
 const os = require('node:os')
@@ -21,6 +22,7 @@ const views = require('../utils/views')
 const periods = require('../utils/periods')
 const evidence = require('../utils/evidence')
 const market = require('../utils/market')
+const notifications = require('../utils/notifications')
 
 const VENUE = { lat: 35.4154, lng: 116.5872, radius_m: 200 }
 
@@ -42,6 +44,8 @@ async function organizer(api, accounts) {
       starts_at: new Date(Date.now() + 10 * 60000).toISOString(), ends_at: new Date(Date.now() + 130 * 60000).toISOString(),
       location: VENUE, capacity: 30 } }),
     checkinCode: (activityId) => call(`/activities/${activityId}/checkin-code`, { token }),
+    approve: (recordId) => call(`/approvals/record:${recordId}/approve`, { method: 'POST', token,
+      body: { comment: '契约测试：已核实' } }),
   }
 }
 
@@ -228,9 +232,58 @@ test('the mini-program client walks the member journey against the live API', { 
     flags.items.map(views.redFlagRow)
   })
 
-  await t.test('sign-out forgets the tokens on this phone', async () => {
-    auth.signOut()
+  await t.test('notifications: templates listed, consent granted, a decision lands in the inbox and is read', async () => {
+    const templates = await notifications.loadTemplates()
+    assert.ok(templates.length >= 1 && templates.every((tmpl) => tmpl.key && tmpl.title && tmpl.template_id))
+    const asked = templates.find((tmpl) => tmpl.key === 'record_decided')
+    assert.equal(asked.granted, 0, 'nothing granted yet')
+    wx.requestSubscribeMessage = ({ tmplIds, success }) => success(Object.fromEntries(
+      [['errMsg', 'requestSubscribeMessage:ok'], ...tmplIds.map((id) => [id, 'accept'])]))
+    assert.deepEqual(await notifications.requestConsent(['record_decided']), ['record_decided'])
+    const listed = (await notifications.loadTemplates()).find((tmpl) => tmpl.key === 'record_decided')
+    assert.equal(listed.granted, 1, 'the server counts one send per acceptance')
+    await assert.rejects(request.post('/me/subscriptions', { template_keys: ['no_such_template'] }, { showError: false }),
+      (error) => error.code === 'template_unknown' && error.status === 422)
+
+    const before = (await request.get('/me', null, { showError: false })).points.unread_messages
+    assert.equal(typeof before, 'number')
+    const item = views.reportableItems(await request.get('/policy', null, { showError: false })).find((c) => c.hours)
+    const record = await request.post('/records', { item_code: item.code, hours: 1, description: '契约测试：通知',
+      occurred_at: new Date(Date.now() - 3600000).toISOString() },
+    { idempotencyKey: request.newIdempotencyKey(), showError: false })
+    await boss.approve(record.id)
+    const unread = await notifications.listMessages(1, true, { showError: false })
+    assert.equal(unread.unread, before + 1)
+    const [newest] = unread.items
+    assert.equal(newest.event, 'record_approved')
+    const view = notifications.messageView(newest)
+    assert.equal(view.unread, true)
+    const pages = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'app.json'), 'utf8')).pages
+    assert.ok(pages.includes(view.link.split('?')[0].slice(1)), `the message links to a page of app.json: ${newest.link}`)
+    assert.equal((await request.get('/me', null, { showError: false })).points.unread_messages, before + 1)
+    assert.ok((await notifications.markRead(newest.id, { showError: false })).read_at)
+    assert.equal((await notifications.listMessages(1, true, { showError: false })).unread, before)
+    assert.equal((await request.get('/me', null, { showError: false })).points.unread_messages, before)
+
+    const other = nodeWx({ apiBase: service.api, wechatBase: service.wechat,
+      openid: service.accounts.wechat_members[0].openid })
+    globalThis.wx = other
+    try {
+      assert.equal((await auth.signIn({ showError: false })).needs_binding, false, 'a roster member already linked')
+      await assert.rejects(notifications.markRead(newest.id, { showError: false }),
+        (error) => error.code === 'message_not_found' && error.status === 404)
+    } finally {
+      globalThis.wx = wx
+    }
+  })
+
+  await t.test('sign-out revokes the refresh token on the server and forgets the tokens on this phone', async () => {
+    const { refresh_token: refreshToken } = session.read()
+    assert.equal(await auth.signOut(), true, 'the server revoked the session')
     assert.equal(auth.isSignedIn(), false)
     await assert.rejects(request.get('/me', null, { showError: false }), (error) => error.status === 401)
+    const refreshed = await fetch(`${service.api}/api/v1/auth/refresh`, { method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${refreshToken}` }, body: '{}' })
+    assert.equal(refreshed.status, 401, 'the old refresh token is refused')
   })
 })

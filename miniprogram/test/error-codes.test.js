@@ -14,6 +14,7 @@ const MEMBER_FACING = [
   'points_service/domain/idempotency.py', 'points_service/domain/accounts/signin.py',
   'points_service/api/security.py', 'points_service/api/auth.py',
   'points_service/domain/market/errors.py', 'points_service/domain/uploads', 'points_service/domain/images.py',
+  'points_service/domain/notifications',
 ]
 // Raised only on the console's or an organizer's side, never to a member's mini-program.
 const NOT_FOR_MEMBERS = new Set(['invalid_credentials', 'login_locked', 'activity_not_editable', 'self_review',

@@ -13,7 +13,7 @@ request.setDelay(() => Promise.resolve())
 
 const ME = { member: { id: 58, name: '闫思振', phone: '175****1759' },
   points: { month: 1, quarter: 8, year: 20, standing: 15, redeemable: 12, pending: 0, open_orders: 1,
-    expiring: { points: 0, on: null } }, ranks: {} }
+    unread_messages: 3, expiring: { points: 0, on: null } }, ranks: {} }
 const BAG = { id: 3, name: '环保购物袋', description: '可重复使用', region_name: '南池社区',
   picture_url: '/api/v1/shop/pictures/abcdefghijklmnopqrstuvwx.png', price: 5, stock: 4, limit_per_member: 2,
   limit_period: 'month', visible_until: null, affordable: true, limit_left: 2 }
@@ -24,8 +24,10 @@ const ORDER = { id: 11, item_id: 3, item_name: '环保购物袋', member_id: 58,
   placed_at: '2026-12-06T02:00:00+00:00', pickup_deadline: '2026-12-20T02:00:00+00:00', closed_at: null,
   close_reason: '' }
 const TEMPLATES = { templates: [
-  { key: 'record_decided', template_id: 'tmpl-record', title: '审核结果通知', granted: false },
-  { key: 'order_ready', template_id: 'tmpl-order', title: '兑换订单提醒', granted: true }] }
+  { key: 'record_decided', template_id: 'tmpl-record', title: '审核结果通知', granted: 0 },
+  { key: 'order_ready', template_id: 'tmpl-order', title: '待取货提醒', granted: 2 },
+  { key: 'order_closed', template_id: 'tmpl-order-closed', title: '订单取消通知', granted: 0 },
+  { key: 'activity_reminder', template_id: 'tmpl-activity', title: '活动开始提醒', granted: 0 }] }
 
 function api(routes) {
   return (options) => {
@@ -118,9 +120,9 @@ for (const [status, code, message, title, advice] of MARKET_REFUSALS) {
   })
 }
 
-test('after an order the member is offered order notifications and the accepted keys are posted', async () => {
+test('after an order the member is offered the order notifications only and the accepted keys are posted', async () => {
   const wx = installWx({ storage: signedIn(),
-    answers: { requestSubscribeMessage: { errMsg: 'requestSubscribeMessage:ok', 'tmpl-record': 'reject', 'tmpl-order': 'accept' } },
+    answers: { requestSubscribeMessage: { errMsg: 'requestSubscribeMessage:ok', 'tmpl-order-closed': 'reject', 'tmpl-order': 'accept' } },
     handle: api({ 'GET /shop/items/3': ok(BAG), 'GET /me/subscriptions': ok(TEMPLATES),
       'POST /shop/orders': ok(ORDER, 201), 'POST /me/subscriptions': ok({ granted: { order_ready: 2 } }, 201) }) })
   const page = renderPage('market-item')
@@ -128,7 +130,7 @@ test('after an order the member is offered order notifications and the accepted 
   await until(() => notifications.canOffer())
   await page.instance.order()
   assert.equal(wx.calls.modals.at(-1).confirmText, '接收通知')
-  assert.deepEqual(wx.calls.subscribes[0].tmplIds, ['tmpl-record', 'tmpl-order'], 'not yet granted first')
+  assert.deepEqual(wx.calls.subscribes[0].tmplIds, ['tmpl-order-closed', 'tmpl-order'], 'not yet granted first')
   assert.deepEqual(sent(wx, 'POST', '/me/subscriptions')[0].data, { template_keys: ['order_ready'] })
 })
 
@@ -172,9 +174,8 @@ test('cancelling an order already picked up is explained as order_not_open', asy
   assert.equal(wx.calls.modals.at(-1).title, '订单已结束')
 })
 
-test('home and mine count my open orders from GET /me and the unread messages', async () => {
-  installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME),
-    'GET /me/messages': ok({ items: [], page: 1, page_size: 1, total: 3, unread: 3 }) }) })
+test('home and mine count my open orders and unread messages from GET /me alone', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME) }) })
   const home = renderPage('home')
   await home.instance.load()
   assert.match(text(home, '.open-orders'), /1 单待取货/)
@@ -182,6 +183,7 @@ test('home and mine count my open orders from GET /me and the unread messages', 
   await mine.instance.onShow()
   assert.equal(text(mine, '.open-orders'), '1 待取货')
   assert.equal(text(mine, '.unread'), '3')
+  assert.equal(sent(wx, 'GET', '/me/messages').length, 0, 'the badge needs no second request')
 })
 
 test('a photo is chosen, uploaded to the API, shown as a picture and sent as evidence', async () => {
@@ -218,13 +220,13 @@ test('a photo the server refuses is explained and not added', async () => {
   assert.equal(page.data.links.length, 0)
 })
 
-test('after a self-report the member may accept the decision notice; WeChat is asked in the dialog tap', async () => {
+test('after a self-report the member may accept the decision notice, and only it; WeChat is asked in the dialog tap', async () => {
   const wx = installWx({ storage: signedIn(),
     answers: { requestSubscribeMessage: { errMsg: 'requestSubscribeMessage:ok', 'tmpl-record': 'accept', 'tmpl-order': 'accept' } },
     handle: api({ 'GET /policy': ok({ items: [{ code: 'member.micro_wish', name: '微心愿', subject: 'member',
       kind: 'award', approval: 'community_admin', unit: 'times' }] }), 'GET /records': ok({ items: [], total: 0 }),
     'GET /me/subscriptions': ok(TEMPLATES), 'POST /records': ok({ id: 5, status: 'pending' }, 201),
-    'POST /me/subscriptions': ok({ granted: { record_decided: 1, order_ready: 2 } }, 201) }) })
+    'POST /me/subscriptions': ok({ granted: { record_decided: 1 } }, 201) }) })
   const page = renderPage('report')
   page.instance.onLoad()
   await page.instance.onShow()
@@ -232,11 +234,13 @@ test('after a self-report the member may accept the decision notice; WeChat is a
   page.instance.onDescription({ detail: { value: '帮助独居老人' } })
   await page.instance.submit()
   assert.match(wx.calls.modals.at(-1).content, /审核有结果时收到微信通知/)
-  assert.deepEqual(sent(wx, 'POST', '/me/subscriptions')[0].data, { template_keys: ['record_decided', 'order_ready'] })
+  assert.deepEqual(wx.calls.subscribes[0].tmplIds, ['tmpl-record'])
+  assert.deepEqual(sent(wx, 'POST', '/me/subscriptions')[0].data, { template_keys: ['record_decided'] })
+  assert.equal(notifications.cachedTemplates()[0].granted, 1, 'the count the server answered is kept')
 })
 
 test('the inbox marks unread messages, counts them, and opening one marks it read and follows its link', async () => {
-  const message = (id, read) => ({ id, event: 'record_decided', title: `审核结果${id}`, body: '您的上报已通过',
+  const message = (id, read) => ({ id, event: 'record_approved', title: `审核结果${id}`, body: '您的上报已通过',
     created_at: '2026-12-06T02:00:00+00:00', read_at: read ? '2026-12-06T03:00:00+00:00' : null,
     link: id === 1 ? '/pages/report/report' : '' })
   const wx = installWx({ storage: signedIn(), handle: api({
@@ -261,10 +265,23 @@ test('the inbox marks unread messages, counts them, and opening one marks it rea
   assert.deepEqual(route(wx.calls.requests.at(-1)).query, { page: '1', page_size: '20', unread: 'true' })
 })
 
-test('an inbox that cannot be read shows a retry, and the badge count falls back to nothing', async () => {
+test('an inbox that cannot be read shows a retry', async () => {
   installWx({ storage: signedIn(), handle: () => failure(503, 'service_unavailable', '服务暂时不可用') })
   const page = renderPage('messages')
   await page.instance.onShow()
   assert.ok(page.querySelector('.retry'))
-  assert.equal(await notifications.unreadCount(), 0)
+})
+
+test('opening a message that is no longer mine keeps it listed and still follows its link', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me/messages': ok({ items: [{ id: 7, event: 'order_ready', title: '兑换成功，待取货', body: '',
+      created_at: '2026-12-06T02:00:00+00:00', read_at: null, link: '/pages/orders/orders' }],
+    page: 1, page_size: 20, total: 1, unread: 1 }),
+    'POST /me/messages/7/read': failure(404, 'message_not_found', '消息不存在') }) })
+  const page = renderPage('messages')
+  await page.instance.onShow()
+  await page.instance.open({ currentTarget: { dataset: { id: 7 } } })
+  assert.equal(all(page, '.message.unread').length, 1)
+  assert.equal(wx.calls.toasts.length + wx.calls.modals.length, 0, 'marking read is quiet')
+  assert.deepEqual(wx.calls.navigations.at(-1), { kind: 'navigateTo', url: '/pages/orders/orders' })
 })

@@ -310,3 +310,28 @@ test('honors list the published stars and the red-flag holders of a quarter', as
   assert.match(all(page, '.flag')[1].dom.textContent, /空缺[\s\S]*报到率/)
   assert.ok(wx.calls.requests.every((r) => /period=\d{4}-Q[1-4]/.test(r.url)))
 })
+
+test('signing out revokes the session on the server with the refresh token, then forgets it here', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME), 'POST /auth/logout': ok(null) }) })
+  const page = renderPage('mine')
+  await page.instance.onShow()
+  page.instance.signOut()
+  await until(() => wx.calls.navigations.length > 0)
+  const logout = wx.calls.requests.find((r) => route(r).path === '/auth/logout')
+  assert.equal(logout.method, 'POST')
+  assert.equal(logout.header.Authorization, 'Bearer refresh-1', 'the refresh token, not the access token')
+  assert.equal(wx.getStorageSync('session'), '')
+  assert.deepEqual(wx.calls.navigations.at(-1), { kind: 'reLaunch', url: '/pages/login/login' })
+})
+
+test('signing out without a network still forgets the session on this phone, quietly', async () => {
+  const wx = installWx({ storage: signedIn(), handle: (options) => (route(options).path === '/auth/logout'
+    ? { fail: { errMsg: 'request:fail timeout' } } : ok(ME)) })
+  const page = renderPage('mine')
+  await page.instance.onShow()
+  page.instance.signOut()
+  await until(() => wx.calls.navigations.length > 0)
+  assert.equal(wx.getStorageSync('session'), '')
+  assert.equal(wx.calls.toasts.length + wx.calls.modals.length, 1, 'only the confirmation dialog was shown')
+  assert.deepEqual(wx.calls.navigations.at(-1), { kind: 'reLaunch', url: '/pages/login/login' })
+})

@@ -2,7 +2,9 @@
  * Sign-in: wx.login gives a one-time code, POST /auth/wechat exchanges it for a token pair (the server
  * calls WeChat; session_key never reaches the phone). A WeChat user not yet linked to the roster gets
  * `needs_binding: true` and binds with name + phone (POST /auth/bind), which answers a new token pair.
- * Sign-out forgets the tokens on this phone (the API has no sign-out endpoint; tokens are short-lived).
+ * Sign-out revokes the session on the server (POST /auth/logout with the refresh token: its token family is revoked
+ * and the access tokens already issued stop working), then forgets the tokens on this phone — locally even when the
+ * call fails (no network, token already expired), so the member is always signed out here.
  */
 const config = require('../config')
 const request = require('./request')
@@ -41,8 +43,29 @@ async function bind(name, phone, options = {}) {
   return session.save(login)
 }
 
-function signOut() {
-  session.clear()
+/** POST /auth/logout carrying the refresh token (not the access token); never refreshes, retries or shows errors. */
+function revokeOnServer(refreshToken) {
+  return new Promise((resolve) => {
+    wx.request({
+      url: config.apiUrl('/auth/logout'), method: 'POST', data: {}, dataType: 'json', timeout: 5000,
+      header: { 'Content-Type': 'application/json', Authorization: `Bearer ${refreshToken}` },
+      success: (response) => resolve(response.statusCode === 200), fail: () => resolve(false),
+    })
+  })
+}
+
+/** Resolves true when the server revoked the session; the phone forgets it either way. */
+async function signOut() {
+  const refreshToken = session.refreshToken()
+  let revoked = false
+  try {
+    revoked = refreshToken ? await revokeOnServer(refreshToken) : false
+  } catch (error) {
+    revoked = false // a runtime without wx.request: still signed out here
+  } finally {
+    session.clear()
+  }
+  return revoked
 }
 
 function isSignedIn() {

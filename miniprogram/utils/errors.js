@@ -52,6 +52,9 @@ const GUIDANCE = {
   picture_invalid: { title: '照片无法使用', hint: '请选择 JPEG、PNG 或 WebP 格式、不超过 4 MB 的照片，或重新拍一张。' },
   payload_too_large: { title: '文件过大', hint: '请选择小一些的照片，或用“压缩”方式重新选择。' },
   upload_failed: { title: '照片上传失败', hint: '请检查网络后重试。' },
+  // notifications (POST /me/subscriptions, POST /me/messages/{id}/read)
+  template_unknown: { title: '暂不能订阅该通知', hint: '该通知类型已调整，请返回后重新进入页面再选择要接收的通知。' },
+  message_not_found: { title: '消息不存在', hint: '该消息已不在您的消息列表中，请下拉刷新消息列表。' },
   // the client's own
   network_error: { title: '网络不稳定', hint: '请检查网络后重试。' },
   server_error: { title: '服务暂时不可用', hint: '请稍后再试。' },

@@ -3,17 +3,22 @@
  *
  * Consent: WeChat sends a subscribe message only after the member accepted its template in
  * wx.requestSubscribeMessage, which must run in a tap handler. Pages load the templates first
- * (GET /me/subscriptions → {templates: [{key, template_id, title, granted}]}), then at a natural moment — after a
- * self-report or an order — ask in a dialog whose confirm tap calls `requestConsent`; the accepted keys are
- * posted (POST /me/subscriptions {template_keys}) so the server may send that many messages.
+ * (GET /me/subscriptions → {templates: [{key, template_id, title, granted}]}, `granted` = sends still allowed),
+ * then at a natural moment — after a self-report or an order — ask in a dialog whose confirm tap calls
+ * `requestConsent`; the accepted keys are posted (POST /me/subscriptions {template_keys} → 201 {granted: {key: n}})
+ * so the server may send that many messages.
  *
  * Inbox: GET /me/messages?page=&page_size=&unread=true → {items: [{id, event, title, body, created_at, read_at,
- * link}], page, page_size, total, unread}; POST /me/messages/{id}/read.
+ * link}], page, page_size, total, unread}; POST /me/messages/{id}/read (another member's id: 404 message_not_found).
+ * The unread count for badges comes with GET /me as points.unread_messages.
  */
 const request = require('./request')
 const format = require('./format')
 
 const MAX_TEMPLATES_PER_ASK = 3 // WeChat's limit for one wx.requestSubscribeMessage
+// The templates (keys of config/notifications.yaml) each moment asks for: what its dialog promises.
+const REPORT_KEYS = ['record_decided'] // 审核结果通知
+const ORDER_KEYS = ['order_ready', 'order_closed'] // 待取货提醒, 订单取消通知 (cancelled or expired)
 let cached = null
 
 /** The templates the member may subscribe to, cached for the moment of asking. */
@@ -53,8 +58,12 @@ async function requestConsent(keys) {
   const result = await askWechat(asked.map((t) => t.template_id))
   const accepted = asked.filter((t) => result[t.template_id] === 'accept').map((t) => t.key)
   if (!accepted.length) return []
-  await request.post('/me/subscriptions', { template_keys: accepted }, { showError: false })
-  accepted.forEach((key) => { const t = cached.find((c) => c.key === key); if (t) t.granted = true })
+  const answer = await request.post('/me/subscriptions', { template_keys: accepted }, { showError: false })
+  const counts = (answer && answer.granted) || {}
+  accepted.forEach((key) => {
+    const t = cached.find((c) => c.key === key)
+    if (t) t.granted = Number(counts[key]) || (Number(t.granted) || 0) + 1
+  })
   return accepted
 }
 
@@ -88,22 +97,12 @@ const listMessages = (page = 1, unreadOnly = false, options = {}) =>
   request.get('/me/messages', { page, page_size: 20, unread: unreadOnly ? 'true' : undefined }, options)
 const markRead = (id, options = {}) => request.post(`/me/messages/${id}/read`, {}, options)
 
-/** The unread count for badges; 0 when the inbox cannot be read (a badge is never worth an error). */
-async function unreadCount() {
-  try {
-    const page = await request.get('/me/messages', { page: 1, page_size: 1, unread: 'true' }, { showError: false })
-    return Number(page.unread) || 0
-  } catch (error) {
-    return 0
-  }
-}
-
 function resetForTests() {
   cached = null
 }
 
 module.exports = {
-  MAX_TEMPLATES_PER_ASK, loadTemplates, cachedTemplates, templatesToAsk, canOffer, requestConsent, offerConsent,
+  MAX_TEMPLATES_PER_ASK, REPORT_KEYS, ORDER_KEYS, loadTemplates, cachedTemplates, templatesToAsk, canOffer, requestConsent, offerConsent,
   messageView,
-  pageLink, listMessages, markRead, unreadCount, resetForTests,
+  pageLink, listMessages, markRead, resetForTests,
 }

@@ -66,7 +66,7 @@ def test_the_inbox_is_newest_first_paged_with_the_unread_count(client, world):
     assert (body["total"], body["unread"], body["page"], body["page_size"]) == (3, 3, 1, 2)
     newest = body["items"][0]
     assert newest["body"].endswith("理由2") and newest["read_at"] is None
-    assert newest["event"] == "record_rejected" and newest["link"] == "/pages/records/detail?id=2"
+    assert newest["event"] == "record_rejected" and newest["link"] == "/pages/report/report"
     assert newest["created_at"].endswith("+08:00")
 
 

@@ -52,7 +52,7 @@ Component({
       try {
         const placed = await market.placeOrder(this.data.item.id, this.data.quantity, this.data.key)
         this.setData({ order: market.orderView(placed), key: request.newIdempotencyKey() })
-        await notifications.offerConsent({ title: '兑换成功',
+        await notifications.offerConsent({ title: '兑换成功', keys: notifications.ORDER_KEYS,
           content: `取货码 ${placed.pickup_code}。需要在订单可取货、即将过期时收到微信通知吗？` })
       } catch (error) {
         if (['out_of_stock', 'item_unavailable', 'limit_reached'].includes(error.code)) await this.load()

@@ -110,8 +110,9 @@ Component({
         this.setData({ description: '', hours: '', key: request.newIdempotencyKey() })
         this.setLinks([])
         await this.loadRecords()
-        if (notifications.canOffer()) {
-          await notifications.offerConsent({ title: '已提交', content: '上报已提交，审核通过后计入积分。需要在审核有结果时收到微信通知吗？' })
+        if (notifications.canOffer(notifications.REPORT_KEYS)) {
+          await notifications.offerConsent({ title: '已提交', keys: notifications.REPORT_KEYS,
+            content: '上报已提交，审核通过后计入积分。需要在审核有结果时收到微信通知吗？' })
         } else {
           wx.showModal({ title: '已提交', content: '上报已提交，审核通过后计入积分。', showCancel: false, confirmText: '好的' })
         }

@@ -47,7 +47,7 @@ def test_a_due_message_is_sent_to_the_members_openid_with_its_template_and_page(
     assert outbox.deliver_due() == {"sent": 1, "retry": 0, "failed": 0, "permanent_failed": 0}
     (sent,) = world["wechat"].sends
     assert (sent["touser"], sent["template_id"], sent["page"]) == (OPENID, "dev-record-decided",
-                                                                   "/pages/records/detail?id=1")
+                                                                   "/pages/report/report")
     assert sent["data"]["thing3"] == {"value": "照片不清晰"}
     delivered = row()
     assert (delivered.state, delivered.attempts, delivered.duplicate_possible) == (DeliveryState.SENT, 1, False)

@@ -29,12 +29,12 @@ def test_four_deliverers_at_once_send_each_of_forty_messages_exactly_once(app, h
     db.session.commit()
     fake = serve_fake_subscribe(httpserver)
     for n in range(40):
-        enqueue(world["alice"], f"record:{n}:rejected", record_id=n)
+        enqueue(world["alice"], f"record:{n}:rejected", record_id=n, reason=f"理由{n}")
 
     hammer(app, [outbox.deliver_due for _ in range(4)], workers=4)
 
-    pages = Counter(send["page"] for send in fake.sends)
-    assert len(pages) == 40 and set(pages.values()) == {1}
+    reasons = Counter(send["data"]["thing3"]["value"] for send in fake.sends)
+    assert len(reasons) == 40 and set(reasons.values()) == {1}
     db.session.expire_all()
     states = db.session.scalars(sa.select(Delivery.state)).all()
     assert Counter(states) == {DeliveryState.SENT: 40}

@@ -50,7 +50,7 @@ def test_an_approved_record_writes_an_inbox_message_and_no_wechat_delivery_witho
     decide(world, record)
     (message,) = messages(world["alice"])
     assert (message.event, message.title, message.read_at) == ("record_approved", "积分申请已通过", None)
-    assert message.link == f"/pages/records/detail?id={record.id}"
+    assert message.link == "/pages/report/report"
     assert deliveries() == []
 
 
