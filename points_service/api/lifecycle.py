@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.api.structure import MemberSchema
 from points_service.domain.lifecycle import status
 from points_service.domain.lifecycle import transfer as transfers
@@ -55,6 +55,7 @@ class StatusChangeSchema(ma.Schema):
 
 @blp.route("/members/<int:member_id>/deactivate", methods=["POST"])
 @login_required
+@authorize_first("member.manage_status")
 @blp.arguments(DeactivateArgs)
 @blp.response(201, StatusChangeSchema)
 def deactivate(args, member_id):
@@ -65,6 +66,7 @@ def deactivate(args, member_id):
 
 @blp.route("/members/<int:member_id>/reactivate", methods=["POST"])
 @login_required
+@authorize_first("member.manage_status")
 @blp.arguments(ReactivateArgs)
 @blp.response(201, StatusChangeSchema)
 def reactivate(args, member_id):
@@ -74,6 +76,7 @@ def reactivate(args, member_id):
 
 @blp.route("/members/<int:member_id>/transfer", methods=["POST"])
 @login_required
+@authorize_first("member.manage_status")
 @blp.arguments(TransferArgs)
 @blp.response(200, MemberSchema)
 def transfer(args, member_id):

@@ -364,6 +364,29 @@ RULES: dict[str, Rule] = {
 }
 
 
+_ADMIN = (Role.ADMIN,)
+_REGION_ADMINS = (Role.ADMIN, Role.COMMUNITY_ADMIN)
+_ORG_MANAGERS = (Role.ADMIN, *ORG_MANAGERS)
+# The roles without which an action is refused whatever its object: an endpoint behind ``could_be_allowed``
+# answers 403 before it reads its body or looks anything up. Actions members perform are not listed.
+ACTION_ROLES: dict[str, tuple[Role, ...]] = {
+    "users.manage": _ADMIN, "policy.publish": _ADMIN, "ledger.correct": _ADMIN, "annual.settle": _ADMIN,
+    "star.run": _ADMIN, "red_flag.award": _ADMIN, "calendar.manage": _ADMIN,
+    "roster.import": (Role.ADMIN, Role.HR),
+    "member.manage_status": (Role.ADMIN, Role.HR, Role.ORG_ADMIN),
+    "organization.manage": _ORG_MANAGERS,
+    "activity.create": _REGION_ADMINS, "report.decide": _REGION_ADMINS, "market.manage": _REGION_ADMINS,
+    "market.hand_over": _REGION_ADMINS,
+    "activity.manage": (*_REGION_ADMINS, *ORG_MANAGERS),
+    "approvals.list": (Role.ADMIN, Role.BRANCH_SECRETARY, Role.COMMUNITY_ADMIN, Role.ORG_ADMIN),
+}
+
+
+def could_be_allowed(principal: Principal, action: str) -> bool:
+    """False when no object could make ``action`` allowed for this principal (he lacks every role it needs)."""
+    return principal.has(*ACTION_ROLES[action])
+
+
 def allowed(principal: Principal | None, action: str, obj=None) -> bool:
     if principal is None:
         return False
