@@ -93,8 +93,7 @@ def by_address() -> tuple[str]:
 def by_account() -> tuple[int]:
     """The signed-in account (``login_required`` has loaded it): a member's check-ins and reports, a user's
     uploads."""
-    principal = g.get("principal") or g.get("console_principal")
-    return (principal.user_id,)
+    return (g.principal.user_id,)
 
 
 def limit(setting: str, identity: Callable[[], tuple]):

@@ -182,6 +182,7 @@ def withdraw(activity_id):
 
 @blp.route("/activities/<int:activity_id>/checkin-code")
 @login_required
+@authorize_first("activity.manage")
 @blp.response(200, CheckinCodeSchema)
 def checkin_code(activity_id):
     """组织者屏幕上的滚动签到码（每 step_seconds 秒更新，上一个码仍有效）"""
@@ -202,6 +203,7 @@ def check_in(scan, activity_id):
 
 @blp.route("/activities/<int:activity_id>/checkins")
 @login_required
+@authorize_first("activity.manage")
 @blp.arguments(CheckinListArgs, location="query")
 @blp.response(200, page_of(CheckinSchema))
 def list_checkins(args, activity_id):

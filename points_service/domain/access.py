@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import core_execute, db, sql_constant
-from points_service.domain.errors import Forbidden, Unauthorized
+from points_service.domain.errors import Forbidden, ServiceError, Unauthorized
 from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, RoleGrant, ScopeType, User
 
 
@@ -398,6 +398,15 @@ def authorize(principal: Principal | None, action: str, obj=None) -> None:
         raise Unauthorized()
     if not RULES[action](principal, obj):
         raise Forbidden()
+
+
+def authorize_or_hide(principal: Principal | None, action: str, obj, hidden: ServiceError) -> None:
+    """``authorize`` for an object named by the caller: a refusal is ``hidden`` (the object's own not-found
+    error), so an object outside one's scope answers exactly like an id that names nothing."""
+    if principal is None:
+        raise Unauthorized()
+    if not RULES[action](principal, obj):
+        raise hidden
 
 
 def nodes_in_scope(principal: Principal, model: type[Organization] | type[Region], *roles: Role) -> sa.Select | None:
