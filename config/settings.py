@@ -16,6 +16,11 @@ CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_POLICY_FILE = CONFIG_DIR / "policy.yaml"
 
 
+RATE_LIMIT_SETTINGS = ("RATELIMIT_LOGIN_PER_IP", "RATELIMIT_WECHAT_PER_IP", "RATELIMIT_WECHAT_PER_OPENID",
+                       "RATELIMIT_CHECKIN_PER_MEMBER", "RATELIMIT_SELF_REPORT_PER_MEMBER", "RATELIMIT_UPLOAD_PER_USER")
+SHARED_LIMIT_STORAGES = ("redis://", "rediss://", "redis+sentinel://", "redis+cluster://")
+
+
 class UnsafeConfiguration(RuntimeError):
     """Raised at start-up when a production setting is missing or unsafe."""
 
@@ -59,6 +64,25 @@ class Base:
     WECHAT_DEV_SEND = False  # log subscribe messages and mark them sent instead of calling WeChat
     NOTIFICATIONS_FILE = str(CONFIG_DIR / "notifications.yaml")
 
+    # Sign-in lockout (domain/accounts/signin.py), counted in the rate-limit storage: failures of one
+    # username from one client address lock that pair; failures from every address guard the account.
+    LOGIN_ACCOUNT_MAX_FAILURES = 50  # per LOGIN_ACCOUNT_WINDOW_SECONDS, from all addresses together
+    LOGIN_ACCOUNT_WINDOW_SECONDS = 60 * 60
+    LOGIN_KNOWN_ADDRESS_DAYS = 30  # an address that signed an account in is trusted by it this long
+
+    # Rate limits (Flask-Limiter, points_service/ratelimit.py): "N per minute/hour", several joined by ";".
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"  # production: redis://127.0.0.1:6379/0 (every worker sees one count)
+    RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_KEY_PREFIX = "points"
+    RATELIMIT_LOGIN_PER_IP = "20 per minute; 200 per hour"
+    RATELIMIT_WECHAT_PER_IP = "120 per minute"  # members share mobile NATs: generous per address
+    RATELIMIT_WECHAT_PER_OPENID = "10 per minute"
+    RATELIMIT_CHECKIN_PER_MEMBER = "30 per minute"
+    RATELIMIT_SELF_REPORT_PER_MEMBER = "30 per hour"
+    RATELIMIT_UPLOAD_PER_USER = "30 per hour"
+    PROXY_COUNT = 0  # reverse proxies in front of the app whose X-Forwarded-For is trusted (production: 1)
+
     CHECKIN_TOKEN_STEP_SECONDS = 30
 
     # Console sessions (Flask's signed cookie): no script may read it, cross-site POSTs do not carry it.
@@ -95,6 +119,11 @@ class Base:
         self.NOTIFICATIONS_FILE = _env("NOTIFICATIONS_FILE", self.NOTIFICATIONS_FILE)
         self.POLICY_FILE = _env("POLICY_FILE", self.POLICY_FILE)
         self.EXPORT_DIR = _env("EXPORT_DIR")  # None: instance/exports
+        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", self.RATELIMIT_STORAGE_URI)
+        self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", self.RATELIMIT_ENABLED)
+        for name in RATE_LIMIT_SETTINGS:
+            setattr(self, name, _env(name, getattr(self, name)))
+        self.PROXY_COUNT = int(_env("PROXY_COUNT", self.PROXY_COUNT))
 
     def check(self) -> None:
         """Refuse settings that must never reach production; no-op outside production."""
@@ -141,6 +170,8 @@ class Testing(Base):
 class Production(Base):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    RATELIMIT_STORAGE_URI = ""  # required: a Redis URI
+    PROXY_COUNT = 1  # nginx in front: its X-Forwarded-For names the client
 
     def check(self) -> None:
         problems = []
@@ -157,6 +188,10 @@ class Production(Base):
             problems.append("POINTS_WECHAT_APP_ID and POINTS_WECHAT_APP_SECRET are required")
         if self.SQLALCHEMY_DATABASE_URI and self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
             problems.append("production needs PostgreSQL, not SQLite")
+        if not self.RATELIMIT_STORAGE_URI.startswith(SHARED_LIMIT_STORAGES):
+            problems.append("POINTS_RATELIMIT_STORAGE_URI must name Redis (redis://…): memory:// counts per worker")
+        if not self.RATELIMIT_ENABLED:
+            problems.append("POINTS_RATELIMIT_ENABLED must be on in production")
         if problems:
             raise UnsafeConfiguration("; ".join(problems))
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from config.settings import Testing
-from points_service import create_app
+from points_service import create_app, ratelimit
 from points_service.db import db
 from tests.dbutil import reset_database
 
@@ -77,6 +77,7 @@ def _built_app(_schema_ready):
 def app(_built_app):
     app = _built_app
     config, instance_path = copy.deepcopy(dict(app.config)), app.instance_path
+    ratelimit.reset(app)  # every test starts with no requests counted
     with app.app_context():
         if PG_URL:
             reset_database()
@@ -103,3 +104,32 @@ def statements(app):
     sa.event.listen(db.engine, "before_cursor_execute", record)
     yield seen
     sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+class _Clock:
+    """The rate-limit storage's clock, moved by hand: counts and locks expire without waiting."""
+
+    def __init__(self) -> None:
+        import time
+        self._real, self.now = time, time.time()
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move the rate limits' time (memory storage, moving windows, Retry-After) with ``clock.advance(s)``."""
+    import limits.storage.memory
+    import limits.strategies
+
+    fake = _Clock()
+    for module in (limits.storage.memory, limits.strategies, ratelimit):
+        monkeypatch.setattr(module, "time", fake)
+    return fake

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from points_service import ratelimit
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PointsField, RowId
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.api.structure import NodeRefSchema
 from points_service.domain.activities import signups as activities
 from points_service.domain.activities.signups import MAX_DURATION, MAX_RADIUS_M, MIN_RADIUS_M, ActivityDraft, Venue
@@ -126,6 +127,7 @@ class ReviewArgs(ma.Schema):
 
 @blp.route("/activities", methods=["POST"])
 @login_required
+@authorize_first("activity.create")
 @blp.arguments(ActivityArgs)
 @blp.response(201, ActivitySchema)
 def publish(draft):
@@ -135,6 +137,7 @@ def publish(draft):
 
 @blp.route("/organizations/<int:org_id>/activities", methods=["POST"])
 @login_required
+@authorize_first("organization.manage")
 @blp.arguments(ActivityArgs)
 @blp.response(201, ActivitySchema)
 def propose(draft, org_id):
@@ -179,6 +182,7 @@ def withdraw(activity_id):
 
 @blp.route("/activities/<int:activity_id>/checkin-code")
 @login_required
+@authorize_first("activity.manage")
 @blp.response(200, CheckinCodeSchema)
 def checkin_code(activity_id):
     """组织者屏幕上的滚动签到码（每 step_seconds 秒更新，上一个码仍有效）"""
@@ -188,6 +192,7 @@ def checkin_code(activity_id):
 
 @blp.route("/activities/<int:activity_id>/checkins", methods=["POST"])
 @login_required
+@ratelimit.limit("RATELIMIT_CHECKIN_PER_MEMBER", ratelimit.by_account)
 @idempotent
 @blp.arguments(CheckinArgs)
 @blp.response(201, CheckinSchema)
@@ -198,6 +203,7 @@ def check_in(scan, activity_id):
 
 @blp.route("/activities/<int:activity_id>/checkins")
 @login_required
+@authorize_first("activity.manage")
 @blp.arguments(CheckinListArgs, location="query")
 @blp.response(200, page_of(CheckinSchema))
 def list_checkins(args, activity_id):
@@ -207,6 +213,7 @@ def list_checkins(args, activity_id):
 
 @blp.route("/checkins/<int:checkin_id>/checkout", methods=["POST"])
 @login_required
+@ratelimit.limit("RATELIMIT_CHECKIN_PER_MEMBER", ratelimit.by_account)
 @idempotent
 @blp.arguments(ScanArgs)
 @blp.response(200, CheckinSchema)
@@ -217,6 +224,7 @@ def check_out(scan, checkin_id):
 
 @blp.route("/checkins/<int:checkin_id>/review", methods=["POST"])
 @login_required
+@authorize_first("activity.manage")
 @blp.arguments(ReviewArgs)
 @blp.response(200, CheckinSchema)
 def review(args, checkin_id):

@@ -7,7 +7,7 @@ import marshmallow as ma
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, RowId
 from points_service.api.me import RoleGrantSchema, UserSchema
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.accounts.users import create_user
 from points_service.models import Role, ScopeType
 
@@ -33,6 +33,7 @@ class CreatedUserSchema(UserSchema):
 
 @blp.route("/users", methods=["POST"])
 @login_required
+@authorize_first("users.manage")
 @blp.arguments(CreateUserArgs)
 @blp.response(201, CreatedUserSchema)
 def create(args):

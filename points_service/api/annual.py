@@ -8,7 +8,7 @@ import marshmallow as ma
 from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PointsField, RowId
 from points_service.api.pagination import PageArgs, page_of
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.annual import settlement as annual
 from points_service.domain.exports import annual as rows
 from points_service.downloads import XLSX_MIME, send_annual_export
@@ -97,6 +97,7 @@ class AnnualScoreSchema(ma.Schema):
 
 @blp.route("/annual/<int:year>/settle", methods=["POST"])
 @login_required
+@authorize_first("annual.settle")
 @blp.response(201, AnnualSettlementSchema)
 def settle(year):
     """年度结算（管理员）：冻结每名党员、每个组织的年度积分、排名与等次；重复结算返回 409"""

@@ -10,7 +10,7 @@ import marshmallow as ma
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PointsField
 from points_service.api.pagination import PageArgs, page_of
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.api.structure import NodeRefSchema
 from points_service.domain.approvals import decisions as approvals
 from points_service.domain.approvals import queue as approval_queue
@@ -97,6 +97,7 @@ def _decided(target) -> approval_queue.QueueItem:
 
 @blp.route("/approvals/<approval_id>/approve", methods=["POST"])
 @login_required
+@authorize_first("approvals.list")
 @blp.arguments(ApprovalCommentArgs)
 @blp.response(200, QueueItemSchema)
 def approve(args, approval_id):
@@ -106,6 +107,7 @@ def approve(args, approval_id):
 
 @blp.route("/approvals/<approval_id>/reject", methods=["POST"])
 @login_required
+@authorize_first("approvals.list")
 @blp.arguments(ApprovalRejectArgs)
 @blp.response(200, QueueItemSchema)
 def reject(args, approval_id):
@@ -115,6 +117,7 @@ def reject(args, approval_id):
 
 @blp.route("/approvals/<approval_id>/request-info", methods=["POST"])
 @login_required
+@authorize_first("approvals.list")
 @blp.arguments(ApprovalRequestInfoArgs)
 @blp.response(200, QueueItemSchema)
 def request_info(args, approval_id):
@@ -124,6 +127,7 @@ def request_info(args, approval_id):
 
 @blp.route("/approvals/batch", methods=["POST"])
 @login_required
+@authorize_first("approvals.list")
 @blp.arguments(ApprovalBatchArgs)
 @blp.response(200, ApprovalBatchResultSchema)
 def batch(args):

@@ -6,6 +6,7 @@ import marshmallow as ma
 from flask import current_app, g
 from flask_jwt_extended import get_jwt, jwt_required
 
+from points_service import ratelimit
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Phone
 from points_service.api.security import wechat_token_required
@@ -45,13 +46,18 @@ def _flatten(login: auth.WechatLogin) -> dict:
     return {**vars(login.tokens), "member": login.member, "needs_binding": login.needs_binding}
 
 
+def _per_openid(openid: str) -> None:
+    ratelimit.hit("RATELIMIT_WECHAT_PER_OPENID", openid)
+
+
 @blp.route("/wechat", methods=["POST"])
+@ratelimit.limit("RATELIMIT_WECHAT_PER_IP", ratelimit.by_address)
 @blp.arguments(WechatLoginArgs)
 @blp.response(200, WechatLoginSchema)
 def wechat_login(args):
-    """小程序登录：用 wx.login 的 code 换取令牌"""
+    """小程序登录：用 wx.login 的 code 换取令牌（按来源地址和微信身份限流）"""
     client = WechatClient.from_config(current_app.config)
-    return _flatten(auth.login_with_wechat(args["code"], client, request_id=g.request_id))
+    return _flatten(auth.login_with_wechat(args["code"], client, request_id=g.request_id, per_identity=_per_openid))
 
 
 @blp.route("/bind", methods=["POST"])
@@ -69,13 +75,14 @@ def bind(args):
 
 
 @blp.route("/login", methods=["POST"])
+@ratelimit.limit("RATELIMIT_LOGIN_PER_IP", ratelimit.by_address)
 @blp.arguments(PasswordLoginArgs)
 @blp.response(200, TokenSchema)
 def password_login(args):
-    """控制台用户名密码登录（连续失败后暂时锁定）"""
-    policy = auth.LoginPolicy(current_app.config["LOGIN_MAX_FAILURES"], current_app.config["LOGIN_LOCK_SECONDS"])
+    """控制台用户名密码登录（同一来源地址连续失败后暂时锁定该用户名）"""
+    policy = auth.login_policy(current_app.config)
     return vars(auth.login_with_password(args["username"], args["password"], policy=policy,
-                                         request_id=g.request_id))
+                                         client=ratelimit.client_address(), request_id=g.request_id))
 
 
 @blp.route("/refresh", methods=["POST"])

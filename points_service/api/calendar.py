@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain import calendar
 
 blp = Blueprint("calendar", __name__, description="工作日历：节假日与调休（用于公示期计算）")
@@ -44,6 +44,7 @@ def list_days(args):
 
 @blp.route("/calendar/days/<day>", methods=["PUT"])
 @login_required
+@authorize_first("calendar.manage")
 @blp.arguments(CalendarDayArgs)
 @blp.response(200, CalendarDaySchema)
 def set_day(args, day):

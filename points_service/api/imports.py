@@ -14,8 +14,9 @@ from flask_smorest.fields import Upload
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from points_service import ratelimit
 from points_service.api.core import Blueprint, StrictParser, UnsupportedMediaType
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.roster.importing import import_roster
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -70,6 +71,8 @@ class ImportReportSchema(ma.Schema):
 
 @blp.route("/<any(regions, organizations, members):kind>", methods=["POST"])
 @login_required
+@authorize_first("roster.import")
+@ratelimit.limit("RATELIMIT_UPLOAD_PER_USER", ratelimit.by_account)
 @blp.arguments(ImportQueryArgs, location="query")
 @blp.arguments(UploadArgs, location="files")
 @blp.response(200, ImportReportSchema)

@@ -10,7 +10,7 @@ from flask import jsonify
 
 from points_service.api.core import Blueprint, envelope
 from points_service.api.fields import CleanString, Instant, RowId
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.api.structure import MemberSchema
 from points_service.domain.lifecycle import due, status
 from points_service.domain.lifecycle import transfer as transfers
@@ -95,6 +95,7 @@ def _scheduled_or(result):
 
 @blp.route("/members/<int:member_id>/deactivate", methods=["POST"])
 @login_required
+@authorize_first("member.manage_status")
 @blp.arguments(DeactivateArgs)
 @blp.response(201, StatusChangeSchema)
 @blp.alt_response(202, schema=ScheduledChangeSchema, description="生效日期晚于今天：已预约，到期由任务自动停用")
@@ -106,6 +107,7 @@ def deactivate(args, member_id):
 
 @blp.route("/members/<int:member_id>/reactivate", methods=["POST"])
 @login_required
+@authorize_first("member.manage_status")
 @blp.arguments(ReactivateArgs)
 @blp.response(201, StatusChangeSchema)
 def reactivate(args, member_id):
@@ -115,6 +117,7 @@ def reactivate(args, member_id):
 
 @blp.route("/members/<int:member_id>/transfer", methods=["POST"])
 @login_required
+@authorize_first("member.manage_status")
 @blp.arguments(TransferArgs)
 @blp.response(200, MemberSchema)
 @blp.alt_response(202, schema=ScheduledChangeSchema, description="生效日期晚于今天：已预约，到期由任务自动转接")

@@ -8,11 +8,12 @@ import marshmallow as ma
 from flask import abort, request, send_file, url_for
 from flask_smorest.fields import Upload
 
+from points_service import ratelimit
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PointsField, RowId
 from points_service.api.idempotency import HEADER, idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.market import catalogue, orders
 from points_service.domain.market.catalogue import ItemDraft
 from points_service.domain.market.orders import MAX_QUANTITY, OrderRequest
@@ -217,6 +218,7 @@ def cancel_own_order(order_id):
 
 @blp.route("/shop/pickups", methods=["POST"])
 @login_required
+@authorize_first("market.hand_over")
 @blp.arguments(PickupArgs)
 @blp.response(200, OrderSchema)
 def pick_up(args):
@@ -236,6 +238,7 @@ def order_queue(args):
 
 @blp.route("/shop/admin/orders/<int:order_id>/cancel", methods=["POST"])
 @login_required
+@authorize_first("market.hand_over")
 @blp.arguments(ReasonArgs)
 @blp.response(200, OrderSchema)
 def cancel_by_admin(args, order_id):
@@ -254,6 +257,7 @@ def admin_items(args):
 
 @blp.route("/shop/items", methods=["POST"])
 @login_required
+@authorize_first("market.manage")
 @blp.arguments(ItemCreateArgs)
 @blp.response(201, ItemSchema)
 def create_item(draft):
@@ -263,6 +267,7 @@ def create_item(draft):
 
 @blp.route("/shop/items/<int:item_id>", methods=["PATCH"])
 @login_required
+@authorize_first("market.manage")
 @blp.arguments(ItemPatchArgs)
 @blp.response(200, ItemSchema)
 def update_item(changes, item_id):
@@ -272,6 +277,7 @@ def update_item(changes, item_id):
 
 @blp.route("/shop/items/<int:item_id>/stock", methods=["POST"])
 @login_required
+@authorize_first("market.manage")
 @blp.arguments(StockArgs)
 @blp.response(200, ItemSchema)
 def adjust_stock(args, item_id):
@@ -281,6 +287,8 @@ def adjust_stock(args, item_id):
 
 @blp.route("/shop/items/<int:item_id>/picture", methods=["POST"])
 @login_required
+@authorize_first("market.manage")
+@ratelimit.limit("RATELIMIT_UPLOAD_PER_USER", ratelimit.by_account)
 @blp.arguments(PictureArgs, location="files")
 @blp.response(200, ItemSchema)
 def upload_picture(files, item_id):

@@ -10,7 +10,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, ItemName, PeriodKey, PointsField, RowId
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.ledger import corrections, reading
 from points_service.domain.periods import PeriodKind
 from points_service.models import EntryKind, LedgerName, SourceType, SubjectType
@@ -152,6 +152,7 @@ def organization_ledger(args, org_id):
 
 @blp.route("/adjustments", methods=["POST"])
 @login_required
+@authorize_first("ledger.correct")
 @idempotent
 @blp.arguments(AdjustmentArgs)
 @blp.response(201, EntrySchema)
@@ -164,6 +165,7 @@ def adjust(args):
 
 @blp.route("/ledger/<int:entry_id>/reverse", methods=["POST"])
 @login_required
+@authorize_first("ledger.correct")
 @blp.arguments(ReverseArgs)
 @blp.response(201, EntrySchema)
 def reverse(args, entry_id):

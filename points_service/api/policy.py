@@ -7,7 +7,7 @@ from flask import request
 
 from points_service.api.core import Blueprint
 from points_service.api.fields import MAX_ROW_ID, CleanString, Instant, PointsField
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.policy import find_policy, load_policy_text, publish_policy_version
 
 blp = Blueprint("policy", __name__, url_prefix="/policy", description="积分政策")
@@ -162,6 +162,7 @@ def show(args):
 
 @blp.route("/versions", methods=["POST"])
 @login_required
+@authorize_first("policy.publish")
 @blp.doc(**PUBLISH_DOC)
 @blp.response(201, PolicyVersionSchema)
 def publish():

@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from points_service.api.core import Blueprint
 from points_service.api.fields import PeriodKey, PointsField
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.ledger.preview import preview_candidate
 from points_service.models import SubjectType
 
@@ -40,6 +40,7 @@ class PreviewSchema(ma.Schema):
 
 @blp.route("/preview", methods=["POST"])
 @login_required
+@authorize_first("policy.publish")
 @blp.arguments(PreviewArgs)
 @blp.response(200, PreviewSchema)
 def preview(args):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from points_service import ratelimit
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, ItemName, PointsField
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.api.uploads import own_upload_link
 from points_service.domain.approvals import records
 from points_service.domain.approvals.records import MAX_DESCRIPTION, MAX_EVIDENCE, MAX_EVIDENCE_URL_LENGTH, Submission
@@ -84,6 +85,7 @@ class RecordSchema(ma.Schema):
 
 @blp.route("/records", methods=["POST"])
 @login_required
+@ratelimit.limit("RATELIMIT_SELF_REPORT_PER_MEMBER", ratelimit.by_account)
 @idempotent
 @blp.arguments(MemberRecordArgs)
 @blp.response(201, RecordSchema)
@@ -94,6 +96,7 @@ def submit_member_record(submission):
 
 @blp.route("/organizations/<int:org_id>/records", methods=["POST"])
 @login_required
+@authorize_first("organization.manage")
 @idempotent
 @blp.arguments(OrganizationRecordArgs)
 @blp.response(201, RecordSchema)
@@ -113,6 +116,7 @@ def own_records(args):
 
 @blp.route("/records/<int:record_id>/resubmit", methods=["POST"])
 @login_required
+@ratelimit.limit("RATELIMIT_SELF_REPORT_PER_MEMBER", ratelimit.by_account)
 @blp.arguments(RecordResubmitArgs)
 @blp.response(200, RecordSchema)
 def resubmit(args, record_id):

@@ -7,7 +7,7 @@ import marshmallow as ma
 from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PeriodKey, PointsField
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.api.stars import WithdrawalSchema, WithdrawArgs
 from points_service.domain.awards import withdrawals
 from points_service.domain.periods import PeriodKind
@@ -88,6 +88,7 @@ class RedFlagCandidateSchema(ma.Schema):
 
 @blp.route("/red-flags/awards", methods=["POST"])
 @login_required
+@authorize_first("red_flag.award")
 @blp.arguments(AwardArgs)
 @blp.response(201, RedFlagListSchema)
 def award(args):

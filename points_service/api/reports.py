@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from points_service import ratelimit
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PeriodKey, RowId
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.periods import PeriodKind
 from points_service.domain.reports import reporting as reports
 from points_service.models import OrgKind, ReportStatus, SubjectType
@@ -123,6 +124,7 @@ class ReportStatusPageSchema(page_of(MemberReportStatusSchema), ReportRatesSchem
 
 @blp.route("/reports", methods=["POST"])
 @login_required
+@ratelimit.limit("RATELIMIT_SELF_REPORT_PER_MEMBER", ratelimit.by_account)
 @idempotent
 @blp.arguments(MemberReportArgs)
 @blp.response(201, ReportSchema)
@@ -133,6 +135,7 @@ def submit_member_report(args):
 
 @blp.route("/organizations/<int:org_id>/reports", methods=["POST"])
 @login_required
+@authorize_first("organization.manage")
 @idempotent
 @blp.arguments(OrganizationReportArgs)
 @blp.response(201, ReportSchema)
@@ -155,6 +158,7 @@ def list_reports(args):
 
 @blp.route("/reports/<int:report_id>/confirm", methods=["POST"])
 @login_required
+@authorize_first("report.decide")
 @blp.arguments(ConfirmArgs)
 @blp.response(200, ReportSchema)
 def confirm_report(args, report_id):
@@ -164,6 +168,7 @@ def confirm_report(args, report_id):
 
 @blp.route("/reports/<int:report_id>/reject", methods=["POST"])
 @login_required
+@authorize_first("report.decide")
 @blp.arguments(RejectArgs)
 @blp.response(200, ReportSchema)
 def reject_report(args, report_id):

@@ -14,7 +14,7 @@ from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.config import config as jwt_config
 
 from points_service.api.errors import handle_service_error
-from points_service.domain.access import Principal, load_principal
+from points_service.domain.access import Principal, could_be_allowed, load_principal
 from points_service.domain.errors import Forbidden, Unauthorized
 
 jwt = JWTManager()
@@ -109,6 +109,22 @@ def login_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def authorize_first(action: str):
+    """Decorator under ``login_required``: refuse (403) a principal who lacks every role ``action`` needs,
+    before the body is parsed or any id is looked up. The use case still decides on the object."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not could_be_allowed(g.principal, action):
+                raise Forbidden()
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def wechat_token_required(view):

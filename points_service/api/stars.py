@@ -8,7 +8,7 @@ import marshmallow as ma
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PeriodKey, PointsField, RowId
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import current_principal, login_required
+from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.awards import withdrawals
 from points_service.domain.periods import PeriodKind
 from points_service.domain.stars import reading as stars_reading
@@ -150,6 +150,7 @@ class StarRunSummarySchema(StarRunSchema):
 
 @blp.route("/stars/runs", methods=["POST"])
 @login_required
+@authorize_first("star.run")
 @blp.arguments(StarRunCreateArgs)
 @blp.response(201, StarRunSchema)
 def propose(args):
@@ -188,6 +189,7 @@ def list_candidates(args, run_id):
 
 @blp.route("/stars/runs/<int:run_id>/publish", methods=["POST"])
 @login_required
+@authorize_first("star.run")
 @blp.response(200, StarRunSchema)
 def publish(run_id):
     """发布公示：公示期为发布次日起的若干个工作日（按政策，跳过周末与节假日，含调休）"""
@@ -205,6 +207,7 @@ def raise_objection(args, run_id):
 
 @blp.route("/stars/runs/<int:run_id>/objections/<int:objection_id>/decision", methods=["POST"])
 @login_required
+@authorize_first("star.run")
 @blp.arguments(DecisionArgs)
 @blp.response(200, ObjectionSchema)
 def decide_objection(args, run_id, objection_id):
@@ -214,6 +217,7 @@ def decide_objection(args, run_id, objection_id):
 
 @blp.route("/stars/runs/<int:run_id>/finalize", methods=["POST"])
 @login_required
+@authorize_first("star.run")
 @blp.response(200, StarRunSchema)
 def finalize(run_id):
     """确定结果并冻结：异议未处理完（objections_open）或公示期未满（publicity_not_ended）时 409"""

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from points_service import ratelimit
 from points_service.console import nav
 from points_service.console.forms import ROLE_NAMES, LoginForm
 from points_service.console.pages import is_htmx, register_filters
@@ -76,10 +77,11 @@ def navigation():
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        policy = auth.LoginPolicy(current_app.config["LOGIN_MAX_FAILURES"], current_app.config["LOGIN_LOCK_SECONDS"])
         try:
-            user = auth.console_sign_in(form.username.data, form.password.data, policy=policy,
-                                        request_id=g.get("request_id"))
+            ratelimit.hit("RATELIMIT_LOGIN_PER_IP", ratelimit.client_address())
+            user = auth.console_sign_in(form.username.data, form.password.data,
+                                        policy=auth.login_policy(current_app.config),
+                                        client=ratelimit.client_address(), request_id=g.get("request_id"))
         except ServiceError as error:
             form.form_errors.append(error.message)
             return render_template("console/login.html", form=form), error.status

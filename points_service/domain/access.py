@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import core_execute, db, sql_constant
-from points_service.domain.errors import Forbidden, Unauthorized
+from points_service.domain.errors import Forbidden, ServiceError, Unauthorized
 from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, RoleGrant, ScopeType, User
 
 
@@ -366,6 +366,29 @@ RULES: dict[str, Rule] = {
 }
 
 
+_ADMIN = (Role.ADMIN,)
+_REGION_ADMINS = (Role.ADMIN, Role.COMMUNITY_ADMIN)
+_ORG_MANAGERS = (Role.ADMIN, *ORG_MANAGERS)
+# The roles without which an action is refused whatever its object: an endpoint behind ``could_be_allowed``
+# answers 403 before it reads its body or looks anything up. Actions members perform are not listed.
+ACTION_ROLES: dict[str, tuple[Role, ...]] = {
+    "users.manage": _ADMIN, "policy.publish": _ADMIN, "ledger.correct": _ADMIN, "annual.settle": _ADMIN,
+    "star.run": _ADMIN, "red_flag.award": _ADMIN, "calendar.manage": _ADMIN,
+    "roster.import": (Role.ADMIN, Role.HR),
+    "member.manage_status": (Role.ADMIN, Role.HR, Role.ORG_ADMIN),
+    "organization.manage": _ORG_MANAGERS,
+    "activity.create": _REGION_ADMINS, "report.decide": _REGION_ADMINS, "market.manage": _REGION_ADMINS,
+    "market.hand_over": _REGION_ADMINS,
+    "activity.manage": (*_REGION_ADMINS, *ORG_MANAGERS),
+    "approvals.list": (Role.ADMIN, Role.BRANCH_SECRETARY, Role.COMMUNITY_ADMIN, Role.ORG_ADMIN),
+}
+
+
+def could_be_allowed(principal: Principal, action: str) -> bool:
+    """False when no object could make ``action`` allowed for this principal (he lacks every role it needs)."""
+    return principal.has(*ACTION_ROLES[action])
+
+
 def allowed(principal: Principal | None, action: str, obj=None) -> bool:
     if principal is None:
         return False
@@ -377,6 +400,15 @@ def authorize(principal: Principal | None, action: str, obj=None) -> None:
         raise Unauthorized()
     if not RULES[action](principal, obj):
         raise Forbidden()
+
+
+def authorize_or_hide(principal: Principal | None, action: str, obj, hidden: ServiceError) -> None:
+    """``authorize`` for an object named by the caller: a refusal is ``hidden`` (the object's own not-found
+    error), so an object outside one's scope answers exactly like an id that names nothing."""
+    if principal is None:
+        raise Unauthorized()
+    if not RULES[action](principal, obj):
+        raise hidden
 
 
 def nodes_in_scope(principal: Principal, model: type[Organization] | type[Region], *roles: Role) -> sa.Select | None:

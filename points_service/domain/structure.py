@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain.access import Principal, authorize, member_scope
+from points_service.domain.access import Principal, authorize_or_hide, member_scope
 from points_service.domain.boards.maintain import count_member, transfer_on_boards
 from points_service.domain.errors import NotFound, ValidationFailed
 from points_service.models import REGION_LEVEL_NAMES, Affiliation, Member, Organization, OrgKind, Region, RegionLevel
@@ -111,11 +111,11 @@ def get_member(principal: Principal, member_id: int) -> Member:
     member = db.session.get(Member, member_id)
     if member is None:
         raise NotFound("党员不存在")
-    authorize(principal, "member.view", member)
+    authorize_or_hide(principal, "member.view", member, NotFound("党员不存在"))
     return member
 
 
 def get_organization(principal: Principal, org_id: int) -> Organization:
     org = find_organization(org_id)
-    authorize(principal, "organization.view", org)
+    authorize_or_hide(principal, "organization.view", org, NotFound("组织不存在"))
     return org

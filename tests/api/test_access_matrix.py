@@ -1,5 +1,6 @@
 """The roles × operations table for every endpoint of the foundation, tested in full (OWASP API1/3/5):
-who gets 200/201, who gets 403, anonymous gets 401; lists are scoped to exactly the right members;
+who gets 200/201, who gets 403 (404 for a member outside one's scope), anonymous gets 401; lists are scoped
+to exactly the right members;
 no response carries openid, unionid, session_key, a phone hash or a full phone number."""
 
 from __future__ import annotations
@@ -93,9 +94,14 @@ def everyone_signed_in(success: int = 200) -> dict:
     return {"anonymous": 401, "unbound": 403, **dict.fromkeys(SIGNED_IN, success)}
 
 
-def viewers_of(member: str) -> dict:
+def viewers_of(member: str, refused: int = 403) -> dict:
     return {"anonymous": 401, "unbound": 403,
-            **{role: 200 if member in VISIBLE[role] else 403 for role in SIGNED_IN}}
+            **{role: 200 if member in VISIBLE[role] else refused for role in SIGNED_IN}}
+
+
+def hidden_from_others(member: str) -> dict:
+    """A member outside one's scope answers 404 like a missing one: his existence does not leak."""
+    return viewers_of(member, refused=404)
 
 
 MATRIX = {
@@ -104,9 +110,9 @@ MATRIX = {
     "GET /api/v1/communities": everyone_signed_in(),
     "GET /api/v1/organizations": everyone_signed_in(),
     "GET /api/v1/members": everyone_signed_in(),
-    "GET /api/v1/members/{alice}": viewers_of("alice"),
-    "GET /api/v1/members/{bob}": viewers_of("bob"),
-    "GET /api/v1/members/{carol}": viewers_of("carol"),
+    "GET /api/v1/members/{alice}": hidden_from_others("alice"),
+    "GET /api/v1/members/{bob}": hidden_from_others("bob"),
+    "GET /api/v1/members/{carol}": hidden_from_others("carol"),
     "POST /api/v1/admin/users": {**{role: 403 for role in SIGNED_IN}, "anonymous": 401, "unbound": 403,
                                  "admin": 201},
     # HR exports: authorization comes before the lookup, so those allowed get 404 not_settled in this world.
@@ -132,11 +138,11 @@ MATRIX = {
     # Leaderboards: the whole-city board is open to every signed-in user (scoped boards: test_leaderboards_api.py).
     "GET /api/v1/leaderboards": everyone_signed_in(),
     "GET /api/v1/leaderboards?subject=organization&measure=per_capita&period=standing": everyone_signed_in(),
-    "GET /api/v1/members/{alice}/ranks": viewers_of("alice"),
+    "GET /api/v1/members/{alice}/ranks": hidden_from_others("alice"),
     # One's own rank card: members only (the staff accounts of this world are not members).
     "GET /api/v1/me/rank?scope=community": {"anonymous": 401, "unbound": 403,
                                             **{role: 200 if role in ("alice", "bob") else 403 for role in SIGNED_IN}},
-    "GET /api/v1/members/{carol}/ranks?period=standing": viewers_of("carol"),
+    "GET /api/v1/members/{carol}/ranks?period=standing": hidden_from_others("carol"),
 }
 CASES = [(operation, role, expected[role]) for operation, expected in MATRIX.items() for role in ROLES]
 

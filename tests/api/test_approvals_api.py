@@ -243,7 +243,7 @@ def test_request_info_then_resubmit_then_approve(client, world):
     alice = world["users"]["alice"]
     mine = call(client, "GET", "/records?status=needs_info", alice).get_json()["data"]["items"]
     assert mine[0]["decision_comment"] == "请补充服务对象签字"
-    assert call(client, "POST", f"/records/{record['id']}/resubmit", world["users"]["bob"], {}).status_code == 403
+    assert call(client, "POST", f"/records/{record['id']}/resubmit", world["users"]["bob"], {}).status_code == 404
     resubmitted = call(client, "POST", f"/records/{record['id']}/resubmit", alice,
                        {"evidence": ["https://img.example.cn/signed.jpg"]})
     assert resubmitted.status_code == 200 and resubmitted.get_json()["data"]["status"] == "pending"

@@ -1,17 +1,15 @@
-"""POST /auth/login: console passwords, no user enumeration, lockout with back-off, audit, hashing."""
+"""POST /auth/login: console passwords, no user enumeration, a lockout per (username, address) that a stranger
+cannot turn against the owner, the account guard against distributed guessing, audit, hashing."""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import jwt
 import pytest
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash
 
-from points_service.db import db, utcnow
+from points_service.db import db
 from points_service.domain.accounts import signin as auth
-from points_service.domain.errors import RateLimited
 from points_service.models import AuditEntry, User
 from tests.factories import PASSWORD, make_user
 
@@ -25,13 +23,17 @@ def user(app):
     return user
 
 
-def login(client, username: str = "secretary1", password: str = PASSWORD):
-    return client.post(LOGIN, json={"username": username, "password": password})
+OWNER, STRANGER = "192.0.2.10", "203.0.113.66"
 
 
-def fail(client, times: int, username: str = "secretary1") -> None:
+def login(client, username: str = "secretary1", password: str = PASSWORD, address: str = OWNER):
+    return client.post(LOGIN, json={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def fail(client, times: int, username: str = "secretary1", address: str = STRANGER) -> None:
     for _ in range(times):
-        assert login(client, username, "wrong-password-1").status_code == 401
+        assert login(client, username, "wrong-password-1", address).status_code == 401
 
 
 def login_audit() -> list[tuple[str | None, str]]:
@@ -73,9 +75,10 @@ def test_an_unknown_user_still_pays_for_a_password_check(client, user, monkeypat
     assert checked == [1]
 
 
-def test_the_account_locks_after_the_configured_failures_even_for_the_right_password(app, client, user):
+def test_an_address_locks_for_the_account_after_the_configured_failures_even_for_the_right_password(
+        app, client, user):
     fail(client, app.config["LOGIN_MAX_FAILURES"])
-    response = login(client)
+    response = login(client, address=STRANGER)
     assert response.status_code == 429
     assert response.get_json()["code"] == "login_locked"
     assert 0 < int(response.headers["Retry-After"]) <= app.config["LOGIN_LOCK_SECONDS"] + 1
@@ -83,54 +86,107 @@ def test_the_account_locks_after_the_configured_failures_even_for_the_right_pass
 
 def test_one_failure_fewer_than_the_limit_does_not_lock(app, client, user):
     fail(client, app.config["LOGIN_MAX_FAILURES"] - 1)
-    assert login(client).status_code == 200
+    assert login(client, address=STRANGER).status_code == 200
 
 
-def test_a_success_resets_the_failure_count(app, client, user):
+def test_a_success_resets_the_failure_count_of_its_address(app, client, user):
     limit = app.config["LOGIN_MAX_FAILURES"]
     fail(client, limit - 1)
-    assert login(client).status_code == 200
+    assert login(client, address=STRANGER).status_code == 200
     fail(client, limit - 1)
-    assert login(client).status_code == 200
+    assert login(client, address=STRANGER).status_code == 200
 
 
-def test_the_lock_lifts_when_its_time_is_over(app, client, user):
+def test_the_lock_lifts_when_its_time_is_over(app, client, user, clock):
     fail(client, app.config["LOGIN_MAX_FAILURES"])
-    assert login(client).status_code == 429
-    user.locked_until = utcnow() - timedelta(seconds=1)
-    db.session.commit()
-    assert login(client).status_code == 200
+    assert login(client, address=STRANGER).status_code == 429
+    clock.advance(app.config["LOGIN_LOCK_SECONDS"] + 1)
+    assert login(client, address=STRANGER).status_code == 200
 
 
-def test_the_lock_is_timed_from_the_last_failure(app, user):
-    policy = auth.LoginPolicy(max_failures=3, lock_seconds=600)
-    start = utcnow()
-    for _ in range(3):
-        with pytest.raises(auth.BadCredentials):
-            auth.login_with_password("secretary1", "wrong-password-1", policy=policy, now=start)
-    with pytest.raises(RateLimited):
-        auth.login_with_password("secretary1", PASSWORD, policy=policy, now=start + timedelta(seconds=599))
-    tokens = auth.login_with_password("secretary1", PASSWORD, policy=policy, now=start + timedelta(seconds=601))
-    assert tokens.access_token
+def test_the_lock_lasts_its_full_time_from_the_failure_that_reached_the_limit(app, client, user, clock):
+    limit, lock = app.config["LOGIN_MAX_FAILURES"], app.config["LOGIN_LOCK_SECONDS"]
+    fail(client, limit - 1)
+    clock.advance(lock - 5)  # the earlier failures are nearly out of the window when the last one comes
+    fail(client, 1)
+    clock.advance(10)
+    response = login(client, address=STRANGER)
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) == lock - 10
 
 
 def test_the_lock_belongs_to_the_account_not_to_other_accounts(app, client, user):
     make_user(username="secretary2")
     db.session.commit()
     fail(client, app.config["LOGIN_MAX_FAILURES"])
-    assert login(client, "secretary2").status_code == 200
+    assert login(client, "secretary2", address=STRANGER).status_code == 200
 
 
-def test_failures_locks_and_successes_are_audited(app, client, user):
+def test_a_stranger_cannot_lock_the_owner_out_from_another_address(app, client, user):
+    fail(client, app.config["LOGIN_MAX_FAILURES"], address=STRANGER)
+    assert login(client, address=STRANGER).status_code == 429
+    assert login(client, address=OWNER).status_code == 200
+
+
+def test_an_unknown_username_is_locked_exactly_like_a_known_one(app, client, user):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    fail(client, limit, username="secretary1")
+    fail(client, limit, username="nobody-here")
+    known, unknown = login(client, "secretary1", address=STRANGER), login(client, "nobody-here", address=STRANGER)
+    assert known.status_code == unknown.status_code == 429
+    strip = lambda body: {k: v for k, v in body.items() if k != "request_id"}  # noqa: E731
+    assert strip(known.get_json()) == strip(unknown.get_json())
+    assert known.get_json()["code"] == "login_locked"
+    assert known.headers["Retry-After"] == unknown.headers["Retry-After"]
+
+
+def test_a_distributed_guess_guards_the_account_but_the_owners_known_address_still_signs_in(app, client, user):
+    app.config.update(LOGIN_ACCOUNT_MAX_FAILURES=6)
+    assert login(client, address=OWNER).status_code == 200  # the owner's office address, known from now on
+    for n in range(3):  # two wrong guesses from each of three addresses: no single address is locked
+        fail(client, 2, address=f"198.51.100.{n}")
+    new_place = login(client, address="198.51.100.77")
+    assert new_place.status_code == 429 and new_place.get_json()["code"] == "login_locked"
+    assert 0 < int(new_place.headers["Retry-After"]) <= app.config["LOGIN_ACCOUNT_WINDOW_SECONDS"]
+    assert login(client, address=OWNER).status_code == 200
+
+
+def test_a_guarded_unknown_username_answers_like_a_guarded_known_one(app, client, user):
+    app.config.update(LOGIN_ACCOUNT_MAX_FAILURES=4)
+    for name in ("secretary1", "nobody-here"):
+        for n in range(2):
+            fail(client, 2, username=name, address=f"198.51.100.{n}")
+    known, unknown = login(client, "secretary1"), login(client, "nobody-here")
+    assert known.status_code == unknown.status_code == 429
+    assert known.headers["Retry-After"] == unknown.headers["Retry-After"]
+
+
+def test_a_locked_attempt_checks_no_password(app, client, user, monkeypatch):
+    # A lock answers before any hash is computed, for known and unknown names alike: no timing difference.
     fail(client, app.config["LOGIN_MAX_FAILURES"])
-    login(client)
+    checked = []
+    monkeypatch.setattr(auth, "check_password_hash", lambda *a: checked.append(1))
+    assert login(client, address=STRANGER).status_code == 429
+    assert checked == []
+
+
+def test_with_rate_limits_off_nothing_is_locked(app, client, user):
+    app.extensions["points_ratelimit"].enabled = False
+    try:
+        fail(client, app.config["LOGIN_MAX_FAILURES"] + 1)
+        assert login(client, address=STRANGER).status_code == 200
+    finally:
+        app.extensions["points_ratelimit"].enabled = True
+
+
+def test_failures_locks_and_successes_are_audited(app, client, user, clock):
+    fail(client, app.config["LOGIN_MAX_FAILURES"])
+    login(client, address=STRANGER)
     login(client, username="nobody-here")
     failures = [(str(user.id), "failed")] * app.config["LOGIN_MAX_FAILURES"]
     expected = [*failures, (str(user.id), "locked"), (None, "failed")]
     assert login_audit() == expected
-    user.locked_until = None
-    db.session.commit()
-    login(client)
+    clock.advance(app.config["LOGIN_LOCK_SECONDS"] + 1)
+    login(client, address=STRANGER)
     assert login_audit()[-1] == (str(user.id), "ok")
 
 

@@ -202,6 +202,7 @@ PRODUCTION_ENV = {
     "POINTS_DATABASE_URL": "postgresql+psycopg://points@db/points",
     "POINTS_WECHAT_APP_ID": "wx-prod",
     "POINTS_WECHAT_APP_SECRET": "prod-secret",
+    "POINTS_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
 }
 
 

@@ -50,7 +50,7 @@ def test_the_ledger_lists_entries_newest_first_with_item_names_and_rfc3339_times
 def test_a_member_cannot_read_another_members_points_or_ledger(client, world):
     for path in ("points", "ledger"):
         response = get(client, f"/api/v1/members/{world['bob'].id}/{path}", world["users"]["alice"])
-        assert response.status_code == 403 and response.get_json()["code"] == "forbidden"
+        assert response.status_code == 404 and response.get_json()["code"] == "not_found"  # no existence leak
 
 
 @pytest.mark.parametrize("viewer,member,allowed", [
@@ -60,7 +60,7 @@ def test_a_member_cannot_read_another_members_points_or_ledger(client, world):
 ])
 def test_scoped_roles_see_only_members_in_their_scope(client, world, viewer, member, allowed):
     response = get(client, f"/api/v1/members/{world[member].id}/points", world["users"][viewer])
-    assert response.status_code == (200 if allowed else 403)
+    assert response.status_code == (200 if allowed else 404)
 
 
 def test_organization_points_keep_its_own_points_apart_from_its_members_rollup(client, world):

@@ -103,4 +103,4 @@ def test_the_organizations_page_draws_its_own_points_beside_its_members_sum(clie
 
 def test_another_branchs_member_trend_is_refused(client, scored):
     sign_in(client, "secretary")
-    assert client.get(f"/console/members/{scored['bob'].id}").status_code == 403
+    assert client.get(f"/console/members/{scored['bob'].id}").status_code == 404  # like a missing member

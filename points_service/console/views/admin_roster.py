@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 
+from points_service import ratelimit
 from points_service.console import uploads
 from points_service.console.forms import EmptyForm, RosterUploadForm
 from points_service.console.site import current_principal
@@ -33,6 +34,7 @@ def upload():
     form = RosterUploadForm()
     report = error = None
     if form.validate_on_submit():
+        ratelimit.hit("RATELIMIT_UPLOAD_PER_USER", current_principal().user_id)
         file = form.file.data
         content, filename = file.read(), file.filename or ""
         report, error = _run(form.kind.data, content, filename, dry_run=True)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import NoReturn
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from limits import RateLimitItem, RateLimitItemPerSecond
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -26,6 +28,7 @@ from points_service.domain.errors import Conflict, Forbidden, NotFound, RateLimi
 from points_service.domain.phones import BadPhone, hash_phone, normalize_phone
 from points_service.integrations.wechat import WechatClient, WechatSession
 from points_service.models import Member, RefreshToken, User, WechatIdentity
+from points_service.ratelimit import LoginThrottle
 
 
 class BadCredentials(Unauthorized):
@@ -44,8 +47,32 @@ class TokenPair:
 
 @dataclass(frozen=True)
 class LoginPolicy:
+    """The lockout. ``max_failures`` wrong passwords for one username from one client address within
+    ``lock_seconds`` lock that pair for ``lock_seconds``: the owner elsewhere is not locked out by a stranger.
+    ``account_max_failures`` within ``account_window_seconds`` from all addresses together (a distributed
+    guess) guard the account for that window: only addresses that signed it in during the last
+    ``known_address_seconds`` may still try. Unknown usernames are counted and locked exactly alike."""
     max_failures: int
     lock_seconds: int
+    account_max_failures: int = 50
+    account_window_seconds: int = 3600
+    known_address_seconds: int = 30 * 24 * 3600
+    throttle: LoginThrottle | None = None
+
+    @property
+    def pair_window(self) -> RateLimitItem:
+        return RateLimitItemPerSecond(self.max_failures, self.lock_seconds)
+
+    @property
+    def account_window(self) -> RateLimitItem:
+        return RateLimitItemPerSecond(self.account_max_failures, self.account_window_seconds)
+
+
+def login_policy(config) -> LoginPolicy:
+    """The configured lockout over the app's rate-limit storage."""
+    return LoginPolicy(config["LOGIN_MAX_FAILURES"], config["LOGIN_LOCK_SECONDS"],
+                       config["LOGIN_ACCOUNT_MAX_FAILURES"], config["LOGIN_ACCOUNT_WINDOW_SECONDS"],
+                       config["LOGIN_KNOWN_ADDRESS_DAYS"] * 24 * 3600, LoginThrottle.current())
 
 
 def hash_password(password: str) -> str:
@@ -53,41 +80,65 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
-def login_with_password(username: str, password: str, *, policy: LoginPolicy, request_id: str | None = None,
-                        now: datetime | None = None) -> TokenPair:
-    user = _authenticate(username, password, policy, request_id, now or utcnow())
+def login_with_password(username: str, password: str, *, policy: LoginPolicy, client: str,
+                        request_id: str | None = None) -> TokenPair:
+    """``client`` is the caller's address: the lockout counts failures per (username, address)."""
+    user = _authenticate(username, password, policy, client, request_id)
     tokens = issue_tokens(f"u:{user.id}")
     db.session.commit()
     return tokens
 
 
-def console_sign_in(username: str, password: str, *, policy: LoginPolicy, request_id: str | None = None,
-                    now: datetime | None = None) -> User:
+def console_sign_in(username: str, password: str, *, policy: LoginPolicy, client: str,
+                    request_id: str | None = None) -> User:
     """The console's session sign-in: the same checks, lockout and audit as the API's, but no tokens
     (the console keeps the user id in its signed session cookie)."""
-    user = _authenticate(username, password, policy, request_id, now or utcnow(), via="console")
+    user = _authenticate(username, password, policy, client, request_id, via="console")
     db.session.commit()
     return user
 
 
-def _authenticate(username: str, password: str, policy: LoginPolicy, request_id: str | None, now: datetime,
+class LoginLocked(RateLimited):
+    code, message = "login_locked", "登录失败次数过多，请稍后再试"
+
+
+def _authenticate(username: str, password: str, policy: LoginPolicy, client: str, request_id: str | None,
                   via: str = "api") -> User:
     user = db.session.scalar(sa.select(User).where(User.username == username))
-    if user and user.locked_until and user.locked_until > now:
-        retry = int((user.locked_until - now).total_seconds()) + 1
-        audit("login", target=user, result="locked", request_id=request_id)
+    if retry := _locked_for(policy, username, client):
+        # Known and unknown usernames are locked alike and answer alike, before any password is checked.
+        audit("login", target_type="users", target_id=user.id if user else None, result="locked",
+              request_id=request_id)
         db.session.commit()
-        raise RateLimited("登录失败次数过多，账号已暂时锁定", code="login_locked", retry_after=retry)
+        raise LoginLocked(retry_after=retry)
     if not _password_matches(user, password):
-        _record_failure(user, policy, now, request_id)
+        _record_failure(user, username, client, policy, request_id)
         raise BadCredentials()
-    user.failed_logins, user.locked_until = 0, None
+    _record_success(username, client, policy)
     if _member_deactivated(user):
         audit("login", target=user, result="refused", request_id=request_id, detail={"reason": "member_deactivated"})
         db.session.commit()
         raise MemberDeactivated()
     audit("login", target=user, request_id=request_id, detail={"via": via} if via != "api" else None)
     return user
+
+
+def _locked_for(policy: LoginPolicy, username: str, client: str) -> int | None:
+    """Seconds this (username, address) must wait, or None: its own lock, or the account's guard unless the
+    address has signed this account in before."""
+    throttle = policy.throttle
+    if throttle is None:
+        return None
+    if pair := throttle.marked_for("pair-lock", username, client):
+        return pair
+    guarded = throttle.marked_for("account-guard", username)
+    return guarded if guarded and not throttle.marked_for("known-address", username, client) else None
+
+
+def _record_success(username: str, client: str, policy: LoginPolicy) -> None:
+    if policy.throttle is not None:
+        policy.throttle.forget(policy.pair_window, "pair", username, client)
+        policy.throttle.mark("known-address", username, client, seconds=policy.known_address_seconds)
 
 
 @cache
@@ -103,14 +154,13 @@ def _password_matches(user: User | None, password: str) -> bool:
     return usable and matches
 
 
-def _record_failure(user: User | None, policy: LoginPolicy, now: datetime, request_id: str | None) -> None:
-    if user is not None:
-        # In-SQL increment: concurrent wrong guesses cannot lose a count.
-        db.session.execute(sa.update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1))
-        db.session.refresh(user)
-        if user.failed_logins >= policy.max_failures:
-            user.locked_until = now + timedelta(seconds=policy.lock_seconds)
-            user.failed_logins = 0
+def _record_failure(user: User | None, username: str, client: str, policy: LoginPolicy,
+                    request_id: str | None) -> None:
+    if (throttle := policy.throttle) is not None:
+        if throttle.count(policy.pair_window, "pair", username, client):
+            throttle.mark("pair-lock", username, client, seconds=policy.lock_seconds)
+        if throttle.count(policy.account_window, "account", username):
+            throttle.mark("account-guard", username, seconds=policy.account_window_seconds)
     audit("login", target_type="users", target_id=user.id if user else None, result="failed",
           request_id=request_id)
     db.session.commit()
@@ -126,8 +176,13 @@ class WechatLogin:
         return self.member is None
 
 
-def login_with_wechat(code: str, client: WechatClient, *, request_id: str | None = None) -> WechatLogin:
+def login_with_wechat(code: str, client: WechatClient, *, request_id: str | None = None,
+                      per_identity: Callable[[str], None] | None = None) -> WechatLogin:
+    """``per_identity(openid)`` may refuse (raise) a WeChat identity that signs in too often: it is called
+    once the code has named the identity, before anything is written."""
     session = client.code2session(code)
+    if per_identity is not None:
+        per_identity(session.openid)
     try:
         return _sign_in_wechat(session)
     except IntegrityError:

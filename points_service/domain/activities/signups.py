@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
-from points_service.domain.access import ORG_MANAGERS, Principal, allowed, authorize, nodes_in_scope
+from points_service.domain.access import ORG_MANAGERS, Principal, allowed, authorize, authorize_or_hide, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from points_service.domain.policy import UnknownItem, policy_in_force
@@ -92,6 +92,7 @@ def propose_activity(actor: Principal, org: Organization | int, draft: ActivityD
                      now: datetime | None = None) -> Activity:
     """A branch or department organization proposes an activity at a community (status ``proposed``)."""
     org = org if isinstance(org, Organization) else find_organization(org)
+    authorize_or_hide(actor, "organization.view", org, NotFound("组织不存在"))  # unseen: like a missing one
     authorize(actor, "organization.manage", org)
     community = find_community(draft.community_id)
     activity = _add_activity(actor, community, draft, ActivityStatus.PROPOSED, now or utcnow())
@@ -154,9 +155,7 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
     """Change an activity before it starts (its managers only). The community stays: an activity moved to
     another community is a new activity there. The same checks as publishing apply."""
     now = now or utcnow()
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound("活动不存在")
+    activity = get_activity(actor, activity_id)  # 404 unless he may see it, then 403 unless he manages it
     authorize(actor, "activity.manage", activity)
     if activity.status not in (ActivityStatus.PUBLISHED, ActivityStatus.PROPOSED) or activity.starts_at <= now:
         raise Conflict("活动已开始、已结束或已取消，不能再修改", code="activity_not_editable")

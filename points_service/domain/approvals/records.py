@@ -16,7 +16,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain.access import Principal, authorize
+from points_service.domain.access import Principal, authorize, authorize_or_hide
 from points_service.domain.approvals.decisions import approval_event, can_resubmit, may_resubmit, move_record
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.policy import PolicyItem, UnknownItem, policy_in_force
@@ -62,6 +62,7 @@ def submit_organization_record(actor: Principal, org_id: int, submission: Submis
     org = db.session.get(Organization, org_id)
     if org is None:
         raise NotFound("组织不存在")
+    authorize_or_hide(actor, "organization.view", org, NotFound("组织不存在"))  # unseen: like a missing one
     authorize(actor, "organization.manage", org)
     if org.kind != OrgKind.DEPARTMENT:
         raise ValidationFailed({"organization_id": ["组织积分记在部门党组织名下，请以部门党组织上报"]})
@@ -155,8 +156,8 @@ def _own_record(actor: Principal, record_id: int) -> Record:
     record = db.session.get(Record, record_id)
     if record is None:
         raise NotFound("记录不存在")
-    if not may_resubmit(actor, record):
-        raise Forbidden("只能重新提交本人或本组织的记录")
+    if not may_resubmit(actor, record):  # someone else's record answers like a missing one
+        raise NotFound("记录不存在")
     return record
 
 

@@ -25,8 +25,8 @@ from flask import current_app
 from sqlalchemy.orm import aliased, outerjoin
 
 from points_service.db import UTCDateTime, attach_written, commit_keeping, db, insert_unless_exists, utcnow
-from points_service.domain.access import Principal, authorize
-from points_service.domain.activities.signups import ActivityNotOpen, acting_member
+from points_service.domain.access import Principal, authorize, authorize_or_hide
+from points_service.domain.activities.signups import ActivityNotOpen, acting_member, get_activity
 from points_service.domain.audit import audit
 from points_service.domain.checkin import tokens as rules
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ServiceError
@@ -85,8 +85,7 @@ def step_seconds() -> int:
 
 def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = None) -> rules.IssuedToken:
     """The token the organizer's screen shows now (as a QR or mini-program code)."""
-    activity = _activity(activity_id)
-    authorize(actor, "activity.manage", activity)
+    activity = _managed_activity(actor, activity_id)
     if activity.status != ActivityStatus.PUBLISHED:
         raise InvalidTransition("活动尚未发布，不能签到")
     return rules.issue_token(activity.id, activity.checkin_secret, now or utcnow(), step_seconds())
@@ -154,8 +153,10 @@ def resolve_review(actor: Principal, checkin_id: int, approve: bool, *, comment:
     checkin = db.session.get(Checkin, checkin_id)
     if checkin is None:
         raise NotFound("签到记录不存在")
-    authorize(actor, "region.administer", checkin.activity.community)
-    if actor.member_id is not None and actor.member_id == checkin.member_id:
+    own = actor.member_id is not None and actor.member_id == checkin.member_id
+    if not own:  # another community's check-in answers like a missing one
+        authorize_or_hide(actor, "region.administer", checkin.activity.community, NotFound("签到记录不存在"))
+    if own:
         raise Forbidden("不能审核自己的签到", code="self_review")
     checked_out = checkin.checked_out_at is not None
     if not approve:
@@ -176,10 +177,16 @@ def resolve_review(actor: Principal, checkin_id: int, approve: bool, *, comment:
 
 def list_checkins(actor: Principal, activity_id: int, status: CheckinStatus | None = None) -> sa.Select:
     """The organizer's view of an activity's check-ins (with the review queue as ``status=review``)."""
-    activity = _activity(activity_id)
-    authorize(actor, "activity.manage", activity)
+    activity = _managed_activity(actor, activity_id)
     statement = sa.select(Checkin).where(Checkin.activity_id == activity.id).order_by(Checkin.id)
     return statement if status is None else statement.where(Checkin.status == status)
+
+
+def _managed_activity(actor: Principal, activity_id: int) -> Activity:
+    """An activity its caller manages: 404 when he may not even see it, 403 when he sees but does not manage it."""
+    activity = get_activity(actor, activity_id)
+    authorize(actor, "activity.manage", activity)
+    return activity
 
 
 def _activity(activity_id: int) -> Activity:

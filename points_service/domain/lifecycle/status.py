@@ -16,7 +16,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain.access import Principal, authorize
+from points_service.domain.access import Principal, authorize, authorize_or_hide
 from points_service.domain.audit import audit
 from points_service.domain.boards.maintain import count_member
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
@@ -53,6 +53,7 @@ def managed_member(actor: Principal, member_id: int, *, lock: bool = True) -> Me
     member = db.session.scalar(statement.with_for_update() if lock else statement)
     if member is None:
         raise NotFound("党员不存在")
+    authorize_or_hide(actor, "member.view", member, NotFound("党员不存在"))  # unseen: like a missing one
     authorize(actor, "member.manage_status", member)
     return member
 

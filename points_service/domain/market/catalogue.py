@@ -10,7 +10,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
-from points_service.domain.access import Principal, authorize, nodes_in_scope
+from points_service.domain.access import Principal, authorize, authorize_or_hide, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import ValidationFailed
 from points_service.domain.market.errors import ItemNotFound, ItemUnavailable, StockUnlimited, StockWouldGoNegative
@@ -90,7 +90,7 @@ def item_for_admin(actor: Principal, item_id: int) -> MarketItem:
     item = db.session.get(MarketItem, item_id)
     if item is None:
         raise ItemNotFound()
-    authorize(actor, "market.manage", item.region)
+    authorize_or_hide(actor, "market.manage", item.region, ItemNotFound())
     return item
 
 

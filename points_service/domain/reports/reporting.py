@@ -24,7 +24,14 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
 from points_service.domain import notifications
-from points_service.domain.access import ORG_ROLES, Principal, authorize, nodes_in_scope
+from points_service.domain.access import (
+    ORG_ROLES,
+    Principal,
+    authorize,
+    authorize_or_hide,
+    can_administer_community_of,
+    nodes_in_scope,
+)
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import Fact, credit, lock_subject
@@ -75,6 +82,7 @@ def submit_org_report(actor: Principal, org_id: int, community_id: int, *, resou
                       projects: list[str], now: datetime | None = None) -> Report:
     """A department organization's report with the co-building agreement's three lists."""
     org = find_organization(org_id)
+    authorize_or_hide(actor, "organization.view", org, NotFound("组织不存在"))  # unseen: like a missing one
     authorize(actor, "organization.manage", org)
     if org.kind != OrgKind.DEPARTMENT:
         raise ValidationFailed({"organization_id": ["只有部门党组织可以组织报到；党支部由所属部门党组织统一报到"]})
@@ -141,7 +149,9 @@ def _report_to_decide(actor: Principal, report_id: int) -> Report:
     report = db.session.get(Report, report_id)
     if report is None:
         raise NotFound("报到记录不存在")
-    authorize(actor, "report.decide", report)
+    if not can_administer_community_of(actor, report):  # another community's report does not exist for him
+        raise NotFound("报到记录不存在")
+    authorize(actor, "report.decide", report)  # his own report: 403
     return report
 
 

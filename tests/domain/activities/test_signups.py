@@ -101,7 +101,7 @@ def test_a_branch_secretary_proposes_an_activity_which_waits_with_an_approval_ev
 
 
 def test_a_secretary_cannot_propose_for_another_branch(world):
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # a branch outside his scope answers like a missing one
         activities.propose_activity(who(world, "secretary"), world["fin2"].id, draft(world["north"], TOMORROW),
                                     now=NOW)
 
