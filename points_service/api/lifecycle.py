@@ -144,6 +144,7 @@ def scheduled_changes(member_id):
 
 @blp.route("/members/<int:member_id>/scheduled-changes/<int:change_id>/cancel", methods=["POST"])
 @login_required
+@authorize_first("member.manage_status")
 @blp.arguments(CancelArgs)
 @blp.response(200, ScheduledChangeSchema)
 def cancel_scheduled(args, member_id, change_id):

@@ -118,6 +118,7 @@ def list_candidates(args, award_id):
 
 @blp.route("/red-flags/awards/<int:award_id>/withdraw", methods=["POST"])
 @login_required
+@authorize_first("red_flag.award")
 @blp.arguments(WithdrawArgs)
 @blp.response(201, WithdrawalSchema)
 def withdraw(args, award_id):

@@ -236,6 +236,7 @@ def list_stars(args):
 
 @blp.route("/stars/awards/<int:award_id>/withdraw", methods=["POST"])
 @login_required
+@authorize_first("star.run")
 @blp.arguments(WithdrawArgs)
 @blp.response(201, WithdrawalSchema)
 def withdraw(args, award_id):

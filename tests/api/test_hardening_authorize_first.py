@@ -10,12 +10,14 @@ from tests.factories import auth_header, make_world
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # What a member himself may write: sign-in, check-in and check-out, sign-ups, self-reports and reports to his
-# community, 积分超市 orders, objections during a 业务之星 publicity. Every other write needs a role.
+# community, 积分超市 orders, objections during a 业务之星 publicity, photo evidence, his subscriptions and his
+# inbox. Every other write needs a role.
 MEMBER_WRITES = {
     "auth.wechat_login", "auth.bind", "auth.password_login", "auth.refresh", "auth.logout",
     "activities.check_in", "activities.check_out", "activities.sign_up", "activities.withdraw",
     "records.submit_member_record", "records.resubmit", "reports.submit_member_report",
     "market.place_order", "market.cancel_own_order", "stars.raise_objection",
+    "uploads.upload_evidence", "notifications.grant_subscriptions", "notifications.read_message",
 }
 GARBAGE = b'{"username": 1, "roles": "x", "points": "NaN", "unknown": [1,'
 

@@ -5,19 +5,23 @@ id-taking route is walked too (and a new kind of id fails until it has an object
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from werkzeug.routing import AnyConverter, IntegerConverter
 
 from points_service.db import db, utcnow
 from points_service.domain.access import principal_for
 from points_service.domain.checkin.scans import check_in
+from points_service.domain.lifecycle.status import deactivate_member
 from points_service.domain.market.orders import OrderRequest, place_order
 from points_service.domain.reports.reporting import submit_member_report
-from points_service.models import ActivityStatus, Role
+from points_service.models import ActivityStatus, DeactivationReason, Role
 from tests.factories import auth_header, make_user, make_world
 from tests.factories.activities import make_activity, scan, scan_body
 from tests.factories.boards import entry
 from tests.factories.market import fund, make_item
+from tests.factories.notifications import enqueue
 from tests.factories.records import self_report
 
 MISSING = 2_000_000_000
@@ -50,6 +54,9 @@ def world(app):
         "report_id": submit_member_report(alice_principal, north.id).id,
         "item_id": item.id,
         "order_id": place_order(alice_principal, OrderRequest(item.id)).id,
+        "message_id": enqueue(alice).id,
+        "change_id": deactivate_member(principal_for(world["users"]["admin"]), alice.id, DeactivationReason.RETIRED,
+                                       "退休", (utcnow() + timedelta(days=30)).date()).id,
     }
     db.session.commit()
     return world

@@ -118,11 +118,12 @@ def test_the_admin_edits_his_item_and_uploads_a_new_picture(client, world, bag):
 
 
 def test_an_admin_of_another_community_cannot_open_or_edit_the_item(client, world, bag):
+    # Another scope's item answers like a missing one (404): its existence is not revealed.
     sign_in(client, "south_admin")
-    assert client.get(f"/console/market/items/{bag.id}/edit").status_code == 403
+    assert client.get(f"/console/market/items/{bag.id}/edit").status_code == 404
     response = post(client, f"/console/market/items/{bag.id}/edit", item_form(world["north"], name="改掉"))
-    assert response.status_code == 403
-    assert post(client, f"/console/market/items/{bag.id}/stock", {"delta": "5", "reason": "x"}).status_code == 403
+    assert response.status_code == 404
+    assert post(client, f"/console/market/items/{bag.id}/stock", {"delta": "5", "reason": "x"}).status_code == 404
     db.session.expire_all()
     assert (db.session.get(MarketItem, bag.id).name, db.session.get(MarketItem, bag.id).stock) == ("党徽", 3)
 
