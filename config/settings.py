@@ -58,6 +58,8 @@ class Base:
     WECHAT_DEV_LOGIN = False  # accept ``dev:<openid>`` codes instead of calling WeChat
 
     CHECKIN_TOKEN_STEP_SECONDS = 30
+    # An Idempotency-Key left in flight by a killed process is taken over by a retry after this many seconds.
+    IDEMPOTENCY_LEASE_SECONDS = 120
 
     # Console sessions (Flask's signed cookie): no script may read it, cross-site POSTs do not carry it.
     SESSION_COOKIE_NAME = "points_console"
@@ -91,6 +93,7 @@ class Base:
         self.WECHAT_DEV_LOGIN = _env_bool("WECHAT_DEV_LOGIN", self.WECHAT_DEV_LOGIN)
         self.POLICY_FILE = _env("POLICY_FILE", self.POLICY_FILE)
         self.EXPORT_DIR = _env("EXPORT_DIR")  # None: instance/exports
+        self.IDEMPOTENCY_LEASE_SECONDS = int(_env("IDEMPOTENCY_LEASE_SECONDS", self.IDEMPOTENCY_LEASE_SECONDS))
 
     def check(self) -> None:
         """Refuse settings that must never reach production; no-op outside production."""
