@@ -44,6 +44,10 @@ miniprogram/node_modules/.installed: miniprogram/package-lock.json
 test-miniprogram: venv miniprogram/node_modules/.installed ## Mini-program tests (node --test), incl. the contract test against a live service
 	npm test --prefix miniprogram
 
+crash: venv ## The crash tests at full size (10,000 requests; needs POINTS_TEST_DATABASE_URL, PostgreSQL)
+	@test -n "$$POINTS_TEST_DATABASE_URL" || { echo "set POINTS_TEST_DATABASE_URL (PostgreSQL)"; exit 1; }
+	POINTS_CRASH_REQUESTS=10000 $(BIN)/pytest -n 0 -s -m crash tests/crash
+
 lint: venv ## Lint with ruff
 	$(BIN)/ruff check points_service config tests bench scripts wsgi.py
 
@@ -59,4 +63,4 @@ jobs: venv ## Run the scheduler process (one per deployment)
 clean: ## Remove the virtualenv and caches (keeps instance/)
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
 
-.PHONY: help venv run test test-miniprogram lint migration jobs screenshots clean
+.PHONY: help venv run test test-miniprogram crash lint migration jobs screenshots clean
