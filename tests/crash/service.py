@@ -17,10 +17,6 @@ from urllib.parse import quote
 import requests
 import sqlalchemy as sa
 
-from config.settings import Testing
-from points_service import create_app
-from points_service.db import db
-
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -51,18 +47,6 @@ def crash_schema(base_url: str, name: str):
         with engine.begin() as connection:
             connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
         engine.dispose()
-
-
-def app_on(url: str, **config):
-    """An app of the test process on ``url`` (the seeding and the checks run in it)."""
-    settings = Testing()
-    settings.SQLALCHEMY_DATABASE_URI = url
-    for name, value in config.items():
-        setattr(settings, name, value)
-    app = create_app(settings)
-    with app.app_context():
-        db.create_all()
-    return app
 
 
 def service_env(url: str, **extra: str) -> dict:

@@ -19,7 +19,8 @@ from points_service.domain.ledger.credit import award
 from points_service.domain.ledger.totals import rebuild_totals
 from points_service.models import EntryKind, JobRun, JobRunStatus, LedgerEntry
 from tests.conftest import PG_URL
-from tests.crash.service import BIN, ROOT, app_on, crash_schema, schema_url, service_env
+from tests.crash.service import BIN, ROOT, crash_schema, schema_url, service_env
+from tests.dbutil import app_on
 from tests.factories import make_branch, make_city, make_department, make_member
 from tests.factories.ledger import local, member_fact
 

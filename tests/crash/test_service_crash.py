@@ -29,7 +29,8 @@ from points_service.domain.checkin import tokens as rules
 from points_service.domain.ledger.totals import rebuild_totals
 from points_service.models import Checkin, EntryKind, LedgerEntry, Role
 from tests.conftest import PG_URL
-from tests.crash.service import Service, app_on, crash_schema, service_env
+from tests.crash.service import Service, crash_schema, service_env
+from tests.dbutil import app_on
 from tests.factories import make_branch, make_city, make_department, make_member, make_user
 from tests.factories.activities import STEP_SECONDS, make_activity, scan_body
 
