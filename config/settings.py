@@ -60,6 +60,10 @@ class Base:
     CHECKIN_TOKEN_STEP_SECONDS = 30
     # An Idempotency-Key left in flight by a killed process is taken over by a retry after this many seconds.
     IDEMPOTENCY_LEASE_SECONDS = 120
+    # Read replica (docs/configuration.md): the read-only views run there unless the account wrote recently.
+    REPLICA_DATABASE_URL: str | None = None
+    REPLICA_READ_YOUR_WRITES_SECONDS = 10
+    REPLICA_RETRY_SECONDS = 30
 
     # Console sessions (Flask's signed cookie): no script may read it, cross-site POSTs do not carry it.
     SESSION_COOKIE_NAME = "points_console"
@@ -93,6 +97,10 @@ class Base:
         self.WECHAT_DEV_LOGIN = _env_bool("WECHAT_DEV_LOGIN", self.WECHAT_DEV_LOGIN)
         self.POLICY_FILE = _env("POLICY_FILE", self.POLICY_FILE)
         self.EXPORT_DIR = _env("EXPORT_DIR")  # None: instance/exports
+        self.REPLICA_DATABASE_URL = _env("REPLICA_DATABASE_URL", self.REPLICA_DATABASE_URL)
+        self.REPLICA_READ_YOUR_WRITES_SECONDS = float(_env("REPLICA_READ_YOUR_WRITES_SECONDS",
+                                                           self.REPLICA_READ_YOUR_WRITES_SECONDS))
+        self.REPLICA_RETRY_SECONDS = float(_env("REPLICA_RETRY_SECONDS", self.REPLICA_RETRY_SECONDS))
         self.IDEMPOTENCY_LEASE_SECONDS = int(_env("IDEMPOTENCY_LEASE_SECONDS", self.IDEMPOTENCY_LEASE_SECONDS))
 
     def check(self) -> None:
