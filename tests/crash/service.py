@@ -66,6 +66,8 @@ class Service:
         self.up = threading.Event()  # clients wait on it while the service is down between a kill and a restart
 
     def start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError("the service is still running: kill it first (a second one would be orphaned)")
         command = [str(BIN / "gunicorn"), "-w", str(self.workers), "--threads", str(self.threads), "-k", "gthread",
                    "-b", f"127.0.0.1:{self.port}", "--timeout", "60", "wsgi:app"]
         with open(self.log_path, "ab") as log:

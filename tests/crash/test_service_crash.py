@@ -188,7 +188,7 @@ def test_killed_workers_and_a_killed_service_lose_no_acknowledged_write_and_dupl
 
 
 def _replay_until_acknowledged(service: Service, unacked: list[Call]) -> int:
-    service.start()
+    """The killer restarted the service after its last kill: replay on it."""
     attempts, deadline = 0, time.monotonic() + 300 + len(unacked)
     pending = list(unacked)
     while pending and time.monotonic() < deadline:
