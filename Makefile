@@ -50,6 +50,10 @@ fuzz: venv ## Fuzz the API with schemathesis, long profile (500 examples per ope
 		POINTS_FUZZ_PROFILE=long $(PYTEST) -m fuzz tests/api/test_fuzz_openapi.py; \
 	fi
 
+crash: venv ## The crash tests at full size (10,000 requests; needs POINTS_TEST_DATABASE_URL, PostgreSQL)
+	@test -n "$$POINTS_TEST_DATABASE_URL" || { echo "set POINTS_TEST_DATABASE_URL (PostgreSQL)"; exit 1; }
+	POINTS_CRASH_REQUESTS=10000 $(BIN)/pytest -n 0 -s -m crash tests/crash
+
 lint: venv ## Lint with ruff
 	$(BIN)/ruff check points_service config tests bench scripts wsgi.py
 
@@ -65,4 +69,4 @@ jobs: venv ## Run the scheduler process (one per deployment)
 clean: ## Remove the virtualenv and caches (keeps instance/)
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
 
-.PHONY: help venv run test test-miniprogram fuzz lint migration jobs screenshots clean
+.PHONY: help venv run test test-miniprogram fuzz crash lint migration jobs screenshots clean

@@ -84,6 +84,12 @@ class Base:
     PROXY_COUNT = 0  # reverse proxies in front of the app whose X-Forwarded-For is trusted (production: 1)
 
     CHECKIN_TOKEN_STEP_SECONDS = 30
+    # An Idempotency-Key left in flight by a killed process is taken over by a retry after this many seconds.
+    IDEMPOTENCY_LEASE_SECONDS = 120
+    # Read replica (docs/configuration.md): the read-only views run there unless the account wrote recently.
+    REPLICA_DATABASE_URL: str | None = None
+    REPLICA_READ_YOUR_WRITES_SECONDS = 10
+    REPLICA_RETRY_SECONDS = 30
 
     # Console sessions (Flask's signed cookie): no script may read it, cross-site POSTs do not carry it.
     SESSION_COOKIE_NAME = "points_console"
@@ -124,6 +130,11 @@ class Base:
         for name in RATE_LIMIT_SETTINGS:
             setattr(self, name, _env(name, getattr(self, name)))
         self.PROXY_COUNT = int(_env("PROXY_COUNT", self.PROXY_COUNT))
+        self.REPLICA_DATABASE_URL = _env("REPLICA_DATABASE_URL", self.REPLICA_DATABASE_URL)
+        self.REPLICA_READ_YOUR_WRITES_SECONDS = float(_env("REPLICA_READ_YOUR_WRITES_SECONDS",
+                                                           self.REPLICA_READ_YOUR_WRITES_SECONDS))
+        self.REPLICA_RETRY_SECONDS = float(_env("REPLICA_RETRY_SECONDS", self.REPLICA_RETRY_SECONDS))
+        self.IDEMPOTENCY_LEASE_SECONDS = int(_env("IDEMPOTENCY_LEASE_SECONDS", self.IDEMPOTENCY_LEASE_SECONDS))
 
     def check(self) -> None:
         """Refuse settings that must never reach production; no-op outside production."""

@@ -14,9 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+
+from points_service.replicas import current_replica
 
 # Stable constraint names make Alembic migrations reviewable and identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -32,7 +35,16 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+class RoutingSession(FlaskSession):
+    """Flask-SQLAlchemy's session, whose reads go to ``info["read_bind"]`` when a read-only view set one."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is None and self.info.get("read_bind") is not None:
+            return self.info["read_bind"]
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 
 
 def core_execute(statement: sa.Executable, params: dict) -> sa.CursorResult:
@@ -140,13 +152,26 @@ def reads_without_transaction(view):
     def wrapper(*args, **kwargs):
         if db.session().in_transaction():  # a test's session may already hold its connection
             return view(*args, **kwargs)
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        try:
-            return view(*args, **kwargs)  # flask-smorest has serialized the response inside
-        finally:
-            db.session.rollback()  # hands the connection back now, its isolation level reset for the next use
+        replica = current_replica()
+        if replica is not None:  # a read replica is configured and may serve this account (replicas.py)
+            try:
+                return _run_autocommit(view, args, kwargs, replica.engine)
+            except sa.exc.OperationalError as exc:  # down or failing: the view only reads, so run it again
+                replica.failed(exc)
+        return _run_autocommit(view, args, kwargs, None)
 
     return wrapper
+
+
+def _run_autocommit(view, args, kwargs, bind: sa.Engine | None):
+    session = db.session()
+    session.info["read_bind"] = bind
+    try:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return view(*args, **kwargs)  # flask-smorest has serialized the response inside
+    finally:
+        session.rollback()  # hands the connection back now, its isolation level reset for the next use
+        session.info.pop("read_bind", None)
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9:_-]*")
@@ -257,8 +282,11 @@ migrate = Migrate(directory=str(MIGRATIONS_DIR), render_as_batch=True)
 
 
 def init_app(app) -> None:
+    from points_service import replicas
+
     db.init_app(app)
     migrate.init_app(app, db)
+    replicas.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
             _enable_sqlite_foreign_keys(db.engine)

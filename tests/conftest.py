@@ -20,6 +20,7 @@ PG_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgres: needs PostgreSQL (row locks, real concurrency)")
     config.addinivalue_line("markers", "fuzz: schemathesis over the OpenAPI document (make fuzz: long profile)")
+    config.addinivalue_line("markers", "crash: SIGKILLs a real service or job process (tests/crash, make crash)")
 
 
 def pytest_report_header(config):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from config.settings import Testing
+from points_service import create_app
 from points_service.db import db
 
 
@@ -18,3 +20,16 @@ def reset_database() -> None:
     else:
         db.drop_all()
         db.create_all()
+
+
+def app_on(url: str, **config):
+    """An app of the test process on a database of its own at ``url`` (tables created), for tests that run
+    other processes (gunicorn, flask commands, pg_dump) against it."""
+    settings = Testing()
+    settings.SQLALCHEMY_DATABASE_URI = url
+    for name, value in config.items():
+        setattr(settings, name, value)
+    app = create_app(settings)
+    with app.app_context():
+        db.create_all()
+    return app

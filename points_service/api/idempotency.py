@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from functools import wraps
 
 from flask import g, jsonify, make_response, request
@@ -25,6 +26,16 @@ def _fingerprint() -> str:
         digest.update(part if isinstance(part, bytes) else part.encode())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def request_key() -> str:
+    """A key for a write's own deduplication (e.g. a ledger entry's): derived from the Idempotency-Key when the
+    client sent one, so a request re-run after a crash (see ``claim_key``'s lease) writes the same row again,
+    not a second one; random otherwise."""
+    key = request.headers.get(HEADER)
+    if key is None or not _SAFE_KEY.match(key):
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"idempotency-key:{key}".encode()).hexdigest()[:32]
 
 
 def idempotent(view):

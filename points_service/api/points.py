@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, ItemName, PeriodKey, PointsField, RowId
-from points_service.api.idempotency import idempotent
+from points_service.api.idempotency import idempotent, request_key
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.ledger import corrections, reading
@@ -159,7 +157,7 @@ def organization_ledger(args, org_id):
 def adjust(args):
     """管理员积分调整（留痕审计）；可带 Idempotency-Key 以防重复提交"""
     return corrections.adjust(current_principal(), args["subject_type"], args["subject_id"], args["points"],
-                              args["reason"], ledger=args["ledger"], request_key=uuid.uuid4().hex,
+                              args["reason"], ledger=args["ledger"], request_key=request_key(),
                               period=args["period"])
 
 

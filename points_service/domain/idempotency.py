@@ -4,14 +4,21 @@ Same key and same request → the first response, once; same key, other request 
 the first is still running → 409. Only successful responses are kept: a failure (before or during
 execution) releases the key, and the retry runs again — safe, because the writes themselves are
 idempotent in the database (unique check-ins, unique ledger keys).
+
+A process killed between the write's commit and the key's completion leaves the key ``in_flight`` for good.
+Such a claim is a lease: older than ``IDEMPOTENCY_LEASE_SECONDS`` (longer than any request may run), the
+next retry with the same key and body takes it over and runs again — again safe for the same reason, so a
+replayed request after a crash gets an answer instead of 409 for ever (docs/hardening.md, crash safety).
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from points_service.db import core_execute, db, insert_unless_exists, utcnow
 from points_service.domain.errors import Conflict, ServiceError
@@ -52,8 +59,23 @@ def claim_key(user_id: int, key: str, fingerprint: str) -> Claim | Replay:
     if existing.fingerprint != fingerprint:
         raise KeyReused()
     if existing.state == IdempotencyState.IN_FLIGHT:
-        raise KeyInFlight()
+        return _take_over_stale(existing)
     return Replay(existing.response_status, existing.response_body)
+
+
+def _take_over_stale(record: sa.Row) -> Claim:
+    """Renew a claim whose lease ran out (its process died); only one retry wins the conditional update."""
+    now = utcnow()
+    lease = timedelta(seconds=current_app.config.get("IDEMPOTENCY_LEASE_SECONDS", 120))
+    if record.created_at > now - lease:
+        raise KeyInFlight()
+    renewed = db.session.execute(sa.update(IdempotencyRecord).where(
+        IdempotencyRecord.id == record.id, IdempotencyRecord.state == IdempotencyState.IN_FLIGHT,
+        IdempotencyRecord.created_at == record.created_at).values(created_at=now)).rowcount
+    db.session.commit()
+    if renewed != 1:
+        raise KeyInFlight()
+    return Claim(record.id)
 
 
 def complete_key(record_id: int, status: int, body: dict) -> None:
@@ -83,8 +105,8 @@ _records = IdempotencyRecord.__table__
 
 @functools.cache
 def _existing_statement() -> sa.Select:
-    return sa.select(_records.c.fingerprint, _records.c.state, _records.c.response_status,
-                     _records.c.response_body).where(_records.c.user_id == sa.bindparam("user_id"),
+    return sa.select(_records.c.id, _records.c.created_at, _records.c.fingerprint, _records.c.state,
+                     _records.c.response_status, _records.c.response_body).where(_records.c.user_id == sa.bindparam("user_id"),
                                                      _records.c.key == sa.bindparam("key"))
 
 

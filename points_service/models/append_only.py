@@ -26,7 +26,12 @@ def append_only_ddl(table_name: str, dialect: str) -> list[str]:
     raise NotImplementedError(f"append-only guard not written for {dialect}")
 
 
+APPEND_ONLY_TABLES: set[str] = set()  # what a restored backup is checked for (flask ops restore-check)
+
+
 def forbid_update_and_delete(table: sa.Table) -> None:
+    APPEND_ONLY_TABLES.add(table.name)
+
     @sa.event.listens_for(table, "after_create")
     def _install(target, connection, **_kw):
         for statement in append_only_ddl(target.name, connection.dialect.name):

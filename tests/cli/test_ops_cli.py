@@ -1,0 +1,97 @@
+"""``flask ops backup`` and ``flask ops restore-check``: a backup restored into a fresh database has totals
+equal to its ledger, boards equal to their rebuild and every append-only trigger; a backup without one fails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from points_service.db import db
+from points_service.domain.ledger.credit import award
+from tests.conftest import PG_URL
+from tests.dbutil import app_on
+from tests.factories import make_world
+from tests.factories.ledger import local, member_fact, org_fact
+
+
+@contextlib.contextmanager
+def fresh_database(name: str):
+    """A PostgreSQL database of its own on the test server (pg_dump dumps databases, not schemas)."""
+    admin = sa.create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _seed_points() -> None:
+    world = make_world()
+    award(member_fact(world["alice"], "member.activity_hour", units=3), at=local(2026, 11, 2, 10))
+    award(member_fact(world["bob"], "member.micro_wish"), at=local(2026, 11, 4, 10))
+    award(org_fact(world["finance"], "org.project_done"), at=local(2026, 11, 5, 10))
+
+
+@pytest.fixture
+def pg_app():
+    with fresh_database(f"points_backup_{os.getpid()}") as url:
+        app = app_on(url)
+        with app.app_context():
+            _seed_points()
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_backup_restores_into_a_fresh_database_with_totals_boards_and_triggers(pg_app, tmp_path):
+    runner = pg_app.test_cli_runner()
+    dumped = runner.invoke(args=["ops", "backup", "--out", str(tmp_path / "points.dump")])
+    assert dumped.exit_code == 0, dumped.output
+    assert (tmp_path / "points.dump").read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+
+    checked = runner.invoke(args=["ops", "restore-check", "--from", str(tmp_path / "points.dump")])
+
+    assert checked.exit_code == 0, checked.output
+    entries = db.session.scalar(sa.text("SELECT count(*) FROM ledger_entries"))
+    assert f": {entries} ledger entries" in checked.output and "totals vs ledger: 0 difference(s)" in checked.output
+    assert "append-only triggers missing: none" in checked.output and "ledger UPDATE refused: yes" in checked.output
+    admin = sa.create_engine(make_url(PG_URL).set(database="postgres"))
+    with admin.connect() as connection:  # the scratch database is gone again
+        assert connection.scalar(sa.text("SELECT count(*) FROM pg_database WHERE datname LIKE 'points_restore_check_%'"
+                                         " AND datname NOT IN (SELECT datname FROM pg_stat_activity)")) == 0
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_backup_of_a_database_that_lost_an_append_only_trigger_fails_its_restore_check(pg_app, tmp_path):
+    db.session.execute(sa.text("DROP TRIGGER ledger_entries_no_update_delete ON ledger_entries"))
+    db.session.commit()
+    runner = pg_app.test_cli_runner()
+    assert runner.invoke(args=["ops", "backup", "--out", str(tmp_path / "points.dump")]).exit_code == 0
+
+    checked = runner.invoke(args=["ops", "restore-check", "--from", str(tmp_path / "points.dump")])
+
+    assert checked.exit_code == 1
+    assert "missing: ledger_entries_no_update_delete" in checked.output and "refused: NO" in checked.output
+
+
+def test_a_sqlite_backup_uses_the_online_backup_and_passes_the_same_check(tmp_path):
+    app = app_on(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    with app.app_context():
+        _seed_points()
+        runner = app.test_cli_runner()
+        dumped = runner.invoke(args=["ops", "backup", "--out", str(tmp_path / "copy.sqlite")])
+        checked = runner.invoke(args=["ops", "restore-check", "--from", str(tmp_path / "copy.sqlite")])
+        db.session.remove()
+        db.engine.dispose()
+    assert dumped.exit_code == 0, dumped.output
+    assert checked.exit_code == 0 and "totals vs ledger: 0 difference(s)" in checked.output, checked.output
