@@ -106,8 +106,8 @@ _records = IdempotencyRecord.__table__
 @functools.cache
 def _existing_statement() -> sa.Select:
     return sa.select(_records.c.id, _records.c.created_at, _records.c.fingerprint, _records.c.state,
-                     _records.c.response_status, _records.c.response_body).where(_records.c.user_id == sa.bindparam("user_id"),
-                                                     _records.c.key == sa.bindparam("key"))
+                     _records.c.response_status, _records.c.response_body).where(
+        _records.c.user_id == sa.bindparam("user_id"), _records.c.key == sa.bindparam("key"))
 
 
 @functools.cache
