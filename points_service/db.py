@@ -36,10 +36,13 @@ class Base(DeclarativeBase):
 
 
 class RoutingSession(FlaskSession):
-    """Flask-SQLAlchemy's session, whose reads go to ``info["read_bind"]`` when a read-only view set one."""
+    """Flask-SQLAlchemy's session, whose reads go to ``info["read_bind"]`` when a read-only view set one.
+    Writes never do: a flush (a report's audit row) and DML statements go to the primary, in a transaction of
+    their own that the use case's commit ends."""
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
-        if bind is None and self.info.get("read_bind") is not None:
+        if bind is None and self.info.get("read_bind") is not None and not self._flushing \
+                and not getattr(clause, "is_dml", False):
             return self.info["read_bind"]
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
@@ -143,17 +146,24 @@ def commit_keeping(*instances) -> None:
 
 
 def reads_without_transaction(view):
-    """For API views that only read: run the request on an autocommit connection, which spares the BEGIN and
-    ROLLBACK round trips (two of a rank card's four). PostgreSQL's READ COMMITTED gives each statement its own
-    snapshot anyway, so the reads see what they would inside a transaction. Never for a view that writes (or
-    may, like the first policy seeding's SAVEPOINT)."""
+    """For views that only read (the API's boards and GET /me, the exports, the console's report pages): run
+    the request on an autocommit connection, which spares the BEGIN and ROLLBACK round trips (two of a rank
+    card's four), on the read replica when one is configured and may serve this account (replicas.py).
+    PostgreSQL's READ COMMITTED gives each statement its own snapshot anyway, so the reads see what they would
+    inside a transaction. An audit row the view adds (an export's) is written on the primary (``RoutingSession``).
+    Never for a view that otherwise writes (or may, like the first policy seeding's SAVEPOINT).
+
+    A console page arrives with the session's transaction open: the signed-in user was read on the primary
+    (a disabled account is refused at once, whatever the replica's lag). That read-only transaction is ended,
+    keeping what it loaded, before the page's reads move to the replica. A streamed body (a CSV download) keeps
+    reading on the replica until the response is closed; a failure then cannot fall back (its headers are sent)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        if db.session().in_transaction():  # a test's session may already hold its connection
-            return view(*args, **kwargs)
-        replica = current_replica()
-        if replica is not None:  # a read replica is configured and may serve this account (replicas.py)
+        session, replica = db.session(), current_replica()
+        if session.in_transaction() and (replica is None or not _end_read_transaction(session)):
+            return view(*args, **kwargs)  # a test's session already holds its connection, or a write is pending
+        if replica is not None:
             try:
                 return _run_autocommit(view, args, kwargs, replica.engine)
             except sa.exc.OperationalError as exc:  # down or failing: the view only reads, so run it again
@@ -163,15 +173,36 @@ def reads_without_transaction(view):
     return wrapper
 
 
+def _end_read_transaction(session) -> bool:
+    if session.new or session.dirty or session.deleted:
+        return False
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()  # only read: nothing to write, and the loaded objects stay loaded
+    finally:
+        session.expire_on_commit = expire_on_commit
+    return True
+
+
 def _run_autocommit(view, args, kwargs, bind: sa.Engine | None):
     session = db.session()
     session.info["read_bind"] = bind
+    streamed = False
     try:
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return view(*args, **kwargs)  # flask-smorest has serialized the response inside
+        response = view(*args, **kwargs)  # flask-smorest has serialized the response inside
+        streamed = not getattr(response, "is_sequence", True) and not response.direct_passthrough  # a generator
+        if streamed:  # the body reads as it is sent: keep its routing until the response is closed
+            response.call_on_close(lambda: _release(session))
+        return response
     finally:
-        session.rollback()  # hands the connection back now, its isolation level reset for the next use
-        session.info.pop("read_bind", None)
+        if not streamed:
+            _release(session)
+
+
+def _release(session) -> None:
+    session.rollback()  # hands the connection back now, its isolation level reset for the next use
+    session.info.pop("read_bind", None)
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9:_-]*")

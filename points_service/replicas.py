@@ -1,7 +1,8 @@
 """Read replicas: the read-only views run on a streaming replica when ``POINTS_REPLICA_DATABASE_URL`` is set.
 
 Which reads: the views wrapped in ``db.reads_without_transaction`` (leaderboards, ranks, GET /me/rank,
-GET /me) — read-only by construction, so they may also be re-run. Read-your-writes: after an account's own
+GET /me, the annual score exports, the console's report pages) — read-only but for an export's audit row,
+which is written on the primary, so they may also be re-run. Read-your-writes: after an account's own
 successful write (any POST/PUT/PATCH/DELETE answered below 400), its reads go to the primary for
 ``REPLICA_READ_YOUR_WRITES_SECONDS``. The marker lives in the process (no cookie, no token claim), so the
 guarantee holds for the worker that served the write; gunicorn's other workers see the write once the
@@ -75,7 +76,8 @@ def current_replica() -> Replica | None:
 
 
 def _requesting_user() -> int | None:
-    """The account named by the request's access token (checked again, fully, by ``login_required``)."""
+    """The account named by the request's access token (checked again, fully, by ``login_required``), else the
+    console's signed-in user (read on the primary by the console's ``before_request``)."""
     from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 
     try:
@@ -85,4 +87,5 @@ def _requesting_user() -> int | None:
         return None
     if isinstance(identity, str) and identity.startswith("u:") and identity[2:].isdigit():
         return int(identity[2:])
-    return None
+    principal = g.get("principal") if identity is None else None
+    return principal.user_id if principal is not None else None

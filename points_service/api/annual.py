@@ -9,6 +9,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, PointsField, RowId
 from points_service.api.pagination import PageArgs, page_of
 from points_service.api.security import authorize_first, current_principal, login_required
+from points_service.db import reads_without_transaction
 from points_service.domain.annual import settlement as annual
 from points_service.domain.exports import annual as rows
 from points_service.downloads import XLSX_MIME, send_annual_export
@@ -113,6 +114,7 @@ def settlement(year):
 
 
 @blp.route("/annual/<int:year>/scores")
+@reads_without_transaction
 @login_required
 @blp.arguments(AnnualScoresArgs, location="query")
 @blp.response(200, page_of(AnnualScoreSchema))

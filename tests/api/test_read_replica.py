@@ -1,5 +1,6 @@
 """Read replicas against a real hot standby made on this machine (tests/pgcluster.py): the read-only views
-run on the standby; a member's own figures right after his own write come from the primary even while the
+(boards, GET /me, the annual exports, the console's report pages) run on the standby, an export's audit row
+on the primary; a member's own figures right after his own write come from the primary even while the
 standby is frozen behind; with the standby stopped, reads fall back to the primary with a warning.
 
 Skipped with the reason when no standby can be made here; required (a failure) when CI=true."""
@@ -15,9 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
-from points_service.models import Member
+from points_service.models import AuditEntry, Member
+from tests.console.helpers import sign_in
 from tests.dbutil import app_on
 from tests.factories import auth_header, make_world
+from tests.factories.annual import YEAR, reported, score, settled
 from tests.factories.market import fund, make_item
 from tests.pgcluster import ClusterUnavailable, start_streaming_pair
 
@@ -123,5 +126,98 @@ def test_with_the_standby_down_reads_fall_back_to_the_primary_with_a_warning(rep
             assert _me(app, world["h"]["bob"])["points"] is not None
         warnings = [record for record in caplog.records if "read replica unavailable" in record.getMessage()]
         assert len(warnings) == 1  # then the replica is left alone for REPLICA_RETRY_SECONDS
+    finally:
+        pair.start_standby()
+
+
+# ------------------------------------------------------------------ exports and the console's report pages
+
+RENAMED = "张晓丽（已改名）"
+
+
+@pytest.fixture
+def settled_app(replica_app):
+    app, world, seen, pair = replica_app
+    for name in ("alice", "bob", "carol"):
+        world[name] = db.session.merge(world[name])
+    world["users"]["admin"] = db.session.merge(world["users"]["admin"])
+    for name, points in (("alice", 92), ("bob", 80), ("carol", 70)):
+        score(world, world[name], points)
+    reported(world["alice"], world["bob"], world["carol"])
+    settled(world)
+    db.session.remove()
+    pair.wait_replayed()
+    return replica_app
+
+
+def _signed_in(app, username: str):
+    client = app.test_client()
+    db.session.remove()
+    assert sign_in(client, username).status_code == 302
+    return client
+
+
+def _get(client, url: str, **kwargs) -> str:
+    db.session.remove()  # the request runs on its own session, as in production
+    response = client.get(url, **kwargs)
+    body = response.get_data(as_text=True)
+    response.close()  # a streamed body's routing ends with the response
+    assert response.status_code == 200, body[:300]
+    return body
+
+
+def _exports_on(engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
+                                 .where(AuditEntry.action == "annual.export"))
+
+
+def test_exports_and_console_reports_are_read_on_the_standby_and_audited_on_the_primary(settled_app):
+    app, world, seen, pair = settled_app
+    hr, admin = _signed_in(app, "finance_hr"), _signed_in(app, "admin")
+    standby = sa.create_engine(pair.standby_url)
+    with standby.connect() as connection:
+        connection.execute(sa.text("SELECT pg_wal_replay_pause()"))  # the standby now stays behind
+    try:
+        db.session.get(Member, world["alice_id"]).name = RENAMED  # on the primary only
+        db.session.commit()
+        before = seen["replica"]
+
+        exported = _get(app.test_client(), f"/api/v1/annual/{YEAR}/scores?format=csv", headers=world["h"]["hr"])
+        statements = _get(hr, f"/console/hr?year={YEAR}")
+        downloaded = _get(hr, f"/console/hr/{YEAR}/scores.csv")
+        board = _get(admin, "/console/boards?period=standing")
+        for page in (exported, statements, downloaded, board):
+            assert "张晓丽" in page and RENAMED not in page  # the standby's name, not the primary's
+        assert seen["replica"] > before
+        for url in ("/console/market/report", "/console/reports?status=all", "/console/notifications"):
+            before = seen["replica"]
+            _get(admin, url)
+            assert seen["replica"] > before, url
+
+        db.session.remove()
+        assert _exports_on(db.engine) == 3  # each export's audit row went to the primary
+        assert _exports_on(standby) == 0
+    finally:
+        with standby.connect() as connection:
+            connection.execute(sa.text("SELECT pg_wal_replay_resume()"))
+        standby.dispose()
+
+
+def test_with_the_standby_down_exports_and_console_reports_fall_back_to_the_primary(settled_app, caplog):
+    app, world, seen, pair = settled_app
+    hr = _signed_in(app, "finance_hr")
+    _get(hr, f"/console/hr?year={YEAR}")  # a pooled connection to the standby exists
+    pair.stop_standby()
+    try:
+        with caplog.at_level(logging.WARNING, logger="points_service.replicas"):
+            assert "张晓丽" in _get(hr, f"/console/hr/{YEAR}/scores.csv")
+            assert "张晓丽" in _get(app.test_client(), f"/api/v1/annual/{YEAR}/scores?format=csv",
+                                   headers=world["h"]["hr"])
+            assert "张晓丽" in _get(hr, f"/console/hr?year={YEAR}")
+        warnings = [record for record in caplog.records if "read replica unavailable" in record.getMessage()]
+        assert len(warnings) == 1
+        db.session.remove()
+        assert _exports_on(db.engine) == 4  # audited once each: the failed attempt wrote nothing
     finally:
         pair.start_standby()

@@ -12,7 +12,7 @@ from flask import Blueprint, render_template, request
 from points_service.console.charts import bar_chart
 from points_service.console.pages import Page
 from points_service.console.site import current_principal, error_page
-from points_service.db import db
+from points_service.db import db, reads_without_transaction
 from points_service.domain.access import Principal
 from points_service.domain.boards import pages
 from points_service.domain.boards.keys import BOARD_PERIOD_KINDS, STANDING
@@ -62,6 +62,7 @@ def bad_board_arguments(error: ValidationFailed):
 
 
 @blp.route("")
+@reads_without_transaction
 def leaderboard():
     principal = current_principal()
     subject = _enum(SubjectType, request.args.get("subject"), SubjectType.MEMBER)

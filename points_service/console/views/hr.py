@@ -10,7 +10,7 @@ from flask import Blueprint, abort, render_template, request
 from points_service.console.charts import bar_chart
 from points_service.console.pages import Page, page_number
 from points_service.console.site import current_principal
-from points_service.db import db, utcnow
+from points_service.db import db, reads_without_transaction, utcnow
 from points_service.domain.access import Principal
 from points_service.domain.annual import settlement as annual
 from points_service.domain.exports import annual as rows
@@ -38,6 +38,7 @@ def _selection() -> tuple[SubjectType, int | None]:
 
 
 @blp.route("")
+@reads_without_transaction
 def statements():
     principal, year = current_principal(), _year()
     subject, org_id = _selection()
@@ -57,6 +58,7 @@ def statements():
 
 
 @blp.route("/<int:year>/scores.<fmt>")
+@reads_without_transaction
 def download(year: int, fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)

@@ -12,7 +12,7 @@ from points_service.console.forms import choices
 from points_service.console.market_forms import ItemForm, PickupForm, StockForm
 from points_service.console.pages import LOCAL, apply_field_errors, local_datetime
 from points_service.console.site import current_principal
-from points_service.db import db, utcnow
+from points_service.db import db, reads_without_transaction, utcnow
 from points_service.domain.errors import ServiceError
 from points_service.domain.market import catalogue, orders
 from points_service.domain.market.catalogue import ItemDraft
@@ -157,6 +157,7 @@ def adjust_stock(item_id: int):
 
 
 @blp.route("/report")
+@reads_without_transaction
 def report():
     """Redemptions per community in a month (``?month=2026-11``; this month by default)."""
     try:

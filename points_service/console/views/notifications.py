@@ -6,6 +6,7 @@ from flask import Blueprint, render_template, request
 
 from points_service.console.pages import paginate
 from points_service.console.site import current_principal
+from points_service.db import reads_without_transaction
 from points_service.domain.notifications import report
 from points_service.models import DELIVERY_STATE_NAMES, DeliveryState
 
@@ -13,6 +14,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
 
 @blp.route("")
+@reads_without_transaction
 def index():
     principal = current_principal()
     raw = request.args.get("state") or ""

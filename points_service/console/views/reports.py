@@ -9,6 +9,7 @@ from points_service.console import reads
 from points_service.console.forms import ConfirmReportForm, RejectForm
 from points_service.console.pages import page_number, paginate
 from points_service.console.site import back_to, current_principal
+from points_service.db import reads_without_transaction
 from points_service.domain.access import allowed
 from points_service.domain.errors import ServiceError
 from points_service.domain.reports import reporting as reports
@@ -27,6 +28,7 @@ def _enum(enum_type, raw: str | None, default):
 
 
 @blp.route("")
+@reads_without_transaction
 def index():
     principal = current_principal()
     status = _enum(ReportStatus, request.args.get("status"), ReportStatus.PENDING)
