@@ -6,8 +6,9 @@ check-out, a report confirmation — so the fact's state change and its points c
 
 Exactly-once: each (source fact, item, ledger) has a unique idempotency key in the database. The
 subject's row is locked first (PostgreSQL serializes concurrent credits to one subject, which also
-keeps caps honest); the insert runs in a SAVEPOINT so that a duplicate that slips past the check
-(SQLite has no row locks) ends as "already credited", never as a second entry or a 500.
+keeps caps honest); the insert is ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, so that a duplicate
+that slips past the check (SQLite has no row locks) ends as "already credited", never as a second entry or a
+500. A reversal, which can also collide on ``reverses_id``, is inserted in a SAVEPOINT instead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from points_service.db import cents, db, from_cents, to_points, utcnow
+from points_service.db import attach_written, cents, db, from_cents, insert_unless_exists, to_points, utcnow
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.domain.ledger.totals import bump_totals, total_of
 from points_service.domain.periods import PeriodKind, period_containing
@@ -121,6 +122,33 @@ def insert_entry(entry: LedgerEntry) -> LedgerEntry:
 
 
 def _insert_once(entry: LedgerEntry) -> LedgerEntry:
+    if entry.reverses_id is not None:  # a reversal can also collide on ``reverses_id``: keep the SAVEPOINT
+        return _insert_in_savepoint(entry)
+    row = _row_of(entry)
+    entry_id = insert_unless_exists(LedgerEntry, row, ("idempotency_key",))
+    if entry_id is None:  # the key is taken: that entry, written earlier or by a concurrent transaction
+        return db.session.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == entry.idempotency_key))
+    entry.id = entry_id
+    attach_written(entry)
+    bump_totals(entry)
+    return entry
+
+
+def _row_of(entry: LedgerEntry) -> dict:
+    """Every column of the entry but its id, the columns' Python defaults filled in on the entry too."""
+    row = {}
+    for column in LedgerEntry.__table__.columns:
+        if column.primary_key:
+            continue
+        value = getattr(entry, column.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+            setattr(entry, column.key, value)
+        row[column.key] = value
+    return row
+
+
+def _insert_in_savepoint(entry: LedgerEntry) -> LedgerEntry:
     try:
         with db.session.begin_nested():
             db.session.add(entry)
