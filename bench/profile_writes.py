@@ -10,6 +10,9 @@
   request sends (one round trip each) and prints the mean wall time per request.
 - ``--checkout`` then checks the same members out (after moving the activity's end into the past), which
   credits both ledgers and the boards.
+- ``--approve`` has every member report 2 hours (``POST /api/v1/records``, not profiled) and profiles the branch
+  secretary approving them (credits both ledgers and the boards); ``--order`` funds every member with 100
+  redeemable points and profiles one 积分超市 order each (as bench/writes_bench.py seeds them).
 Absolute figures include the profiler's overhead; read the shares.
 """
 
@@ -43,6 +46,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="points_bench_profile")
     parser.add_argument("--checkout", action="store_true", help="also profile the check-outs")
+    parser.add_argument("--approve", action="store_true", help="also profile approvals that credit")
+    parser.add_argument("--order", action="store_true", help="also profile 积分超市 orders")
     parser.add_argument("--html", type=Path, help="write pyinstrument's HTML report here")
     parser.add_argument("--statements", action="store_true", help="print the last request's SQL statements")
     parser.add_argument("--no-profile", action="store_true", help="time and count statements only")
@@ -146,9 +151,37 @@ def main() -> int:
         run(client, checkout_calls(app, client, organizer, warm, bearer_tokens(app, warm_users)))
         profiled("checkout", app, counter, client, checkout_calls(app, client, organizer, activity, bearers),
                  args, 200)
+    if args.approve or args.order:
+        profile_approvals_and_orders(app, world, counter, client, args, warm_users, users)
     with app.app_context():
         db.engine.dispose()
     return 0
+
+
+def profile_approvals_and_orders(app, world, counter, client, args, warm_users, users):
+    from writes_bench import add_world, pending_records
+
+    from points_service.db import utcnow
+    ids = add_world(app, world)
+    secretary = bearer_tokens(app, [ids["secretary"]])[ids["secretary"]]
+    for warm_up, group in ((True, warm_users), (False, users)):
+        bearers = bearer_tokens(app, group)
+        if args.approve:
+            body = {"item_code": "member.self_service_hour", "hours": 2, "description": "为独居老人代购生活用品",
+                    "occurred_at": (utcnow() - timedelta(days=1)).isoformat()}
+            run(client, [("/api/v1/records", body, headers) for headers in bearers.values()])
+            records = pending_records(app, [ids["members"][user_id] for user_id in group])
+            calls = [(f"/api/v1/approvals/record:{r}/approve", {"comment": "属实"}, secretary) for r in records]
+            if warm_up:
+                run(client, calls)
+            else:
+                profiled("approve", app, counter, client, calls, args, 200)
+        if args.order:
+            calls = [("/api/v1/shop/orders", {"item_id": ids["item"]}, headers) for headers in bearers.values()]
+            if warm_up:
+                run(client, calls)
+            else:
+                profiled("order", app, counter, client, calls, args, 201)
 
 
 if __name__ == "__main__":
