@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from points_service.db import attach_written, cents, db, from_cents, insert_unless_exists, to_points, utcnow
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
-from points_service.domain.ledger.totals import bump_totals, total_of
+from points_service.domain.ledger.totals import bump_totals
 from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.policy import Policy, PolicyItem, policy_in_force
 from points_service.domain.policy.rules import CAP_WINDOWS, apply_caps
@@ -32,6 +32,7 @@ from points_service.models import (
     LedgerName,
     Member,
     Organization,
+    PointTotal,
     SourceType,
     SubjectType,
 )
@@ -177,15 +178,14 @@ def _units(item: PolicyItem, units: Decimal) -> Decimal:
 def _capped(fact: Fact, item: PolicyItem, policy: Policy, asked: Decimal, at: datetime) -> tuple[Decimal, str | None]:
     if asked < 0:
         return asked, None
-    used = _item_usage(fact, at)
-    month = period_containing(at, PeriodKind.MONTH).key
-    used_positive = total_of(fact.subject_type, fact.subject_id, LedgerName.ASSESSMENT, month).earned
+    used, used_positive = _usage(fact, at)
     result = apply_caps(asked, item.caps, used, policy.monthly_positive_cap.get(str(fact.subject_type)), used_positive)
     return result.granted, result.capped_by
 
 
-def _item_usage(fact: Fact, at: datetime) -> dict[str, Decimal]:
-    """Points already granted for this item to this subject in each cap window containing ``at``."""
+def _usage(fact: Fact, at: datetime) -> tuple[dict[str, Decimal], Decimal]:
+    """Points already granted for this item to this subject in each cap window containing ``at``, and the
+    positive assessment points of ``at``'s month (its maintained total, read in the same statement)."""
     windows = {name: period_containing(at, PeriodKind(name)) for name in CAP_WINDOWS}
     raw = cents(LedgerEntry.points)
     columns = [
@@ -193,13 +193,18 @@ def _item_usage(fact: Fact, at: datetime) -> dict[str, Decimal]:
             (sa.and_(LedgerEntry.credited_at >= p.start, LedgerEntry.credited_at < p.end), raw), else_=0)), 0)
         for p in windows.values()
     ]
-    row = db.session.execute(sa.select(*columns).where(
+    month_earned = sa.select(PointTotal.earned).where(
+        PointTotal.subject_type == fact.subject_type, PointTotal.subject_id == fact.subject_id,
+        PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == period_containing(at, PeriodKind.MONTH).key,
+    ).scalar_subquery()
+    row = db.session.execute(sa.select(*columns, month_earned).where(
         LedgerEntry.subject_type == fact.subject_type, LedgerEntry.subject_id == fact.subject_id,
         LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.item_code == fact.item_code,
         LedgerEntry.credited_at >= min(p.start for p in windows.values()),
         LedgerEntry.credited_at < max(p.end for p in windows.values()),
     )).one()
-    return {name: from_cents(value) for name, value in zip(windows, row, strict=True)}
+    *sums, earned = row
+    return {name: from_cents(value) for name, value in zip(windows, sums, strict=True)}, earned or Decimal(0)
 
 
 def _subject_label(subject_type) -> str:

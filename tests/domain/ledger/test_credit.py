@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from points_service.db import db
 from points_service.domain.errors import NotFound, ValidationFailed
-from points_service.domain.ledger.credit import Fact, award, insert_entry
+from points_service.domain.ledger.credit import Fact, award, credit, insert_entry
 from points_service.domain.ledger.totals import compare_totals, rebuild_totals, total_of
 from points_service.domain.policy import UnknownItem
 from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
@@ -74,6 +74,19 @@ def test_the_monthly_cap_on_positive_points_limits_the_sum_of_all_items(world):
     assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(12)
     december = award(member_fact(alice, "member.commend_city"), at=local(2026, 12, 1, 9))[0]
     assert december.points == Decimal(10)
+
+
+def test_the_monthly_cap_holds_for_several_credits_in_one_transaction(world):
+    install_policy(lambda doc: doc["monthly_positive_cap"].update(member=25))
+    alice = world["alice"]
+    award(member_fact(alice, "member.commend_city", source_id="c-1"), at=NOV.replace(day=1))
+    earlier = total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11")  # held by the transaction
+    assert earlier.earned == Decimal(10)
+    second = credit(member_fact(alice, "member.commend_city", source_id="c-2"), at=NOV.replace(day=2))
+    third = credit(member_fact(alice, "member.commend_city", source_id="c-3"), at=NOV.replace(day=3))
+    db.session.commit()
+    assert (second[0].points, third[0].points) == (Decimal(10), Decimal(5))
+    assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(25)
 
 
 def test_deductions_are_never_capped(world):
