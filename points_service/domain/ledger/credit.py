@@ -20,9 +20,18 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from points_service.db import attach_written, cents, db, from_cents, insert_unless_exists, to_points, utcnow
+from points_service.db import (
+    attach_written,
+    cents,
+    db,
+    from_cents,
+    insert_rows_unless_exist,
+    insert_unless_exists,
+    to_points,
+    utcnow,
+)
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
-from points_service.domain.ledger.totals import bump_totals
+from points_service.domain.ledger.totals import bump_totals, bump_totals_of
 from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.policy import Policy, PolicyItem, policy_in_force
 from points_service.domain.policy.rules import CAP_WINDOWS, apply_caps
@@ -87,19 +96,15 @@ def credit(fact: Fact, *, actor_id: int | None = None, at: datetime | None = Non
     units = _units(item, fact.units)
     asked = to_points(item.points * units)
     granted, capped_by = _capped(fact, item, policy, asked, at)
-    entries = list(existing)
-    for ledger in sorted(item.ledgers):
-        if any(e.ledger == ledger for e in existing):
-            continue
-        entries.append(_insert_once(LedgerEntry(
-            subject_type=fact.subject_type, subject_id=fact.subject_id, ledger=LedgerName(ledger),
-            kind=EntryKind.AWARD if asked >= 0 else EntryKind.DEDUCTION, item_code=item.code,
-            units=units, points=granted, points_requested=asked, capped_by=capped_by, occurred_at=fact.occurred_at,
-            credited_at=at, policy_version=policy.version, source_type=fact.source_type,
-            source_id=fact.source_id, actor_id=actor_id, reason=fact.reason[:200],
-            idempotency_key=fact.key(LedgerName(ledger)),
-        )))
-    return entries
+    written = {e.ledger for e in existing}
+    return list(existing) + _insert_all([LedgerEntry(
+        subject_type=fact.subject_type, subject_id=fact.subject_id, ledger=LedgerName(ledger),
+        kind=EntryKind.AWARD if asked >= 0 else EntryKind.DEDUCTION, item_code=item.code,
+        units=units, points=granted, points_requested=asked, capped_by=capped_by, occurred_at=fact.occurred_at,
+        credited_at=at, policy_version=policy.version, source_type=fact.source_type,
+        source_id=fact.source_id, actor_id=actor_id, reason=fact.reason[:200],
+        idempotency_key=fact.key(LedgerName(ledger)),
+    ) for ledger in sorted(item.ledgers) if ledger not in written])
 
 
 def award(fact: Fact, *, actor_id: int | None = None, at: datetime | None = None) -> list[LedgerEntry]:
@@ -133,6 +138,24 @@ def _insert_once(entry: LedgerEntry) -> LedgerEntry:
     attach_written(entry)
     bump_totals(entry)
     return entry
+
+
+def _insert_all(entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    """Insert entries (none a reversal) in one statement and bump their totals in one upsert; an entry whose
+    key is taken is replaced by the entry written under it."""
+    if not entries:
+        return []
+    ids = insert_rows_unless_exist(LedgerEntry, [_row_of(entry) for entry in entries], "idempotency_key")
+    fresh = [entry for entry in entries if entry.idempotency_key in ids]
+    for entry in fresh:
+        entry.id = ids[entry.idempotency_key]
+        attach_written(entry)
+    if fresh:
+        bump_totals_of(fresh)
+    taken = [entry.idempotency_key for entry in entries if entry.idempotency_key not in ids]
+    found = {e.idempotency_key: e for e in db.session.scalars(
+        sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(taken)))} if taken else {}
+    return [entry if entry.idempotency_key in ids else found[entry.idempotency_key] for entry in entries]
 
 
 def _row_of(entry: LedgerEntry) -> dict:
