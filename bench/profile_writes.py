@@ -7,7 +7,8 @@
   an organizer and --requests members, and creates one published activity starting in 20 minutes.
 - Sends --requests check-ins through Flask's test client (no gunicorn, no network: the fixed per-request
   cost of the app itself), after an unrecorded warm-up, under pyinstrument; counts the SQL statements each
-  request sends (one round trip each) and prints the mean wall time per request.
+  request sends (one round trip each) and prints the mean wall time and the app's CPU time (this process: Flask,
+  SQLAlchemy, the driver; not PostgreSQL's) per request.
 - ``--checkout`` then checks the same members out (after moving the activity's end into the past), which
   credits both ledgers and the boards.
 - ``--approve`` has every member report 2 hours (``POST /api/v1/records``, not profiled) and profiles the branch
@@ -75,9 +76,10 @@ class StatementCounter:
 def run(client, calls, profiler=None):
     if profiler:
         profiler.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     statuses = [client.post(url, json=body, headers=headers).status_code for url, body, headers in calls]
     seconds = time.perf_counter() - started
+    run.cpu = time.process_time() - cpu
     if profiler:
         profiler.stop()
     return seconds, statuses
@@ -112,12 +114,14 @@ def profiled(label, app, counter, client, calls, args, expected):
     profiler = None if args.no_profile else Profiler(interval=0.0005)
     before = counter.count
     seconds, statuses = run(client, calls[:-1], profiler)
+    cpu = run.cpu
     counter.last = []
     last_seconds, last_statuses = run(client, calls[-1:], None)
-    seconds, statuses = seconds + last_seconds, statuses + last_statuses
+    seconds, statuses, cpu = seconds + last_seconds, statuses + last_statuses, cpu + run.cpu
     bad = [s for s in statuses if s != expected]
     print(f"\n== {label}: {len(calls)} requests, {seconds / len(calls) * 1000:.2f} ms each "
-          f"(in process{', profiled' if profiler else ''}), {(counter.count - before) / len(calls):.1f} SQL "
+          f"(in process{', profiled' if profiler else ''}; app CPU {cpu / len(calls) * 1000:.2f} ms), "
+          f"{(counter.count - before) / len(calls):.1f} SQL "
           f"statements per request, {len(bad)} not {expected} {sorted(set(bad))}")
     if args.statements:
         print("statements of the last request:", *counter.last, sep="\n  ")
