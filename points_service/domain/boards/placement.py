@@ -24,21 +24,23 @@ def region_ancestry() -> dict[int, dict[str, int]]:
     }
 
 
-def _ancestors_joined(community):
-    """The regions on ``community``'s path (itself and its ancestors), for an outer join on ``community``."""
-    ancestor = aliased(Region)
-    on = community.path.like(sa.literal("%/") + sa.cast(ancestor.id, sa.String) + sa.literal("/%"))
-    return ancestor, on
+def _region_chain() -> tuple[list, list]:
+    """Aliases for a region and its ancestors (a region has at most ``len(RegionLevel) - 1`` of them), and their
+    (id, level) columns: joined by primary key, parent after parent."""
+    hops = [aliased(Region) for _ in RegionLevel]
+    return hops, [column for hop in hops for column in (hop.id, hop.level)]
 
 
-def _ancestry_of(region_id: int | None) -> dict[str, int]:
-    if region_id is None:
-        return {}
-    community = aliased(Region)
-    ancestor, on = _ancestors_joined(community)
-    return {str(level): rid for rid, level in db.session.execute(
-        sa.select(ancestor.id, ancestor.level).select_from(community).join(ancestor, on)
-        .where(community.id == region_id))}
+def _up_the_chain(statement, hops: list):
+    for child, parent in zip(hops, hops[1:], strict=False):
+        statement = statement.outerjoin(parent, parent.id == child.parent_id)
+    return statement
+
+
+def _levels(values) -> dict[str, int]:
+    """``{"district": 4, "street": 7, ...}`` from the chain's (id, level) columns."""
+    pairs = iter(values)
+    return {str(level): region_id for region_id, level in zip(pairs, pairs, strict=True) if region_id is not None}
 
 
 def _department_of(org_path: str) -> int | None:
@@ -49,15 +51,12 @@ def _department_of(org_path: str) -> int | None:
 def placement(branch_id: int, community_id: int, grid_id: int | None) -> Placement:
     """The scope ids of a member affiliated to (branch, community, grid): one statement for the branch's path
     and the community's regions."""
-    community = aliased(Region)
-    ancestor, on = _ancestors_joined(community)
+    hops, columns = _region_chain()
     branch_path = sa.select(Organization.path).where(Organization.id == branch_id).scalar_subquery()
-    rows = db.session.execute(
-        sa.select(branch_path, ancestor.id, ancestor.level).select_from(community).outerjoin(ancestor, on)
-        .where(community.id == community_id)).all()
-    if rows:
-        path = rows[0][0] or ""
-        regions = {str(level): rid for _, rid, level in rows if rid is not None}
+    row = db.session.execute(_up_the_chain(sa.select(branch_path, *columns).select_from(hops[0]), hops)
+                             .where(hops[0].id == community_id)).first()
+    if row:
+        path, regions = row[0] or "", _levels(row[1:])
     else:  # no such community: no regions, the branch's path alone
         path = db.session.scalar(sa.select(Organization.path).where(Organization.id == branch_id)) or ""
         regions = {}
@@ -108,18 +107,13 @@ def organization_placements(org_ids) -> dict[int, Placement]:
 
 def _organizations_with_regions(org_ids: set[int]) -> dict[int, tuple[str, OrgKind, dict]]:
     """id → (path, kind, {"community": paired community id, level: region id on its path})."""
-    community = aliased(Region)
-    ancestor, on = _ancestors_joined(community)
-    rows = db.session.execute(
-        sa.select(Organization.id, Organization.path, Organization.kind, Organization.paired_community_id,
-                  ancestor.id, ancestor.level)
-        .outerjoin(community, community.id == Organization.paired_community_id).outerjoin(ancestor, on)
+    hops, columns = _region_chain()
+    rows = db.session.execute(_up_the_chain(
+        sa.select(Organization.id, Organization.path, Organization.kind, Organization.paired_community_id, *columns)
+        .outerjoin(hops[0], hops[0].id == Organization.paired_community_id), hops)
         .where(Organization.id.in_(sorted(org_ids))))
-    found: dict[int, tuple[str, OrgKind, dict]] = {}
-    for org_id, path, kind, paired, region_id, level in rows:
-        regions = found.setdefault(org_id, (path, OrgKind(kind), {"community": paired}))[2]
-        if region_id is not None:
-            regions[str(level)] = region_id
+    found = {org_id: (path, OrgKind(kind), {**_levels(chain), "community": paired})
+             for org_id, path, kind, paired, *chain in rows}
     return found
 
 
