@@ -7,9 +7,13 @@
   an organizer and --requests members, and creates one published activity starting in 20 minutes.
 - Sends --requests check-ins through Flask's test client (no gunicorn, no network: the fixed per-request
   cost of the app itself), after an unrecorded warm-up, under pyinstrument; counts the SQL statements each
-  request sends (one round trip each) and prints the mean wall time per request.
+  request sends (one round trip each) and prints the mean wall time and the app's CPU time (this process: Flask,
+  SQLAlchemy, the driver; not PostgreSQL's) per request.
 - ``--checkout`` then checks the same members out (after moving the activity's end into the past), which
   credits both ledgers and the boards.
+- ``--approve`` has every member report 2 hours (``POST /api/v1/records``, not profiled) and profiles the branch
+  secretary approving them (credits both ledgers and the boards); ``--order`` funds every member with 100
+  redeemable points and profiles one 积分超市 order each (as bench/writes_bench.py seeds them).
 Absolute figures include the profiler's overhead; read the shares.
 """
 
@@ -43,6 +47,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="points_bench_profile")
     parser.add_argument("--checkout", action="store_true", help="also profile the check-outs")
+    parser.add_argument("--approve", action="store_true", help="also profile approvals that credit")
+    parser.add_argument("--order", action="store_true", help="also profile 积分超市 orders")
     parser.add_argument("--html", type=Path, help="write pyinstrument's HTML report here")
     parser.add_argument("--statements", action="store_true", help="print the last request's SQL statements")
     parser.add_argument("--no-profile", action="store_true", help="time and count statements only")
@@ -70,9 +76,10 @@ class StatementCounter:
 def run(client, calls, profiler=None):
     if profiler:
         profiler.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     statuses = [client.post(url, json=body, headers=headers).status_code for url, body, headers in calls]
     seconds = time.perf_counter() - started
+    run.cpu = time.process_time() - cpu
     if profiler:
         profiler.stop()
     return seconds, statuses
@@ -107,12 +114,14 @@ def profiled(label, app, counter, client, calls, args, expected):
     profiler = None if args.no_profile else Profiler(interval=0.0005)
     before = counter.count
     seconds, statuses = run(client, calls[:-1], profiler)
+    cpu = run.cpu
     counter.last = []
     last_seconds, last_statuses = run(client, calls[-1:], None)
-    seconds, statuses = seconds + last_seconds, statuses + last_statuses
+    seconds, statuses, cpu = seconds + last_seconds, statuses + last_statuses, cpu + run.cpu
     bad = [s for s in statuses if s != expected]
     print(f"\n== {label}: {len(calls)} requests, {seconds / len(calls) * 1000:.2f} ms each "
-          f"(in process{', profiled' if profiler else ''}), {(counter.count - before) / len(calls):.1f} SQL "
+          f"(in process{', profiled' if profiler else ''}; app CPU {cpu / len(calls) * 1000:.2f} ms), "
+          f"{(counter.count - before) / len(calls):.1f} SQL "
           f"statements per request, {len(bad)} not {expected} {sorted(set(bad))}")
     if args.statements:
         print("statements of the last request:", *counter.last, sep="\n  ")
@@ -146,9 +155,37 @@ def main() -> int:
         run(client, checkout_calls(app, client, organizer, warm, bearer_tokens(app, warm_users)))
         profiled("checkout", app, counter, client, checkout_calls(app, client, organizer, activity, bearers),
                  args, 200)
+    if args.approve or args.order:
+        profile_approvals_and_orders(app, world, counter, client, args, warm_users, users)
     with app.app_context():
         db.engine.dispose()
     return 0
+
+
+def profile_approvals_and_orders(app, world, counter, client, args, warm_users, users):
+    from writes_bench import add_world, pending_records
+
+    from points_service.db import utcnow
+    ids = add_world(app, world)
+    secretary = bearer_tokens(app, [ids["secretary"]])[ids["secretary"]]
+    for warm_up, group in ((True, warm_users), (False, users)):
+        bearers = bearer_tokens(app, group)
+        if args.approve:
+            body = {"item_code": "member.self_service_hour", "hours": 2, "description": "为独居老人代购生活用品",
+                    "occurred_at": (utcnow() - timedelta(days=1)).isoformat()}
+            run(client, [("/api/v1/records", body, headers) for headers in bearers.values()])
+            records = pending_records(app, [ids["members"][user_id] for user_id in group])
+            calls = [(f"/api/v1/approvals/record:{r}/approve", {"comment": "属实"}, secretary) for r in records]
+            if warm_up:
+                run(client, calls)
+            else:
+                profiled("approve", app, counter, client, calls, args, 200)
+        if args.order:
+            calls = [("/api/v1/shop/orders", {"item_id": ids["item"]}, headers) for headers in bearers.values()]
+            if warm_up:
+                run(client, calls)
+            else:
+                profiled("order", app, counter, client, calls, args, 201)
 
 
 if __name__ == "__main__":

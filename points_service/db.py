@@ -118,6 +118,28 @@ def insert_unless_exists(model, row: dict, conflict: tuple[str, ...]) -> int | N
 _inserts: dict[tuple, sa.TextClause] = {}
 
 
+def insert_rows_unless_exist(model, rows: list[dict], conflict: str) -> dict:
+    """``insert_unless_exists`` of several rows in one statement: ``{conflict value: new id}`` of the rows
+    written; a row whose ``conflict`` value exists (or is being inserted concurrently, then committed) is
+    absent. Rows share their columns; compiled once per shape."""
+    dialect_name, columns = db.session.get_bind().dialect.name, tuple(rows[0])
+    shape = (dialect_name, model, conflict, columns, len(rows))
+    statement = _inserts.get(shape)
+    if statement is None:
+        insert, dialect = _DIALECTS[dialect_name]
+        table = model.__table__
+        compiled = (insert(model).values([{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns}
+                                          for i in range(len(rows))])
+                    .on_conflict_do_nothing(index_elements=[conflict]).returning(table.c.id, table.c[conflict])
+                    .compile(dialect=dialect(paramstyle="named")))
+        statement = sa.text(compiled.string).bindparams(
+            *(sa.bindparam(name, type_=bind.type) for bind, name in compiled.bind_names.items()))
+        if len(rows) <= MAX_CACHED_UPSERT_ROWS:
+            _inserts[shape] = statement
+    params = {f"r{i}_{column}": row[column] for i, row in enumerate(rows) for column in columns}
+    return {key: row_id for row_id, key in core_execute(statement, params)}
+
+
 def attach_written(instance, **related):
     """A row a Core statement just wrote, as a persistent instance of the session with its attributes loaded
     (every column must be set, the primary key included) and ``related`` instances already loaded set as its

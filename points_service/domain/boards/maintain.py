@@ -29,7 +29,12 @@ from points_service.domain.boards.keys import (
     period_of_board,
     placement_of_row,
 )
-from points_service.domain.boards.placement import organization_placement, placement, subject_placement
+from points_service.domain.boards.placement import (
+    organization_placement,
+    organization_placements,
+    placement,
+    subject_placement,
+)
 from points_service.domain.periods import parse_period, period_containing
 from points_service.models import BoardBucket, BoardFine, BoardOrgMembers, BoardScore, Member, SubjectType
 from points_service.models.boards import SCOPE_COLUMNS
@@ -139,11 +144,9 @@ def bump_rollups(moves: Counter) -> None:
     keys = sorted({(board, org_id) for board, org_id, _ in moves})
     if not keys:
         return
-    placements: dict[int, Placement] = {}
+    placements = organization_placements({org_id for _, org_id in keys})
     rows = []
     for board, org_id in keys:
-        if org_id not in placements:
-            placements[org_id] = organization_placement(org_id)
         rows.append({"board": board, "subject_type": SubjectType.ORGANIZATION, "subject_id": org_id, "score": 0,
                      "reached_at": None, "member_points": moves[(board, org_id, "member_points")],
                      "participants": moves[(board, org_id, "participants")], **placements[org_id].as_row()})
@@ -159,7 +162,7 @@ def board_ends_after(board: str, at: datetime) -> bool:
 
 def departed_boards(member_id: int, boards: Iterable[str]) -> set[str]:
     """Of ``boards``, those a deactivated member is kept off (none while he is active)."""
-    since = db.session.scalar(sa.select(Member.inactive_since).where(Member.id == member_id))
+    since = db.session.get(Member, member_id).inactive_since  # the credit path locked and loaded the member
     return set() if since is None else {board for board in boards if board_ends_after(board, since)}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from points_service.db import db
 from points_service.domain.boards.keys import Placement
@@ -23,13 +24,23 @@ def region_ancestry() -> dict[int, dict[str, int]]:
     }
 
 
-def _ancestry_of(region_id: int | None) -> dict[str, int]:
-    if region_id is None:
-        return {}
-    path = db.session.scalar(sa.select(Region.path).where(Region.id == region_id)) or ""
-    ids = [int(p) for p in path.strip("/").split("/") if p]
-    return {str(level): rid for rid, level in db.session.execute(
-        sa.select(Region.id, Region.level).where(Region.id.in_(ids)))}
+def _region_chain() -> tuple[list, list]:
+    """Aliases for a region and its ancestors (a region has at most ``len(RegionLevel) - 1`` of them), and their
+    (id, level) columns: joined by primary key, parent after parent."""
+    hops = [aliased(Region) for _ in RegionLevel]
+    return hops, [column for hop in hops for column in (hop.id, hop.level)]
+
+
+def _up_the_chain(statement, hops: list):
+    for child, parent in zip(hops, hops[1:], strict=False):
+        statement = statement.outerjoin(parent, parent.id == child.parent_id)
+    return statement
+
+
+def _levels(values) -> dict[str, int]:
+    """``{"district": 4, "street": 7, ...}`` from the chain's (id, level) columns."""
+    pairs = iter(values)
+    return {str(level): region_id for region_id, level in zip(pairs, pairs, strict=True) if region_id is not None}
 
 
 def _department_of(org_path: str) -> int | None:
@@ -38,12 +49,20 @@ def _department_of(org_path: str) -> int | None:
 
 
 def placement(branch_id: int, community_id: int, grid_id: int | None) -> Placement:
-    """The scope ids of a member affiliated to (branch, community, grid)."""
-    regions = _ancestry_of(community_id)
-    branch_path = db.session.scalar(sa.select(Organization.path).where(Organization.id == branch_id)) or ""
+    """The scope ids of a member affiliated to (branch, community, grid): one statement for the branch's path
+    and the community's regions."""
+    hops, columns = _region_chain()
+    branch_path = sa.select(Organization.path).where(Organization.id == branch_id).scalar_subquery()
+    row = db.session.execute(_up_the_chain(sa.select(branch_path, *columns).select_from(hops[0]), hops)
+                             .where(hops[0].id == community_id)).first()
+    if row:
+        path, regions = row[0] or "", _levels(row[1:])
+    else:  # no such community: no regions, the branch's path alone
+        path = db.session.scalar(sa.select(Organization.path).where(Organization.id == branch_id)) or ""
+        regions = {}
     return Placement(district_id=regions.get("district"), street_id=regions.get("street"),
                      community_id=community_id, grid_id=grid_id, branch_id=branch_id,
-                     department_id=_department_of(branch_path))
+                     department_id=_department_of(path))
 
 
 def member_placement(member_id: int, at: datetime | None = None) -> Placement:
@@ -56,21 +75,46 @@ def member_placement(member_id: int, at: datetime | None = None) -> Placement:
                    sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= at))
             .order_by(Affiliation.valid_from.desc()).limit(1)).first()
     if where is None:
-        where = db.session.execute(sa.select(Member.branch_id, Member.community_id, Member.grid_id)
-                                   .where(Member.id == member_id)).one()
+        member = db.session.get(Member, member_id)  # on the credit path already loaded (and locked)
+        where = (member.branch_id, member.community_id, member.grid_id)
     return placement(*where)
 
 
 def organization_placement(org_id: int) -> Placement:
     """An organization's scopes: its department, itself when a branch, and the community it is paired with
     (a branch takes its department's pairing)."""
-    org = db.session.get(Organization, org_id)
-    department = db.session.get(Organization, org.department_id)
-    community_id = org.paired_community_id or department.paired_community_id
-    regions = _ancestry_of(community_id)
-    return Placement(district_id=regions.get("district"), street_id=regions.get("street"),
-                     community_id=community_id, branch_id=org.id if org.kind == OrgKind.BRANCH else None,
-                     department_id=department.id)
+    return organization_placements([org_id])[org_id]
+
+
+def organization_placements(org_ids) -> dict[int, Placement]:
+    """``organization_placement`` of several organizations, in one statement when their departments are among
+    them (a member's branch and department, as on the write path)."""
+    found = _organizations_with_regions(set(org_ids))
+    missing = {_department_of(path) for path, _, _ in found.values()} - set(found)
+    found |= _organizations_with_regions(missing) if missing else {}
+    placements = {}
+    for org_id in org_ids:
+        path, kind, own = found[org_id]
+        department_id = _department_of(path)
+        _, _, paired = found[department_id]
+        regions = own if own["community"] is not None else paired
+        placements[org_id] = Placement(district_id=regions.get("district"), street_id=regions.get("street"),
+                                       community_id=regions["community"],
+                                       branch_id=org_id if kind == OrgKind.BRANCH else None,
+                                       department_id=department_id)
+    return placements
+
+
+def _organizations_with_regions(org_ids: set[int]) -> dict[int, tuple[str, OrgKind, dict]]:
+    """id → (path, kind, {"community": paired community id, level: region id on its path})."""
+    hops, columns = _region_chain()
+    rows = db.session.execute(_up_the_chain(
+        sa.select(Organization.id, Organization.path, Organization.kind, Organization.paired_community_id, *columns)
+        .outerjoin(hops[0], hops[0].id == Organization.paired_community_id), hops)
+        .where(Organization.id.in_(sorted(org_ids))))
+    found = {org_id: (path, OrgKind(kind), {**_levels(chain), "community": paired})
+             for org_id, path, kind, paired, *chain in rows}
+    return found
 
 
 def subject_placement(subject_type: SubjectType, subject_id: int, at: datetime | None = None) -> Placement:

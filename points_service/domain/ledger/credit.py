@@ -6,8 +6,9 @@ check-out, a report confirmation — so the fact's state change and its points c
 
 Exactly-once: each (source fact, item, ledger) has a unique idempotency key in the database. The
 subject's row is locked first (PostgreSQL serializes concurrent credits to one subject, which also
-keeps caps honest); the insert runs in a SAVEPOINT so that a duplicate that slips past the check
-(SQLite has no row locks) ends as "already credited", never as a second entry or a 500.
+keeps caps honest); the insert is ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, so that a duplicate
+that slips past the check (SQLite has no row locks) ends as "already credited", never as a second entry or a
+500. A reversal, which can also collide on ``reverses_id``, is inserted in a SAVEPOINT instead.
 """
 
 from __future__ import annotations
@@ -19,9 +20,18 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from points_service.db import cents, db, from_cents, to_points, utcnow
+from points_service.db import (
+    attach_written,
+    cents,
+    db,
+    from_cents,
+    insert_rows_unless_exist,
+    insert_unless_exists,
+    to_points,
+    utcnow,
+)
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
-from points_service.domain.ledger.totals import bump_totals, total_of
+from points_service.domain.ledger.totals import bump_totals, bump_totals_of
 from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.policy import Policy, PolicyItem, policy_in_force
 from points_service.domain.policy.rules import CAP_WINDOWS, apply_caps
@@ -31,6 +41,7 @@ from points_service.models import (
     LedgerName,
     Member,
     Organization,
+    PointTotal,
     SourceType,
     SubjectType,
 )
@@ -85,19 +96,15 @@ def credit(fact: Fact, *, actor_id: int | None = None, at: datetime | None = Non
     units = _units(item, fact.units)
     asked = to_points(item.points * units)
     granted, capped_by = _capped(fact, item, policy, asked, at)
-    entries = list(existing)
-    for ledger in sorted(item.ledgers):
-        if any(e.ledger == ledger for e in existing):
-            continue
-        entries.append(_insert_once(LedgerEntry(
-            subject_type=fact.subject_type, subject_id=fact.subject_id, ledger=LedgerName(ledger),
-            kind=EntryKind.AWARD if asked >= 0 else EntryKind.DEDUCTION, item_code=item.code,
-            units=units, points=granted, points_requested=asked, capped_by=capped_by, occurred_at=fact.occurred_at,
-            credited_at=at, policy_version=policy.version, source_type=fact.source_type,
-            source_id=fact.source_id, actor_id=actor_id, reason=fact.reason[:200],
-            idempotency_key=fact.key(LedgerName(ledger)),
-        )))
-    return entries
+    written = {e.ledger for e in existing}
+    return list(existing) + _insert_all([LedgerEntry(
+        subject_type=fact.subject_type, subject_id=fact.subject_id, ledger=LedgerName(ledger),
+        kind=EntryKind.AWARD if asked >= 0 else EntryKind.DEDUCTION, item_code=item.code,
+        units=units, points=granted, points_requested=asked, capped_by=capped_by, occurred_at=fact.occurred_at,
+        credited_at=at, policy_version=policy.version, source_type=fact.source_type,
+        source_id=fact.source_id, actor_id=actor_id, reason=fact.reason[:200],
+        idempotency_key=fact.key(LedgerName(ledger)),
+    ) for ledger in sorted(item.ledgers) if ledger not in written])
 
 
 def award(fact: Fact, *, actor_id: int | None = None, at: datetime | None = None) -> list[LedgerEntry]:
@@ -121,6 +128,51 @@ def insert_entry(entry: LedgerEntry) -> LedgerEntry:
 
 
 def _insert_once(entry: LedgerEntry) -> LedgerEntry:
+    if entry.reverses_id is not None:  # a reversal can also collide on ``reverses_id``: keep the SAVEPOINT
+        return _insert_in_savepoint(entry)
+    row = _row_of(entry)
+    entry_id = insert_unless_exists(LedgerEntry, row, ("idempotency_key",))
+    if entry_id is None:  # the key is taken: that entry, written earlier or by a concurrent transaction
+        return db.session.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == entry.idempotency_key))
+    entry.id = entry_id
+    attach_written(entry)
+    bump_totals(entry)
+    return entry
+
+
+def _insert_all(entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    """Insert entries (none a reversal) in one statement and bump their totals in one upsert; an entry whose
+    key is taken is replaced by the entry written under it."""
+    if not entries:
+        return []
+    ids = insert_rows_unless_exist(LedgerEntry, [_row_of(entry) for entry in entries], "idempotency_key")
+    fresh = [entry for entry in entries if entry.idempotency_key in ids]
+    for entry in fresh:
+        entry.id = ids[entry.idempotency_key]
+        attach_written(entry)
+    if fresh:
+        bump_totals_of(fresh)
+    taken = [entry.idempotency_key for entry in entries if entry.idempotency_key not in ids]
+    found = {e.idempotency_key: e for e in db.session.scalars(
+        sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(taken)))} if taken else {}
+    return [entry if entry.idempotency_key in ids else found[entry.idempotency_key] for entry in entries]
+
+
+def _row_of(entry: LedgerEntry) -> dict:
+    """Every column of the entry but its id, the columns' Python defaults filled in on the entry too."""
+    row = {}
+    for column in LedgerEntry.__table__.columns:
+        if column.primary_key:
+            continue
+        value = getattr(entry, column.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+            setattr(entry, column.key, value)
+        row[column.key] = value
+    return row
+
+
+def _insert_in_savepoint(entry: LedgerEntry) -> LedgerEntry:
     try:
         with db.session.begin_nested():
             db.session.add(entry)
@@ -149,15 +201,14 @@ def _units(item: PolicyItem, units: Decimal) -> Decimal:
 def _capped(fact: Fact, item: PolicyItem, policy: Policy, asked: Decimal, at: datetime) -> tuple[Decimal, str | None]:
     if asked < 0:
         return asked, None
-    used = _item_usage(fact, at)
-    month = period_containing(at, PeriodKind.MONTH).key
-    used_positive = total_of(fact.subject_type, fact.subject_id, LedgerName.ASSESSMENT, month).earned
+    used, used_positive = _usage(fact, at)
     result = apply_caps(asked, item.caps, used, policy.monthly_positive_cap.get(str(fact.subject_type)), used_positive)
     return result.granted, result.capped_by
 
 
-def _item_usage(fact: Fact, at: datetime) -> dict[str, Decimal]:
-    """Points already granted for this item to this subject in each cap window containing ``at``."""
+def _usage(fact: Fact, at: datetime) -> tuple[dict[str, Decimal], Decimal]:
+    """Points already granted for this item to this subject in each cap window containing ``at``, and the
+    positive assessment points of ``at``'s month (its maintained total, read in the same statement)."""
     windows = {name: period_containing(at, PeriodKind(name)) for name in CAP_WINDOWS}
     raw = cents(LedgerEntry.points)
     columns = [
@@ -165,13 +216,18 @@ def _item_usage(fact: Fact, at: datetime) -> dict[str, Decimal]:
             (sa.and_(LedgerEntry.credited_at >= p.start, LedgerEntry.credited_at < p.end), raw), else_=0)), 0)
         for p in windows.values()
     ]
-    row = db.session.execute(sa.select(*columns).where(
+    month_earned = sa.select(PointTotal.earned).where(
+        PointTotal.subject_type == fact.subject_type, PointTotal.subject_id == fact.subject_id,
+        PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == period_containing(at, PeriodKind.MONTH).key,
+    ).scalar_subquery()
+    row = db.session.execute(sa.select(*columns, month_earned).where(
         LedgerEntry.subject_type == fact.subject_type, LedgerEntry.subject_id == fact.subject_id,
         LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.item_code == fact.item_code,
         LedgerEntry.credited_at >= min(p.start for p in windows.values()),
         LedgerEntry.credited_at < max(p.end for p in windows.values()),
     )).one()
-    return {name: from_cents(value) for name, value in zip(windows, row, strict=True)}
+    *sums, earned = row
+    return {name: from_cents(value) for name, value in zip(windows, sums, strict=True)}, earned or Decimal(0)
 
 
 def _subject_label(subject_type) -> str:

@@ -47,18 +47,30 @@ def contributions(entry: LedgerEntry) -> list[Contribution]:
 
 def bump_totals(entry: LedgerEntry) -> None:
     """Add one entry's contributions to the totals (flush-level; the caller's transaction commits)."""
-    parts = contributions(entry)
-    rows = [
-        {"subject_type": entry.subject_type, "subject_id": entry.subject_id, "ledger": c.ledger,
-         "period": c.period, "earned": c.earned, "deducted": c.deducted, "settled": c.settled}
-        for c in parts
-    ]
-    upsert(PointTotal, rows, ("subject_type", "subject_id", "ledger", "period"), lambda excluded: {
+    bump_totals_of([entry])
+
+
+def bump_totals_of(entries: list[LedgerEntry]) -> None:
+    """Add the entries' contributions to the totals in one upsert (rows in the entries' order, one row per
+    key), then to the boards entry by entry. Flush-level."""
+    parts = [(entry, contributions(entry)) for entry in entries]
+    rows: dict[TotalKey, dict] = {}
+    for entry, contributed in parts:
+        for c in contributed:
+            key = (str(entry.subject_type), entry.subject_id, str(c.ledger), c.period)
+            row = rows.setdefault(key, {"subject_type": entry.subject_type, "subject_id": entry.subject_id,
+                                        "ledger": c.ledger, "period": c.period,
+                                        "earned": ZERO, "deducted": ZERO, "settled": ZERO})
+            row["earned"] += c.earned
+            row["deducted"] += c.deducted
+            row["settled"] += c.settled
+    upsert(PointTotal, list(rows.values()), ("subject_type", "subject_id", "ledger", "period"), lambda excluded: {
         "earned": PointTotal.earned + excluded.earned,
         "deducted": PointTotal.deducted + excluded.deducted,
         "settled": PointTotal.settled + excluded.settled,
     })
-    bump_boards(entry, parts)  # leaderboards move in the same transaction as the totals
+    for entry, contributed in parts:
+        bump_boards(entry, contributed)  # leaderboards move in the same transaction as the totals
 
 
 def totals_from_entries(entries: Iterable[LedgerEntry]) -> dict[TotalKey, list[Decimal]]:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from points_service.db import db
 from points_service.domain.errors import NotFound, ValidationFailed
-from points_service.domain.ledger.credit import Fact, award
+from points_service.domain.ledger.credit import Fact, award, credit, insert_entry
 from points_service.domain.ledger.totals import compare_totals, rebuild_totals, total_of
 from points_service.domain.policy import UnknownItem
 from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
@@ -76,6 +76,19 @@ def test_the_monthly_cap_on_positive_points_limits_the_sum_of_all_items(world):
     assert december.points == Decimal(10)
 
 
+def test_the_monthly_cap_holds_for_several_credits_in_one_transaction(world):
+    install_policy(lambda doc: doc["monthly_positive_cap"].update(member=25))
+    alice = world["alice"]
+    award(member_fact(alice, "member.commend_city", source_id="c-1"), at=NOV.replace(day=1))
+    earlier = total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11")  # held by the transaction
+    assert earlier.earned == Decimal(10)
+    second = credit(member_fact(alice, "member.commend_city", source_id="c-2"), at=NOV.replace(day=2))
+    third = credit(member_fact(alice, "member.commend_city", source_id="c-3"), at=NOV.replace(day=3))
+    db.session.commit()
+    assert (second[0].points, third[0].points) == (Decimal(10), Decimal(5))
+    assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(25)
+
+
 def test_deductions_are_never_capped(world):
     install_policy(lambda doc: doc["monthly_positive_cap"].update(member=1))
     entries = [award(member_fact(world["alice"], "member.no_show"), at=NOV)[0] for _ in range(3)]
@@ -119,6 +132,27 @@ def test_entries_cannot_be_updated_or_deleted_even_with_raw_sql(world):
             db.session.execute(sa.text(statement))
         db.session.rollback()
     assert [e.points for e in entries_of(world["alice"])] == [Decimal(5), Decimal(5)]
+
+
+def test_an_entry_whose_key_is_taken_returns_the_written_one_and_leaves_the_transaction_usable(world):
+    alice = world["alice"]
+    [first, _] = award(member_fact(alice, "member.micro_wish", source_id="wish-9"), at=NOV)
+    columns = {c.key: getattr(first, c.key) for c in LedgerEntry.__table__.columns if c.key != "id"}
+    again = LedgerEntry(**{**columns, "points": Decimal(99), "points_requested": Decimal(99)})
+    assert insert_entry(again).id == first.id
+    db.session.commit()  # no failed statement left behind: the transaction commits
+    assert len(entries_of(alice)) == 2 and again not in db.session
+    assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(5)
+    assert compare_totals() == []
+
+
+def test_an_entry_written_without_a_savepoint_is_in_the_session_with_its_defaults(world):
+    alice = world["alice"]
+    [entry, _] = award(member_fact(alice, "member.micro_wish", source_id="wish-10"), at=NOV)
+    assert entry in db.session and entry.id is not None and entry.created_at is not None
+    stored = db.session.execute(sa.select(LedgerEntry.units, LedgerEntry.reason, LedgerEntry.created_at)
+                                .where(LedgerEntry.id == entry.id)).one()
+    assert (stored.units, stored.reason, stored.created_at) == (entry.units, entry.reason, entry.created_at)
 
 
 def test_the_database_refuses_a_second_entry_with_the_same_idempotency_key(world):
