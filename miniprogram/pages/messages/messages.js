@@ -4,6 +4,7 @@
  */
 const guard = require('../../utils/guard')
 const notifications = require('../../utils/notifications')
+const paging = require('../../utils/paging')
 
 const TAB_PAGES = ['/pages/home/home', '/pages/activities/activities', '/pages/scan/scan', '/pages/boards/boards',
   '/pages/mine/mine']
@@ -23,23 +24,13 @@ Component({
       return this.reload()
     },
     reload() {
-      this.setData({ rows: [], page: 0, total: 0, done: false, failed: false })
+      paging.reset(this)
       return this.more()
     },
     onReachBottom() { return this.more() },
-    async more() {
-      if (this.data.loading || this.data.done) return
-      this.setData({ loading: true })
-      try {
-        const page = await notifications.listMessages(this.data.page + 1, this.data.unreadOnly)
-        const rows = this.data.rows.concat(page.items.map(notifications.messageView))
-        this.setData({ rows, page: page.page, total: page.total, unread: page.unread || 0,
-          done: rows.length >= page.total || !page.items.length })
-      } catch (error) {
-        this.setData({ failed: true })
-      } finally {
-        this.setData({ loading: false })
-      }
+    more() {
+      return paging.loadMore(this, (number) => notifications.listMessages(number, this.data.unreadOnly),
+        notifications.messageView, (page) => ({ unread: page.unread || 0 }))
     },
     async open(event) {
       const id = Number(event.currentTarget.dataset.id)

@@ -4,6 +4,7 @@
  */
 const guard = require('../../utils/guard')
 const market = require('../../utils/market')
+const paging = require('../../utils/paging')
 
 Component({
   data: { tabs: market.STATE_TABS, state: 'placed', rows: [], page: 0, total: 0, loading: false, done: false,
@@ -21,22 +22,13 @@ Component({
       return this.reload()
     },
     reload() {
-      this.setData({ rows: [], page: 0, total: 0, done: false, failed: false })
+      paging.reset(this)
       return this.more()
     },
     onReachBottom() { return this.more() },
-    async more() {
-      if (this.data.loading || this.data.done) return
-      this.setData({ loading: true })
-      try {
-        const page = await market.myOrders(this.data.state || undefined, this.data.page + 1)
-        const rows = this.data.rows.concat(page.items.map(market.orderView))
-        this.setData({ rows, page: page.page, total: page.total, done: rows.length >= page.total })
-      } catch (error) {
-        this.setData({ failed: true })
-      } finally {
-        this.setData({ loading: false })
-      }
+    more() {
+      return paging.loadMore(this, (number) => market.myOrders(this.data.state || undefined, number),
+        market.orderView)
     },
     cancel(event) {
       const id = Number(event.currentTarget.dataset.id)

@@ -1,0 +1,44 @@
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const paging = require('../utils/paging')
+
+function fakeComponent() {
+  return { data: { rows: ['old'], page: 3, total: 9, loading: false, done: true, failed: true },
+    setData(values) { Object.assign(this.data, values) } }
+}
+
+test('a reset list loads its first page and is done when every row is shown', async () => {
+  const component = fakeComponent()
+  paging.reset(component)
+  const asked = []
+  await paging.loadMore(component, async (number) => { asked.push(number); return { items: [1, 2], page: 1, total: 2 } },
+    (item) => item * 10)
+  assert.deepEqual(asked, [1])
+  assert.deepEqual(component.data.rows, [10, 20])
+  assert.equal(component.data.done, true)
+  await paging.loadMore(component, async () => { throw new Error('must not load past the last page') }, (x) => x)
+})
+
+test('a second load while one runs asks nothing, and a failed load is marked failed', async () => {
+  const component = fakeComponent()
+  paging.reset(component)
+  let release
+  const first = paging.loadMore(component, () => new Promise((resolve) => { release = resolve }), (x) => x)
+  await paging.loadMore(component, async () => { throw new Error('overlapping load') }, (x) => x)
+  release({ items: ['a'], page: 1, total: 3, unread: 2 })
+  await first
+  assert.deepEqual(component.data.rows, ['a'])
+  await paging.loadMore(component, async () => { throw new Error('offline') }, (x) => x)
+  assert.equal(component.data.failed, true)
+  assert.equal(component.data.loading, false)
+  assert.deepEqual(component.data.rows, ['a'])
+})
+
+test('extra data is read from the page', async () => {
+  const component = fakeComponent()
+  paging.reset(component)
+  await paging.loadMore(component, async () => ({ items: ['m'], page: 1, total: 5, unread: 4 }), (x) => x,
+    (page) => ({ unread: page.unread }))
+  assert.equal(component.data.unread, 4)
+  assert.equal(component.data.done, false)
+})
