@@ -54,6 +54,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--spread-activities", type=int, default=4, help="activities in the spread scenario")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both apps")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per worker for both apps (above 1: gunicorn's gthread worker class)")
     parser.add_argument("--port", type=int, default=18731, help="service port; baseline uses port+1")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server")
     parser.add_argument("--database", default="points_bench_checkin", help="dropped and re-created")
@@ -187,12 +189,18 @@ def bearer_tokens(app, user_ids: list[int]) -> dict[int, dict]:
 
 # -- servers ------------------------------------------------------------------------------------------
 
+def worker_setting(args) -> str:
+    return f"-w {args.workers} " + (f"-k gthread --threads {args.threads}" if args.threads > 1 else "(sync)")
+
+
 class Gunicorn:
     """A gunicorn we started, in its own process group; stopped (TERM, then KILL) on exit."""
 
-    def __init__(self, target: list[str], port: int, workers: int, env: dict, log: Path):
+    def __init__(self, target: list[str], port: int, workers: int, env: dict, log: Path, threads: int = 1):
         self.url, self.log = f"http://127.0.0.1:{port}", log
-        command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", *target]
+        worker_class = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else []
+        command = [sys.executable, "-m", "gunicorn", "-w", str(workers), *worker_class, "-b", f"127.0.0.1:{port}",
+                   *target]
         with open(log, "w") as out:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True)
@@ -421,10 +429,10 @@ def main() -> int:
     logs = Path(tempfile.mkdtemp(prefix="checkin_bench_"))
     servers: list[Gunicorn] = []
     try:
-        service = Gunicorn(["wsgi:app"], args.port, args.workers, env, logs / "service.log")
+        service = Gunicorn(["wsgi:app"], args.port, args.workers, env, logs / "service.log", args.threads)
         servers.append(service)
         baseline = Gunicorn(["--pythonpath", "bench", "baseline_app:app"], args.port + 1, args.workers, env,
-                            logs / "baseline.log")
+                            logs / "baseline.log", args.threads)
         servers.append(baseline)
         runs = measure_all(args, app, world, service, baseline)
     finally:
@@ -432,7 +440,7 @@ def main() -> int:
             server.stop()
     rows = medians(runs)
     print(f"\nmedians over {args.repeats} repetition(s); {args.requests} requests per run; "
-          f"gunicorn -w {args.workers} (sync) for both; logs in {logs}\n")
+          f"gunicorn {worker_setting(args)} for both; logs in {logs}\n")
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "runs": [asdict(r) for r in runs], "medians": rows},

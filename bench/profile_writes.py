@@ -52,6 +52,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--html", type=Path, help="write pyinstrument's HTML report here")
     parser.add_argument("--statements", action="store_true", help="print the last request's SQL statements")
     parser.add_argument("--no-profile", action="store_true", help="time and count statements only")
+    parser.add_argument("--packages", action="store_true",
+                        help="cProfile instead of pyinstrument: self time per package and the top functions")
     args = parser.parse_args()
     if not 10 <= args.requests <= 5000:
         parser.error("--requests must be 10..5000")
@@ -109,9 +111,41 @@ def checkout_calls(app, client, organizer, activity_id, bearers):
     return [(f"/api/v1/checkins/{ids[members[uid]]}/checkout", body, headers) for uid, headers in bearers.items()]
 
 
+class PackageProfiler:
+    """cProfile's CPU self time summed per package (sqlalchemy, psycopg, marshmallow, points_service, …)."""
+
+    def __init__(self):
+        import cProfile
+        self.profile = cProfile.Profile(time.process_time)  # CPU: waiting for PostgreSQL is not ours
+        self.start, self.stop = self.profile.enable, self.profile.disable
+
+    def output_text(self, **_options) -> str:
+        import pstats
+        stats = pstats.Stats(self.profile).stats
+        per_package: dict[str, float] = {}
+        for (filename, _line, _name), (_cc, _nc, self_time, _cum, _callers) in stats.items():
+            per_package[_package(filename)] = per_package.get(_package(filename), 0.0) + self_time
+        total = sum(per_package.values()) or 1.0
+        lines = [f"{share / total:6.1%}  {name}" for name, share in
+                 sorted(per_package.items(), key=lambda kv: -kv[1])[:15]]
+        top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:25]
+        lines += ["", "top functions by self time:"] + [
+            f"{self_time / total:6.1%}  {calls:7d}  {_package(f)}:{name} ({Path(f).name}:{line})"
+            for (f, line, name), (_cc, calls, self_time, _cum, _callers) in top]
+        return "\n".join(lines)
+
+
+def _package(filename: str) -> str:
+    if "site-packages/" in filename:
+        return filename.split("site-packages/")[1].split("/")[0].removesuffix(".py")
+    if "/points_service/" in filename:
+        return "points_service/" + filename.split("/points_service/")[1].split("/")[0].removesuffix(".py")
+    return "python" if filename.startswith(("/", "<")) else filename
+
+
 def profiled(label, app, counter, client, calls, args, expected):
     from pyinstrument import Profiler
-    profiler = None if args.no_profile else Profiler(interval=0.0005)
+    profiler = None if args.no_profile else PackageProfiler() if args.packages else Profiler(interval=0.0005)
     before = counter.count
     seconds, statuses = run(client, calls[:-1], profiler)
     cpu = run.cpu
@@ -127,7 +161,7 @@ def profiled(label, app, counter, client, calls, args, expected):
         print("statements of the last request:", *counter.last, sep="\n  ")
     if profiler:
         print(profiler.output_text(unicode=True, color=False, show_all=False, short_mode=False))
-        if args.html:
+        if args.html and not args.packages:
             args.html.with_name(f"{args.html.stem}-{label}{args.html.suffix}").write_text(profiler.output_html())
 
 

@@ -49,6 +49,7 @@ from checkin_bench import (  # noqa: E402  (the bench folder is not a package)
     recreate_database,
     seed,
     server_env,
+    worker_setting,
 )
 
 WRITES = ("checkout", "record", "approve", "order")
@@ -62,6 +63,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default=",".join(WRITES), help=f"comma-separated subset of {','.join(WRITES)}")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per worker for both apps (above 1: gunicorn's gthread worker class)")
     parser.add_argument("--port", type=int, default=18751, help="service port; baseline uses port+1")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="points_bench_writes")
@@ -256,18 +259,18 @@ def main() -> int:
     print(json.dumps(info, ensure_ascii=False), flush=True)
     logs, servers = Path(tempfile.mkdtemp(prefix="writes_bench_")), []
     try:
-        service = Gunicorn(["wsgi:app"], args.port, args.workers, env, logs / "service.log")
+        service = Gunicorn(["wsgi:app"], args.port, args.workers, env, logs / "service.log", args.threads)
         servers.append(service)
         baseline = Gunicorn(["--pythonpath", "bench", "baseline_app:app"], args.port + 1, args.workers, env,
-                            logs / "baseline.log")
+                            logs / "baseline.log", args.threads)
         servers.append(baseline)
         runs = measure_all(args, app, world, ids, service, baseline)
     finally:
         for server in servers:
             server.stop()
     checks = consistent(app)
-    print(f"\nmedians over {args.repeats} repetition(s); {args.requests} requests per run; gunicorn -w "
-          f"{args.workers} (sync) for both; load average after {os.getloadavg()}; logs in {logs}\n")
+    print(f"\nmedians over {args.repeats} repetition(s); {args.requests} requests per run; gunicorn "
+          f"{worker_setting(args)} for both; load average after {os.getloadavg()}; logs in {logs}\n")
     print(table(runs))
     print(json.dumps(checks))
     if args.json:

@@ -65,19 +65,29 @@ def upsert(model, rows: list[dict], conflict: tuple[str, ...], updates: Callable
 
     SQLAlchemy 2.0 gives the dialects' ON CONFLICT statements no cache key and compiles them anew on every
     execution: on the write path (totals, board rows, histograms, rollups) that was about a third of a
-    ledger credit's time in process. So each shape is compiled once, here, into text with typed parameters
-    ``r<row>_<column>``, which SQLAlchemy does cache. ``updates`` is a plain function (no closure): its code
-    and defaults are part of the shape."""
+    ledger credit's time in process. So each shape is compiled once, here, into text with typed parameters,
+    which SQLAlchemy does cache. On PostgreSQL the rows travel as one array per column (``INSERT … SELECT
+    FROM unnest(…)``): one statement text whatever the number of rows, with few parameters, which psycopg
+    parses once and prepares (it re-parses, on every execution, a statement of over 50 parameters, as a
+    board credit's multi-row VALUES was). On SQLite they are a multi-row VALUES with parameters
+    ``r<row>_<column>``. ``updates`` is a plain function (no closure): its code and defaults are part of the
+    shape."""
     if updates.__closure__:
         raise TypeError("upsert's updates must not be a closure: the statement is cached by its code")
     dialect_name, columns = db.session.get_bind().dialect.name, tuple(rows[0])
-    shape = (dialect_name, model, conflict, columns, len(rows), updates.__code__, updates.__defaults__)
+    arrays = dialect_name == "postgresql"
+    n = None if arrays else len(rows)
+    shape = (dialect_name, model, conflict, columns, n, updates.__code__, updates.__defaults__)
     statement = _upserts.get(shape)
     if statement is None:
-        statement = _upsert_text(dialect_name, model, conflict, columns, len(rows), updates)
-        if len(rows) <= MAX_CACHED_UPSERT_ROWS:  # a rare bulk call is not worth keeping
+        statement = _upsert_text(dialect_name, model, conflict, columns, n, updates)
+        if arrays or n <= MAX_CACHED_UPSERT_ROWS:  # a rare bulk call is not worth keeping
             _upserts[shape] = statement
-    core_execute(statement, {f"r{i}_{column}": row[column] for i, row in enumerate(rows) for column in columns})
+    if arrays:
+        params = {f"c_{column}": [row[column] for row in rows] for column in columns}
+    else:
+        params = {f"r{i}_{column}": row[column] for i, row in enumerate(rows) for column in columns}
+    core_execute(statement, params)
 
 
 _DIALECTS = {"postgresql": (postgresql.insert, postgresql.dialect), "sqlite": (sqlite.insert, sqlite.dialect)}
@@ -85,16 +95,26 @@ _upserts: dict[tuple, sa.TextClause] = {}
 MAX_CACHED_UPSERT_ROWS = 64
 
 
-def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: tuple[str, ...], n: int,
+def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: tuple[str, ...], n: int | None,
                  updates: Callable[[Any], dict]) -> sa.TextClause:
+    """The upsert compiled to text: rows from ``unnest`` of one array per column when ``n`` is None (PostgreSQL),
+    else ``n`` rows of VALUES."""
     insert, dialect = _DIALECTS[dialect_name]
     table = model.__table__
-    statement = insert(model).values(
-        [{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(n)])
+    types = {}
+    if n is None:  # the arrays' types are given to the text below; here they would render casts text() misreads
+        types = {f"c_{c}": postgresql.ARRAY(table.c[c].type) for c in columns}
+        rows = sa.func.unnest(*(sa.bindparam(name) for name in types))
+        statement = insert(model).from_select(list(columns), sa.select(
+            rows.table_valued(*columns).render_derived(with_types=False)))
+    else:
+        statement = insert(model).values(
+            [{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(n)])
     statement = statement.on_conflict_do_update(index_elements=list(conflict), set_=updates(statement.excluded))
     compiled = statement.compile(dialect=dialect(paramstyle="named"))
     return sa.text(compiled.string).bindparams(  # the rows' parameters and the constants of ``updates``
-        *(sa.bindparam(name, value=bind.value, type_=bind.type) for bind, name in compiled.bind_names.items()))
+        *(sa.bindparam(name, value=bind.value, type_=types.get(name, bind.type))
+          for bind, name in compiled.bind_names.items()))
 
 
 def insert_unless_exists(model, row: dict, conflict: tuple[str, ...]) -> int | None:

@@ -40,7 +40,9 @@ def test_one_shape_is_compiled_once_whatever_the_values(app):
     upsert(BoardOrgMembers, [{"organization_id": org_id, "members": 4}, {"organization_id": world["fin1"].id,
                                                                          "members": 1}],
            ("organization_id",), add_members)
-    assert len(db_module._upserts) == 2  # one row, two rows
+    # PostgreSQL sends the rows as one array per column: one text for any number of rows; SQLite one per count
+    expected = 1 if db.session.get_bind().dialect.name == "postgresql" else 2
+    assert len(db_module._upserts) == expected
     assert members_of(org_id, world["fin1"].id) == [10, 1]
 
 
@@ -49,3 +51,29 @@ def test_an_updates_function_that_closes_over_a_value_is_refused(app):
     with pytest.raises(TypeError):
         upsert(BoardOrgMembers, [{"organization_id": 1, "members": 1}], ("organization_id",),
                lambda excluded: {"members": BoardOrgMembers.members + excluded.members + delta})
+
+
+def test_rows_with_nulls_times_and_points_are_written_as_given(app):
+    """The PostgreSQL form carries each column as a typed array: NULLs, UTC instants and exact points survive."""
+    from datetime import timedelta
+
+    from points_service.db import utcnow
+    from points_service.models import BoardScore, SubjectType
+    world = make_world()
+    when = utcnow().replace(microsecond=0)
+    rows = [{"board": "test", "subject_type": SubjectType.MEMBER, "subject_id": subject_id, "score": score,
+             "reached_at": reached_at, "district_id": None, "street_id": None, "community_id": world["north"].id,
+             "grid_id": None, "branch_id": None, "department_id": None, "member_points": 0, "participants": 0}
+            for subject_id, score, reached_at in ((1, 250, when), (2, -5, None), (3, 0, when - timedelta(days=1)))]
+    upsert(BoardScore, rows, ("board", "subject_type", "subject_id"), _add_score)
+    upsert(BoardScore, rows[:1], ("board", "subject_type", "subject_id"), _add_score)
+    found = db.session.execute(sa.select(BoardScore.subject_id, BoardScore.score, BoardScore.reached_at,
+                                         BoardScore.street_id).where(BoardScore.board == "test")
+                               .order_by(BoardScore.subject_id)).all()
+    assert [tuple(row) for row in found] == [(1, 500, when, None), (2, -5, None, None),
+                                             (3, 0, when - timedelta(days=1), None)]
+
+
+def _add_score(excluded) -> dict:
+    from points_service.models import BoardScore
+    return {"score": BoardScore.score + excluded.score}

@@ -12,13 +12,14 @@ entries that still reach him (a reversal, a withdrawal) move his totals but crea
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import db, upsert, utcnow
+from points_service.db import core_execute, db, upsert, utcnow
 from points_service.domain.boards.keys import (
     BOARD_PERIOD_KINDS,
     STANDING_BOARD,
@@ -70,11 +71,18 @@ def bump_boards(entry, contributions: Iterable) -> None:
 
 
 def _locked_rows(subject_type: SubjectType, subject_id: int, boards: list[str]) -> dict:
-    rows = db.session.execute(
-        sa.select(*ROW_COLUMNS).where(BoardScore.board.in_(boards), BoardScore.subject_type == subject_type,
-                                      BoardScore.subject_id == subject_id)
-        .order_by(BoardScore.board).with_for_update())
+    rows = core_execute(_locked_rows_statement(), {"boards": boards, "subject_type": subject_type,
+                                                   "subject_id": subject_id})
     return {row.board: row for row in rows}
+
+
+@functools.cache
+def _locked_rows_statement() -> sa.Select:
+    return (sa.select(*ROW_COLUMNS)
+            .where(BoardScore.board.in_(sa.bindparam("boards", expanding=True)),
+                   BoardScore.subject_type == sa.bindparam("subject_type", type_=BoardScore.subject_type.type),
+                   BoardScore.subject_id == sa.bindparam("subject_id"))
+            .order_by(BoardScore.board).with_for_update())
 
 
 def _placement_for_new_row(subject_type: SubjectType, subject_id: int, board: str,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from points_service.db import db
+from points_service.db import core_execute, db
 from points_service.domain.boards.keys import Placement
 from points_service.models import Affiliation, Member, Organization, OrgKind, Region, RegionLevel, SubjectType
 
@@ -51,10 +52,7 @@ def _department_of(org_path: str) -> int | None:
 def placement(branch_id: int, community_id: int, grid_id: int | None) -> Placement:
     """The scope ids of a member affiliated to (branch, community, grid): one statement for the branch's path
     and the community's regions."""
-    hops, columns = _region_chain()
-    branch_path = sa.select(Organization.path).where(Organization.id == branch_id).scalar_subquery()
-    row = db.session.execute(_up_the_chain(sa.select(branch_path, *columns).select_from(hops[0]), hops)
-                             .where(hops[0].id == community_id)).first()
+    row = core_execute(_placement_statement(), {"branch_id": branch_id, "community_id": community_id}).first()
     if row:
         path, regions = row[0] or "", _levels(row[1:])
     else:  # no such community: no regions, the branch's path alone
@@ -63,6 +61,16 @@ def placement(branch_id: int, community_id: int, grid_id: int | None) -> Placeme
     return Placement(district_id=regions.get("district"), street_id=regions.get("street"),
                      community_id=community_id, grid_id=grid_id, branch_id=branch_id,
                      department_id=_department_of(path))
+
+
+@functools.cache
+def _placement_statement() -> sa.Select:
+    """Built once: building the region chain's aliases cost more than running it (the first credit of a
+    period places the member)."""
+    hops, columns = _region_chain()
+    branch_path = sa.select(Organization.path).where(Organization.id == sa.bindparam("branch_id")).scalar_subquery()
+    return (_up_the_chain(sa.select(branch_path, *columns).select_from(hops[0]), hops)
+            .where(hops[0].id == sa.bindparam("community_id")))
 
 
 def member_placement(member_id: int, at: datetime | None = None) -> Placement:
@@ -107,14 +115,18 @@ def organization_placements(org_ids) -> dict[int, Placement]:
 
 def _organizations_with_regions(org_ids: set[int]) -> dict[int, tuple[str, OrgKind, dict]]:
     """id → (path, kind, {"community": paired community id, level: region id on its path})."""
+    rows = core_execute(_organizations_statement(), {"org_ids": sorted(org_ids)})
+    return {org_id: (path, OrgKind(kind), {**_levels(chain), "community": paired})
+            for org_id, path, kind, paired, *chain in rows}
+
+
+@functools.cache
+def _organizations_statement() -> sa.Select:
     hops, columns = _region_chain()
-    rows = db.session.execute(_up_the_chain(
+    return (_up_the_chain(
         sa.select(Organization.id, Organization.path, Organization.kind, Organization.paired_community_id, *columns)
         .outerjoin(hops[0], hops[0].id == Organization.paired_community_id), hops)
-        .where(Organization.id.in_(sorted(org_ids))))
-    found = {org_id: (path, OrgKind(kind), {**_levels(chain), "community": paired})
-             for org_id, path, kind, paired, *chain in rows}
-    return found
+        .where(Organization.id.in_(sa.bindparam("org_ids", expanding=True))))
 
 
 def subject_placement(subject_type: SubjectType, subject_id: int, at: datetime | None = None) -> Placement:

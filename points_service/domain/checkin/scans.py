@@ -23,8 +23,17 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased, outerjoin
+from sqlalchemy.orm.attributes import set_committed_value
 
-from points_service.db import UTCDateTime, attach_written, commit_keeping, db, insert_unless_exists, utcnow
+from points_service.db import (
+    UTCDateTime,
+    attach_written,
+    commit_keeping,
+    db,
+    insert_unless_exists,
+    to_points,
+    utcnow,
+)
 from points_service.domain.access import Principal, authorize, authorize_or_hide
 from points_service.domain.activities.signups import ActivityNotOpen, acting_member, get_activity
 from points_service.domain.audit import audit
@@ -134,7 +143,7 @@ def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | 
     if not rules.checkout_open(activity.ends_at, checkin.checked_in_at, now):
         raise OutsideTimeWindow(f"不在签退时间内（活动结束后 {_minutes(rules.CHECKOUT_CLOSES_AFTER_END)} 分钟内）")
     distance = _verify_geofence(activity, scan)
-    hours = rules.service_hours(activity.starts_at, activity.ends_at, checkin.checked_in_at, now)
+    hours = to_points(rules.service_hours(activity.starts_at, activity.ends_at, checkin.checked_in_at, now))
     # A check-in under review stays in review: its hours are kept and credited on approval.
     target = CheckinStatus.CHECKED_OUT if checkin.status == CheckinStatus.CHECKED_IN else CheckinStatus.REVIEW
     if not _transition(checkin, checkin.status, target, Checkin.checked_out_at.is_(None), checked_out_at=now,
@@ -142,7 +151,7 @@ def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | 
         raise AlreadyCheckedOut()
     if target == CheckinStatus.CHECKED_OUT:
         _credit_hours(checkin, actor, now)
-    db.session.commit()
+    commit_keeping(checkin, activity, checkin.member)  # the answer is dumped from them, not reloaded
     return checkin
 
 
@@ -263,7 +272,8 @@ def _transition(checkin: Checkin, expected: CheckinStatus, target: CheckinStatus
         .values(status=target, **values).execution_options(synchronize_session=False))
     if changed.rowcount != 1:
         return False
-    db.session.refresh(checkin)
+    for name, value in {"status": target, **values}.items():  # what the UPDATE wrote: no reload
+        set_committed_value(checkin, name, value)
     return True
 
 

@@ -13,6 +13,7 @@ that slips past the check (SQLite has no row locks) ends as "already credited", 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from points_service.db import (
     attach_written,
     cents,
+    core_execute,
     db,
     from_cents,
     insert_rows_unless_exist,
@@ -72,11 +74,16 @@ class MemberInactive(Conflict):
 
 def lock_subject(subject_type: SubjectType, subject_id: int):
     """SELECT ... FOR UPDATE the member or organization row (a no-op lock on SQLite)."""
-    model = SUBJECT_MODELS[SubjectType(subject_type)]
-    subject = db.session.scalar(sa.select(model).where(model.id == subject_id).with_for_update())
+    subject = db.session.scalar(_lock_statement(SubjectType(subject_type)), {"subject_id": subject_id})
     if subject is None:
         raise NotFound("积分对象不存在")
     return subject
+
+
+@functools.cache
+def _lock_statement(subject_type: SubjectType) -> sa.Select:
+    model = SUBJECT_MODELS[subject_type]
+    return sa.select(model).where(model.id == sa.bindparam("subject_id")).with_for_update()
 
 
 def credit(fact: Fact, *, actor_id: int | None = None, at: datetime | None = None,
@@ -188,7 +195,12 @@ def _insert_in_savepoint(entry: LedgerEntry) -> LedgerEntry:
 
 def _existing_entries(fact: Fact, item: PolicyItem) -> list[LedgerEntry]:
     keys = [fact.key(LedgerName(ledger)) for ledger in item.ledgers]
-    return list(db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(keys))))
+    return list(db.session.scalars(_entries_by_key(), {"keys": keys}))
+
+
+@functools.cache
+def _entries_by_key() -> sa.Select:
+    return sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(sa.bindparam("keys", expanding=True)))
 
 
 def _units(item: PolicyItem, units: Decimal) -> Decimal:
@@ -210,24 +222,33 @@ def _usage(fact: Fact, at: datetime) -> tuple[dict[str, Decimal], Decimal]:
     """Points already granted for this item to this subject in each cap window containing ``at``, and the
     positive assessment points of ``at``'s month (its maintained total, read in the same statement)."""
     windows = {name: period_containing(at, PeriodKind(name)) for name in CAP_WINDOWS}
-    raw = cents(LedgerEntry.points)
-    columns = [
-        sa.func.coalesce(sa.func.sum(sa.case(
-            (sa.and_(LedgerEntry.credited_at >= p.start, LedgerEntry.credited_at < p.end), raw), else_=0)), 0)
-        for p in windows.values()
-    ]
-    month_earned = sa.select(PointTotal.earned).where(
-        PointTotal.subject_type == fact.subject_type, PointTotal.subject_id == fact.subject_id,
-        PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == period_containing(at, PeriodKind.MONTH).key,
-    ).scalar_subquery()
-    row = db.session.execute(sa.select(*columns, month_earned).where(
-        LedgerEntry.subject_type == fact.subject_type, LedgerEntry.subject_id == fact.subject_id,
-        LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.item_code == fact.item_code,
-        LedgerEntry.credited_at >= min(p.start for p in windows.values()),
-        LedgerEntry.credited_at < max(p.end for p in windows.values()),
-    )).one()
-    *sums, earned = row
+    params = {f"{name}_{edge}": getattr(p, edge) for name, p in windows.items() for edge in ("start", "end")}
+    *sums, earned = core_execute(_usage_statement(), {
+        **params, "subject_type": fact.subject_type, "subject_id": fact.subject_id, "item_code": fact.item_code,
+        "month": period_containing(at, PeriodKind.MONTH).key,
+        "from": min(p.start for p in windows.values()), "to": max(p.end for p in windows.values()),
+    }).one()
     return {name: from_cents(value) for name, value in zip(windows, sums, strict=True)}, earned or Decimal(0)
+
+
+@functools.cache
+def _usage_statement() -> sa.Select:
+    """Built once (the credit path runs it on every award): one sum per cap window, and the month's total."""
+    raw, at = cents(LedgerEntry.points), LedgerEntry.credited_at
+
+    def edge(name: str) -> sa.BindParameter:
+        return sa.bindparam(name, type_=LedgerEntry.credited_at.type)
+    columns = [sa.func.coalesce(sa.func.sum(sa.case(
+        (sa.and_(at >= edge(f"{name}_start"), at < edge(f"{name}_end")), raw), else_=0)), 0) for name in CAP_WINDOWS]
+    subject_type = sa.bindparam("subject_type", type_=LedgerEntry.subject_type.type)
+    month_earned = sa.select(PointTotal.earned).where(
+        PointTotal.subject_type == subject_type, PointTotal.subject_id == sa.bindparam("subject_id"),
+        PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == sa.bindparam("month"),
+    ).scalar_subquery()
+    return sa.select(*columns, month_earned).where(
+        LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id == sa.bindparam("subject_id"),
+        LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.item_code == sa.bindparam("item_code"),
+        at >= edge("from"), at < edge("to"))
 
 
 def _subject_label(subject_type) -> str:
