@@ -11,9 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from points_service.db import db, utcnow
+from points_service.db import attach_written, db, insert_unless_exists, utcnow
 from points_service.domain.notifications.config import FIELD_LIMITS, field_type, notification_config
 from points_service.domain.periods import LOCAL_TZ
 from points_service.models import Delivery, InboxMessage, SubscriptionGrant
@@ -54,15 +53,13 @@ def notify(member_id: int, event: str, source_key: str, values: dict) -> InboxMe
     if spec is None:
         return None  # the deployment does not notify this event
     texts = {name: text_of(value) for name, value in values.items()}
-    message = InboxMessage(member_id=member_id, event=event, source_key=source_key[:80],
-                           title=spec.title.format_map(texts)[:60], body=spec.body.format_map(texts)[:500],
-                           link=spec.link.format_map(texts)[:200], created_at=utcnow())
-    try:
-        with db.session.begin_nested():
-            db.session.add(message)
-            db.session.flush()
-    except IntegrityError:
-        return None  # a retried event or a second job run: notified already
+    row = {"member_id": member_id, "event": event, "source_key": source_key[:80],
+           "title": spec.title.format_map(texts)[:60], "body": spec.body.format_map(texts)[:500],
+           "link": spec.link.format_map(texts)[:200], "created_at": utcnow(), "read_at": None}
+    message_id = insert_unless_exists(InboxMessage, row, ("source_key", "member_id"))
+    if message_id is None:
+        return None  # a retried event or a second job run: notified already (the unique key decides)
+    message = attach_written(InboxMessage(id=message_id, **row))
     if _take_grant(member_id, spec.template):
         db.session.add(Delivery(message_id=message.id, member_id=member_id, template_key=spec.template,
                                 data=wechat_data(config.templates[spec.template].fields, texts),
