@@ -17,7 +17,17 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import core_execute, db, sql_constant
 from points_service.domain.errors import Forbidden, ServiceError, Unauthorized
-from points_service.models import ROLE_SCOPE, Member, Organization, Region, Role, RoleGrant, ScopeType, User
+from points_service.models import (
+    ROLE_SCOPE,
+    Member,
+    Organization,
+    Region,
+    Role,
+    RoleGrant,
+    ScopeType,
+    StarRunStatus,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -303,6 +313,12 @@ def can_review_star_runs(principal: Principal, _obj=None) -> bool:
     return principal.is_admin or principal.has(Role.COMMUNITY_ADMIN)
 
 
+def can_object_to_star_run(principal: Principal, run) -> bool:
+    """Anyone signed in objects to a published run's candidates (the use case checks the publicity window). A run
+    not yet published, or withdrawn, exists only for its reviewers."""
+    return run.status in (StarRunStatus.PUBLISHED, StarRunStatus.FINALIZED) or can_review_star_runs(principal)
+
+
 def is_member(principal: Principal, _obj=None) -> bool:
     return principal.member_id is not None
 
@@ -351,7 +367,7 @@ RULES: dict[str, Rule] = {
     "approvals.list": can_decide_any,
     "star.run": is_admin,  # propose, publish, decide objections, finalize 业务之星 runs
     "star.review": can_review_star_runs,  # runs and every candidate's reasons (community admins: theirs)
-    "star.object": is_signed_in,  # anyone may object to a candidate during publicity (公示)
+    "star.object": can_object_to_star_run,  # anyone may object to a candidate during publicity (公示)
     "stars.view": is_signed_in,  # published winners
     "red_flag.award": is_admin,
     "red_flags.view": is_signed_in,

@@ -1,6 +1,6 @@
 """Self-reports and approvals over HTTP as the mini-program and the console use them: submitting (with
 Idempotency-Key), the scoped queue, single and batch decisions, request-info and resubmission, proposals,
-and a forbidden case for every approval route."""
+and for every approval route a forbidden case and an item outside one's scope answering like a missing one."""
 
 from __future__ import annotations
 
@@ -208,22 +208,51 @@ def test_a_secretary_who_is_also_the_member_cannot_approve_his_own_record(client
     assert call(client, "GET", "/approvals", world["users"]["alice"]).get_json()["data"]["total"] == 0
 
 
-@pytest.mark.parametrize("decision,payload", [
-    ("approve", {}), ("reject", {"reason": "不符"}), ("request-info", {"comment": "请补充"}),
-])
+DECISIONS = [("approve", {}), ("reject", {"reason": "不符"}), ("request-info", {"comment": "请补充"})]
+
+
+def envelope(response) -> tuple:
+    return response.status_code, response.get_json()["code"], response.get_json()["message"]
+
+
+@pytest.mark.parametrize("decision,payload", DECISIONS)
 @pytest.mark.parametrize("who,item_code", [
-    ("other_secretary", "member.self_service_hour"),  # another branch
-    ("south_admin", "member.micro_wish"),  # another community
     ("alice", "member.micro_wish"),  # his own record
-    ("hr", "member.self_service_hour"),
+    ("hr", "member.self_service_hour"),  # no approvals role
 ])
-def test_every_decision_route_is_forbidden_outside_scope_or_on_ones_own_record(client, world, decision, payload,
-                                                                                who, item_code):
+def test_every_decision_route_is_forbidden_on_ones_own_record_or_without_an_approvals_role(
+        client, world, decision, payload, who, item_code):
     record = submit(client, world, item_code=item_code, **({} if item_code.endswith("_hour") else {"hours": None}))
     response = decide(client, world, f"record:{record['id']}", who, decision, payload)
     assert response.status_code == 403 and response.get_json()["code"] == "forbidden"
     db.session.expire_all()
     assert db.session.get(Record, record["id"]).status == RecordStatus.PENDING
+
+
+@pytest.mark.parametrize("decision,payload", DECISIONS)
+@pytest.mark.parametrize("who,item_code", [
+    ("other_secretary", "member.self_service_hour"),  # another branch
+    ("south_admin", "member.micro_wish"),  # another community
+])
+def test_a_record_outside_the_deciders_scope_answers_like_a_missing_one(client, world, decision, payload, who,
+                                                                        item_code):
+    record = submit(client, world, item_code=item_code, **({} if item_code.endswith("_hour") else {"hours": None}))
+    hidden = decide(client, world, f"record:{record['id']}", who, decision, payload)
+    missing = decide(client, world, "record:999999", who, decision, payload)
+    assert envelope(hidden) == envelope(missing) == (404, "not_found", "审批事项不存在")
+    db.session.expire_all()
+    assert db.session.get(Record, record["id"]).status == RecordStatus.PENDING
+
+
+@pytest.mark.parametrize("decision,payload", DECISIONS[:2])
+@pytest.mark.parametrize("who", ["other_secretary", "south_admin"])
+def test_a_proposal_outside_the_deciders_scope_answers_like_a_missing_one(client, world, decision, payload, who):
+    proposal = make_proposal(world["north"], world["fin1"])  # fin1's secretary decides, then north's admin
+    hidden = decide(client, world, f"activity:{proposal.id}", who, decision, payload)
+    missing = decide(client, world, "activity:999999", who, decision, payload)
+    assert envelope(hidden) == envelope(missing) == (404, "not_found", "审批事项不存在")
+    db.session.expire_all()
+    assert proposal.status == ActivityStatus.PROPOSED
 
 
 def test_reject_needs_a_reason_and_request_info_a_comment(client, world):
@@ -260,8 +289,13 @@ def test_a_batch_with_one_foreign_id_is_refused_whole_naming_that_id(client, wor
     ids = [f"record:{r['id']}" for r in [*ours, foreign]]
     response = call(client, "POST", "/approvals/batch", world["users"]["secretary"],
                     {"ids": ids, "decision": "approve"})
-    assert response.status_code == 403
+    assert response.status_code == 422 and response.get_json()["code"] == "validation_failed"
     assert response.get_json()["data"]["errors"].keys() == {f"record:{foreign['id']}"}
+    assert response.get_json()["data"]["reasons"] == {f"record:{foreign['id']}": "not_found"}  # as a missing id:
+    missing = call(client, "POST", "/approvals/batch", world["users"]["secretary"],
+                   {"ids": [*ids[:3], "record:999999"], "decision": "approve"})
+    assert envelope(missing) == envelope(response)
+    assert missing.get_json()["data"]["errors"]["record:999999"] == response.get_json()["data"]["errors"][ids[3]]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
     queue = call(client, "GET", "/approvals", world["users"]["secretary"]).get_json()["data"]
     assert queue["total"] == 3

@@ -138,6 +138,18 @@ def test_bad_objections_and_decisions_are_422(client, world):
     assert decision.status_code == 422 and "upheld" in decision.get_json()["data"]["errors"]
 
 
+def test_an_unpublished_run_answers_a_members_objection_like_a_missing_one(client, world):
+    run_id = propose(client, world).get_json()["data"]["id"]
+    body = {"member_id": world["alice"].id, "reason": "时长存疑"}
+    unpublished = call(client, world, "POST", f"/stars/runs/{run_id}/objections", "bob", body)
+    missing = call(client, world, "POST", "/stars/runs/999999/objections", "bob", body)
+    assert unpublished.status_code == missing.status_code == 404
+    assert unpublished.get_json()["code"] == missing.get_json()["code"] == "not_found"
+    assert unpublished.get_json()["message"] == missing.get_json()["message"]
+    reviewer = call(client, world, "POST", f"/stars/runs/{run_id}/objections", "community_admin", body)
+    assert reviewer.status_code == 409 and reviewer.get_json()["code"] == "invalid_transition"  # he sees the run
+
+
 def test_an_open_quarter_is_409_and_an_unknown_run_404(client, world):
     response = propose(client, world, period="2027-Q1")
     assert response.status_code == 409 and response.get_json()["code"] == "period_not_ended"

@@ -1,5 +1,6 @@
 """The approvals pages: the scoped queue with its filters and pending badge, decisions one at a time (also
-as htmx partials), rejection with a reason, batches, and a 403 page outside the user's scope."""
+as htmx partials), rejection with a reason, batches, a 404 page outside the user's scope (like a missing id) and a
+403 page for a record one submitted oneself."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from points_service.db import db
 from points_service.domain.ledger.totals import total_of
 from points_service.models import ALL_TIME, LedgerName, Record, RecordStatus, SubjectType
 from tests.console.helpers import post, sign_in, text
-from tests.factories.records import self_report
+from tests.factories.records import org_record, self_report
 
 
 def status_of(record: Record) -> RecordStatus:
@@ -79,20 +80,29 @@ def test_a_batch_is_all_or_nothing_and_reports_why(client, world):
     post(client, "/console/approvals/batch", {"ids": [f"record:{first.id}", f"record:{foreign.id}"],
                                              "decision": "approve"})
     assert status_of(first) == RecordStatus.PENDING  # bob's record is not his: nothing happened
-    assert "无权处理" in text(client.get("/console/approvals"))
+    assert "不存在的事项" in text(client.get("/console/approvals"))  # another branch's record: as a missing one
     post(client, "/console/approvals/batch", {"ids": [f"record:{first.id}", f"record:{second.id}"],
                                              "decision": "approve"})
     assert status_of(first) == status_of(second) == RecordStatus.APPROVED
 
 
-def test_a_record_outside_the_users_scope_is_a_403_page_and_cannot_be_decided(client, world):
+def test_a_record_outside_the_users_scope_is_a_404_page_like_a_missing_one_and_cannot_be_decided(client, world):
     foreign = self_report(world["users"]["bob"])
     sign_in(client, "secretary")
     detail = client.get(f"/console/approvals/record:{foreign.id}")
-    assert detail.status_code == 403 and "无权" in text(detail)
-    post(client, f"/console/approvals/record:{foreign.id}/approve")
+    missing = client.get("/console/approvals/record:999999")
+    assert detail.status_code == missing.status_code == 404 and "审批事项不存在" in text(detail)
+    refused = post(client, f"/console/approvals/record:{foreign.id}/approve", htmx=True)
+    assert "审批事项不存在" in text(refused) and "张晓丽" not in text(refused) and "李·建国" not in text(refused)
     assert status_of(foreign) == RecordStatus.PENDING
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 1
+
+
+def test_a_record_one_submitted_oneself_is_a_403_page(client, world):
+    record = org_record(world["users"]["org_admin"], world["finance"])  # routed to the paired community's admin
+    sign_in(client, "finance_org_admin")
+    detail = client.get(f"/console/approvals/record:{record.id}")
+    assert detail.status_code == 403 and "无权" in text(detail)
 
 
 def test_the_detail_page_shows_the_member_the_evidence_and_the_history(client, world):

@@ -63,10 +63,10 @@ def _row_forms() -> dict:
 def detail(approval_id: str):
     principal = current_principal()
     target = approvals.find_target(approval_id)
-    if target is None:
+    if target is None or not approvals.may_see(principal, target):  # outside his scope: like a missing one
         raise NotFound("审批事项不存在")
     if not approvals.may_decide(principal, target):
-        raise Forbidden("无权查看此审批事项（不在管辖范围内或为本人提交）")
+        raise Forbidden("无权审批此事项（本人提交或不在本环节）")
     item = approval_queue.describe(principal, [target])[0]
     kind = "record" if isinstance(target, Record) else "activity"
     return render_template("console/approvals/detail.html", item=item, events=reads.approval_events(kind, target.id),
@@ -98,7 +98,8 @@ def _decide(approval_id: str, decision: Decision, note: str, form):
         flash(error or ("已通过" if decision == Decision.APPROVE else "已驳回"), "error" if error else "ok")
         return redirect(back_to(url_for(".detail", approval_id=approval_id)))
     target = approvals.find_target(approval_id)
-    item = approval_queue.describe(principal, [target])[0] if target is not None else None
+    seen = target is not None and approvals.may_see(principal, target)
+    item = approval_queue.describe(principal, [target])[0] if seen else None
     return render_template("console/approvals/_row_decided.html", item=item, error=error, statuses=STATUS_NAMES,
                            forms=_row_forms(), pending=nav.pending_approvals(principal), approval_id=approval_id)
 

@@ -160,6 +160,15 @@ def can_resubmit(actor: Principal, record: Record) -> bool:
     return may_resubmit(actor, record) and can_transition(RecordStatus(record.status), RecordStatus.PENDING)
 
 
+def may_see(actor: Principal, target: Record | Activity) -> bool:
+    """Whether the item exists for the actor. A record: for its approver, its submitter and those who answer for
+    it (the member, the organization's managers). A proposal: as its activity does (published, or managed by
+    him). Deciding an item he does not see is refused like an id that names nothing."""
+    if isinstance(target, Record):
+        return target.submitted_by_id == actor.user_id or may_resubmit(actor, target) or may_decide(actor, target)
+    return target.status == ActivityStatus.PUBLISHED or allowed(actor, "activity.manage", target)
+
+
 def actions_for(actor: Principal, target: Record | Activity) -> list[str]:
     """The decisions this actor may take on this target now (for the console's buttons)."""
     checks = {Decision.APPROVE: can_approve, Decision.REJECT: can_reject, Decision.REQUEST_INFO: can_request_info}
@@ -249,7 +258,7 @@ def find_target(raw_id: str) -> Record | Activity | None:
 
 
 def _failure(actor: Principal, target: Record | Activity | None, decision: Decision) -> Failure | None:
-    if target is None:
+    if target is None or not may_see(actor, target):
         return Failure("not_found", FAILURE_MESSAGES["not_found"])
     if not may_decide(actor, target):
         return Failure("forbidden", FAILURE_MESSAGES["forbidden"])
@@ -260,13 +269,12 @@ def _failure(actor: Principal, target: Record | Activity | None, decision: Decis
 
 def decide(actor: Principal, raw_id: str, decision: Decision, comment: str = "", *,
            now: datetime | None = None) -> Record | Activity:
-    """Approve, reject or ask for more information about one record or proposed activity."""
+    """Approve, reject or ask for more information about one record or proposed activity: 404 for an item the
+    actor does not see (as for an unknown id), 403 for one he sees but may not decide, 409 for its state."""
     target = find_target(raw_id)
-    if target is None:
-        raise NotFound(FAILURE_MESSAGES["not_found"])
     failure = _failure(actor, target, decision)
     if failure is not None:
-        raise (Forbidden if failure.code == "forbidden" else InvalidTransition)(failure.message)
+        raise {"not_found": NotFound, "forbidden": Forbidden}.get(failure.code, InvalidTransition)(failure.message)
     _apply(actor, [target], decision, comment, now or utcnow())
     return target
 
@@ -274,7 +282,7 @@ def decide(actor: Principal, raw_id: str, decision: Decision, comment: str = "",
 def decide_batch(actor: Principal, raw_ids: list[str], decision: Decision, comment: str = "", *,
                  now: datetime | None = None) -> list[Record | Activity]:
     """All or nothing: if any id may not be decided by the actor now, nothing changes and each failure
-    is reported under its id (422 unknown ids, else 403 out of scope or own, else 409 wrong state)."""
+    is reported under its id (422 unknown or unseen ids, else 403 own or not his to decide, else 409 wrong state)."""
     if decision == Decision.REQUEST_INFO:
         raise ValidationFailed({"decision": ["批量审批只能是 approve 或 reject"]})
     _check_batch_ids(raw_ids)

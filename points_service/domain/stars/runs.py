@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from points_service.db import db, utcnow
 from points_service.domain import notifications
-from points_service.domain.access import Principal, allowed, authorize
+from points_service.domain.access import Principal, allowed, authorize, authorize_or_hide
 from points_service.domain.audit import audit
 from points_service.domain.awards.points import credit_star_winners
 from points_service.domain.calendar import working_days_after
@@ -268,8 +268,8 @@ def raise_objection(actor: Principal, run_id: int, member_id: int, reason: str, 
                     now: datetime | None = None) -> StarObjection:
     """Anyone signed in may object to a candidate while the run is in publicity."""
     now = now or utcnow()
-    authorize(actor, "star.object")
     run = find_run(run_id)
+    authorize_or_hide(actor, "star.object", run, NotFound("评选不存在"))  # unpublished: like a missing one
     if not in_publicity(run, now):
         raise InvalidTransition("不在公示期内，不能提出异议")
     if _candidate(run, member_id) is None:

@@ -130,10 +130,10 @@ def test_a_secretary_who_is_also_the_member_cannot_approve_his_own_record(world)
     ("hr", "member.self_service_hour"),
     ("bob", "member.self_service_hour"),
 ])
-def test_only_the_routed_approver_within_scope_decides(world, who, item_code):
+def test_only_the_routed_approver_within_scope_decides_and_for_others_the_record_does_not_exist(world, who, item_code):
     record = self_report(world["users"]["alice"], item_code)
     for decision in Decision:
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound):
             decide(world, who, record, decision)
     assert record.status == RecordStatus.PENDING
 
@@ -197,10 +197,11 @@ def test_a_batch_with_one_foreign_id_changes_nothing_and_names_the_foreign_id(wo
     ours = [self_report(world["users"]["alice"]) for _ in range(3)]
     foreign = self_report(world["users"]["bob"])  # fin2: not the fin1 secretary's
     ids = [approvals.approval_id(r) for r in [*ours, foreign]]
-    with pytest.raises(Forbidden) as failure:
+    with pytest.raises(ServiceError) as failure:
         approvals.decide_batch(as_user(world["users"]["secretary"]), ids, Decision.APPROVE, now=NOW)
+    assert (failure.value.status, failure.value.code) == (422, "validation_failed")  # as for an unknown id
     assert set(failure.value.data["errors"]) == {f"record:{foreign.id}"}
-    assert failure.value.data["reasons"] == {f"record:{foreign.id}": "forbidden"}
+    assert failure.value.data["reasons"] == {f"record:{foreign.id}": "not_found"}
     db.session.expire_all()
     assert {r.status for r in [*ours, foreign]} == {RecordStatus.PENDING}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
@@ -268,13 +269,17 @@ def test_a_proposal_is_approved_by_its_organization_and_then_published_by_the_ho
 
 def test_each_step_of_a_proposal_belongs_to_its_own_approver(world):
     proposal = make_proposal(world["north"], world["fin1"])
-    for who in ("community_admin", "other_secretary", "hr", "alice"):
-        with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden):
+        decide(world, "community_admin", proposal)  # the host community sees it, but decides the second step
+    for who in ("other_secretary", "hr", "alice"):  # for them the proposal does not exist
+        with pytest.raises(NotFound):
             decide(world, who, proposal)
     decide(world, "org_admin", proposal)  # the department's org admin manages its branches too
-    for who in ("secretary", "org_admin", "south_admin"):
+    for who in ("secretary", "org_admin"):
         with pytest.raises(Forbidden):
             decide(world, who, proposal)
+    with pytest.raises(NotFound):
+        decide(world, "south_admin", proposal)
     assert proposal.approval_step == ProposalStep.COMMUNITY and proposal.status == ActivityStatus.PROPOSED
 
 
@@ -297,7 +302,7 @@ def test_a_proposal_can_be_rejected_at_either_step_and_then_nothing_more(world, 
     for who in (decider, "admin"):
         with pytest.raises(InvalidTransition):
             decide(world, who, proposal)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         decide(world, "south_admin", proposal)
 
 
