@@ -29,7 +29,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import db, utcnow
+from points_service.db import commit_keeping, db, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
@@ -336,7 +336,7 @@ def _apply(actor: Principal, targets: Iterable[Record | Activity], decision: Dec
                 credit(record_fact(target), actor_id=actor.user_id, at=now)
             _audit(actor, target, decision, comment)
             notifications.record_decided(target, comment)
-        db.session.commit()
+        commit_keeping(*targets)  # the answer describes them as written: no reload
     except ServiceError:
         db.session.rollback()
         raise

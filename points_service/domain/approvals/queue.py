@@ -152,11 +152,16 @@ def describe(actor: Principal, targets: list[Record | Activity]) -> list[QueueIt
     member_ids = {t.subject_id for t in targets if isinstance(t, Record) and t.subject_type == SubjectType.MEMBER}
     org_ids = {t.subject_id for t in targets if isinstance(t, Record) and t.subject_type == SubjectType.ORGANIZATION}
     org_ids |= {t.proposed_by_org_id for t in targets if isinstance(t, Activity)}
-    members = {m.id: m for m in db.session.scalars(sa.select(Member).where(Member.id.in_(member_ids)))}
-    orgs = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids)))}
+    members = _by_id(Member, member_ids)
+    orgs = _by_id(Organization, org_ids)
     names = item_names()
     return [_record_item(actor, t, members, orgs, names) if isinstance(t, Record)
             else _activity_item(actor, t, orgs, names) for t in targets]
+
+
+def _by_id(model, ids: set[int]) -> dict:
+    """The rows of these ids in one statement; none for no ids."""
+    return {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(ids)))} if ids else {}
 
 
 def _record_item(actor: Principal, record: Record, members: dict, orgs: dict, names: dict) -> QueueItem:
