@@ -21,8 +21,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
-from points_service.db import db, utcnow
+from points_service.db import commit_keeping, db, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed, authorize, nodes_in_scope
 from points_service.domain.audit import audit
@@ -81,7 +82,7 @@ def place_order(actor: Principal, request: OrderRequest, *, at: datetime | None 
     except (ServiceError, IntegrityError):
         db.session.rollback()
         raise
-    db.session.commit()
+    commit_keeping(order, order.item, order.member, order.community)  # the answer shows them as written
     return order
 
 
@@ -101,7 +102,7 @@ def _place(actor: Principal, member: Member, request: OrderRequest, at: datetime
     reason = refusal(item.price, request.quantity, item.limit_per_member, standing, policy.redemption)
     if reason is not None:
         raise REFUSALS[reason]()
-    _reserve_stock(item.id, request.quantity)
+    _reserve_stock(item, request.quantity)
     order = _insert_order(MarketOrder(
         item_id=item.id, member_id=member.id, community_id=member.community_id, user_id=actor.user_id,
         request_key=request.request_key, quantity=request.quantity, points=item.price * request.quantity,
@@ -112,15 +113,19 @@ def _place(actor: Principal, member: Member, request: OrderRequest, at: datetime
     return order
 
 
-def _reserve_stock(item_id: int, quantity: int) -> None:
-    """Take ``quantity`` units if there are that many (unlimited items only count sales)."""
+def _reserve_stock(item: MarketItem, quantity: int) -> None:
+    """Take ``quantity`` units if there are that many (unlimited items only count sales); the item then holds
+    the stock and sales the UPDATE left."""
     reserved = db.session.execute(
-        sa.update(MarketItem).where(MarketItem.id == item_id,
+        sa.update(MarketItem).where(MarketItem.id == item.id,
                                     sa.or_(MarketItem.stock.is_(None), MarketItem.stock >= quantity))
         .values(stock=MarketItem.stock - quantity, sold=MarketItem.sold + quantity)
-        .execution_options(synchronize_session=False))
-    if reserved.rowcount != 1:
+        .returning(MarketItem.stock, MarketItem.sold)
+        .execution_options(synchronize_session=False)).first()
+    if reserved is None:
         raise errors.OutOfStock()
+    set_committed_value(item, "stock", reserved.stock)
+    set_committed_value(item, "sold", reserved.sold)
 
 
 def _release_stock(order: MarketOrder) -> None:
