@@ -93,8 +93,9 @@ class ReasonArgs(ma.Schema):
 
 
 class PickupArgs(ma.Schema):
-    code = CleanString(required=True, max_length=16, metadata={"description": "取货码（不区分大小写）",
-                                                                "example": "7KX2QD"})
+    code = CleanString(required=True, max_length=200, metadata={
+        "description": "取货码（不区分大小写），或扫码枪读出的整段内容（…?code=7KX2QD、pickup:7KX2QD、…/7KX2QD）",
+        "example": "7KX2QD"})
 
 
 OFFER_SCOPES = {"all": None, "community": RegionLevel.COMMUNITY, "street": RegionLevel.STREET,

@@ -109,6 +109,15 @@ def test_the_community_admin_hands_over_by_code_and_a_wrong_or_foreign_code_is_4
     assert done.get_json()["data"]["pickup_code"] is None
 
 
+@pytest.mark.parametrize("scanned", ["https://points.example.cn/shop/pickup?code={code}&from=qr",
+                                     "pickup:{code}", "https://points.example.cn/shop/pickup/{code}"])
+def test_a_desk_scanner_may_send_the_whole_scanned_text(client, world, scanned):
+    code = order(client, world, world["bag"]).get_json()["data"]["pickup_code"]
+    done = client.post("/api/v1/shop/pickups", json={"code": scanned.format(code=code)},
+                       headers=world["h"]["community_admin"])
+    assert done.status_code == 200 and done.get_json()["data"]["state"] == "picked_up"
+
+
 def test_the_member_cancels_and_sees_the_refund_and_his_orders(client, world):
     placed = order(client, world, world["bag"], 2).get_json()["data"]
     cancelled = client.post(f"/api/v1/shop/orders/{placed['id']}/cancel", headers=world["h"]["alice"])
