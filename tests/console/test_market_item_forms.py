@@ -184,4 +184,4 @@ def test_saving_an_item_unchanged_keeps_its_window_to_the_minute(client, world):
     saved = db.session.get(MarketItem, item.id)
     assert (saved.visible_from, saved.visible_until) == (start, start + timedelta(days=30))
     update = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "market.item_update"))
-    assert update.detail == {}  # nothing changed, nothing claimed changed
+    assert update is None  # nothing changed: nothing written, nothing audited

@@ -103,10 +103,14 @@ def update_item(actor: Principal, item_id: int, changes: dict, picture: bytes | 
     _check_window(changes.get("visible_from", item.visible_from), changes.get("visible_until", item.visible_until))
     if picture is not None:
         changes = {**changes, "picture": store_picture(picture)}
-    for name, value in changes.items():
+    changed = {name: value for name, value in changes.items() if getattr(item, name) != value}
+    if not changed:  # a form saved as it was: nothing to write or audit
+        db.session.rollback()
+        return item
+    for name, value in changed.items():
         setattr(item, name, value)
     item.updated_at = utcnow()
-    audit("market.item_update", actor=actor, target=item, detail={k: str(v) for k, v in changes.items()})
+    audit("market.item_update", actor=actor, target=item, detail={k: str(v) for k, v in changed.items()})
     db.session.commit()
     return item
 

@@ -21,7 +21,7 @@ from points_service.domain.market.catalogue import (
     update_item,
 )
 from points_service.domain.market.pictures import picture_path
-from points_service.models import MarketItem, RegionLevel, Role
+from points_service.models import AuditEntry, MarketItem, RegionLevel, Role
 from tests.factories import make_user, make_world
 from tests.factories.market import make_item, principal_of
 
@@ -70,6 +70,19 @@ def test_an_edit_with_a_bad_picture_changes_nothing(world):
     assert (db.session.get(MarketItem, item.id).name, db.session.get(MarketItem, item.id).picture) == ("党徽", None)
     updated = update_item(world["p"]["community_admin"], item.id, {"name": "改名"}, png())
     assert updated.name == "改名" and picture_path(updated.picture) is not None
+
+
+def test_an_edit_audits_only_what_changed_and_an_unchanged_save_writes_nothing(world):
+    item = make_item(world["north"], name="党徽")
+    db.session.commit()
+    updated_at = item.updated_at
+
+    def audit_rows():
+        return db.session.execute(sa.select(AuditEntry.detail).where(AuditEntry.action == "market.item_update")).all()
+    update_item(world["p"]["community_admin"], item.id, {"name": "党徽", "price": item.price})
+    assert audit_rows() == [] and db.session.get(MarketItem, item.id).updated_at == updated_at
+    update_item(world["p"]["community_admin"], item.id, {"name": "党徽", "price": item.price + 1})
+    assert [row.detail for row in audit_rows()] == [{"price": str(item.price)}]
 
 
 def test_the_regions_an_admin_offers_items_in_follow_his_grants(world):
