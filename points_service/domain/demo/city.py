@@ -23,6 +23,7 @@ from points_service.db import db
 from points_service.domain.accounts.users import add_user
 from points_service.domain.audit import audit
 from points_service.domain.demo.history import seed_history
+from points_service.domain.demo.market import seed_market
 from points_service.domain.demo.names import (
     CITY,
     CITY_UNITS,
@@ -251,7 +252,7 @@ def _bind_openid(openid: str, member: Member) -> None:
 
 
 SEED_STEPS: list[Callable[[DemoCity], None]] = [
-    seed_territory, seed_organizations, seed_members, seed_accounts, seed_history,
+    seed_territory, seed_organizations, seed_members, seed_accounts, seed_history, seed_market,
 ]
 
 

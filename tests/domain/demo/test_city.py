@@ -17,8 +17,19 @@ from sqlalchemy.orm import aliased
 from points_service.db import db
 from points_service.domain.demo.city import DemoSize, person_name, seed_demo
 from points_service.domain.demo.names import DISTRICTS
+from points_service.domain.market.standing import balance_of
 from points_service.domain.phones import hash_phone, mask_phone, normalize_phone
-from points_service.models import Member, Organization, OrgKind, Region, RegionLevel, Role, RoleGrant, User
+from points_service.models import (
+    MarketItem,
+    Member,
+    Organization,
+    OrgKind,
+    Region,
+    RegionLevel,
+    Role,
+    RoleGrant,
+    User,
+)
 from tests.dbutil import reset_database
 
 SMALL = DemoSize(communities=6, departments=5, members=60)
@@ -265,3 +276,22 @@ def test_cli_info_prints_urls_accounts_and_how_to_sign_in(app, tmp_path):
 def test_cli_info_without_a_seed_says_how_to_seed(app, tmp_path):
     output = run_cli(app, tmp_path, "info").output
     assert "http://127.0.0.1:5000/api/docs" in output and "flask demo seed" in output
+
+
+def test_the_demo_shop_offers_two_items_in_every_community_and_one_city_wide(app, client):
+    city = seed_small()
+    per_region = Counter(db.session.scalars(sa.select(MarketItem.region_id)))
+    assert {c.id: per_region[c.id] for c in city.communities} == {c.id: 2 for c in city.communities}
+    root = db.session.scalar(sa.select(Region.id).where(Region.level == RegionLevel.CITY))
+    assert per_region[root] == 1 and sum(per_region.values()) == 2 * len(city.communities) + 1
+    token = client.post("/api/v1/auth/wechat", json={"code": "dev:demo-member-1"}).get_json()["data"]["access_token"]
+    items = client.get("/api/v1/shop/items", headers={"Authorization": f"Bearer {token}"}).get_json()["data"]
+    assert sorted(item["name"] for item in items["items"]) == sorted(
+        ["洗衣液（2 kg）", "义剪服务（一次）", "红色教育基地参观券"])
+
+
+def test_demo_members_earned_enough_to_order_from_the_demo_shop(app):
+    city = seed_small()
+    cheapest = db.session.scalar(sa.select(sa.func.min(MarketItem.price)))
+    can_afford = [m for m in city.members if balance_of(m.id) >= cheapest]
+    assert len(can_afford) >= len(city.members) // 4
