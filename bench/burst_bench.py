@@ -34,7 +34,15 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from checkin_bench import VENUE_LAT, VENUE_LNG, Gunicorn, drive, machine  # noqa: E402
+from checkin_bench import (  # noqa: E402
+    LIMITER_STORAGE,
+    VENUE_LAT,
+    VENUE_LNG,
+    Gunicorn,
+    clear_limiter_counts,
+    drive,
+    machine,
+)
 from rank_bench import QUARTER, STANDING_BOARD, bearers, server_env  # noqa: E402
 
 
@@ -174,7 +182,8 @@ def table(rows: list[dict]) -> str:
 
 def main() -> int:
     args = parse_args()
-    env = server_env(args)
+    clear_limiter_counts()
+    env = {**server_env(args), "POINTS_RATELIMIT_STORAGE_URI": LIMITER_STORAGE}  # as production counts them
     os.environ.update({k: v for k, v in env.items() if k.startswith(("POINTS_", "BENCH_"))})
     from points_service import create_app
     app, rng, info = create_app(), random.Random(args.seed), machine()

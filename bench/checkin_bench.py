@@ -69,11 +69,24 @@ def parse_args() -> argparse.Namespace:
 
 # -- environment and database -------------------------------------------------------------------------
 
+LIMITER_STORAGE = os.environ.get("BENCH_LIMITER_STORAGE", "redis://127.0.0.1:6379/14")
+
+
 def server_env(args) -> dict:
+    """The service as production runs it: the rate limits count in Redis (a round trip per limited request;
+    ``memory://`` would also scan every key every 10 ms in each worker). Its counts are emptied first."""
     url = f"{args.pg.replace('postgresql://', 'postgresql+psycopg://', 1)}/{args.database}"
+    clear_limiter_counts()
     return {**os.environ, "POINTS_ENV": "development", "POINTS_DATABASE_URL": url, "BENCH_DATABASE_URL": url,
             "POINTS_SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-            "POINTS_PHONE_HASH_KEY": "bench-phone-hash-key", "PYTHONPATH": str(ROOT)}
+            "POINTS_PHONE_HASH_KEY": "bench-phone-hash-key", "PYTHONPATH": str(ROOT),
+            "POINTS_RATELIMIT_STORAGE_URI": LIMITER_STORAGE}
+
+
+def clear_limiter_counts() -> None:
+    if LIMITER_STORAGE.startswith("redis://"):
+        import redis
+        redis.Redis.from_url(LIMITER_STORAGE).flushdb()
 
 
 def recreate_database(args) -> None:
