@@ -22,11 +22,9 @@ import argparse
 import json
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -34,16 +32,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from checkin_bench import (  # noqa: E402
-    LIMITER_STORAGE,
-    VENUE_LAT,
-    VENUE_LNG,
-    Gunicorn,
-    clear_limiter_counts,
-    drive,
-    machine,
-)
-from rank_bench import QUARTER, STANDING_BOARD, bearers, server_env  # noqa: E402
+from checkin_bench import VENUE_LAT, VENUE_LNG, Gunicorn, drive, machine, new_activities, server_env  # noqa: E402
+from rank_bench import QUARTER, STANDING_BOARD, bearers  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,8 +47,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=18761)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="points_bench_burst")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
-    parser.add_argument("--redis-db", type=int, default=15)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--json", type=Path)
     return parser.parse_args()
@@ -102,27 +90,17 @@ def measure_reads(args, scenarios: dict, phase: str) -> list[dict]:
 
 
 def burst_world(app, conn, args, rng: random.Random) -> tuple[list[tuple[int, str]], list[tuple[int, int]]]:
-    """Fresh published activities (starting in 20 minutes: open for check-in, nobody late) in one community,
-    and the (activity, user) pairs of the burst: distinct members per activity."""
-    from points_service.db import utcnow
+    """Fresh published activities (``new_activities``: open for check-in, nobody late) in one community, with
+    their check-in secrets, and the (activity, user) pairs of the burst: distinct members per activity."""
     community = conn.execute("SELECT id FROM regions WHERE level = 'community' ORDER BY id LIMIT 1").fetchone()[0]
     users = [row[0] for row in conn.execute("SELECT u.id FROM users u JOIN members m ON m.id = u.member_id "
                                             "WHERE u.is_active AND m.is_active")]
     if len(users) < args.per_activity:
         raise SystemExit(f"the city has {len(users)} active members with accounts; --per-activity is larger")
-    count = -(-args.checkins // args.per_activity)
-    starts = utcnow() + timedelta(minutes=20)
-    activities = []
-    with app.app_context():
-        from points_service.db import db
-        from points_service.models import Activity, ActivityStatus
-        rows = [Activity(community_id=community, title="压测服务日", item_code="member.activity_hour",
-                         starts_at=starts, ends_at=starts + timedelta(hours=2), venue_lat=VENUE_LAT,
-                         venue_lng=VENUE_LNG, radius_m=100, capacity=None, status=ActivityStatus.PUBLISHED,
-                         checkin_secret=secrets.token_hex(32)) for _ in range(count)]
-        db.session.add_all(rows)
-        db.session.commit()
-        activities = [(row.id, row.checkin_secret) for row in rows]
+    ids = new_activities(app, community, -(-args.checkins // args.per_activity))
+    activities = conn.execute("SELECT id, checkin_secret FROM activities WHERE id = ANY(%s) ORDER BY id",
+                              (ids,)).fetchall()
+    conn.commit()
     pairs = [(activity_id, user) for activity_id, _ in activities
              for user in rng.sample(users, args.per_activity)][:args.checkins]
     rng.shuffle(pairs)
@@ -130,6 +108,7 @@ def burst_world(app, conn, args, rng: random.Random) -> tuple[list[tuple[int, st
 
 
 def checkin_calls(app, base: str, activities, pairs, tokens) -> list:
+    from points_service.db import utcnow
     from points_service.domain.checkin.tokens import make_token, step_of
     with app.app_context():
         from points_service.domain.checkin.scans import step_seconds
@@ -138,17 +117,12 @@ def checkin_calls(app, base: str, activities, pairs, tokens) -> list:
 
     def call(activity_id: int, user: int):
         def one():
-            code = make_token(activity_id, secrets_of[activity_id], step_of(_now(), step))
+            code = make_token(activity_id, secrets_of[activity_id], step_of(utcnow(), step))
             body = {"token": code, "lat": VENUE_LAT + 0.0002, "lng": VENUE_LNG, "accuracy": 20.0}
             return "POST", f"{base}/api/v1/activities/{activity_id}/checkins", {"json": body,
                                                                                "headers": tokens[user]}
         return one
     return [call(activity_id, user) for activity_id, user in pairs]
-
-
-def _now():
-    from points_service.db import utcnow
-    return utcnow()
 
 
 def cleanup(conn, activity_ids: list[int]) -> None:
@@ -182,8 +156,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> int:
     args = parse_args()
-    clear_limiter_counts()
-    env = {**server_env(args), "POINTS_RATELIMIT_STORAGE_URI": LIMITER_STORAGE}  # as production counts them
+    env = server_env(args)  # the rate limits count in Redis, as in production
     os.environ.update({k: v for k, v in env.items() if k.startswith(("POINTS_", "BENCH_"))})
     from points_service import create_app
     app, rng, info = create_app(), random.Random(args.seed), machine()

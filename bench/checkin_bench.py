@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -204,6 +205,21 @@ def bearer_tokens(app, user_ids: list[int]) -> dict[int, dict]:
 
 def worker_setting(args) -> str:
     return f"-w {args.workers} " + (f"-k gthread --threads {args.threads}" if args.threads > 1 else "(sync)")
+
+
+@contextmanager
+def service_and_baseline(args, env: dict, logs: Path, baseline_app: str = "baseline_app:app"):
+    """The service and a baseline under the same gunicorn settings (``--workers``, ``--threads``), on
+    ``--port`` and the next port; both stopped on the way out."""
+    servers: list[Gunicorn] = []
+    try:
+        servers.append(Gunicorn(["wsgi:app"], args.port, args.workers, env, logs / "service.log", args.threads))
+        servers.append(Gunicorn(["--pythonpath", "bench", baseline_app], args.port + 1, args.workers, env,
+                                logs / "baseline.log", args.threads))
+        yield servers[0], servers[1]
+    finally:
+        for server in servers:
+            server.stop()
 
 
 class Gunicorn:
@@ -440,17 +456,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     app, world, info = prepare(args, env)
     logs = Path(tempfile.mkdtemp(prefix="checkin_bench_"))
-    servers: list[Gunicorn] = []
-    try:
-        service = Gunicorn(["wsgi:app"], args.port, args.workers, env, logs / "service.log", args.threads)
-        servers.append(service)
-        baseline = Gunicorn(["--pythonpath", "bench", "baseline_app:app"], args.port + 1, args.workers, env,
-                            logs / "baseline.log", args.threads)
-        servers.append(baseline)
+    with service_and_baseline(args, env, logs) as (service, baseline):
         runs = measure_all(args, app, world, service, baseline)
-    finally:
-        for server in servers:
-            server.stop()
     rows = medians(runs)
     print(f"\nmedians over {args.repeats} repetition(s); {args.requests} requests per run; "
           f"gunicorn {worker_setting(args)} for both; logs in {logs}\n")

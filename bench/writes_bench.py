@@ -39,7 +39,6 @@ from checkin_bench import (  # noqa: E402  (the bench folder is not a package)
     VENUE_LAT,
     VENUE_LNG,
     CodeScreen,
-    Gunicorn,
     Run,
     bearer_tokens,
     build_schema,
@@ -49,6 +48,7 @@ from checkin_bench import (  # noqa: E402  (the bench folder is not a package)
     recreate_database,
     seed,
     server_env,
+    service_and_baseline,
     worker_setting,
 )
 
@@ -257,17 +257,9 @@ def main() -> int:
     with psycopg.connect(f"{args.pg}/{args.database}", autocommit=True) as conn:
         conn.execute(TABLE_DDL)
     print(json.dumps(info, ensure_ascii=False), flush=True)
-    logs, servers = Path(tempfile.mkdtemp(prefix="writes_bench_")), []
-    try:
-        service = Gunicorn(["wsgi:app"], args.port, args.workers, env, logs / "service.log", args.threads)
-        servers.append(service)
-        baseline = Gunicorn(["--pythonpath", "bench", "baseline_app:app"], args.port + 1, args.workers, env,
-                            logs / "baseline.log", args.threads)
-        servers.append(baseline)
+    logs = Path(tempfile.mkdtemp(prefix="writes_bench_"))
+    with service_and_baseline(args, env, logs) as (service, baseline):
         runs = measure_all(args, app, world, ids, service, baseline)
-    finally:
-        for server in servers:
-            server.stop()
     checks = consistent(app)
     print(f"\nmedians over {args.repeats} repetition(s); {args.requests} requests per run; gunicorn "
           f"{worker_setting(args)} for both; load average after {os.getloadavg()}; logs in {logs}\n")

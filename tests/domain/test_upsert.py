@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from points_service import db as db_module
-from points_service.db import db, upsert
-from points_service.models import BoardOrgMembers
+from points_service.db import db, upsert, utcnow
+from points_service.models import BoardOrgMembers, BoardScore, SubjectType
 from tests.factories import make_world
 
 
@@ -55,10 +57,6 @@ def test_an_updates_function_that_closes_over_a_value_is_refused(app):
 
 def test_rows_with_nulls_times_and_points_are_written_as_given(app):
     """The PostgreSQL form carries each column as a typed array: NULLs, UTC instants and exact points survive."""
-    from datetime import timedelta
-
-    from points_service.db import utcnow
-    from points_service.models import BoardScore, SubjectType
     world = make_world()
     when = utcnow().replace(microsecond=0)
     rows = [{"board": "test", "subject_type": SubjectType.MEMBER, "subject_id": subject_id, "score": score,
@@ -75,5 +73,4 @@ def test_rows_with_nulls_times_and_points_are_written_as_given(app):
 
 
 def _add_score(excluded) -> dict:
-    from points_service.models import BoardScore
     return {"score": BoardScore.score + excluded.score}

@@ -123,7 +123,7 @@ def award(fact: Fact, *, actor_id: int | None = None, at: datetime | None = None
         # A concurrent writer committed the same fact between our check and our insert.
         db.session.rollback()
         keys = [fact.key(LedgerName(ledger)) for ledger in LedgerName]
-        entries = list(db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(keys))))
+        entries = _entries_with_keys(keys)
         if not entries:
             raise
     return entries
@@ -140,7 +140,7 @@ def _insert_once(entry: LedgerEntry) -> LedgerEntry:
     row = _row_of(entry)
     entry_id = insert_unless_exists(LedgerEntry, row, ("idempotency_key",))
     if entry_id is None:  # the key is taken: that entry, written earlier or by a concurrent transaction
-        return db.session.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == entry.idempotency_key))
+        return _entry_with_key(entry.idempotency_key)
     entry.id = entry_id
     attach_written(entry)
     bump_totals(entry)
@@ -160,8 +160,7 @@ def _insert_all(entries: list[LedgerEntry]) -> list[LedgerEntry]:
     if fresh:
         bump_totals_of(fresh)
     taken = [entry.idempotency_key for entry in entries if entry.idempotency_key not in ids]
-    found = {e.idempotency_key: e for e in db.session.scalars(
-        sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(taken)))} if taken else {}
+    found = {e.idempotency_key: e for e in _entries_with_keys(taken)} if taken else {}
     return [entry if entry.idempotency_key in ids else found[entry.idempotency_key] for entry in entries]
 
 
@@ -186,7 +185,7 @@ def _insert_in_savepoint(entry: LedgerEntry) -> LedgerEntry:
             db.session.flush()
             bump_totals(entry)
     except IntegrityError:
-        found = db.session.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == entry.idempotency_key))
+        found = _entry_with_key(entry.idempotency_key)
         if found is None:
             raise
         return found
@@ -194,8 +193,16 @@ def _insert_in_savepoint(entry: LedgerEntry) -> LedgerEntry:
 
 
 def _existing_entries(fact: Fact, item: PolicyItem) -> list[LedgerEntry]:
-    keys = [fact.key(LedgerName(ledger)) for ledger in item.ledgers]
+    return _entries_with_keys([fact.key(LedgerName(ledger)) for ledger in item.ledgers])
+
+
+def _entries_with_keys(keys: list[str]) -> list[LedgerEntry]:
     return list(db.session.scalars(_entries_by_key(), {"keys": keys}))
+
+
+def _entry_with_key(key: str) -> LedgerEntry | None:
+    found = _entries_with_keys([key])
+    return found[0] if found else None
 
 
 @functools.cache

@@ -21,15 +21,11 @@ from points_service.domain.red_flags import awards as red_flags
 from points_service.models import Affiliation, DeactivationReason, Report, ReportStatus, SubjectType
 from tests.factories import make_world
 from tests.factories.boards import entry
-from tests.factories.ledger import install_policy
+from tests.factories.ledger import install_policy, local
 
 LONG_AGO = datetime(2024, 1, 1, tzinfo=LOCAL_TZ)
 NOW = datetime(2026, 12, 6, 10, tzinfo=LOCAL_TZ)
 Q3, Q4 = parse_period("2026-Q3"), parse_period("2026-Q4")
-
-
-def local(*args) -> datetime:
-    return datetime(*args, tzinfo=LOCAL_TZ)
 
 
 @pytest.fixture

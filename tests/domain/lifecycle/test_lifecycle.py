@@ -31,15 +31,11 @@ from points_service.models import (
 )
 from tests.factories import make_wechat_identity, make_world
 from tests.factories.boards import entry
-from tests.factories.ledger import install_policy, member_fact
+from tests.factories.ledger import install_policy, local, member_fact
 from tests.factories.records import self_report
 
 MEMBER = SubjectType.MEMBER
 LONG_AGO = datetime(2025, 1, 1, tzinfo=LOCAL_TZ)
-
-
-def local(*args) -> datetime:
-    return datetime(*args, tzinfo=LOCAL_TZ)
 
 
 @pytest.fixture

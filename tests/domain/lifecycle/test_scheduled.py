@@ -16,7 +16,7 @@ from points_service.domain.lifecycle.due import apply_due_changes, cancel_schedu
 from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled
 from points_service.domain.lifecycle.status import deactivate_member
 from points_service.domain.lifecycle.transfer import transfer
-from points_service.domain.periods import LOCAL_TZ, PeriodKind, period_containing
+from points_service.domain.periods import PeriodKind, period_containing
 from points_service.jobs.runner import run_job
 from points_service.jobs.schedule import JOBS_BY_ID
 from points_service.models import (
@@ -30,13 +30,9 @@ from points_service.models import (
 )
 from tests.factories import make_world
 from tests.factories.boards import entry
-from tests.factories.ledger import install_policy
+from tests.factories.ledger import install_policy, local
 
 RETIRED = DeactivationReason.RETIRED
-
-
-def local(*args) -> datetime:
-    return datetime(*args, tzinfo=LOCAL_TZ)
 
 
 ASKED = local(2026, 11, 20, 10)  # when the admin schedules the changes below
