@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/profile_writes.py --requests 300            # prints the tree and a summary
     .venv/bin/python bench/profile_writes.py --requests 300 --html /tmp/checkin.html
+    .venv/bin/python bench/profile_writes.py --requests 300 --checkout --approve --order --segments
 
 - (Re)creates ``points_bench_profile`` (``--database``) as bench/checkin_bench.py does, seeds one community,
   an organizer and --requests members, and creates one published activity starting in 20 minutes.
@@ -14,7 +15,9 @@
 - ``--approve`` has every member report 2 hours (``POST /api/v1/records``, not profiled) and profiles the branch
   secretary approving them (credits both ledgers and the boards); ``--order`` funds every member with 100
   redeemable points and profiles one 积分超市 order each (as bench/writes_bench.py seeds them).
-Absolute figures include the profiler's overhead; read the shares.
+Absolute figures include the profiler's overhead; read the shares. ``--segments`` runs no profiler: it puts a
+clock around each function of ``SEGMENTS`` and prints the wall time per request spent inside each (nested ones
+count in each), which keeps absolute figures close to an unprofiled run.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-profile", action="store_true", help="time and count statements only")
     parser.add_argument("--packages", action="store_true",
                         help="cProfile instead of pyinstrument: self time per package and the top functions")
+    parser.add_argument("--segments", action="store_true",
+                        help="no profiler: wall time per request inside each of SEGMENTS (a clock around each call)")
     args = parser.parse_args()
     if not 10 <= args.requests <= 5000:
         parser.error("--requests must be 10..5000")
@@ -143,9 +148,74 @@ def _package(filename: str) -> str:
     return "python" if filename.startswith(("/", "<")) else filename
 
 
-def profiled(label, app, counter, client, calls, args, expected):
+# The parts of a write, timed by ``--segments``: module, function (each wrapped wherever it was imported).
+SEGMENTS = (
+    ("points_service.api.security", "verify_access_token"), ("points_service.api.security", "_load_principal"),
+    ("points_service.ratelimit", "hit"), ("points_service.domain.checkin.scans", "check_in"),
+    ("points_service.domain.checkin.scans", "_checkin_context"), ("points_service.domain.checkin.scans", "check_out"),
+    ("points_service.domain.checkin.scans", "_transition"), ("points_service.domain.approvals.decisions", "decide"),
+    ("points_service.domain.market.orders", "place_order"), ("points_service.domain.policy.store", "policy_in_force"),
+    ("points_service.domain.ledger.credit", "credit"), ("points_service.domain.ledger.credit", "lock_subject"),
+    ("points_service.domain.ledger.credit", "_existing_entries"), ("points_service.domain.ledger.credit", "_capped"),
+    ("points_service.domain.ledger.credit", "_insert_all"), ("points_service.domain.ledger.totals", "bump_totals_of"),
+    ("points_service.domain.boards.maintain", "bump_boards"), ("points_service.domain.notifications.outbox", "notify"),
+    ("points_service.db", "insert_unless_exists"), ("points_service.db", "upsert"),
+    ("points_service.db", "commit_keeping"),
+)
+
+
+class SegmentClock:
+    """Wall time spent inside each of ``SEGMENTS`` (nested segments count in each), per request."""
+
+    def __init__(self):
+        import importlib
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        for module_name, name in SEGMENTS:
+            original = getattr(importlib.import_module(module_name), name)
+            timed = self._timed(f"{module_name.rsplit('.', 1)[1]}.{name}", original)
+            for module in list(sys.modules.values()):  # every module that imported it by name
+                if getattr(module, "__name__", "").startswith("points_service") and \
+                        getattr(module, name, None) is original:
+                    setattr(module, name, timed)
+        self.recording = False
+
+    def _timed(self, label, original):
+        import functools
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                if self.recording:
+                    self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+                    self.calls[label] = self.calls.get(label, 0) + 1
+        return timed
+
+    def start(self):
+        self.seconds, self.calls, self.recording = {}, {}, True
+
+    def stop(self):
+        self.recording = False
+
+    def output_text(self, requests: int, **_options) -> str:
+        return "\n".join(f"{seconds / requests * 1e6:8.0f} µs  {self.calls[label] / requests:4.1f}×  {label}"
+                         for label, seconds in sorted(self.seconds.items(), key=lambda kv: -kv[1]))
+
+
+def _profiler(args):
     from pyinstrument import Profiler
-    profiler = None if args.no_profile else PackageProfiler() if args.packages else Profiler(interval=0.0005)
+    if args.no_profile:
+        return None
+    if args.segments:
+        return profiled.segments
+    return PackageProfiler() if args.packages else Profiler(interval=0.0005)
+
+
+def profiled(label, app, counter, client, calls, args, expected):
+    profiler = _profiler(args)
     before = counter.count
     seconds, statuses = run(client, calls[:-1], profiler)
     cpu = run.cpu
@@ -160,8 +230,9 @@ def profiled(label, app, counter, client, calls, args, expected):
     if args.statements:
         print("statements of the last request:", *counter.last, sep="\n  ")
     if profiler:
-        print(profiler.output_text(unicode=True, color=False, show_all=False, short_mode=False))
-        if args.html and not args.packages:
+        print(profiler.output_text(requests=len(calls) - 1) if args.segments else
+              profiler.output_text(unicode=True, color=False, show_all=False, short_mode=False))
+        if args.html and not args.packages and not args.segments:
             args.html.with_name(f"{args.html.stem}-{label}{args.html.suffix}").write_text(profiler.output_html())
 
 
@@ -177,6 +248,7 @@ def main() -> int:
     from points_service.db import db
     with app.app_context():
         counter = StatementCounter(db.engine)
+    profiled.segments = SegmentClock() if args.segments else None
     organizer = bearer_tokens(app, [world.admin_user_id])[world.admin_user_id]
     client = app.test_client()
     warm_users, users = world.user_ids[:50], world.user_ids[50:]

@@ -258,9 +258,10 @@ def find_target(raw_id: str) -> Record | Activity | None:
 
 
 def _failure(actor: Principal, target: Record | Activity | None, decision: Decision) -> Failure | None:
-    if target is None or not may_see(actor, target):
+    decides = target is not None and may_decide(actor, target)  # asked once: it may read the approver's scope
+    if not decides and (target is None or not may_see(actor, target)):
         return Failure("not_found", FAILURE_MESSAGES["not_found"])
-    if not may_decide(actor, target):
+    if not decides:
         return Failure("forbidden", FAILURE_MESSAGES["forbidden"])
     if not _decision_allowed(target, decision):
         return Failure("invalid_transition", FAILURE_MESSAGES["invalid_transition"])

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import aliased, outerjoin
+from sqlalchemy.orm import aliased, joinedload, outerjoin
 from sqlalchemy.orm.attributes import set_committed_value
 
 from points_service.db import (
@@ -56,6 +56,7 @@ MAX_TRUSTED_ACCURACY_M = 200  # a fix worse than this cannot tell whether the me
 IMPOSSIBLE_TRAVEL_M = 5000  # another venue this far away ...
 IMPOSSIBLE_TRAVEL_WINDOW = timedelta(minutes=30)  # ... within this long is implausible
 DEFAULT_STEP_SECONDS = 30
+CHECKIN_WITH_ACTIVITY_AND_MEMBER = (joinedload(Checkin.activity), joinedload(Checkin.member))
 
 
 class CheckinTokenInvalid(ServiceError):
@@ -131,7 +132,8 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
 def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | None = None) -> Checkin:
     """Check out; credits the hours at once unless the check-in is under review."""
     member_id, now = acting_member(actor), now or utcnow()
-    checkin = db.session.get(Checkin, checkin_id)
+    # One statement for the check-in, its activity (the rules) and its member (the answer).
+    checkin = db.session.get(Checkin, checkin_id, options=CHECKIN_WITH_ACTIVITY_AND_MEMBER)
     if checkin is None or checkin.member_id != member_id:
         raise NotFound("签到记录不存在")
     if checkin.checked_out_at is not None:

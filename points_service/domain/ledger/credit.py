@@ -83,7 +83,10 @@ def lock_subject(subject_type: SubjectType, subject_id: int):
 @functools.cache
 def _lock_statement(subject_type: SubjectType) -> sa.Select:
     model = SUBJECT_MODELS[subject_type]
-    return sa.select(model).where(model.id == sa.bindparam("subject_id")).with_for_update()
+    # populate_existing: an instance the session loaded before the lock (a check-out's member) is refreshed from
+    # the locked row, so the checks below see what the lock holds (a deactivation committed meanwhile).
+    return (sa.select(model).where(model.id == sa.bindparam("subject_id")).with_for_update()
+            .execution_options(populate_existing=True))
 
 
 def credit(fact: Fact, *, actor_id: int | None = None, at: datetime | None = None,

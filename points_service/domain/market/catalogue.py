@@ -3,11 +3,14 @@ offered in their scope (each also to every community below); members see what is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal, authorize, authorize_or_hide, nodes_in_scope
@@ -192,11 +195,23 @@ def offered_item(actor: Principal, item_id: int, at: datetime | None = None) -> 
     return _offered(item, standings(member.id, [item], at)[item.id], at)
 
 
+@functools.cache
+def _item_with_community() -> sa.Select:
+    community = aliased(Region, name="community")
+    return (sa.select(MarketItem, community).join(community, community.id == sa.bindparam("community_id"))
+            .where(MarketItem.id == sa.bindparam("item_id")))
+
+
 def find_offered(member: Member, item_id: int, at: datetime) -> MarketItem:
-    """The item if it is offered to this member now; 404 for one of another scope (not leaked), 409 off-shelf."""
-    item = db.session.get(MarketItem, item_id)
-    if item is None or item.region_id not in member.community.ancestor_ids:
+    """The item if it is offered to this member now; 404 for one of another scope (not leaked), 409 off-shelf.
+    One statement reads the item and the member's community (an order's hot path; the order keeps both)."""
+    found = db.session.execute(_item_with_community(), {"item_id": item_id,
+                                                        "community_id": member.community_id}).first()
+    if found is not None:
+        set_committed_value(member, "community", found[1])  # as loading his relationship would
+    if found is None or found[0].region_id not in found[1].ancestor_ids:
         raise ItemNotFound()
+    item = found[0]
     if not is_visible(item.on_shelf, item.visible_from, item.visible_until, at):
         raise ItemUnavailable()
     return item

@@ -6,13 +6,14 @@ and the grant it consumes commit together or not at all.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import attach_written, db, insert_unless_exists, utcnow
+from points_service.db import attach_written, core_execute, db, insert_unless_exists, utcnow
 from points_service.domain.notifications.config import FIELD_LIMITS, field_type, notification_config
 from points_service.domain.periods import LOCAL_TZ
 from points_service.models import Delivery, InboxMessage, SubscriptionGrant
@@ -69,9 +70,14 @@ def notify(member_id: int, event: str, source_key: str, values: dict) -> InboxMe
 
 
 def _take_grant(member_id: int, template_key: str) -> bool:
-    taken = db.session.execute(
-        sa.update(SubscriptionGrant)
-        .where(SubscriptionGrant.member_id == member_id, SubscriptionGrant.template_key == template_key,
-               SubscriptionGrant.available > 0)
-        .values(available=SubscriptionGrant.available - 1).execution_options(synchronize_session=False))
-    return taken.rowcount == 1
+    return core_execute(_take_grant_statement(), {"m_id": member_id, "t_key": template_key}).rowcount == 1
+
+
+@functools.cache
+def _take_grant_statement() -> sa.Update:
+    """One use of the member's subscription for the template, if he has one left (built once: every write that
+    notifies runs it)."""
+    grants = SubscriptionGrant.__table__
+    return (sa.update(grants).where(grants.c.member_id == sa.bindparam("m_id"),
+                                    grants.c.template_key == sa.bindparam("t_key"), grants.c.available > 0)
+            .values(available=grants.c.available - 1))

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from points_service.db import core_execute, db, sql_constant, utcnow
+from points_service.db import RoutingSession, core_execute, db, sql_constant, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
@@ -103,11 +103,44 @@ def _in_force_key(at: datetime):
     return core_execute(_in_force_statement(), {"at": at}).first()
 
 
+IN_FORCE_SPANS = "points_policy_in_force"
+
+
+def _in_force_key_in_transaction(at: datetime) -> tuple | None:
+    """``_in_force_key``, read once per transaction for every instant the found version covers (from its
+    ``effective_from`` until the next version's): a write that asks for the policy at its own time and at the
+    fact's (an approval's credit and its notice) reads it once. The spans are forgotten when the transaction
+    ends, so a version published meanwhile is seen by the next transaction."""
+    spans = db.session.info.setdefault(IN_FORCE_SPANS, [])
+    for start, until, key in spans:
+        if start <= at and (until is None or at < until):
+            return key
+    row = core_execute(_in_force_until_statement(), {"at": at}).first()
+    if row is None:
+        return None
+    key = (row.version, row.checksum, row.effective_from)
+    spans.append((row.effective_from, row.until, key))
+    return key
+
+
+@functools.cache
+def _in_force_until_statement() -> sa.Select:
+    later = (sa.select(sa.func.min(PolicyVersion.effective_from))
+             .where(PolicyVersion.effective_from > sa.bindparam("at")))
+    return _in_force_statement().add_columns(later.scalar_subquery().label("until"))
+
+
+@sa.event.listens_for(RoutingSession, "after_transaction_end")
+def _forget_in_force_spans(session, transaction) -> None:
+    if transaction.parent is None:  # the session's own transaction, not a flush's or a savepoint's inside it
+        session.info.pop(IN_FORCE_SPANS, None)
+
+
 def policy_in_force(at: datetime) -> Policy:
     """The stored version with the greatest ``effective_from`` <= ``at`` (the later version on a tie)."""
-    found = _in_force_key(at)
+    found = _in_force_key_in_transaction(at)
     if found is None and ensure_policy_seeded():
-        found = _in_force_key(at)
+        found = _in_force_key_in_transaction(at)
     if found is None:
         raise NotFound(f"{to_rfc3339(at)} 时没有生效的积分政策", code="policy_not_found")
     return _cached_or_load(found)

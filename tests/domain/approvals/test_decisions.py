@@ -70,6 +70,14 @@ def test_approving_a_record_credits_its_points_with_an_event_and_an_audit_row(wo
     assert audit.target_id == str(record.id) and audit.actor_id == world["users"]["secretary"].id
 
 
+def test_deciding_a_record_reads_the_approvers_scope_once(world, statements):
+    record_id, secretary = self_report(world["users"]["alice"], hours=3).id, as_user(world["users"]["secretary"])
+    db.session.expunge_all()  # the branch is not held by anything: each lookup of it would read it again
+    statements.clear()
+    approvals.decide(secretary, f"record:{record_id}", Decision.APPROVE, "属实", now=NOW)
+    assert len([s for s in statements if s.lstrip().startswith("SELECT organizations.id AS organizations_id")]) == 1
+
+
 def test_rejecting_a_record_needs_a_reason_and_credits_nothing(world):
     record = self_report(world["users"]["alice"])
     with pytest.raises(ValidationFailed) as failure:

@@ -3,6 +3,7 @@ and what is kept of a member's location (the distance only)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -145,6 +146,19 @@ def test_check_out_credits_the_hours_rounded_down_to_the_half_hour_once(world):
     with pytest.raises(AlreadyCheckedOut):
         check_out(world, row, START + timedelta(minutes=101))
     assert len(entries(world["alice"])) == 2
+
+
+def test_check_out_reads_the_check_in_its_activity_and_its_member_in_one_statement(world, statements):
+    row_id, actor, at = check_in(world, START).id, alice(world), START + timedelta(minutes=100)
+    checkout_scan = scan(world["activity"], at)
+    db.session.expunge_all()  # nothing in the session: what the check-out needs, it reads
+    statements.clear()
+    row = checkin.check_out(actor, row_id, checkout_scan, now=at)
+    assert (row.activity.id, row.member.name) == (world["activity"].id, world["alice"].name)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    checkin_reads = [s for s in reads if re.search(r"\bFROM checkins\b", s)]
+    assert len(checkin_reads) == 1 and " activities" in checkin_reads[0] and " members" in checkin_reads[0]
+    assert not [s for s in reads if re.search(r"\bFROM activities\b", s)]
 
 
 def test_hours_beyond_the_items_per_activity_maximum_are_not_credited(world):

@@ -10,10 +10,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from points_service.db import db
 from points_service.domain.errors import NotFound, ValidationFailed
-from points_service.domain.ledger.credit import Fact, award, credit, insert_entry
+from points_service.domain.ledger.credit import Fact, MemberInactive, award, credit, insert_entry
 from points_service.domain.ledger.totals import compare_totals, rebuild_totals, total_of
 from points_service.domain.policy import UnknownItem
-from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
+from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, Member, SourceType, SubjectType
 from tests.factories import make_world
 from tests.factories.ledger import install_policy, local, member_fact, org_fact
 
@@ -39,6 +39,16 @@ def test_an_award_writes_one_entry_per_ledger_the_item_feeds(world):
         assert (entry.points, entry.points_requested, entry.units) == (Decimal("3.00"), Decimal("3.00"), Decimal("3"))
         assert entry.kind == EntryKind.AWARD and entry.policy_version == 1 and entry.actor_id == admin.id
         assert entry.source_type == SourceType.RECORD and entry.credited_at == NOV
+
+
+def test_a_member_the_session_loaded_before_his_deactivation_is_refused_by_what_the_lock_reads(world):
+    alice = world["alice"]
+    assert alice.is_active  # loaded in the session before the credit, as a check-out loads its member
+    db.session.execute(sa.update(Member).where(Member.id == alice.id).values(is_active=False)
+                       .execution_options(synchronize_session=False))  # as another transaction would
+    with pytest.raises(MemberInactive):
+        award(member_fact(alice, "member.activity_hour"), at=NOV)
+    assert entries_of(alice) == []
 
 
 def test_the_same_fact_credited_twice_yields_one_entry_and_unchanged_totals(world):

@@ -68,6 +68,17 @@ def test_an_order_debits_the_redeemable_ledger_reserves_stock_and_records_the_ev
     assert compare_totals() == []
 
 
+def test_an_order_reads_its_item_with_the_members_community_in_one_statement(world, statements):
+    alice, item_id, north_id = world["p"]["alice"], world["item"].id, world["north"].id
+    db.session.expunge_all()  # nothing in the session: what the order needs, it reads
+    statements.clear()
+    order = place_order(alice, OrderRequest(item_id, 1))
+    assert (order.item.id, order.community.id) == (item_id, north_id)
+    item_reads = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM market_items" in s]
+    assert len(item_reads) == 1 and "JOIN regions" in item_reads[0]
+    assert not [s for s in statements if s.lstrip().startswith("SELECT regions.")]
+
+
 def test_the_same_request_key_gives_the_same_order_once(world):
     first = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1, "retry-key-0001"))
     again = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1, "retry-key-0001"))

@@ -97,6 +97,25 @@ def test_a_version_is_parsed_once_and_then_served_from_the_cache(app):
     assert policy_in_force(utcnow()) is policy_in_force(utcnow() + timedelta(seconds=1))
 
 
+def test_one_transaction_reads_the_version_in_force_once_for_the_instants_it_covers(app, statements):
+    policy_in_force(utcnow())
+    db.session.commit()
+    statements.clear()
+    assert policy_in_force(utcnow()) is policy_in_force(utcnow() - timedelta(days=30))
+    assert len(statements) == 1
+    db.session.commit()
+    policy_in_force(utcnow())
+    assert len(statements) == 2  # a new transaction reads it again
+
+
+def test_a_version_stored_after_a_transaction_read_the_policy_is_seen_by_the_next_transaction(admin):
+    starts = utcnow() + timedelta(days=3)
+    assert policy_in_force(starts).version == 1  # version 1 then covered every later instant
+    publish_policy_version(admin, document_with_hour_points(2), starts)  # commits
+    assert policy_in_force(starts).version == 2
+    assert policy_in_force(utcnow()).version == 1
+
+
 def test_before_the_seed_date_no_policy_is_in_force(app):
     with pytest.raises(NotFound):
         policy_in_force(SEED_EFFECTIVE_FROM - timedelta(seconds=1))
