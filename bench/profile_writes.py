@@ -214,6 +214,10 @@ def _profiler(args):
     return PackageProfiler() if args.packages else Profiler(interval=0.0005)
 
 
+def _how(args) -> str:
+    return ", timed by segment" if args.segments else ", profiled"
+
+
 def profiled(label, app, counter, client, calls, args, expected):
     profiler = _profiler(args)
     before = counter.count
@@ -224,7 +228,7 @@ def profiled(label, app, counter, client, calls, args, expected):
     seconds, statuses, cpu = seconds + last_seconds, statuses + last_statuses, cpu + run.cpu
     bad = [s for s in statuses if s != expected]
     print(f"\n== {label}: {len(calls)} requests, {seconds / len(calls) * 1000:.2f} ms each "
-          f"(in process{', profiled' if profiler else ''}; app CPU {cpu / len(calls) * 1000:.2f} ms), "
+          f"(in process{_how(args) if profiler else ''}; app CPU {cpu / len(calls) * 1000:.2f} ms), "
           f"{(counter.count - before) / len(calls):.1f} SQL "
           f"statements per request, {len(bad)} not {expected} {sorted(set(bad))}")
     if args.statements:
