@@ -102,13 +102,12 @@ def _interrupted(row: Delivery, at: datetime) -> str | None:
 
 
 def _unaddressable(row: Delivery, at: datetime) -> str | None:
-    if not _openid(row.member_id):
-        _settle(row, DeliveryState.PERMANENT_FAILED, at, None, "党员未绑定微信")
-        return "permanent_failed"
-    if not _template_id(row):
-        _settle(row, DeliveryState.PERMANENT_FAILED, at, None, "模板未配置")
-        return "permanent_failed"
-    return None
+    problem = "党员未绑定微信" if not _openid(row.member_id) else "模板未配置" if not _template_id(row) else None
+    if problem is None:
+        return None
+    _settle(row, DeliveryState.PERMANENT_FAILED, at, None, problem)
+    _give_back_grant(row)
+    return "permanent_failed"
 
 
 def _openid(member_id: int) -> str | None:
@@ -141,9 +140,12 @@ def mark(claimed: Claimed, failure: SendFailed | None, at: datetime, settings: d
         _settle(row, DeliveryState.PERMANENT_FAILED, at, failure.errcode, failure.errmsg)
         if failure.errcode == NO_CONSENT:
             _forget_grants(row)
+        else:
+            _give_back_grant(row)
         outcome = "permanent_failed"
     elif row.attempts >= settings["max_attempts"]:
         _settle(row, DeliveryState.FAILED, at, failure.errcode, failure.errmsg)
+        _give_back_grant(row)
         outcome = "failed"
     else:
         _settle(row, DeliveryState.PENDING, at, failure.errcode, failure.errmsg)
@@ -158,6 +160,18 @@ def _forget_grants(row: Delivery) -> None:
     db.session.execute(sa.update(SubscriptionGrant).where(
         SubscriptionGrant.member_id == row.member_id, SubscriptionGrant.template_key == row.template_key)
         .values(available=0).execution_options(synchronize_session=False))
+
+
+def _give_back_grant(row: Delivery) -> None:
+    """WeChat spends a grant only on a message it accepts: a delivery that ends unsent returns the grant its
+    enqueueing took, so the member's next event can still reach him. Not after an interrupted send, which may
+    have been accepted (a grant counted once too often is corrected by WeChat's 43101 on the next send)."""
+    if row.duplicate_possible:
+        return
+    grants = SubscriptionGrant.__table__
+    db.session.execute(grants.update().where(grants.c.member_id == row.member_id,
+                                             grants.c.template_key == row.template_key)
+                       .values(available=grants.c.available + 1))
 
 
 def deliver_job(_period=None, _policy=None) -> dict:

@@ -82,8 +82,8 @@ def test_no_consent_or_a_bad_openid_is_recorded_as_permanent_and_never_retried(w
     assert outbox.deliver_due(now=later(600))["permanent_failed"] == 0
     assert len(world["wechat"].sends) == 1
     grants = db.session.scalar(sa.select(SubscriptionGrant.available))
-    # WeChat says the member holds no grant: ours were stale. A bad openid leaves them.
-    assert grants == (0 if errcode == 43101 else 4)
+    # WeChat says the member holds no grant: ours were stale. A refused message spent none: it is given back.
+    assert grants == (0 if errcode == 43101 else 5)
 
 
 @pytest.mark.parametrize("answer", [-1, 45009, "500"])
@@ -105,6 +105,12 @@ def test_busy_quota_or_server_errors_are_retried_with_exponential_backoff_then_f
     assert (final.state, final.attempts) == (DeliveryState.FAILED, 6)  # max_attempts in the shipped config
     assert final.last_errcode == (-1 if answer == "500" else answer)
     assert len(world["wechat"].sends) == 6
+    assert grants_left() == 5  # never delivered: the grant its enqueueing took is given back
+
+
+def grants_left() -> int:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(SubscriptionGrant.available))
 
 
 def test_the_backoff_is_capped():
@@ -166,6 +172,7 @@ def test_a_row_interrupted_twice_is_failed_instead_of_sent_a_third_time(world, m
     assert (failed.state, failed.duplicate_possible) == (DeliveryState.FAILED, True)
     assert "不再发送" in failed.last_error
     assert len(world["wechat"].sends) == 2
+    assert grants_left() == 4  # a send that may have been accepted keeps its grant spent
 
 
 def test_a_member_without_wechat_is_recorded_as_permanent_without_calling_wechat(world):
@@ -174,6 +181,8 @@ def test_a_member_without_wechat_is_recorded_as_permanent_without_calling_wechat
     enqueue(world["bob"], "b")
     assert outbox.deliver_due()["permanent_failed"] == 1
     assert row().last_error == "党员未绑定微信" and world["wechat"].sends == []
+    bobs = sa.select(SubscriptionGrant.available).where(SubscriptionGrant.member_id == world["bob"].id)
+    assert db.session.scalar(bobs) == 1  # the grant the delivery took is given back: nothing was sent
 
 
 def test_development_mode_logs_the_message_and_marks_it_sent_without_calling_wechat(world, app):
