@@ -65,6 +65,7 @@ class ImportReportSchema(ma.Schema):
     dry_run = ma.fields.Boolean()
     created = ma.fields.Integer()
     updated = ma.fields.Integer()
+    scheduled = ma.fields.Integer(metadata={"description": "生效日期晚于今天的停用：已登记，到期由任务执行"})
     unchanged = ma.fields.Integer()
     errors = ma.fields.List(ma.fields.Nested(RowErrorSchema), metadata={"description": "有效文件时为空"})
 

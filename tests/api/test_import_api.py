@@ -35,7 +35,7 @@ def test_an_admin_uploads_a_csv_and_gets_the_counts(client, world):
     response = upload(client, world, "members", csv_bytes("members", MEMBER_ROW, bom=True))
     assert response.status_code == 200
     assert response.get_json()["data"] == {"kind": "members", "dry_run": False, "created": 1, "updated": 0,
-                                           "unchanged": 0, "errors": []}
+                                           "scheduled": 0, "unchanged": 0, "errors": []}
 
 
 def test_a_dry_run_answers_the_report_and_writes_nothing(client, world):

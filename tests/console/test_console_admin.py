@@ -51,6 +51,19 @@ def test_a_valid_file_is_checked_first_and_written_only_after_confirmation(clien
     assert "没有待确认的导入" in text(client.get(again.headers["Location"]))
 
 
+def test_the_check_counts_a_deactivation_dated_after_today_as_scheduled(client, world):
+    sign_in(client, "admin")
+    post(client, "/console/admin/roster", {"kind": "members", "file": members_csv(
+        ["赵一", "13800000001", "财政局第一党支部", "北门社区", ""])}, content_type="multipart/form-data")
+    post(client, "/console/admin/roster/confirm")
+    header = ["姓名", "手机号", "所在支部", "居住社区", "网格", "状态", "状态生效日期", "状态说明"]
+    status_file = io.BytesIO(csv_bytes("members", ["赵一", "13800000001", "财政局第一党支部", "北门社区", "", "离职",
+                                                   "2099-01-01", "调往外地"], header=header)), "members.csv"
+    checked = text(post(client, "/console/admin/roster", {"kind": "members", "file": status_file},
+                        content_type="multipart/form-data"))
+    assert "登记待生效停用 <strong>1</strong>" in checked and "确认导入" in checked
+
+
 def test_hr_may_not_import_regions(client, world):
     sign_in(client, "finance_hr")
     html = text(post(client, "/console/admin/roster", {"kind": "regions", "file": (io.BytesIO(b"x"), "r.csv")},

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from points_service.db import db
 from points_service.domain.access import Principal
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict
-from points_service.models import Member, ScheduledChangeKind, ScheduledMemberChange
+from points_service.models import Member, ScheduledChangeKind, ScheduledChangeStatus, ScheduledMemberChange
 
 
 class ChangeAlreadyScheduled(Conflict):
     code, message = "member_change_scheduled", "该党员已有一项待生效的状态变更，请先取消"
+
+
+def has_waiting_change(member_id: int) -> bool:
+    """Whether a scheduled change already waits for the member (another one would be refused)."""
+    return db.session.scalar(sa.select(ScheduledMemberChange.id).where(
+        ScheduledMemberChange.member_id == member_id,
+        ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED).limit(1)) is not None
 
 
 def schedule(actor: Principal, member: Member, kind: ScheduledChangeKind, effective_on: date, now: datetime,

@@ -16,7 +16,16 @@ from points_service.db import db
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, ServiceError, ValidationFailed
-from points_service.domain.roster.plans import CREATED, UPDATED, Step, plan_members, plan_organizations, plan_regions
+from points_service.domain.roster.plans import (
+    CREATED,
+    SCHEDULED,
+    UNCHANGED,
+    UPDATED,
+    Step,
+    plan_members,
+    plan_organizations,
+    plan_regions,
+)
 from points_service.domain.roster.rows import KINDS, RowError, by_row, parse_sheet, read_table
 
 # Per upload: about 10 s of writing on SQLite (enroll_member flushes per member). The CLI has no cap.
@@ -33,6 +42,7 @@ class ImportReport:
     dry_run: bool
     created: int = 0
     updated: int = 0
+    scheduled: int = 0  # members' deactivations dated after today, stored to be applied on their date
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
 
@@ -42,7 +52,8 @@ class ImportReport:
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "dry_run": self.dry_run, "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "errors": [error.as_dict() for error in self.errors]}
+                "scheduled": self.scheduled, "unchanged": self.unchanged,
+                "errors": [error.as_dict() for error in self.errors]}
 
 
 def import_roster(actor: Principal, kind: str, content: bytes, filename: str, *, phone_key: str,
@@ -82,8 +93,7 @@ def _plan(kind: str, rows: list, actor: Principal, phone_key: str) -> tuple[list
 def _report(kind: str, dry_run: bool, steps: list[Step], errors: list[RowError]) -> ImportReport:
     outcomes = [step.outcome for step in steps]
     return ImportReport(kind, dry_run, created=outcomes.count(CREATED), updated=outcomes.count(UPDATED),
-                        unchanged=len(outcomes) - outcomes.count(CREATED) - outcomes.count(UPDATED),
-                        errors=errors)
+                        scheduled=outcomes.count(SCHEDULED), unchanged=outcomes.count(UNCHANGED), errors=errors)
 
 
 def _apply(steps: list[Step]) -> None:

@@ -30,7 +30,7 @@ from points_service.models import (
     RegionLevel,
 )
 
-CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+CREATED, UPDATED, SCHEDULED, UNCHANGED = "created", "updated", "scheduled", "unchanged"
 CHUNK = 400  # values per IN (...): well under every backend's bound-parameter limit
 LEVELS = list(RegionLevel)
 
@@ -248,7 +248,7 @@ def _combined(first: Step, then: Step) -> Step:
             first.apply()
         then.apply()
 
-    return Step(first.row, UPDATED, apply)
+    return Step(first.row, then.outcome if first.outcome == UNCHANGED else UPDATED, apply)
 
 
 class GridIndexes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from points_service.domain.access import principal_for
 from points_service.domain.boards.audit import compare_boards
 from points_service.domain.periods import LOCAL_TZ
 from points_service.domain.roster.importing import ImportInvalid, import_roster
-from points_service.models import Affiliation, Member, MemberStatusChange
+from points_service.models import Affiliation, AuditEntry, Member, MemberStatusChange, ScheduledMemberChange
 from tests.factories import make_member, make_world
 from tests.factories.boards import entry
 from tests.roster_files import csv_bytes
@@ -72,7 +72,28 @@ def test_bad_status_rows_are_reported_by_row_and_nothing_is_written(world):
     assert db.session.get(Member, world["dan"].id).is_active is True
 
 
-def test_a_future_effective_date_is_a_row_error(world):
+def test_a_deactivation_dated_after_today_is_scheduled_and_changes_nothing_yet(world):
+    report = run(world, dan_row(world, "退休", on="2099-01-01"))
+    assert (report.scheduled, report.updated, report.unchanged) == (1, 0, 0)
+    dan = db.session.get(Member, world["dan"].id)
+    assert dan.is_active is True and db.session.scalars(sa.select(MemberStatusChange)).all() == []
+    (change,) = db.session.scalars(sa.select(ScheduledMemberChange)).all()
+    assert (change.member_id, change.kind, change.status, change.effective_on, change.reason_code, change.reason) == (
+        dan.id, "deactivate", "scheduled", date(2099, 1, 1), "retired", "到龄退休")
+    assert db.session.scalar(sa.select(AuditEntry.action).where(AuditEntry.action.like("member.schedule%"))) == \
+        "member.schedule_deactivate"
+
+
+def test_a_dry_run_counts_a_scheduled_deactivation_and_stores_nothing(world):
+    content = csv_bytes("members", dan_row(world, "离职", on="2099-01-01"), header=HEADER)
+    report = import_roster(world["admin"], "members", content, "members.csv", dry_run=True,
+                           phone_key=current_app.config["PHONE_HASH_KEY"])
+    assert report.scheduled == 1 and db.session.scalars(sa.select(ScheduledMemberChange)).all() == []
+
+
+def test_a_member_whose_change_already_waits_is_a_row_error(world):
+    run(world, dan_row(world, "退休", on="2099-01-01"))
     with pytest.raises(ImportInvalid) as refused:
-        run(world, dan_row(world, "退休", on="2099-01-01"))
+        run(world, dan_row(world, "离职", on="2099-02-01"))
     assert [(e["row"], e["field"]) for e in refused.value.data["errors"]] == [(2, "状态生效日期")]
+    assert len(db.session.scalars(sa.select(ScheduledMemberChange)).all()) == 1

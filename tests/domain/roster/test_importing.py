@@ -194,7 +194,7 @@ def test_each_import_is_audited_with_kind_counts_and_dry_run(world):
                                  .order_by(AuditEntry.id)).all()
     assert [(e.result, e.target_id) for e in entries] == [("ok", "members"), ("invalid", "members")]
     assert entries[0].detail == {"kind": "members", "dry_run": True, "created": 1, "updated": 0,
-                                 "unchanged": 0, "errors": 0}
+                                 "scheduled": 0, "unchanged": 0, "errors": 0}
     assert entries[1].detail["errors"] == 1 and entries[0].actor_id == world["users"]["admin"].id
 
 
