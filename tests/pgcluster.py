@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,15 +62,20 @@ class StreamingPair:
         self.run("pg_ctl", "-D", str(self.root / "standby"), "-l", str(self.root / "standby.log"), "-w", "start")
 
     def wait_replayed(self, timeout: float = 30) -> float:
-        """Wait until the standby has replayed everything the primary wrote; returns the seconds it took."""
-        started = time.monotonic()
-        primary, standby = sa.create_engine(self.primary_url), sa.create_engine(self.standby_url)
+        """Wait until the standby has replayed everything the primary wrote; returns the seconds it took.
+
+        A marker row is written on the primary and awaited on the standby: its WAL comes after everything
+        written before. (Comparing ``pg_current_wal_lsn()`` with ``pg_last_wal_replay_lsn()`` could wait forever
+        on an idle primary whose write position had moved past the last record the standby replays.)"""
+        started, token = time.monotonic(), uuid.uuid4().hex
+        primary = sa.create_engine(self.primary_url)
+        standby = sa.create_engine(self.standby_url, isolation_level="AUTOCOMMIT")
         try:
-            with primary.connect() as connection:
-                target = connection.scalar(sa.text("SELECT pg_current_wal_lsn()"))
+            with primary.begin() as connection:
+                connection.execute(sa.text("CREATE TABLE IF NOT EXISTS replay_marker (token text)"))
+                connection.execute(sa.text("INSERT INTO replay_marker VALUES (:token)"), {"token": token})
             with standby.connect() as connection:
-                while not connection.scalar(sa.text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"),
-                                            {"lsn": target}):
+                while not _marker_seen(connection, token):
                     if time.monotonic() - started > timeout:
                         raise TimeoutError("the standby did not catch up")
                     time.sleep(0.005)
@@ -84,6 +90,14 @@ class StreamingPair:
                 subprocess.run(_sudo([str(self.bin_dir / "pg_ctl"), "-D", str(self.root / name), "-m", "immediate",
                                       "stop"]), capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _marker_seen(connection, token: str) -> bool:
+    try:
+        return bool(connection.scalar(sa.text("SELECT count(*) FROM replay_marker WHERE token = :token"),
+                                      {"token": token}))
+    except sa.exc.ProgrammingError:  # the marker table itself is not replayed yet
+        return False
 
 
 def _sudo(command: list[str]) -> list[str]:
