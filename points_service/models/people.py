@@ -51,7 +51,7 @@ class Affiliation(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"), index=True)
-    branch_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    branch_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("regions.id"))
     grid_id: Mapped[int | None] = mapped_column(sa.ForeignKey("regions.id"))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)

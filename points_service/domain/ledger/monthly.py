@@ -10,11 +10,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import cents, db, from_cents, utcnow
+from points_service.db import UTCDateTime, cents, db, from_cents, utcnow
 from points_service.domain.access import Principal
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.structure import get_member, get_organization
-from points_service.models import LedgerName, Member, Organization, PointTotal, SubjectType
+from points_service.models import Affiliation, LedgerName, Member, Organization, PointTotal, SubjectType
 
 MONTHS = 12
 
@@ -50,12 +50,35 @@ def member_trend(principal: Principal, member_id: int, now: datetime | None = No
 
 
 def organization_trend(principal: Principal, org_id: int, now: datetime | None = None) -> dict:
-    """The organization's own points and, labelled apart, the sum of its active members' points."""
+    """The organization's own points and, labelled apart, the sum of its members' points: each month's of the
+    members who belonged at its end (the running month's: now), so a closed month never shifts."""
     org = get_organization(principal, org_id)
+    now = now or utcnow()
     months = last_months(now=now)
-    in_org = sa.select(Organization.id).where(Organization.path.startswith(org.path))
-    members = sa.select(Member.id).where(Member.branch_id.in_(in_org), Member.is_active)
     return {"months": [m.key for m in months], "series": [
         {"name": "组织自身积分", "values": monthly_net(SubjectType.ORGANIZATION, org.id, months)},
-        {"name": "本组织党员积分之和", "values": monthly_net(SubjectType.MEMBER, members, months)},
+        {"name": "本组织党员积分之和", "values": _members_monthly_net(org, months, now)},
     ]}
+
+
+def _members_monthly_net(org: Organization, months: list[Period], now: datetime) -> list:
+    """Σ net assessment points per month of the members belonging to ``org``'s subtree at the month's end (as
+    ``lifecycle.membership`` places them), in one statement over the members who ever belonged there."""
+    in_org = sa.select(Organization.id).where(Organization.path.startswith(org.path))
+    ends = sa.union_all(*(sa.select(sa.literal(month.key).label("period"),
+                                    sa.literal(min(month.end, now), UTCDateTime()).label("at")) for month in months)
+                        ).subquery("month_ends")
+    ever = Member.id.in_(sa.union(sa.select(Member.id).where(Member.branch_id.in_(in_org)),  # both indexed
+                                  sa.select(Affiliation.member_id).where(Affiliation.branch_id.in_(in_org))))
+    covering = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < ends.c.at,
+                       sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= ends.c.at))
+    rows = db.session.execute(
+        sa.select(ends.c.period, sa.func.sum(cents(PointTotal.earned) + cents(PointTotal.deducted)))
+        .select_from(ends).join(Member, ever).outerjoin(Affiliation, covering)
+        .join(PointTotal, sa.and_(PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == Member.id,
+                                  PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == ends.c.period))
+        .where(sa.func.coalesce(Affiliation.branch_id, Member.branch_id).in_(in_org),
+               sa.or_(Affiliation.id.is_not(None), Member.is_active))
+        .group_by(ends.c.period))
+    found = {period: total for period, total in rows}
+    return [from_cents(found.get(month.key) or 0) for month in months]

@@ -35,7 +35,8 @@ from points_service.domain.access import (
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import Fact, credit, lock_subject
-from points_service.domain.periods import Period, PeriodKind, period_containing
+from points_service.domain.lifecycle.membership import placed_at
+from points_service.domain.periods import Period, PeriodKind, parse_period, period_containing
 from points_service.domain.policy import policy_in_force
 from points_service.domain.structure import find_community, find_organization, transfer_member
 from points_service.models import (
@@ -293,20 +294,23 @@ def report_status(actor: Principal, org_id: int, half: Period | None = None, *,
     org = find_organization(org_id)
     authorize(actor, "report.status", org)
     half = half or current_half(now)
-    counts = _branch_counts(org, half.key)
+    members = _members_of(half, now)
+    counts = _branch_counts(org, half.key, members)
     totals = tuple(sum(column) for column in zip(*(c for _, c in counts), strict=True)) if counts else (0, 0, 0)
     summary = {"organization": org, "half": half.key, **_rates(totals),
                "branches": [{"organization": branch, **_rates(c)} for branch, c in counts]}
-    return summary, _member_rows(org, half.key)
+    return summary, _member_rows(org, half.key, members)
 
 
-def report_rate(org: Organization, half: Period | str, *, this_half_only: bool = False) -> Decimal:
-    """Share of the organization's active members (its whole subtree) with a confirmed report: by default one
-    confirmed in that half or any earlier one (reported "as of" the half), or only in that half. Rounded
-    down to 4 places so that a rate never rounds up past a threshold such as 0.95; 0 without members."""
-    key = half if isinstance(half, str) else half.key
+def report_rate(org: Organization, half: Period | str, *, this_half_only: bool = False,
+                now: datetime | None = None) -> Decimal:
+    """Share of the organization's members (its whole subtree; of a closed half, those who belonged at its end)
+    with a confirmed report: by default one confirmed in that half or any earlier one (reported "as of" the
+    half), or only in that half. Rounded down to 4 places so that a rate never rounds up past a threshold such as
+    0.95; 0 without members."""
+    half = parse_period(half) if isinstance(half, str) else half
     members = reported = 0
-    for _branch, (branch_members, ever, this_half) in _branch_counts(org, key):
+    for _branch, (branch_members, ever, this_half) in _branch_counts(org, half.key, _members_of(half, now)):
         members += branch_members
         reported += this_half if this_half_only else ever
     return _rate(reported, members)
@@ -328,17 +332,29 @@ def _confirmed_members(half_key: str, *, only_this_half: bool) -> sa.Select:
         Report.subject_type == SubjectType.MEMBER, Report.status == ReportStatus.CONFIRMED, half_clause)
 
 
-def _branch_counts(org: Organization, half_key: str) -> list[tuple[Organization, tuple[int, int, int]]]:
-    """Per organization in the subtree holding active members: (members, reported as of the half, in it)."""
+def _members_of(half: Period, now: datetime | None) -> sa.Subquery:
+    """member_id, branch_id, community_id of the members a half's figures count: of a closed half, those who
+    belonged at its end, where they belonged (``lifecycle.membership``, as the 流动红旗 counts them), so its figures
+    never shift; of the running half, today's active members."""
+    if half.end <= (now or utcnow()):
+        return placed_at(half.end).subquery("members_of_half")
+    return (sa.select(Member.id.label("member_id"), Member.branch_id, Member.community_id)
+            .where(Member.is_active).subquery("members_of_half"))
+
+
+def _branch_counts(org: Organization, half_key: str,
+                   members: sa.Subquery) -> list[tuple[Organization, tuple[int, int, int]]]:
+    """Per organization in the subtree holding members: (members, reported as of the half, in it)."""
     ever = _confirmed_members(half_key, only_this_half=False)
     this_half = _confirmed_members(half_key, only_this_half=True)
+    member_id = members.c.member_id
     rows = db.session.execute(
-        sa.select(Organization, sa.func.count(Member.id), sa.func.count(Member.id).filter(Member.id.in_(ever)),
-                  sa.func.count(Member.id).filter(Member.id.in_(this_half)))
-        .join(Member, Member.branch_id == Organization.id)
-        .where(Organization.path.startswith(org.path), Member.is_active)
+        sa.select(Organization, sa.func.count(member_id), sa.func.count(member_id).filter(member_id.in_(ever)),
+                  sa.func.count(member_id).filter(member_id.in_(this_half)))
+        .join(members, members.c.branch_id == Organization.id)
+        .where(Organization.path.startswith(org.path))
         .group_by(Organization.id).order_by(Organization.path))
-    return [(branch, (members, reported, reported_now)) for branch, members, reported, reported_now in rows]
+    return [(branch, (count, reported, reported_now)) for branch, count, reported, reported_now in rows]
 
 
 class _MemberStatusBundle(Bundle):
@@ -359,9 +375,10 @@ class _MemberStatusBundle(Bundle):
         return shape
 
 
-def _member_rows(org: Organization, half_key: str) -> sa.Select:
-    """Every active member of the subtree with his live report's status in the half (pending / confirmed /
-    none) and the latest half he was confirmed in, up to this one (none: he never reported)."""
+def _member_rows(org: Organization, half_key: str, members: sa.Subquery) -> sa.Select:
+    """Every member of the subtree the half counts (``_members_of``) with his live report's status in the half
+    (pending / confirmed / none) and the latest half he was confirmed in, up to this one (none: he never
+    reported)."""
     subject = sa.and_(Report.subject_type == SubjectType.MEMBER, Report.subject_id == Member.id)
     half_status = (sa.select(Report.status).where(subject, Report.half == half_key,
                                                   Report.status != ReportStatus.REJECTED)
@@ -376,7 +393,8 @@ def _member_rows(org: Organization, half_key: str) -> sa.Select:
             community.id.label("community_id"), community.name.label("community_name"),
             half_status.label("half_status"), last_reported.label("last_reported_half")))
         .select_from(Member)
-        .join(branch, Member.branch_id == branch.id)
-        .join(community, Member.community_id == community.id)
-        .where(branch.path.startswith(org.path), Member.is_active)
+        .join(members, members.c.member_id == Member.id)
+        .join(branch, members.c.branch_id == branch.id)
+        .join(community, members.c.community_id == community.id)
+        .where(branch.path.startswith(org.path))
         .order_by(branch.path, Member.id))

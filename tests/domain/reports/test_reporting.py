@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -10,12 +11,14 @@ import sqlalchemy as sa
 from points_service.db import db
 from points_service.domain.access import principal_for
 from points_service.domain.errors import Forbidden, InvalidTransition, ValidationFailed
+from points_service.domain.lifecycle.status import deactivate_member
 from points_service.domain.periods import parse_period
 from points_service.domain.reports import reporting as reports
 from points_service.models import (
     Affiliation,
     ApprovalEvent,
     AuditEntry,
+    DeactivationReason,
     LedgerEntry,
     Report,
     ReportStatus,
@@ -208,6 +211,23 @@ def test_the_status_lists_every_member_with_whether_he_reported(world):
     assert (summary["member_count"], summary["reported_count"], summary["report_rate"]) == (2, 1, Decimal("0.5"))
     assert [(b["organization"].name, b["report_rate"]) for b in summary["branches"]] == [
         ("财政局第一党支部", 1), ("财政局第二党支部", 0)]
+
+
+def test_a_closed_halfs_status_counts_who_belonged_at_its_end_and_the_running_halfs_todays_members(world):
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))  # all members since 2025
+    db.session.commit()
+    deactivate_member(actor(world, "admin"), world["bob"].id, DeactivationReason.RETIRED, "到龄退休",
+                      date(2026, 11, 1), now=local(2026, 11, 2, 9))  # left after 2026-H1 ended
+
+    def counted(half: str, now) -> tuple[int, set[str]]:
+        summary, members = reports.report_status(actor(world, "hr"), world["finance"].id, parse_period(half),
+                                                 now=now)
+        return summary["member_count"], {row["member"]["name"] for row in db.session.scalars(members)}
+
+    now = local(2026, 11, 2, 10)
+    assert counted("2026-H1", now) == (2, {world["alice"].name, world["bob"].name})
+    assert counted("2026-H2", now) == (1, {world["alice"].name})
+    assert reports.report_rate(world["finance"], "2026-H1", now=now) == 0  # over the two who belonged then
 
 
 def test_a_secretary_sees_the_status_of_his_branch_only(world):
