@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import UTCDateTime, cents, db, from_cents, utcnow
+from points_service.db import cents, db, from_cents, utcnow
 from points_service.domain.access import Principal
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.structure import get_member, get_organization
@@ -62,23 +62,41 @@ def organization_trend(principal: Principal, org_id: int, now: datetime | None =
 
 
 def _members_monthly_net(org: Organization, months: list[Period], now: datetime) -> list:
-    """Σ net assessment points per month of the members belonging to ``org``'s subtree at the month's end (as
-    ``lifecycle.membership`` places them), in one statement over the members who ever belonged there."""
-    in_org = sa.select(Organization.id).where(Organization.path.startswith(org.path))
-    ends = sa.union_all(*(sa.select(sa.literal(month.key).label("period"),
-                                    sa.literal(min(month.end, now), UTCDateTime()).label("at")) for month in months)
-                        ).subquery("month_ends")
-    ever = Member.id.in_(sa.union(sa.select(Member.id).where(Member.branch_id.in_(in_org)),  # both indexed
-                                  sa.select(Affiliation.member_id).where(Affiliation.branch_id.in_(in_org))))
-    covering = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < ends.c.at,
-                       sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= ends.c.at))
+    """Σ net assessment points per month of the members belonging to ``org``'s subtree at the month's end, placed
+    as ``lifecycle.membership`` places them (the affiliation covering the instant, else an active member's own
+    row). Three indexed reads — the members who ever belonged there, their affiliations, their month totals —
+    and the placing in Python: one statement joining all three scanned every member and affiliation."""
+    branches = set(db.session.scalars(sa.select(Organization.id).where(Organization.path.startswith(org.path))))
+    ids = set(db.session.scalars(sa.union(sa.select(Member.id).where(Member.branch_id.in_(branches)),
+                                          sa.select(Affiliation.member_id).where(Affiliation.branch_id.in_(branches)))))
+    if not ids:
+        return [from_cents(0) for _ in months]
+    own = {row.id: row for row in db.session.execute(
+        sa.select(Member.id, Member.branch_id, Member.is_active).where(Member.id.in_(ids)))}
+    spans: dict[int, list] = {}
+    for row in db.session.execute(sa.select(Affiliation.member_id, Affiliation.branch_id, Affiliation.valid_from,
+                                            Affiliation.valid_to).where(Affiliation.member_id.in_(ids))):
+        spans.setdefault(row.member_id, []).append(row)
+    totals = _member_month_totals(ids, months)
+    sums = []
+    for month in months:
+        at = min(month.end, now)
+        placed = [member_id for member_id in ids
+                  if _branch_at(spans.get(member_id, ()), own[member_id], at) in branches]
+        sums.append(sum(totals.get((member_id, month.key), 0) for member_id in placed))
+    return [from_cents(total) for total in sums]
+
+
+def _branch_at(spans, member, at: datetime) -> int | None:
+    for span in spans:
+        if span.valid_from < at and (span.valid_to is None or span.valid_to >= at):
+            return span.branch_id
+    return member.branch_id if member.is_active else None
+
+
+def _member_month_totals(ids: set[int], months: list[Period]) -> dict[tuple[int, str], int]:
     rows = db.session.execute(
-        sa.select(ends.c.period, sa.func.sum(cents(PointTotal.earned) + cents(PointTotal.deducted)))
-        .select_from(ends).join(Member, ever).outerjoin(Affiliation, covering)
-        .join(PointTotal, sa.and_(PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == Member.id,
-                                  PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == ends.c.period))
-        .where(sa.func.coalesce(Affiliation.branch_id, Member.branch_id).in_(in_org),
-               sa.or_(Affiliation.id.is_not(None), Member.is_active))
-        .group_by(ends.c.period))
-    found = {period: total for period, total in rows}
-    return [from_cents(found.get(month.key) or 0) for month in months]
+        sa.select(PointTotal.subject_id, PointTotal.period, cents(PointTotal.earned) + cents(PointTotal.deducted))
+        .where(PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id.in_(ids),
+               PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period.in_([month.key for month in months])))
+    return {(subject_id, period): total for subject_id, period, total in rows}
