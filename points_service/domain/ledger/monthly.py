@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from points_service.db import cents, db, from_cents, utcnow
 from points_service.domain.access import Principal
+from points_service.domain.lifecycle.membership import branch_at
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.structure import get_member, get_organization
 from points_service.models import Affiliation, LedgerName, Member, Organization, PointTotal, SubjectType
@@ -63,9 +64,9 @@ def organization_trend(principal: Principal, org_id: int, now: datetime | None =
 
 def _members_monthly_net(org: Organization, months: list[Period], now: datetime) -> list:
     """Σ net assessment points per month of the members belonging to ``org``'s subtree at the month's end, placed
-    as ``lifecycle.membership`` places them (the affiliation covering the instant, else an active member's own
-    row). Three indexed reads — the members who ever belonged there, their affiliations, their month totals —
-    and the placing in Python: one statement joining all three scanned every member and affiliation."""
+    by ``lifecycle.membership.branch_at``. Three indexed reads — the members who ever belonged there, their
+    affiliations, their month totals — and the placing in Python: ``placed_at`` would scan every member and
+    affiliation of the city, each month."""
     branches = set(db.session.scalars(sa.select(Organization.id).where(Organization.path.startswith(org.path))))
     ids = set(db.session.scalars(sa.union(sa.select(Member.id).where(Member.branch_id.in_(branches)),
                                           sa.select(Affiliation.member_id).where(Affiliation.branch_id.in_(branches)))))
@@ -82,16 +83,9 @@ def _members_monthly_net(org: Organization, months: list[Period], now: datetime)
     for month in months:
         at = min(month.end, now)
         placed = [member_id for member_id in ids
-                  if _branch_at(spans.get(member_id, ()), own[member_id], at) in branches]
+                  if branch_at(spans.get(member_id, ()), own[member_id], at) in branches]
         sums.append(sum(totals.get((member_id, month.key), 0) for member_id in placed))
     return [from_cents(total) for total in sums]
-
-
-def _branch_at(spans, member, at: datetime) -> int | None:
-    for span in spans:
-        if span.valid_from < at and (span.valid_to is None or span.valid_to >= at):
-            return span.branch_id
-    return member.branch_id if member.is_active else None
 
 
 def _member_month_totals(ids: set[int], months: list[Period]) -> dict[tuple[int, str], int]:

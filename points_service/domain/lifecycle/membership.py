@@ -30,3 +30,14 @@ def placed_at(at: datetime) -> sa.Select:
                       sa.func.coalesce(Affiliation.community_id, Member.community_id).label("community_id"))
             .outerjoin(Affiliation, covering(at))
             .where(sa.or_(Affiliation.id.is_not(None), Member.is_active)))
+
+
+def branch_at(affiliations, member, at: datetime) -> int | None:
+    """``placed_at``'s rule for one member already in hand — his affiliations (rows with ``branch_id``,
+    ``valid_from``, ``valid_to``) and his row (``branch_id``, ``is_active``): the branch he belonged to at ``at``,
+    None if he belonged nowhere. For a few thousand members read by index, where ``placed_at`` would scan every
+    member and affiliation."""
+    for affiliation in affiliations:
+        if affiliation.valid_from < at and (affiliation.valid_to is None or affiliation.valid_to >= at):
+            return affiliation.branch_id
+    return member.branch_id if member.is_active else None

@@ -13,12 +13,13 @@ from points_service.db import db
 from points_service.domain.access import principal_for
 from points_service.domain.annual.facts import YearWindow, members_at_cutoff
 from points_service.domain.ledger.reading import member_rollup
+from points_service.domain.lifecycle.membership import branch_at, placed_at
 from points_service.domain.lifecycle.status import deactivate_member
 from points_service.domain.lifecycle.transfer import transfer
 from points_service.domain.periods import LOCAL_TZ, parse_period
 from points_service.domain.policy import policy_in_force
 from points_service.domain.red_flags import awards as red_flags
-from points_service.models import Affiliation, DeactivationReason, Report, ReportStatus, SubjectType
+from points_service.models import Affiliation, DeactivationReason, Member, Report, ReportStatus, SubjectType
 from tests.factories import make_world
 from tests.factories.boards import entry
 from tests.factories.ledger import install_policy, local
@@ -85,3 +86,15 @@ def test_the_annual_head_count_of_a_closed_year_keeps_a_member_who_left_the_next
     assert before[world["alice"].id] == (world["fin1"].id, world["north"].id)
     leave(world)
     assert members_at_cutoff(window) == before
+
+
+def test_placing_one_member_in_hand_agrees_with_placing_them_all_in_sql(world):
+    transfer(world["admin"], world["bob"].id, branch_id=world["edu1"].id, effective_on=date(2026, 10, 1), now=NOW)
+    leave(world, on=date(2026, 11, 10))
+    members = {m.id: m for m in db.session.scalars(sa.select(Member))}
+    affiliations = list(db.session.scalars(sa.select(Affiliation)))
+    for at in (local(2026, 9, 30, 12), local(2026, 10, 15, 12), local(2026, 11, 30, 12), NOW):
+        in_sql = {row.member_id: row.branch_id for row in db.session.execute(placed_at(at))}
+        one_by_one = {member_id: branch_at([a for a in affiliations if a.member_id == member_id], member, at)
+                      for member_id, member in members.items()}
+        assert in_sql == {member_id: branch for member_id, branch in one_by_one.items() if branch is not None}
