@@ -12,7 +12,7 @@ def create_app(settings=None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     configure(app, settings or load_settings())
 
-    from points_service import cli, db, health, ratelimit, requests
+    from points_service import cli, db, health, ratelimit, requests, transactions
     from points_service.api import register_api
     from points_service.api.errors import register_error_handlers
     from points_service.api.security import init_app as init_security
@@ -22,6 +22,7 @@ def create_app(settings=None) -> Flask:
     from points_service.jsonio import init_app as init_json
 
     db.init_app(app)
+    transactions.init_app(app)
     init_json(app)
     requests.init_app(app)
     ratelimit.init_app(app)

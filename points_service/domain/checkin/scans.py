@@ -51,6 +51,7 @@ from points_service.models import (
     SourceType,
     SubjectType,
 )
+from points_service.transactions import end_transaction
 
 MAX_TRUSTED_ACCURACY_M = 200  # a fix worse than this cannot tell whether the member was really there
 IMPOSSIBLE_TRAVEL_M = 5000  # another venue this far away ...
@@ -116,7 +117,7 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
               "status": CheckinStatus.REVIEW if reason else CheckinStatus.CHECKED_IN}
     checkin_id = insert_unless_exists(Checkin, values, ("activity_id", "member_id"))
     if checkin_id is None:  # UNIQUE(activity_id, member_id): a concurrent or repeated check-in
-        db.session.rollback()
+        end_transaction(db.session())  # it wrote nothing: a COMMIT keeps the worker's prepared statements
         raise AlreadyCheckedIn()
     checkin = attach_written(Checkin(id=checkin_id, checked_out_at=None, checkout_distance_m=None, hours=None,
                                      **values), activity=activity, member=member)

@@ -1,0 +1,87 @@
+"""How a transaction that changed nothing ends: with COMMIT, not ROLLBACK.
+
+psycopg discards every prepared statement of a connection on ROLLBACK (and sends ``DEALLOCATE ALL``): a
+rolled-back transaction might have dropped what they refer to. A ROLLBACK is how a request's transaction ends
+whenever its use case did not commit: a read outside ``reads_without_transaction``, a refused request (every
+4xx after the principal was read), a repeated check-in. Each one made the worker's next requests plan their
+statements again: the principal's alone takes 0.6–1 ms to plan, against 0.07 ms to run prepared.
+
+So the primary engine notes, per connection, whether the transaction may have changed anything: any statement
+but a ``SELECT``, an INSERT, UPDATE or DELETE that touched a row (the schema has no statement-level
+triggers), a failed statement. A transaction that did not ends with COMMIT, which for it is the same as a
+ROLLBACK (its locks and snapshot are released alike) and keeps the prepared statements. Any doubt rolls back.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from points_service.db import RoutingSession, db
+
+_CHANGED = "points_transaction_changed"
+_CONNECTIONS = "points_transaction_connections"
+_ROW_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def init_app(app) -> None:
+    """Watch the primary engine's statements; end each request's open transaction by ``end_transaction``
+    (registered after Flask-SQLAlchemy, so it runs before the session is removed)."""
+    with app.app_context():
+        _watch(db.engine)
+
+    @app.teardown_appcontext
+    def _end_request_transaction(exc):
+        if exc is None and db.session.registry.has():
+            end_transaction(db.session())
+
+
+def end_transaction(session: Session) -> None:
+    """End ``session``'s transaction: COMMIT when it changed nothing (nothing pending is flushed: the session
+    is emptied first), else ROLLBACK. A session without a connection has nothing to end."""
+    connections = session.info.get(_CONNECTIONS)
+    if not connections or any(c.closed or c.info.get(_CHANGED, True) for c in connections):
+        session.rollback()
+        return
+    session.expunge_all()  # loaded and pending objects alike: a COMMIT here must not flush anything
+    session.commit()
+
+
+def _watch(engine: sa.Engine) -> None:
+    if sa.event.contains(engine, "begin", _fresh):
+        return
+    sa.event.listen(engine, "begin", _fresh)
+    sa.event.listen(engine, "after_cursor_execute", _note)
+    sa.event.listen(engine, "handle_error", _note_failure)
+
+
+def _fresh(connection) -> None:
+    connection.info[_CHANGED] = False
+
+
+def _note(connection, cursor, statement: str, _parameters, _context, _executemany) -> None:
+    if not connection.info.get(_CHANGED) and _may_have_changed(statement, cursor.rowcount):
+        connection.info[_CHANGED] = True
+
+
+def _may_have_changed(statement: str, rowcount: int) -> bool:
+    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    if verb == "SELECT":
+        return False
+    return not (verb in _ROW_WRITES and rowcount == 0)
+
+
+def _note_failure(context) -> None:
+    if context.connection is not None:
+        context.connection.info[_CHANGED] = True
+
+
+@sa.event.listens_for(RoutingSession, "after_begin")
+def _remember_connection(session, _transaction, connection) -> None:
+    session.info.setdefault(_CONNECTIONS, []).append(connection)
+
+
+@sa.event.listens_for(RoutingSession, "after_transaction_end")
+def _forget_connection(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CONNECTIONS, None)

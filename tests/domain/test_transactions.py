@@ -1,0 +1,123 @@
+"""transactions.end_transaction: a transaction that changed nothing ends with COMMIT (psycopg keeps its
+prepared statements), any other with ROLLBACK, and nothing pending is ever written by that COMMIT."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.models import Member
+from points_service.transactions import end_transaction
+from tests.factories import auth_header, make_member, make_user, make_world
+from tests.factories.activities import make_activity, scan_body
+
+
+@pytest.fixture
+def endings(app):
+    """How the next transactions end: "commit" or "rollback", in order."""
+    seen: list[str] = []
+    listeners = {"commit": lambda _conn: seen.append("commit"), "rollback": lambda _conn: seen.append("rollback")}
+    for name, listener in listeners.items():
+        sa.event.listen(db.engine, name, listener)
+    yield seen
+    for name, listener in listeners.items():
+        sa.event.remove(db.engine, name, listener)
+
+
+@pytest.fixture
+def alice(app):
+    world = make_world()
+    db.session.commit()
+    return world["alice"]
+
+
+def name_of(member_id: int) -> str:
+    return db.session.scalar(sa.select(Member.name).where(Member.id == member_id))
+
+
+def test_a_transaction_that_only_read_ends_with_commit(alice, endings):
+    name_of(alice.id)
+    end_transaction(db.session())
+    assert endings == ["commit"]
+
+
+def test_a_transaction_that_changed_a_row_is_rolled_back(alice, endings):
+    db.session.execute(sa.update(Member).where(Member.id == alice.id).values(name="改过的名字"))
+    name_of(alice.id)  # a later read does not make it read-only again
+    end_transaction(db.session())
+    assert endings == ["rollback"]
+    assert name_of(alice.id) == "张晓丽"
+
+
+def test_a_write_that_touched_no_row_leaves_the_transaction_unchanged(alice, endings):
+    db.session.execute(sa.update(Member).where(Member.id == -1).values(name="无人"))
+    end_transaction(db.session())
+    assert endings == ["commit"]
+
+
+def test_pending_objects_are_not_written_by_the_commit(alice, endings):
+    member = db.session.get(Member, alice.id)
+    member.name = "未保存的名字"  # dirty, never flushed
+    db.session.add(Member(name="未保存的新人", phone_hash="x" * 64, phone_masked="139****0000",
+                          branch_id=alice.branch_id, community_id=alice.community_id))
+    db.session.execute(sa.select(sa.literal(1)).execution_options(autoflush=False))
+    db.session.autoflush = False
+    try:
+        end_transaction(db.session())
+    finally:
+        db.session.autoflush = True
+    assert endings == ["commit"]
+    assert name_of(alice.id) == "张晓丽"
+    assert db.session.scalar(sa.select(sa.func.count()).where(Member.name == "未保存的新人")) == 0
+
+
+def test_a_failed_statement_rolls_the_transaction_back(alice, endings):
+    with pytest.raises(sa.exc.DBAPIError):
+        db.session.execute(sa.text("SELECT no_such_column FROM members"))
+    end_transaction(db.session())
+    assert endings == ["rollback"]
+
+
+def test_a_session_without_a_transaction_has_nothing_to_end(app, endings):
+    db.session.commit()
+    end_transaction(db.session())
+    assert endings == []
+
+
+@pytest.mark.postgres
+def test_a_refused_check_in_and_a_read_keep_the_workers_prepared_statements(app):
+    """Requests as a worker serves them (each in its own app context, ended by the teardown), one after
+    another on one idle connection: after a repeated scan (409), a refused one (422) and a read, the
+    statements the check-ins prepared are still prepared on that connection."""
+    world = make_world()
+    activity = make_activity(world["north"], utcnow() + timedelta(minutes=20))
+    db.session.commit()
+    organizer = auth_header(world["users"]["community_admin"])
+    users = [make_user(member=make_member(world["fin1"], world["north"], None, name=f"党员{n}")) for n in range(6)]
+    db.session.commit()
+    members = [auth_header(user) for user in users]
+    url = f"/api/v1/activities/{activity.id}/checkins"
+    db.session.remove()  # the fixture's session gives its connection back: the requests share one
+
+    def serve():
+        client = app.test_client()
+        body = scan_body(client.get(f"{url.removesuffix('/checkins')}/checkin-code", headers=organizer)
+                         .get_json()["data"]["token"])
+        statuses = [client.post(url, json=body, headers=headers).status_code for headers in members]
+        statuses.append(client.post(url, json=body, headers=members[0]).status_code)
+        statuses.append(client.post(url, json={**body, "token": "0" * len(body["token"])},
+                                    headers=members[1]).status_code)
+        statuses.append(client.get(url.removesuffix("/checkins"), headers=members[2]).status_code)
+        with app.app_context():
+            prepared = db.session.scalars(sa.text("SELECT statement FROM pg_prepared_statements")).all()
+            db.session.rollback()
+        return statuses, prepared
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        statuses, prepared = pool.submit(serve).result()
+    assert statuses == [201] * 6 + [409, 422, 200]
+    assert any("FROM users" in statement for statement in prepared), prepared  # the principal's
