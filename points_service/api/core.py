@@ -116,6 +116,12 @@ class Blueprint(SmorestBlueprint):
 
     ARGUMENTS_PARSER = StrictParser()
 
+    def arguments(self, schema, *args, **kwargs):
+        """As smorest's, with a schema class instantiated once here: given the class, webargs builds a new
+        instance (deep-copying its fields) on every request, about 20 µs. A schema keeps no state between
+        loads; the OpenAPI document is the same."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
     @staticmethod
     def _prepare_response_content(data):
         return envelope(data)
