@@ -23,6 +23,7 @@ from flask import current_app
 from points_service.db import core_execute, db, insert_unless_exists, utcnow
 from points_service.domain.errors import Conflict, ServiceError
 from points_service.models import IdempotencyRecord, IdempotencyState
+from points_service.transactions import end_transaction
 
 
 class KeyReused(ServiceError):
@@ -53,7 +54,7 @@ def claim_key(user_id: int, key: str, fingerprint: str) -> Claim | Replay:
         db.session.commit()
         return Claim(record_id)
     existing = core_execute(_existing_statement(), {"user_id": user_id, "key": key}).first()
-    db.session.rollback()
+    end_transaction(db.session())  # read only: a COMMIT keeps the worker's prepared statements
     if existing is None:  # released between our insert and our read: the caller may retry
         raise KeyInFlight()
     if existing.fingerprint != fingerprint:
@@ -85,7 +86,7 @@ def complete_key(record_id: int, status: int, body: dict) -> None:
 
 
 def release_key(record_id: int) -> None:
-    db.session.rollback()
+    end_transaction(db.session())  # the failed request's writes, if any, roll back
     _autocommit(_release_statement(), {"record_id": record_id})
 
 

@@ -59,20 +59,31 @@ def test_a_write_that_touched_no_row_leaves_the_transaction_unchanged(alice, end
     assert endings == ["commit"]
 
 
-def test_pending_objects_are_not_written_by_the_commit(alice, endings):
+@pytest.mark.parametrize("pending", ["changed", "added", "deleted"])
+def test_objects_pending_in_the_session_roll_it_back_unwritten(alice, endings, pending):
     member = db.session.get(Member, alice.id)
-    member.name = "未保存的名字"  # dirty, never flushed
-    db.session.add(Member(name="未保存的新人", phone_hash="x" * 64, phone_masked="139****0000",
-                          branch_id=alice.branch_id, community_id=alice.community_id))
-    db.session.execute(sa.select(sa.literal(1)).execution_options(autoflush=False))
-    db.session.autoflush = False
+    if pending == "changed":
+        member.name = "未保存的名字"
+    elif pending == "added":
+        db.session.add(Member(name="未保存的新人", phone_hash="x" * 64, phone_masked="139****0000",
+                              branch_id=alice.branch_id, community_id=alice.community_id))
+    else:
+        db.session.delete(member)
+    db.session.autoflush = False  # as between a change and the flush that would write it
     try:
         end_transaction(db.session())
     finally:
         db.session.autoflush = True
-    assert endings == ["commit"]
+    assert endings == ["rollback"]
     assert name_of(alice.id) == "张晓丽"
     assert db.session.scalar(sa.select(sa.func.count()).where(Member.name == "未保存的新人")) == 0
+
+
+def test_loaded_objects_stay_in_the_session_after_the_commit(alice, endings):
+    member = db.session.get(Member, alice.id)
+    end_transaction(db.session())
+    assert endings == ["commit"]
+    assert member.name == "张晓丽"  # expired and reloaded, as after a rollback
 
 
 def test_a_failed_statement_rolls_the_transaction_back(alice, endings):
@@ -89,15 +100,15 @@ def test_a_session_without_a_transaction_has_nothing_to_end(app, endings):
 
 
 @pytest.mark.postgres
-def test_a_refused_check_in_and_a_read_keep_the_workers_prepared_statements(app):
+def test_requests_that_change_nothing_keep_the_workers_prepared_statements(app):
     """Requests as a worker serves them (each in its own app context, ended by the teardown), one after
-    another on one idle connection: after a repeated scan (409), a refused one (422) and a read, the
-    statements the check-ins prepared are still prepared on that connection."""
+    another on one idle connection: after a repeated scan (409), a refused one (422), a read and a keyed retry,
+    the statements the check-ins prepared are still prepared on that connection."""
     world = make_world()
     activity = make_activity(world["north"], utcnow() + timedelta(minutes=20))
     db.session.commit()
     organizer = auth_header(world["users"]["community_admin"])
-    users = [make_user(member=make_member(world["fin1"], world["north"], None, name=f"党员{n}")) for n in range(6)]
+    users = [make_user(member=make_member(world["fin1"], world["north"], None, name=f"党员{n}")) for n in range(7)]
     db.session.commit()
     members = [auth_header(user) for user in users]
     url = f"/api/v1/activities/{activity.id}/checkins"
@@ -107,11 +118,13 @@ def test_a_refused_check_in_and_a_read_keep_the_workers_prepared_statements(app)
         client = app.test_client()
         body = scan_body(client.get(f"{url.removesuffix('/checkins')}/checkin-code", headers=organizer)
                          .get_json()["data"]["token"])
-        statuses = [client.post(url, json=body, headers=headers).status_code for headers in members]
+        statuses = [client.post(url, json=body, headers=headers).status_code for headers in members[:6]]
         statuses.append(client.post(url, json=body, headers=members[0]).status_code)
         statuses.append(client.post(url, json={**body, "token": "0" * len(body["token"])},
                                     headers=members[1]).status_code)
         statuses.append(client.get(url.removesuffix("/checkins"), headers=members[2]).status_code)
+        replayed = {**members[6], "Idempotency-Key": "retry-0001"}  # the second answer is the first's, replayed
+        statuses += [client.post(url, json=body, headers=replayed).status_code for _ in range(2)]
         with app.app_context():
             prepared = db.session.scalars(sa.text("SELECT statement FROM pg_prepared_statements")).all()
             db.session.rollback()
@@ -119,5 +132,5 @@ def test_a_refused_check_in_and_a_read_keep_the_workers_prepared_statements(app)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         statuses, prepared = pool.submit(serve).result()
-    assert statuses == [201] * 6 + [409, 422, 200]
+    assert statuses == [201] * 6 + [409, 422, 200, 201, 201]
     assert any("FROM users" in statement for statement in prepared), prepared  # the principal's

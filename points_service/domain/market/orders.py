@@ -57,6 +57,7 @@ from points_service.models import (
     SourceType,
     SubjectType,
 )
+from points_service.transactions import end_transaction
 
 REDEMPTION_ITEM = "market.redemption"
 MAX_QUANTITY = 10
@@ -80,7 +81,7 @@ def place_order(actor: Principal, request: OrderRequest, *, at: datetime | None 
         member = lock_subject(SubjectType.MEMBER, actor.member_id)
         order = _existing(member.id, request.request_key) or _place(actor, member, request, at)
     except (ServiceError, IntegrityError):
-        db.session.rollback()
+        end_transaction(db.session())  # refused before writing (too few points, no stock): COMMIT, else ROLLBACK
         raise
     commit_keeping(order, order.item, order.member, order.community)  # the answer shows them as written
     return order
