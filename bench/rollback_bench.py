@@ -15,7 +15,8 @@ Only the check-ins are timed. Prints the median milliseconds per check-in of eac
 and its ratio to the baseline of the same run. psycopg discards a connection's prepared statements on every
 ROLLBACK; ``points_service/transactions.py`` ends a transaction that changed nothing with COMMIT instead. Each
 kind also runs with ``end_transaction`` always rolling back (``rollback`` rows), interleaved with the service's
-own (``commit`` rows), to show what the COMMIT saves.
+own (``commit`` rows), to show what the COMMIT saves. Then times reads of the activity's page back to back,
+each ending with COMMIT or with ROLLBACK, in alternating blocks.
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ def main() -> int:
     for kind, mode in kinds:
         median, baseline = statistics.median(spent[kind, mode]), statistics.median(spent["alone", mode])
         print(f"  {mode:8s} {kind:8s} {median:6.2f} ms  ratio to alone {median / baseline:4.2f}")
+    reads = {mode: [] for mode in ("commit", "rollback")}
+    for round_ in range(args.rounds):
+        for mode in reads if round_ % 2 == 0 else reversed(reads):
+            with ending(mode):
+                reads[mode].append(block.read(activities[1], world.user_ids[:args.members]))
+    commit, rollback = (statistics.median(reads[mode]) for mode in ("commit", "rollback"))
+    print(f"\nGET /activities/{{id}} back to back, ms per read, medians of {args.rounds} blocks of {args.members}:"
+          f"\n  commit {commit:6.2f} ms   rollback {rollback:6.2f} ms   ratio {commit / rollback:4.2f}")
     return 0
 
 
@@ -92,16 +101,23 @@ def main() -> int:
 def ending(mode: str):
     """``commit``: the service as it is; ``rollback``: every transaction that did not commit rolls back."""
     from points_service import transactions
-    from points_service.domain.checkin import scans
     if mode == "commit":
         yield
         return
     own = transactions.end_transaction
-    transactions.end_transaction = scans.end_transaction = lambda session: session.rollback()
+    users = [module for module in list(sys.modules.values())  # every module that imported it by name
+             if getattr(module, "end_transaction", None) is own]
+    for module in users:
+        module.end_transaction = _rollback
     try:
         yield
     finally:
-        transactions.end_transaction = scans.end_transaction = own
+        for module in users:
+            module.end_transaction = own
+
+
+def _rollback(session) -> None:
+    session.rollback()
 
 
 class Block:
@@ -126,6 +142,14 @@ class Block:
                 method, url, json, expected = follower
                 _expect(self.client.open(url, method=method, json=json, headers=headers).status_code, expected, kind)
         return spent / self.members * 1000
+
+
+    def read(self, activity_id: int, user_ids: list[int]) -> float:
+        path = f"/api/v1/activities/{activity_id}"
+        started = time.perf_counter()
+        for user_id in user_ids:
+            _expect(self.client.get(path, headers=self.bearers[user_id]).status_code, 200, "read")
+        return (time.perf_counter() - started) / len(user_ids) * 1000
 
 
 def _expect(status: int, expected: int, what: str) -> None:
