@@ -15,6 +15,7 @@ the session but not flushed, or any doubt, roll back.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from points_service.db import RoutingSession, db
 
+log = logging.getLogger(__name__)
 _CHANGED = "points_transaction_changed"
 _CONNECTIONS = "points_transaction_connections"
 _ROW_WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -37,7 +39,10 @@ def init_app(app) -> None:
     @app.teardown_appcontext
     def _end_request_transaction(exc):
         if exc is None and db.session.registry.has():
-            end_transaction(db.session())
+            try:
+                end_transaction(db.session())
+            except sa.exc.SQLAlchemyError:  # the answer is made: nothing here was to be kept, remove() cleans up
+                log.warning("could not end the request's transaction", exc_info=True)
 
 
 def end_transaction(session: Session) -> None:

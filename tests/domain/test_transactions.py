@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from points_service.db import db, utcnow
+from points_service.db import RoutingSession, db, utcnow
 from points_service.models import Member
 from points_service.transactions import end_transaction
 from tests.factories import auth_header, make_member, make_user, make_world
@@ -134,3 +134,26 @@ def test_requests_that_change_nothing_keep_the_workers_prepared_statements(app):
         statuses, prepared = pool.submit(serve).result()
     assert statuses == [201] * 6 + [409, 422, 200, 201, 201]
     assert any("FROM users" in statement for statement in prepared), prepared  # the principal's
+
+
+def test_a_commit_that_fails_at_the_end_of_a_request_leaves_its_answer_alone(app, monkeypatch):
+    """The teardown's COMMIT ends a transaction that changed nothing: if the connection breaks then, the
+    answer already made stands (nothing was to be kept) and the session is removed as usual."""
+    world = make_world()
+    activity = make_activity(world["north"], utcnow() + timedelta(minutes=20))
+    db.session.commit()
+    alice, url = auth_header(world["users"]["alice"]), f"/api/v1/activities/{activity.id}"
+    db.session.remove()  # the request's own session takes the connection (SQLite's is shared)
+
+    def broken_commit(_session):
+        raise sa.exc.OperationalError("COMMIT", {}, ConnectionError("server closed the connection"))
+
+    def read():
+        monkeypatch.setattr(RoutingSession, "commit", broken_commit)
+        try:
+            return app.test_client().get(url, headers=alice).status_code
+        finally:
+            monkeypatch.undo()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # its own app context: the teardown runs
+        assert pool.submit(read).result() == 200
