@@ -1,16 +1,17 @@
 """How a transaction that changed nothing ends: with COMMIT, not ROLLBACK.
 
 psycopg discards every prepared statement of a connection on ROLLBACK (and sends ``DEALLOCATE ALL``): a
-rolled-back transaction might have dropped what they refer to. A ROLLBACK is how a request's transaction ends
-whenever its use case did not commit: a read outside ``reads_without_transaction``, a refused request (every
-4xx after the principal was read), a repeated check-in. Each one made the worker's next requests plan their
-statements again: the principal's alone takes 0.6–1 ms to plan, against 0.07 ms to run prepared.
+rolled-back transaction might have dropped what they refer to. Many requests end without their use case's
+commit: a read outside ``reads_without_transaction``, a refused request (every 4xx after the principal was
+read), a repeated check-in. Were they rolled back, the worker's next requests would plan their statements
+again: the principal's alone takes 0.6–1 ms to plan, against 0.07 ms to run prepared.
 
 So the primary engine notes, per connection, whether the transaction may have changed anything: any statement
 but a ``SELECT``, an INSERT, UPDATE or DELETE that touched a row (the schema has no statement-level
-triggers), a failed statement. A transaction that did not ends with COMMIT, which for it is the same as a
-ROLLBACK (its locks and snapshot are released alike) and keeps the prepared statements. Objects changed in
-the session but not flushed, or any doubt, roll back.
+triggers; on SQLite any of them), a failed statement, a COPY (``driver_cursor``). A transaction that did not
+ends with COMMIT, which for it is the same as a ROLLBACK (its locks and snapshot are released alike; one that
+locked rows FOR UPDATE writes a commit record) and keeps the prepared statements. Objects changed in the
+session but not flushed, or any doubt, roll back.
 """
 
 from __future__ import annotations
@@ -51,10 +52,17 @@ def end_transaction(session: Session) -> None:
     connection has nothing to end."""
     connections = session.info.get(_CONNECTIONS)
     if not connections or session.new or session.dirty or session.deleted or \
-            any(c.closed or c.info.get(_CHANGED, True) for c in connections):
+            any(c.closed or c.invalidated or c.info.get(_CHANGED, True) for c in connections):
         session.rollback()
         return
     session.commit()
+
+
+def driver_cursor(connection: sa.Connection):
+    """The driver's own cursor on ``connection``, for what SQLAlchemy cannot send (PostgreSQL's COPY). Its
+    statements pass no engine event, so the transaction counts as changed from here on."""
+    connection.info[_CHANGED] = True
+    return connection.connection.driver_connection.cursor()
 
 
 def _watch(engine: sa.Engine) -> None:
@@ -70,7 +78,10 @@ def _fresh(connection) -> None:
 
 
 def _note(connection, cursor, statement: str, _parameters, _context, _executemany) -> None:
-    if not connection.info.get(_CHANGED) and _may_have_changed(statement, cursor.rowcount):
+    # psycopg has the row count from the command tag once the statement ran; sqlite3 counts a RETURNING
+    # statement's rows only as they are fetched, after this event, so there no row count is trusted.
+    rowcount = cursor.rowcount if connection.dialect.name == "postgresql" else -1
+    if not connection.info.get(_CHANGED) and _may_have_changed(statement, rowcount):
         connection.info[_CHANGED] = True
 
 

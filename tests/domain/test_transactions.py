@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from points_service.db import RoutingSession, db, utcnow
-from points_service.models import Member
-from points_service.transactions import end_transaction
+from points_service.db import RoutingSession, db, insert_unless_exists, utcnow
+from points_service.models import Member, Region, Signup, SignupStatus
+from points_service.transactions import driver_cursor, end_transaction
 from tests.factories import auth_header, make_member, make_user, make_world
 from tests.factories.activities import make_activity, scan_body
 
@@ -35,6 +35,10 @@ def alice(app):
     return world["alice"]
 
 
+def alice_community(alice: Member) -> Region:
+    return db.session.get(Region, alice.community_id)
+
+
 def name_of(member_id: int) -> str:
     return db.session.scalar(sa.select(Member.name).where(Member.id == member_id))
 
@@ -53,10 +57,10 @@ def test_a_transaction_that_changed_a_row_is_rolled_back(alice, endings):
     assert name_of(alice.id) == "张晓丽"
 
 
-def test_a_write_that_touched_no_row_leaves_the_transaction_unchanged(alice, endings):
+def test_a_write_that_touched_no_row_leaves_the_transaction_unchanged_on_postgresql(alice, endings):
     db.session.execute(sa.update(Member).where(Member.id == -1).values(name="无人"))
     end_transaction(db.session())
-    assert endings == ["commit"]
+    assert endings == ["commit" if db.engine.dialect.name == "postgresql" else "rollback"]  # see the next test
 
 
 @pytest.mark.parametrize("pending", ["changed", "added", "deleted"])
@@ -84,6 +88,40 @@ def test_loaded_objects_stay_in_the_session_after_the_commit(alice, endings):
     end_transaction(db.session())
     assert endings == ["commit"]
     assert member.name == "张晓丽"  # expired and reloaded, as after a rollback
+
+
+def test_a_row_written_with_returning_is_a_change(alice, endings):
+    """``insert_unless_exists`` (INSERT … RETURNING, as a check-in is written): sqlite3 counts its row only
+    when it is fetched, so on SQLite no row count is trusted."""
+    written = insert_unless_exists(Signup, {"activity_id": make_activity(alice_community(alice)).id,
+                                            "member_id": alice.id, "status": SignupStatus.SIGNED_UP,
+                                            "created_at": utcnow()},
+                                   ("activity_id", "member_id"))
+    assert written is not None
+    end_transaction(db.session())
+    assert endings[-1] == "rollback"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Signup)) == 0
+
+
+def test_a_statement_sent_through_the_drivers_cursor_is_a_change(alice, endings):
+    """COPY goes through the driver's own cursor, which no engine event sees: ``driver_cursor`` marks the
+    transaction changed (shown with a plain INSERT, which both drivers take)."""
+    cursor = driver_cursor(db.session.connection())
+    cursor.execute("INSERT INTO members (name, phone_hash, phone_masked, branch_id, community_id, show_on_boards, "
+                   f"is_active, created_at) VALUES ('复制的人', 'yyyy', '139****0001', {alice.branch_id}, "
+                   f"{alice.community_id}, true, true, CURRENT_TIMESTAMP)")
+    cursor.close()
+    end_transaction(db.session())
+    assert endings == ["rollback"]
+    assert db.session.scalar(sa.select(sa.func.count()).where(Member.name == "复制的人")) == 0
+
+
+@pytest.mark.postgres  # SQLite's in-memory test database would go with its connection
+def test_a_broken_connection_is_rolled_back_without_an_error(alice):
+    name_of(alice.id)
+    db.session.connection().invalidate()  # as after the server went away mid-request
+    end_transaction(db.session())
+    assert name_of(alice.id) == "张晓丽"  # the session works again, on a new connection
 
 
 def test_a_failed_statement_rolls_the_transaction_back(alice, endings):

@@ -3,6 +3,8 @@ row write that touched no row leave a transaction unchanged; anything else, or a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from points_service.transactions import _may_have_changed
@@ -31,3 +33,12 @@ def test_reads_and_writes_that_touched_no_row_leave_the_transaction_unchanged(st
 ])
 def test_anything_else_counts_as_a_change(statement, rowcount):
     assert _may_have_changed(statement, rowcount)
+
+
+def test_only_driver_cursor_reaches_the_drivers_own_cursor():
+    """Statements sent past SQLAlchemy (COPY) pass no engine event: they must go through
+    ``transactions.driver_cursor``, which counts the transaction as changed."""
+    package = Path(__file__).resolve().parents[2] / "points_service"
+    reaching = [path.relative_to(package).as_posix() for path in package.rglob("*.py")
+                if "driver_connection" in path.read_text(encoding="utf-8")]
+    assert reaching == ["transactions.py"]

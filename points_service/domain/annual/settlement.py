@@ -41,6 +41,7 @@ from points_service.models import (
     OrgKind,
     SubjectType,
 )
+from points_service.transactions import driver_cursor
 
 CHUNK = 5000
 
@@ -156,7 +157,7 @@ def _insert(chunk: list[dict]) -> int:
         db.session.execute(sa.insert(AnnualStatement), chunk)
         return len(chunk)
     columns = ", ".join(ROW_FIELDS)
-    cursor = connection.connection.driver_connection.cursor()
+    cursor = driver_cursor(connection)
     with cursor, cursor.copy(f"COPY {AnnualStatement.__tablename__} ({columns}) FROM STDIN") as copy:
         for row in chunk:
             copy.write_row([_copy_value(name, row[name]) for name in ROW_FIELDS])

@@ -46,6 +46,7 @@ from points_service.domain.stars.rules import (
     select_stars,
 )
 from points_service.models import ObjectionStatus, StarCandidate, StarObjection, StarRun, StarRunStatus
+from points_service.transactions import driver_cursor
 
 INSERT_CHUNK = 5000
 
@@ -213,7 +214,7 @@ def _copy_candidates(run: StarRun, outcomes: list[StarOutcome]) -> None:
     """PostgreSQL COPY in the use case's own transaction: a city's half a million rows in seconds, where row
     inserts take minutes. Values as the column types store them (hundredths, naive UTC, JSON text)."""
     encoded: dict[tuple[int, ...], str] = {}  # equal reasons are shared dicts (rules.reason): encode once
-    cursor = db.session.connection().connection.driver_connection.cursor()
+    cursor = driver_cursor(db.session.connection())
     with cursor.copy(f"COPY {StarCandidate.__tablename__} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
         for outcome in outcomes:
             f, key = outcome.facts, tuple(map(id, outcome.reasons))
