@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from flask import Flask, redirect, url_for
 
-from points_service.console.site import console, csrf
+from points_service.console.site import CookieSessions, console, csrf
 from points_service.console.views import (
     activities,
     admin_policy,
@@ -43,6 +43,7 @@ for _section in SECTIONS:  # once, at import: a blueprint cannot gain children a
 
 
 def register_console(app: Flask) -> None:
+    app.session_interface = CookieSessions()
     csrf.init_app(app)  # with WTF_CSRF_CHECK_DEFAULT off: only the console's blueprint checks tokens
     app.register_blueprint(console)
     app.add_url_rule("/", "console_root", lambda: redirect(url_for("console.home.index")))

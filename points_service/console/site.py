@@ -7,6 +7,7 @@ import logging
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -29,6 +30,17 @@ SESSION_USER = "console_user_id"
 PUBLIC_ENDPOINTS = {"console.login", "console.static"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 register_filters(console)
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed session cookie, its signer built only for a request that carries the cookie: Flask builds
+    it first for every request (with a JSON dump to probe the serializer), and the API's requests, which carry
+    bearer tokens, never have one. A request without the cookie gets the empty session Flask would give it."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 @console.before_request

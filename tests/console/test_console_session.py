@@ -65,6 +65,24 @@ def test_the_api_keeps_bearer_tokens_and_needs_no_csrf_token(client, world):
     assert response.get_json()["data"]["access_token"]
 
 
+def test_a_request_without_the_session_cookie_builds_no_cookie_signer(app, client, world, monkeypatch):
+    built = []
+    real = app.session_interface.get_signing_serializer
+    monkeypatch.setattr(app.session_interface, "get_signing_serializer", lambda a: built.append(1) or real(a))
+    assert client.get("/api/v1/me").status_code == 401
+    assert built == []
+    sign_in(client, "secretary")
+    built.clear()
+    assert client.get("/console/").status_code == 200  # a signed-in page reads its cookie: signer built
+    assert built
+
+
+def test_a_session_cookie_with_a_bad_signature_is_an_empty_session(client, world):
+    sign_in(client, "secretary")
+    client.set_cookie("points_console", "forged.value.signature")
+    assert client.get("/console/").status_code == 302
+
+
 def test_the_session_cookie_is_http_only_and_same_site_lax_and_secure_in_production(client, world):
     response = sign_in(client, "admin")
     cookie = response.headers["Set-Cookie"]
