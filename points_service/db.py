@@ -38,9 +38,12 @@ class Base(DeclarativeBase):
 class RoutingSession(FlaskSession):
     """Flask-SQLAlchemy's session, whose reads go to ``info["read_bind"]`` when a read-only view set one.
     Writes never do: a flush (a report's audit row) and DML statements go to the primary, in a transaction of
-    their own that the use case's commit ends."""
+    their own that the use case's commit ends. Under ``transactions.autocommitted`` everything goes to
+    ``info["autocommit_bind"]``, the primary on autocommit connections."""
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is None and self.info.get("autocommit_bind") is not None:  # transactions.autocommitted
+            return self.info["autocommit_bind"]
         if bind is None and self.info.get("read_bind") is not None and not self._flushing \
                 and not getattr(clause, "is_dml", False):
             return self.info["read_bind"]

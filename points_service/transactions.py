@@ -12,12 +12,17 @@ triggers; on SQLite any of them), a failed statement, a COPY (``driver_cursor``)
 ends with COMMIT, which for it is the same as a ROLLBACK (its locks and snapshot are released alike; one that
 locked rows FOR UPDATE writes a commit record) and keeps the prepared statements. Objects changed in the
 session but not flushed, or any doubt, roll back.
+
+A request whose use case usually writes one statement (a check-in) can run ``autocommitted``: no BEGIN, no
+COMMIT round trip, its one write committing as it runs; a use case that writes more calls ``writes_together``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import weakref
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -56,6 +61,78 @@ def end_transaction(session: Session) -> None:
         session.rollback()
         return
     session.commit()
+
+
+class MoreThanOneWrite(RuntimeError):
+    """A use case under ``autocommitted`` wrote a second statement without ``writes_together``: each would
+    have been committed on its own."""
+
+
+def autocommitted(view):
+    """For a view whose use case usually writes one statement (a check-in's INSERT … ON CONFLICT): run the
+    request on autocommit connections of the primary. Its reads (the principal, the rules' context) need no
+    BEGIN and its one write commits as it runs: two round trips fewer than BEGIN … COMMIT. PostgreSQL's READ
+    COMMITTED gives each statement its own snapshot anyway, so the reads see what they would inside a
+    transaction; none of them may lock rows (the lock would end with its statement).
+
+    Each of the session's transactions here (the Idempotency-Key's claim is one, the use case another) may send
+    one statement that is not a SELECT: a second raises ``MoreThanOneWrite`` before it runs. A use case that
+    writes several calls ``writes_together`` first. A session already in a transaction (a test's) keeps it."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        session = db.session()
+        if session.in_transaction():
+            return view(*args, **kwargs)
+        session.info[_AUTOCOMMIT_BIND] = _autocommit_engine(db.engine)
+        try:
+            return view(*args, **kwargs)
+        finally:
+            session.info.pop(_AUTOCOMMIT_BIND, None)
+
+    return wrapper
+
+
+def writes_together(session: Session) -> None:
+    """Before a write of several statements: under ``autocommitted``, the rest of the request runs in
+    transactions as usual (the next statement begins one, the use case's commit ends it), and what the reads
+    loaded stays loaded. Elsewhere there is nothing to do."""
+    if session.info.pop(_AUTOCOMMIT_BIND, None) is None or not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted:
+        raise MoreThanOneWrite("objects were changed before writes_together: they would be written apart")
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()  # ends the autocommit connection's reads: nothing to write
+    finally:
+        session.expire_on_commit = expire_on_commit
+
+
+_AUTOCOMMIT_BIND = "autocommit_bind"
+_WROTE = "points_autocommit_wrote"
+_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _autocommit_engine(engine: sa.Engine) -> sa.Engine:
+    """``engine`` on autocommit connections (same pool), with the one-write guard: its listeners are its own."""
+    found = _autocommit_engines.get(engine)
+    if found is None:
+        found = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        sa.event.listen(found, "begin", _no_write_yet)
+        sa.event.listen(found, "before_cursor_execute", _one_write_only)
+    return found
+
+
+def _no_write_yet(connection) -> None:
+    connection.info[_WROTE] = False
+
+
+def _one_write_only(connection, _cursor, statement: str, *_args) -> None:
+    found = _VERB.match(statement)
+    if found is None or found.group(1).upper() != "SELECT":
+        if connection.info.get(_WROTE):
+            raise MoreThanOneWrite(f"a second write in one autocommitted transaction: {statement[:80]}")
+        connection.info[_WROTE] = True
 
 
 def driver_cursor(connection: sa.Connection):

@@ -15,6 +15,7 @@ from points_service.domain.activities import signups as activities
 from points_service.domain.activities.signups import MAX_DURATION, MAX_RADIUS_M, MIN_RADIUS_M, ActivityDraft, Venue
 from points_service.domain.checkin import scans as checkin
 from points_service.models import ActivityStatus, CheckinStatus, SignupStatus
+from points_service.transactions import autocommitted
 
 blp = Blueprint("activities", __name__, description="服务活动、报名与扫码签到签退")
 
@@ -106,7 +107,7 @@ class CheckinSchema(ma.Schema):
     checkin_id = ma.fields.Integer(attribute="id")
     activity_id = ma.fields.Integer()
     member_id = ma.fields.Integer()
-    member_name = ma.fields.String(attribute="member.name")
+    member_name = ma.fields.String()
     status = ma.fields.Enum(CheckinStatus, by_value=True)
     checked_in_at = Instant()
     checked_out_at = Instant(allow_none=True)
@@ -191,6 +192,7 @@ def checkin_code(activity_id):
 
 
 @blp.route("/activities/<int:activity_id>/checkins", methods=["POST"])
+@autocommitted
 @login_required
 @ratelimit.limit("RATELIMIT_CHECKIN_PER_MEMBER", ratelimit.by_account)
 @idempotent

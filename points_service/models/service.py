@@ -161,6 +161,10 @@ class Checkin(db.Model):
     activity: Mapped[Activity] = relationship()
     member: Mapped[Member] = relationship()
 
+    @property
+    def member_name(self) -> str:
+        return self.member.name
+
 
 class RecordStatus(enum.StrEnum):
     PENDING = "pending"

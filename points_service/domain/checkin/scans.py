@@ -17,18 +17,18 @@ not required (walk-ins are common).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import aliased, joinedload, outerjoin
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from points_service.db import (
     UTCDateTime,
-    attach_written,
     commit_keeping,
+    core_execute,
     db,
     insert_unless_exists,
     to_points,
@@ -51,13 +51,48 @@ from points_service.models import (
     SourceType,
     SubjectType,
 )
-from points_service.transactions import end_transaction
+from points_service.transactions import end_transaction, writes_together
 
 MAX_TRUSTED_ACCURACY_M = 200  # a fix worse than this cannot tell whether the member was really there
 IMPOSSIBLE_TRAVEL_M = 5000  # another venue this far away ...
 IMPOSSIBLE_TRAVEL_WINDOW = timedelta(minutes=30)  # ... within this long is implausible
 DEFAULT_STEP_SECONDS = 30
 CHECKIN_WITH_ACTIVITY_AND_MEMBER = (joinedload(Checkin.activity), joinedload(Checkin.member))
+
+
+@dataclass(frozen=True)
+class CheckinRules:
+    """What the check-in rules read of an activity (the attributes ``_verify_token`` and the others read of an
+    ``Activity`` on the check-out's path)."""
+
+    id: int
+    status: ActivityStatus
+    checkin_secret: str
+    starts_at: datetime
+    ends_at: datetime
+    venue_lat: float
+    venue_lng: float
+    radius_m: int
+
+
+CHECKIN_RULE_COLUMNS = tuple(field.name for field in fields(CheckinRules))
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    """A check-in as its INSERT wrote it: the answer, dumped like a ``Checkin``."""
+
+    id: int
+    activity_id: int
+    member_id: int
+    member_name: str
+    status: CheckinStatus
+    checked_in_at: datetime
+    checkin_distance_m: int
+    review_reason: str
+    checked_out_at: None = None
+    checkout_distance_m: None = None
+    hours: None = None
 
 
 class CheckinTokenInvalid(ServiceError):
@@ -102,16 +137,20 @@ def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = N
     return rules.issue_token(activity.id, activity.checkin_secret, now or utcnow(), step_seconds())
 
 
-def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | None = None) -> Checkin:
+def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | None = None) -> CheckedIn:
     """One round trip reads what the rules need, one INSERT … ON CONFLICT DO NOTHING writes (the UNIQUE key
-    decides a repeated or concurrent check-in), one commit; the row is answered from what was written."""
+    decides a repeated or concurrent check-in), one commit; the answer is what was written. The API runs it
+    ``autocommitted``: the INSERT alone commits as it runs; with a review event or a deduction,
+    ``writes_together`` makes them one transaction."""
     member_id, now = acting_member(actor), now or utcnow()
-    activity, member, recent_venues = _checkin_context(activity_id, member_id, now)
+    activity, member_name, recent_venues = _checkin_context(activity_id, member_id, now)
     _verify_token(activity, scan, now)
     if not rules.checkin_open(activity.starts_at, activity.ends_at, now):
         raise OutsideTimeWindow(f"不在签到时间内（开始前 {_minutes(rules.CHECKIN_OPENS_BEFORE_START)} 分钟至结束）")
     distance = _verify_geofence(activity, scan)
-    reason = _review_reason(activity, scan, recent_venues)
+    reason, late = _review_reason(activity, scan, recent_venues), rules.is_late(activity.starts_at, now)
+    if reason or late:  # the check-in with its review event or its deduction: one transaction
+        writes_together(db.session())
     values = {"activity_id": activity.id, "member_id": member_id, "checked_in_at": now,
               "checkin_distance_m": round(distance), "review_reason": reason,
               "status": CheckinStatus.REVIEW if reason else CheckinStatus.CHECKED_IN}
@@ -119,14 +158,13 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
     if checkin_id is None:  # UNIQUE(activity_id, member_id): a concurrent or repeated check-in
         end_transaction(db.session())  # it wrote nothing: a COMMIT keeps the worker's prepared statements
         raise AlreadyCheckedIn()
-    checkin = attach_written(Checkin(id=checkin_id, checked_out_at=None, checkout_distance_m=None, hours=None,
-                                     **values), activity=activity, member=member)
+    checkin = CheckedIn(id=checkin_id, member_name=member_name, **values)
     if reason:
         _event(checkin, "", CheckinStatus.REVIEW, actor, reason)
-    if rules.is_late(activity.starts_at, now):
+    if late:
         deduct(checkin.member_id, "late", SourceType.CHECKIN, str(checkin.id), occurred_at=now, at=now,
                actor=actor)
-    commit_keeping(checkin, activity, member)
+    db.session.commit()
     return checkin
 
 
@@ -208,7 +246,7 @@ def _activity(activity_id: int) -> Activity:
     return activity
 
 
-def _require_published(activity: Activity) -> None:
+def _require_published(activity: Activity | CheckinRules) -> None:
     if activity.status == ActivityStatus.PROPOSED:
         raise NotFound("活动不存在")
     if activity.status != ActivityStatus.PUBLISHED:
@@ -219,19 +257,19 @@ def _minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
 
 
-def _verify_token(activity: Activity, scan: Scan, now: datetime) -> None:
+def _verify_token(activity: Activity | CheckinRules, scan: Scan, now: datetime) -> None:
     if not rules.token_is_valid(scan.token, activity.id, activity.checkin_secret, now, step_seconds()):
         raise CheckinTokenInvalid()
 
 
-def _verify_geofence(activity: Activity, scan: Scan) -> float:
+def _verify_geofence(activity: Activity | CheckinRules, scan: Scan) -> float:
     distance = rules.haversine_m(activity.venue_lat, activity.venue_lng, scan.lat, scan.lng)
     if distance > activity.radius_m:
         raise OutsideGeofence(f"您距活动地点约 {round(distance)} 米，超出 {activity.radius_m} 米的签到范围")
     return distance
 
 
-def _review_reason(activity: Activity, scan: Scan, recent_venues: list[tuple[float, float]]) -> str:
+def _review_reason(activity: Activity | CheckinRules, scan: Scan, recent_venues: list[tuple[float, float]]) -> str:
     reasons = []
     if scan.accuracy_m is not None and scan.accuracy_m > MAX_TRUSTED_ACCURACY_M:
         reasons.append(f"定位精度差（±{round(scan.accuracy_m)} 米）")
@@ -242,29 +280,32 @@ def _review_reason(activity: Activity, scan: Scan, recent_venues: list[tuple[flo
     return "；".join(reasons)
 
 
-def _checkin_context(activity_id: int, member_id: int, now: datetime) -> tuple[Activity, Member | None, list]:
-    """The published activity, the member, and the venues of the member's other check-ins of the last
-    ``IMPOSSIBLE_TRAVEL_WINDOW`` (for the impossible-travel rule), in one statement."""
-    rows = db.session.execute(_checkin_context_statement(), {
+def _checkin_context(activity_id: int, member_id: int, now: datetime) -> tuple[CheckinRules, str, list]:
+    """What the rules read of the published activity, the member's name (for the answer), and the venues of
+    the member's other check-ins of the last ``IMPOSSIBLE_TRAVEL_WINDOW`` (for the impossible-travel rule), in
+    one statement of plain rows: the hot path loads no ORM object."""
+    rows = core_execute(_checkin_context_statement(), {
         "activity_id": activity_id, "member_id": member_id, "since": now - IMPOSSIBLE_TRAVEL_WINDOW, "now": now,
     }).all()
     if not rows:
         raise NotFound("活动不存在")
-    activity, member = rows[0][0], rows[0][1]
+    activity = CheckinRules(*rows[0][:len(CHECKIN_RULE_COLUMNS)])
     _require_published(activity)
-    return activity, member, [(lat, lng) for _, _, lat, lng in rows if lat is not None]
+    return activity, rows[0].member_name, [(row.other_lat, row.other_lng) for row in rows if row.other_lat is not None]
 
 
 @functools.cache
 def _checkin_context_statement() -> sa.Select:
-    other, venue = aliased(Checkin, name="other"), aliased(Activity, name="venue")
-    joined = (outerjoin(Activity, Member, Member.id == sa.bindparam("member_id"))
-              .outerjoin(other, sa.and_(other.member_id == Member.id, other.activity_id != Activity.id,
-                                        other.checked_in_at > sa.bindparam("since", type_=UTCDateTime()),
-                                        other.checked_in_at <= sa.bindparam("now", type_=UTCDateTime())))
-              .outerjoin(venue, venue.id == other.activity_id))
-    return (sa.select(Activity, Member, venue.venue_lat, venue.venue_lng).select_from(joined)
-            .where(Activity.id == sa.bindparam("activity_id")))
+    activities, members = Activity.__table__, Member.__table__
+    other, venue = Checkin.__table__.alias("other"), activities.alias("venue")
+    joined = (activities.outerjoin(members, members.c.id == sa.bindparam("member_id"))
+              .outerjoin(other, sa.and_(other.c.member_id == members.c.id, other.c.activity_id != activities.c.id,
+                                        other.c.checked_in_at > sa.bindparam("since", type_=UTCDateTime()),
+                                        other.c.checked_in_at <= sa.bindparam("now", type_=UTCDateTime())))
+              .outerjoin(venue, venue.c.id == other.c.activity_id))
+    return (sa.select(*(activities.c[name] for name in CHECKIN_RULE_COLUMNS), members.c.name.label("member_name"),
+                      venue.c.venue_lat.label("other_lat"), venue.c.venue_lng.label("other_lng"))
+            .select_from(joined).where(activities.c.id == sa.bindparam("activity_id")))
 
 
 def _transition(checkin: Checkin, expected: CheckinStatus, target: CheckinStatus, *conditions, **values) -> bool:
@@ -302,7 +343,8 @@ def deduct(member_id: int, event: str, source_type: SourceType, source_id: str, 
            actor_id=actor.user_id if actor else None, at=at, policy=policy)
 
 
-def _event(checkin: Checkin, from_status: str, to_status: str, actor: Principal | None, comment: str) -> None:
+def _event(checkin: Checkin | CheckedIn, from_status: str, to_status: str, actor: Principal | None,
+           comment: str) -> None:
     db.session.add(ApprovalEvent(target_type="checkin", target_id=checkin.id, from_status=str(from_status),
                                  to_status=str(to_status), actor_id=actor.user_id if actor else None,
                                  comment=comment[:200]))

@@ -150,11 +150,11 @@ def test_check_out_credits_the_hours_rounded_down_to_the_half_hour_once(world):
 
 def test_check_out_reads_the_check_in_its_activity_and_its_member_in_one_statement(world, statements):
     row_id, actor, at = check_in(world, START).id, alice(world), START + timedelta(minutes=100)
-    checkout_scan = scan(world["activity"], at)
+    checkout_scan, activity_id, name = scan(world["activity"], at), world["activity"].id, world["alice"].name
     db.session.expunge_all()  # nothing in the session: what the check-out needs, it reads
     statements.clear()
     row = checkin.check_out(actor, row_id, checkout_scan, now=at)
-    assert (row.activity.id, row.member.name) == (world["activity"].id, world["alice"].name)
+    assert (row.activity.id, row.member.name) == (activity_id, name)
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     checkin_reads = [s for s in reads if re.search(r"\bFROM checkins\b", s)]
     assert len(checkin_reads) == 1 and " activities" in checkin_reads[0] and " members" in checkin_reads[0]
@@ -183,7 +183,7 @@ def test_check_out_outside_the_geofence_or_after_the_window_changes_nothing(worl
         check_out(world, row, START + timedelta(hours=1), metres=RADIUS_M + 1)
     with pytest.raises(OutsideTimeWindow):
         check_out(world, row, END + timedelta(minutes=30))
-    db.session.refresh(row)
+    row = db.session.get(Checkin, row.id)
     assert (row.status, row.checked_out_at) == (CheckinStatus.CHECKED_IN, None)
 
 

@@ -1,0 +1,153 @@
+"""transactions.autocommitted: a check-in's request runs on autocommit connections (no BEGIN, its one INSERT
+commits as it runs); ``writes_together`` makes a write of several statements one transaction again, and a
+second write without it is refused before it runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.checkin import scans
+from points_service.models import Checkin, LedgerEntry, Member
+from points_service.transactions import MoreThanOneWrite, autocommitted, writes_together
+from tests.factories import auth_header, make_world
+from tests.factories.activities import make_activity, scan_body
+
+ORIGINAL_NAME = "张晓丽"
+
+
+@pytest.fixture
+def isolation(app):
+    """Each statement the next requests send, as (its verb, whether its connection was autocommitted)."""
+    seen: list[tuple[str, bool]] = []
+
+    def record(connection, _cursor, statement, *_args):
+        verb = statement.split(None, 1)[0].upper()
+        if verb not in ("PRAGMA", "BEGIN"):
+            seen.append((verb, connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"))
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def alice(app):
+    world = make_world()
+    db.session.commit()
+    return world["alice"]
+
+
+def checkin_request(client, world, starts_in: timedelta) -> tuple[str, dict, dict]:
+    activity = make_activity(world["north"], utcnow() + starts_in)
+    db.session.commit()
+    organizer, url = auth_header(world["users"]["community_admin"]), f"/api/v1/activities/{activity.id}"
+    member = auth_header(world["users"]["alice"])
+    token = client.get(f"{url}/checkin-code", headers=organizer).get_json()["data"]["token"]
+    db.session.commit()  # the request starts with no transaction open, as in a worker
+    return f"{url}/checkins", scan_body(token), member
+
+
+def checkins_of(member_id: int) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Checkin).where(Checkin.member_id == member_id))
+
+
+def name_of(member_id: int) -> str:
+    return db.session.scalar(sa.select(Member.name).where(Member.id == member_id))
+
+
+def rename(member_id: int, name: str) -> None:
+    db.session.execute(sa.update(Member).where(Member.id == member_id).values(name=name))
+
+
+def test_an_on_time_check_in_sends_each_statement_autocommitted_and_no_commit(app, client, isolation):
+    world = make_world()
+    url, body, alice = checkin_request(client, world, timedelta(minutes=20))
+    isolation.clear()
+    response = client.post(url, json=body, headers=alice)
+    assert response.status_code == 201
+    assert isolation == [("SELECT", True), ("SELECT", True), ("INSERT", True)]  # principal, rules, the row
+    answer, row = response.get_json()["data"], db.session.scalars(sa.select(Checkin)).one()
+    assert (answer["checkin_id"], answer["member_name"], answer["status"]) == (row.id, ORIGINAL_NAME, "checked_in")
+
+
+def test_a_keyed_check_in_claims_writes_and_completes_its_key_autocommitted(app, client, isolation):
+    world = make_world()
+    url, body, alice = checkin_request(client, world, timedelta(minutes=20))
+    isolation.clear()
+    response = client.post(url, json=body, headers={**alice, "Idempotency-Key": "scan-0001"})
+    assert response.status_code == 201
+    assert isolation == [("SELECT", True), ("INSERT", True), ("SELECT", True), ("INSERT", True), ("UPDATE", True)]
+    replayed = client.post(url, json=body, headers={**alice, "Idempotency-Key": "scan-0001"})
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.get_json() == response.get_json()
+
+
+def test_a_late_check_in_writes_its_deduction_in_one_transaction_with_it(app, client, isolation):
+    world = make_world()
+    url, body, alice = checkin_request(client, world, -timedelta(minutes=30))
+    isolation.clear()
+    assert client.post(url, json=body, headers=alice).status_code == 201
+    reads, writes = isolation[:2], isolation[2:]
+    assert reads == [("SELECT", True), ("SELECT", True)]
+    assert writes and not any(autocommitted for _verb, autocommitted in writes)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)
+                             .where(LedgerEntry.source_id == str(db.session.scalar(sa.select(Checkin.id))))) == 1
+
+
+def test_a_late_check_in_whose_deduction_fails_leaves_no_check_in(app, client, monkeypatch):
+    world = make_world()
+    url, body, alice = checkin_request(client, world, -timedelta(minutes=30))
+
+    def failing_deduct(*_args, **_kwargs):
+        raise RuntimeError("the ledger is unavailable")
+
+    monkeypatch.setattr(scans, "deduct", failing_deduct)
+    assert client.post(url, json=body, headers=alice).status_code == 500
+    db.session.rollback()
+    assert checkins_of(world["alice"].id) == 0
+
+
+def test_a_second_write_in_one_autocommitted_transaction_is_refused_before_it_runs(alice):
+    def two_writes():
+        rename(alice.id, "第一次")
+        rename(alice.id, "第二次")
+
+    with pytest.raises(MoreThanOneWrite):
+        autocommitted(two_writes)()
+    db.session.rollback()
+    assert name_of(alice.id) == "第一次"  # committed as it ran; the second never ran
+
+
+def test_writes_together_makes_the_rest_one_transaction_and_keeps_what_was_read(alice, statements):
+    read: list[str] = []
+    alice_id = alice.id
+
+    def use_case():
+        member = db.session.get(Member, alice_id)
+        writes_together(db.session())
+        statements.clear()
+        read.append(member.name)  # still loaded: no SELECT
+        rename(alice_id, "第一次")
+        rename(alice_id, "第二次")
+        raise RuntimeError("the use case fails before its commit")
+
+    db.session.expunge_all()
+    with pytest.raises(RuntimeError):
+        autocommitted(use_case)()
+    assert read == [ORIGINAL_NAME] and len(statements) == 2  # the two UPDATEs only
+    db.session.rollback()
+    assert name_of(alice_id) == ORIGINAL_NAME
+
+
+def test_a_session_already_in_a_transaction_keeps_it(alice):
+    def two_writes():
+        rename(alice.id, "第一次")
+        rename(alice.id, "第二次")
+
+    name_of(alice.id)  # the transaction is open
+    autocommitted(two_writes)()
+    db.session.rollback()
+    assert name_of(alice.id) == ORIGINAL_NAME
