@@ -22,9 +22,9 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import weakref
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from points_service.db import RoutingSession, db
@@ -41,6 +41,7 @@ def init_app(app) -> None:
     (registered after Flask-SQLAlchemy, so it runs before the session is removed)."""
     with app.app_context():
         _watch(db.engine)
+        app.extensions[_AUTOCOMMIT_ENGINE] = _autocommit_engine(db.engine)
 
     @app.teardown_appcontext
     def _end_request_transaction(exc):
@@ -64,8 +65,8 @@ def end_transaction(session: Session) -> None:
 
 
 class MoreThanOneWrite(RuntimeError):
-    """A use case under ``autocommitted`` wrote a second statement without ``writes_together``: each would
-    have been committed on its own."""
+    """A use case under ``autocommitted`` wrote a second statement without ``writes_together`` (each would be
+    committed on its own), or locked rows (the lock would end with its statement)."""
 
 
 def autocommitted(view):
@@ -76,7 +77,9 @@ def autocommitted(view):
     transaction; none of them may lock rows (the lock would end with its statement).
 
     Each of the session's transactions here (the Idempotency-Key's claim is one, the use case another) may send
-    one statement that is not a SELECT: a second raises ``MoreThanOneWrite`` before it runs. A use case that
+    one statement that is not a SELECT: a second raises ``MoreThanOneWrite`` before it runs, as does a SELECT …
+    FOR UPDATE/SHARE. The first write is then committed already: the guard makes a forgotten
+    ``writes_together`` fail loudly, the tests of every multi-statement path make it fail in CI. A use case that
     writes several calls ``writes_together`` first. A session already in a transaction (a test's) keeps it."""
 
     @functools.wraps(view)
@@ -84,7 +87,7 @@ def autocommitted(view):
         session = db.session()
         if session.in_transaction():
             return view(*args, **kwargs)
-        session.info[_AUTOCOMMIT_BIND] = _autocommit_engine(db.engine)
+        session.info[_AUTOCOMMIT_BIND] = current_app.extensions[_AUTOCOMMIT_ENGINE]
         try:
             return view(*args, **kwargs)
         finally:
@@ -109,18 +112,17 @@ def writes_together(session: Session) -> None:
 
 
 _AUTOCOMMIT_BIND = "autocommit_bind"
+_AUTOCOMMIT_ENGINE = "points_autocommit_engine"
 _WROTE = "points_autocommit_wrote"
-_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ROW_LOCK = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE)\b", re.IGNORECASE)
 
 
 def _autocommit_engine(engine: sa.Engine) -> sa.Engine:
-    """``engine`` on autocommit connections (same pool), with the one-write guard: its listeners are its own."""
-    found = _autocommit_engines.get(engine)
-    if found is None:
-        found = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-        sa.event.listen(found, "begin", _no_write_yet)
-        sa.event.listen(found, "before_cursor_execute", _one_write_only)
-    return found
+    """``engine`` on autocommit connections (its pool), with the guard: the guard's listeners are its own."""
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    sa.event.listen(autocommit, "begin", _no_write_yet)
+    sa.event.listen(autocommit, "before_cursor_execute", _one_write_only)
+    return autocommit
 
 
 def _no_write_yet(connection) -> None:
@@ -128,11 +130,16 @@ def _no_write_yet(connection) -> None:
 
 
 def _one_write_only(connection, _cursor, statement: str, *_args) -> None:
+    """Any statement but a SELECT counts as a write (a read starting ``WITH`` is refused too: loud, never
+    silent); a SELECT that locks rows is refused, its lock would end with it."""
     found = _VERB.match(statement)
-    if found is None or found.group(1).upper() != "SELECT":
-        if connection.info.get(_WROTE):
-            raise MoreThanOneWrite(f"a second write in one autocommitted transaction: {statement[:80]}")
-        connection.info[_WROTE] = True
+    if found is not None and found.group(1).upper() == "SELECT":
+        if _ROW_LOCK.search(statement):
+            raise MoreThanOneWrite(f"a row lock in an autocommitted transaction would end at once: {statement[:80]}")
+        return
+    if connection.info.get(_WROTE):
+        raise MoreThanOneWrite(f"a second write in one autocommitted transaction: {statement[:80]}")
+    connection.info[_WROTE] = True
 
 
 def driver_cursor(connection: sa.Connection):

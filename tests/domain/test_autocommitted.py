@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from points_service.api import idempotency as idempotency_api
 from points_service.db import db, utcnow
 from points_service.domain.checkin import scans
-from points_service.models import Checkin, LedgerEntry, Member
+from points_service.models import ApprovalEvent, Checkin, IdempotencyRecord, IdempotencyState, LedgerEntry, Member
 from points_service.transactions import MoreThanOneWrite, autocommitted, writes_together
 from tests.factories import auth_header, make_world
 from tests.factories.activities import make_activity, scan_body
@@ -21,13 +22,15 @@ ORIGINAL_NAME = "张晓丽"
 
 @pytest.fixture
 def isolation(app):
-    """Each statement the next requests send, as (its verb, whether its connection was autocommitted)."""
+    """Each statement the next requests send, as (its verb, whether the driver ran it outside a transaction of
+    its own: psycopg in autocommit mode sends no BEGIN and no COMMIT; on SQLite no BEGIN IMMEDIATE came first)."""
     seen: list[tuple[str, bool]] = []
 
     def record(connection, _cursor, statement, *_args):
-        verb = statement.split(None, 1)[0].upper()
+        verb, driver = statement.split(None, 1)[0].upper(), connection.connection.dbapi_connection
         if verb not in ("PRAGMA", "BEGIN"):
-            seen.append((verb, connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"))
+            outside = driver.autocommit if hasattr(driver, "autocommit") else not driver.in_transaction
+            seen.append((verb, outside))
     sa.event.listen(db.engine, "before_cursor_execute", record)
     yield seen
     sa.event.remove(db.engine, "before_cursor_execute", record)
@@ -62,7 +65,7 @@ def rename(member_id: int, name: str) -> None:
     db.session.execute(sa.update(Member).where(Member.id == member_id).values(name=name))
 
 
-def test_an_on_time_check_in_sends_each_statement_autocommitted_and_no_commit(app, client, isolation):
+def test_an_on_time_check_in_sends_each_statement_outside_a_transaction(app, client, isolation):
     world = make_world()
     url, body, alice = checkin_request(client, world, timedelta(minutes=20))
     isolation.clear()
@@ -97,12 +100,64 @@ def test_a_late_check_in_writes_its_deduction_in_one_transaction_with_it(app, cl
                              .where(LedgerEntry.source_id == str(db.session.scalar(sa.select(Checkin.id))))) == 1
 
 
+def test_a_check_in_sent_to_review_writes_its_event_in_one_transaction_with_it(app, client, isolation):
+    world = make_world()
+    url, body, alice = checkin_request(client, world, timedelta(minutes=20))
+    isolation.clear()
+    response = client.post(url, json={**body, "accuracy": 500}, headers=alice)
+    assert response.status_code == 201 and response.get_json()["data"]["status"] == "review"
+    reads, writes = isolation[:2], isolation[2:]
+    assert reads == [("SELECT", True), ("SELECT", True)]
+    assert [verb for verb, _ in writes] == ["INSERT", "INSERT"] and not any(outside for _, outside in writes)
+    events = db.session.scalars(sa.select(ApprovalEvent).where(ApprovalEvent.target_type == "checkin")).all()
+    assert [(event.target_id, event.to_status) for event in events] == [(response.get_json()["data"]["checkin_id"],
+                                                                         "review")]
+
+
+def test_a_repeated_check_in_is_refused_by_the_unique_key_and_writes_nothing(app, client, isolation):
+    world = make_world()
+    url, body, alice = checkin_request(client, world, timedelta(minutes=20))
+    assert client.post(url, json=body, headers=alice).status_code == 201
+    db.session.commit()
+    isolation.clear()
+    repeated = client.post(url, json=body, headers=alice)
+    assert repeated.status_code == 409 and repeated.get_json()["code"] == "already_checked_in"
+    assert all(outside for _, outside in isolation)
+    assert checkins_of(world["alice"].id) == 1
+
+
+def test_a_keyed_check_in_takes_over_a_stale_claim_autocommitted(app, client, isolation):
+    world = make_world()
+    url, body, alice = checkin_request(client, world, timedelta(minutes=20))
+    keyed = {**alice, "Idempotency-Key": "stale-0001"}
+    fingerprint = fingerprint_of(app, url, body, keyed)
+    db.session.add(IdempotencyRecord(user_id=world["users"]["alice"].id, key="stale-0001",
+                                     state=IdempotencyState.IN_FLIGHT, fingerprint=fingerprint,
+                                     created_at=utcnow() - timedelta(minutes=10)))  # a worker died holding it
+    db.session.commit()
+    isolation.clear()
+    assert client.post(url, json=body, headers=keyed).status_code == 201
+    assert [verb for verb, _ in isolation] == ["SELECT", "INSERT", "SELECT", "UPDATE", "SELECT", "INSERT", "UPDATE"]
+    assert all(outside for _, outside in isolation)
+    assert checkins_of(world["alice"].id) == 1
+    assert db.session.scalar(sa.select(IdempotencyRecord.state)) == IdempotencyState.COMPLETED
+
+
+def fingerprint_of(app, url: str, body: dict, headers: dict) -> str:
+    with app.test_request_context(url, method="POST", json=body, headers=headers):
+        return idempotency_api._fingerprint()
+
+
+class DeductionFailed(Exception):
+    pass
+
+
 def test_a_late_check_in_whose_deduction_fails_leaves_no_check_in(app, client, monkeypatch):
     world = make_world()
     url, body, alice = checkin_request(client, world, -timedelta(minutes=30))
 
     def failing_deduct(*_args, **_kwargs):
-        raise RuntimeError("the ledger is unavailable")
+        raise DeductionFailed("the ledger is unavailable")
 
     monkeypatch.setattr(scans, "deduct", failing_deduct)
     assert client.post(url, json=body, headers=alice).status_code == 500
@@ -121,6 +176,20 @@ def test_a_second_write_in_one_autocommitted_transaction_is_refused_before_it_ru
     assert name_of(alice.id) == "第一次"  # committed as it ran; the second never ran
 
 
+@pytest.mark.postgres  # SQLite has no FOR UPDATE: SQLAlchemy leaves it out
+def test_a_row_lock_in_an_autocommitted_transaction_is_refused(alice):
+    def locking_read():
+        db.session.execute(sa.select(Member.name).where(Member.id == alice.id).with_for_update())
+
+    with pytest.raises(MoreThanOneWrite):
+        autocommitted(locking_read)()
+    db.session.rollback()
+
+
+class UseCaseFailed(Exception):
+    pass
+
+
 def test_writes_together_makes_the_rest_one_transaction_and_keeps_what_was_read(alice, statements):
     read: list[str] = []
     alice_id = alice.id
@@ -132,10 +201,10 @@ def test_writes_together_makes_the_rest_one_transaction_and_keeps_what_was_read(
         read.append(member.name)  # still loaded: no SELECT
         rename(alice_id, "第一次")
         rename(alice_id, "第二次")
-        raise RuntimeError("the use case fails before its commit")
+        raise UseCaseFailed("the use case fails before its commit")
 
     db.session.expunge_all()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(UseCaseFailed):
         autocommitted(use_case)()
     assert read == [ORIGINAL_NAME] and len(statements) == 2  # the two UPDATEs only
     db.session.rollback()
