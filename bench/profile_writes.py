@@ -52,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--checkout", action="store_true", help="also profile the check-outs")
     parser.add_argument("--approve", action="store_true", help="also profile approvals that credit")
     parser.add_argument("--order", action="store_true", help="also profile 积分超市 orders")
+    parser.add_argument("--record", action="store_true", help="also profile POST /records (a pending self-report)")
     parser.add_argument("--html", type=Path, help="write pyinstrument's HTML report here")
     parser.add_argument("--statements", action="store_true", help="print the last request's SQL statements")
     parser.add_argument("--no-profile", action="store_true", help="time and count statements only")
@@ -154,7 +155,9 @@ SEGMENTS = (
     ("points_service.ratelimit", "hit"), ("points_service.domain.checkin.scans", "check_in"),
     ("points_service.domain.checkin.scans", "_checkin_context"), ("points_service.domain.checkin.scans", "check_out"),
     ("points_service.domain.checkin.scans", "_transition"), ("points_service.domain.approvals.decisions", "decide"),
-    ("points_service.domain.market.orders", "place_order"), ("points_service.domain.policy.store", "policy_in_force"),
+    ("points_service.domain.market.orders", "place_order"),
+    ("points_service.domain.approvals.records", "submit_member_record"),
+    ("points_service.domain.policy.store", "policy_in_force"),
     ("points_service.domain.ledger.credit", "credit"), ("points_service.domain.ledger.credit", "lock_subject"),
     ("points_service.domain.ledger.credit", "_existing_entries"), ("points_service.domain.ledger.credit", "_capped"),
     ("points_service.domain.ledger.credit", "_insert_all"), ("points_service.domain.ledger.totals", "bump_totals_of"),
@@ -265,7 +268,7 @@ def main() -> int:
         run(client, checkout_calls(app, client, organizer, warm, bearer_tokens(app, warm_users)))
         profiled("checkout", app, counter, client, checkout_calls(app, client, organizer, activity, bearers),
                  args, 200)
-    if args.approve or args.order:
+    if args.approve or args.order or args.record:
         profile_approvals_and_orders(app, world, counter, client, args, warm_users, users)
     with app.app_context():
         db.engine.dispose()
@@ -280,10 +283,15 @@ def profile_approvals_and_orders(app, world, counter, client, args, warm_users, 
     secretary = bearer_tokens(app, [ids["secretary"]])[ids["secretary"]]
     for warm_up, group in ((True, warm_users), (False, users)):
         bearers = bearer_tokens(app, group)
-        if args.approve:
+        if args.approve or args.record:
             body = {"item_code": "member.self_service_hour", "hours": 2, "description": "为独居老人代购生活用品",
                     "occurred_at": (utcnow() - timedelta(days=1)).isoformat()}
-            run(client, [("/api/v1/records", body, headers) for headers in bearers.values()])
+            calls = [("/api/v1/records", body, headers) for headers in bearers.values()]
+            if warm_up or not args.record:
+                run(client, calls)
+            else:
+                profiled("record", app, counter, client, calls, args, 201)
+        if args.approve:
             records = pending_records(app, [ids["members"][user_id] for user_id in group])
             calls = [(f"/api/v1/approvals/record:{r}/approve", {"comment": "属实"}, secretary) for r in records]
             if warm_up:
