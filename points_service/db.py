@@ -206,7 +206,7 @@ def reads_without_transaction(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         session, replica = db.session(), current_replica()
-        if session.in_transaction() and (replica is None or not _end_read_transaction(session)):
+        if session.in_transaction() and (replica is None or not end_read_transaction(session)):
             return view(*args, **kwargs)  # a test's session already holds its connection, or a write is pending
         if replica is not None:
             try:
@@ -218,7 +218,9 @@ def reads_without_transaction(view):
     return wrapper
 
 
-def _end_read_transaction(session) -> bool:
+def end_read_transaction(session) -> bool:
+    """Commit a transaction that only read, keeping what it loaded; False (nothing done) when objects are
+    pending, which the commit would write."""
     if session.new or session.dirty or session.deleted:
         return False
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from points_service.db import RoutingSession, db
+from points_service.db import RoutingSession, db, end_read_transaction
 
 log = logging.getLogger(__name__)
 _CHANGED = "points_transaction_changed"
@@ -102,13 +102,8 @@ def writes_together(session: Session) -> None:
     loaded stays loaded. Elsewhere there is nothing to do."""
     if session.info.pop(_AUTOCOMMIT_BIND, None) is None or not session.in_transaction():
         return
-    if session.new or session.dirty or session.deleted:
+    if not end_read_transaction(session):
         raise MoreThanOneWrite("objects were changed before writes_together: they would be written apart")
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        session.commit()  # ends the autocommit connection's reads: nothing to write
-    finally:
-        session.expire_on_commit = expire_on_commit
 
 
 _AUTOCOMMIT_BIND = "autocommit_bind"
@@ -132,8 +127,7 @@ def _no_write_yet(connection) -> None:
 def _one_write_only(connection, _cursor, statement: str, *_args) -> None:
     """Any statement but a SELECT counts as a write (a read starting ``WITH`` is refused too: loud, never
     silent); a SELECT that locks rows is refused, its lock would end with it."""
-    found = _VERB.match(statement)
-    if found is not None and found.group(1).upper() == "SELECT":
+    if _verb(statement) == "SELECT":
         if _ROW_LOCK.search(statement):
             raise MoreThanOneWrite(f"a row lock in an autocommitted transaction would end at once: {statement[:80]}")
         return
@@ -170,11 +164,15 @@ def _note(connection, cursor, statement: str, _parameters, _context, _executeman
 
 
 def _may_have_changed(statement: str, rowcount: int) -> bool:
-    found = _VERB.match(statement)  # a match, not a split: GET /me's statement is 10 KB
-    verb = found.group(1).upper() if found else ""
+    verb = _verb(statement)
     if verb == "SELECT":
         return False
     return not (verb in _ROW_WRITES and rowcount == 0)
+
+
+def _verb(statement: str) -> str:
+    found = _VERB.match(statement)  # a match, not a split: GET /me's statement is 10 KB
+    return found.group(1).upper() if found else ""
 
 
 def _note_failure(context) -> None:
