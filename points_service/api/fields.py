@@ -64,12 +64,15 @@ class PointsField(ma.fields.Decimal):
 
 
 class ItemName(ma.fields.String):
-    """The Chinese name of the object's ``item_code``, looked up once per request rather than once per row."""
+    """The Chinese name of the object's ``item_code``: the one it carries when the use case that wrote it
+    knew it, or else looked up once per request rather than once per row."""
 
     def get_value(self, obj, attr, accessor=None, default=ma.missing):
         return obj.item_code
 
     def _serialize(self, value, attr, obj, **kwargs):
+        if getattr(obj, "item_name", None):
+            return obj.item_name
         if "item_names" not in g:
             g.item_names = item_names()
         return g.item_names.get(value, value)

@@ -60,6 +60,10 @@ class Principal:
     # A member's own places: boards authorize them (and name their kind) without looking them up.
     homes: tuple[Home, ...] = ()
     token_version: int = 0  # access tokens naming an older version were revoked
+    # The member's own branch and community, loaded with his principal: they route what he submits to its
+    # approvers without reading his member row again.
+    branch_id: int | None = None
+    community_id: int | None = None
 
     @property
     def home_regions(self) -> tuple[str, ...]:
@@ -152,7 +156,8 @@ def _principal_of_rows(rows: list, request_id: str | None) -> Principal:
     )
     first = rows[0]
     return Principal(user_id=first.id, member_id=first.member_id, grants=grants, request_id=request_id,
-                     homes=_homes_of_row(first), token_version=first.token_version)
+                     homes=_homes_of_row(first), token_version=first.token_version,
+                     branch_id=first.branch_id, community_id=first.community_id)
 
 
 ORG_ROLES = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN, Role.HR)
@@ -357,7 +362,6 @@ RULES: dict[str, Rule] = {
     "hr.export_own_scope": has_hr_export_scope,  # no organization named: HR's own subtrees
     "annual.settle": is_admin,
     "report.submit_member": can_report_as_member,
-    "record.submit_member": can_report_as_member,
     "report.decide": can_decide_report,
     "report.status": can_view_report_status,
     "activity.create": can_administer_region,

@@ -202,6 +202,10 @@ class Record(db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_comment: Mapped[str] = mapped_column(sa.String(200), default="")
 
+    # Not a column: the item's name under the policy a use case just applied to this record, so that its
+    # answer need not read the policy again (``api.fields.ItemName``); None on a loaded record.
+    item_name = None
+
 
 class ApprovalEvent(db.Model):
     """The audit row of one state transition of a report, record or proposed activity (append-only)."""

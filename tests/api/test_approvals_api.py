@@ -71,6 +71,18 @@ def test_a_member_self_reports_and_gets_a_pending_record_routed_to_his_branch(cl
     assert data["occurred_at"].endswith("+08:00") and data["evidence"] == ["https://img.example.cn/wish/1.jpg"]
 
 
+def test_a_self_report_answers_from_the_rows_it_wrote_without_reading_them_or_the_policy_again(
+        client, world, statements):
+    submit(client, world)  # the first one stores and caches the policy in force
+    auth = auth_header(world["users"]["alice"])
+    statements.clear()
+    response = client.post("/api/v1/records", json=body(), headers=auth)
+    assert response.status_code == 201 and response.get_json()["data"]["item_name"] == "自主服务上报（每小时，需审核）"
+    # his principal (with his branch and community), the policy in force's key, the record, its event
+    verbs = [statement.split()[0].upper() for statement in statements]
+    assert verbs == ["SELECT", "SELECT", "INSERT", "INSERT"], statements
+
+
 def test_the_same_idempotency_key_and_body_give_the_same_record_once(client, world):
     headers = {"Idempotency-Key": "self-report-0001"}
     payload = body()

@@ -251,7 +251,9 @@ def find_target(raw_id: str) -> Record | Activity | None:
     if match is None:
         return None
     model = Record if match.group(1) == "record" else Activity
-    target = db.session.get(model, int(match.group(2)))
+    # Read afresh even when the session holds it (a submission's answer keeps it loaded): a decision
+    # starts from the row as stored.
+    target = db.session.get(model, int(match.group(2)), populate_existing=True)
     if isinstance(target, Activity) and target.proposed_by_org_id is None:
         return None  # an activity published directly never was an approval item
     return target

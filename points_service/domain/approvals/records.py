@@ -15,13 +15,13 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import db, utcnow
+from points_service.db import commit_keeping, db, utcnow
 from points_service.domain.access import Principal, authorize, authorize_or_hide
 from points_service.domain.approvals.decisions import approval_event, can_resubmit, may_resubmit, move_record
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.policy import PolicyItem, UnknownItem, policy_in_force
 from points_service.domain.uploads import check_evidence_owner
-from points_service.models import Member, Organization, OrgKind, Record, RecordStatus, Role, SubjectType
+from points_service.models import Organization, OrgKind, Record, RecordStatus, Role, SubjectType
 
 MAX_RECORD_AGE = timedelta(days=90)  # older service is reported too late to be verified
 MAX_HOURS = Decimal(24)
@@ -44,16 +44,15 @@ class Submission:
 
 def submit_member_record(actor: Principal, submission: Submission, *, now: datetime | None = None) -> Record:
     """The signed-in member reports service he did; it waits for the approver the policy item names."""
-    member = db.session.get(Member, actor.member_id) if actor.member_id is not None else None
-    if member is None:
+    if actor.member_id is None:
         raise Forbidden("只有党员本人可以上报服务记录")
-    authorize(actor, "record.submit_member", member)
     now = now or utcnow()
     item = _reportable_item(submission.item_code, SubjectType.MEMBER, now)
     _check(submission, item, now)
     check_evidence_owner(actor, submission.evidence)
-    scope_id = member.branch_id if item.approval == "branch_secretary" else member.community_id
-    return _submit(actor, SubjectType.MEMBER, member.id, item, scope_id, submission, now)
+    # His branch and community came with his principal, read in this transaction: no second read of him.
+    scope_id = actor.branch_id if item.approval == "branch_secretary" else actor.community_id
+    return _submit(actor, SubjectType.MEMBER, actor.member_id, item, scope_id, submission, now)
 
 
 def submit_organization_record(actor: Principal, org_id: int, submission: Submission, *,
@@ -123,7 +122,8 @@ def _submit(actor: Principal, subject_type: SubjectType, subject_id: int, item: 
     db.session.add(record)
     db.session.flush()
     approval_event("record", record.id, "", RecordStatus.PENDING, actor, "", now)
-    db.session.commit()
+    record.item_name = item.name
+    commit_keeping(record)  # the answer is dumped from it as written: no reload, no second policy read
     return record
 
 
@@ -153,7 +153,7 @@ def resubmit_record(actor: Principal, record_id: int, *, description: str | None
 
 
 def _own_record(actor: Principal, record_id: int) -> Record:
-    record = db.session.get(Record, record_id)
+    record = db.session.get(Record, record_id, populate_existing=True)  # as stored, not as last answered
     if record is None:
         raise NotFound("记录不存在")
     if not may_resubmit(actor, record):  # someone else's record answers like a missing one
