@@ -13,8 +13,10 @@ ends with COMMIT, which for it is the same as a ROLLBACK (its locks and snapshot
 locked rows FOR UPDATE writes a commit record) and keeps the prepared statements. Objects changed in the
 session but not flushed, or any doubt, roll back.
 
-A request whose use case usually writes one statement (a check-in) can run ``autocommitted``: no BEGIN, no
-COMMIT round trip, its one write committing as it runs; a use case that writes more calls ``writes_together``.
+A request whose use case usually writes one statement (a check-in, a self-report) can run ``autocommitted``: no
+BEGIN, no COMMIT round trip, its one write committing as it runs; a use case that writes more calls
+``writes_together``. ``insert_together`` writes a row and one that names it (a record and its approval event) as
+one statement on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from points_service.db import RoutingSession, db, end_read_transaction
+from points_service.db import RoutingSession, core_execute, db, end_read_transaction, insert_row
 
 log = logging.getLogger(__name__)
 _CHANGED = "points_transaction_changed"
@@ -104,6 +106,32 @@ def writes_together(session: Session) -> None:
         return
     if not end_read_transaction(session):
         raise MoreThanOneWrite("objects were changed before writes_together: they would be written apart")
+
+
+def insert_together(parent, parent_row: dict, child, child_row: dict, link: str) -> int:
+    """INSERT ``parent_row`` and ``child_row`` with its ``link`` column naming the new parent; return the
+    parent's id. On PostgreSQL one statement (the child's INSERT selects from the parent's INSERT … RETURNING in
+    a CTE): one round trip, and under ``autocommitted`` the one write that commits both. Elsewhere two INSERTs
+    in one transaction (``writes_together``). Flushes pending changes first."""
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql":
+        writes_together(session)
+        parent_id = insert_row(parent, parent_row)
+        insert_row(child, {**child_row, link: parent_id})
+        return parent_id
+    statement = _insert_pair(parent.__table__, tuple(parent_row), child.__table__, tuple(child_row), link)
+    params = {f"p_{c}": v for c, v in parent_row.items()} | {f"c_{c}": v for c, v in child_row.items()}
+    return core_execute(statement, params).scalar_one()
+
+
+@functools.cache
+def _insert_pair(parent: sa.Table, parent_columns: tuple, child: sa.Table, child_columns: tuple,
+                 link: str) -> sa.Select:
+    written = (sa.insert(parent).values({c: sa.bindparam(f"p_{c}", type_=parent.c[c].type) for c in parent_columns})
+               .returning(parent.c.id).cte("written"))
+    linked = sa.select(written.c.id, *(sa.bindparam(f"c_{c}", type_=child.c[c].type) for c in child_columns))
+    child_insert = sa.insert(child).from_select([link, *child_columns], linked).cte("linked")
+    return sa.select(written.c.id).add_cte(child_insert)
 
 
 _AUTOCOMMIT_BIND = "autocommit_bind"

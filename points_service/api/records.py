@@ -14,6 +14,7 @@ from points_service.api.uploads import own_upload_link
 from points_service.domain.approvals import records
 from points_service.domain.approvals.records import MAX_DESCRIPTION, MAX_EVIDENCE, MAX_EVIDENCE_URL_LENGTH, Submission
 from points_service.models import RecordStatus, SubjectType
+from points_service.transactions import autocommitted
 
 blp = Blueprint("records", __name__, description="自主上报与组织记录（待审核，审核通过后计分）")
 
@@ -84,6 +85,7 @@ class RecordSchema(ma.Schema):
 
 
 @blp.route("/records", methods=["POST"])
+@autocommitted
 @login_required
 @ratelimit.limit("RATELIMIT_SELF_REPORT_PER_MEMBER", ratelimit.by_account)
 @idempotent

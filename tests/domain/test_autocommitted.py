@@ -12,7 +12,17 @@ import sqlalchemy as sa
 from points_service.api import idempotency as idempotency_api
 from points_service.db import db, utcnow
 from points_service.domain.checkin import scans
-from points_service.models import ApprovalEvent, Checkin, IdempotencyRecord, IdempotencyState, LedgerEntry, Member
+from points_service.domain.periods import to_rfc3339
+from points_service.models import (
+    ApprovalEvent,
+    Checkin,
+    IdempotencyRecord,
+    IdempotencyState,
+    LedgerEntry,
+    Member,
+    PolicyVersion,
+    Record,
+)
 from points_service.transactions import MoreThanOneWrite, autocommitted, writes_together
 from tests.factories import auth_header, make_world
 from tests.factories.activities import make_activity, scan_body
@@ -112,6 +122,56 @@ def test_a_check_in_sent_to_review_writes_its_event_in_one_transaction_with_it(a
     events = db.session.scalars(sa.select(ApprovalEvent).where(ApprovalEvent.target_type == "checkin")).all()
     assert [(event.target_id, event.to_status) for event in events] == [(response.get_json()["data"]["checkin_id"],
                                                                          "review")]
+
+
+def self_report(client, member: dict, **headers):
+    db.session.commit()  # the request starts with no transaction open, as in a worker
+    body = {"item_code": "member.self_service_hour", "hours": 2, "description": "帮助社区整理图书",
+            "occurred_at": to_rfc3339(utcnow() - timedelta(days=1))}
+    return client.post("/api/v1/records", json=body, headers={**member, **headers})
+
+
+def events_of_latest_record() -> list[tuple[int, str, str]]:
+    record_id = db.session.scalar(sa.select(sa.func.max(Record.id)))
+    return [(record_id, *row) for row in db.session.execute(
+        sa.select(ApprovalEvent.from_status, ApprovalEvent.to_status).where(
+            ApprovalEvent.target_type == "record", ApprovalEvent.target_id == record_id))]
+
+
+def test_a_self_report_reads_outside_a_transaction_and_writes_its_record_and_event_together(
+        app, client, isolation):
+    alice = auth_header(make_world()["users"]["alice"])
+    assert self_report(client, alice).status_code == 201  # the first one stores the policy in force
+    isolation.clear()
+    response = self_report(client, alice)
+    assert response.status_code == 201
+    reads, writes = isolation[:2], isolation[2:]
+    assert reads == [("SELECT", True), ("SELECT", True)]  # his principal, the policy in force
+    if db.engine.dialect.name == "postgresql":
+        assert writes == [("WITH", True)]  # one statement, committed as it ran
+    else:
+        assert [verb for verb, _ in writes] == ["INSERT", "INSERT"] and not any(outside for _, outside in writes)
+    assert events_of_latest_record() == [(response.get_json()["data"]["id"], "", "pending")]
+
+
+def test_the_first_self_report_on_a_fresh_database_seeds_the_policy_with_it_in_one_transaction(
+        app, client, isolation):
+    alice = auth_header(make_world()["users"]["alice"])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PolicyVersion)) == 0
+    response = self_report(client, alice)
+    assert response.status_code == 201
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PolicyVersion)) == 1
+    assert events_of_latest_record() == [(response.get_json()["data"]["id"], "", "pending")]
+    assert not any(outside for verb, outside in isolation if verb != "SELECT")
+
+
+def test_a_keyed_self_report_is_written_once_and_replayed(app, client, isolation):
+    alice = auth_header(make_world()["users"]["alice"])
+    first = self_report(client, alice, **{"Idempotency-Key": "report-0001"})
+    again = self_report(client, alice, **{"Idempotency-Key": "report-0001"})
+    assert first.status_code == again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert events_of_latest_record() == [(first.get_json()["data"]["id"], "", "pending")]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 1
 
 
 def test_a_repeated_check_in_is_refused_by_the_unique_key_and_writes_nothing(app, client, isolation):

@@ -29,7 +29,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import commit_keeping, db, utcnow
+from points_service.db import commit_keeping, db, insert_row, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
@@ -187,8 +187,15 @@ def _compare_and_set(model, target_id: int, expected: dict, values: dict) -> Non
 
 def approval_event(target_type: str, target_id: int, start: str, end: str, actor: Principal, comment: str,
                    now: datetime) -> None:
-    db.session.add(ApprovalEvent(target_type=target_type, target_id=target_id, from_status=str(start),
-                                 to_status=str(end), actor_id=actor.user_id, at=now, comment=comment[:200]))
+    insert_row(ApprovalEvent, {**approval_event_row(target_type, start, end, actor, comment, now),
+                               "target_id": target_id})
+
+
+def approval_event_row(target_type: str, start: str, end: str, actor: Principal, comment: str,
+                       now: datetime) -> dict:
+    """An ApprovalEvent's columns but its ``target_id``."""
+    return {"target_type": target_type, "from_status": str(start), "to_status": str(end), "actor_id": actor.user_id,
+            "at": now, "comment": comment[:200]}
 
 
 def move_record(record: Record, end: RecordStatus, actor: Principal, *, comment: str = "",

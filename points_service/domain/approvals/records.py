@@ -15,13 +15,14 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import commit_keeping, db, utcnow
+from points_service.db import attach_written, commit_keeping, db, utcnow
 from points_service.domain.access import Principal, authorize, authorize_or_hide
-from points_service.domain.approvals.decisions import approval_event, can_resubmit, may_resubmit, move_record
+from points_service.domain.approvals.decisions import approval_event_row, can_resubmit, may_resubmit, move_record
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.policy import PolicyItem, UnknownItem, policy_in_force
 from points_service.domain.uploads import check_evidence_owner
-from points_service.models import Organization, OrgKind, Record, RecordStatus, Role, SubjectType
+from points_service.models import ApprovalEvent, Organization, OrgKind, Record, RecordStatus, Role, SubjectType
+from points_service.transactions import insert_together
 
 MAX_RECORD_AGE = timedelta(days=90)  # older service is reported too late to be verified
 MAX_HOURS = Decimal(24)
@@ -113,15 +114,17 @@ def _check(submission: Submission, item: PolicyItem, now: datetime) -> None:
 
 def _submit(actor: Principal, subject_type: SubjectType, subject_id: int, item: PolicyItem, scope_id: int,
             submission: Submission, now: datetime) -> Record:
-    record = Record(
+    row = dict(
         subject_type=subject_type, subject_id=subject_id, item_code=item.code, occurred_at=submission.occurred_at,
         units=submission.hours if item.unit == "hours" else Decimal(1), description=submission.description.strip(),
         evidence=list(submission.evidence), status=RecordStatus.PENDING, route_role=ROUTED_APPROVALS[item.approval],
-        route_scope_id=scope_id, submitted_by_id=actor.user_id, submitted_at=now,
+        route_scope_id=scope_id, submitted_by_id=actor.user_id, submitted_at=now, decided_by_id=None,
+        decided_at=None, decision_comment="",
     )
-    db.session.add(record)
-    db.session.flush()
-    approval_event("record", record.id, "", RecordStatus.PENDING, actor, "", now)
+    event = approval_event_row("record", "", RecordStatus.PENDING, actor, "", now)
+    # The record and its event in one statement where the database can: under ``autocommitted`` (POST
+    # /records) that statement alone commits both.
+    record = attach_written(Record(id=insert_together(Record, row, ApprovalEvent, event, "target_id"), **row))
     record.item_name = item.name
     commit_keeping(record)  # the answer is dumped from it as written: no reload, no second policy read
     return record

@@ -23,6 +23,7 @@ from points_service.domain.periods import LOCAL_TZ, to_rfc3339
 from points_service.domain.policy.model import Policy, PolicyInvalid
 from points_service.domain.policy.schema import canonical_document, checksum, load_policy_text, parse_policy
 from points_service.models import PolicyVersion
+from points_service.transactions import writes_together
 
 SEED_EFFECTIVE_FROM = datetime(2000, 1, 1, tzinfo=LOCAL_TZ)
 # A request may take a moment to arrive: "now" is accepted, anything older is the past.
@@ -79,6 +80,7 @@ def ensure_policy_seeded() -> bool:
     """
     if db.session.scalar(sa.select(sa.func.count()).select_from(PolicyVersion)):
         return False
+    writes_together(db.session())  # asked under ``autocommitted``: the seed and the request's writes, one transaction
     document = canonical_document(parse_policy(default_policy_document()))
     seed = PolicyVersion(version=1, effective_from=SEED_EFFECTIVE_FROM, document=document,
                          checksum=checksum(document), note="默认政策（随系统发布的配置文件）")
