@@ -206,6 +206,23 @@ def test_approval_credits_the_points_and_shows_in_the_members_points(client, wor
     assert after["assessment"]["earned"] == 3 and awards(record["id"]) == 2
 
 
+@pytest.mark.parametrize("decision,payload", [("approve", {"comment": "属实"}), ("reject", {"reason": "时间不符"})])
+def test_a_decision_answers_with_the_item_as_decided_without_reading_after_its_commit(
+        client, world, statements, decision, payload):
+    record = submit(client, world, hours=3)
+    auth = auth_header(world["users"]["secretary"])
+    statements.clear()
+    response = client.post(f"/api/v1/approvals/record:{record['id']}/{decision}", json=payload, headers=auth)
+    item = response.get_json()["data"]
+    assert response.status_code == 200 and item["status"] == ("approved" if decision == "approve" else "rejected")
+    assert item["subject"]["name"] == "张晓丽" and item["subject"]["phone"].count("*") == 4
+    assert item["item_name"] == "自主服务上报（每小时，需审核）" and item["actions"] == []
+    reads_of = [sum(f"FROM {table}" in statement for statement in statements)
+                for table in ("policy_versions", "members")]
+    # the policy once (the credit's and the answer's), the member once (locked to credit him, or for the answer)
+    assert reads_of == [1, 1], statements
+
+
 def test_the_loser_of_two_decisions_gets_invalid_transition(client, world):
     record = submit(client, world)
     assert decide(client, world, f"record:{record['id']}", "secretary").status_code == 200

@@ -28,13 +28,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm.util import identity_key
 
 from points_service.db import commit_keeping, db, insert_row, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ServiceError, ValidationFailed
-from points_service.domain.ledger.credit import Fact, credit
+from points_service.domain.ledger.credit import SUBJECT_MODELS, Fact, credit
+from points_service.domain.ledger.reading import item_names
 from points_service.models import (
     TERMINAL_RECORD_STATUSES,
     Activity,
@@ -346,10 +348,22 @@ def _apply(actor: Principal, targets: Iterable[Record | Activity], decision: Dec
                 credit(record_fact(target), actor_id=actor.user_id, at=now)
             _audit(actor, target, decision, comment)
             notifications.record_decided(target, comment)
-        commit_keeping(*targets)  # the answer describes them as written: no reload
+        names = item_names(now)
+        for target in targets:
+            if isinstance(target, Record):
+                target.item_name = names.get(target.item_code, target.item_code)
+        # The answer describes them as written, with the subjects the credits locked: no reads after the commit.
+        commit_keeping(*targets, *_loaded_subjects(targets))
     except ServiceError:
         db.session.rollback()
         raise
+
+
+def _loaded_subjects(targets: Iterable[Record | Activity]) -> list:
+    """The records' members and organizations that the session holds (a credit locked them)."""
+    keys = {identity_key(SUBJECT_MODELS[SubjectType(t.subject_type)], t.subject_id)
+            for t in targets if isinstance(t, Record)}
+    return [subject for key in keys if (subject := db.session.identity_map.get(key)) is not None]
 
 
 def _move(actor: Principal, target: Record | Activity, decision: Decision, comment: str, now: datetime) -> None:

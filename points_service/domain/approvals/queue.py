@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db
@@ -154,14 +155,22 @@ def describe(actor: Principal, targets: list[Record | Activity]) -> list[QueueIt
     org_ids |= {t.proposed_by_org_id for t in targets if isinstance(t, Activity)}
     members = _by_id(Member, member_ids)
     orgs = _by_id(Organization, org_ids)
-    names = item_names()
+    # A decision's targets carry their item's name (``decisions._apply``): then no policy read.
+    carried = {t.item_code: getattr(t, "item_name", None) for t in targets}
+    names = carried if all(carried.values()) else item_names()
     return [_record_item(actor, t, members, orgs, names) if isinstance(t, Record)
             else _activity_item(actor, t, orgs, names) for t in targets]
 
 
 def _by_id(model, ids: set[int]) -> dict:
-    """The rows of these ids in one statement; none for no ids."""
-    return {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(ids)))} if ids else {}
+    """The rows of these ids: those the session holds loaded (a decision kept the subjects it locked) as
+    they are, the others in one statement."""
+    held = {i: row for i in ids if (row := db.session.identity_map.get(identity_key(model, i))) is not None
+            and not sa.inspect(row).expired_attributes}
+    missing = ids - held.keys()
+    if missing:
+        held |= {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(missing)))}
+    return held
 
 
 def _record_item(actor: Principal, record: Record, members: dict, orgs: dict, names: dict) -> QueueItem:

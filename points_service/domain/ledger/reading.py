@@ -50,9 +50,10 @@ LABELS = {
 }
 
 
-def item_names() -> dict[str, str]:
-    """Chinese names of every item code a ledger entry may carry, under the policy in force."""
-    return {**SYSTEM_ITEM_NAMES, **{code: item.name for code, item in policy_in_force(utcnow()).items.items()}}
+def item_names(at: datetime | None = None) -> dict[str, str]:
+    """Chinese names of every item code a ledger entry may carry, under the policy in force (at ``at``)."""
+    policy = policy_in_force(at or utcnow())
+    return {**SYSTEM_ITEM_NAMES, **{code: item.name for code, item in policy.items.items()}}
 
 
 def _summary(subject_type: SubjectType, subject_id: int, period: Period) -> dict:
