@@ -163,17 +163,6 @@ def insert_rows_unless_exist(model, rows: list[dict], conflict: str) -> dict:
     return {key: row_id for row_id, key in core_execute(statement, params)}
 
 
-def insert_row(model, row: dict) -> int:
-    """INSERT one row as a Core statement, not through the unit of work, and return its new id (RETURNING):
-    the hot writes' rows that nothing updates later in their transaction. Flushes pending changes first."""
-    return core_execute(_insert_returning_id(model.__table__), row).scalar_one()
-
-
-@functools.cache
-def _insert_returning_id(table: sa.Table) -> sa.Insert:
-    return sa.insert(table).returning(table.c.id)  # the columns come from each call's row (SQLAlchemy caches)
-
-
 def attach_written(instance, **related):
     """A row a Core statement just wrote, as a persistent instance of the session with its attributes loaded
     (every column must be set, the primary key included) and ``related`` instances already loaded set as its

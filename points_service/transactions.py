@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from points_service.db import RoutingSession, core_execute, db, end_read_transaction, insert_row
+from points_service.db import RoutingSession, core_execute, db, end_read_transaction
 
 log = logging.getLogger(__name__)
 _CHANGED = "points_transaction_changed"
@@ -106,6 +106,17 @@ def writes_together(session: Session) -> None:
         return
     if not end_read_transaction(session):
         raise MoreThanOneWrite("objects were changed before writes_together: they would be written apart")
+
+
+def insert_row(model, row: dict) -> int:
+    """INSERT one row as a Core statement, not through the unit of work, and return its new id (RETURNING):
+    the hot writes' rows that nothing updates later in their transaction. Flushes pending changes first."""
+    return core_execute(_insert_returning_id(model.__table__), row).scalar_one()
+
+
+@functools.cache
+def _insert_returning_id(table: sa.Table) -> sa.Insert:
+    return sa.insert(table).returning(table.c.id)  # the columns come from each call's row (SQLAlchemy caches)
 
 
 def insert_together(parent, parent_row: dict, child, child_row: dict, link: str) -> int:

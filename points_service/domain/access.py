@@ -126,7 +126,8 @@ def _grant_statement() -> sa.Select:
     places = [column.label(f"{name}_{column.name}") for name, model, _ in HOME_NODES for column in
               (home[name].c.id, home[name].c.level if model is Region else home[name].c.kind, home[name].c.path)]
     return (sa.select(users.c.id, users.c.member_id, users.c.is_active, users.c.token_version,
-                      members.c.is_active.label("member_active"), grants.c.role, grants.c.scope_type,
+                      members.c.is_active.label("member_active"), members.c.branch_id.label("member_branch_id"),
+                      members.c.community_id.label("member_community_id"), grants.c.role, grants.c.scope_type,
                       grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"), *places)
             .select_from(joined).where(users.c.id == sa.bindparam("user_id")).order_by(grants.c.id))
 
@@ -157,7 +158,7 @@ def _principal_of_rows(rows: list, request_id: str | None) -> Principal:
     first = rows[0]
     return Principal(user_id=first.id, member_id=first.member_id, grants=grants, request_id=request_id,
                      homes=_homes_of_row(first), token_version=first.token_version,
-                     branch_id=first.branch_id, community_id=first.community_id)
+                     branch_id=first.member_branch_id, community_id=first.member_community_id)
 
 
 ORG_ROLES = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN, Role.HR)

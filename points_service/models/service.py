@@ -207,6 +207,12 @@ class Record(db.Model):
     item_name = None
 
 
+@sa.event.listens_for(Record, "refresh")
+def _forget_item_name(record: Record, _context, _attributes) -> None:
+    """A record read afresh (``populate_existing``) answers with the policy's name of its item again."""
+    record.__dict__.pop("item_name", None)
+
+
 class ApprovalEvent(db.Model):
     """The audit row of one state transition of a report, record or proposed activity (append-only)."""
 

@@ -206,12 +206,30 @@ def test_approval_credits_the_points_and_shows_in_the_members_points(client, wor
     assert after["assessment"]["earned"] == 3 and awards(record["id"]) == 2
 
 
+@pytest.fixture
+def verbs_and_commits(app):
+    """The verb of each statement the next requests send, and COMMIT where a transaction commits."""
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, text, *_args):
+        seen.append(text.split(None, 1)[0].upper())
+
+    def commit(_conn):
+        seen.append("COMMIT")
+    sa.event.listen(db.engine, "before_cursor_execute", statement)
+    sa.event.listen(db.engine, "commit", commit)
+    yield seen
+    sa.event.remove(db.engine, "before_cursor_execute", statement)
+    sa.event.remove(db.engine, "commit", commit)
+
+
 @pytest.mark.parametrize("decision,payload", [("approve", {"comment": "属实"}), ("reject", {"reason": "时间不符"})])
 def test_a_decision_answers_with_the_item_as_decided_without_reading_after_its_commit(
-        client, world, statements, decision, payload):
+        client, world, statements, verbs_and_commits, decision, payload):
     record = submit(client, world, hours=3)
     auth = auth_header(world["users"]["secretary"])
     statements.clear()
+    verbs_and_commits.clear()
     response = client.post(f"/api/v1/approvals/record:{record['id']}/{decision}", json=payload, headers=auth)
     item = response.get_json()["data"]
     assert response.status_code == 200 and item["status"] == ("approved" if decision == "approve" else "rejected")
@@ -219,8 +237,10 @@ def test_a_decision_answers_with_the_item_as_decided_without_reading_after_its_c
     assert item["item_name"] == "自主服务上报（每小时，需审核）" and item["actions"] == []
     reads_of = [sum(f"FROM {table}" in statement for statement in statements)
                 for table in ("policy_versions", "members")]
-    # the policy once (the credit's and the answer's), the member once (locked to credit him, or for the answer)
-    assert reads_of == [1, 1], statements
+    assert reads_of == [1, 1], statements  # the policy once, the member once (locked to credit him, or read)
+    verbs = [verb for verb in verbs_and_commits if verb not in ("BEGIN", "PRAGMA")]
+    last_write = max(i for i, verb in enumerate(verbs) if verb not in ("SELECT", "COMMIT"))
+    assert "SELECT" not in verbs[verbs.index("COMMIT", last_write):], verbs  # nothing read after the commit
 
 
 def test_the_loser_of_two_decisions_gets_invalid_transition(client, world):

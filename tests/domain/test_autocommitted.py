@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from points_service.api import idempotency as idempotency_api
 from points_service.db import db, utcnow
+from points_service.domain.approvals import records
 from points_service.domain.checkin import scans
 from points_service.domain.periods import to_rfc3339
 from points_service.models import (
@@ -124,10 +125,13 @@ def test_a_check_in_sent_to_review_writes_its_event_in_one_transaction_with_it(a
                                                                          "review")]
 
 
+REPORTED_AT = utcnow() - timedelta(days=1)  # one instant: a keyed retry must send the same body
+
+
 def self_report(client, member: dict, **headers):
     db.session.commit()  # the request starts with no transaction open, as in a worker
     body = {"item_code": "member.self_service_hour", "hours": 2, "description": "帮助社区整理图书",
-            "occurred_at": to_rfc3339(utcnow() - timedelta(days=1))}
+            "occurred_at": to_rfc3339(REPORTED_AT)}
     return client.post("/api/v1/records", json=body, headers={**member, **headers})
 
 
@@ -167,11 +171,30 @@ def test_the_first_self_report_on_a_fresh_database_seeds_the_policy_with_it_in_o
 
 def test_a_keyed_self_report_is_written_once_and_replayed(app, client, isolation):
     alice = auth_header(make_world()["users"]["alice"])
+    assert self_report(client, alice).status_code == 201  # the first one stores the policy in force
+    isolation.clear()
     first = self_report(client, alice, **{"Idempotency-Key": "report-0001"})
+    # his principal, the key's claim, the policy, the record with its event, the key's completion: each alone
+    writes = [("WITH", True)] if db.engine.dialect.name == "postgresql" else [("INSERT", False), ("INSERT", False)]
+    assert isolation == [("SELECT", True), ("INSERT", True), ("SELECT", True), *writes, ("UPDATE", True)]
     again = self_report(client, alice, **{"Idempotency-Key": "report-0001"})
     assert first.status_code == again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert events_of_latest_record() == [(first.get_json()["data"]["id"], "", "pending")]
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 2
+
+
+def test_a_self_report_whose_event_cannot_be_written_leaves_no_record(app, client, monkeypatch):
+    alice = auth_header(make_world()["users"]["alice"])
+    assert self_report(client, alice).status_code == 201  # the first one stores the policy in force
+    unwritable = records.approval_event_row
+
+    def event_without_status(*args, **kwargs):
+        return {**unwritable(*args, **kwargs), "to_status": None}  # NOT NULL: the event's INSERT fails
+
+    monkeypatch.setattr(records, "approval_event_row", event_without_status)
+    assert self_report(client, alice).status_code == 500
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 1  # the first one only
 
 
 def test_a_repeated_check_in_is_refused_by_the_unique_key_and_writes_nothing(app, client, isolation):

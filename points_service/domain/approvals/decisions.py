@@ -30,7 +30,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm.util import identity_key
 
-from points_service.db import commit_keeping, db, insert_row, utcnow
+from points_service.db import commit_keeping, db, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
@@ -49,6 +49,7 @@ from points_service.models import (
     SubjectType,
 )
 from points_service.models.service import ProposalStep
+from points_service.transactions import insert_row
 
 MAX_BATCH = 100
 
@@ -348,22 +349,42 @@ def _apply(actor: Principal, targets: Iterable[Record | Activity], decision: Dec
                 credit(record_fact(target), actor_id=actor.user_id, at=now)
             _audit(actor, target, decision, comment)
             notifications.record_decided(target, comment)
-        names = item_names(now)
-        for target in targets:
-            if isinstance(target, Record):
-                target.item_name = names.get(target.item_code, target.item_code)
-        # The answer describes them as written, with the subjects the credits locked: no reads after the commit.
-        commit_keeping(*targets, *_loaded_subjects(targets))
+        _carry_item_names(targets, now)
+        # The answer describes them as written, with their subjects: no reads after the commit.
+        commit_keeping(*targets, *_subjects_of(targets))
     except ServiceError:
         db.session.rollback()
         raise
 
 
-def _loaded_subjects(targets: Iterable[Record | Activity]) -> list:
-    """The records' members and organizations that the session holds (a credit locked them)."""
-    keys = {identity_key(SUBJECT_MODELS[SubjectType(t.subject_type)], t.subject_id)
-            for t in targets if isinstance(t, Record)}
-    return [subject for key in keys if (subject := db.session.identity_map.get(key)) is not None]
+def _carry_item_names(targets: list[Record | Activity], now: datetime) -> None:
+    """Each record's item name under the policy in force, which the decision has read already."""
+    records = [target for target in targets if isinstance(target, Record)]
+    names = item_names(now) if records else {}
+    for record in records:
+        record.item_name = names.get(record.item_code, record.item_code)
+
+
+def _subjects_of(targets: list[Record | Activity]) -> list:
+    """The records' members and organizations: those a credit locked as they are, the others in one statement
+    per kind."""
+    wanted: dict[type, set[int]] = {}
+    for target in targets:
+        if isinstance(target, Record):
+            wanted.setdefault(SUBJECT_MODELS[SubjectType(target.subject_type)], set()).add(target.subject_id)
+    return [row for model, ids in wanted.items() for row in rows_by_id(model, ids).values()]
+
+
+def rows_by_id(model, ids: set[int]) -> dict:
+    """The rows of these ids: those the session holds with their columns loaded as they are, the others in one
+    statement."""
+    columns = model.__mapper__.column_attrs.keys()
+    held = {i: row for i in ids if (row := db.session.identity_map.get(identity_key(model, i))) is not None
+            and sa.inspect(row).expired_attributes.isdisjoint(columns)}
+    missing = ids - held.keys()
+    if missing:
+        held |= {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(missing)))}
+    return held
 
 
 def _move(actor: Principal, target: Record | Activity, decision: Decision, comment: str, now: datetime) -> None:

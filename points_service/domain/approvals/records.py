@@ -45,13 +45,13 @@ class Submission:
 
 def submit_member_record(actor: Principal, submission: Submission, *, now: datetime | None = None) -> Record:
     """The signed-in member reports service he did; it waits for the approver the policy item names."""
-    if actor.member_id is None:
-        raise Forbidden("只有党员本人可以上报服务记录")
+    if actor.member_id is None or actor.branch_id is None or actor.community_id is None:
+        raise Forbidden("只有党员本人可以上报服务记录")  # his own principal, which names his branch and community
     now = now or utcnow()
     item = _reportable_item(submission.item_code, SubjectType.MEMBER, now)
     _check(submission, item, now)
     check_evidence_owner(actor, submission.evidence)
-    # His branch and community came with his principal, read in this transaction: no second read of him.
+    # His branch and community came with his principal, read at the start of this request: no second read.
     scope_id = actor.branch_id if item.approval == "branch_secretary" else actor.community_id
     return _submit(actor, SubjectType.MEMBER, actor.member_id, item, scope_id, submission, now)
 

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
+from points_service.domain.access import Principal
 from points_service.domain.approvals import decisions as approvals
 from points_service.domain.approvals import records
 from points_service.domain.approvals.decisions import Decision
@@ -16,7 +17,7 @@ from points_service.domain.approvals.records import MAX_EVIDENCE, MAX_RECORD_AGE
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger import reading
 from points_service.domain.ledger.totals import total_of
-from points_service.models import ApprovalEvent, LedgerEntry, LedgerName, RecordStatus, Role, SubjectType
+from points_service.models import ApprovalEvent, LedgerEntry, LedgerName, Record, RecordStatus, Role, SubjectType
 from tests.factories import make_department, make_user, make_world
 from tests.factories.records import NOW, as_user, org_record, self_report, submission
 
@@ -103,6 +104,19 @@ def test_more_evidence_than_the_limit_is_refused(world):
 def test_a_console_user_who_is_not_a_member_cannot_self_report(world):
     with pytest.raises(Forbidden):
         records.submit_member_record(as_user(world["users"]["secretary"]), submission(), now=NOW)
+
+
+def test_a_principal_that_names_no_branch_or_community_cannot_self_report(world):
+    bare = Principal(user_id=world["users"]["alice"].id, member_id=world["alice"].id)  # not loaded with his places
+    with pytest.raises(Forbidden):
+        records.submit_member_record(bare, submission(), now=NOW)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 0
+
+
+def test_a_submitted_record_carries_its_item_name_until_it_is_read_afresh(world):
+    record = self_report(world["users"]["alice"])
+    assert record.item_name == "自主服务上报（每小时，需审核）"  # the answer needs no policy read
+    assert db.session.get(Record, record.id, populate_existing=True) is record and record.item_name is None
 
 
 def test_a_pending_record_leaves_the_members_totals_unchanged(world):
