@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm.util import identity_key
 
 from points_service.db import commit_keeping, db, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ServiceError, ValidationFailed
-from points_service.domain.ledger.credit import SUBJECT_MODELS, Fact, credit
+from points_service.domain.ledger.credit import Fact, credit
 from points_service.domain.ledger.reading import item_names
 from points_service.models import (
     TERMINAL_RECORD_STATUSES,
@@ -350,8 +349,7 @@ def _apply(actor: Principal, targets: Iterable[Record | Activity], decision: Dec
             _audit(actor, target, decision, comment)
             notifications.record_decided(target, comment)
         _carry_item_names(targets, now)
-        # The answer describes them as written, with their subjects: no reads after the commit.
-        commit_keeping(*targets, *_subjects_of(targets))
+        commit_keeping(*targets)  # the answer describes them as written: no reload, no second policy read
     except ServiceError:
         db.session.rollback()
         raise
@@ -363,28 +361,6 @@ def _carry_item_names(targets: list[Record | Activity], now: datetime) -> None:
     names = item_names(now) if records else {}
     for record in records:
         record.item_name = names.get(record.item_code, record.item_code)
-
-
-def _subjects_of(targets: list[Record | Activity]) -> list:
-    """The records' members and organizations: those a credit locked as they are, the others in one statement
-    per kind."""
-    wanted: dict[type, set[int]] = {}
-    for target in targets:
-        if isinstance(target, Record):
-            wanted.setdefault(SUBJECT_MODELS[SubjectType(target.subject_type)], set()).add(target.subject_id)
-    return [row for model, ids in wanted.items() for row in rows_by_id(model, ids).values()]
-
-
-def rows_by_id(model, ids: set[int]) -> dict:
-    """The rows of these ids: those the session holds with their columns loaded as they are, the others in one
-    statement."""
-    columns = model.__mapper__.column_attrs.keys()
-    held = {i: row for i in ids if (row := db.session.identity_map.get(identity_key(model, i))) is not None
-            and sa.inspect(row).expired_attributes.isdisjoint(columns)}
-    missing = ids - held.keys()
-    if missing:
-        held |= {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(missing)))}
-    return held
 
 
 def _move(actor: Principal, target: Record | Activity, decision: Decision, comment: str, now: datetime) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db
 from points_service.domain.access import ORG_MANAGERS, Principal, authorize, nodes_in_scope
-from points_service.domain.approvals.decisions import Stage, actions_for, approval_id, rows_by_id, stage_of
+from points_service.domain.approvals.decisions import Stage, actions_for, approval_id, stage_of
 from points_service.domain.ledger.reading import item_names
 from points_service.models import (
     Activity,
@@ -152,13 +152,18 @@ def describe(actor: Principal, targets: list[Record | Activity]) -> list[QueueIt
     member_ids = {t.subject_id for t in targets if isinstance(t, Record) and t.subject_type == SubjectType.MEMBER}
     org_ids = {t.subject_id for t in targets if isinstance(t, Record) and t.subject_type == SubjectType.ORGANIZATION}
     org_ids |= {t.proposed_by_org_id for t in targets if isinstance(t, Activity)}
-    members = rows_by_id(Member, member_ids)  # a decision kept its records' subjects loaded
-    orgs = rows_by_id(Organization, org_ids)
+    members = _by_id(Member, member_ids)
+    orgs = _by_id(Organization, org_ids)
     # A decision's targets carry their item's name (``decisions._apply``): then no policy read.
     carried = {t.item_code: getattr(t, "item_name", None) for t in targets}
     names = carried if all(carried.values()) else item_names()
     return [_record_item(actor, t, members, orgs, names) if isinstance(t, Record)
             else _activity_item(actor, t, orgs, names) for t in targets]
+
+
+def _by_id(model, ids: set[int]) -> dict:
+    """The rows of these ids in one statement; none for no ids."""
+    return {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_(ids)))} if ids else {}
 
 
 def _record_item(actor: Principal, record: Record, members: dict, orgs: dict, names: dict) -> QueueItem:
