@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -365,9 +366,20 @@ def init_app(app) -> None:
     db.init_app(app)
     migrate.init_app(app, db)
     replicas.init_app(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        with app.app_context():
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
             _enable_sqlite_foreign_keys(db.engine)
+        elif db.engine.dialect.driver == "psycopg":
+            _dump_lists_in_binary(db.engine)
+
+
+def _dump_lists_in_binary(engine) -> None:
+    """psycopg dumps a list (``upsert``'s arrays, its only lists) as text by default, quoting each element
+    through a regular expression: about 5 % of a check-out's CPU. The binary form needs no quoting."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
 def _enable_sqlite_foreign_keys(engine) -> None:

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from psycopg import pq
+from psycopg.adapt import PyFormat
 
 from points_service import db as db_module
 from points_service.db import db, upsert, utcnow
-from points_service.models import BoardOrgMembers, BoardScore, SubjectType
+from points_service.models import BoardBucket, BoardOrgMembers, BoardScore, SubjectType
 from tests.factories import make_world
 
 
@@ -74,3 +76,22 @@ def test_rows_with_nulls_times_and_points_are_written_as_given(app):
 
 def _add_score(excluded) -> dict:
     return {"score": BoardScore.score + excluded.score}
+
+
+def test_text_with_quotes_commas_braces_and_backslashes_is_written_as_given(app):
+    """Array elements need quoting in PostgreSQL's text form: sent in binary, they need none and lose nothing."""
+    keys = ['a,b', 'say "hi"', "back\\slash", "{braces}", "NULL", " padded "]
+    rows = [{"board": "test", "scope_key": key, "bucket": 1, "n": 1} for key in sorted(keys)]
+    upsert(BoardBucket, rows, ("board", "scope_key", "bucket"), _add_count)
+    found = db.session.scalars(sa.select(BoardBucket.scope_key).where(BoardBucket.board == "test"))
+    assert sorted(found) == sorted(keys)
+
+
+def _add_count(excluded) -> dict:
+    return {"n": BoardBucket.n + excluded.n}
+
+
+@pytest.mark.postgres
+def test_the_upserts_arrays_are_sent_in_binary_on_postgresql(app):
+    adapters = db.session.connection().connection.driver_connection.adapters
+    assert adapters.get_dumper(list, PyFormat.AUTO).format == pq.Format.BINARY

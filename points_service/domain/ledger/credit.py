@@ -100,12 +100,13 @@ def credit(fact: Fact, *, actor_id: int | None = None, at: datetime | None = Non
     subject = lock_subject(fact.subject_type, fact.subject_id)
     if fact.subject_type == SubjectType.MEMBER and not subject.is_active:
         raise MemberInactive()
-    existing = _existing_entries(fact, item)
+    usage = _usage(fact, [fact.key(LedgerName(ledger)) for ledger in item.ledgers], at)
+    existing = _existing_entries(fact, item) if usage.written else []
     if len(existing) == len(item.ledgers):
         return existing
     units = _units(item, fact.units)
     asked = to_points(item.points * units)
-    granted, capped_by = _capped(fact, item, policy, asked, at)
+    granted, capped_by = _capped(item, policy, asked, usage, fact.subject_type)
     written = {e.ledger for e in existing}
     return list(existing) + _insert_all([LedgerEntry(
         subject_type=fact.subject_type, subject_id=fact.subject_id, ledger=LedgerName(ledger),
@@ -220,30 +221,40 @@ def _units(item: PolicyItem, units: Decimal) -> Decimal:
     return to_points(units if item.max_units_per_fact is None else min(units, item.max_units_per_fact))
 
 
-def _capped(fact: Fact, item: PolicyItem, policy: Policy, asked: Decimal, at: datetime) -> tuple[Decimal, str | None]:
+def _capped(item: PolicyItem, policy: Policy, asked: Decimal, usage: Usage,
+            subject_type: SubjectType) -> tuple[Decimal, str | None]:
     if asked < 0:
         return asked, None
-    used, used_positive = _usage(fact, at)
-    result = apply_caps(asked, item.caps, used, policy.monthly_positive_cap.get(str(fact.subject_type)), used_positive)
+    result = apply_caps(asked, item.caps, usage.windows, policy.monthly_positive_cap.get(str(subject_type)),
+                        usage.month_positive)
     return result.granted, result.capped_by
 
 
-def _usage(fact: Fact, at: datetime) -> tuple[dict[str, Decimal], Decimal]:
-    """Points already granted for this item to this subject in each cap window containing ``at``, and the
-    positive assessment points of ``at``'s month (its maintained total, read in the same statement)."""
+@dataclass(frozen=True)
+class Usage:
+    windows: dict[str, Decimal]  # points granted for the item in each cap window containing the credit
+    month_positive: Decimal  # the positive assessment points of the credit's month
+    written: int  # the fact's entries already in the ledger (a replay): read with the sums, one round trip
+
+
+def _usage(fact: Fact, keys: list[str], at: datetime) -> Usage:
+    """What the caps need (points already granted for this item to this subject in each cap window containing
+    ``at``, and the month's maintained total) and how many of ``keys`` are written, in one statement."""
     windows = {name: period_containing(at, PeriodKind(name)) for name in CAP_WINDOWS}
     params = {f"{name}_{edge}": getattr(p, edge) for name, p in windows.items() for edge in ("start", "end")}
-    *sums, earned = core_execute(_usage_statement(), {
+    *sums, earned, written = core_execute(_usage_statement(), {
         **params, "subject_type": fact.subject_type, "subject_id": fact.subject_id, "item_code": fact.item_code,
-        "month": period_containing(at, PeriodKind.MONTH).key,
+        "month": period_containing(at, PeriodKind.MONTH).key, "keys": keys,
         "from": min(p.start for p in windows.values()), "to": max(p.end for p in windows.values()),
     }).one()
-    return {name: from_cents(value) for name, value in zip(windows, sums, strict=True)}, earned or Decimal(0)
+    return Usage({name: from_cents(value) for name, value in zip(windows, sums, strict=True)},
+                 earned or Decimal(0), written)
 
 
 @functools.cache
 def _usage_statement() -> sa.Select:
-    """Built once (the credit path runs it on every award): one sum per cap window, and the month's total."""
+    """Built once (the credit path runs it on every award): one sum per cap window, the month's total and the
+    count of the fact's entries already written."""
     raw, at = cents(LedgerEntry.points), LedgerEntry.credited_at
 
     def edge(name: str) -> sa.BindParameter:
@@ -255,7 +266,9 @@ def _usage_statement() -> sa.Select:
         PointTotal.subject_type == subject_type, PointTotal.subject_id == sa.bindparam("subject_id"),
         PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == sa.bindparam("month"),
     ).scalar_subquery()
-    return sa.select(*columns, month_earned).where(
+    written = (sa.select(sa.func.count()).select_from(LedgerEntry)
+               .where(LedgerEntry.idempotency_key.in_(sa.bindparam("keys", expanding=True))).scalar_subquery())
+    return sa.select(*columns, month_earned, written).where(
         LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id == sa.bindparam("subject_id"),
         LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.item_code == sa.bindparam("item_code"),
         at >= edge("from"), at < edge("to"))

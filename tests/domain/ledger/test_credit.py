@@ -61,6 +61,15 @@ def test_the_same_fact_credited_twice_yields_one_entry_and_unchanged_totals(worl
     assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(5)
 
 
+def test_a_first_credit_reads_the_ledger_once_for_its_caps_and_its_written_keys(world, statements):
+    alice = world["alice"]
+    before = len(statements)
+    award(member_fact(alice, "member.activity_hour", units=2), at=NOV)
+    ledger_reads = [s for s in statements[before:] if s.lstrip().upper().startswith("SELECT") and
+                    "FROM ledger_entries" in " ".join(s.split())]
+    assert len(ledger_reads) == 1
+
+
 def test_hours_beyond_the_per_activity_maximum_are_not_counted(world):
     [entry, _] = award(member_fact(world["alice"], "member.activity_hour", units=6), at=NOV)
     assert entry.units == Decimal(4) and entry.points == Decimal(4)
