@@ -63,9 +63,11 @@ def core_execute(statement: sa.Executable, params: dict) -> sa.CursorResult:
     return db.session.connection().execute(statement, params)
 
 
-def upsert(model, rows: list[dict], conflict: tuple[str, ...], updates: Callable[[Any], dict]) -> None:
+def upsert(model, rows: list[dict], conflict: tuple[str, ...], updates: Callable[[Any], dict],
+           returning: tuple[str, ...] = ()) -> list | None:
     """INSERT … ON CONFLICT (``conflict``) DO UPDATE SET ``updates(excluded)`` of the rows, in their order
-    (callers sort them, so concurrent writers take row locks in one order), as one statement. Flushes only.
+    (callers sort them, so concurrent writers take row locks in one order), as one statement; with
+    ``returning``, those columns of every row as written (inserted or updated). Flushes only.
 
     SQLAlchemy 2.0 gives the dialects' ON CONFLICT statements no cache key and compiles them anew on every
     execution: on the write path (totals, board rows, histograms, rollups) that was about a third of a
@@ -81,26 +83,27 @@ def upsert(model, rows: list[dict], conflict: tuple[str, ...], updates: Callable
     dialect_name, columns = db.session.get_bind().dialect.name, tuple(rows[0])
     arrays = dialect_name == "postgresql"
     n = None if arrays else len(rows)
-    shape = (dialect_name, model, conflict, columns, n, updates.__code__, updates.__defaults__)
+    shape = (dialect_name, model, conflict, columns, n, updates.__code__, updates.__defaults__, returning)
     statement = _upserts.get(shape)
     if statement is None:
-        statement = _upsert_text(dialect_name, model, conflict, columns, n, updates)
+        statement = _upsert_text(dialect_name, model, conflict, columns, n, updates, returning)
         if arrays or n <= MAX_CACHED_UPSERT_ROWS:  # a rare bulk call is not worth keeping
             _upserts[shape] = statement
     if arrays:
         params = {f"c_{column}": [row[column] for row in rows] for column in columns}
     else:
         params = {f"r{i}_{column}": row[column] for i, row in enumerate(rows) for column in columns}
-    core_execute(statement, params)
+    result = core_execute(statement, params)
+    return result.all() if returning else None
 
 
 _DIALECTS = {"postgresql": (postgresql.insert, postgresql.dialect), "sqlite": (sqlite.insert, sqlite.dialect)}
-_upserts: dict[tuple, sa.TextClause] = {}
+_upserts: dict[tuple, sa.TextClause | sa.TextualSelect] = {}
 MAX_CACHED_UPSERT_ROWS = 64
 
 
 def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: tuple[str, ...], n: int | None,
-                 updates: Callable[[Any], dict]) -> sa.TextClause:
+                 updates: Callable[[Any], dict], returning: tuple[str, ...]) -> sa.TextClause | sa.TextualSelect:
     """The upsert compiled to text: rows from ``unnest`` of one array per column when ``n`` is None (PostgreSQL),
     else ``n`` rows of VALUES."""
     insert, dialect = _DIALECTS[dialect_name]
@@ -115,10 +118,13 @@ def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: t
         statement = insert(model).values(
             [{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(n)])
     statement = statement.on_conflict_do_update(index_elements=list(conflict), set_=updates(statement.excluded))
+    if returning:
+        statement = statement.returning(*(table.c[c] for c in returning))
     compiled = statement.compile(dialect=dialect(paramstyle="named"))
-    return sa.text(compiled.string).bindparams(  # the rows' parameters and the constants of ``updates``
+    text = sa.text(compiled.string).bindparams(  # the rows' parameters and the constants of ``updates``
         *(sa.bindparam(name, value=bind.value, type_=types.get(name, bind.type))
           for bind, name in compiled.bind_names.items()))
+    return text.columns(*(table.c[c] for c in returning)) if returning else text
 
 
 def insert_unless_exists(model, row: dict, conflict: tuple[str, ...]) -> int | None:

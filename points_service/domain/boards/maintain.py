@@ -1,13 +1,14 @@
 """Keeping boards equal to the totals on the write path: called from ``bump_totals`` (same transaction).
 
-For one ledger entry: lock the subject's existing board rows, add the score delta in SQL (``score = score + n``),
-then move the member's count from the old to the new bucket and exact score in each large scope, and add the
-member's delta to his branch's and department's rollups (``member_points``, ``participants``). Histogram rows
-are written in sorted key order, so two concurrent awards never wait on each other's rows in opposite orders.
-Transfers (``move_member``) re-scope the boards of periods ending after the transfer (the open ones for a transfer
-now); earlier boards keep the scopes of their period's end. A deactivated member (``Member.inactive_since``) has
-no row on the standing board nor on any board of a period ending after his deactivation (``departed_boards``):
-entries that still reach him (a reversal, a withdrawal) move his totals but create no such row.
+For one ledger entry: add the score delta to the subject's board rows in SQL (``score = score + n``, one upsert that
+locks them and returns them as written; a row it creates is placed right after), then move the member's count
+from the old to the new bucket and exact score in each large scope, and add the member's delta to his branch's
+and department's rollups (``member_points``, ``participants``). Histogram rows are written in sorted key order,
+so two concurrent awards never wait on each other's rows in opposite orders. Transfers (``move_member``)
+re-scope the boards of periods ending after the transfer (the open ones for a transfer now); earlier boards keep
+the scopes of their period's end. A deactivated member (``Member.inactive_since``) has no row on the standing
+board nor on any board of a period ending after his deactivation (``departed_boards``): entries that still reach
+him (a reversal, a withdrawal) move his totals but create no such row.
 """
 
 from __future__ import annotations
@@ -44,27 +45,30 @@ ROW_COLUMNS = (BoardScore.board, BoardScore.score, *(getattr(BoardScore, c) for 
 Change = tuple[str, int | None, int, Placement]  # board, old score (None: new row), new score, placement
 
 
+# The scope columns of a board row an upsert has just created (no organization has department -1), placed by
+# the same transaction right after. Upserting first spares a credit the read of the subject's rows (and of his
+# organizations' places) before it writes: almost always the rows exist, and their placement is kept.
+UNPLACED = Placement(department_id=-1)
+WRITTEN_COLUMNS = tuple(column.key for column in ROW_COLUMNS)
+
+
 def bump_boards(entry, contributions: Iterable) -> None:
     """Add one entry's contributions to the subject's boards, histograms and rollups (flushes only)."""
     deltas = board_deltas(contributions)
     if not deltas:
         return
     subject_type = SubjectType(entry.subject_type)
-    existing = _locked_rows(subject_type, entry.subject_id, sorted(deltas))
-    if subject_type == SubjectType.MEMBER and len(existing) < len(deltas):
-        for board in departed_boards(entry.subject_id, [b for b in deltas if b not in existing]):
-            del deltas[board]
-        if not deltas:
-            return
-    changes: list[Change] = []
-    placements: dict[datetime | None, Placement] = {}  # a first credit opens several boards with one placement
-    for board in sorted(deltas):
-        row = existing.get(board)
-        where = placement_of_row(row) if row else _placement_for_new_row(subject_type, entry.subject_id, board,
-                                                                          placements)
-        old = row.score if row else None
-        changes.append((board, old, (old or 0) + deltas[board], where))
-    _upsert_scores(subject_type, entry.subject_id, changes, deltas, entry.credited_at)
+    written = {row.board: row for row in _upsert_scores(subject_type, entry.subject_id, deltas, entry.credited_at)}
+    created = sorted(board for board, row in written.items() if placement_of_row(row) == UNPLACED)
+    if created and subject_type == SubjectType.MEMBER:
+        departed = departed_boards(entry.subject_id, created)
+        _delete_rows(entry.subject_id, departed)
+        created = [board for board in created if board not in departed]
+        written = {board: row for board, row in written.items() if board not in departed}
+    placed = _place_new_rows(subject_type, entry.subject_id, created)
+    changes: list[Change] = [
+        (board, None, row.score, placed[board]) if board in placed else
+        (board, row.score - deltas[board], row.score, placement_of_row(row)) for board, row in sorted(written.items())]
     if subject_type == SubjectType.MEMBER:
         bump_histograms(_histogram_moves(changes))
         _bump_rollups(changes)
@@ -85,22 +89,51 @@ def _locked_rows_statement() -> sa.Select:
             .order_by(BoardScore.board).with_for_update())
 
 
-def _placement_for_new_row(subject_type: SubjectType, subject_id: int, board: str,
-                           known: dict[datetime | None, Placement]) -> Placement:
-    """Open boards take the subject's scopes now; a closed period's board those of the period's end."""
-    end = None if board == STANDING_BOARD else parse_period(period_of_board(board)).end
-    at = end if end is not None and end <= utcnow() else None
-    if at not in known:
-        known[at] = subject_placement(subject_type, subject_id, at)
-    return known[at]
+def _place_new_rows(subject_type: SubjectType, subject_id: int, boards: list[str]) -> dict[str, Placement]:
+    """Give rows just created their scopes: open boards the subject's now, a closed period's board those of the
+    period's end (one read and one UPDATE per distinct placement)."""
+    placed: dict[str, Placement] = {}
+    known: dict[datetime | None, Placement] = {}  # a first credit opens several boards with one placement
+    for board in boards:
+        end = None if board == STANDING_BOARD else parse_period(period_of_board(board)).end
+        at = end if end is not None and end <= utcnow() else None
+        if at not in known:
+            known[at] = subject_placement(subject_type, subject_id, at)
+        placed[board] = known[at]
+    for where in dict.fromkeys(placed.values()):
+        _set_placement(subject_type, subject_id, sorted(b for b, p in placed.items() if p == where), where)
+    return placed
 
 
-def _upsert_scores(subject_type, subject_id: int, changes: list[Change], deltas: dict[str, int],
-                   credited_at: datetime) -> None:
+def _set_placement(subject_type: SubjectType, subject_id: int, boards: list[str], where: Placement) -> None:
+    core_execute(_set_placement_statement(), {"boards": boards, "s_type": subject_type, "s_id": subject_id,
+                                              **{f"p_{name}": value for name, value in where.as_row().items()}})
+
+
+@functools.cache
+def _set_placement_statement() -> sa.Update:
+    return (sa.update(BoardScore)
+            .where(BoardScore.board.in_(sa.bindparam("boards", expanding=True)),
+                   BoardScore.subject_type == sa.bindparam("s_type", type_=BoardScore.subject_type.type),
+                   BoardScore.subject_id == sa.bindparam("s_id"))
+            .values({column: sa.bindparam(f"p_{column}", type_=BoardScore.__table__.c[column].type)
+                     for column in SCOPE_COLUMNS}))
+
+
+def _delete_rows(member_id: int, boards: set[str]) -> None:
+    if boards:
+        db.session.execute(sa.delete(BoardScore).where(
+            BoardScore.subject_type == SubjectType.MEMBER, BoardScore.subject_id == member_id,
+            BoardScore.board.in_(sorted(boards))))
+
+
+def _upsert_scores(subject_type, subject_id: int, deltas: dict[str, int], credited_at: datetime) -> list:
+    """The subject's rows on the boards of ``deltas``, as written: existing rows keep their scopes, new ones are
+    ``UNPLACED``."""
     rows = [{"board": board, "subject_type": subject_type, "subject_id": subject_id, "score": deltas[board],
              "reached_at": credited_at if deltas[board] else None, "member_points": 0, "participants": 0,
-             **where.as_row()} for board, _old, _new, where in changes]
-    upsert(BoardScore, rows, ("board", "subject_type", "subject_id"), _score_updates)
+             **UNPLACED.as_row()} for board in sorted(deltas)]
+    return upsert(BoardScore, rows, ("board", "subject_type", "subject_id"), _score_updates, WRITTEN_COLUMNS)
 
 
 def _score_updates(excluded) -> dict:
@@ -152,15 +185,19 @@ def bump_rollups(moves: Counter) -> None:
     keys = sorted({(board, org_id) for board, org_id, _ in moves})
     if not keys:
         return
-    placements = organization_placements({org_id for _, org_id in keys})
-    rows = []
-    for board, org_id in keys:
-        rows.append({"board": board, "subject_type": SubjectType.ORGANIZATION, "subject_id": org_id, "score": 0,
-                     "reached_at": None, "member_points": moves[(board, org_id, "member_points")],
-                     "participants": moves[(board, org_id, "participants")], **placements[org_id].as_row()})
-    upsert(BoardScore, rows, ("board", "subject_type", "subject_id"), lambda excluded: {
+    rows = [{"board": board, "subject_type": SubjectType.ORGANIZATION, "subject_id": org_id, "score": 0,
+             "reached_at": None, "member_points": moves[(board, org_id, "member_points")],
+             "participants": moves[(board, org_id, "participants")], **UNPLACED.as_row()} for board, org_id in keys]
+    written = upsert(BoardScore, rows, ("board", "subject_type", "subject_id"), lambda excluded: {
         "member_points": BoardScore.member_points + excluded.member_points,
-        "participants": BoardScore.participants + excluded.participants})
+        "participants": BoardScore.participants + excluded.participants}, ("board", "subject_id", "department_id"))
+    created: dict[int, list[str]] = {}
+    for row in written:
+        if row.department_id == UNPLACED.department_id:
+            created.setdefault(row.subject_id, []).append(row.board)
+    placements = organization_placements(set(created)) if created else {}
+    for org_id in sorted(created):
+        _set_placement(SubjectType.ORGANIZATION, org_id, sorted(created[org_id]), placements[org_id])
 
 
 def board_ends_after(board: str, at: datetime) -> bool:

@@ -212,6 +212,27 @@ def test_compare_boards_finds_a_tampered_histogram_row_and_a_tampered_score_and_
     assert rank_of(Q3_BOARD, MEMBER, world["bob"].id) == (2, 300)
 
 
+def test_a_credit_to_rows_that_exist_writes_the_boards_without_reading_them_first(world, statements):
+    entry(world["alice"], 1)  # creates and places his rows and his branch's and department's
+    db.session.commit()
+    before = len(statements)
+    entry(world["alice"], 2)
+    db.session.commit()
+    board_statements = [" ".join(s.split())[:40] for s in statements[before:] if "board_scores" in s]
+    assert board_statements == ["INSERT INTO board_scores (board, subject"] * 2  # his rows, then the rollups
+    assert not [s for s in statements[before:] if "FROM organizations" in s or "FROM regions" in s]  # no placing
+    assert compare_boards(now=AFTER_2026) == []
+
+
+def test_rows_a_credit_creates_are_placed_like_a_rebuild_places_them(world):
+    entry(world["alice"], 1)
+    entry(world["finance"], 3, subject_type=SubjectType.ORGANIZATION)
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BoardScore)
+                             .where(BoardScore.department_id == -1)) == 0
+    assert compare_boards(now=AFTER_2026) == []
+
+
 def test_the_write_path_equals_the_set_wise_rebuild_after_mixed_entries(world):
     award = entry(world["alice"], 5, datetime(2026, 3, 31, 23, 59, tzinfo=LOCAL_TZ))
     entry(world["bob"], -2)
