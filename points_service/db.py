@@ -127,10 +127,10 @@ def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: t
     return text.columns(*(table.c[c] for c in returning)) if returning else text
 
 
-def insert_unless_exists(model, row: dict, conflict: tuple[str, ...]) -> int | None:
-    """INSERT … ON CONFLICT (``conflict``) DO NOTHING RETURNING id, compiled once per shape (as ``upsert``):
-    the new row's id, or None when a row with the same ``conflict`` key exists (or is being inserted by a
-    concurrent transaction that then commits). The unique key decides; nothing is flushed or rolled back."""
+def insert_unless_exists(model, row: dict, conflict: tuple[str, ...] | None) -> int | None:
+    """INSERT … ON CONFLICT (``conflict``; None: any unique key) DO NOTHING RETURNING id, compiled once per
+    shape (as ``upsert``): the new row's id, or None when a row with the same key exists (or is being inserted
+    by a concurrent transaction that then commits). The unique key decides; nothing is flushed or rolled back."""
     dialect_name, columns = db.session.get_bind().dialect.name, tuple(row)
     shape = (dialect_name, model, conflict, columns)
     statement = _inserts.get(shape)
@@ -138,7 +138,8 @@ def insert_unless_exists(model, row: dict, conflict: tuple[str, ...]) -> int | N
         insert, dialect = _DIALECTS[dialect_name]
         table = model.__table__
         compiled = (insert(model).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
-                    .on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c.id)
+                    .on_conflict_do_nothing(index_elements=list(conflict) if conflict else None)
+                    .returning(table.c.id)
                     .compile(dialect=dialect(paramstyle="named")))
         statement = _inserts[shape] = sa.text(compiled.string).bindparams(
             *(sa.bindparam(name, type_=bind.type) for bind, name in compiled.bind_names.items()))

@@ -114,6 +114,21 @@ def insert_row(model, row: dict) -> int:
     return core_execute(_insert_returning_id(model.__table__), row).scalar_one()
 
 
+def column_values(instance) -> dict:
+    """Every column of a new instance but its id, as the row a Core INSERT writes; the columns' Python defaults
+    are filled in on the instance too, so that once written it holds what the row does."""
+    row = {}
+    for column in type(instance).__table__.columns:
+        if column.primary_key:
+            continue
+        value = getattr(instance, column.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+        setattr(instance, column.key, value)
+        row[column.key] = value
+    return row
+
+
 @functools.cache
 def _insert_returning_id(table: sa.Table) -> sa.Insert:
     return sa.insert(table).returning(table.c.id)  # the columns come from each call's row (SQLAlchemy caches)

@@ -47,6 +47,7 @@ from points_service.models import (
     SourceType,
     SubjectType,
 )
+from points_service.transactions import column_values
 
 SUBJECT_MODELS = {SubjectType.MEMBER: Member, SubjectType.ORGANIZATION: Organization}
 
@@ -141,7 +142,7 @@ def insert_entry(entry: LedgerEntry) -> LedgerEntry:
 def _insert_once(entry: LedgerEntry) -> LedgerEntry:
     if entry.reverses_id is not None:  # a reversal can also collide on ``reverses_id``: keep the SAVEPOINT
         return _insert_in_savepoint(entry)
-    row = _row_of(entry)
+    row = column_values(entry)
     entry_id = insert_unless_exists(LedgerEntry, row, ("idempotency_key",))
     if entry_id is None:  # the key is taken: that entry, written earlier or by a concurrent transaction
         return _entry_with_key(entry.idempotency_key)
@@ -156,7 +157,7 @@ def _insert_all(entries: list[LedgerEntry]) -> list[LedgerEntry]:
     key is taken is replaced by the entry written under it."""
     if not entries:
         return []
-    ids = insert_rows_unless_exist(LedgerEntry, [_row_of(entry) for entry in entries], "idempotency_key")
+    ids = insert_rows_unless_exist(LedgerEntry, [column_values(entry) for entry in entries], "idempotency_key")
     fresh = [entry for entry in entries if entry.idempotency_key in ids]
     for entry in fresh:
         entry.id = ids[entry.idempotency_key]
@@ -166,20 +167,6 @@ def _insert_all(entries: list[LedgerEntry]) -> list[LedgerEntry]:
     taken = [entry.idempotency_key for entry in entries if entry.idempotency_key not in ids]
     found = {e.idempotency_key: e for e in _entries_with_keys(taken)} if taken else {}
     return [entry if entry.idempotency_key in ids else found[entry.idempotency_key] for entry in entries]
-
-
-def _row_of(entry: LedgerEntry) -> dict:
-    """Every column of the entry but its id, the columns' Python defaults filled in on the entry too."""
-    row = {}
-    for column in LedgerEntry.__table__.columns:
-        if column.primary_key:
-            continue
-        value = getattr(entry, column.key)
-        if value is None and column.default is not None:
-            value = column.default.arg(None) if column.default.is_callable else column.default.arg
-            setattr(entry, column.key, value)
-        row[column.key] = value
-    return row
 
 
 def _insert_in_savepoint(entry: LedgerEntry) -> LedgerEntry:

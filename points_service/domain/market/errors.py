@@ -25,6 +25,10 @@ class MonthlyCeilingReached(Conflict):
     code, message = "monthly_ceiling_reached", "本月兑换积分已达上限"
 
 
+class OrderInProgress(Conflict):
+    code, message = "order_in_progress", "相同的兑换请求正在处理，请稍后查看订单"
+
+
 class InsufficientPoints(ServiceError):
     status, code, message = 422, "insufficient_points", "公益积分余额不足"
 

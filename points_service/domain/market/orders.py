@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from points_service.db import commit_keeping, db, utcnow
+from points_service.db import attach_written, commit_keeping, db, insert_unless_exists, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed, authorize, nodes_in_scope
 from points_service.domain.audit import audit
@@ -32,7 +32,6 @@ from points_service.domain.ledger.credit import insert_entry, lock_subject
 from points_service.domain.market import errors
 from points_service.domain.market.catalogue import find_offered
 from points_service.domain.market.rules import (
-    Standing,
     code_from_scan,
     limit_period_key,
     month_key,
@@ -40,7 +39,7 @@ from points_service.domain.market.rules import (
     pickup_deadline,
     refusal,
 )
-from points_service.domain.market.standing import balance_of, redeemed_in_month, units_by_item
+from points_service.domain.market.standing import standing_for
 from points_service.domain.periods import Period
 from points_service.domain.policy import Policy, policy_in_force
 from points_service.models import (
@@ -57,7 +56,7 @@ from points_service.models import (
     SourceType,
     SubjectType,
 )
-from points_service.transactions import end_transaction
+from points_service.transactions import column_values, end_transaction
 
 REDEMPTION_ITEM = "market.redemption"
 MAX_QUANTITY = 10
@@ -98,8 +97,7 @@ def _place(actor: Principal, member: Member, request: OrderRequest, at: datetime
     item = find_offered(member, request.item_id, at)
     policy = policy_in_force(at)
     period_key = limit_period_key(at, item.limit_period)
-    standing = Standing(balance_of(member.id), redeemed_in_month(member.id, at),
-                        units_by_item(member.id, at).get((item.id, period_key), 0))
+    standing = standing_for(member.id, item, at)
     reason = refusal(item.price, request.quantity, item.limit_per_member, standing, policy.redemption)
     if reason is not None:
         raise REFUSALS[reason]()
@@ -137,17 +135,16 @@ def _release_stock(order: MarketOrder) -> None:
 
 
 def _insert_order(order: MarketOrder, attempts: int = 5) -> MarketOrder:
-    """Insert with a fresh pick-up code, drawing again on the rare clash with another open order's code."""
+    """Insert with a fresh pick-up code, drawing again on the rare clash with another open order's code. The
+    INSERT skips a row that clashes on any unique key (no SAVEPOINT to roll back to, no round trips for one)."""
     for _ in range(attempts):
         order.pickup_code = order.open_code = new_pickup_code()
-        try:
-            with db.session.begin_nested():
-                db.session.add(order)
-                db.session.flush()
-            return order
-        except IntegrityError:
-            if _existing(order.member_id, order.request_key) is not None:
-                raise
+        order_id = insert_unless_exists(MarketOrder, column_values(order), None)
+        if order_id is not None:
+            order.id = order_id
+            return attach_written(order)
+        if _existing(order.member_id, order.request_key) is not None:
+            raise errors.OrderInProgress()  # the member's row lock makes this a bug's symptom, not a race
     raise errors.ServiceError("未能生成取货码，请重试", code="pickup_code_exhausted", status=503)
 
 

@@ -6,26 +6,33 @@ judged one after the other (PostgreSQL); on SQLite the database's single writer 
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import cents, db, from_cents
-from points_service.domain.ledger.totals import total_of
+from points_service.db import cents, core_execute, db, from_cents
 from points_service.domain.market.rules import Standing, limit_period_key, month_key
-from points_service.models import ALL_TIME, LedgerName, LimitPeriod, MarketItem, MarketOrder, OrderState, SubjectType
+from points_service.models import (
+    ALL_TIME,
+    LedgerName,
+    LimitPeriod,
+    MarketItem,
+    MarketOrder,
+    OrderState,
+    PointTotal,
+    SubjectType,
+)
 
 ACTIVE_STATES = (OrderState.PLACED, OrderState.PICKED_UP)  # what counts against limits and the ceiling
 
 
 def balance_of(member_id: int):
-    return total_of(SubjectType.MEMBER, member_id, LedgerName.REDEEMABLE, ALL_TIME).balance
+    return from_cents(db.session.scalar(_balance(member_id)))
 
 
 def redeemed_in_month(member_id: int, at: datetime):
-    return from_cents(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(cents(MarketOrder.points)), 0)).where(
-        MarketOrder.member_id == member_id, MarketOrder.month_key == month_key(at),
-        MarketOrder.state.in_(ACTIVE_STATES))))
+    return from_cents(db.session.scalar(_redeemed(member_id, month_key(at))))
 
 
 def units_by_item(member_id: int, at: datetime) -> dict[tuple[int, str], int]:
@@ -44,3 +51,34 @@ def standings(member_id: int, items: list[MarketItem], at: datetime) -> dict[int
     units = units_by_item(member_id, at)
     return {item.id: Standing(balance, month, units.get((item.id, limit_period_key(at, item.limit_period)), 0))
             for item in items}
+
+
+def standing_for(member_id: int, item: MarketItem, at: datetime) -> Standing:
+    """``standings`` for one item in one statement: what an order is judged on."""
+    balance, month, units = core_execute(_standing_statement(), {
+        "member_id": member_id, "month": month_key(at), "item_id": item.id,
+        "period_key": limit_period_key(at, item.limit_period)}).one()
+    return Standing(from_cents(balance), from_cents(month), int(units))
+
+
+@functools.cache
+def _standing_statement() -> sa.Select:
+    member = sa.bindparam("member_id")
+    units = sa.select(sa.func.coalesce(sa.func.sum(MarketOrder.quantity), 0)).where(
+        MarketOrder.member_id == member, MarketOrder.item_id == sa.bindparam("item_id"),
+        MarketOrder.limit_period_key == sa.bindparam("period_key"), MarketOrder.state.in_(ACTIVE_STATES))
+    return sa.select(_balance(member).scalar_subquery(), _redeemed(member, sa.bindparam("month")).scalar_subquery(),
+                     units.scalar_subquery())
+
+
+def _balance(member_id) -> sa.Select:
+    """The member's redeemable balance in hundredths (none when he never had a redeemable entry)."""
+    return sa.select(cents(PointTotal.earned) + cents(PointTotal.deducted) + cents(PointTotal.settled)).where(
+        PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == member_id,
+        PointTotal.ledger == LedgerName.REDEEMABLE, PointTotal.period == ALL_TIME)
+
+
+def _redeemed(member_id, month: str) -> sa.Select:
+    """Points of the member's active orders placed in ``month``, in hundredths."""
+    return sa.select(sa.func.coalesce(sa.func.sum(cents(MarketOrder.points)), 0)).where(
+        MarketOrder.member_id == member_id, MarketOrder.month_key == month, MarketOrder.state.in_(ACTIVE_STATES))

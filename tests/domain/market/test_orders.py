@@ -12,7 +12,7 @@ from points_service.db import db, utcnow
 from points_service.domain.ledger.reading import home_summary
 from points_service.domain.ledger.settlement import expire_redeemable
 from points_service.domain.ledger.totals import compare_totals
-from points_service.domain.market import errors
+from points_service.domain.market import errors, orders
 from points_service.domain.market.orders import (
     OrderRequest,
     cancel_by_admin,
@@ -77,6 +77,36 @@ def test_an_order_reads_its_item_with_the_members_community_in_one_statement(wor
     item_reads = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM market_items" in s]
     assert len(item_reads) == 1 and "JOIN regions" in item_reads[0]
     assert not [s for s in statements if s.lstrip().startswith("SELECT regions.")]
+
+
+def test_an_order_reads_the_members_balance_month_and_units_in_one_statement(world, statements):
+    place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))  # one order already counts
+    statements.clear()
+    place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    figures = [s for s in statements if s.lstrip().startswith("SELECT") and ("point_totals" in s or "sum(" in s)]
+    assert len(figures) == 1 and "market_orders" in figures[0]
+    assert balance_of(world["alice"].id) == Decimal(10)
+
+
+def test_a_pick_up_code_held_by_another_open_order_is_drawn_again(world, monkeypatch):
+    first = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    codes = iter([first.open_code, "ZZZ999"])
+    monkeypatch.setattr(orders, "new_pickup_code", lambda: next(codes))
+    second = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    assert second.open_code == "ZZZ999" and second.id != first.id
+    assert db.session.get(MarketOrder, second.id).open_code == "ZZZ999"  # as committed
+    assert balance_of(world["alice"].id) == Decimal(10) and compare_totals() == []
+
+
+def test_when_every_code_drawn_is_taken_the_order_fails_and_writes_nothing(world, monkeypatch):
+    first = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    monkeypatch.setattr(orders, "new_pickup_code", lambda: first.open_code)
+    before = counts()
+    with pytest.raises(errors.ServiceError) as refused:
+        place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    assert (refused.value.code, refused.value.status) == ("pickup_code_exhausted", 503)
+    assert counts() == before and balance_of(world["alice"].id) == Decimal(20)
+    assert db.session.get(MarketItem, world["item"].id).sold == 1
 
 
 def test_the_same_request_key_gives_the_same_order_once(world):
