@@ -100,6 +100,26 @@ def test_a_retried_event_enqueues_once(world):
     assert available(world["alice"]) == 2
 
 
+def test_a_member_without_a_grant_of_the_template_gets_his_message_and_keeps_his_other_grants(world):
+    make_grant(world["alice"], "order_ready", available=2)
+    assert enqueue(world["alice"], "record:10:rejected") is not None
+    assert len(messages(world["alice"])) == 1 and deliveries() == []
+    assert available(world["alice"], "order_ready") == 2
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_message_the_grant_and_the_delivery_are_one_statement(world, statements):
+    make_grant(world["alice"], available=1)
+    before = len(statements)
+    message = enqueue(world["alice"], "record:11:rejected")
+    notices = [s for s in statements[before:] if "notification_" in s]
+    assert len(notices) == 1
+    (delivery,) = deliveries()
+    assert (delivery.message_id, delivery.member_id, delivery.page) == (message.id, world["alice"].id, message.link)
+    assert delivery.next_attempt_at == message.created_at and delivery.attempts == 0
+    assert available(world["alice"]) == 0
+
+
 def test_an_order_placed_and_cancelled_tells_the_member_to_pick_up_then_that_the_points_came_back(world):
     make_grant(world["alice"], "order_ready")
     item = make_item(world["north"], name="环保购物袋", price=Decimal(10), stock=2)
