@@ -6,12 +6,13 @@ the job that cancels what was not collected in time. The state machine (``rules.
     placed ──the pick-up window passes (job)──> expired                  (refunded)
 
 Concurrency: an order locks the member's row first (the ledger's ``lock_subject``), so one member's orders
-are judged one at a time against his balance, limits and ceiling; then it reserves stock with a conditional
-``UPDATE ... SET stock = stock - n WHERE stock >= n`` (CHECK stock >= 0 behind it), so stock never goes
-negative whatever the concurrency. Every transition is a compare-and-set on ``state = 'placed'`` and writes
-a ``MarketOrderEvent``; a refund is the ledger reversal of the order's redemption entry, which the database
-allows once. Refunded points keep their original expiry (``ledger.settlement``: a reversal of a debit
-undoes the debit, it is not a new credit).
+are judged one at a time against his balance, limits and ceiling; last before the commit, it reserves stock with
+a conditional ``UPDATE ... SET stock = stock - n WHERE stock >= n`` (CHECK stock >= 0 behind it), so stock never
+goes negative whatever the concurrency, and the item's row, which every order of it updates, is locked only for
+the end of the transaction (an order the reservation refuses rolls back whole). Every transition is a
+compare-and-set on ``state = 'placed'`` and writes a ``MarketOrderEvent``; a refund is the ledger reversal of the
+order's redemption entry, which the database allows once. Refunded points keep their original expiry
+(``ledger.settlement``: a reversal of a debit undoes the debit, it is not a new credit).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def _place(actor: Principal, member: Member, request: OrderRequest, at: datetime
     reason = refusal(item.price, request.quantity, item.limit_per_member, standing, policy.redemption)
     if reason is not None:
         raise REFUSALS[reason]()
-    _reserve_stock(item, request.quantity)
+    if item.stock is not None and item.stock < request.quantity:
+        raise errors.OutOfStock()  # as read, before writing anything; the reservation below decides
     order = _insert_order(MarketOrder(
         item_id=item.id, member_id=member.id, community_id=member.community_id, user_id=actor.user_id,
         request_key=request.request_key, quantity=request.quantity, points=item.price * request.quantity,
@@ -109,6 +111,8 @@ def _place(actor: Principal, member: Member, request: OrderRequest, at: datetime
         pickup_deadline=pickup_deadline(at, policy.redemption)))
     order.redemption_entry_id = insert_entry(_redemption_entry(order, item, policy, at)).id
     _event(order, None, OrderState.PLACED, actor.user_id, "", at)
+    # Last: every order of the item updates its row, which stays locked until the commit.
+    _reserve_stock(item, request.quantity)
     return order
 
 

@@ -88,6 +88,29 @@ def test_an_order_reads_the_members_balance_month_and_units_in_one_statement(wor
     assert balance_of(world["alice"].id) == Decimal(10)
 
 
+def test_an_order_reserves_stock_last_so_the_items_row_is_locked_only_until_the_commit(world, statements):
+    place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    writes = [" ".join(s.split())[:25] for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert writes[-1] == "UPDATE market_items SET s" and len(writes) > 3
+
+
+def test_stock_taken_meanwhile_refuses_the_order_and_rolls_back_what_it_wrote(world, monkeypatch):
+    before = counts()
+    real_find = orders.find_offered
+
+    def sold_out_after_reading(*args, **kwargs):
+        item = real_find(*args, **kwargs)
+        db.session.execute(sa.update(MarketItem).where(MarketItem.id == item.id).values(stock=0)
+                           .execution_options(synchronize_session=False))  # as a concurrent order would
+        return item
+    monkeypatch.setattr(orders, "find_offered", sold_out_after_reading)
+    with pytest.raises(errors.OutOfStock):
+        place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    db.session.expire_all()
+    assert counts() == before and balance_of(world["alice"].id) == Decimal(30)
+    assert db.session.get(MarketItem, world["item"].id).stock == 3  # the UPDATE above rolled back with the rest
+
+
 def test_a_pick_up_code_held_by_another_open_order_is_drawn_again(world, monkeypatch):
     first = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
     codes = iter([first.open_code, "ZZZ999"])
