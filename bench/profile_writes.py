@@ -159,10 +159,10 @@ SEGMENTS = (
     ("points_service.domain.approvals.records", "submit_member_record"),
     ("points_service.domain.policy.store", "policy_in_force"),
     ("points_service.domain.ledger.credit", "credit"), ("points_service.domain.ledger.credit", "lock_subject"),
-    ("points_service.domain.ledger.credit", "_existing_entries"), ("points_service.domain.ledger.credit", "_capped"),
-    ("points_service.domain.ledger.credit", "_insert_all"), ("points_service.domain.ledger.totals", "bump_totals_of"),
-    ("points_service.domain.boards.maintain", "bump_boards"), ("points_service.domain.notifications.outbox", "notify"),
-    ("points_service.db", "insert_unless_exists"), ("points_service.db", "upsert"),
+    ("points_service.domain.ledger.credit", "_usage"), ("points_service.domain.ledger.credit", "_insert_all"),
+    ("points_service.domain.ledger.totals", "bump_totals_of"), ("points_service.domain.boards.maintain", "bump_boards"),
+    ("points_service.domain.boards.maintain", "_set_placement"), ("points_service.db", "insert_unless_exists"),
+    ("points_service.domain.notifications.outbox", "notify"), ("points_service.db", "upsert"),
     ("points_service.db", "commit_keeping"),
 )
 

@@ -106,8 +106,7 @@ def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: t
                  updates: Callable[[Any], dict], returning: tuple[str, ...]) -> sa.TextClause | sa.TextualSelect:
     """The upsert compiled to text: rows from ``unnest`` of one array per column when ``n`` is None (PostgreSQL),
     else ``n`` rows of VALUES."""
-    insert, dialect = _DIALECTS[dialect_name]
-    table = model.__table__
+    insert, table = _DIALECTS[dialect_name][0], model.__table__
     types = {}
     if n is None:  # the arrays' types are given to the text below; here they would render casts text() misreads
         types = {f"c_{c}": postgresql.ARRAY(table.c[c].type) for c in columns}
@@ -120,11 +119,19 @@ def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: t
     statement = statement.on_conflict_do_update(index_elements=list(conflict), set_=updates(statement.excluded))
     if returning:
         statement = statement.returning(*(table.c[c] for c in returning))
-    compiled = statement.compile(dialect=dialect(paramstyle="named"))
-    text = sa.text(compiled.string).bindparams(  # the rows' parameters and the constants of ``updates``
-        *(sa.bindparam(name, value=bind.value, type_=types.get(name, bind.type))
-          for bind, name in compiled.bind_names.items()))
+    text = compiled_text(statement, dialect_name, types)  # the rows' parameters and the constants of ``updates``
     return text.columns(*(table.c[c] for c in returning)) if returning else text
+
+
+def compiled_text(statement: sa.Executable, dialect_name: str, types: dict | None = None) -> sa.TextClause:
+    """A statement compiled once into text with typed parameters (``types`` overrides some). SQLAlchemy gives the
+    dialects' ON CONFLICT no cache key and would compile a statement holding one anew on every execution; the
+    text it caches. Parameters keep the values given in the statement (constants) unless the call passes them."""
+    compiled = statement.compile(dialect=_DIALECTS[dialect_name][1](paramstyle="named"))
+    # A cast (``:data::JSON``) would read as a parameter named ``dat``: text() takes escaped colons literally.
+    return sa.text(compiled.string.replace("::", r"\:\:")).bindparams(
+        *(sa.bindparam(name, value=bind.value, type_=(types or {}).get(name, bind.type))
+          for bind, name in compiled.bind_names.items()))
 
 
 def insert_unless_exists(model, row: dict, conflict: tuple[str, ...] | None) -> int | None:
@@ -135,14 +142,11 @@ def insert_unless_exists(model, row: dict, conflict: tuple[str, ...] | None) -> 
     shape = (dialect_name, model, conflict, columns)
     statement = _inserts.get(shape)
     if statement is None:
-        insert, dialect = _DIALECTS[dialect_name]
-        table = model.__table__
-        compiled = (insert(model).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
-                    .on_conflict_do_nothing(index_elements=list(conflict) if conflict else None)
-                    .returning(table.c.id)
-                    .compile(dialect=dialect(paramstyle="named")))
-        statement = _inserts[shape] = sa.text(compiled.string).bindparams(
-            *(sa.bindparam(name, type_=bind.type) for bind, name in compiled.bind_names.items()))
+        insert, table = _DIALECTS[dialect_name][0], model.__table__
+        statement = _inserts[shape] = compiled_text(
+            insert(model).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
+            .on_conflict_do_nothing(index_elements=list(conflict) if conflict else None).returning(table.c.id),
+            dialect_name)
     return core_execute(statement, row).scalar()
 
 
@@ -157,14 +161,12 @@ def insert_rows_unless_exist(model, rows: list[dict], conflict: str) -> dict:
     shape = (dialect_name, model, conflict, columns, len(rows))
     statement = _inserts.get(shape)
     if statement is None:
-        insert, dialect = _DIALECTS[dialect_name]
-        table = model.__table__
-        compiled = (insert(model).values([{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns}
-                                          for i in range(len(rows))])
-                    .on_conflict_do_nothing(index_elements=[conflict]).returning(table.c.id, table.c[conflict])
-                    .compile(dialect=dialect(paramstyle="named")))
-        statement = sa.text(compiled.string).bindparams(
-            *(sa.bindparam(name, type_=bind.type) for bind, name in compiled.bind_names.items()))
+        insert, table = _DIALECTS[dialect_name][0], model.__table__
+        statement = compiled_text(
+            insert(model).values([{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns}
+                                  for i in range(len(rows))])
+            .on_conflict_do_nothing(index_elements=[conflict]).returning(table.c.id, table.c[conflict]),
+            dialect_name)
         if len(rows) <= MAX_CACHED_UPSERT_ROWS:
             _inserts[shape] = statement
     params = {f"r{i}_{column}": row[column] for i, row in enumerate(rows) for column in columns}

@@ -14,7 +14,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from points_service.db import attach_written, core_execute, db, insert_unless_exists, utcnow
+from points_service.db import attach_written, compiled_text, core_execute, db, insert_unless_exists, utcnow
 from points_service.domain.notifications.config import FIELD_LIMITS, field_type, notification_config
 from points_service.domain.periods import LOCAL_TZ
 from points_service.models import Delivery, InboxMessage, SubscriptionGrant
@@ -84,7 +84,7 @@ def _enqueue(message: dict, delivery: dict) -> int | None:
 
 
 @functools.cache
-def _enqueue_statement() -> sa.Select:
+def _enqueue_statement() -> sa.TextClause:
     messages, grants = InboxMessage.__table__, SubscriptionGrant.__table__
     written = (postgresql.insert(messages).values({c: sa.bindparam(f"m_{c}", type_=messages.c[c].type)
                                                    for c in MESSAGE_COLUMNS})
@@ -100,7 +100,7 @@ def _enqueue_statement() -> sa.Select:
         sa.select(written.c.id, *(sa.bindparam(f"d_{c}", type_=deliveries.c[c].type) for c in DELIVERY_COLUMNS))
         .select_from(written.join(taken, sa.true())),
     ).returning(deliveries.c.id).cte("enqueued")
-    return sa.select(written.c.id).add_cte(enqueued)
+    return compiled_text(sa.select(written.c.id).add_cte(enqueued), "postgresql")
 
 
 MESSAGE_COLUMNS = ("member_id", "event", "source_key", "title", "body", "link", "created_at", "read_at")
