@@ -193,8 +193,10 @@ def offered_item(item_id):
 @idempotent
 @blp.arguments(OrderArgs)
 @blp.response(201, OrderSchema)
-@blp.alt_response(409, description="out_of_stock / limit_reached / monthly_ceiling_reached / item_unavailable")
+@blp.alt_response(409, description="out_of_stock / limit_reached / monthly_ceiling_reached / item_unavailable"
+                                   " / order_in_progress")
 @blp.alt_response(422, description="insufficient_points")
+@blp.alt_response(503, description="pickup_code_exhausted (retry)")
 def place_order(args):
     """党员下单兑换：同一事务内扣减公益积分（先到期的先用）并占用库存；可带 Idempotency-Key 防重复下单"""
     return orders.place_order(current_principal(), OrderRequest(**args, request_key=request.headers.get(HEADER)))
