@@ -48,6 +48,8 @@ const GUIDANCE = {
   item_not_found: { title: '未找到商品', hint: '该商品不存在或不向您所在的社区提供，请返回刷新列表。' },
   order_not_found: { title: '未找到订单', hint: '请返回“我的兑换”刷新后再试。' },
   order_not_open: { title: '订单已结束', hint: '该订单已取货、取消或过期，不能再取消。' },
+  order_in_progress: { title: '订单正在处理', hint: '请稍等片刻，到“我的兑换”查看订单是否已生成，不要重复下单。' },
+  pickup_code_exhausted: { title: '暂时无法下单', hint: '本次兑换未扣积分，请稍后再试。' },
   // photo evidence (POST /uploads/evidence)
   picture_invalid: { title: '照片无法使用', hint: '请选择 JPEG、PNG 或 WebP 格式、不超过 4 MB 的照片，或重新拍一张。' },
   payload_too_large: { title: '文件过大', hint: '请选择小一些的照片，或用“压缩”方式重新选择。' },

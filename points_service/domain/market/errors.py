@@ -29,6 +29,10 @@ class OrderInProgress(Conflict):
     code, message = "order_in_progress", "相同的兑换请求正在处理，请稍后查看订单"
 
 
+class PickupCodesExhausted(ServiceError):
+    status, code, message = 503, "pickup_code_exhausted", "未能生成取货码，请重试"
+
+
 class InsufficientPoints(ServiceError):
     status, code, message = 422, "insufficient_points", "公益积分余额不足"
 

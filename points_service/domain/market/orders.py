@@ -150,7 +150,7 @@ def _insert_order(order: MarketOrder, attempts: int = 5) -> MarketOrder:
             return attach_written(order)
         if _existing(order.member_id, order.request_key) is not None:
             raise errors.OrderInProgress()  # the member's row lock makes this a bug's symptom, not a race
-    raise errors.ServiceError("未能生成取货码，请重试", code="pickup_code_exhausted", status=503)
+    raise errors.PickupCodesExhausted()
 
 
 def _redemption_entry(order: MarketOrder, item: MarketItem, policy: Policy, at: datetime) -> LedgerEntry:

@@ -11,14 +11,15 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
+from points_service.domain.boards.audit import compare_boards
 from points_service.domain.ledger.credit import award
 from points_service.domain.ledger.totals import compare_totals, total_of
 from points_service.domain.periods import parse_period
 from points_service.jobs.runner import run_job
 from points_service.jobs.schedule import JOBS_BY_ID
-from points_service.models import EntryKind, JobRun, LedgerEntry, LedgerName
+from points_service.models import BoardScore, EntryKind, JobRun, LedgerEntry, LedgerName
 from tests.concurrency import hammer
-from tests.factories import make_world
+from tests.factories import make_member, make_world
 from tests.factories.ledger import install_policy, local, member_fact
 
 pytestmark = pytest.mark.postgres
@@ -51,6 +52,19 @@ def test_concurrent_awards_never_grant_beyond_the_monthly_cap(app):
     hammer(app, [lambda f=f: award(f, at=NOV) and None for f in facts])
     assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(30)
     assert compare_totals() == []
+
+
+def test_first_credits_of_a_branchs_members_at_once_create_and_place_every_board_row_once(app):
+    """Forty members' first credits race to create their branch's and department's rollup rows and the shared
+    histogram rows; each row a credit creates is placed in its transaction, and the boards equal a rebuild."""
+    world = make_world()
+    members = [make_member(world["fin1"], world["north"], world["north_grid"]) for _ in range(40)]
+    db.session.commit()
+    facts = [member_fact(member, "member.micro_wish", source_id=f"w{member.id}") for member in members]
+    hammer(app, [lambda f=f: award(f, at=NOV) and None for f in facts])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BoardScore)
+                             .where(BoardScore.department_id == -1)) == 0
+    assert compare_boards() == [] and compare_totals() == []
 
 
 def test_two_schedulers_firing_the_same_job_and_period_run_it_once(app):
