@@ -101,8 +101,9 @@ def credit(fact: Fact, *, actor_id: int | None = None, at: datetime | None = Non
     subject = lock_subject(fact.subject_type, fact.subject_id)
     if fact.subject_type == SubjectType.MEMBER and not subject.is_active:
         raise MemberInactive()
-    usage = _usage(fact, [fact.key(LedgerName(ledger)) for ledger in item.ledgers], at)
-    existing = _existing_entries(fact, item) if usage.written else []
+    keys = [fact.key(LedgerName(ledger)) for ledger in item.ledgers]
+    usage = _usage(fact, keys, at)
+    existing = _entries_with_keys(keys) if usage.written else []
     if len(existing) == len(item.ledgers):
         return existing
     units = _units(item, fact.units)
@@ -181,10 +182,6 @@ def _insert_in_savepoint(entry: LedgerEntry) -> LedgerEntry:
             raise
         return found
     return entry
-
-
-def _existing_entries(fact: Fact, item: PolicyItem) -> list[LedgerEntry]:
-    return _entries_with_keys([fact.key(LedgerName(ledger)) for ledger in item.ledgers])
 
 
 def _entries_with_keys(keys: list[str]) -> list[LedgerEntry]:

@@ -103,7 +103,7 @@ def _enqueue_statement() -> sa.TextClause:
     return compiled_text(sa.select(written.c.id).add_cte(enqueued), "postgresql")
 
 
-MESSAGE_COLUMNS = ("member_id", "event", "source_key", "title", "body", "link", "created_at", "read_at")
+MESSAGE_COLUMNS = tuple(c.key for c in InboxMessage.__table__.columns if not c.primary_key)
 DELIVERY_COLUMNS = tuple(c.key for c in Delivery.__table__.columns if not c.primary_key and c.key != "message_id")
 
 
