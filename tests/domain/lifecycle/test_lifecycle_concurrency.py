@@ -1,0 +1,101 @@
+"""Concurrency on PostgreSQL: a member's deactivation or transfer racing credits to him and to his branch.
+
+The member's row lock orders a deactivation or transfer against his credits: each credit lands wholly before it
+(and is moved off or along with his boards) or after it (refused, or placed where he now is). Shared rows (the
+branch's rollups, the histograms) are taken in one order by every writer, so nothing deadlocks.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from points_service.db import db, utcnow
+from points_service.domain.access import principal_for
+from points_service.domain.boards.audit import compare_boards
+from points_service.domain.ledger.credit import MemberInactive, award
+from points_service.domain.ledger.totals import compare_totals
+from points_service.domain.lifecycle.status import deactivate_member, local_today
+from points_service.domain.lifecycle.transfer import transfer
+from points_service.models import Affiliation, BoardScore, DeactivationReason, LedgerEntry, SubjectType
+from tests.concurrency import hammer
+from tests.factories import make_member, make_world
+from tests.factories.ledger import install_policy, local, member_fact
+
+pytestmark = pytest.mark.postgres
+NOV = local(2026, 11, 10, 10)
+
+
+@pytest.fixture
+def world(app):
+    install_policy(lambda doc: doc["monthly_positive_cap"].update(member=None))
+    world = make_world()
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))
+    db.session.commit()
+    world["admin"] = principal_for(world["users"]["admin"])
+    return world
+
+
+def credited_or_refused(fact, at) -> str:
+    try:
+        award(fact, at=at)
+    except MemberInactive:
+        db.session.rollback()
+        return "refused"
+    return "credited"
+
+
+def entries_of(member) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry).where(
+        LedgerEntry.subject_type == SubjectType.MEMBER, LedgerEntry.subject_id == member.id))
+
+
+def test_credits_racing_his_deactivation_land_before_it_or_are_refused_and_the_boards_equal_a_rebuild(app, world):
+    alice, admin = world["alice"], world["admin"]
+    award(member_fact(alice, "member.commend_city", source_id="before"), at=NOV)
+    per_credit = entries_of(alice)  # one entry per ledger the item feeds
+    facts = [member_fact(alice, "member.commend_city", source_id=f"c{n}") for n in range(30)]
+    calls = [lambda f=f: credited_or_refused(f, NOV) for f in facts]
+    calls.insert(15, lambda: deactivate_member(admin, alice.id, DeactivationReason.RESIGNED, "离职",
+                                               local_today(utcnow())) and "deactivated")
+    results = hammer(app, calls, workers=31)
+    assert results.count("deactivated") == 1
+    assert results.count("credited") + results.count("refused") == 30
+    assert entries_of(alice) == (1 + results.count("credited")) * per_credit
+    # He left the boards of periods ending after today (the quarter, half, year, standing); November stays.
+    assert set(db.session.scalars(sa.select(BoardScore.board).where(
+        BoardScore.subject_type == SubjectType.MEMBER, BoardScore.subject_id == alice.id))) <= {"assessment:2026-11"}
+    assert compare_boards() == [] and compare_totals() == []
+
+
+def test_his_deactivation_racing_first_credits_of_his_branch_keeps_its_rollups_equal_to_a_rebuild(app, world):
+    """The deactivation takes his board rows off the branch's rollups and head count while twenty colleagues'
+    first credits add to the same rollup rows and histograms."""
+    alice, admin = world["alice"], world["admin"]
+    award(member_fact(alice, "member.commend_city", source_id="before"), at=NOV)
+    colleagues = [make_member(world["fin1"], world["north"], world["north_grid"]) for _ in range(20)]
+    db.session.commit()
+    facts = [member_fact(member, "member.commend_city", source_id=f"c{member.id}") for member in colleagues]
+    calls = [lambda f=f: credited_or_refused(f, NOV) for f in facts]
+    calls.insert(10, lambda: deactivate_member(admin, alice.id, DeactivationReason.RETIRED, "到龄退休",
+                                               date(2026, 12, 1)) and "deactivated")
+    results = hammer(app, calls, workers=21)
+    assert results.count("deactivated") == 1 and results.count("credited") == 20
+    assert compare_boards() == [] and compare_totals() == []
+
+
+def test_credits_racing_his_transfer_end_on_the_boards_of_his_new_branch(app, world):
+    alice, admin = world["alice"], world["admin"]
+    now = utcnow()
+    facts = [member_fact(alice, "member.commend_city", source_id=f"c{n}", occurred_at=now) for n in range(30)]
+    calls = [lambda f=f: credited_or_refused(f, now) for f in facts]
+    calls.insert(15, lambda: transfer(admin, alice.id, branch_id=world["fin2"].id, community_id=world["south"].id,
+                                      grid_id=world["south_grid"].id) and "transferred")
+    results = hammer(app, calls, workers=31)
+    assert results.count("transferred") == 1 and results.count("credited") == 30
+    open_rows = db.session.scalars(sa.select(BoardScore.branch_id).where(
+        BoardScore.subject_type == SubjectType.MEMBER, BoardScore.subject_id == alice.id)).all()
+    assert open_rows and set(open_rows) == {world["fin2"].id}
+    assert compare_boards() == [] and compare_totals() == []
