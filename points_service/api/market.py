@@ -194,7 +194,7 @@ def offered_item(item_id):
 @blp.arguments(OrderArgs)
 @blp.response(201, OrderSchema)
 @blp.alt_response(409, description="out_of_stock / limit_reached / monthly_ceiling_reached / item_unavailable"
-                                   " / order_in_progress")
+                                   " / order_in_progress / member_inactive")
 @blp.alt_response(422, description="insufficient_points")
 @blp.alt_response(503, description="pickup_code_exhausted (retry)")
 def place_order(args):

@@ -29,6 +29,10 @@ class OrderInProgress(Conflict):
     code, message = "order_in_progress", "相同的兑换请求正在处理，请稍后查看订单"
 
 
+class MemberInactive(Conflict):
+    code, message = "member_inactive", "您的党员身份已停用，不能兑换商品"
+
+
 class PickupCodesExhausted(ServiceError):
     status, code, message = 503, "pickup_code_exhausted", "未能生成取货码，请重试"
 

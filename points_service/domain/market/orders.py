@@ -96,6 +96,8 @@ def _existing(member_id: int, request_key: str | None) -> MarketOrder | None:
 
 
 def _place(actor: Principal, member: Member, request: OrderRequest, at: datetime) -> MarketOrder:
+    if not member.is_active:  # deactivated while this request waited for his lock: his orders were just closed
+        raise errors.MemberInactive()
     item = find_offered(member, request.item_id, at)
     policy = policy_in_force(at)
     period_key = limit_period_key(at, item.limit_period)

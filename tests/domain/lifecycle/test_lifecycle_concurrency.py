@@ -8,21 +8,35 @@ branch's rollups, the histograms) are taken in one order by every writer, so not
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
-from points_service.db import db, utcnow
+from points_service.db import cents, db, from_cents, utcnow
 from points_service.domain.access import principal_for
 from points_service.domain.boards.audit import compare_boards
+from points_service.domain.errors import ServiceError
 from points_service.domain.ledger.credit import MemberInactive, award
 from points_service.domain.ledger.totals import compare_totals
 from points_service.domain.lifecycle.status import deactivate_member, local_today
 from points_service.domain.lifecycle.transfer import transfer
-from points_service.models import Affiliation, BoardScore, DeactivationReason, LedgerEntry, SubjectType
+from points_service.domain.market.orders import OrderRequest, place_order
+from points_service.models import (
+    Affiliation,
+    BoardScore,
+    DeactivationReason,
+    LedgerEntry,
+    LedgerName,
+    MarketItem,
+    MarketOrder,
+    OrderState,
+    SubjectType,
+)
 from tests.concurrency import hammer
 from tests.factories import make_member, make_world
 from tests.factories.ledger import install_policy, local, member_fact
+from tests.factories.market import fund, make_item
 
 pytestmark = pytest.mark.postgres
 NOV = local(2026, 11, 10, 10)
@@ -45,6 +59,21 @@ def credited_or_refused(fact, at) -> str:
         db.session.rollback()
         return "refused"
     return "credited"
+
+
+def ordered_or_refused(buyer, item_id: int, key: str) -> str:
+    try:
+        place_order(buyer, OrderRequest(item_id, request_key=key))
+    except ServiceError:
+        db.session.rollback()
+        return "refused"
+    return "ordered"
+
+
+def total_balance(member) -> Decimal:
+    return from_cents(db.session.scalar(sa.select(sa.func.sum(cents(LedgerEntry.points))).where(
+        LedgerEntry.subject_id == member.id, LedgerEntry.subject_type == SubjectType.MEMBER,
+        LedgerEntry.ledger == LedgerName.REDEEMABLE)))
 
 
 def entries_of(member) -> int:
@@ -99,3 +128,22 @@ def test_credits_racing_his_transfer_end_on_the_boards_of_his_new_branch(app, wo
         BoardScore.subject_type == SubjectType.MEMBER, BoardScore.subject_id == alice.id)).all()
     assert open_rows and set(open_rows) == {world["fin2"].id}
     assert compare_boards() == [] and compare_totals() == []
+
+
+def test_orders_racing_his_deactivation_are_cancelled_and_refunded_by_it_or_refused_after_it(app, world):
+    alice, admin = world["alice"], world["admin"]
+    item = make_item(world["north"], price=Decimal(10), stock=20)
+    db.session.commit()
+    fund(alice, 100)
+    buyer = principal_for(world["users"]["alice"])  # his token was checked before the race, as the API does
+    calls = [lambda n=n: ordered_or_refused(buyer, item.id, f"k{n}") for n in range(10)]
+    calls.insert(5, lambda: deactivate_member(admin, alice.id, DeactivationReason.RESIGNED, "离职",
+                                              local_today(utcnow())) and "deactivated")
+    results = hammer(app, calls, workers=11)
+    assert results.count("deactivated") == 1 and results.count("ordered") + results.count("refused") == 10
+    orders = db.session.scalars(sa.select(MarketOrder).where(MarketOrder.member_id == alice.id)).all()
+    assert len(orders) == results.count("ordered") and {o.state for o in orders} <= {OrderState.CANCELLED}
+    db.session.expire_all()
+    assert (db.session.get(MarketItem, item.id).stock, db.session.get(MarketItem, item.id).sold) == (20, 0)
+    assert total_balance(alice) == Decimal(100)
+    assert compare_totals() == []

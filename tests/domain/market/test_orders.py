@@ -12,6 +12,7 @@ from points_service.db import db, utcnow
 from points_service.domain.ledger.reading import home_summary
 from points_service.domain.ledger.settlement import expire_redeemable
 from points_service.domain.ledger.totals import compare_totals
+from points_service.domain.lifecycle.status import deactivate_member, local_today
 from points_service.domain.market import errors, orders
 from points_service.domain.market.orders import (
     OrderRequest,
@@ -26,6 +27,8 @@ from points_service.domain.market.standing import balance_of
 from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.policy import policy_in_force
 from points_service.models import (
+    Affiliation,
+    DeactivationReason,
     EntryKind,
     LedgerEntry,
     MarketItem,
@@ -153,6 +156,16 @@ def test_a_refused_order_writes_nothing(world, change, quantity, error):
         place_order(world["p"]["alice"], OrderRequest(world["item"].id, quantity))
     assert counts() == before and balance_of(world["alice"].id) == Decimal(30)
     assert db.session.get(MarketItem, world["item"].id).sold == 0
+
+
+def test_an_order_of_a_member_deactivated_after_his_token_was_checked_is_refused_and_writes_nothing(world):
+    db.session.execute(sa.update(Affiliation).values(valid_from=utcnow() - timedelta(days=400)))
+    deactivate_member(world["p"]["admin"], world["alice"].id, DeactivationReason.RESIGNED, "离职",
+                      local_today(utcnow()))
+    before = counts()
+    with pytest.raises(errors.MemberInactive):  # the principal was read before: the order waited for his lock
+        place_order(world["p"]["alice"], OrderRequest(world["item"].id))
+    assert counts() == before and db.session.get(MarketItem, world["item"].id).sold == 0
 
 
 def test_an_unknown_item_and_another_communitys_item_are_not_found(world):
