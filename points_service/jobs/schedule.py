@@ -14,7 +14,7 @@ from points_service.domain.annual.settlement import settle_year_job
 from points_service.domain.boards.upkeep import audit_boards_job
 from points_service.domain.checkin.consequences import settle_activity_consequences
 from points_service.domain.exports.files import annual_export_job
-from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
+from points_service.domain.ledger.settlement import EXPIRY_PERIOD, decay_standing, expire_redeemable, reset_assessment
 from points_service.domain.lifecycle.due import apply_due_changes
 from points_service.domain.market.orders import expire_uncollected
 from points_service.domain.notifications.delivery import deliver_job
@@ -50,7 +50,7 @@ def _reset_kind(policy: Policy) -> str | None:
 
 
 def _expiry_kind(policy: Policy) -> str | None:
-    return None if policy.redeemable_expiry.validity_months is None else PeriodKind.MONTH
+    return None if policy.redeemable_expiry.validity_months is None else EXPIRY_PERIOD
 
 
 JOBS: tuple[JobSpec, ...] = (

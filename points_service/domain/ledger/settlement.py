@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from points_service.db import cents, db, from_cents, sql_constant
 from points_service.domain.ledger.credit import insert_entry
-from points_service.domain.periods import Period, local_midnight
+from points_service.domain.periods import Period, PeriodKind, local_midnight, period_containing
 from points_service.domain.policy import Policy
 from points_service.domain.policy.rules import decay_amount
 from points_service.models import (
@@ -30,6 +30,7 @@ from points_service.models import (
 
 ZERO = Decimal(0)
 Subject = tuple[str, int]
+EXPIRY_PERIOD = PeriodKind.MONTH  # redeemable points expire at the end of a month (the job's period)
 
 
 def _balances(ledger: LedgerName) -> dict[Subject, Decimal]:
@@ -62,6 +63,12 @@ def balances_at(ledger: LedgerName, cutoff) -> dict[Subject, Decimal]:
     return balances
 
 
+def settlement_key(kind: EntryKind, subject: Subject, ledger: LedgerName, period: Period) -> str:
+    """The idempotency key of a job's entry: one per (kind, subject, ledger, period)."""
+    subject_type, subject_id = subject
+    return f"{kind}:{subject_type}:{subject_id}:{ledger}:{period.key}"
+
+
 def _write(subject: Subject, ledger: LedgerName, kind: EntryKind, item_code: str, points: Decimal,
            period: Period, job_id: str, policy: Policy, reason: str) -> int:
     """Write one settlement entry; 1 if written now, 0 if this period already had it."""
@@ -70,7 +77,7 @@ def _write(subject: Subject, ledger: LedgerName, kind: EntryKind, item_code: str
         subject_type=subject_type, subject_id=subject_id, ledger=ledger, kind=kind, item_code=item_code,
         points=points, points_requested=points, occurred_at=period.end, credited_at=period.end,
         policy_version=policy.version, source_type=SourceType.JOB, source_id=f"{job_id}:{period.key}",
-        reason=reason, idempotency_key=f"{kind}:{subject_type}:{subject_id}:{ledger}:{period.key}",
+        reason=reason, idempotency_key=settlement_key(kind, subject, ledger, period),
     )
     return int(insert_entry(entry) is entry)
 
@@ -136,6 +143,28 @@ def expiring_sums_sql(subject_type, subject_id) -> tuple[sa.ScalarSelect, sa.Sca
             LedgerEntry.ledger == sql_constant(LedgerName.REDEEMABLE), LedgerEntry.subject_type == subject_type,
             LedgerEntry.subject_id == subject_id, *filters).scalar_subquery()
     return total(credits), total(spent)
+
+
+def unsettled_expiry_sql(subject_type, subject_id) -> sa.ColumnElement:
+    """What expired at the end of the last expiry period but the job has not written yet (hundredths; binds
+    ``threshold``, ``cutoff`` and ``expiry_key`` of ``unsettled_expiry_params``). Points expire at the cutoff,
+    whenever the job runs (day 1, 00:30, or later after downtime): what may be spent meanwhile is the balance
+    less this. The job nets every debit before the cutoff against the old credits, earlier expiries included,
+    so the last period's amount covers any period whose run was missed."""
+    old_credits, debits = expiring_sums_sql(subject_type, subject_id)
+    written = sa.exists().where(LedgerEntry.idempotency_key == sa.bindparam("expiry_key"))
+    net, zero = old_credits + debits, sql_constant(0)
+    return sa.case((written, zero), (net > zero, net), else_=zero)
+
+
+def unsettled_expiry_params(subject: Subject, at: datetime, months: int | None) -> dict | None:
+    """The parameters of ``unsettled_expiry_sql`` at ``at`` for points valid ``months`` (None: no expiry)."""
+    if months is None:
+        return None
+    period = period_containing(at, EXPIRY_PERIOD).previous()
+    threshold, cutoff = expiry_window(period, months)
+    return {"threshold": threshold, "cutoff": cutoff,
+            "expiry_key": settlement_key(EntryKind.EXPIRY, subject, LedgerName.REDEEMABLE, period)}
 
 
 def expiring_amount(old_credits: int, debits: int) -> Decimal:

@@ -21,6 +21,7 @@ from points_service.domain.market.pictures import store_picture
 from points_service.domain.market.rules import Standing, is_visible, limit_left, spendable
 from points_service.domain.market.standing import standings
 from points_service.domain.policy import policy_in_force
+from points_service.domain.policy.model import RedemptionRule
 from points_service.models import LimitPeriod, MarketItem, Member, Region, RegionLevel, Role, StockAdjustment
 
 OFFERING_LEVELS = frozenset({RegionLevel.CITY, RegionLevel.DISTRICT, RegionLevel.STREET, RegionLevel.COMMUNITY})
@@ -168,8 +169,7 @@ def _member_of(actor: Principal) -> Member:
     return db.session.get(Member, actor.member_id)
 
 
-def _offered(item: MarketItem, standing: Standing, at: datetime) -> OfferedItem:
-    rule = policy_in_force(at).redemption
+def _offered(item: MarketItem, standing: Standing, rule: RedemptionRule) -> OfferedItem:
     return OfferedItem(item, affordable=item.price <= spendable(standing, rule),
                        limit_left=limit_left(item.limit_per_member, standing))
 
@@ -184,15 +184,17 @@ def offered_items(actor: Principal, at: datetime | None = None,
     if level is not None:
         statement = statement.join(Region, Region.id == MarketItem.region_id).where(Region.level == level)
     items = list(db.session.scalars(statement.order_by(MarketItem.price, MarketItem.id)))
-    figures = standings(member.id, items, at)
-    return [_offered(item, figures[item.id], at) for item in items]
+    policy = policy_in_force(at)
+    figures = standings(member.id, items, at, policy)
+    return [_offered(item, figures[item.id], policy.redemption) for item in items]
 
 
 def offered_item(actor: Principal, item_id: int, at: datetime | None = None) -> OfferedItem:
     at = at or utcnow()
     member = _member_of(actor)
     item = find_offered(member, item_id, at)
-    return _offered(item, standings(member.id, [item], at)[item.id], at)
+    policy = policy_in_force(at)
+    return _offered(item, standings(member.id, [item], at, policy)[item.id], policy.redemption)
 
 
 @functools.cache

@@ -101,7 +101,7 @@ def _place(actor: Principal, member: Member, request: OrderRequest, at: datetime
     item = find_offered(member, request.item_id, at)
     policy = policy_in_force(at)
     period_key = limit_period_key(at, item.limit_period)
-    standing = standing_for(member.id, item, at)
+    standing = standing_for(member.id, item, at, policy)
     reason = refusal(item.price, request.quantity, item.limit_per_member, standing, policy.redemption)
     if reason is not None:
         raise REFUSALS[reason]()

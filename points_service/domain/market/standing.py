@@ -11,8 +11,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import cents, core_execute, db, from_cents
+from points_service.db import cents, core_execute, db, from_cents, sql_constant
+from points_service.domain.ledger.settlement import unsettled_expiry_params, unsettled_expiry_sql
 from points_service.domain.market.rules import Standing, limit_period_key, month_key
+from points_service.domain.policy import Policy
 from points_service.models import (
     ALL_TIME,
     LedgerName,
@@ -46,29 +48,50 @@ def units_by_item(member_id: int, at: datetime) -> dict[tuple[int, str], int]:
     return {(item_id, key): int(units) for item_id, key, units in rows}
 
 
-def standings(member_id: int, items: list[MarketItem], at: datetime) -> dict[int, Standing]:
-    balance, month = balance_of(member_id), redeemed_in_month(member_id, at)
-    units = units_by_item(member_id, at)
+def standings(member_id: int, items: list[MarketItem], at: datetime, policy: Policy) -> dict[int, Standing]:
+    expiry = _expiry_params(member_id, at, policy)
+    balance = from_cents(core_execute(_spendable_statement(expiry is not None),
+                                      {"member_id": member_id, **(expiry or {})}).scalar())
+    month, units = redeemed_in_month(member_id, at), units_by_item(member_id, at)
     return {item.id: Standing(balance, month, units.get((item.id, limit_period_key(at, item.limit_period)), 0))
             for item in items}
 
 
-def standing_for(member_id: int, item: MarketItem, at: datetime) -> Standing:
+def standing_for(member_id: int, item: MarketItem, at: datetime, policy: Policy) -> Standing:
     """``standings`` for one item in one statement: what an order is judged on."""
-    balance, month, units = core_execute(_standing_statement(), {
+    expiry = _expiry_params(member_id, at, policy)
+    balance, month, units = core_execute(_standing_statement(expiry is not None), {
         "member_id": member_id, "month": month_key(at), "item_id": item.id,
-        "period_key": limit_period_key(at, item.limit_period)}).one()
+        "period_key": limit_period_key(at, item.limit_period), **(expiry or {})}).one()
     return Standing(from_cents(balance), from_cents(month), int(units))
 
 
+def _expiry_params(member_id: int, at: datetime, policy: Policy) -> dict | None:
+    return unsettled_expiry_params((SubjectType.MEMBER.value, member_id), at,
+                                   policy.redeemable_expiry.validity_months)
+
+
 @functools.cache
-def _standing_statement() -> sa.Select:
+def _standing_statement(expiry: bool) -> sa.Select:
     member = sa.bindparam("member_id")
     units = sa.select(sa.func.coalesce(sa.func.sum(MarketOrder.quantity), 0)).where(
         MarketOrder.member_id == member, MarketOrder.item_id == sa.bindparam("item_id"),
         MarketOrder.limit_period_key == sa.bindparam("period_key"), MarketOrder.state.in_(ACTIVE_STATES))
-    return sa.select(_balance(member).scalar_subquery(), _redeemed(member, sa.bindparam("month")).scalar_subquery(),
-                     units.scalar_subquery())
+    return sa.select(_spendable_statement(expiry).scalar_subquery(),
+                     _redeemed(member, sa.bindparam("month")).scalar_subquery(), units.scalar_subquery())
+
+
+@functools.cache
+def _spendable_statement(expiry: bool) -> sa.Select:
+    """The member's redeemable balance in hundredths (none when he never had a redeemable entry), less what
+    expired at the end of last month and the expiry job has not written yet (with ``expiry``)."""
+    member = sa.bindparam("member_id")
+    balance = cents(PointTotal.earned) + cents(PointTotal.deducted) + cents(PointTotal.settled)
+    if expiry:
+        balance = balance - unsettled_expiry_sql(sql_constant(SubjectType.MEMBER), member)
+    return sa.select(balance).where(
+        PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == member,
+        PointTotal.ledger == LedgerName.REDEEMABLE, PointTotal.period == ALL_TIME)
 
 
 def _balance(member_id) -> sa.Select:

@@ -1,5 +1,7 @@
-"""A Hypothesis state machine over order / cancel / pick-up / expire / refund: after every step no balance and no
-stock is negative, each debit is refunded at most once (and only for a refunded order), and totals = ledger."""
+"""A Hypothesis state machine over order / cancel / pick-up / expire / refund, with points funded as time passes
+and valid one month (the expiry job runs at any time after a month's end, orders may come between): after every
+step no balance and no stock is negative, each debit is refunded at most once (and only for a refunded order),
+and totals = ledger."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from points_service.db import cents, db, from_cents
 from points_service.domain.access import principal_for
 from points_service.domain.errors import ServiceError
+from points_service.domain.ledger.settlement import expire_redeemable
 from points_service.domain.ledger.totals import compare_totals
 from points_service.domain.market.orders import (
     OrderRequest,
@@ -30,7 +33,7 @@ from points_service.domain.policy import policy_in_force
 from points_service.models import EntryKind, LedgerEntry, MarketItem, MarketOrder, OrderState
 from tests.dbutil import reset_database
 from tests.factories import make_world
-from tests.factories.ledger import local
+from tests.factories.ledger import install_policy, local
 from tests.factories.market import fund, make_item
 
 
@@ -46,8 +49,19 @@ class MarketMachine(RuleBasedStateMachine):
         self.principals = [principal_for(world["users"]["alice"]), None]
         self.admin = principal_for(world["users"]["community_admin"])
         self.clock = local(2026, 3, 2, 9)
+        install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=1))
         for member in self.members:
             fund(member, 25, at=self.clock)
+
+    @rule(who=st.integers(0, 1), points=st.integers(1, 20))
+    def fund_more(self, who, points):
+        fund(self.members[who], points, at=self.clock)
+
+    @rule()
+    def expire_last_months_points(self):
+        """The expiry job, run late or not at all for a while: orders may fall between a month's end and it."""
+        expire_redeemable(period_containing(self.clock, PeriodKind.MONTH).previous(), policy_in_force(self.clock))
+        db.session.commit()
 
     def _orders(self, state=None) -> list[MarketOrder]:
         statement = sa.select(MarketOrder).order_by(MarketOrder.id)
@@ -81,7 +95,7 @@ class MarketMachine(RuleBasedStateMachine):
         if orders:
             pick_up(self.admin, data.draw(st.sampled_from(orders)).open_code, at=self.clock)
 
-    @rule(days=st.integers(1, 20))
+    @rule(days=st.integers(1, 40))
     def let_time_pass_and_expire(self, days):
         self.clock += timedelta(days=days)
         day = period_containing(self.clock, PeriodKind.DAY).previous()

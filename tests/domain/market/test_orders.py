@@ -10,10 +10,11 @@ import sqlalchemy as sa
 
 from points_service.db import db, utcnow
 from points_service.domain.ledger.reading import home_summary
-from points_service.domain.ledger.settlement import expire_redeemable
+from points_service.domain.ledger.settlement import expire_redeemable, expiry_window
 from points_service.domain.ledger.totals import compare_totals
 from points_service.domain.lifecycle.status import deactivate_member, local_today
 from points_service.domain.market import errors, orders
+from points_service.domain.market.catalogue import offered_item
 from points_service.domain.market.orders import (
     OrderRequest,
     cancel_by_admin,
@@ -263,17 +264,37 @@ def test_the_job_expires_and_refunds_orders_past_their_pick_up_window_and_a_reru
 
 
 def test_refunded_points_keep_their_original_expiry(world):
-    """30 points credited long ago: spent on an order, refunded, they still expire on their old schedule."""
+    """Points that expire at the end of this month: spent on an order, refunded, they still expire then."""
     policy = install_policy()
     bob = world["bob"]
     bob_item = make_item(world["south"], price=Decimal(10))
     db.session.commit()
-    old = utcnow() - timedelta(days=500)
-    fund(bob, 10, at=old)
+    month = period_containing(utcnow(), PeriodKind.MONTH)
+    fund(bob, 10, at=expiry_window(month.previous(), 12)[0] + timedelta(hours=1))  # valid until this month's end
     order = place_order(principal_of(world["users"]["bob"]), OrderRequest(bob_item.id, 1))
     cancel_own_order(principal_of(world["users"]["bob"]), order.id)
-    month = period_containing(utcnow(), PeriodKind.MONTH)
     assert home_summary(bob.id)["expiring"]["points"] == Decimal(10)
     expire_redeemable(month, policy)
     db.session.commit()
     assert balance_of(bob.id) == Decimal(0)
+
+
+def test_points_expired_at_the_months_end_cannot_be_spent_before_the_expiry_job_has_written_them(world):
+    """Last month's expiry takes effect at its end: an order between that instant and the job's run (day 1, 00:30,
+    or later after downtime) spends only what did not expire, so the job leaves no balance below zero; once the
+    job has written the expiry, nothing is held back twice."""
+    policy = install_policy()
+    bob, buyer = world["bob"], principal_of(world["users"]["bob"])
+    ten, fifteen, five = (make_item(world["south"], price=Decimal(price)) for price in (10, 15, 5))
+    db.session.commit()
+    fund(bob, 10, at=utcnow() - timedelta(days=500))  # expired at the end of last month
+    fund(bob, 10)  # valid
+    assert not offered_item(buyer, fifteen.id).affordable  # a balance of 20, of which 10 may be spent
+    with pytest.raises(errors.InsufficientPoints):
+        place_order(buyer, OrderRequest(ten.id, 2))
+    place_order(buyer, OrderRequest(ten.id, 1))
+    expire_redeemable(period_containing(utcnow(), PeriodKind.MONTH).previous(), policy)
+    db.session.commit()
+    assert balance_of(bob.id) == Decimal(0) and compare_totals() == []
+    fund(bob, 5)
+    assert offered_item(buyer, five.id).affordable  # the written expiry is not held back again
