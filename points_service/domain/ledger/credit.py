@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from points_service.db import (
+    RoutingSession,
     attach_written,
     cents,
     core_execute,
@@ -74,11 +75,31 @@ class MemberInactive(Conflict):
 
 
 def lock_subject(subject_type: SubjectType, subject_id: int):
-    """SELECT ... FOR UPDATE the member or organization row (a no-op lock on SQLite)."""
-    subject = db.session.scalar(_lock_statement(SubjectType(subject_type)), {"subject_id": subject_id})
-    if subject is None:
-        raise NotFound("积分对象不存在")
-    return subject
+    """SELECT ... FOR UPDATE the member or organization row (a no-op lock on SQLite), once per transaction.
+
+    Lock order: a use case that changes a subject's records, reports or orders and credits him locks him first
+    (approvals, report confirmations, orders), as his deactivation does before closing them; one that took a
+    record's row first and then waited for him would deadlock with it. A use case may therefore lock him early
+    and credit later: the row, held since, cannot have changed, so the second call sends nothing."""
+    key = (SubjectType(subject_type), subject_id)
+    locked = db.session.info.setdefault(_LOCKED, {})
+    if key not in locked:
+        subject = db.session.scalar(_lock_statement(key[0]), {"subject_id": subject_id})
+        if subject is None:
+            raise NotFound("积分对象不存在")
+        locked[key] = subject
+    return locked[key]
+
+
+_LOCKED = "points_locked_subjects"
+
+
+@sa.event.listens_for(RoutingSession, "after_transaction_end")
+def _forget_locks(session, transaction) -> None:
+    """Row locks end with the transaction, and those taken in a SAVEPOINT with its rollback: lock again after the
+    transaction or any SAVEPOINT ends (a flush's inner transaction is neither)."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_LOCKED, None)
 
 
 @functools.cache

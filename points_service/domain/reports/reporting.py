@@ -123,6 +123,7 @@ def confirm_report(actor: Principal, report_id: int, *, grid_id: int | None = No
     now = now or utcnow()
     report = _report_to_decide(actor, report_id)
     grid = _grid_for(report, grid_id)
+    lock_subject(report.subject_type, report.subject_id)  # before the report's row: the order of every writer
     _decide(report, ReportStatus.CONFIRMED, actor, now, grid_id=grid.id if grid else None)
     entries = _credit_confirmed(report, actor, now)
     _settle_where_subject_belongs(report, grid, now)

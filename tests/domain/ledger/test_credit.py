@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from points_service.db import db
 from points_service.domain.errors import NotFound, ValidationFailed
-from points_service.domain.ledger.credit import Fact, MemberInactive, award, credit, insert_entry
+from points_service.domain.ledger.credit import Fact, MemberInactive, award, credit, insert_entry, lock_subject
 from points_service.domain.ledger.totals import compare_totals, rebuild_totals, total_of
 from points_service.domain.policy import UnknownItem
 from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, Member, SourceType, SubjectType
@@ -193,3 +193,17 @@ def test_rebuild_finds_no_difference_after_normal_writes_and_repairs_a_tampered_
                                                    ("member", world["alice"].id, "redeemable"),
                                                    ("member", world["bob"].id, "assessment")}
     assert compare_totals() == []
+
+
+def test_a_subject_locked_early_in_a_transaction_is_not_locked_again_until_the_next(world, statements):
+    """An approval locks the member before the record's row and credits him later: one lock statement."""
+    install_policy()  # seeding the first policy would take a SAVEPOINT, after which locks are taken again
+    alice_id = world["alice"].id
+    first = lock_subject(SubjectType.MEMBER, alice_id)
+    lock, after_lock = statements[-1], len(statements)
+    assert lock_subject(SubjectType.MEMBER, alice_id) is first
+    credit(member_fact(first, source_id="locked-early"), at=local(2026, 11, 5, 9))
+    assert lock not in statements[after_lock:]
+    db.session.commit()
+    lock_subject(SubjectType.MEMBER, alice_id)  # a new transaction takes its own lock
+    assert statements[-1] == lock

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from points_service.db import cents, db, from_cents, utcnow
 from points_service.domain.access import principal_for
+from points_service.domain.approvals.decisions import Decision, decide
 from points_service.domain.boards.audit import compare_boards
 from points_service.domain.errors import ServiceError
 from points_service.domain.ledger.credit import MemberInactive, award
@@ -22,6 +23,7 @@ from points_service.domain.ledger.totals import compare_totals
 from points_service.domain.lifecycle.status import deactivate_member, local_today
 from points_service.domain.lifecycle.transfer import transfer
 from points_service.domain.market.orders import OrderRequest, place_order
+from points_service.domain.reports.reporting import confirm_report, submit_member_report
 from points_service.models import (
     Affiliation,
     BoardScore,
@@ -31,12 +33,15 @@ from points_service.models import (
     MarketItem,
     MarketOrder,
     OrderState,
+    Record,
+    RecordStatus,
     SubjectType,
 )
 from tests.concurrency import hammer
-from tests.factories import make_member, make_world
+from tests.factories import make_member, make_user, make_world
 from tests.factories.ledger import install_policy, local, member_fact
 from tests.factories.market import fund, make_item
+from tests.factories.records import self_report
 
 pytestmark = pytest.mark.postgres
 NOV = local(2026, 11, 10, 10)
@@ -147,3 +152,57 @@ def test_orders_racing_his_deactivation_are_cancelled_and_refunded_by_it_or_refu
     assert (db.session.get(MarketItem, item.id).stock, db.session.get(MarketItem, item.id).sold) == (20, 0)
     assert total_balance(alice) == Decimal(100)
     assert compare_totals() == []
+
+
+def decided_or_refused(secretary, record_id: int) -> str:
+    try:
+        decide(secretary, f"record:{record_id}", Decision.APPROVE, "属实")
+    except ServiceError as error:  # closed by the deactivation, or he is inactive by the time it credits
+        db.session.rollback()
+        return error.code
+    return "approved"
+
+
+def test_approvals_racing_his_deactivation_are_credited_before_it_or_refused_after_it(app, world):
+    alice, admin = world["alice"], world["admin"]
+    pending = [self_report(world["users"]["alice"], occurred_at=local(2026, 11, day, 9)).id for day in range(1, 10)]
+    secretary = principal_for(world["users"]["secretary"])
+    calls = [lambda r=r: decided_or_refused(secretary, r) for r in pending]
+    calls.insert(5, lambda: deactivate_member(admin, alice.id, DeactivationReason.RESIGNED, "离职",
+                                              local_today(utcnow())) and "deactivated")
+    results = hammer(app, calls, workers=11)
+    assert results.count("deactivated") == 1
+    assert set(results) <= {"deactivated", "approved", "invalid_transition", "member_inactive"}, results
+    db.session.expire_all()
+    statuses = [db.session.get(Record, r).status for r in pending]
+    assert statuses.count(RecordStatus.APPROVED) == results.count("approved")
+    assert set(statuses) <= {RecordStatus.APPROVED, RecordStatus.REJECTED}
+    assert compare_boards() == [] and compare_totals() == []
+
+
+def confirmed_or_refused(admin, report_id: int) -> str:
+    try:
+        confirm_report(admin, report_id)
+    except ServiceError as error:  # closed by his deactivation, or he is inactive by the time it credits
+        db.session.rollback()
+        return error.code
+    return "confirmed"
+
+
+def test_report_confirmations_racing_their_members_deactivations_never_deadlock(app, world):
+    members = [make_member(world["fin1"], world["north"], world["north_grid"]) for _ in range(8)]
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))
+    db.session.commit()
+    reports = [submit_member_report(principal_for(make_user(member=member)), world["north"].id).id
+               for member in members]
+    db.session.commit()
+    community_admin, admin = principal_for(world["users"]["community_admin"]), world["admin"]
+    calls = []
+    for member, report_id in zip(members, reports, strict=True):
+        calls += [lambda r=report_id: confirmed_or_refused(community_admin, r),
+                  lambda m=member: deactivate_member(admin, m.id, DeactivationReason.RETIRED, "到龄退休",
+                                                     local_today(utcnow())) and "deactivated"]
+    results = hammer(app, calls, workers=16)
+    assert results.count("deactivated") == 8
+    assert set(results) <= {"deactivated", "confirmed", "invalid_transition", "member_inactive"}, results
+    assert compare_boards() == [] and compare_totals() == []
