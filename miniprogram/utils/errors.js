@@ -2,8 +2,8 @@
  * What a member reads when something goes wrong. The server's `message` is already a Chinese sentence fit
  * to show; for the codes below the client adds a title and what to do next, because a member standing at
  * an activity needs more than "failed". Codes come from points_service/domain (checkin/scans.py,
- * activities/signups.py, idempotency.py, accounts/signin.py, api/security.py, market/errors.py, uploads,
- * images.py) plus the client's own.
+ * activities/signups.py, idempotency.py, accounts/signin.py, api/security.py, api/errors.py, market/errors.py,
+ * uploads, images.py) plus the client's own.
  */
 const GUIDANCE = {
   // check-in and check-out (POST /activities/{id}/checkins, POST /checkins/{id}/checkout)
@@ -38,6 +38,7 @@ const GUIDANCE = {
   unauthorized: { title: '请先登录', hint: '' },
   forbidden: { title: '无权操作', hint: '' },
   rate_limited: { title: '操作太频繁', hint: '请稍后再试。' },
+  database_busy: { title: '系统繁忙', hint: '本次操作未生效，请稍后重试。' },
   validation_failed: { title: '填写有误', hint: '' },
   // 积分超市 (GET /shop/items, POST /shop/orders, POST /shop/orders/{id}/cancel)
   insufficient_points: { title: '公益积分不足', hint: '参加志愿服务和社区活动可以获得公益积分；余额可在首页查看。' },

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
 from points_service.api.core import envelope
+from points_service.db import db
 from points_service.domain.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,27 @@ def handle_unexpected(error: Exception):
     return _respond(500, code, message)
 
 
+# PostgreSQL aborts one of two transactions that wait on each other (a deadlock), a serialization failure or a
+# lock wait past lock_timeout; SQLite gives up past its busy timeout. The transaction is rolled back whole, so
+# the request may simply be sent again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_transient(error: sa.exc.DBAPIError) -> bool:
+    original = error.orig
+    return getattr(original, "sqlstate", None) in TRANSIENT_SQLSTATES or "database is locked" in str(original)
+
+
+def handle_database_error(error: sa.exc.DBAPIError):
+    db.session.rollback()  # the failed transaction can only be rolled back; the answer says nothing was kept
+    if not is_transient(error):
+        return handle_unexpected(error)
+    log.warning("transient database conflict, answered 503: %s", str(error.orig).strip().splitlines()[0])
+    return _respond(503, "database_busy", "系统繁忙，本次操作未生效，请稍后重试", headers={"Retry-After": "1"})
+
+
 def register_error_handlers(app) -> None:
     app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(sa.exc.DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)
