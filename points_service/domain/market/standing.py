@@ -30,7 +30,7 @@ ACTIVE_STATES = (OrderState.PLACED, OrderState.PICKED_UP)  # what counts against
 
 
 def balance_of(member_id: int):
-    return from_cents(db.session.scalar(_balance(member_id)))
+    return from_cents(core_execute(_spendable_statement(False), {"member_id": member_id}).scalar())
 
 
 def redeemed_in_month(member_id: int, at: datetime):
@@ -91,13 +91,6 @@ def _spendable_statement(expiry: bool) -> sa.Select:
         balance = balance - unsettled_expiry_sql(sql_constant(SubjectType.MEMBER), member)
     return sa.select(balance).where(
         PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == member,
-        PointTotal.ledger == LedgerName.REDEEMABLE, PointTotal.period == ALL_TIME)
-
-
-def _balance(member_id) -> sa.Select:
-    """The member's redeemable balance in hundredths (none when he never had a redeemable entry)."""
-    return sa.select(cents(PointTotal.earned) + cents(PointTotal.deducted) + cents(PointTotal.settled)).where(
-        PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == member_id,
         PointTotal.ledger == LedgerName.REDEEMABLE, PointTotal.period == ALL_TIME)
 
 
