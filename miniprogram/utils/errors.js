@@ -38,7 +38,7 @@ const GUIDANCE = {
   unauthorized: { title: '请先登录', hint: '' },
   forbidden: { title: '无权操作', hint: '' },
   rate_limited: { title: '操作太频繁', hint: '请稍后再试。' },
-  database_busy: { title: '系统繁忙', hint: '本次操作未生效，请稍后重试。' },
+  database_busy: { title: '系统繁忙', hint: '请稍后重试；如已提交，请先刷新查看结果。' },
   validation_failed: { title: '填写有误', hint: '' },
   // 积分超市 (GET /shop/items, POST /shop/orders, POST /shop/orders/{id}/cancel)
   insufficient_points: { title: '公益积分不足', hint: '参加志愿服务和社区活动可以获得公益积分；余额可在首页查看。' },

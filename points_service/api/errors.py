@@ -84,11 +84,12 @@ def is_transient(error: sa.exc.DBAPIError) -> bool:
 
 
 def handle_database_error(error: sa.exc.DBAPIError):
-    db.session.rollback()  # the failed transaction can only be rolled back; the answer says nothing was kept
+    db.session.rollback()  # the failed transaction can only be rolled back
     if not is_transient(error):
         return handle_unexpected(error)
     log.warning("transient database conflict, answered 503: %s", str(error.orig).strip().splitlines()[0])
-    return _respond(503, "database_busy", "系统繁忙，本次操作未生效，请稍后重试", headers={"Retry-After": "1"})
+    # Not "nothing happened": a use case that had committed may have failed reading its answer back.
+    return _respond(503, "database_busy", "系统繁忙，请稍后重试", headers={"Retry-After": "1"})
 
 
 def register_error_handlers(app) -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from points_service.db import cents, db, from_cents, sql_constant
 from points_service.domain.ledger.credit import insert_entry
 from points_service.domain.periods import Period, PeriodKind, local_midnight, period_containing
-from points_service.domain.policy import Policy
+from points_service.domain.policy import Policy, policy_in_force
 from points_service.domain.policy.rules import decay_amount
 from points_service.models import (
     ALL_TIME,
@@ -157,11 +157,16 @@ def unsettled_expiry_sql(subject_type, subject_id) -> sa.ColumnElement:
     return sa.case((written, zero), (net > zero, net), else_=zero)
 
 
-def unsettled_expiry_params(subject: Subject, at: datetime, months: int | None) -> dict | None:
-    """The parameters of ``unsettled_expiry_sql`` at ``at`` for points valid ``months`` (None: no expiry)."""
+def unsettled_expiry_params(subject: Subject, at: datetime) -> dict | None:
+    """The parameters of ``unsettled_expiry_sql`` at ``at``; None when last month's run expires nothing. As the
+    job decides: it runs when the policy in force as the month ends has an expiry (the scheduler asks at 00:30;
+    a version taking effect in between is not seen here), with the validity of the month's own policy."""
+    period = period_containing(at, EXPIRY_PERIOD).previous()
+    if policy_in_force(period.end).redeemable_expiry.validity_months is None:
+        return None
+    months = policy_in_force(period.last_instant).redeemable_expiry.validity_months
     if months is None:
         return None
-    period = period_containing(at, EXPIRY_PERIOD).previous()
     threshold, cutoff = expiry_window(period, months)
     return {"threshold": threshold, "cutoff": cutoff,
             "expiry_key": settlement_key(EntryKind.EXPIRY, subject, LedgerName.REDEEMABLE, period)}

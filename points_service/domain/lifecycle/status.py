@@ -20,6 +20,7 @@ from points_service.domain.access import Principal, authorize, authorize_or_hide
 from points_service.domain.audit import audit
 from points_service.domain.boards.maintain import count_member
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
+from points_service.domain.ledger.credit import lock_subject
 from points_service.domain.lifecycle.boards import leave_boards, return_to_boards
 from points_service.domain.lifecycle.closing import close_open_items
 from points_service.domain.lifecycle.scheduled import schedule
@@ -33,6 +34,7 @@ from points_service.models import (
     ScheduledChangeKind,
     ScheduledMemberChange,
     StatusChangeKind,
+    SubjectType,
 )
 
 
@@ -49,8 +51,10 @@ def local_today(now: datetime) -> date:
 
 
 def managed_member(actor: Principal, member_id: int, *, lock: bool = True) -> Member:
-    statement = sa.select(Member).where(Member.id == member_id)
-    member = db.session.scalar(statement.with_for_update() if lock else statement)
+    try:
+        member = lock_subject(SubjectType.MEMBER, member_id) if lock else db.session.get(Member, member_id)
+    except NotFound:
+        member = None
     if member is None:
         raise NotFound("党员不存在")
     authorize_or_hide(actor, "member.view", member, NotFound("党员不存在"))  # unseen: like a missing one
@@ -94,6 +98,7 @@ def deactivate_member(actor: Principal, member_id: int, reason_code: Deactivatio
 def apply_deactivation(actor: Principal, member: Member, reason_code: DeactivationReason, reason: str,
                        effective_on: date, now: datetime) -> MemberStatusChange:
     """Everything a deactivation changes (see the module doc). Flushes only: the roster import calls it too."""
+    member = _locked(member)
     if not member.is_active:
         raise AlreadyInactive()
     reason = (reason or "").strip() or DEACTIVATION_REASON_NAMES[reason_code]
@@ -121,6 +126,7 @@ def reactivate_member(actor: Principal, member_id: int, reason: str = "", *,
 
 def apply_reactivation(actor: Principal, member: Member, reason: str, now: datetime) -> MemberStatusChange:
     """Back on the roster from now: a new affiliation where he was, his totals back on the boards he left."""
+    member = _locked(member)
     if member.is_active:
         raise AlreadyActive()
     since = member.inactive_since
@@ -132,6 +138,14 @@ def apply_reactivation(actor: Principal, member: Member, reason: str, now: datet
     count_member(member.branch_id, 1)
     return _record(actor, member, StatusChangeKind.REACTIVATE, (reason or "").strip(), local_today(now), now,
                    None, {"board_rows_restored": restored})
+
+
+def _locked(member: Member) -> Member:
+    """The member re-read under his row lock (a no-op when the use case holds it): the roster import and the
+    scheduled-change job plan from rows read earlier, which a concurrent deactivation may have changed since.
+    Changes pending on him (a roster row's other columns) are written first, so the re-read keeps them."""
+    db.session.flush()
+    return lock_subject(SubjectType.MEMBER, member.id)
 
 
 def _record(actor: Principal, member: Member, kind: StatusChangeKind, reason: str, effective_on: date,

@@ -185,7 +185,7 @@ def offered_items(actor: Principal, at: datetime | None = None,
         statement = statement.join(Region, Region.id == MarketItem.region_id).where(Region.level == level)
     items = list(db.session.scalars(statement.order_by(MarketItem.price, MarketItem.id)))
     policy = policy_in_force(at)
-    figures = standings(member.id, items, at, policy)
+    figures = standings(member.id, items, at)
     return [_offered(item, figures[item.id], policy.redemption) for item in items]
 
 
@@ -194,7 +194,7 @@ def offered_item(actor: Principal, item_id: int, at: datetime | None = None) -> 
     member = _member_of(actor)
     item = find_offered(member, item_id, at)
     policy = policy_in_force(at)
-    return _offered(item, standings(member.id, [item], at, policy)[item.id], policy.redemption)
+    return _offered(item, standings(member.id, [item], at)[item.id], policy.redemption)
 
 
 @functools.cache

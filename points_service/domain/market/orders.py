@@ -101,7 +101,7 @@ def _place(actor: Principal, member: Member, request: OrderRequest, at: datetime
     item = find_offered(member, request.item_id, at)
     policy = policy_in_force(at)
     period_key = limit_period_key(at, item.limit_period)
-    standing = standing_for(member.id, item, at, policy)
+    standing = standing_for(member.id, item, at)
     reason = refusal(item.price, request.quantity, item.limit_per_member, standing, policy.redemption)
     if reason is not None:
         raise REFUSALS[reason]()
@@ -276,8 +276,11 @@ def cancel_open_orders(member_id: int, actor: Principal, reason: str, at: dateti
     """Cancel and refund every order the member still has open, as his deactivation does (flushes only: the
     deactivation commits). The member is locked as placing an order locks him, so none is placed meanwhile."""
     lock_subject(SubjectType.MEMBER, member_id)
+    # By item: each refund releases its item's stock (a row lock), so two members' deactivations whose orders
+    # share items take those rows in one order.
     orders = db.session.scalars(sa.select(MarketOrder).where(
-        MarketOrder.member_id == member_id, MarketOrder.state == OrderState.PLACED).order_by(MarketOrder.id)).all()
+        MarketOrder.member_id == member_id, MarketOrder.state == OrderState.PLACED)
+        .order_by(MarketOrder.item_id, MarketOrder.id)).all()
     for order in orders:
         _close(order, OrderState.CANCELLED, actor.user_id, reason, at)
         _refund(order, actor.user_id, at)

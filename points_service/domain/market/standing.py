@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from points_service.db import cents, core_execute, db, from_cents, sql_constant
 from points_service.domain.ledger.settlement import unsettled_expiry_params, unsettled_expiry_sql
 from points_service.domain.market.rules import Standing, limit_period_key, month_key
-from points_service.domain.policy import Policy
 from points_service.models import (
     ALL_TIME,
     LedgerName,
@@ -48,8 +47,8 @@ def units_by_item(member_id: int, at: datetime) -> dict[tuple[int, str], int]:
     return {(item_id, key): int(units) for item_id, key, units in rows}
 
 
-def standings(member_id: int, items: list[MarketItem], at: datetime, policy: Policy) -> dict[int, Standing]:
-    expiry = _expiry_params(member_id, at, policy)
+def standings(member_id: int, items: list[MarketItem], at: datetime) -> dict[int, Standing]:
+    expiry = _expiry_params(member_id, at)
     balance = from_cents(core_execute(_spendable_statement(expiry is not None),
                                       {"member_id": member_id, **(expiry or {})}).scalar())
     month, units = redeemed_in_month(member_id, at), units_by_item(member_id, at)
@@ -57,18 +56,17 @@ def standings(member_id: int, items: list[MarketItem], at: datetime, policy: Pol
             for item in items}
 
 
-def standing_for(member_id: int, item: MarketItem, at: datetime, policy: Policy) -> Standing:
+def standing_for(member_id: int, item: MarketItem, at: datetime) -> Standing:
     """``standings`` for one item in one statement: what an order is judged on."""
-    expiry = _expiry_params(member_id, at, policy)
+    expiry = _expiry_params(member_id, at)
     balance, month, units = core_execute(_standing_statement(expiry is not None), {
         "member_id": member_id, "month": month_key(at), "item_id": item.id,
         "period_key": limit_period_key(at, item.limit_period), **(expiry or {})}).one()
     return Standing(from_cents(balance), from_cents(month), int(units))
 
 
-def _expiry_params(member_id: int, at: datetime, policy: Policy) -> dict | None:
-    return unsettled_expiry_params((SubjectType.MEMBER.value, member_id), at,
-                                   policy.redeemable_expiry.validity_months)
+def _expiry_params(member_id: int, at: datetime) -> dict | None:
+    return unsettled_expiry_params((SubjectType.MEMBER.value, member_id), at)
 
 
 @functools.cache

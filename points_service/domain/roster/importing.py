@@ -75,8 +75,9 @@ def import_roster(actor: Principal, kind: str, content: bytes, filename: str, *,
             _apply(steps)
         _audit(actor, report, "ok")
         db.session.commit()
-    except IntegrityError as exc:
-        # Someone wrote the same codes or phones between our checks and our writes: nothing is kept.
+    except (IntegrityError, Conflict) as exc:
+        # Someone wrote the same codes or phones, or changed a member's status, between our checks and our
+        # writes: nothing is kept.
         db.session.rollback()
         raise Conflict("导入期间名册被其他操作修改，请重新导入", code="import_conflict") from exc
     return report

@@ -13,7 +13,12 @@ from points_service.domain.accounts.signin import MemberDeactivated, login_with_
 from points_service.domain.boards.audit import compare_boards
 from points_service.domain.errors import Forbidden, NotFound
 from points_service.domain.ledger.credit import MemberInactive, credit
-from points_service.domain.lifecycle.status import AlreadyInactive, deactivate_member, reactivate_member
+from points_service.domain.lifecycle.status import (
+    AlreadyInactive,
+    apply_deactivation,
+    deactivate_member,
+    reactivate_member,
+)
 from points_service.domain.lifecycle.transfer import transfer
 from points_service.domain.periods import LOCAL_TZ
 from points_service.integrations.wechat import WechatSession
@@ -25,6 +30,7 @@ from points_service.models import (
     BoardScore,
     DeactivationReason,
     LedgerEntry,
+    Member,
     MemberStatusChange,
     RecordStatus,
     SubjectType,
@@ -220,3 +226,15 @@ def test_a_deactivation_cancels_his_open_orders_and_refunds_them(world):
     assert deactivation.detail["orders_cancelled"] == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MarketOrderEvent).where(
         MarketOrderEvent.order_id == order.id, MarketOrderEvent.to_state == OrderState.CANCELLED)) == 1
+
+
+def test_a_deactivation_planned_from_a_row_read_before_another_one_committed_is_refused(world):
+    """The roster import and the scheduled-change job apply changes planned from rows read earlier: the member
+    is read again under his lock, so one deactivated meanwhile is not deactivated (and counted off) twice."""
+    alice = world["alice"]
+    assert alice.is_active  # as the plan read him
+    db.session.connection().execute(sa.update(Member.__table__).where(Member.id == alice.id).values(
+        is_active=False, inactive_since=local(2026, 11, 1)))  # another deactivation, behind the plan's back
+    with pytest.raises(AlreadyInactive):
+        apply_deactivation(world["admin"], alice, DeactivationReason.RETIRED, "到龄退休", date(2026, 11, 1),
+                           local(2026, 11, 20, 9))

@@ -206,3 +206,25 @@ def test_report_confirmations_racing_their_members_deactivations_never_deadlock(
     assert results.count("deactivated") == 8
     assert set(results) <= {"deactivated", "confirmed", "invalid_transition", "member_inactive"}, results
     assert compare_boards() == [] and compare_totals() == []
+
+
+def test_deactivations_of_members_whose_open_orders_share_items_never_deadlock(app, world):
+    """Each deactivation refunds its member's open orders, releasing their items' stock (a row lock per item):
+    by item, so two members who ordered the same two items in opposite orders are closed without a deadlock."""
+    first, second = (make_item(world["north"], price=Decimal(1), stock=100) for _ in range(2))
+    # Two branches of two departments: their head counts are not shared, so only the items' rows are.
+    members = [make_member(world["fin1"] if n % 2 else world["edu1"], world["north"], None) for n in range(12)]
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))
+    db.session.commit()
+    for n, member in enumerate(members):
+        fund(member, 10)
+        buyer = principal_for(make_user(member=member))
+        for item in (first, second) if n % 2 else (second, first):
+            place_order(buyer, OrderRequest(item.id, request_key=f"{member.id}-{item.id}"))
+    admin, ids = world["admin"], [member.id for member in members]
+    results = hammer(app, [lambda m=m: deactivate_member(admin, m, DeactivationReason.RESIGNED, "离职",
+                                                         local_today(utcnow())) and "deactivated" for m in ids])
+    assert results == ["deactivated"] * 12
+    db.session.expire_all()
+    assert {db.session.get(MarketItem, item.id).stock for item in (first, second)} == {100}
+    assert compare_totals() == []

@@ -27,6 +27,8 @@ from points_service.domain.market.orders import (
 from points_service.domain.market.standing import balance_of
 from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.policy import policy_in_force
+from points_service.jobs.runner import run_job
+from points_service.jobs.schedule import JOBS_BY_ID
 from points_service.models import (
     Affiliation,
     DeactivationReason,
@@ -298,3 +300,27 @@ def test_points_expired_at_the_months_end_cannot_be_spent_before_the_expiry_job_
     assert balance_of(bob.id) == Decimal(0) and compare_totals() == []
     fund(bob, 5)
     assert offered_item(buyer, five.id).affordable  # the written expiry is not held back again
+
+
+@pytest.mark.parametrize(("last_months", "this_months", "spendable"), [
+    (12, 6, True),  # valid under last month's policy: the job expires nothing, the order may spend it
+    (6, 12, False),  # expired under last month's policy: held back until the job writes it, then gone
+], ids=["validity-shortened", "validity-lengthened"])
+def test_what_an_order_holds_back_follows_the_expired_months_own_policy(world, last_months, this_months, spendable):
+    """As the expiry job does (jobs/runner.py): the validity of the month being expired, not today's policy's."""
+    month = period_containing(utcnow(), PeriodKind.MONTH)
+    install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=last_months))
+    install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=this_months),
+                   effective_from=month.start)
+    bob, buyer = world["bob"], principal_of(world["users"]["bob"])
+    item = make_item(world["south"], price=Decimal(10))
+    db.session.commit()
+    fund(bob, 10, at=utcnow() - timedelta(days=250))  # within 12 months of last month's end, not within 6
+    assert offered_item(buyer, item.id).affordable is spendable
+    if not spendable:
+        with pytest.raises(errors.InsufficientPoints):
+            place_order(buyer, OrderRequest(item.id))
+    run_job(JOBS_BY_ID["redeemable_expiry"], month.previous())
+    if spendable:
+        place_order(buyer, OrderRequest(item.id))
+    assert balance_of(bob.id) == Decimal(0) and compare_totals() == []
