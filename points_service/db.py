@@ -54,6 +54,12 @@ class RoutingSession(FlaskSession):
 db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 
 
+def first_line(error: BaseException) -> str:
+    """A database error's first line for a log message (its class name when it has no text)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def core_execute(statement: sa.Executable, params: dict) -> sa.CursorResult:
     """Run a statement built once (bind parameters, no ORM entities) on the session's connection, flushing
     pending changes first as ``Session.execute`` would. The hot reads use it: the ORM's per-call statement

@@ -45,9 +45,11 @@ class Replica:
         return user_id is None or now - self.last_write.get(user_id, -self.window) >= self.window
 
     def failed(self, exc: Exception) -> None:
+        from points_service.db import first_line  # db routes through this module: imported when needed
+
         self.down_until = time.monotonic() + self.retry
         log.warning("read replica unavailable, reading from the primary for %.0f s: %s", self.retry,
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+                    first_line(exc))
 
 
 def init_app(app) -> None:

@@ -10,7 +10,7 @@ from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
 from points_service.api.core import envelope
-from points_service.db import db
+from points_service.db import db, first_line
 from points_service.domain.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def handle_database_error(error: sa.exc.DBAPIError):
     db.session.rollback()  # the failed transaction can only be rolled back
     if not is_transient(error):
         return handle_unexpected(error)
-    log.warning("transient database conflict, answered 503: %s", str(error.orig).strip().splitlines()[0])
+    log.warning("transient database conflict, answered 503: %s", first_line(error.orig))
     # Not "nothing happened": a use case that had committed may have failed reading its answer back.
     return _respond(503, "database_busy", "系统繁忙，请稍后重试", headers={"Retry-After": "1"})
 

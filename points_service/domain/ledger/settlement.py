@@ -162,10 +162,8 @@ def unsettled_expiry_params(subject: Subject, at: datetime) -> dict | None:
     job decides: it runs when the policy in force as the month ends has an expiry (the scheduler asks at 00:30;
     a version taking effect in between is not seen here), with the validity of the month's own policy."""
     period = period_containing(at, EXPIRY_PERIOD).previous()
-    if policy_in_force(period.end).redeemable_expiry.validity_months is None:
-        return None
     months = policy_in_force(period.last_instant).redeemable_expiry.validity_months
-    if months is None:
+    if months is None or policy_in_force(period.end).redeemable_expiry.validity_months is None:
         return None
     threshold, cutoff = expiry_window(period, months)
     return {"threshold": threshold, "cutoff": cutoff,

@@ -123,7 +123,10 @@ def confirm_report(actor: Principal, report_id: int, *, grid_id: int | None = No
     now = now or utcnow()
     report = _report_to_decide(actor, report_id)
     grid = _grid_for(report, grid_id)
-    lock_subject(report.subject_type, report.subject_id)  # before the report's row: the order of every writer
+    # The subject before the report's row (the order of every writer to him, his deactivation's included), and
+    # before asking "first report ever?": two confirmations for one member then run one after the other on
+    # PostgreSQL (SQLite serializes writers anyway), so only one can be the first.
+    lock_subject(report.subject_type, report.subject_id)
     _decide(report, ReportStatus.CONFIRMED, actor, now, grid_id=grid.id if grid else None)
     entries = _credit_confirmed(report, actor, now)
     _settle_where_subject_belongs(report, grid, now)
@@ -179,9 +182,6 @@ def _decide(report: Report, to: ReportStatus, actor: Principal, now: datetime, *
 
 
 def _credit_confirmed(report: Report, actor: Principal, now: datetime) -> list[LedgerEntry]:
-    # Lock the subject before asking "first report ever?": two confirmations for one member then run one
-    # after the other on PostgreSQL (SQLite serializes writers anyway), so only one can be the first.
-    lock_subject(report.subject_type, report.subject_id)
     policy = policy_in_force(now)
     item = policy.event_item(_report_event(report))
     fact = Fact(SubjectType(report.subject_type), report.subject_id, item.code, SourceType.REPORT, str(report.id),
