@@ -134,27 +134,46 @@ def _insert_returning_id(table: sa.Table) -> sa.Insert:
     return sa.insert(table).returning(table.c.id)  # the columns come from each call's row (SQLAlchemy caches)
 
 
-def insert_together(parent, parent_row: dict, child, child_row: dict, link: str) -> int:
+def insert_together(parent, parent_row: dict, child, child_row: dict, link: str, *,
+                    guard: tuple[sa.Column, int] | None = None) -> int | None:
     """INSERT ``parent_row`` and ``child_row`` with its ``link`` column naming the new parent; return the
     parent's id. On PostgreSQL one statement (the child's INSERT selects from the parent's INSERT … RETURNING in
     a CTE): one round trip, and under ``autocommitted`` the one write that commits both. Elsewhere two INSERTs
-    in one transaction (``writes_together``). Flushes pending changes first."""
+    in one transaction (``writes_together``). Flushes pending changes first.
+
+    ``guard`` (a boolean column, the id of its row): write only while that row's column is true, reading the row
+    FOR SHARE in the parent's INSERT itself (a writer holding it FOR UPDATE is waited for and the row read as it
+    left it); None, and nothing written, when it is not."""
     session = db.session()
+    guard_column, guard_params = (guard[0], {"guard_id": guard[1]}) if guard is not None else (None, {})
     if session.get_bind().dialect.name != "postgresql":
         writes_together(session)
-        parent_id = insert_row(parent, parent_row)
-        insert_row(child, {**child_row, link: parent_id})
+        parent_id = core_execute(_insert_parent(parent.__table__, tuple(parent_row), guard_column),
+                                 {f"p_{c}": v for c, v in parent_row.items()} | guard_params).scalar()
+        if parent_id is not None:
+            insert_row(child, {**child_row, link: parent_id})
         return parent_id
-    statement = _insert_pair(parent.__table__, tuple(parent_row), child.__table__, tuple(child_row), link)
+    statement = _insert_pair(parent.__table__, tuple(parent_row), child.__table__, tuple(child_row), link,
+                             guard_column)
     params = {f"p_{c}": v for c, v in parent_row.items()} | {f"c_{c}": v for c, v in child_row.items()}
-    return core_execute(statement, params).scalar_one()
+    return core_execute(statement, params | guard_params).scalar()
+
+
+@functools.cache
+def _insert_parent(parent: sa.Table, parent_columns: tuple, guard: sa.Column | None) -> sa.Insert:
+    """INSERT the parent's row (parameters ``p_<column>``), only while ``guard``'s row holds, RETURNING its id."""
+    values = [sa.bindparam(f"p_{c}", type_=parent.c[c].type) for c in parent_columns]
+    if guard is None:
+        return sa.insert(parent).values(dict(zip(parent_columns, values, strict=True))).returning(parent.c.id)
+    source = (sa.select(*values).where(guard.table.c.id == sa.bindparam("guard_id"), guard.is_(True))
+              .with_for_update(read=True))
+    return sa.insert(parent).from_select(list(parent_columns), source).returning(parent.c.id)
 
 
 @functools.cache
 def _insert_pair(parent: sa.Table, parent_columns: tuple, child: sa.Table, child_columns: tuple,
-                 link: str) -> sa.Select:
-    written = (sa.insert(parent).values({c: sa.bindparam(f"p_{c}", type_=parent.c[c].type) for c in parent_columns})
-               .returning(parent.c.id).cte("written"))
+                 link: str, guard: sa.Column | None) -> sa.Select:
+    written = _insert_parent(parent, parent_columns, guard).cte("written")
     linked = sa.select(written.c.id, *(sa.bindparam(f"c_{c}", type_=child.c[c].type) for c in child_columns))
     child_insert = sa.insert(child).from_select([link, *child_columns], linked).cte("linked")
     return sa.select(written.c.id).add_cte(child_insert)

@@ -49,7 +49,7 @@ const GUIDANCE = {
   item_not_found: { title: '未找到商品', hint: '该商品不存在或不向您所在的社区提供，请返回刷新列表。' },
   order_not_found: { title: '未找到订单', hint: '请返回“我的兑换”刷新后再试。' },
   order_not_open: { title: '订单已结束', hint: '该订单已取货、取消或过期，不能再取消。' },
-  member_inactive: { title: '党员身份已停用', hint: '您已离职、退休或组织关系转出，不能再兑换商品，如有疑问请联系支部书记。' },
+  member_inactive: { title: '党员身份已停用', hint: '您已离职、退休或组织关系转出，不能再兑换商品、上报服务、报到或报名，如有疑问请联系支部书记。' },
   order_in_progress: { title: '订单正在处理', hint: '请稍等片刻，到“我的兑换”查看订单是否已生成，不要重复下单。' },
   pickup_code_exhausted: { title: '暂时无法下单', hint: '本次兑换未扣积分，请稍后再试。' },
   // photo evidence (POST /uploads/evidence)

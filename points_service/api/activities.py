@@ -168,6 +168,7 @@ def get_activity(activity_id):
 @blp.route("/activities/<int:activity_id>/signups", methods=["POST"])
 @login_required
 @blp.response(201, SignupSchema)
+@blp.alt_response(409, description="activity_full / already_signed_up / member_inactive：党员身份已停用")
 def sign_up(activity_id):
     """党员报名（活动开始前；满员 409 activity_full，重复 409 already_signed_up）"""
     return activities.sign_up(current_principal(), activity_id)

@@ -91,6 +91,7 @@ class RecordSchema(ma.Schema):
 @idempotent
 @blp.arguments(MemberRecordArgs)
 @blp.response(201, RecordSchema)
+@blp.alt_response(409, description="member_inactive：党员身份已停用")
 def submit_member_record(submission):
     """党员自主上报服务（待审核）；可带 Idempotency-Key 防重复提交"""
     return records.submit_member_record(current_principal(), submission)

@@ -128,6 +128,7 @@ class ReportStatusPageSchema(page_of(MemberReportStatusSchema), ReportRatesSchem
 @idempotent
 @blp.arguments(MemberReportArgs)
 @blp.response(201, ReportSchema)
+@blp.alt_response(409, description="already_reported / member_inactive：党员身份已停用")
 def submit_member_report(args):
     """党员本人到居住社区报到（待社区确认）；同一半年度只能有一条待确认或已确认的报到"""
     return reports.describe_one(reports.submit_member_report(current_principal(), args["community_id"]))

@@ -197,6 +197,28 @@ def test_a_self_report_whose_event_cannot_be_written_leaves_no_record(app, clien
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 1  # the first one only
 
 
+def test_a_self_report_of_a_member_deactivated_after_his_principal_was_read_is_refused_by_its_one_write(
+        app, client, monkeypatch, isolation):
+    """His token passed; his deactivation commits before the write: the write's own guard refuses it (409)."""
+    world = make_world()
+    alice = auth_header(world["users"]["alice"])
+    assert self_report(client, alice).status_code == 201  # the first one stores the policy in force
+    checked = records._check
+
+    def deactivated_meanwhile(*args):
+        with db.engine.begin() as elsewhere:  # another worker's deactivation, committed
+            elsewhere.execute(sa.update(Member).where(Member.id == world["alice"].id).values(is_active=False))
+        return checked(*args)
+
+    monkeypatch.setattr(records, "_check", deactivated_meanwhile)
+    isolation.clear()
+    response = self_report(client, alice)
+    assert response.status_code == 409 and response.get_json()["code"] == "member_inactive"
+    assert [verb for verb, _ in isolation][-1] in ("WITH", "INSERT")  # refused by the write, not by a read
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 1  # the first one only
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ApprovalEvent)) == 1
+
+
 def test_a_repeated_check_in_is_refused_by_the_unique_key_and_writes_nothing(app, client, isolation):
     world = make_world()
     url, body, alice = checkin_request(client, world, timedelta(minutes=20))

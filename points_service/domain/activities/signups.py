@@ -21,6 +21,7 @@ from points_service.db import db, utcnow
 from points_service.domain.access import ORG_MANAGERS, Principal, allowed, authorize, authorize_or_hide, nodes_in_scope
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from points_service.domain.lifecycle.guard import lock_active_member
 from points_service.domain.policy import UnknownItem, policy_in_force
 from points_service.domain.structure import find_community, find_organization
 from points_service.models import (
@@ -215,6 +216,7 @@ def sign_up(actor: Principal, activity_id: int, *, now: datetime | None = None) 
     so concurrent sign-ups never exceed the capacity; UNIQUE(activity, member) refuses doubles."""
     member_id, now = acting_member(actor), now or utcnow()
     activity = _open_activity(activity_id, now, lock=True)
+    lock_active_member(member_id)  # after the activity, as an activity's consequences lock its members
     signup = db.session.scalar(sa.select(Signup).where(Signup.activity_id == activity.id,
                                                        Signup.member_id == member_id))
     if signup is not None and signup.status == SignupStatus.SIGNED_UP:

@@ -19,6 +19,7 @@ from points_service.db import attach_written, commit_keeping, db, utcnow
 from points_service.domain.access import Principal, authorize, authorize_or_hide
 from points_service.domain.approvals.decisions import approval_event_row, can_resubmit, may_resubmit, move_record
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from points_service.domain.lifecycle.guard import ACTIVE_MEMBER, MemberInactive
 from points_service.domain.policy import PolicyItem, UnknownItem, policy_in_force
 from points_service.domain.uploads import check_evidence_owner
 from points_service.models import ApprovalEvent, Organization, OrgKind, Record, RecordStatus, Role, SubjectType
@@ -123,8 +124,12 @@ def _submit(actor: Principal, subject_type: SubjectType, subject_id: int, item: 
     )
     event = approval_event_row("record", "", RecordStatus.PENDING, actor, "", now)
     # The record and its event in one statement where the database can: under ``autocommitted`` (POST
-    # /records) that statement alone commits both.
-    record = attach_written(Record(id=insert_together(Record, row, ApprovalEvent, event, "target_id"), **row))
+    # /records) that statement alone commits both. A member's record only while he is active (lifecycle.guard).
+    guard = (ACTIVE_MEMBER, subject_id) if subject_type == SubjectType.MEMBER else None
+    record_id = insert_together(Record, row, ApprovalEvent, event, "target_id", guard=guard)
+    if record_id is None:
+        raise MemberInactive()
+    record = attach_written(Record(id=record_id, **row))
     record.item_name = item.name
     commit_keeping(record)  # the answer is dumped from it as written: no reload, no second policy read
     return record

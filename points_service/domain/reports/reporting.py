@@ -35,6 +35,7 @@ from points_service.domain.access import (
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import Fact, credit, lock_subject
+from points_service.domain.lifecycle.guard import lock_active_member
 from points_service.domain.lifecycle.membership import placed_at
 from points_service.domain.periods import Period, PeriodKind, parse_period, period_containing
 from points_service.domain.policy import policy_in_force
@@ -70,9 +71,9 @@ def current_half(now: datetime | None = None) -> Period:
 
 def submit_member_report(actor: Principal, community_id: int, *, now: datetime | None = None) -> Report:
     """The signed-in member reports to a residence community. Who reports comes from the token, never the body."""
-    member = db.session.get(Member, actor.member_id) if actor.member_id is not None else None
-    if member is None:
+    if actor.member_id is None:
         raise Forbidden("只有党员本人可以到社区报到")
+    member = lock_active_member(actor.member_id)  # held to the commit: his deactivation closes it or refuses it
     authorize(actor, "report.submit_member", member)
     community = find_community(community_id)
     return _submit(actor, Report(subject_type=SubjectType.MEMBER, subject_id=member.id, community_id=community.id),

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from points_service.db import db
+from points_service.db import db, utcnow
 from points_service.domain.access import load_principal, principal_for
 from points_service.domain.accounts.signin import MemberDeactivated, login_with_wechat
+from points_service.domain.activities.signups import sign_up
+from points_service.domain.approvals.records import submit_member_record
 from points_service.domain.boards.audit import compare_boards
 from points_service.domain.errors import Forbidden, NotFound
 from points_service.domain.ledger.credit import MemberInactive, credit
+from points_service.domain.lifecycle.guard import MemberInactive as GuardedInactive
 from points_service.domain.lifecycle.status import (
     AlreadyInactive,
     apply_deactivation,
@@ -21,6 +24,7 @@ from points_service.domain.lifecycle.status import (
 )
 from points_service.domain.lifecycle.transfer import transfer
 from points_service.domain.periods import LOCAL_TZ
+from points_service.domain.reports.reporting import submit_member_report
 from points_service.integrations.wechat import WechatSession
 from points_service.models import (
     Affiliation,
@@ -32,13 +36,17 @@ from points_service.models import (
     LedgerEntry,
     Member,
     MemberStatusChange,
+    Record,
     RecordStatus,
+    Report,
+    Signup,
     SubjectType,
 )
 from tests.factories import make_wechat_identity, make_world
+from tests.factories.activities import make_activity
 from tests.factories.boards import entry
 from tests.factories.ledger import install_policy, local, member_fact
-from tests.factories.records import self_report
+from tests.factories.records import self_report, submission
 
 MEMBER = SubjectType.MEMBER
 LONG_AGO = datetime(2025, 1, 1, tzinfo=LOCAL_TZ)
@@ -161,6 +169,24 @@ def test_a_deactivation_closes_his_pending_records_with_the_reason(world):
     event = db.session.scalar(sa.select(ApprovalEvent).where(ApprovalEvent.target_id == record.id,
                                                              ApprovalEvent.to_status == "rejected"))
     assert event is not None and "退休" in event.comment
+
+
+def test_what_he_submits_with_a_principal_read_before_his_deactivation_is_refused_and_nothing_is_written(world):
+    """His token was checked before the deactivation committed: the write itself finds him inactive."""
+    his_principal = principal_for(world["users"]["alice"])
+    activity = make_activity(world["north"], utcnow() + timedelta(days=1))
+    leave(world)
+    counts = [db.session.scalar(sa.select(sa.func.count()).select_from(m)) for m in (Record, ApprovalEvent, Report,
+                                                                                     Signup)]
+    for submit in (lambda: submit_member_record(his_principal, submission()),
+                   lambda: submit_member_report(his_principal, world["north"].id),
+                   lambda: sign_up(his_principal, activity.id)):
+        with pytest.raises(GuardedInactive) as refused:
+            submit()
+        db.session.rollback()
+        assert refused.value.code == "member_inactive" and refused.value.status == 409
+    assert [db.session.scalar(sa.select(sa.func.count()).select_from(m))
+            for m in (Record, ApprovalEvent, Report, Signup)] == counts
 
 
 def test_a_reactivated_member_returns_to_the_boards_he_left_equal_to_a_rebuild(world):

@@ -7,7 +7,8 @@ branch's rollups, the histograms) are taken in one order by every writer, so not
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,9 @@ import sqlalchemy as sa
 
 from points_service.db import cents, db, from_cents, utcnow
 from points_service.domain.access import principal_for
+from points_service.domain.activities.signups import sign_up
 from points_service.domain.approvals.decisions import Decision, decide
+from points_service.domain.approvals.records import submit_member_record
 from points_service.domain.boards.audit import compare_boards
 from points_service.domain.errors import ServiceError
 from points_service.domain.ledger.credit import MemberInactive, award
@@ -35,13 +38,19 @@ from points_service.models import (
     OrderState,
     Record,
     RecordStatus,
+    Report,
+    ReportStatus,
+    Signup,
+    SignupStatus,
     SubjectType,
 )
 from tests.concurrency import hammer
 from tests.factories import make_member, make_user, make_world
+from tests.factories.activities import make_activity
 from tests.factories.ledger import install_policy, local, member_fact
 from tests.factories.market import fund, make_item
 from tests.factories.records import self_report
+from tests.factories.records import submission as record_submission
 
 pytestmark = pytest.mark.postgres
 NOV = local(2026, 11, 10, 10)
@@ -228,3 +237,37 @@ def test_deactivations_of_members_whose_open_orders_share_items_never_deadlock(a
     db.session.expire_all()
     assert {db.session.get(MarketItem, item.id).stock for item in (first, second)} == {100}
     assert compare_totals() == []
+
+
+def submitted_or_refused(submit) -> str:
+    try:
+        submit()
+    except ServiceError as error:
+        db.session.rollback()
+        return error.code
+    return "submitted"
+
+
+def test_submissions_racing_his_deactivation_are_closed_by_it_or_refused_after_it(app, world):
+    """His self-reports, his 报到 and his sign-ups credit nothing, yet each takes his row (shared) while it
+    writes: one written before his deactivation is closed by it, one that waited for it is refused. None is left
+    waiting for a member who is gone."""
+    alice, admin = world["alice"], world["admin"]
+    activities = [make_activity(world["north"], utcnow() + timedelta(days=1)).id for _ in range(4)]
+    db.session.commit()
+    member = principal_for(world["users"]["alice"])  # his token was checked before the race, as the API does
+    submissions = [lambda d=d: submit_member_record(member, record_submission(occurred_at=NOV - timedelta(days=d)),
+                                                    now=NOV) for d in range(1, 9)]
+    submissions.append(lambda: submit_member_report(member, world["north"].id))
+    submissions += [lambda a=a: sign_up(member, a) for a in activities]
+    # Staggered over the deactivation's few tens of milliseconds: some come before it, some while it holds him.
+    calls = [lambda n=n, s=s: time.sleep(n * 0.008) or submitted_or_refused(s) for n, s in enumerate(submissions)]
+    calls.insert(6, lambda: deactivate_member(admin, alice.id, DeactivationReason.RESIGNED, "离职",
+                                              local_today(utcnow())) and "deactivated")
+    results = hammer(app, calls, workers=len(calls))
+    assert results.count("deactivated") == 1 and set(results) <= {"deactivated", "submitted", "member_inactive"}
+    of_alice = {"subject_type": SubjectType.MEMBER, "subject_id": alice.id}
+    assert db.session.scalars(sa.select(Record.status).filter_by(**of_alice)).all().count(RecordStatus.PENDING) == 0
+    assert ReportStatus.PENDING not in db.session.scalars(sa.select(Report.status).filter_by(**of_alice)).all()
+    signups = db.session.scalars(sa.select(Signup.status).filter_by(member_id=alice.id)).all()
+    assert SignupStatus.SIGNED_UP not in signups
