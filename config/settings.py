@@ -70,7 +70,7 @@ class Base:
     LOGIN_ACCOUNT_WINDOW_SECONDS = 60 * 60
     LOGIN_KNOWN_ADDRESS_DAYS = 30  # an address that signed an account in is trusted by it this long
 
-    # Rate limits (Flask-Limiter, points_service/ratelimit.py): "N per minute/hour", several joined by ";".
+    # Rate limits (the limits library, points_service/ratelimit.py): "N per minute/hour", several joined by ";".
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"  # production: redis://127.0.0.1:6379/0 (every worker sees one count)
     RATELIMIT_STRATEGY = "moving-window"

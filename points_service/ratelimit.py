@@ -1,10 +1,14 @@
-"""Rate limits: Flask-Limiter's storage (Redis in production, memory in development and tests) counting
-requests per client address, per account, per member or per WeChat identity.
+"""Rate limits: the ``limits`` library's storage (Redis in production, memory in development and tests)
+counting requests per client address, per account, per member or per WeChat identity.
 
 Views name what they count by: ``@limit("RATELIMIT_CHECKIN_PER_MEMBER", by_account)`` under
 ``@login_required`` counts per signed-in account (never per address: members share mobile NATs) before the
 body is parsed. Past a limit the answer is ``429 rate_limited`` with ``Retry-After``. Keys in the storage are
 keyed hashes: no username, openid or address is stored or logged in the clear.
+
+Every limit is counted by ``hit``, where a view or use case names it, so the app holds only the storage and
+the strategy (``RateLimits``): Flask-Limiter, which wraps the same library, would add hooks before and after
+every request to look for limits of its own (about 0.1 ms a request, measured; docs/benchmarks.md).
 
 ``LoginThrottle`` gives the sign-in use cases (``domain/accounts/signin``) the same storage for their lockout.
 """
@@ -16,12 +20,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache, wraps
 
 from flask import current_app, g, request
-from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
-from limits.strategies import MovingWindowRateLimiter
+from limits.storage import Storage, storage_from_string
+from limits.strategies import STRATEGIES, MovingWindowRateLimiter, RateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from points_service.domain.errors import RateLimited
@@ -30,19 +35,29 @@ log = logging.getLogger(__name__)
 EXTENSION = "points_ratelimit"
 
 
+@dataclass
+class RateLimits:
+    """One app's counts: where they are kept, how a window is counted, and whether limits apply at all."""
+    storage: Storage
+    limiter: RateLimiter
+    enabled: bool = True
+
+
 def client_address() -> str:
     """The client's address: behind ``PROXY_COUNT`` trusted proxies, ProxyFix has put it here."""
     return request.remote_addr or "unknown"
 
 
 def init_app(app) -> None:
-    """One limiter per app (its own storage), and ProxyFix for the configured number of proxies."""
+    """The app's storage and strategy (``RATELIMIT_STORAGE_URI``, ``RATELIMIT_STRATEGY``), and ProxyFix for the
+    configured number of proxies. A malformed limit or an unknown strategy stops the start, not a request."""
     for name in app.config:
         if name.startswith("RATELIMIT_") and name.endswith(("_PER_IP", "_PER_OPENID", "_PER_MEMBER", "_PER_USER")):
-            _items(app.config[name])  # a malformed limit stops the start, not a request
-    limiter = Limiter(key_func=client_address)
-    limiter.init_app(app)
-    app.extensions[EXTENSION] = limiter
+            _items(app.config[name])
+    storage = storage_from_string(app.config.get("RATELIMIT_STORAGE_URI") or "memory://",
+                                  **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}))
+    strategy = STRATEGIES[app.config.get("RATELIMIT_STRATEGY", "moving-window")]
+    app.extensions[EXTENSION] = RateLimits(storage, strategy(storage), app.config.get("RATELIMIT_ENABLED", True))
     if proxies := app.config.get("PROXY_COUNT", 0):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
@@ -63,7 +78,7 @@ def _digest(*parts: object) -> str:
     return hashlib.blake2b(text, key=secret, digest_size=12).hexdigest()
 
 
-def _limiter() -> Limiter | None:
+def _limiter() -> RateLimits | None:
     limiter = current_app.extensions.get(EXTENSION)
     return limiter if limiter is not None and limiter.enabled else None
 
@@ -115,7 +130,7 @@ class LoginThrottle:
     worker in production). Identities are hashed like every other key. Without a limiter (rate limits
     switched off) nothing is counted and nothing is locked."""
 
-    def __init__(self, limiter: Limiter | None, prefix: str) -> None:
+    def __init__(self, limiter: RateLimits | None, prefix: str) -> None:
         self._storage = limiter.storage if limiter is not None else None
         self._window = MovingWindowRateLimiter(self._storage) if self._storage is not None else None
         self._prefix = prefix
