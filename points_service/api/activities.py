@@ -9,7 +9,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PointsField, RowId
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import authorize_first, current_principal, login_required
+from points_service.api.security import acting_member_required, authorize_first, current_principal, login_required
 from points_service.api.structure import NodeRefSchema
 from points_service.domain.activities import signups as activities
 from points_service.domain.activities.signups import MAX_DURATION, MAX_RADIUS_M, MIN_RADIUS_M, ActivityDraft, Venue
@@ -194,7 +194,7 @@ def checkin_code(activity_id):
 
 @blp.route("/activities/<int:activity_id>/checkins", methods=["POST"])
 @autocommitted
-@login_required
+@acting_member_required
 @ratelimit.limit("RATELIMIT_CHECKIN_PER_MEMBER", ratelimit.by_account)
 @idempotent
 @blp.arguments(CheckinArgs)
@@ -215,7 +215,7 @@ def list_checkins(args, activity_id):
 
 
 @blp.route("/checkins/<int:checkin_id>/checkout", methods=["POST"])
-@login_required
+@acting_member_required
 @ratelimit.limit("RATELIMIT_CHECKIN_PER_MEMBER", ratelimit.by_account)
 @idempotent
 @blp.arguments(ScanArgs)

@@ -9,7 +9,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, ItemName, PointsField
 from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import authorize_first, current_principal, login_required
+from points_service.api.security import acting_member_required, authorize_first, current_principal, login_required
 from points_service.api.uploads import own_upload_link
 from points_service.domain.approvals import records
 from points_service.domain.approvals.records import MAX_DESCRIPTION, MAX_EVIDENCE, MAX_EVIDENCE_URL_LENGTH, Submission
@@ -86,7 +86,7 @@ class RecordSchema(ma.Schema):
 
 @blp.route("/records", methods=["POST"])
 @autocommitted
-@login_required
+@acting_member_required
 @ratelimit.limit("RATELIMIT_SELF_REPORT_PER_MEMBER", ratelimit.by_account)
 @idempotent
 @blp.arguments(MemberRecordArgs)

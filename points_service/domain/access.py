@@ -95,9 +95,24 @@ def principal_for(user: User, request_id: str | None = None) -> Principal:
 def load_principal(user_id: int, request_id: str | None = None) -> Principal | None:
     """An active user's principal, or None: one statement, since every API request asks for it."""
     rows = _grant_rows(user_id)
+    return _principal_of_rows(rows, request_id) if rows and _usable(rows[0]) else None
+
+
+def load_acting_member(user_id: int, request_id: str | None = None) -> Principal | None:
+    """An active user's principal for acting as himself only, or None: his member, branch and community, without
+    his grants or his places, in one lookup by primary keys. Every action a role allows is refused to a principal
+    without grants, so a view that loads this one can only be narrowed by it, never widened. It refuses what
+    ``load_principal`` refuses: a disabled account, a deactivated member (and, in the caller, a revoked token)."""
+    row = core_execute(_acting_member_statement(), {"user_id": user_id}).first()
+    if row is None or not _usable(row):
+        return None
+    return Principal(user_id=row.id, member_id=row.member_id, request_id=request_id, token_version=row.token_version,
+                     branch_id=row.member_branch_id, community_id=row.member_community_id)
+
+
+def _usable(row) -> bool:
     # A deactivated member's account fails at once, whatever tokens it still holds (domain/lifecycle).
-    usable = rows and rows[0].is_active and rows[0].member_active is not False
-    return _principal_of_rows(rows, request_id) if usable else None
+    return row.is_active and row.member_active is not False
 
 
 HOME_NODES = (("grid", Region, True), ("community", Region, True), ("community_up", Region, True),
@@ -125,11 +140,23 @@ def _grant_statement() -> sa.Select:
               .outerjoin(home["branch_up"], home["branch_up"].c.id == home["branch"].c.parent_id))
     places = [column.label(f"{name}_{column.name}") for name, model, _ in HOME_NODES for column in
               (home[name].c.id, home[name].c.level if model is Region else home[name].c.kind, home[name].c.path)]
-    return (sa.select(users.c.id, users.c.member_id, users.c.is_active, users.c.token_version,
-                      members.c.is_active.label("member_active"), members.c.branch_id.label("member_branch_id"),
-                      members.c.community_id.label("member_community_id"), grants.c.role, grants.c.scope_type,
-                      grants.c.scope_id, sa.func.coalesce(orgs.c.path, regions.c.path).label("path"), *places)
+    return (sa.select(*_account_columns(users, members), grants.c.role, grants.c.scope_type, grants.c.scope_id,
+                      sa.func.coalesce(orgs.c.path, regions.c.path).label("path"), *places)
             .select_from(joined).where(users.c.id == sa.bindparam("user_id")).order_by(grants.c.id))
+
+
+def _account_columns(users: sa.Table, members: sa.Table) -> tuple:
+    return (users.c.id, users.c.member_id, users.c.is_active, users.c.token_version,
+            members.c.is_active.label("member_active"), members.c.branch_id.label("member_branch_id"),
+            members.c.community_id.label("member_community_id"))
+
+
+@functools.cache
+def _acting_member_statement() -> sa.Select:
+    users, members = User.__table__, Member.__table__
+    return (sa.select(*_account_columns(users, members))
+            .select_from(users.outerjoin(members, members.c.id == users.c.member_id))
+            .where(users.c.id == sa.bindparam("user_id")))
 
 
 def _homes_of_row(row) -> tuple[Home, ...]:

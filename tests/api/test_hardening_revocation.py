@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from points_service.db import db
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, auth_header, make_user, make_world
 
 ME = "/api/v1/me"
 
@@ -71,3 +71,26 @@ def test_checking_the_version_costs_no_statement_beyond_the_principals(client, u
     assert client.get(ME, headers=bearer(pair["access_token"])).status_code == 200
     assert not any("token_version" in s and "UPDATE" in s.upper() for s in statements)
     assert sum("token_version" in s for s in statements) == 1
+
+
+# The writes that load only the acting member's principal (``acting_member_required``), not the full one.
+ACTING_AS_MEMBER = ("/api/v1/activities/1/checkins", "/api/v1/checkins/1/checkout", "/api/v1/records")
+
+
+@pytest.mark.parametrize("url", ACTING_AS_MEMBER)
+@pytest.mark.parametrize("revoked", ["logged_out", "account_disabled", "member_deactivated"])
+def test_the_writes_that_act_only_as_the_member_refuse_a_revoked_token_like_every_endpoint(client, app, url,
+                                                                                         revoked):
+    world = make_world()
+    alice, header = world["users"]["alice"], auth_header(world["users"]["alice"])
+    db.session.commit()
+    assert client.post(url, json={}, headers=header).status_code == 422  # accepted: his body is checked next
+    if revoked == "logged_out":
+        alice.token_version += 1
+    elif revoked == "account_disabled":
+        alice.is_active = False
+    else:
+        world["alice"].is_active = False
+    db.session.commit()
+    response = client.post(url, json={}, headers=header)
+    assert response.status_code == 401 and response.get_json()["code"] == "token_invalid"

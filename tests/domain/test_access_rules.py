@@ -13,6 +13,8 @@ from points_service.domain.access import (
     allowed,
     authorize,
     can_view_member,
+    load_acting_member,
+    load_principal,
     member_scope,
     principal_for,
 )
@@ -139,3 +141,30 @@ def test_a_member_without_a_grid_and_a_staff_account_hold_only_what_they_have(wo
     carol = principal_for(make_user(member=world["carol"]))
     assert {home.id for home in carol.homes if home.is_region} == {world[k].id for k in ("north", "street", "district")}
     assert principal(world, "admin").homes == ()
+
+
+ACCOUNT_FIELDS = ("user_id", "member_id", "token_version", "branch_id", "community_id")
+
+
+@pytest.mark.parametrize("name", ["alice", "bob", "secretary", "community_admin", "hr", "admin"])
+def test_an_acting_members_principal_names_what_his_full_one_does_and_grants_nothing(world, name):
+    user = world["users"][name]
+    full, acting = load_principal(user.id), load_acting_member(user.id)
+    assert [getattr(acting, f) for f in ACCOUNT_FIELDS] == [getattr(full, f) for f in ACCOUNT_FIELDS]
+    assert acting.grants == () and acting.homes == ()
+    assert not allowed(acting, "users.manage") and not allowed(acting, "member.view", world["carol"])
+
+
+@pytest.mark.parametrize("refused", ["account_disabled", "member_deactivated", "account_gone"])
+def test_an_acting_members_principal_is_refused_where_the_full_one_is(world, refused):
+    user = world["users"]["alice"]
+    assert load_acting_member(user.id) is not None
+    user_id = user.id
+    if refused == "account_disabled":
+        user.is_active = False
+    elif refused == "member_deactivated":
+        world["alice"].is_active = False
+    else:
+        db.session.delete(user)
+    db.session.commit()
+    assert load_principal(user_id) is None and load_acting_member(user_id) is None
