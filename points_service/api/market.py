@@ -13,7 +13,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PointsField, RowId
 from points_service.api.idempotency import HEADER, idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
-from points_service.api.security import authorize_first, current_principal, login_required
+from points_service.api.security import acting_member_required, authorize_first, current_principal, login_required
 from points_service.domain.market import catalogue, orders
 from points_service.domain.market.catalogue import ItemDraft
 from points_service.domain.market.orders import MAX_QUANTITY, OrderRequest
@@ -189,7 +189,7 @@ def offered_item(item_id):
 
 
 @blp.route("/shop/orders", methods=["POST"])
-@login_required
+@acting_member_required
 @idempotent
 @blp.arguments(OrderArgs)
 @blp.response(201, OrderSchema)

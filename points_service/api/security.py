@@ -113,9 +113,9 @@ def login_required(view):
 
 def acting_member_required(view):
     """``login_required`` for a view that acts only as the signed-in member himself and asks no role (a
-    check-in, a check-out, a self-report): his principal without grants or places, one lookup by primary keys
-    instead of the full principal's eleven joins. It refuses the same tokens (revoked, a disabled account, a
-    deactivated member); a role-gated action under it would be refused, never allowed."""
+    check-in, a check-out, a self-report, a 积分超市 order): his principal without grants or places, one
+    lookup by primary keys instead of the full principal's eleven joins. It refuses the same tokens (revoked, a
+    disabled account, a deactivated member); a role-gated action under it would be refused, never allowed."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):

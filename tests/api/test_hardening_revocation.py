@@ -74,7 +74,8 @@ def test_checking_the_version_costs_no_statement_beyond_the_principals(client, u
 
 
 # The writes that load only the acting member's principal (``acting_member_required``), not the full one.
-ACTING_AS_MEMBER = ("/api/v1/activities/1/checkins", "/api/v1/checkins/1/checkout", "/api/v1/records")
+ACTING_AS_MEMBER = ("/api/v1/activities/1/checkins", "/api/v1/checkins/1/checkout", "/api/v1/records",
+                    "/api/v1/shop/orders")
 
 
 @pytest.mark.parametrize("url", ACTING_AS_MEMBER)
