@@ -56,10 +56,11 @@ def apply_due_changes(period: Period, policy: Policy | None = None, *, now: date
     """The ``member_changes`` job (inside the runner's transaction)."""
     now = now or utcnow()
     due_by = local_today(period.end.astimezone(LOCAL_TZ))
+    # By member (one change waits per member): the members' row locks, held to the job's commit, are taken in the
+    # order a batch approval takes them, so the two never wait for each other in a cycle.
     due = db.session.scalars(sa.select(ScheduledMemberChange).where(
         ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED,
-        ScheduledMemberChange.effective_on <= due_by).order_by(ScheduledMemberChange.effective_on,
-                                                               ScheduledMemberChange.id)).all()
+        ScheduledMemberChange.effective_on <= due_by).order_by(ScheduledMemberChange.member_id)).all()
     applied = failed = 0
     for change in due:
         try:

@@ -17,15 +17,17 @@ import sqlalchemy as sa
 from points_service.db import cents, db, from_cents, utcnow
 from points_service.domain.access import principal_for
 from points_service.domain.activities.signups import sign_up
-from points_service.domain.approvals.decisions import Decision, decide
+from points_service.domain.approvals.decisions import Decision, decide, decide_batch
 from points_service.domain.approvals.records import submit_member_record
 from points_service.domain.boards.audit import compare_boards
 from points_service.domain.errors import ServiceError
 from points_service.domain.ledger.credit import MemberInactive, award
 from points_service.domain.ledger.totals import compare_totals
+from points_service.domain.lifecycle.due import apply_due_changes
 from points_service.domain.lifecycle.status import deactivate_member, local_today
 from points_service.domain.lifecycle.transfer import transfer
 from points_service.domain.market.orders import OrderRequest, place_order
+from points_service.domain.periods import PeriodKind, period_containing
 from points_service.domain.reports.reporting import confirm_report, submit_member_report
 from points_service.models import (
     Affiliation,
@@ -271,3 +273,37 @@ def test_submissions_racing_his_deactivation_are_closed_by_it_or_refused_after_i
     assert ReportStatus.PENDING not in db.session.scalars(sa.select(Report.status).filter_by(**of_alice)).all()
     signups = db.session.scalars(sa.select(Signup.status).filter_by(member_id=alice.id)).all()
     assert SignupStatus.SIGNED_UP not in signups
+
+
+def batch_approved_or_refused(secretary, record_ids: list[int]) -> str:
+    try:
+        decide_batch(secretary, [f"record:{r}" for r in record_ids], Decision.APPROVE, "属实")
+    except ServiceError as error:  # a member deactivated first: the batch is all or nothing
+        db.session.rollback()
+        return error.code
+    return "approved"
+
+
+def changes_applied(on: date) -> str:
+    moment = local(on.year, on.month, on.day, 0, 5)
+    result = apply_due_changes(period_containing(moment, PeriodKind.DAY).previous(), now=moment)
+    db.session.commit()
+    return f"applied {result['applied']}"
+
+
+def test_the_member_changes_job_and_a_batch_approval_of_the_same_members_never_deadlock(app, world):
+    """Both lock several members and hold them to their commit (the job applies each change in a savepoint of one
+    transaction): the job takes them by member id, as a batch approval does, whatever the changes' dates."""
+    members = [make_member(world["fin1"], world["north"], world["north_grid"]) for _ in range(6)]
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))
+    db.session.commit()
+    records = [self_report(make_user(member=member)).id for member in members]
+    admin = world["admin"]
+    for n, member in enumerate(members):  # the later the member, the earlier his date
+        deactivate_member(admin, member.id, DeactivationReason.RESIGNED, "离职", date(2026, 11, 30 - n),
+                          now=local(2026, 11, 20, 10))
+    secretary = principal_for(world["users"]["secretary"])
+    results = hammer(app, [lambda: changes_applied(date(2026, 12, 1)),
+                           lambda: batch_approved_or_refused(secretary, records)])
+    assert results[0] == "applied 6" and results[1] in ("approved", "invalid_transition", "member_inactive")
+    assert compare_boards() == [] and compare_totals() == []
