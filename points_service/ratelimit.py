@@ -39,7 +39,7 @@ EXTENSION = "points_ratelimit"
 class RateLimits:
     """One app's counts: where they are kept, how a window is counted, and whether limits apply at all."""
     storage: Storage
-    limiter: RateLimiter
+    strategy: RateLimiter
     enabled: bool = True
 
 
@@ -92,8 +92,8 @@ def hit(setting: str, *identity: object) -> None:
     keys = (current_app.config.get("RATELIMIT_KEY_PREFIX", ""), setting.lower(), _digest(*identity))
     for item in _items(current_app.config[setting]):
         try:
-            allowed = limiter.limiter.hit(item, *keys)
-            reset_at = None if allowed else limiter.limiter.get_window_stats(item, *keys).reset_time
+            allowed = limiter.strategy.hit(item, *keys)
+            reset_at = None if allowed else limiter.strategy.get_window_stats(item, *keys).reset_time
         except Exception:  # the storage is down: serve rather than refuse everyone
             log.warning("rate-limit storage unavailable; %s not counted", setting, exc_info=True)
             return

@@ -55,7 +55,7 @@ def token_subject() -> tuple[str, int]:
     return kind, int(raw_id)
 
 
-def _load_principal(load=load_principal) -> Principal:
+def _load_principal(load) -> Principal:
     kind, subject_id = g.token_subject = token_subject()
     if kind != "u":
         raise Forbidden("请先绑定党员身份", code="binding_required")
@@ -101,14 +101,7 @@ def verify_access_token() -> None:
 
 def login_required(view):
     """Require an access token of a bound account; puts the principal on ``g.principal``."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        verify_access_token()
-        g.principal = _load_principal()
-        return view(*args, **kwargs)
-
-    return wrapper
+    return _with_principal(view, load_principal)
 
 
 def acting_member_required(view):
@@ -116,11 +109,14 @@ def acting_member_required(view):
     check-in, a check-out, a self-report, a 积分超市 order): his principal without grants or places, one
     lookup by primary keys instead of the full principal's eleven joins. It refuses the same tokens (revoked, a
     disabled account, a deactivated member); a role-gated action under it would be refused, never allowed."""
+    return _with_principal(view, load_acting_member)
 
+
+def _with_principal(view, load):
     @wraps(view)
     def wrapper(*args, **kwargs):
         verify_access_token()
-        g.principal = _load_principal(load_acting_member)
+        g.principal = _load_principal(load)
         return view(*args, **kwargs)
 
     return wrapper
