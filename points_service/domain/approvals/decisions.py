@@ -335,11 +335,12 @@ def _apply(actor: Principal, targets: Iterable[Record | Activity], decision: Dec
         raise ValidationFailed({field: ["驳回须填写理由" if decision == Decision.REJECT else "请说明需要补充的内容"]})
     targets = list(targets)
     try:
-        # The subjects an approval credits first, in one order (``lock_subject``: as his deactivation, which
-        # then closes his records, locks him), then every state change, then the credits.
-        if decision == Decision.APPROVE:
-            for subject in sorted({(t.subject_type, t.subject_id) for t in targets if isinstance(t, Record)}):
-                lock_subject(*subject)
+        # The records' subjects first, in one order (``lock_subject``: as his deactivation, which then closes his
+        # records, locks him), then every state change, then the credits. Every decision, not only an approval:
+        # a rejection's notice names the member (a foreign key, so a share lock on his row) after the records'
+        # rows are held, which waited in a cycle with an approval holding him and waiting for those records.
+        for subject in sorted({(t.subject_type, t.subject_id) for t in targets if isinstance(t, Record)}):
+            lock_subject(*subject)
         for target in targets:
             try:
                 _move(actor, target, decision, comment, now)
