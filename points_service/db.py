@@ -105,6 +105,12 @@ def upsert(model, rows: list[dict], conflict: tuple[str, ...], updates: Callable
 
 _DIALECTS = {"postgresql": (postgresql.insert, postgresql.dialect), "sqlite": (sqlite.insert, sqlite.dialect)}
 _upserts: dict[tuple, sa.TextClause | sa.TextualSelect] = {}
+
+
+def dialect_insert(dialect_name: str, table: sa.Table):
+    """The dialect's own INSERT on ``table`` (``on_conflict_do_nothing`` and the like); compile what is built on
+    it once with ``compiled_text``."""
+    return _DIALECTS[dialect_name][0](table)
 MAX_CACHED_UPSERT_ROWS = 64
 
 

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from points_service.db import RoutingSession, core_execute, db, end_read_transaction
+from points_service.db import RoutingSession, compiled_text, core_execute, db, dialect_insert, end_read_transaction
 
 log = logging.getLogger(__name__)
 _CHANGED = "points_transaction_changed"
@@ -135,7 +135,7 @@ def _insert_returning_id(table: sa.Table) -> sa.Insert:
 
 
 def insert_together(parent, parent_row: dict, child, child_row: dict, link: str, *,
-                    guard: tuple[sa.Column, int] | None = None) -> int | None:
+                    guard: tuple[sa.Column, int] | None = None, unique: tuple[str, ...] | None = None) -> int | None:
     """INSERT ``parent_row`` and ``child_row`` with its ``link`` column naming the new parent; return the
     parent's id. On PostgreSQL one statement (the child's INSERT selects from the parent's INSERT … RETURNING in
     a CTE): one round trip, and under ``autocommitted`` the one write that commits both. Elsewhere two INSERTs
@@ -143,40 +143,57 @@ def insert_together(parent, parent_row: dict, child, child_row: dict, link: str,
 
     ``guard`` (a boolean column, the id of its row): write only while that row's column is true, reading the row
     FOR SHARE in the parent's INSERT itself (a writer holding it FOR UPDATE is waited for and the row read as it
-    left it); None, and nothing written, when it is not."""
+    left it); None, and nothing written, when it is not. ``unique`` (the columns of a unique index of the
+    parent): None, and nothing written, when a parent with the same values exists (ON CONFLICT DO NOTHING)."""
     session = db.session()
     guard_column, guard_params = (guard[0], {"guard_id": guard[1]}) if guard is not None else (None, {})
-    if session.get_bind().dialect.name != "postgresql":
+    dialect_name = session.get_bind().dialect.name
+    if dialect_name != "postgresql":
         writes_together(session)
-        parent_id = core_execute(_insert_parent(parent.__table__, tuple(parent_row), guard_column),
+        parent_id = core_execute(_insert_parent(dialect_name, parent.__table__, tuple(parent_row), guard_column,
+                                                unique),
                                  {f"p_{c}": v for c, v in parent_row.items()} | guard_params).scalar()
         if parent_id is not None:
             insert_row(child, {**child_row, link: parent_id})
         return parent_id
     statement = _insert_pair(parent.__table__, tuple(parent_row), child.__table__, tuple(child_row), link,
-                             guard_column)
+                             guard_column, unique)
     params = {f"p_{c}": v for c, v in parent_row.items()} | {f"c_{c}": v for c, v in child_row.items()}
     return core_execute(statement, params | guard_params).scalar()
 
 
 @functools.cache
-def _insert_parent(parent: sa.Table, parent_columns: tuple, guard: sa.Column | None) -> sa.Insert:
-    """INSERT the parent's row (parameters ``p_<column>``), only while ``guard``'s row holds, RETURNING its id."""
+def _insert_parent(dialect_name: str, parent: sa.Table, parent_columns: tuple, guard: sa.Column | None,
+                   unique: tuple[str, ...] | None) -> sa.Executable:
+    """INSERT the parent's row (parameters ``p_<column>``), only while ``guard``'s row holds and no row shares its
+    ``unique`` columns, RETURNING its id. With ``unique`` compiled once into text (an ON CONFLICT clause has no
+    cache key in SQLAlchemy), else a Core statement (which a CTE can hold)."""
+    statement = _parent_insert(dialect_name, parent, parent_columns, guard, unique)
+    return statement if unique is None else compiled_text(statement, dialect_name)
+
+
+def _parent_insert(dialect_name: str, parent: sa.Table, parent_columns: tuple, guard: sa.Column | None,
+                   unique: tuple[str, ...] | None) -> sa.Insert:
     values = [sa.bindparam(f"p_{c}", type_=parent.c[c].type) for c in parent_columns]
+    insert = sa.insert(parent) if unique is None else dialect_insert(dialect_name, parent)
     if guard is None:
-        return sa.insert(parent).values(dict(zip(parent_columns, values, strict=True))).returning(parent.c.id)
-    source = (sa.select(*values).where(guard.table.c.id == sa.bindparam("guard_id"), guard.is_(True))
-              .with_for_update(read=True))
-    return sa.insert(parent).from_select(list(parent_columns), source).returning(parent.c.id)
+        statement = insert.values(dict(zip(parent_columns, values, strict=True)))
+    else:
+        statement = insert.from_select(list(parent_columns), sa.select(*values).where(
+            guard.table.c.id == sa.bindparam("guard_id"), guard.is_(True)).with_for_update(read=True))
+    if unique is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(unique))
+    return statement.returning(parent.c.id)
 
 
 @functools.cache
 def _insert_pair(parent: sa.Table, parent_columns: tuple, child: sa.Table, child_columns: tuple,
-                 link: str, guard: sa.Column | None) -> sa.Select:
-    written = _insert_parent(parent, parent_columns, guard).cte("written")
+                 link: str, guard: sa.Column | None, unique: tuple[str, ...] | None) -> sa.Executable:
+    written = _parent_insert("postgresql", parent, parent_columns, guard, unique).cte("written")
     linked = sa.select(written.c.id, *(sa.bindparam(f"c_{c}", type_=child.c[c].type) for c in child_columns))
     child_insert = sa.insert(child).from_select([link, *child_columns], linked).cte("linked")
-    return sa.select(written.c.id).add_cte(child_insert)
+    statement = sa.select(written.c.id).add_cte(child_insert)
+    return statement if unique is None else compiled_text(statement, "postgresql")
 
 
 _AUTOCOMMIT_BIND = "autocommit_bind"

@@ -28,6 +28,12 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
+def client_key() -> str | None:
+    """The request's Idempotency-Key as the client sent it (``@idempotent`` refused a malformed one), or None: a
+    use case keeps it on the row it writes (an order, a record) so that a re-run finds that row."""
+    return request.headers.get(HEADER)
+
+
 def request_key() -> str:
     """A key for a write's own deduplication (e.g. a ledger entry's): derived from the Idempotency-Key when the
     client sent one, so a request re-run after a crash (see ``claim_key``'s lease) writes the same row again,

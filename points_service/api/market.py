@@ -5,13 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import marshmallow as ma
-from flask import abort, request, send_file, url_for
+from flask import abort, send_file, url_for
 from flask_smorest.fields import Upload
 
 from points_service import ratelimit
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, PointsField, RowId
-from points_service.api.idempotency import HEADER, idempotent
+from points_service.api.idempotency import client_key, idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import acting_member_required, authorize_first, current_principal, login_required
 from points_service.domain.market import catalogue, orders
@@ -199,7 +199,7 @@ def offered_item(item_id):
 @blp.alt_response(503, description="pickup_code_exhausted (retry)")
 def place_order(args):
     """党员下单兑换：同一事务内扣减公益积分（先到期的先用）并占用库存；可带 Idempotency-Key 防重复下单"""
-    return orders.place_order(current_principal(), OrderRequest(**args, request_key=request.headers.get(HEADER)))
+    return orders.place_order(current_principal(), OrderRequest(**args, request_key=client_key()))
 
 
 @blp.route("/me/orders")

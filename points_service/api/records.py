@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import marshmallow as ma
 
 from points_service import ratelimit
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Instant, ItemName, PointsField
-from points_service.api.idempotency import idempotent
+from points_service.api.idempotency import client_key, idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import acting_member_required, authorize_first, current_principal, login_required
 from points_service.api.uploads import own_upload_link
@@ -94,7 +96,7 @@ class RecordSchema(ma.Schema):
 @blp.alt_response(409, description="member_inactive：党员身份已停用")
 def submit_member_record(submission):
     """党员自主上报服务（待审核）；可带 Idempotency-Key 防重复提交"""
-    return records.submit_member_record(current_principal(), submission)
+    return records.submit_member_record(current_principal(), replace(submission, request_key=client_key()))
 
 
 @blp.route("/organizations/<int:org_id>/records", methods=["POST"])
@@ -105,7 +107,8 @@ def submit_member_record(submission):
 @blp.response(201, RecordSchema)
 def submit_organization_record(submission, org_id):
     """部门党组织上报共建成果（项目完成、解决难题、投入资源），由结对社区审核"""
-    return records.submit_organization_record(current_principal(), org_id, submission)
+    return records.submit_organization_record(current_principal(), org_id, replace(submission,
+                                                                                   request_key=client_key()))
 
 
 @blp.route("/records")

@@ -3,7 +3,7 @@
 Same key and same request → the first response, once; same key, other request → 422; same key while
 the first is still running → 409. Only successful responses are kept: a failure (before or during
 execution) releases the key, and the retry runs again — safe, because the writes themselves are
-idempotent in the database (unique check-ins, unique ledger keys).
+idempotent in the database (unique check-ins, unique ledger keys, orders and records unique by the key).
 
 A process killed between the write's commit and the key's completion leaves the key ``in_flight`` for good.
 Such a claim is a lease: older than ``IDEMPOTENCY_LEASE_SECONDS`` (longer than any request may run), the

@@ -182,7 +182,9 @@ class Record(db.Model):
 
     __tablename__ = "records"
     __table_args__ = (sa.Index("ix_records_queue", "route_role", "route_scope_id", "status"),
-                      pending_subject_index("records"))
+                      pending_subject_index("records"),
+                      # A submission retried with its Idempotency-Key is the record it already wrote.
+                      sa.Index("uq_records_submitter_request", "submitted_by_id", "request_key", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject_type: Mapped[SubjectType] = mapped_column(enum_column(SubjectType, "subject_type"))
@@ -201,6 +203,7 @@ class Record(db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_comment: Mapped[str] = mapped_column(sa.String(200), default="")
+    request_key: Mapped[str | None] = mapped_column(sa.String(64))  # the submission's Idempotency-Key
 
     # Not a column: the item's name under the policy a use case just applied to this record, so that its
     # answer need not read the policy again (``api.fields.ItemName``); None on a loaded record.

@@ -41,9 +41,10 @@ def grant(user: User, role: Role, scope_id: int | None) -> User:
 
 
 def submission(item_code: str = "member.self_service_hour", *, hours=2, occurred_at: datetime = YESTERDAY,
-               description: str = "为独居老人代购药品", evidence: tuple[str, ...] = EVIDENCE) -> Submission:
+               description: str = "为独居老人代购药品", evidence: tuple[str, ...] = EVIDENCE,
+               request_key: str | None = None) -> Submission:
     return Submission(item_code=item_code, occurred_at=occurred_at, description=description, evidence=evidence,
-                      hours=None if hours is None else Decimal(str(hours)))
+                      hours=None if hours is None else Decimal(str(hours)), request_key=request_key)
 
 
 def self_report(user: User, item_code: str = "member.self_service_hour", **overrides) -> Record:

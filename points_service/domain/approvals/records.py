@@ -42,6 +42,7 @@ class Submission:
     description: str
     evidence: tuple[str, ...] = ()
     hours: Decimal | None = None
+    request_key: str | None = None  # the Idempotency-Key: a retried submission is the record it wrote
 
 
 def submit_member_record(actor: Principal, submission: Submission, *, now: datetime | None = None) -> Record:
@@ -120,18 +121,31 @@ def _submit(actor: Principal, subject_type: SubjectType, subject_id: int, item: 
         units=submission.hours if item.unit == "hours" else Decimal(1), description=submission.description.strip(),
         evidence=list(submission.evidence), status=RecordStatus.PENDING, route_role=ROUTED_APPROVALS[item.approval],
         route_scope_id=scope_id, submitted_by_id=actor.user_id, submitted_at=now, decided_by_id=None,
-        decided_at=None, decision_comment="",
+        decided_at=None, decision_comment="", request_key=submission.request_key,
     )
     event = approval_event_row("record", "", RecordStatus.PENDING, actor, "", now)
     # The record and its event in one statement where the database can: under ``autocommitted`` (POST
-    # /records) that statement alone commits both. A member's record only while he is active (lifecycle.guard).
+    # /records) that statement alone commits both. A member's record only while he is active (lifecycle.guard);
+    # none when the submitter's request key already wrote one (that record is the answer).
     guard = (ACTIVE_MEMBER, subject_id) if subject_type == SubjectType.MEMBER else None
-    record_id = insert_together(Record, row, ApprovalEvent, event, "target_id", guard=guard)
+    unique = ("submitted_by_id", "request_key") if submission.request_key is not None else None
+    record_id = insert_together(Record, row, ApprovalEvent, event, "target_id", guard=guard, unique=unique)
     if record_id is None:
-        raise MemberInactive()
+        return _submitted_before(actor, submission.request_key)
     record = attach_written(Record(id=record_id, **row))
     record.item_name = item.name
     commit_keeping(record)  # the answer is dumped from it as written: no reload, no second policy read
+    return record
+
+
+def _submitted_before(actor: Principal, request_key: str | None) -> Record:
+    """The record this submitter's ``request_key`` wrote before (a retry whose first answer was lost), as it is
+    now; with none, nothing was written because the member is no longer active."""
+    record = None if request_key is None else db.session.scalar(sa.select(Record).where(
+        Record.submitted_by_id == actor.user_id, Record.request_key == request_key))
+    if record is None:
+        raise MemberInactive()
+    commit_keeping(record)
     return record
 
 

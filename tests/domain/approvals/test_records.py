@@ -17,6 +17,7 @@ from points_service.domain.approvals.records import MAX_EVIDENCE, MAX_RECORD_AGE
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger import reading
 from points_service.domain.ledger.totals import total_of
+from points_service.domain.lifecycle.guard import MemberInactive
 from points_service.models import ApprovalEvent, LedgerEntry, LedgerName, Record, RecordStatus, Role, SubjectType
 from tests.factories import make_department, make_user, make_world
 from tests.factories.records import NOW, as_user, org_record, self_report, submission
@@ -127,6 +128,58 @@ def test_a_pending_record_leaves_the_members_totals_unchanged(world):
     assert after == before
     assert total_of(SubjectType.MEMBER, alice.id, LedgerName.ASSESSMENT, "2026-11").earned == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
+
+
+def records_of(user) -> list[Record]:
+    return list(db.session.scalars(sa.select(Record).where(Record.submitted_by_id == user.id)))
+
+
+def test_a_submission_retried_with_its_request_key_is_the_record_it_wrote(world):
+    alice = world["users"]["alice"]
+    first = self_report(alice, request_key="retry-key-0001")
+    db.session.expire_all()
+    again = self_report(alice, request_key="retry-key-0001", hours=3)  # the retry's body is not looked at again
+    assert again.id == first.id and again.units == Decimal(2) and again.status == RecordStatus.PENDING
+    assert [r.id for r in records_of(alice)] == [first.id]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ApprovalEvent)) == 1  # no second event
+
+
+def test_a_retried_submission_answers_the_record_as_it_is_now(world):
+    alice = world["users"]["alice"]
+    first = self_report(alice, request_key="retry-key-0002")
+    approvals.decide(as_user(world["users"]["secretary"]), f"record:{first.id}", Decision.APPROVE, "", now=NOW)
+    assert self_report(alice, request_key="retry-key-0002").status == RecordStatus.APPROVED
+
+
+def test_other_request_keys_or_none_write_other_records(world):
+    alice = world["users"]["alice"]
+    ids = {self_report(alice, request_key=key).id for key in ("retry-key-000a", "retry-key-000b", None, None)}
+    assert len(ids) == 4 and len(records_of(alice)) == 4
+
+
+def test_a_request_key_is_the_submitters_own(world):
+    """Two accounts may send the same key: each is his own submission."""
+    first = self_report(world["users"]["alice"], request_key="shared-key-0001")
+    second = self_report(world["users"]["bob"], request_key="shared-key-0001")
+    assert first.id != second.id and second.subject_id == world["bob"].id
+
+
+def test_a_deactivated_member_retrying_gets_his_record_back_but_a_new_key_is_refused(world):
+    alice = world["users"]["alice"]
+    first = self_report(alice, request_key="retry-key-0003")
+    world["alice"].is_active = False
+    db.session.commit()
+    assert self_report(alice, request_key="retry-key-0003").id == first.id
+    with pytest.raises(MemberInactive):
+        self_report(alice, request_key="retry-key-0004")
+    assert [r.id for r in records_of(alice)] == [first.id]
+
+
+def test_an_organization_record_retried_with_its_request_key_is_written_once(world):
+    admin = world["users"]["org_admin"]
+    first = org_record(admin, world["finance"], request_key="org-retry-0001")
+    assert org_record(admin, world["finance"], request_key="org-retry-0001").id == first.id
+    assert len(records_of(admin)) == 1
 
 
 # ---------------------------------------------------------------------------------------- organizations
