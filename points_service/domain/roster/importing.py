@@ -16,6 +16,7 @@ from points_service.db import db
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, ServiceError, ValidationFailed
+from points_service.domain.ledger.credit import lock_subjects
 from points_service.domain.roster.plans import (
     CREATED,
     SCHEDULED,
@@ -27,6 +28,7 @@ from points_service.domain.roster.plans import (
     plan_regions,
 )
 from points_service.domain.roster.rows import KINDS, RowError, by_row, parse_sheet, read_table
+from points_service.models import SubjectType
 
 # Per upload: about 10 s of writing on SQLite (enroll_member flushes per member). The CLI has no cap.
 MAX_ROWS = 5_000
@@ -98,6 +100,9 @@ def _report(kind: str, dry_run: bool, steps: list[Step], errors: list[RowError])
 
 
 def _apply(steps: list[Step]) -> None:
+    # The members the file changes are locked first, by id (``lock_subjects``): in the file's order they would
+    # be taken, with their board rows, against a batch approval's order, and the two could deadlock.
+    lock_subjects(SubjectType.MEMBER, [step.member_id for step in steps if step.apply and step.member_id])
     # Each member or code appears once per file, so no step's query needs another step's pending rows;
     # without autoflush, 5,000 transfers take seconds instead of a flush before every lookup.
     with db.session.no_autoflush:

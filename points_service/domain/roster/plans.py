@@ -40,6 +40,7 @@ class Step:
     row: int
     outcome: str
     apply: Callable[[], None] | None = None
+    member_id: int | None = None  # the existing member the step changes: the import locks him before any step
 
 
 class Unresolved(LookupError):
@@ -248,7 +249,8 @@ def _combined(first: Step, then: Step) -> Step:
             first.apply()
         then.apply()
 
-    return Step(first.row, then.outcome if first.outcome == UNCHANGED else UPDATED, apply)
+    return Step(first.row, then.outcome if first.outcome == UNCHANGED else UPDATED, apply,
+                first.member_id or then.member_id)
 
 
 class GridIndexes:
@@ -298,4 +300,4 @@ def _member_step(row: MemberRow, member: Member | None, placement: Placement, ph
         member.name = row.name
         transfer_member(member, *where)  # closes the old affiliation: history keeps where points were earned
 
-    return Step(row.row, UPDATED, update)
+    return Step(row.row, UPDATED, update, member.id)
