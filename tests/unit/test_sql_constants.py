@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from points_service.db import sql_constant
 from points_service.domain import home
-from points_service.domain.access import _grant_statement
+from points_service.domain.access.principals import _grant_statement
 from points_service.domain.boards.keys import ScopeKind
 from points_service.domain.boards.pages import _page_statement
 from points_service.domain.boards.rank import Measure, _own_rank_statement, own_ranks_statement

@@ -1,6 +1,6 @@
 """Reading boards: a page of a leaderboard (with the caller's own place), and a member's ranks in every scope.
 
-Who may view which board (``leaderboard.view`` in ``domain/access.py``): every signed-in user the whole-city
+Who may view which board (``leaderboard.view`` in ``domain/access/rules.py``): every signed-in user the whole-city
 board; a member the boards of the regions he lives in (district, street, community, grid) and of the
 organizations he belongs to (branch, department); community admins the regions they administer; secretaries,
 org admins and HR the organizations they cover; admins every board.
