@@ -6,10 +6,12 @@ its member with his current places, every affiliation with its places' names and
 joined with the home figures and the member's rows on the boards with their ranks (one row per affiliation and
 board). Each part keeps its own shaping function, shared with the views that read it alone.
 
-The figures depend on the policy in force (how long redeemable points stay valid), which the same statement
-reads. So the statement is built with the validity this process last found in force and checks it against the
-version it reads: when a version with another validity has taken effect since, the home screen is read once
-more with it. A stale guess costs one statement, never a wrong figure.
+The figures depend on the policy in force (how long redeemable points stay valid) and, for what expired at last
+month's end but the expiry job has not written yet, on the policies that decide last month's run
+(``settlement.last_expiry_validity``); the same statement reads the three versions' keys. So it is built with
+the validities this process last found and checks them against the versions it reads: when a version with
+another validity has taken effect since, the home screen is read once more with them. A stale guess costs one
+statement, never a wrong figure.
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ from points_service.domain.boards.keys import board_key
 from points_service.domain.boards.pages import home_periods, my_ranks_of
 from points_service.domain.boards.rank import board_params, member_ranks_of_rows, own_ranks_statement
 from points_service.domain.ledger.reading import home_figures, home_query
+from points_service.domain.ledger.settlement import last_expiry_instants, last_expiry_validity
 from points_service.domain.policy import Policy, in_force_key_subquery, policy_of_key
 from points_service.models import Affiliation, Member, Organization, Region, ScopeType, User
 
 _PLACES = {"branch": Organization.__table__, "community": Region.__table__, "grid": Region.__table__}
 _POLICY_KEY = ("version", "checksum", "effective_from")
-# The redeemable validity (months; None: forever) of the version this process last found in force.
-_validity_seen: dict[str, int | None] = {"months": None}
+# The redeemable validity (months; None: forever) of the version this process last found in force, and the
+# validity last month's expiry run applies (None: it expires nothing).
+_validity_seen: dict[str, int | None] = {"months": None, "last_months": None}
+# The versions in force at these instants (bind parameters), besides ``at``: last month's run's (its last
+# instant, this month's start: ``settlement.last_expiry_instants``).
+_LAST_EXPIRY_POLICIES = (("last_instant", "policy_last_instant"), ("month_start", "policy_month_start"))
 
 
 def describe_me(principal: Principal) -> dict:
@@ -47,21 +54,28 @@ def describe_me(principal: Principal) -> dict:
 
 
 def _member_rows(principal: Principal, now) -> list:
-    """The member's statement, read again when the policy in force has another validity than expected."""
-    expected = _validity_seen["months"]
+    """The member's statement, read again when the policies it reads have other validities than expected."""
+    expected = (_validity_seen["months"], _validity_seen["last_months"])
     rows = _read_member(principal, expected, now)
-    in_force = _policy_of(rows[0]).redeemable_expiry.validity_months
-    if in_force != expected:
-        _validity_seen["months"] = in_force
-        rows = _read_member(principal, in_force, now)
+    found = _validities_of(rows[0])
+    if found != expected:
+        _validity_seen.update(months=found[0], last_months=found[1])
+        rows = _read_member(principal, found, now)
     return rows
 
 
-def _read_member(principal: Principal, months: int | None, now) -> list:
-    figures, params = home_query(principal.member_id, months, now)
+def _read_member(principal: Principal, validities: tuple[int | None, int | None], now) -> list:
+    figures, params = home_query(principal.member_id, *validities, now)
     boards = [board_key(period) for period in home_periods(now)]
-    params.update(user_id=principal.user_id, at=now, **board_params(boards))
+    instants = dict(zip((name for name, _ in _LAST_EXPIRY_POLICIES), last_expiry_instants(now), strict=True))
+    params.update(user_id=principal.user_id, at=now, **instants, **board_params(boards))
     return core_execute(_member_statement(figures, len(boards)), params).all()
+
+
+def _validities_of(row) -> tuple[int | None, int | None]:
+    """The validity in force now and the one last month's expiry run applies, from the versions ``row`` read."""
+    last_run = (_policy_of(row, f"{table}_") for _, table in _LAST_EXPIRY_POLICIES)
+    return _policy_of(row).redeemable_expiry.validity_months, last_expiry_validity(*last_run)
 
 
 def _profile(rows: list, principal: Principal) -> dict:
@@ -86,7 +100,12 @@ def _member_statement(figures: sa.Select, boards: int) -> sa.Select:
     profile = _profile_select().subquery("profile")
     figures_row, rank_rows = figures.subquery("figures"), own_ranks_statement(boards).subquery("ranks")
     joined = profile.join(figures_row, sa.true()).outerjoin(rank_rows, sa.true())
-    return (sa.select(profile, figures_row, rank_rows).select_from(joined)
+    keys = []
+    for at, name in _LAST_EXPIRY_POLICIES:
+        policy = in_force_key_subquery(at, name)
+        joined = joined.outerjoin(policy, sa.true())
+        keys += [policy.c[column].label(f"{name}_{column}") for column in _POLICY_KEY]
+    return (sa.select(profile, figures_row, *keys, rank_rows).select_from(joined)
             .order_by(profile.c.valid_from, profile.c.affiliation_id, rank_rows.c.board))
 
 
@@ -117,8 +136,8 @@ def _profile_select() -> sa.Select:
     return sa.select(*columns).select_from(joined).where(users.c.id == sa.bindparam("user_id"))
 
 
-def _policy_of(row) -> Policy:
-    key = tuple(row._mapping[f"policy_{name}"] for name in _POLICY_KEY)
+def _policy_of(row, prefix: str = "policy_") -> Policy:
+    key = tuple(row._mapping[f"{prefix}{name}"] for name in _POLICY_KEY)
     return policy_of_key(None if key[0] is None else key)
 
 

@@ -14,7 +14,13 @@ from points_service.domain.annual.settlement import settle_year_job
 from points_service.domain.boards.upkeep import audit_boards_job
 from points_service.domain.checkin.consequences import settle_activity_consequences
 from points_service.domain.exports.files import annual_export_job
-from points_service.domain.ledger.settlement import EXPIRY_PERIOD, decay_standing, expire_redeemable, reset_assessment
+from points_service.domain.ledger.settlement import (
+    EXPIRY_JOB,
+    EXPIRY_PERIOD,
+    decay_standing,
+    expire_redeemable,
+    reset_assessment,
+)
 from points_service.domain.lifecycle.due import apply_due_changes
 from points_service.domain.market.orders import expire_uncollected
 from points_service.domain.notifications.delivery import deliver_job
@@ -56,7 +62,7 @@ def _expiry_kind(policy: Policy) -> str | None:
 JOBS: tuple[JobSpec, ...] = (
     JobSpec("standing_decay", "活跃指数衰减", {"day": 1, "hour": 0, "minute": 10}, _decay_kind, decay_standing),
     JobSpec("assessment_reset", "考核积分定期清零", {"day": 1, "hour": 0, "minute": 20}, _reset_kind, reset_assessment),
-    JobSpec("redeemable_expiry", "公益积分过期", {"day": 1, "hour": 0, "minute": 30}, _expiry_kind, expire_redeemable),
+    JobSpec(EXPIRY_JOB, "公益积分过期", {"day": 1, "hour": 0, "minute": 30}, _expiry_kind, expire_redeemable),
     JobSpec("activity_consequences", "活动缺席与未签退扣分（前一天结束的活动）", {"hour": 1, "minute": 0},
             lambda _policy: PeriodKind.DAY, settle_activity_consequences),
     # Yearly, but fired monthly (the scheduler looks back 40 days): January 1st settles, later firings find

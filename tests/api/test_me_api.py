@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from points_service.db import db, utcnow
 from points_service.domain import home
 from points_service.domain.ledger.credit import award
-from points_service.domain.periods import to_rfc3339
+from points_service.domain.ledger.reading import home_summary
+from points_service.domain.ledger.settlement import expire_redeemable, expiry_window
+from points_service.domain.periods import PeriodKind, period_containing, to_rfc3339
+from points_service.domain.policy import policy_in_force
 from points_service.domain.structure import transfer_member
-from points_service.models import LedgerName
+from points_service.models import JobRun, JobRunStatus, LedgerName
 from tests.factories import auth_header, make_world
 from tests.factories.boards import entry
 from tests.factories.ledger import install_policy, member_fact
+from tests.factories.market import fund
+
+
+def expiring_this_month():
+    """An instant whose redeemable credit expires at this month's end under 12 months' validity (the default)."""
+    return expiry_window(period_containing(utcnow(), PeriodKind.MONTH).previous(), 12)[0] + timedelta(hours=1)
 
 
 def me_of(client, user) -> dict:
@@ -69,7 +80,7 @@ def test_a_member_without_points_gets_zero_figures_and_is_on_no_board(client):
 def test_the_home_screen_uses_the_policy_version_in_force_now(client):
     """GET /me reads the in-force version's key with the account; a later version without expiry wins."""
     world = make_world()
-    award(member_fact(world["alice"], "member.micro_wish"), at=utcnow() - timedelta(days=800))
+    award(member_fact(world["alice"], "member.micro_wish"), at=expiring_this_month())
     user = world["users"]["alice"]
     assert me_of(client, user)["points"]["expiring"]["points"] == 5  # version 1: 12 months' validity
 
@@ -109,7 +120,7 @@ def test_get_me_reads_again_once_when_a_version_with_another_validity_takes_effe
                                                                                     monkeypatch):
     """The statement is built with the validity last found in force and reads the version in force with it."""
     world = make_world()
-    award(member_fact(world["alice"], "member.micro_wish"), at=utcnow() - timedelta(days=800))
+    award(member_fact(world["alice"], "member.micro_wish"), at=expiring_this_month())
     db.session.commit()
     headers = auth_header(world["users"]["alice"])
     monkeypatch.setitem(home._validity_seen, "months", None)  # as a fresh process: no version seen yet
@@ -131,3 +142,64 @@ def test_get_me_reads_again_once_when_a_version_with_another_validity_takes_effe
     assert expiring_and_statements() == (5, 2)
     install_policy(effective_from=utcnow() - timedelta(minutes=3))  # the same validity: no second read
     assert expiring_and_statements() == (5, 3)
+
+
+def redeemable_and_expiring(client, user) -> tuple:
+    points = me_of(client, user)["points"]
+    return points["redeemable"], points["expiring"]["points"]
+
+
+def expire_last_month(policy) -> None:
+    expire_redeemable(period_containing(utcnow(), PeriodKind.MONTH).previous(), policy)
+    db.session.commit()
+
+
+def test_points_expired_at_last_months_end_leave_the_home_screen_before_the_expiry_job_writes_them(client):
+    """Between a month's end and the expiry job's run (day 1, 00:30, or later after downtime) orders cannot spend
+    what expired; the home screen does not show it as redeemable or as expiring this month either."""
+    policy = install_policy()
+    world = make_world()
+    fund(world["alice"], 10, at=utcnow() - timedelta(days=500))  # expired at the end of last month
+    fund(world["alice"], 4, at=expiring_this_month())
+    fund(world["alice"], 6)
+    user = world["users"]["alice"]
+
+    assert redeemable_and_expiring(client, user) == (10, 4)
+    expire_last_month(policy)
+    assert redeemable_and_expiring(client, user) == (10, 4)  # written now: not held back twice
+    assert home_summary(world["alice"].id)["redeemable"] == 10
+
+
+@pytest.mark.parametrize(("last_months", "this_months", "redeemable"), [
+    (12, 6, 10),  # valid under last month's policy: last month's run expires nothing
+    (6, 12, 0),  # expired under last month's policy: held back until the job writes it, then gone
+], ids=["validity-shortened", "validity-lengthened"])
+def test_what_the_home_screen_holds_back_follows_the_expired_months_own_policy(client, last_months, this_months,
+                                                                              redeemable):
+    month = period_containing(utcnow(), PeriodKind.MONTH)
+    install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=last_months))
+    install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=this_months),
+                   effective_from=month.start)
+    world = make_world()
+    fund(world["alice"], 10, at=utcnow() - timedelta(days=250))  # within 12 months of last month's end, not 6
+    user = world["users"]["alice"]
+
+    assert me_of(client, user)["points"]["redeemable"] == redeemable
+    assert home_summary(world["alice"].id)["redeemable"] == redeemable
+    expire_last_month(policy_in_force(month.previous().last_instant))
+    assert me_of(client, user)["points"]["redeemable"] == redeemable
+
+
+@pytest.mark.parametrize(("status", "held"), [(JobRunStatus.SUCCEEDED, False), (JobRunStatus.FAILED, True)])
+def test_only_a_succeeded_run_of_last_months_expiry_job_settles_it_for_everyone(client, status, held):
+    """The job's run answers for every member at once (most have nothing to expire and get no entry); a run that
+    failed wrote nothing, so what expired is still held back."""
+    install_policy()
+    world = make_world()
+    fund(world["alice"], 10, at=utcnow() - timedelta(days=500))  # expired at the end of last month
+    fund(world["alice"], 6)
+    last_month = period_containing(utcnow(), PeriodKind.MONTH).previous()
+    db.session.add(JobRun(job_id="redeemable_expiry", period=last_month.key, status=status))
+    db.session.commit()
+
+    assert me_of(client, world["users"]["alice"])["points"]["redeemable"] == (6 if held else 16)

@@ -103,5 +103,5 @@ def test_the_home_screens_pending_count_repeats_the_index_predicate_literally():
     """A bound parameter (``status = $1``) would keep a prepared statement's generic plan off the partial index."""
     from points_service.domain.ledger.reading import _home_statement
 
-    sql = str(_home_statement(True).compile(dialect=sa.dialects.postgresql.dialect()))
+    sql = str(_home_statement(True, True).compile(dialect=sa.dialects.postgresql.dialect()))
     assert sql.count("status = 'pending'") == 2

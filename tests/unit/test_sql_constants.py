@@ -37,10 +37,11 @@ def test_anything_but_a_plain_constant_is_refused(value):
 
 
 def test_get_me_sends_only_the_caller_the_clock_and_the_periods_as_parameters():
-    figures, _ = home_query(1, 12, home.utcnow())
+    figures, _ = home_query(1, 12, 12, home.utcnow())
     compiled = home._member_statement(figures, 2).compile(dialect=postgresql.dialect())
     assert set(compiled.params) == {"user_id", "at", "member_id", "month", "quarter", "year", "threshold", "cutoff",
-                                    "board_0", "board_1"}
+                                    "board_0", "board_1", "last_instant", "month_start", "unsettled_threshold",
+                                    "unsettled_cutoff", "expiry_key", "expiry_period"}
     assert "POSTCOMPILE" not in str(compiled)  # no expanding IN: the text is the same on every call
 
 

@@ -12,7 +12,15 @@ import sqlalchemy as sa
 
 from points_service.db import cents, core_execute, db, from_cents, sql_constant, utcnow
 from points_service.domain.access import Principal
-from points_service.domain.ledger.settlement import expiring_amount, expiring_sums_sql, expiry_window
+from points_service.domain.ledger.settlement import (
+    expiring_amount,
+    expiring_sums_sql,
+    expiry_window,
+    last_expiry_instants,
+    last_expiry_validity,
+    unsettled_expiry_sql,
+    unsettled_params_under,
+)
 from points_service.domain.ledger.totals import total_of
 from points_service.domain.lifecycle.membership import placed_at
 from points_service.domain.periods import Period, PeriodKind, period_containing
@@ -109,40 +117,49 @@ def home_summary(member_id: int, now: datetime | None = None) -> dict:
     scan), the pending count, and what the expiry run at the end of this month will take."""
     now = now or utcnow()
     months = policy_for_reading(now).redeemable_expiry.validity_months
-    statement, params = home_query(member_id, months, now)
+    last_months = last_expiry_validity(*(policy_for_reading(instant) for instant in last_expiry_instants(now)))
+    statement, params = home_query(member_id, months, last_months, now)
     return home_figures(core_execute(statement, params).one(), now)
 
 
-def home_query(member_id: int, months: int | None, now: datetime) -> tuple[sa.Select, dict]:
+def home_query(member_id: int, months: int | None, last_months: int | None,
+               now: datetime) -> tuple[sa.Select, dict]:
     """The home figures' statement and its parameters, for a policy whose redeemable points stay valid
-    ``months`` (None: forever). GET /me runs it inside its one statement."""
+    ``months`` (None: forever) and last month's expiry run with the validity ``last_months`` (None: it expires
+    nothing; ``settlement.last_expiry_validity``). GET /me runs it inside its one statement."""
     keys = {kind: period_containing(now, PeriodKind(kind)).key for kind in ("month", "quarter", "year")}
-    window = {} if months is None else dict(zip(("threshold", "cutoff"),
-                                                expiry_window(period_containing(now, PeriodKind.MONTH), months),
-                                                strict=True))
-    return _home_statement(months is not None), {"member_id": member_id, **keys, **window}
+    window = {}
+    if months is not None:
+        window = dict(zip(("threshold", "cutoff"), expiry_window(period_containing(now, PeriodKind.MONTH), months),
+                          strict=True))
+    if last_months is not None:
+        window.update(unsettled_params_under((SubjectType.MEMBER.value, member_id), now, last_months))
+    return _home_statement(months is not None, last_months is not None), {"member_id": member_id, **keys, **window}
 
 
 def home_figures(row, now: datetime) -> dict:
-    """The figures of a row of ``home_query``'s statement."""
+    """The figures of a row of ``home_query``'s statement. What expired at last month's end but the expiry job
+    has not written yet is neither redeemable nor expiring again (orders do not spend it either)."""
     expiring = "old_credits" in row._fields
+    held = row.unsettled if "unsettled" in row._fields else 0
     return {
         **{kind: from_cents(getattr(row, kind)) for kind in ("month", "quarter", "year")},
         "standing": from_cents(row.standing),
-        "redeemable": from_cents(row.redeemable),
+        "redeemable": from_cents((row.redeemable or 0) - held),
         "pending": row.pending_records + row.pending_reports,
         "open_orders": row.open_orders,
         "unread_messages": row.unread_messages,
-        "expiring": {"points": expiring_amount(row.old_credits, row.debits) if expiring else Decimal(0),
+        "expiring": {"points": expiring_amount(row.old_credits, row.debits - held) if expiring else Decimal(0),
                      "on": period_containing(now, PeriodKind.MONTH).end},
         "labels": LABELS,
     }
 
 
 @functools.cache
-def _home_statement(with_expiry: bool) -> sa.Select:
-    """Bind parameters ``member_id``, ``month``, ``quarter``, ``year`` (period keys) and, with the expiry,
-    ``threshold`` and ``cutoff``; amounts in hundredths."""
+def _home_statement(with_expiry: bool, with_unsettled: bool) -> sa.Select:
+    """Bind parameters ``member_id``, ``month``, ``quarter``, ``year`` (period keys), with the expiry
+    ``threshold`` and ``cutoff``, and with what last month's run has not written yet those of
+    ``unsettled_params_under``; amounts in hundredths."""
     member = sa.bindparam("member_id")
 
     def total(ledger: LedgerName, period, *columns) -> sa.ScalarSelect:
@@ -159,6 +176,8 @@ def _home_statement(with_expiry: bool) -> sa.Select:
                                                               PointTotal.settled)
     old_credits, debits = expiring_sums_sql(sql_constant(SubjectType.MEMBER), member)
     expiry = (old_credits.label("old_credits"), debits.label("debits")) if with_expiry else ()
+    if with_unsettled:
+        expiry += (unsettled_expiry_sql(sql_constant(SubjectType.MEMBER), member).label("unsettled"),)
     return sa.select(
         *(total(LedgerName.ASSESSMENT, sa.bindparam(kind), *net).label(kind) for kind in ("month", "quarter", "year")),
         total(LedgerName.STANDING, sql_constant(ALL_TIME), *balance).label("standing"),

@@ -22,6 +22,8 @@ from points_service.models import (
     ALL_TIME,
     SCORING_KINDS,
     EntryKind,
+    JobRun,
+    JobRunStatus,
     LedgerEntry,
     LedgerName,
     PointTotal,
@@ -31,6 +33,7 @@ from points_service.models import (
 ZERO = Decimal(0)
 Subject = tuple[str, int]
 EXPIRY_PERIOD = PeriodKind.MONTH  # redeemable points expire at the end of a month (the job's period)
+EXPIRY_JOB = "redeemable_expiry"  # the job that writes it (jobs/schedule.py)
 
 
 def _balances(ledger: LedgerName) -> dict[Subject, Decimal]:
@@ -132,11 +135,12 @@ def _expiry_filters(threshold, cutoff) -> tuple[list, list]:
             [sa.or_(cents(LedgerEntry.points) < zero, LedgerEntry.kind == reversal), LedgerEntry.credited_at < cutoff])
 
 
-def expiring_sums_sql(subject_type, subject_id) -> tuple[sa.ScalarSelect, sa.ScalarSelect]:
+def expiring_sums_sql(subject_type, subject_id, threshold: str = "threshold",
+                      cutoff: str = "cutoff") -> tuple[sa.ScalarSelect, sa.ScalarSelect]:
     """For one subject, the old credits and the debits (hundredths) the expiry nets, as scalar subqueries with
-    bind parameters ``threshold`` and ``cutoff`` (``expiry_window``): the home screen reads them with its
+    bind parameters named ``threshold`` and ``cutoff`` (``expiry_window``): the home screen reads them with its
     totals. ``expiring_amount`` of the two is what ``_expiring`` would give."""
-    credits, spent = _expiry_filters(sa.bindparam("threshold"), sa.bindparam("cutoff"))
+    credits, spent = _expiry_filters(sa.bindparam(threshold), sa.bindparam(cutoff))
 
     def total(filters) -> sa.ScalarSelect:
         return sa.select(sa.func.coalesce(sa.func.sum(cents(LedgerEntry.points)), sql_constant(0))).where(
@@ -147,26 +151,49 @@ def expiring_sums_sql(subject_type, subject_id) -> tuple[sa.ScalarSelect, sa.Sca
 
 def unsettled_expiry_sql(subject_type, subject_id) -> sa.ColumnElement:
     """What expired at the end of the last expiry period but the job has not written yet (hundredths; binds
-    ``threshold``, ``cutoff`` and ``expiry_key`` of ``unsettled_expiry_params``). Points expire at the cutoff,
-    whenever the job runs (day 1, 00:30, or later after downtime): what may be spent meanwhile is the balance
-    less this. The job nets every debit before the cutoff against the old credits, earlier expiries included,
-    so the last period's amount covers any period whose run was missed."""
-    old_credits, debits = expiring_sums_sql(subject_type, subject_id)
+    ``unsettled_threshold``, ``unsettled_cutoff`` and ``expiry_key`` of ``unsettled_expiry_params``). Points
+    expire at the cutoff, whenever the job runs (day 1, 00:30, or later after downtime): what may be spent
+    meanwhile is the balance less this. The job nets every debit before the cutoff against the old credits,
+    earlier expiries included, so the last period's amount covers any period whose run was missed."""
+    old_credits, debits = expiring_sums_sql(subject_type, subject_id, "unsettled_threshold", "unsettled_cutoff")
+    # The job's run having succeeded answers for every subject (most have nothing to expire, so no entry of
+    # theirs says so) before any sum is read; the entry's key answers for a run of the job's function alone.
+    settled = sa.exists().where(JobRun.job_id == sql_constant(EXPIRY_JOB),
+                                JobRun.period == sa.bindparam("expiry_period"),
+                                JobRun.status == sql_constant(JobRunStatus.SUCCEEDED))
     written = sa.exists().where(LedgerEntry.idempotency_key == sa.bindparam("expiry_key"))
     net, zero = old_credits + debits, sql_constant(0)
-    return sa.case((written, zero), (net > zero, net), else_=zero)
+    return sa.case((settled, zero), (written, zero), (net > zero, net), else_=zero)
 
 
 def unsettled_expiry_params(subject: Subject, at: datetime) -> dict | None:
-    """The parameters of ``unsettled_expiry_sql`` at ``at``; None when last month's run expires nothing. As the
-    job decides: it runs when the policy in force as the month ends has an expiry (the scheduler asks at 00:30;
-    a version taking effect in between is not seen here), with the validity of the month's own policy."""
+    """The parameters of ``unsettled_expiry_sql`` at ``at``; None when last month's run expires nothing."""
+    instants = last_expiry_instants(at)
+    months = last_expiry_validity(*(policy_in_force(instant) for instant in instants))
+    return None if months is None else unsettled_params_under(subject, at, months)
+
+
+def last_expiry_instants(at: datetime) -> tuple[datetime, datetime]:
+    """The two instants whose policies decide last month's expiry run (``last_expiry_validity``): the month's
+    last instant and the next month's start."""
     period = period_containing(at, EXPIRY_PERIOD).previous()
-    months = policy_in_force(period.last_instant).redeemable_expiry.validity_months
-    if months is None or policy_in_force(period.end).redeemable_expiry.validity_months is None:
+    return period.last_instant, period.end
+
+
+def last_expiry_validity(at_last_instant: Policy, at_end: Policy) -> int | None:
+    """The validity (months) last month's expiry run applies, None when it expires nothing. As the job decides:
+    it runs when the policy in force as the month ends has an expiry (the scheduler asks at 00:30; a version
+    taking effect in between is not seen here), with the validity of the month's own policy."""
+    if at_end.redeemable_expiry.validity_months is None:
         return None
+    return at_last_instant.redeemable_expiry.validity_months
+
+
+def unsettled_params_under(subject: Subject, at: datetime, months: int) -> dict:
+    """``unsettled_expiry_params`` for last month's run with a validity of ``months``."""
+    period = period_containing(at, EXPIRY_PERIOD).previous()
     threshold, cutoff = expiry_window(period, months)
-    return {"threshold": threshold, "cutoff": cutoff,
+    return {"unsettled_threshold": threshold, "unsettled_cutoff": cutoff, "expiry_period": period.key,
             "expiry_key": settlement_key(EntryKind.EXPIRY, subject, LedgerName.REDEEMABLE, period)}
 
 
@@ -174,7 +201,7 @@ def expiring_amount(old_credits: int, debits: int) -> Decimal:
     return max(from_cents(old_credits + debits), ZERO)
 
 
-def expire_redeemable(period: Period, policy: Policy, job_id: str = "redeemable_expiry") -> dict:
+def expire_redeemable(period: Period, policy: Policy, job_id: str = EXPIRY_JOB) -> dict:
     """Oldest first: what was credited before the validity threshold and not yet spent expires."""
     months = policy.redeemable_expiry.validity_months
     if months is None:

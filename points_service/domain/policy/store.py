@@ -93,9 +93,9 @@ def ensure_policy_seeded() -> bool:
 
 
 @functools.cache
-def _in_force_statement() -> sa.Select:
+def _in_force_statement(at: str = "at") -> sa.Select:
     return (sa.select(PolicyVersion.version, PolicyVersion.checksum, PolicyVersion.effective_from)
-            .where(PolicyVersion.effective_from <= sa.bindparam("at"))
+            .where(PolicyVersion.effective_from <= sa.bindparam(at))
             .order_by(PolicyVersion.effective_from.desc(), PolicyVersion.version.desc())
             .limit(sql_constant(1)))
 
@@ -154,10 +154,11 @@ def policy_for_reading(at: datetime) -> Policy:
     return policy_of_key(_in_force_key(at))
 
 
-def in_force_key_subquery() -> sa.Subquery:
-    """The in-force version's key (``version``, ``checksum``, ``effective_from``; bind parameter ``at``) as a
-    derived table, for a read that fetches it with its other rows in one statement (GET /me)."""
-    return _in_force_statement().subquery("policy_in_force")
+def in_force_key_subquery(at: str = "at", name: str = "policy_in_force") -> sa.Subquery:
+    """The key (``version``, ``checksum``, ``effective_from``) of the version in force at the bind parameter
+    ``at`` as a derived table ``name``, for a read that fetches it with its other rows in one statement (GET
+    /me)."""
+    return _in_force_statement(at).subquery(name)
 
 
 def policy_of_key(key) -> Policy:
