@@ -105,28 +105,28 @@ def upsert(model, rows: list[dict], conflict: tuple[str, ...], updates: Callable
 
 _DIALECTS = {"postgresql": (postgresql.insert, postgresql.dialect), "sqlite": (sqlite.insert, sqlite.dialect)}
 _upserts: dict[tuple, sa.TextClause | sa.TextualSelect] = {}
-
-
-def dialect_insert(dialect_name: str, table: sa.Table):
-    """The dialect's own INSERT on ``table`` (``on_conflict_do_nothing`` and the like); compile what is built on
-    it once with ``compiled_text``."""
-    return _DIALECTS[dialect_name][0](table)
 MAX_CACHED_UPSERT_ROWS = 64
+
+
+def dialect_insert(dialect_name: str, table):
+    """The dialect's own INSERT on ``table`` (a table or a model: ``on_conflict_do_nothing`` and the like);
+    compile what is built on it once with ``compiled_text``."""
+    return _DIALECTS[dialect_name][0](table)
 
 
 def _upsert_text(dialect_name: str, model, conflict: tuple[str, ...], columns: tuple[str, ...], n: int | None,
                  updates: Callable[[Any], dict], returning: tuple[str, ...]) -> sa.TextClause | sa.TextualSelect:
     """The upsert compiled to text: rows from ``unnest`` of one array per column when ``n`` is None (PostgreSQL),
     else ``n`` rows of VALUES."""
-    insert, table = _DIALECTS[dialect_name][0], model.__table__
+    table = model.__table__
     types = {}
     if n is None:  # the arrays' types are given to the text below; here they would render casts text() misreads
         types = {f"c_{c}": postgresql.ARRAY(table.c[c].type) for c in columns}
         rows = sa.func.unnest(*(sa.bindparam(name) for name in types))
-        statement = insert(model).from_select(list(columns), sa.select(
+        statement = dialect_insert(dialect_name, model).from_select(list(columns), sa.select(
             rows.table_valued(*columns).render_derived(with_types=False)))
     else:
-        statement = insert(model).values(
+        statement = dialect_insert(dialect_name, model).values(
             [{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(n)])
     statement = statement.on_conflict_do_update(index_elements=list(conflict), set_=updates(statement.excluded))
     if returning:
@@ -154,9 +154,9 @@ def insert_unless_exists(model, row: dict, conflict: tuple[str, ...] | None) -> 
     shape = (dialect_name, model, conflict, columns)
     statement = _inserts.get(shape)
     if statement is None:
-        insert, table = _DIALECTS[dialect_name][0], model.__table__
+        table = model.__table__
         statement = _inserts[shape] = compiled_text(
-            insert(model).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
+            dialect_insert(dialect_name, model).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
             .on_conflict_do_nothing(index_elements=list(conflict) if conflict else None).returning(table.c.id),
             dialect_name)
     return core_execute(statement, row).scalar()
@@ -173,10 +173,10 @@ def insert_rows_unless_exist(model, rows: list[dict], conflict: str) -> dict:
     shape = (dialect_name, model, conflict, columns, len(rows))
     statement = _inserts.get(shape)
     if statement is None:
-        insert, table = _DIALECTS[dialect_name][0], model.__table__
+        table = model.__table__
+        values = [{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns} for i in range(len(rows))]
         statement = compiled_text(
-            insert(model).values([{c: sa.bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns}
-                                  for i in range(len(rows))])
+            dialect_insert(dialect_name, model).values(values)
             .on_conflict_do_nothing(index_elements=[conflict]).returning(table.c.id, table.c[conflict]),
             dialect_name)
         if len(rows) <= MAX_CACHED_UPSERT_ROWS:

@@ -74,7 +74,7 @@ def _read_member(principal: Principal, validities: tuple[int | None, int | None]
 
 def _validities_of(row) -> tuple[int | None, int | None]:
     """The validity in force now and the one last month's expiry run applies, from the versions ``row`` read."""
-    last_run = (_policy_of(row, f"{table}_") for _, table in _LAST_EXPIRY_POLICIES)
+    last_run = (_policy_of(row, f"{name}_") for _, name in _LAST_EXPIRY_POLICIES)
     return _policy_of(row).redeemable_expiry.validity_months, last_expiry_validity(*last_run)
 
 

@@ -34,7 +34,7 @@ from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ServiceError, ValidationFailed
-from points_service.domain.ledger.credit import Fact, credit, lock_subject
+from points_service.domain.ledger.credit import Fact, credit, lock_subjects
 from points_service.domain.ledger.reading import item_names
 from points_service.models import (
     TERMINAL_RECORD_STATUSES,
@@ -335,12 +335,11 @@ def _apply(actor: Principal, targets: Iterable[Record | Activity], decision: Dec
         raise ValidationFailed({field: ["驳回须填写理由" if decision == Decision.REJECT else "请说明需要补充的内容"]})
     targets = list(targets)
     try:
-        # The records' subjects first, in one order (``lock_subject``: as his deactivation, which then closes his
+        # The records' subjects first, in one order (``lock_subjects``: as his deactivation, which then closes his
         # records, locks him), then every state change, then the credits. Every decision, not only an approval:
         # a rejection's notice names the member (a foreign key, so a share lock on his row) after the records'
         # rows are held, which waited in a cycle with an approval holding him and waiting for those records.
-        for subject in sorted({(t.subject_type, t.subject_id) for t in targets if isinstance(t, Record)}):
-            lock_subject(*subject)
+        lock_subjects((t.subject_type, t.subject_id) for t in targets if isinstance(t, Record))
         for target in targets:
             try:
                 _move(actor, target, decision, comment, now)

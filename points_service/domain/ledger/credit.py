@@ -14,6 +14,7 @@ that slips past the check (SQLite has no row locks) ends as "already credited", 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -91,10 +92,11 @@ def lock_subject(subject_type: SubjectType, subject_id: int):
     return locked[key]
 
 
-def lock_subjects(subject_type: SubjectType, subject_ids) -> None:
-    """``lock_subject`` for several, by id: the order every writer holding several subjects takes them in (a
-    batch approval, the member-changes job, the roster import), so no two of them wait on each other in a cycle."""
-    for subject_id in sorted(set(subject_ids)):
+def lock_subjects(subjects: Iterable[tuple[SubjectType, int]]) -> None:
+    """``lock_subject`` for several ``(subject type, id)``, sorted: the order every writer holding several subjects
+    takes them in (a batch of decisions, the roster import; the member-changes job applies its changes in it), so
+    no two of them wait on each other in a cycle."""
+    for subject_type, subject_id in sorted(set(subjects)):
         lock_subject(subject_type, subject_id)
 
 

@@ -102,7 +102,7 @@ def _report(kind: str, dry_run: bool, steps: list[Step], errors: list[RowError])
 def _apply(steps: list[Step]) -> None:
     # The members the file changes are locked first, by id (``lock_subjects``): in the file's order they would
     # be taken, with their board rows, against a batch approval's order, and the two could deadlock.
-    lock_subjects(SubjectType.MEMBER, [step.member_id for step in steps if step.apply and step.member_id])
+    lock_subjects((SubjectType.MEMBER, step.member_id) for step in steps if step.apply and step.member_id)
     # Each member or code appears once per file, so no step's query needs another step's pending rows;
     # without autoflush, 5,000 transfers take seconds instead of a flush before every lookup.
     with db.session.no_autoflush:
