@@ -141,7 +141,8 @@ def _forget_in_force_spans(session, transaction) -> None:
 def policy_in_force(at: datetime) -> Policy:
     """The stored version with the greatest ``effective_from`` <= ``at`` (the later version on a tie)."""
     found = _in_force_key_in_transaction(at)
-    if found is None and ensure_policy_seeded():
+    if found is None:  # read again even when another process seeded it since the read, not only when we did
+        ensure_policy_seeded()
         found = _in_force_key_in_transaction(at)
     if found is None:
         raise NotFound(f"{to_rfc3339(at)} 时没有生效的积分政策", code="policy_not_found")
@@ -169,7 +170,8 @@ def policy_of_key(key) -> Policy:
 def policy_version(version: int) -> Policy:
     """One stored version by number; version 1 exists as soon as anything asks for it."""
     row = db.session.scalar(sa.select(PolicyVersion).where(PolicyVersion.version == version))
-    if row is None and version == 1 and ensure_policy_seeded():
+    if row is None and version == 1:  # as in policy_in_force: another process may have seeded it meanwhile
+        ensure_policy_seeded()
         row = db.session.scalar(sa.select(PolicyVersion).where(PolicyVersion.version == version))
     if row is None:
         raise NotFound(f"积分政策第 {version} 版不存在", code="policy_not_found")

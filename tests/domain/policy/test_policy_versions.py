@@ -21,6 +21,7 @@ from points_service.domain.policy import (
     policy_in_force,
     policy_version,
     publish_policy_version,
+    store,
 )
 from points_service.domain.policy.store import SEED_EFFECTIVE_FROM
 from points_service.models import AuditEntry, PolicyVersion
@@ -114,6 +115,20 @@ def test_a_version_stored_after_a_transaction_read_the_policy_is_seen_by_the_nex
     publish_policy_version(admin, document_with_hour_points(2), starts)  # commits
     assert policy_in_force(starts).version == 2
     assert policy_in_force(utcnow()).version == 1
+
+
+@pytest.mark.parametrize("lookup", [lambda: policy_in_force(utcnow()), lambda: policy_version(1)],
+                         ids=["in force", "by number"])
+def test_a_first_lookup_finds_version_one_that_another_process_seeded_after_it_looked(app, monkeypatch,
+                                                                                     lookup):
+    seed = store.ensure_policy_seeded
+
+    def seeded_meanwhile_by_another_process() -> bool:
+        seed()  # the row exists now, but this call is not the one that stored it
+        return False
+
+    monkeypatch.setattr(store, "ensure_policy_seeded", seeded_meanwhile_by_another_process)
+    assert lookup().version == 1
 
 
 def test_before_the_seed_date_no_policy_is_in_force(app):
