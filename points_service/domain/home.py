@@ -10,8 +10,8 @@ The figures depend on the policy in force (how long redeemable points stay valid
 month's end but the expiry job has not written yet, on the policies that decide last month's run
 (``settlement.last_expiry_validity``); the same statement reads the three versions' keys. So it is built with
 the validities this process last found and checks them against the versions it reads: when a version with
-another validity has taken effect since, the home screen is read once more with them. A stale guess costs one
-statement, never a wrong figure.
+another validity has taken effect since, the home screen is read again with them (and again, should yet another
+version be published between the two reads). A stale guess costs one statement, never a wrong figure.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from points_service.domain.access import Principal
 from points_service.domain.boards.keys import board_key
 from points_service.domain.boards.pages import home_periods, my_ranks_of
 from points_service.domain.boards.rank import board_params, member_ranks_of_rows, own_ranks_statement
+from points_service.domain.errors import ServiceUnavailable
 from points_service.domain.ledger.reading import home_figures, home_query
 from points_service.domain.ledger.settlement import last_expiry_instants, last_expiry_validity
 from points_service.domain.policy import Policy, in_force_key_subquery, policy_of_key
@@ -38,6 +39,8 @@ _validity_seen: dict[str, int | None] = {"months": None, "last_months": None}
 # The versions in force at these instants (bind parameters), besides ``at``: last month's run's (its last
 # instant, this month's start: ``settlement.last_expiry_instants``).
 _LAST_EXPIRY_POLICIES = (("last_instant", "policy_last_instant"), ("month_start", "policy_month_start"))
+# Each read after the second needs yet another version published in the milliseconds between two statements.
+_READS_AT_MOST = 4
 
 
 def describe_me(principal: Principal) -> dict:
@@ -54,14 +57,17 @@ def describe_me(principal: Principal) -> dict:
 
 
 def _member_rows(principal: Principal, now) -> list:
-    """The member's statement, read again when the policies it reads have other validities than expected."""
+    """The member's statement, read again while the policies it reads have other validities than it was built
+    with: a version published between two reads (effective up to the publish slack before it) changes them."""
     expected = (_validity_seen["months"], _validity_seen["last_months"])
-    rows = _read_member(principal, expected, now)
-    found = _validities_of(rows[0])
-    if found != expected:
+    for _ in range(_READS_AT_MOST):
+        rows = _read_member(principal, expected, now)
+        found = _validities_of(rows[0])
+        if found == expected:
+            return rows
         _validity_seen.update(months=found[0], last_months=found[1])
-        rows = _read_member(principal, found, now)
-    return rows
+        expected = found
+    raise ServiceUnavailable("积分政策正在更新，请稍后再试")
 
 
 def _read_member(principal: Principal, validities: tuple[int | None, int | None], now) -> list:

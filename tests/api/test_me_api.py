@@ -144,6 +144,37 @@ def test_get_me_reads_again_once_when_a_version_with_another_validity_takes_effe
     assert expiring_and_statements() == (5, 3)
 
 
+def test_get_me_reads_again_when_another_version_takes_effect_between_its_two_reads(client, monkeypatch):
+    """Published within the publish slack, a version can be in force at the request's instant by its second read."""
+    world = make_world()
+    award(member_fact(world["alice"], "member.micro_wish"), at=expiring_this_month())
+    db.session.commit()
+    monkeypatch.setitem(home._validity_seen, "months", None)  # the first read guesses wrong: a second follows
+    read_member, validities = home._read_member, []
+
+    def publishing_after_the_first_read(principal, expected, now):
+        rows = read_member(principal, expected, now)
+        validities.append(expected[0])
+        if len(validities) == 1:  # taking effect at the request's own instant: in force for the next read
+            install_policy(lambda doc: doc["redeemable_expiry"].update(validity_months=None), effective_from=now)
+        return rows
+
+    monkeypatch.setattr(home, "_read_member", publishing_after_the_first_read)
+    assert me_of(client, world["users"]["alice"])["points"]["expiring"]["points"] == 0
+    assert validities == [None, 12, None]
+
+
+def test_get_me_answers_503_rather_than_figures_of_another_validity_when_versions_keep_changing(client,
+                                                                                                  monkeypatch):
+    world = make_world()
+    monkeypatch.setitem(home._validity_seen, "months", 1)  # never what the versions read say
+    monkeypatch.setattr(home, "_validities_of", lambda row: (home._validity_seen["months"] + 1, None))
+
+    response = client.get("/api/v1/me", headers=auth_header(world["users"]["alice"]))
+
+    assert response.status_code == 503 and response.get_json()["code"] == "service_unavailable"
+
+
 def redeemable_and_expiring(client, user) -> tuple:
     points = me_of(client, user)["points"]
     return points["redeemable"], points["expiring"]["points"]
