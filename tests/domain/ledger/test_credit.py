@@ -10,7 +10,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from points_service.db import db
 from points_service.domain.errors import NotFound, ValidationFailed
-from points_service.domain.ledger.credit import Fact, MemberInactive, award, credit, insert_entry, lock_subject
+from points_service.domain.ledger import credit as credit_module
+from points_service.domain.ledger.credit import (
+    Fact,
+    MemberInactive,
+    award,
+    credit,
+    insert_entry,
+    lock_subject,
+    lock_subjects,
+)
 from points_service.domain.ledger.totals import compare_totals, rebuild_totals, total_of
 from points_service.domain.policy import UnknownItem
 from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, Member, SourceType, SubjectType
@@ -207,3 +216,31 @@ def test_a_subject_locked_early_in_a_transaction_is_not_locked_again_until_the_n
     db.session.commit()
     lock_subject(SubjectType.MEMBER, alice_id)  # a new transaction takes its own lock
     assert statements[-1] == lock
+
+
+def lock_statements(statements: list[str]) -> list[str]:
+    return [statement for statement in statements if "FOR UPDATE" in statement.upper()]
+
+
+def test_subjects_locked_together_take_one_statement_per_type_and_chunk_and_are_remembered(world, statements,
+                                                                                         monkeypatch):
+    """A roster import changing thousands of members locks them in a few statements, not one per member."""
+    monkeypatch.setattr(credit_module, "LOCK_CHUNK", 2)
+    install_policy()
+    members = [world[name].id for name in ("carol", "bob", "alice")]
+    organizations = [world["fin1"].id, world["finance"].id]
+    before = len(statements)
+    lock_subjects([(SubjectType.MEMBER, i) for i in members] + [(SubjectType.ORGANIZATION, i) for i in organizations])
+    if db.engine.dialect.name == "postgresql":  # SQLite has no row locks, so the statements say nothing there
+        assert len(lock_statements(statements[before:])) == 3  # members in chunks of 2, organizations in one
+    assert len(statements) - before == 3
+    after = len(statements)
+    for member_id in members:
+        assert lock_subject(SubjectType.MEMBER, member_id).id == member_id
+    lock_subjects([(SubjectType.ORGANIZATION, i) for i in organizations])
+    assert len(statements) == after
+
+
+def test_locking_subjects_together_refuses_one_that_does_not_exist(world):
+    with pytest.raises(NotFound):
+        lock_subjects([(SubjectType.MEMBER, world["alice"].id), (SubjectType.MEMBER, 10**9)])
