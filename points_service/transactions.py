@@ -275,7 +275,19 @@ def _remember_connection(session, _transaction, connection) -> None:
     session.info.setdefault(_CONNECTIONS, []).append(connection)
 
 
+def transaction_cache(name: str) -> dict:
+    """A dict kept in the session until its transaction ends: for what cannot change while the transaction runs,
+    read once however often its use case asks (the policy version in force at an instant, an organization's
+    department, a member's placement: paths are set when a node is created and never change)."""
+    _CACHES.add(name)
+    return db.session.info.setdefault(name, {})
+
+
+_CACHES: set[str] = set()
+
+
 @sa.event.listens_for(RoutingSession, "after_transaction_end")
-def _forget_connection(session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_CONNECTIONS, None)
+def _forget_transaction_state(session, transaction) -> None:
+    if transaction.parent is None:  # the session's own transaction, not a flush's or a savepoint's inside it
+        for name in (_CONNECTIONS, *_CACHES):
+            session.info.pop(name, None)

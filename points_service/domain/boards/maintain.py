@@ -13,6 +13,7 @@ him (a reversal, a withdrawal) move his totals but create no such row.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter
 from collections.abc import Iterable
@@ -32,7 +33,7 @@ from points_service.domain.boards.keys import (
     placement_of_row,
 )
 from points_service.domain.boards.placement import (
-    organization_placement,
+    department_of,
     organization_placements,
     placement,
     subject_placement,
@@ -158,8 +159,37 @@ def _histogram_moves(changes: list[Change]) -> Counter:
     return moves
 
 
+@contextlib.contextmanager
+def bumps_deferred():
+    """Inside, the histogram, rollup and head-count changes of every roster change add up in the session and are
+    written once, when the block ends (a roster import). Thousands of transfers between a few branches would
+    otherwise update the same organization rows thousands of times in one transaction, and PostgreSQL walks
+    every earlier version of a row it updates again: the import grew with the square of its rows."""
+    pending = db.session.info[_DEFERRED] = {"histograms": Counter(), "rollups": Counter(), "members": Counter()}
+    try:
+        yield
+    finally:
+        db.session.info.pop(_DEFERRED, None)
+    bump_histograms(pending["histograms"])
+    bump_rollups(pending["rollups"])
+    _count_organizations(pending["members"])
+
+
+_DEFERRED = "points_board_bumps_deferred"
+
+
+def _deferred(kind: str, moves: Counter) -> bool:
+    """Add ``moves`` to the pending ones of ``bumps_deferred``, if a block of it is running."""
+    pending = db.session.info.get(_DEFERRED)
+    if pending is not None:
+        pending[kind].update(moves)
+    return pending is not None
+
+
 def bump_histograms(moves: Counter) -> None:
     """Apply count changes to the bucket and fine rows, one upsert per table, rows in key order."""
+    if _deferred("histograms", moves):
+        return
     for model, value_column in ((BoardBucket, "bucket"), (BoardFine, "score")):
         rows = [{"board": board, "scope_key": key, value_column: value, "n": n}
                 for (m, board, key, value), n in sorted(moves.items(), key=lambda kv: kv[0][1:])
@@ -182,6 +212,8 @@ def _bump_rollups(changes: list[Change]) -> None:
 
 def bump_rollups(moves: Counter) -> None:
     """(board, organization id, column) → change; creates the organization's board row when missing."""
+    if _deferred("rollups", moves):
+        return
     keys = sorted({(board, org_id) for board, org_id, _ in moves})
     if not keys:
         return
@@ -256,13 +288,27 @@ def transfer_on_boards(member_id: int, old_branch_id: int, branch_id: int, commu
     """Everything a transfer changes on the boards (called by ``structure.transfer_member``, same transaction)."""
     move_member(member_id, branch_id, community_id, grid_id, when)
     if old_branch_id != branch_id:
-        count_member(old_branch_id, -1)
-        count_member(branch_id, 1)
+        count_members({old_branch_id: -1, branch_id: 1})
 
 
 def count_member(branch_id: int, sign: int) -> None:
     """An active member joins (+1) or leaves (-1) a branch and its department: the per-capita denominator."""
-    department_id = organization_placement(branch_id).department_id
-    rows = [{"organization_id": org_id, "members": sign} for org_id in sorted({branch_id, department_id} - {None})]
-    upsert(BoardOrgMembers, rows, ("organization_id",), lambda excluded: {
-        "members": BoardOrgMembers.members + excluded.members})
+    count_members({branch_id: sign})
+
+
+def count_members(signs: dict[int, int]) -> None:
+    """``count_member`` for several branches in one statement, by organization id; a transfer's -1 and +1 in
+    one department cancel out (a count of zero is the same as no change)."""
+    deltas: Counter = Counter()
+    for branch_id, sign in signs.items():
+        for org_id in {branch_id, department_of(branch_id)} - {None}:
+            deltas[org_id] += sign
+    if not _deferred("members", deltas):
+        _count_organizations(deltas)
+
+
+def _count_organizations(deltas: Counter) -> None:
+    rows = [{"organization_id": org_id, "members": delta} for org_id, delta in sorted(deltas.items()) if delta]
+    if rows:
+        upsert(BoardOrgMembers, rows, ("organization_id",), lambda excluded: {
+            "members": BoardOrgMembers.members + excluded.members})

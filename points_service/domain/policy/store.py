@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from points_service.db import RoutingSession, core_execute, db, sql_constant, utcnow
+from points_service.db import core_execute, db, sql_constant, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
@@ -23,7 +23,7 @@ from points_service.domain.periods import LOCAL_TZ, to_rfc3339
 from points_service.domain.policy.model import Policy, PolicyInvalid
 from points_service.domain.policy.schema import canonical_document, checksum, load_policy_text, parse_policy
 from points_service.models import PolicyVersion
-from points_service.transactions import writes_together
+from points_service.transactions import transaction_cache, writes_together
 
 SEED_EFFECTIVE_FROM = datetime(2000, 1, 1, tzinfo=LOCAL_TZ)
 # A request may take a moment to arrive: "now" is accepted, anything older is the past.
@@ -113,15 +113,14 @@ def _in_force_key_in_transaction(at: datetime) -> tuple | None:
     ``effective_from`` until the next version's): a write that asks for the policy at its own time and at the
     fact's (an approval's credit and its notice) reads it once. The spans are forgotten when the transaction
     ends, so a version published meanwhile is seen by the next transaction."""
-    spans = db.session.info.setdefault(IN_FORCE_SPANS, [])
-    for start, until, key in spans:
+    spans = transaction_cache(IN_FORCE_SPANS)
+    for (start, until), key in spans.items():
         if start <= at and (until is None or at < until):
             return key
     row = core_execute(_in_force_until_statement(), {"at": at}).first()
     if row is None:
         return None
-    key = (row.version, row.checksum, row.effective_from)
-    spans.append((row.effective_from, row.until, key))
+    key = spans[(row.effective_from, row.until)] = (row.version, row.checksum, row.effective_from)
     return key
 
 
@@ -130,12 +129,6 @@ def _in_force_until_statement() -> sa.Select:
     later = (sa.select(sa.func.min(PolicyVersion.effective_from))
              .where(PolicyVersion.effective_from > sa.bindparam("at")))
     return _in_force_statement().add_columns(later.scalar_subquery().label("until"))
-
-
-@sa.event.listens_for(RoutingSession, "after_transaction_end")
-def _forget_in_force_spans(session, transaction) -> None:
-    if transaction.parent is None:  # the session's own transaction, not a flush's or a savepoint's inside it
-        session.info.pop(IN_FORCE_SPANS, None)
 
 
 def policy_in_force(at: datetime) -> Policy:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from points_service.db import db
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
+from points_service.domain.boards.maintain import bumps_deferred
 from points_service.domain.errors import Conflict, ServiceError, ValidationFailed
 from points_service.domain.ledger.credit import lock_subjects
 from points_service.domain.roster.plans import (
@@ -105,7 +106,8 @@ def _apply(steps: list[Step]) -> None:
     lock_subjects((SubjectType.MEMBER, step.member_id) for step in steps if step.apply and step.member_id)
     # Each member or code appears once per file, so no step's query needs another step's pending rows;
     # without autoflush, 5,000 transfers take seconds instead of a flush before every lookup.
-    with db.session.no_autoflush:
+    # The boards' organization rows and head counts are written once, summed over every step (bumps_deferred).
+    with db.session.no_autoflush, bumps_deferred():
         for step in steps:
             if step.apply is not None:
                 step.apply()

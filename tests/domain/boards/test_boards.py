@@ -15,7 +15,16 @@ from points_service.domain.boards.pages import leaderboard, my_ranks, rank_summa
 from points_service.domain.boards.rank import Measure, rank_of
 from points_service.domain.periods import LOCAL_TZ, PeriodKind, parse_period, period_containing
 from points_service.domain.structure import transfer_member
-from points_service.models import Affiliation, BoardBucket, BoardFine, BoardScore, EntryKind, LedgerName, SubjectType
+from points_service.models import (
+    Affiliation,
+    BoardBucket,
+    BoardFine,
+    BoardOrgMembers,
+    BoardScore,
+    EntryKind,
+    LedgerName,
+    SubjectType,
+)
 from tests.factories import make_member, make_world
 from tests.factories.boards import Q3, entry, naive_rank, reverse
 
@@ -161,6 +170,42 @@ def test_a_transfer_moves_open_boards_and_leaves_a_closed_quarter_unchanged(worl
     assert rank_of(open_board, MEMBER, world["alice"].id, north) is None
     assert rank_of(closed_board, MEMBER, world["alice"].id, north) == (1, 600)
     assert rank_of(closed_board, MEMBER, world["alice"].id, south) is None
+    assert compare_boards() == []
+
+
+@pytest.mark.parametrize("branch, department", [("fin2", "finance"), ("edu1", "education")],
+                         ids=["within-the-department", "to-another-department"])
+def test_a_transfer_moves_the_member_counts_of_both_branches_and_departments_in_one_statement(
+        world, statements, branch, department):
+    def counts() -> dict:
+        return dict(db.session.execute(sa.select(BoardOrgMembers.organization_id, BoardOrgMembers.members)).all())
+
+    before = counts()
+    statements.clear()
+    transfer_member(world["alice"], world[branch], world["south"], None)
+    db.session.flush()
+
+    assert len([s for s in statements if "board_org_members" in s]) == 1
+    moved = {org_id: sum(sign for name, sign in (("fin1", -1), ("finance", -1), (branch, 1), (department, 1))
+                         if world[name].id == org_id) for org_id in set(before) | set(counts())}
+    assert {org_id: counts().get(org_id, 0) - before.get(org_id, 0) for org_id in moved} == moved
+    assert compare_boards() == []
+
+
+def test_a_transaction_reads_each_branchs_department_and_each_placement_once_however_many_members_it_moves(
+        world, statements):
+    """A roster import moves thousands of members into a few branches and communities in one transaction."""
+    def reads() -> tuple[int, int]:
+        started = [s.lstrip() for s in statements]
+        return (len([s for s in started if s.startswith("SELECT organizations.path")]),
+                len([s for s in started if s.startswith("SELECT (SELECT organizations.path")]))
+
+    transfer_member(world["alice"], world["fin2"], world["south"], None)  # from fin1
+    transfer_member(world["carol"], world["fin2"], world["south"], None)  # from edu1
+    assert reads() == (3, 1)  # fin1's, fin2's and edu1's paths; the one place both moved to
+    db.session.commit()
+    transfer_member(world["bob"], world["fin1"], world["south"], None)  # from fin2
+    assert reads() == (3 + 2, 1 + 1)  # a new transaction reads them again
     assert compare_boards() == []
 
 

@@ -7,14 +7,29 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from points_service.db import db
+from points_service.db import db, utcnow
 from points_service.domain.access import principal_for
+from points_service.domain.boards.audit import compare_boards
+from points_service.domain.boards.maintain import bumps_deferred, count_member
 from points_service.domain.errors import Conflict, Forbidden
+from points_service.domain.ledger.credit import award
+from points_service.domain.ledger.totals import compare_totals
 from points_service.domain.phones import hash_phone
 from points_service.domain.roster import importing as roster_import
 from points_service.domain.roster.importing import ImportInvalid, import_roster
-from points_service.models import Affiliation, AuditEntry, Member, Organization, OrgKind, Region, RegionLevel, Role
+from points_service.models import (
+    Affiliation,
+    AuditEntry,
+    BoardOrgMembers,
+    Member,
+    Organization,
+    OrgKind,
+    Region,
+    RegionLevel,
+    Role,
+)
 from tests.factories import make_branch, make_member, make_region, make_user, make_world
+from tests.factories.ledger import member_fact
 from tests.roster_files import csv_bytes, xlsx_bytes
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "docs" / "templates"
@@ -281,3 +296,37 @@ def test_the_templates_import_cleanly_in_order(app):
     assert (report.created, report.unchanged) == (0, 2)
     member = member_by_phone(app, "13900139000")
     assert member.name == "王𠮷" and member.grid.name == "北门第一网格" and member.community.is_within(street.path)
+
+
+def test_an_import_writes_the_organizations_board_rows_and_head_counts_once_for_all_its_transfers(world, statements):
+    """Thousands of transfers between a few branches: each organization row is written once, summed (updating
+    it once per transfer in one transaction grew with the square of the rows on PostgreSQL)."""
+    movers = [make_member(world["fin1"], world["north"], world["north_grid"], name=f"调动{n}",
+                          phone=f"1370000{n:04d}") for n in range(4)]
+    db.session.commit()
+    for member in movers:
+        award(member_fact(member), at=utcnow())
+    statements.clear()
+
+    report = run(world, "members", csv_bytes("members", *[
+        [f"调动{n}", f"1370000{n:04d}", "教育局第一党支部", "南门社区", ""] for n in range(4)],
+        ["新党员", "13700009999", "财政局第一党支部", "北门社区", ""]))
+
+    assert (report.updated, report.created) == (4, 1)
+    writes = [s for s in statements if s.lstrip().startswith("INSERT INTO")]
+    assert len([s for s in writes if "board_org_members" in s]) == 1
+    assert len([s for s in writes if "board_scores" in s and "member_points" in s]) == 1  # the rollups
+    assert compare_boards() == [] and compare_totals() == []
+
+
+def test_changes_deferred_by_a_block_that_fails_are_not_written_and_not_kept(world):
+    def head_count() -> int:
+        return db.session.scalar(sa.select(BoardOrgMembers.members).where(
+            BoardOrgMembers.organization_id == world["fin1"].id))
+
+    before = head_count()
+    with pytest.raises(RuntimeError), bumps_deferred():
+        count_member(world["fin1"].id, 5)
+        raise RuntimeError("a step failed")
+    count_member(world["fin1"].id, 1)  # written at once again, without the failed block's 5
+    assert head_count() == before + 1
