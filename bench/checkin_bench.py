@@ -139,6 +139,17 @@ def make_app():
     return create_app()
 
 
+def in_process_app(args) -> tuple:
+    """The service in this process on an emptied bench database (``--pg``/``--database``), configured as the
+    gunicorn servers are (``server_env``): (app, the servers' environment, how the schema was built)."""
+    env = server_env(args)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("POINTS_", "BENCH_"))})
+    sys.path.insert(0, str(ROOT))
+    recreate_database(args)
+    schema = build_schema(args, env)
+    return make_app(), env, schema
+
+
 # -- data ---------------------------------------------------------------------------------------------
 
 @dataclass

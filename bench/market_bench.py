@@ -34,14 +34,10 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_app import TABLE_DDL  # noqa: E402
 from checkin_bench import (  # noqa: E402  (the bench folder is not a package)
-    ROOT,
     Gunicorn,
     bearer_tokens,
-    build_schema,
-    make_app,
-    recreate_database,
+    in_process_app,
     seed,
-    server_env,
 )
 
 RACERS, LAST_UNITS = 200, 10
@@ -117,12 +113,7 @@ def stock_of(app, item_id: int) -> int:
 
 def main() -> int:
     args = parse_args()
-    env = server_env(args)
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("POINTS_", "BENCH_"))})
-    sys.path.insert(0, str(ROOT))
-    recreate_database(args)
-    schema = build_schema(args, env)
-    app = make_app()
+    app, env, schema = in_process_app(args)
     members = args.requests * args.repeats + RACERS
     world = seed(app, members)
     items = fund_and_stock(app, world.user_ids)

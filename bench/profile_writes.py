@@ -23,7 +23,6 @@ count in each), which keeps absolute figures close to an unprofiled run.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import timedelta
@@ -31,16 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from checkin_bench import (  # noqa: E402  (the bench folder is not a package)
-    ROOT,
     VENUE_LAT,
     VENUE_LNG,
     bearer_tokens,
-    build_schema,
-    make_app,
+    in_process_app,
     new_activities,
-    recreate_database,
     seed,
-    server_env,
 )
 
 
@@ -245,12 +240,8 @@ def profiled(label, app, counter, client, calls, args, expected):
 
 def main() -> int:
     args = parse_args()
-    env = server_env(args)
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("POINTS_", "BENCH_"))})
-    sys.path.insert(0, str(ROOT))
-    recreate_database(args)
-    print("schema:", build_schema(args, env), flush=True)
-    app = make_app()
+    app, _, schema = in_process_app(args)
+    print("schema:", schema, flush=True)
     world = seed(app, args.requests + 50)
     from points_service.db import db
     with app.app_context():

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
 import time
@@ -31,16 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from checkin_bench import (  # noqa: E402  (the bench folder is not a package)
-    ROOT,
     VENUE_LAT,
     VENUE_LNG,
     bearer_tokens,
-    build_schema,
-    make_app,
+    in_process_app,
     new_activities,
-    recreate_database,
     seed,
-    server_env,
 )
 
 AFTER = {  # what follows each check-in: (method, path, body) given the check-in's path and body
@@ -61,12 +56,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    env = server_env(args)
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("POINTS_", "BENCH_"))})
-    sys.path.insert(0, str(ROOT))
-    recreate_database(args)
-    print("schema:", build_schema(args, env), flush=True)
-    app = make_app()
+    app, _, schema = in_process_app(args)
+    print("schema:", schema, flush=True)
     kinds = [(kind, mode) for mode in ("commit", "rollback") for kind in ("alone", *AFTER)]
     blocks = 1 + len(kinds) * args.rounds
     world = seed(app, args.members * blocks)

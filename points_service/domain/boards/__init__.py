@@ -2,6 +2,7 @@
 
 Functions other features call: ``rank.rank_of`` / ``rank.rank_at`` (one rank), ``pages.rank_summary`` (a
 member's ranks in all scopes), ``maintain.bump_boards`` (write path, from ``bump_totals``),
-``maintain.transfer_on_boards`` / ``maintain.count_member`` (roster changes), ``audit.compare_boards`` /
-``audit.rebuild_boards`` (I7 check and the set-wise rebuild from ``point_totals``).
+``maintain.transfer_on_boards`` / ``maintain.count_member`` (roster changes; ``maintain.bumps_deferred`` around a
+batch of them), ``audit.compare_boards`` / ``audit.rebuild_boards`` (I7 check and the set-wise rebuild from
+``point_totals``).
 """
