@@ -66,8 +66,6 @@ def _path_statement() -> sa.Select:
     return sa.select(Organization.path).where(Organization.id == sa.bindparam("org_id"))
 
 
-
-
 def placement(branch_id: int, community_id: int, grid_id: int | None) -> Placement:
     """The scope ids of a member affiliated to (branch, community, grid): one statement for the branch's path
     and the community's regions, once per transaction (``transaction_cache``: a roster import places thousands
