@@ -82,12 +82,16 @@ def upsert(model, rows: list[dict], conflict: tuple[str, ...], updates: Callable
     FROM unnest(…)``): one statement text whatever the number of rows, with few parameters, which psycopg
     parses once and prepares (it re-parses, on every execution, a statement of over 50 parameters, as a
     board credit's multi-row VALUES was). On SQLite they are a multi-row VALUES with parameters
-    ``r<row>_<column>``. ``updates`` is a plain function (no closure): its code and defaults are part of the
-    shape."""
+    ``r<row>_<column>``, ``VALUES_ROWS_AT_MOST`` rows a statement. ``updates`` is a plain function (no
+    closure): its code and defaults are part of the shape."""
     if updates.__closure__:
         raise TypeError("upsert's updates must not be a closure: the statement is cached by its code")
     dialect_name, columns = db.session.get_bind().dialect.name, tuple(rows[0])
     arrays = dialect_name == "postgresql"
+    if not arrays and len(rows) > VALUES_ROWS_AT_MOST:  # in order, so row locks are still taken in the callers'
+        parts = [upsert(model, rows[i:i + VALUES_ROWS_AT_MOST], conflict, updates, returning)
+                 for i in range(0, len(rows), VALUES_ROWS_AT_MOST)]
+        return [row for part in parts for row in part] if returning else None
     n = None if arrays else len(rows)
     shape = (dialect_name, model, conflict, columns, n, updates.__code__, updates.__defaults__, returning)
     statement = _upserts.get(shape)
@@ -106,6 +110,7 @@ def upsert(model, rows: list[dict], conflict: tuple[str, ...], updates: Callable
 _DIALECTS = {"postgresql": (postgresql.insert, postgresql.dialect), "sqlite": (sqlite.insert, sqlite.dialect)}
 _upserts: dict[tuple, sa.TextClause | sa.TextualSelect] = {}
 MAX_CACHED_UPSERT_ROWS = 64
+VALUES_ROWS_AT_MOST = 1_000  # a multi-row VALUES within SQLite's 32,766 parameters for any table here
 
 
 def dialect_insert(dialect_name: str, table):

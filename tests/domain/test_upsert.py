@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -95,3 +97,30 @@ def _add_count(excluded) -> dict:
 def test_the_upserts_arrays_are_sent_in_binary_on_postgresql(app):
     adapters = db.session.connection().connection.driver_connection.adapters
     assert adapters.get_dumper(list, PyFormat.AUTO).format == pq.Format.BINARY
+
+
+def test_more_rows_than_one_statement_may_carry_are_all_written(app):
+    """A roster import writes its summed board changes at once: on SQLite, more parameters than one statement
+    takes (SQLite's default 32,766; some builds allow more) go in several, in the rows' order."""
+    rows = [{"board": "bulk", "subject_type": SubjectType.MEMBER, "subject_id": subject_id, "score": 1,
+             "reached_at": None, "district_id": None, "street_id": None, "community_id": None, "grid_id": None,
+             "branch_id": None, "department_id": None, "member_points": 0, "participants": 0}
+            for subject_id in range(1, 3001)]  # 39,000 parameters in one VALUES
+    with sqlite_default_parameter_limit():
+        written = upsert(BoardScore, rows, ("board", "subject_type", "subject_id"), _add_score, ("subject_id",))
+    assert [row.subject_id for row in written] == list(range(1, 3001))
+    assert db.session.scalar(sa.select(sa.func.sum(BoardScore.score)).where(BoardScore.board == "bulk")) == 3000
+
+
+@contextlib.contextmanager
+def sqlite_default_parameter_limit():
+    if db.engine.dialect.name != "sqlite":  # PostgreSQL's upsert sends one array per column
+        yield
+        return
+    connection = db.session.connection().connection.driver_connection
+    saved = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+    try:
+        yield
+    finally:
+        connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, saved)

@@ -164,7 +164,7 @@ def bumps_deferred():
     """Inside, the histogram, rollup and head-count changes of every roster change add up in the session and are
     written once, when the block ends (a roster import). Thousands of transfers between a few branches would
     otherwise update the same organization rows thousands of times in one transaction, and PostgreSQL walks
-    every earlier version of a row it updates again: the import grew with the square of its rows."""
+    every earlier version of a row it updates again: the import would grow with the square of its rows."""
     pending = db.session.info[_DEFERRED] = {"histograms": Counter(), "rollups": Counter(), "members": Counter()}
     try:
         yield

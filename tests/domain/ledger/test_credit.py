@@ -234,6 +234,7 @@ def test_subjects_locked_together_take_one_statement_per_type_and_chunk_and_are_
     if db.engine.dialect.name == "postgresql":  # SQLite has no row locks, so the statements say nothing there
         assert len(lock_statements(statements[before:])) == 3  # members in chunks of 2, organizations in one
     assert len(statements) - before == 3
+    assert all("ORDER BY" in s and ".id" in s.split("ORDER BY")[1] for s in statements[before:])  # the lock order
     after = len(statements)
     for member_id in members:
         assert lock_subject(SubjectType.MEMBER, member_id).id == member_id

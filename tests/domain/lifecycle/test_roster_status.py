@@ -97,3 +97,35 @@ def test_a_member_whose_change_already_waits_is_a_row_error(world):
         run(world, dan_row(world, "离职", on="2099-02-01"))
     assert [(e["row"], e["field"]) for e in refused.value.data["errors"]] == [(2, "状态生效日期")]
     assert len(db.session.scalars(sa.select(ScheduledMemberChange)).all()) == 1
+
+
+def test_a_files_deactivations_take_the_boards_rows_before_the_items_of_the_orders_they_cancel(world, statements):
+    """As a deactivation through the API does: the organizations' board rows, then the 积分超市 item's row. The
+    file's other rows write those board rows once, summed, after their own steps; a deactivation run among them
+    would take the item first and could deadlock with a deactivation through the API."""
+    from decimal import Decimal
+
+    from points_service.domain.market.orders import OrderRequest, place_order
+    from points_service.models import MarketOrder, OrderState, User
+    from tests.factories.market import fund, make_item
+
+    item = make_item(world["north"], price=Decimal(1), stock=3)
+    dan_user = User(member_id=world["dan"].id, display_name="赵丹")
+    db.session.add(dan_user)
+    db.session.commit()
+    fund(world["dan"], 5)
+    order = place_order(principal_for(dan_user), OrderRequest(item.id, 1))
+    mover = make_member(world["fin1"], world["north"], name="钱调", phone="13912340002")
+    db.session.execute(sa.update(Affiliation).where(Affiliation.member_id == mover.id)
+                       .values(valid_from=datetime(2025, 1, 1, tzinfo=LOCAL_TZ)))
+    entry(mover, 3, datetime(2026, 11, 6, 9, tzinfo=LOCAL_TZ))
+    db.session.commit()
+    statements.clear()
+
+    run(world, dan_row(world, "退休"), ["钱调", "13912340002", world["edu1"].name, world["north"].name, "", "", "", ""])
+
+    written = [s.lstrip().split("(")[0].split(" SET")[0] for s in statements]
+    item_update = written.index("UPDATE market_items")
+    assert "INSERT INTO board_org_members " in written[:item_update]  # the file's transfer, summed, first
+    assert db.session.get(MarketOrder, order.id).state is OrderState.CANCELLED
+    assert compare_boards() == []
