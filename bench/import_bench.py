@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from checkin_bench import in_process_app, machine, seed  # noqa: E402
@@ -106,8 +107,8 @@ def import_once(app, admin_id: int, content: bytes, locking, deferring, dry_run:
     from points_service.models import User
 
     timed = Timed(locking)
-    with app.app_context(), _patched(importing, "lock_subjects", timed), \
-            _patched(importing, "bumps_deferred", deferring):
+    with app.app_context(), mock.patch.object(importing, "lock_subjects", timed), \
+            mock.patch.object(importing, "bumps_deferred", deferring):
         actor = principal_for(db.session.get(User, admin_id))
         started = time.perf_counter()
         report = importing.import_roster(actor, "members", content, "members.csv",
@@ -116,16 +117,6 @@ def import_once(app, admin_id: int, content: bytes, locking, deferring, dry_run:
         db.session.remove()
     assert report.valid and (dry_run or report.updated > 0), report.as_dict()
     return spent, timed.seconds
-
-
-@contextlib.contextmanager
-def _patched(module, name: str, value):
-    saved = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, saved)
 
 
 def members_in(app, branch: str) -> int:

@@ -286,6 +286,20 @@ def transaction_cache(name: str) -> dict:
 _CACHES: set[str] = set()
 
 
+def per_transaction(function):
+    """``function`` of hashable arguments, computed once per transaction (``transaction_cache``): for what cannot
+    change while it runs."""
+    name = f"points_per_transaction:{function.__module__}.{function.__qualname__}"
+
+    @functools.wraps(function)
+    def once(*args):
+        known = transaction_cache(name)
+        if args not in known:
+            known[args] = function(*args)
+        return known[args]
+    return once
+
+
 @sa.event.listens_for(RoutingSession, "after_transaction_end")
 def _forget_transaction_state(session, transaction) -> None:
     if transaction.parent is None:  # the session's own transaction, not a flush's or a savepoint's inside it

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from points_service.db import core_execute, db
 from points_service.domain.boards.keys import Placement
 from points_service.models import Affiliation, Member, Organization, OrgKind, Region, RegionLevel, SubjectType
-from points_service.transactions import transaction_cache
+from points_service.transactions import per_transaction
 
 
 def region_ancestry() -> dict[int, dict[str, int]]:
@@ -50,15 +50,13 @@ def _department_of(org_path: str) -> int | None:
     return ids[0] if ids else None
 
 
+@per_transaction
 def department_of(org_id: int) -> int | None:
     """The department an organization belongs to (itself for a department), from its path. A path is set when
     the organization is created and never changes, so a transaction reads each one once (a roster import moves
     thousands of members between a few branches)."""
-    known = transaction_cache("points_departments_of")
-    if org_id not in known:
-        path = core_execute(_path_statement(), {"org_id": org_id}).scalar()
-        known[org_id] = _department_of(path) if path is not None else None
-    return known[org_id]
+    path = core_execute(_path_statement(), {"org_id": org_id}).scalar()
+    return _department_of(path) if path is not None else None
 
 
 @functools.cache
@@ -66,17 +64,11 @@ def _path_statement() -> sa.Select:
     return sa.select(Organization.path).where(Organization.id == sa.bindparam("org_id"))
 
 
+@per_transaction
 def placement(branch_id: int, community_id: int, grid_id: int | None) -> Placement:
     """The scope ids of a member affiliated to (branch, community, grid): one statement for the branch's path
-    and the community's regions, once per transaction (``transaction_cache``: a roster import places thousands
-    of members in a few branches and communities)."""
-    known = transaction_cache("points_placements")
-    if (branch_id, community_id, grid_id) not in known:
-        known[(branch_id, community_id, grid_id)] = _read_placement(branch_id, community_id, grid_id)
-    return known[(branch_id, community_id, grid_id)]
-
-
-def _read_placement(branch_id: int, community_id: int, grid_id: int | None) -> Placement:
+    and the community's regions, once per transaction (a roster import places thousands of members in a few
+    branches and communities; nodes' paths never change)."""
     row = core_execute(_placement_statement(), {"branch_id": branch_id, "community_id": community_id}).first()
     if row:
         path, regions = row[0] or "", _levels(row[1:])

@@ -300,7 +300,7 @@ def test_the_templates_import_cleanly_in_order(app):
 
 def test_an_import_writes_the_organizations_board_rows_and_head_counts_once_for_all_its_transfers(world, statements):
     """Thousands of transfers between a few branches: each organization row is written once, summed (updating
-    it once per transfer in one transaction grew with the square of the rows on PostgreSQL)."""
+    it once per transfer in one transaction would grow with the square of the rows on PostgreSQL)."""
     movers = [make_member(world["fin1"], world["north"], world["north_grid"], name=f"调动{n}",
                           phone=f"1370000{n:04d}") for n in range(4)]
     db.session.commit()
