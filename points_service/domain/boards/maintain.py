@@ -178,6 +178,21 @@ def bumps_deferred():
 _DEFERRED = "points_board_bumps_deferred"
 
 
+@contextlib.contextmanager
+def savepoint_with_bumps():
+    """A SAVEPOINT inside ``bumps_deferred`` whose pending changes are dropped with its rows when the block raises
+    (the scheduled-change job's change that can no longer apply), and kept when it does not."""
+    pending = db.session.info.get(_DEFERRED)
+    kept = {kind: counter.copy() for kind, counter in pending.items()} if pending is not None else None
+    try:
+        with db.session.begin_nested():
+            yield
+    except BaseException:
+        if kept is not None:
+            pending.update(kept)
+        raise
+
+
 def _deferred(kind: str, moves: Counter) -> bool:
     """Add ``moves`` to the pending ones of ``bumps_deferred``, if a block of it is running."""
     pending = db.session.info.get(_DEFERRED)

@@ -4,7 +4,9 @@ The job runs daily just after local midnight and settles the day before: every c
 day after it (the day that has just begun) is applied as if it were made then, effective at that date's local
 midnight, as the admin who scheduled it. Each change runs in its own savepoint: one that can no longer apply (the
 member was deactivated or moved meanwhile) is marked ``failed`` with the reason, and the others still apply.
-Applied, cancelled and failed changes are never picked again, so a re-run changes nothing.
+Applied, cancelled and failed changes are never picked again, so a re-run changes nothing. The organizations' board
+rows and head counts are written once, summed over the applied changes, at the end (``bumps_deferred``; a failed
+change's are dropped with its savepoint).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal
 from points_service.domain.audit import audit
+from points_service.domain.boards.maintain import bumps_deferred, savepoint_with_bumps
 from points_service.domain.errors import InvalidTransition, NotFound, ServiceError
 from points_service.domain.lifecycle.status import apply_deactivation, local_today, managed_member
 from points_service.domain.lifecycle.transfer import InactiveMember, apply_transfer
@@ -62,18 +65,21 @@ def apply_due_changes(period: Period, policy: Policy | None = None, *, now: date
         ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED,
         ScheduledMemberChange.effective_on <= due_by).order_by(ScheduledMemberChange.member_id)).all()
     applied = failed = 0
-    for change in due:
-        try:
-            with db.session.begin_nested():
-                _apply(change, now)
-        except ServiceError as error:
-            _settle(change, ScheduledChangeStatus.FAILED, error.message, now)
-            audit("member.scheduled_failed", target_type="members", target_id=change.member_id,
-                  result="failed", detail={"scheduled_change_id": change.id, "error": error.message})
-            failed += 1
-        else:
-            _settle(change, ScheduledChangeStatus.APPLIED, "", now)
-            applied += 1
+    # The organizations' board rows, histograms and head counts are written once, summed, at the end (as by a
+    # roster import): a day of many changes would otherwise update the same rows once per change.
+    with bumps_deferred():
+        for change in due:
+            try:
+                with savepoint_with_bumps():
+                    _apply(change, now)
+            except ServiceError as error:
+                _settle(change, ScheduledChangeStatus.FAILED, error.message, now)
+                audit("member.scheduled_failed", target_type="members", target_id=change.member_id,
+                      result="failed", detail={"scheduled_change_id": change.id, "error": error.message})
+                failed += 1
+            else:
+                _settle(change, ScheduledChangeStatus.APPLIED, "", now)
+                applied += 1
     return {"due": len(due), "applied": applied, "failed": failed}
 
 

@@ -3,10 +3,10 @@
 A deactivation takes effect at the local midnight of its effective date (today or earlier; a later date is stored
 as a scheduled change and applied by the ``member_changes`` job on that date, ``scheduled``). In its one
 transaction: the member row is marked (``is_active``, ``inactive_since``), his current affiliation is closed at
-that instant, he leaves the standing board and every board of a period ending later (``lifecycle/boards.py``),
-his branch's head count drops, his pending reports and records are closed (rejected with the reason), his
-sign-ups to activities not yet ended are withdrawn, ``close_open_orders`` runs, and a ``MemberStatusChange`` and
-an audit row are written. History, frozen results and annual statements are never touched.
+that instant, his pending reports and records are closed (rejected with the reason), his sign-ups to activities
+not yet ended are withdrawn, ``close_open_orders`` runs, he leaves the standing board and every board of a period
+ending later (``lifecycle/boards.py``), his branch's head count drops, and a ``MemberStatusChange`` and an audit
+row are written. History, frozen results and annual statements are never touched.
 """
 
 from __future__ import annotations
@@ -108,9 +108,11 @@ def apply_deactivation(actor: Principal, member: Member, reason_code: Deactivati
         current.valid_to = at
     member.is_active, member.inactive_since = False, at
     db.session.flush()
+    # The 积分超市 items of the orders it cancels before the organizations' board rows, as a roster import takes
+    # them (it writes those rows, summed, at its end): one order for every writer that takes both.
+    closed = close_open_items(actor, member, f"{DEACTIVATION_REASON_NAMES[reason_code]}：{reason}", now)
     removed = leave_boards(member.id, at)
     count_member(member.branch_id, -1)
-    closed = close_open_items(actor, member, f"{DEACTIVATION_REASON_NAMES[reason_code]}：{reason}", now)
     return _record(actor, member, StatusChangeKind.DEACTIVATE, reason, effective_on, at, reason_code,
                    {"board_rows_removed": removed, **closed})
 

@@ -106,16 +106,12 @@ def _apply(steps: list[Step]) -> None:
     lock_subjects((SubjectType.MEMBER, step.member_id) for step in steps if step.apply and step.member_id)
     # Each member or code appears once per file, so no step's query needs another step's pending rows and they
     # may run in any order; without autoflush, 5,000 transfers take seconds instead of a flush before every lookup.
-    # The boards' organization rows and head counts are written once, summed over the steps (bumps_deferred).
-    # Status changes run after that, one by one: a deactivation takes those rows before the 积分超市 items of the
-    # orders it cancels, as through the API; taken at the block's end, after the items, they could deadlock.
-    with db.session.no_autoflush:
-        with bumps_deferred():
-            for step in steps:
-                if step.apply is not None and not step.changes_status:
-                    step.apply()
+    # The boards' organization rows, histograms and head counts are written once, summed over the steps
+    # (bumps_deferred), after the 积分超市 items of the orders its deactivations cancel: in the order a deactivation
+    # through the API takes them, so the two never deadlock.
+    with db.session.no_autoflush, bumps_deferred():
         for step in steps:
-            if step.apply is not None and step.changes_status:
+            if step.apply is not None:
                 step.apply()
 
 

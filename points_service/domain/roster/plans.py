@@ -41,7 +41,6 @@ class Step:
     outcome: str
     apply: Callable[[], None] | None = None
     member_id: int | None = None  # the existing member the step changes: the import locks him before any step
-    changes_status: bool = False  # deactivates or reactivates him: applied after the other steps (importing._apply)
 
 
 class Unresolved(LookupError):
@@ -251,7 +250,7 @@ def _combined(first: Step, then: Step) -> Step:
         then.apply()
 
     return Step(first.row, then.outcome if first.outcome == UNCHANGED else UPDATED, apply,
-                first.member_id or then.member_id, first.changes_status or then.changes_status)
+                first.member_id or then.member_id)
 
 
 class GridIndexes:

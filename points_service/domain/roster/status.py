@@ -35,8 +35,7 @@ def status_change_step(row: MemberRow, member: Member | None, actor: Principal, 
         return RowError(row.row, "无权变更该党员的状态：不在您管理的组织范围内", STATUS)
     now = utcnow()
     if row.status == ACTIVE:
-        return Step(row.row, UPDATED, lambda: apply_reactivation(actor, member, row.status_reason, now), member.id,
-                    changes_status=True)
+        return Step(row.row, UPDATED, lambda: apply_reactivation(actor, member, row.status_reason, now), member.id)
     if other_changes:
         return RowError(row.row, "停用与转接请分两次导入：本行的支部、社区或网格与名册不同", STATUS)
     reason_code = DeactivationReason(row.status)
@@ -51,4 +50,4 @@ def status_change_step(row: MemberRow, member: Member | None, actor: Principal, 
     except ServiceError as exc:
         return RowError(row.row, "；".join(exc.data["errors"]["effective_on"]), "状态生效日期")
     return Step(row.row, UPDATED, lambda: apply_deactivation(actor, member, reason_code, row.status_reason,
-                                                             row.status_on, now), member.id, changes_status=True)
+                                                             row.status_on, now), member.id)

@@ -307,3 +307,41 @@ def test_the_member_changes_job_and_a_batch_approval_of_the_same_members_never_d
                            lambda: batch_approved_or_refused(secretary, records)])
     assert results[0] == "applied 6" and results[1] in ("approved", "invalid_transition", "member_inactive")
     assert compare_boards() == [] and compare_totals() == []
+
+
+def imported(admin, content: bytes) -> str:
+    from flask import current_app
+
+    from points_service.domain.roster.importing import import_roster
+    report = import_roster(admin, "members", content, "members.csv", phone_key=current_app.config["PHONE_HASH_KEY"])
+    return f"imported {report.updated}"
+
+
+def test_a_roster_files_deactivations_and_deactivations_through_the_api_never_deadlock(app, world):
+    """Both cancel orders of one 积分超市 item and take one branch's board rows: the file writes those rows,
+    summed, at its end, after the item's; a deactivation through the API takes the item first too."""
+    from tests.roster_files import csv_bytes
+
+    item = make_item(world["north"], price=Decimal(1), stock=100)
+    phones = [f"1391234{n:04d}" for n in range(12)]
+    members = [make_member(world["fin1"], world["north"], None, name=f"党员{n}", phone=phone)
+               for n, phone in enumerate(phones)]
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))
+    db.session.commit()
+    for member in members:
+        award(member_fact(member, "member.commend_city", source_id=f"on-boards-{member.id}"), at=NOV)
+        fund(member, 10)
+        place_order(principal_for(make_user(member=member)), OrderRequest(item.id, request_key=f"{member.id}"))
+    header = ["姓名", "手机号", "所在支部", "居住社区", "网格", "状态", "状态生效日期"]
+    today = local_today(utcnow()).isoformat()
+    content = csv_bytes("members", *[[f"党员{n}", phones[n], world["fin1"].name, world["north"].name, "", "退休", today]
+                                     for n in range(6)], header=header)
+    admin = world["admin"]
+    calls = [lambda m=m.id: deactivate_member(admin, m, DeactivationReason.RESIGNED, "离职", local_today(utcnow()))
+             and "deactivated" for m in members[6:]]
+    calls.insert(2, lambda: imported(admin, content))
+    results = hammer(app, calls, workers=len(calls))
+    assert sorted(results) == ["deactivated"] * 6 + ["imported 6"]
+    db.session.expire_all()
+    assert db.session.get(MarketItem, item.id).stock == 100
+    assert compare_boards() == [] and compare_totals() == []

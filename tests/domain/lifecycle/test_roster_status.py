@@ -11,9 +11,20 @@ from flask import current_app
 from points_service.db import db
 from points_service.domain.access import principal_for
 from points_service.domain.boards.audit import compare_boards
+from points_service.domain.lifecycle.status import deactivate_member
 from points_service.domain.periods import LOCAL_TZ
 from points_service.domain.roster.importing import ImportInvalid, import_roster
-from points_service.models import Affiliation, AuditEntry, Member, MemberStatusChange, ScheduledMemberChange
+from points_service.models import (
+    Affiliation,
+    AuditEntry,
+    DeactivationReason,
+    MarketOrder,
+    Member,
+    MemberStatusChange,
+    OrderState,
+    ScheduledMemberChange,
+    User,
+)
 from tests.factories import make_member, make_world
 from tests.factories.boards import entry
 from tests.roster_files import csv_bytes
@@ -99,22 +110,15 @@ def test_a_member_whose_change_already_waits_is_a_row_error(world):
     assert len(db.session.scalars(sa.select(ScheduledMemberChange)).all()) == 1
 
 
-def test_a_files_deactivations_take_the_boards_rows_before_the_items_of_the_orders_they_cancel(world, statements):
-    """As a deactivation through the API does: the organizations' board rows, then the 积分超市 item's row. The
-    file's other rows write those board rows once, summed, after their own steps; a deactivation run among them
-    would take the item first and could deadlock with a deactivation through the API."""
-    from decimal import Decimal
+BOARD_WRITES = ("INSERT INTO board_org_members ", "INSERT INTO board_scores ", "INSERT INTO board_buckets ",
+                "INSERT INTO board_fine ", "UPDATE board_scores ")
 
-    from points_service.domain.market.orders import OrderRequest, place_order
-    from points_service.models import MarketOrder, OrderState, User
-    from tests.factories.market import fund, make_item
 
-    item = make_item(world["north"], price=Decimal(1), stock=3)
-    dan_user = User(member_id=world["dan"].id, display_name="赵丹")
-    db.session.add(dan_user)
-    db.session.commit()
-    fund(world["dan"], 5)
-    order = place_order(principal_for(dan_user), OrderRequest(item.id, 1))
+def test_a_files_deactivations_take_the_items_of_the_orders_they_cancel_before_the_boards_rows(world, statements):
+    """As a deactivation through the API does: the 积分超市 item's row, then the organizations' board rows, which
+    the file writes once, summed over its rows, at its end (its deactivations and transfers alike). The other
+    way round the two could deadlock."""
+    order = dan_orders_one_item(world)
     mover = make_member(world["fin1"], world["north"], name="钱调", phone="13912340002")
     db.session.execute(sa.update(Affiliation).where(Affiliation.member_id == mover.id)
                        .values(valid_from=datetime(2025, 1, 1, tzinfo=LOCAL_TZ)))
@@ -124,8 +128,38 @@ def test_a_files_deactivations_take_the_boards_rows_before_the_items_of_the_orde
 
     run(world, dan_row(world, "退休"), ["钱调", "13912340002", world["edu1"].name, world["north"].name, "", "", "", ""])
 
-    written = [s.lstrip().split("(")[0].split(" SET")[0] for s in statements]
-    item_update = written.index("UPDATE market_items")
-    assert "INSERT INTO board_org_members " in written[:item_update]  # the file's transfer, summed, first
+    written = [s.lstrip().split("(")[0].split(" SET")[0].strip() + " " for s in statements]
+    item_update = written.index("UPDATE market_items ")
+    assert "INSERT INTO board_org_members " not in written[:item_update]
+    assert written.count("INSERT INTO board_org_members ") == 1  # the deactivation's and the transfer's, summed
     assert db.session.get(MarketOrder, order.id).state is OrderState.CANCELLED
     assert compare_boards() == []
+
+
+def test_a_deactivation_through_the_api_takes_the_items_before_the_boards_rows(world, statements):
+    """The order a roster import takes them in (above)."""
+    order = dan_orders_one_item(world)
+    statements.clear()
+
+    deactivate_member(world["admin"], world["dan"].id, DeactivationReason.RETIRED, "到龄退休", date(2026, 11, 1))
+
+    written = [s.lstrip().split("(")[0].split(" SET")[0].strip() + " " for s in statements]
+    item_update = written.index("UPDATE market_items ")
+    assert not [s for s in written[:item_update] if s.startswith(BOARD_WRITES)]
+    assert [s for s in written[item_update:] if s.startswith(BOARD_WRITES)]  # his rows left the boards after
+    assert db.session.get(MarketOrder, order.id).state is OrderState.CANCELLED
+    assert compare_boards() == []
+
+
+def dan_orders_one_item(world):
+    from decimal import Decimal
+
+    from points_service.domain.market.orders import OrderRequest, place_order
+    from tests.factories.market import fund, make_item
+
+    item = make_item(world["north"], price=Decimal(1), stock=3)
+    dan_user = User(member_id=world["dan"].id, display_name="赵丹")
+    db.session.add(dan_user)
+    db.session.commit()
+    fund(world["dan"], 5)
+    return place_order(principal_for(dan_user), OrderRequest(item.id, 1))

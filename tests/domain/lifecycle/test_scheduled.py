@@ -134,3 +134,21 @@ def test_the_scheduled_job_applies_a_day_once(world):
     spec = JOBS_BY_ID["member_changes"]
     assert run_job(spec, day_before(date(2026, 12, 1))).result == {"due": 1, "applied": 1, "failed": 0}
     assert run_job(spec, day_before(date(2026, 12, 1))) is None
+
+
+def test_the_job_writes_the_organizations_board_rows_and_head_counts_once_for_all_its_changes(world, statements):
+    """A day of many changes between a few branches: each organization row is written once, summed, as by a roster
+    import (once per change in one transaction would grow with the square of the changes on PostgreSQL)."""
+    for member in (world["bob"], world["carol"]):
+        entry(member, 2, local(2026, 11, 6, 9))
+    for member in (world["alice"], world["bob"]):
+        deactivate_member(world["admin"], member.id, RETIRED, "", date(2026, 12, 1), now=ASKED)
+    transfer(world["admin"], world["carol"].id, branch_id=world["fin1"].id, effective_on=date(2026, 12, 1), now=ASKED)
+    statements.clear()
+
+    assert run_for(date(2026, 12, 1)) == {"due": 3, "applied": 3, "failed": 0}
+
+    writes = [s for s in statements if s.lstrip().startswith("INSERT INTO")]
+    assert len([s for s in writes if "board_org_members" in s]) == 1
+    assert len([s for s in writes if "board_scores" in s and "member_points" in s]) == 1  # the rollups
+    assert compare_boards() == []

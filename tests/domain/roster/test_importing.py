@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from points_service.db import db, utcnow
 from points_service.domain.access import principal_for
 from points_service.domain.boards.audit import compare_boards
-from points_service.domain.boards.maintain import bumps_deferred, count_member
+from points_service.domain.boards.maintain import bumps_deferred, count_member, savepoint_with_bumps
 from points_service.domain.errors import Conflict, Forbidden
 from points_service.domain.ledger.credit import award
 from points_service.domain.ledger.totals import compare_totals
@@ -330,3 +330,19 @@ def test_changes_deferred_by_a_block_that_fails_are_not_written_and_not_kept(wor
         raise RuntimeError("a step failed")
     count_member(world["fin1"].id, 1)  # written at once again, without the failed block's 5
     assert head_count() == before + 1
+
+
+def test_a_savepoint_in_a_deferring_block_drops_its_own_changes_when_it_fails_and_keeps_the_others(world):
+    def head_count() -> int:
+        return db.session.scalar(sa.select(BoardOrgMembers.members).where(
+            BoardOrgMembers.organization_id == world["fin1"].id))
+
+    before = head_count()
+    with bumps_deferred():
+        count_member(world["fin1"].id, 1)
+        with pytest.raises(RuntimeError), savepoint_with_bumps():
+            count_member(world["fin1"].id, 5)
+            raise RuntimeError("this change can no longer apply")
+        with savepoint_with_bumps():
+            count_member(world["fin1"].id, 2)
+    assert head_count() == before + 3
