@@ -20,6 +20,7 @@ from points_service.domain.access import Principal
 from points_service.domain.audit import audit
 from points_service.domain.boards.maintain import bumps_deferred, savepoint_with_bumps
 from points_service.domain.errors import InvalidTransition, NotFound, ServiceError
+from points_service.domain.ledger.credit import lock_subjects
 from points_service.domain.lifecycle.status import apply_deactivation, local_today, managed_member
 from points_service.domain.lifecycle.transfer import InactiveMember, apply_transfer
 from points_service.domain.periods import LOCAL_TZ, Period
@@ -31,6 +32,7 @@ from points_service.models import (
     ScheduledChangeKind,
     ScheduledChangeStatus,
     ScheduledMemberChange,
+    SubjectType,
 )
 
 
@@ -64,6 +66,9 @@ def apply_due_changes(period: Period, policy: Policy | None = None, *, now: date
     due = db.session.scalars(sa.select(ScheduledMemberChange).where(
         ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED,
         ScheduledMemberChange.effective_on <= due_by).order_by(ScheduledMemberChange.member_id)).all()
+    # Every member first, in one statement: a member locked as the job reaches him could be ordering from the
+    # 积分超市 (himself, then the item) while the job holds that item from an earlier member's cancelled order.
+    lock_subjects((SubjectType.MEMBER, change.member_id) for change in due)
     applied = failed = 0
     # The organizations' board rows, histograms and head counts are written once, summed, at the end (as by a
     # roster import): a day of many changes would otherwise update the same rows once per change.

@@ -345,3 +345,29 @@ def test_a_roster_files_deactivations_and_deactivations_through_the_api_never_de
     db.session.expire_all()
     assert db.session.get(MarketItem, item.id).stock == 100
     assert compare_boards() == [] and compare_totals() == []
+
+
+def test_the_member_changes_job_and_orders_by_the_members_it_changes_never_deadlock(app, world):
+    """The job cancels each member's open orders as it goes (the item's row, held to its commit), while a member
+    it has not reached yet orders the same item (himself locked, then the item): the job locks every member it
+    will change before its first change, so it never waits for one while holding an item."""
+    item = make_item(world["north"], price=Decimal(1), stock=100)
+    members = [make_member(world["fin1"], world["north"], None) for _ in range(12)]
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))
+    db.session.commit()
+    admin, buyers = world["admin"], []
+    for member in members:
+        fund(member, 10)
+        buyers.append(principal_for(make_user(member=member)))
+        place_order(buyers[-1], OrderRequest(item.id, request_key=f"first-{member.id}"))
+        deactivate_member(admin, member.id, DeactivationReason.RESIGNED, "离职", date(2026, 11, 30),
+                          now=local(2026, 11, 20, 10))
+    calls = [lambda: changes_applied(date(2026, 12, 1))]
+    # Those the job reaches after a cancel, staggered over the job's few tens of milliseconds.
+    calls += [lambda n=n, b=b, m=m.id: time.sleep(n * 0.005) or ordered_or_refused(b, item.id, f"second-{m}")
+              for n, (b, m) in enumerate(zip(buyers[2:], members[2:], strict=True))]
+    results = hammer(app, calls, workers=len(calls))
+    assert results[0] == "applied 12" and set(results[1:]) <= {"ordered", "refused"}, results
+    db.session.expire_all()
+    assert db.session.get(MarketItem, item.id).stock == 100  # every order cancelled by the job, or refused after it
+    assert compare_totals() == []
