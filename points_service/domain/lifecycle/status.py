@@ -69,6 +69,11 @@ def current_affiliation(member: Member) -> Affiliation | None:
 
 def effective_instant(member: Member, effective_on: date, now: datetime) -> datetime:
     """The local midnight of ``effective_on``: not in the future, and after his current affiliation began."""
+    return _effective_in(member, effective_on, now)[0]
+
+
+def _effective_in(member: Member, effective_on: date, now: datetime) -> tuple[datetime, Affiliation | None]:
+    """``effective_instant`` and the current affiliation it was checked against (read once)."""
     if effective_on > local_today(now):
         raise ValidationFailed({"effective_on": ["生效日期不能晚于今天"]})
     at = local_midnight(effective_on)
@@ -76,7 +81,7 @@ def effective_instant(member: Member, effective_on: date, now: datetime) -> date
     if current is not None and at <= current.valid_from:
         began = current.valid_from.astimezone(LOCAL_TZ).date().isoformat()
         raise ValidationFailed({"effective_on": [f"生效日期须晚于当前组织关系的开始日期（{began}）"]})
-    return at
+    return at, current
 
 
 def deactivate_member(actor: Principal, member_id: int, reason_code: DeactivationReason, reason: str,
@@ -102,8 +107,7 @@ def apply_deactivation(actor: Principal, member: Member, reason_code: Deactivati
     if not member.is_active:
         raise AlreadyInactive()
     reason = (reason or "").strip() or DEACTIVATION_REASON_NAMES[reason_code]
-    at = effective_instant(member, effective_on, now)
-    current = current_affiliation(member)
+    at, current = _effective_in(member, effective_on, now)
     if current is not None:
         current.valid_to = at
     member.is_active, member.inactive_since = False, at
