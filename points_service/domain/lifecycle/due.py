@@ -61,13 +61,12 @@ def apply_due_changes(period: Period, policy: Policy | None = None, *, now: date
     """The ``member_changes`` job (inside the runner's transaction)."""
     now = now or utcnow()
     due_by = local_today(period.end.astimezone(LOCAL_TZ))
-    # By member (one change waits per member): the members' row locks, held to the job's commit, are taken in the
-    # order a batch approval takes them, so the two never wait for each other in a cycle.
     due = db.session.scalars(sa.select(ScheduledMemberChange).where(
         ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED,
         ScheduledMemberChange.effective_on <= due_by).order_by(ScheduledMemberChange.member_id)).all()
-    # Every member first, in one statement: a member locked as the job reaches him could be ordering from the
-    # 积分超市 (himself, then the item) while the job holds that item from an earlier member's cancelled order.
+    # Every member first, by id, held to the job's commit: the order a batch approval takes them in, so the two
+    # never wait for each other in a cycle; and a member locked only as the job reached him could be ordering from
+    # the 积分超市 (himself, then the item) while the job holds that item from an earlier member's cancelled order.
     lock_subjects((SubjectType.MEMBER, change.member_id) for change in due)
     applied = failed = 0
     # The organizations' board rows, histograms and head counts are written once, summed, at the end (as by a

@@ -319,25 +319,21 @@ def test_an_import_writes_the_organizations_board_rows_and_head_counts_once_for_
     assert compare_boards() == [] and compare_totals() == []
 
 
-def test_changes_deferred_by_a_block_that_fails_are_not_written_and_not_kept(world):
-    def head_count() -> int:
-        return db.session.scalar(sa.select(BoardOrgMembers.members).where(
-            BoardOrgMembers.organization_id == world["fin1"].id))
+def head_count(org) -> int:
+    return db.session.scalar(sa.select(BoardOrgMembers.members).where(BoardOrgMembers.organization_id == org.id))
 
-    before = head_count()
+
+def test_changes_deferred_by_a_block_that_fails_are_not_written_and_not_kept(world):
+    before = head_count(world["fin1"])
     with pytest.raises(RuntimeError), bumps_deferred():
         count_member(world["fin1"].id, 5)
         raise RuntimeError("a step failed")
     count_member(world["fin1"].id, 1)  # written at once again, without the failed block's 5
-    assert head_count() == before + 1
+    assert head_count(world["fin1"]) == before + 1
 
 
 def test_a_savepoint_in_a_deferring_block_drops_its_own_changes_when_it_fails_and_keeps_the_others(world):
-    def head_count() -> int:
-        return db.session.scalar(sa.select(BoardOrgMembers.members).where(
-            BoardOrgMembers.organization_id == world["fin1"].id))
-
-    before = head_count()
+    before = head_count(world["fin1"])
     with bumps_deferred():
         count_member(world["fin1"].id, 1)
         with pytest.raises(RuntimeError), savepoint_with_bumps():
@@ -345,4 +341,4 @@ def test_a_savepoint_in_a_deferring_block_drops_its_own_changes_when_it_fails_an
             raise RuntimeError("this change can no longer apply")
         with savepoint_with_bumps():
             count_member(world["fin1"].id, 2)
-    assert head_count() == before + 3
+    assert head_count(world["fin1"]) == before + 3
