@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -30,6 +31,15 @@ def add_organization(code: str, name: str, kind: OrgKind, parent: Organization |
     return org
 
 
+class Unread(enum.Enum):
+    """A value the caller has not read (a sentinel: None is a value read)."""
+
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
+
+
 def enroll_member(name: str, phone_hash: str, phone_masked: str, branch: Organization, community: Region,
                   grid: Region | None = None, since: datetime | None = None) -> Member:
     member = Member(name=name, phone_hash=phone_hash, phone_masked=phone_masked, branch=branch,
@@ -43,19 +53,24 @@ def enroll_member(name: str, phone_hash: str, phone_masked: str, branch: Organiz
 
 
 def transfer_member(member: Member, branch: Organization, community: Region, grid: Region | None,
-                    when: datetime | None = None) -> None:
-    """Close the current affiliation and open a new one: history keeps where points were earned."""
+                    when: datetime | None = None, current: Affiliation | None | Unread = UNREAD) -> None:
+    """Close the current affiliation and open a new one: history keeps where points were earned. ``current``:
+    the current affiliation (or None) when the caller has read it already (a dated transfer checks its date)."""
     if (member.branch_id, member.community_id, member.grid_id) == (branch.id, community.id, grid and grid.id):
         return
     when = when or utcnow()
-    current = db.session.scalar(
-        sa.select(Affiliation).where(Affiliation.member_id == member.id, Affiliation.valid_to.is_(None))
-    )
+    if current is UNREAD:
+        current = current_affiliation(member)
     if current is not None:
         current.valid_to = when
     transfer_on_boards(member.id, member.branch_id, branch.id, community.id, grid and grid.id, when)
     member.branch, member.community, member.grid = branch, community, grid
     db.session.add(Affiliation(member=member, branch=branch, community=community, grid=grid, valid_from=when))
+
+
+def current_affiliation(member: Member) -> Affiliation | None:
+    return db.session.scalar(sa.select(Affiliation).where(
+        Affiliation.member_id == member.id, Affiliation.valid_to.is_(None)))
 
 
 def list_regions(level: RegionLevel | None = None, parent_id: int | None = None) -> sa.Select:

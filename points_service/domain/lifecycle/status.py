@@ -25,6 +25,7 @@ from points_service.domain.lifecycle.boards import leave_boards, return_to_board
 from points_service.domain.lifecycle.closing import close_open_items
 from points_service.domain.lifecycle.scheduled import schedule
 from points_service.domain.periods import LOCAL_TZ, local_midnight
+from points_service.domain.structure import current_affiliation
 from points_service.models import (
     DEACTIVATION_REASON_NAMES,
     Affiliation,
@@ -62,18 +63,14 @@ def managed_member(actor: Principal, member_id: int, *, lock: bool = True) -> Me
     return member
 
 
-def current_affiliation(member: Member) -> Affiliation | None:
-    return db.session.scalar(sa.select(Affiliation).where(
-        Affiliation.member_id == member.id, Affiliation.valid_to.is_(None)))
-
-
 def effective_instant(member: Member, effective_on: date, now: datetime) -> datetime:
     """The local midnight of ``effective_on``: not in the future, and after his current affiliation began."""
-    return _effective_in(member, effective_on, now)[0]
+    return effective_in(member, effective_on, now)[0]
 
 
-def _effective_in(member: Member, effective_on: date, now: datetime) -> tuple[datetime, Affiliation | None]:
-    """``effective_instant`` and the current affiliation it was checked against (read once)."""
+def effective_in(member: Member, effective_on: date, now: datetime) -> tuple[datetime, Affiliation | None]:
+    """``effective_instant`` and the current affiliation it was checked against, which a change closes (read
+    once: a roster file of 5,000 changes sends 5,000 statements fewer)."""
     if effective_on > local_today(now):
         raise ValidationFailed({"effective_on": ["生效日期不能晚于今天"]})
     at = local_midnight(effective_on)
@@ -107,7 +104,7 @@ def apply_deactivation(actor: Principal, member: Member, reason_code: Deactivati
     if not member.is_active:
         raise AlreadyInactive()
     reason = (reason or "").strip() or DEACTIVATION_REASON_NAMES[reason_code]
-    at, current = _effective_in(member, effective_on, now)
+    at, current = effective_in(member, effective_on, now)
     if current is not None:
         current.valid_to = at
     member.is_active, member.inactive_since = False, at

@@ -17,7 +17,7 @@ from points_service.domain.access import Principal, allowed, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, ValidationFailed
 from points_service.domain.lifecycle.scheduled import schedule
-from points_service.domain.lifecycle.status import effective_instant, local_today, managed_member
+from points_service.domain.lifecycle.status import effective_in, local_today, managed_member
 from points_service.domain.structure import find_community, transfer_member
 from points_service.models import (
     Member,
@@ -84,8 +84,8 @@ def apply_transfer(actor: Principal, member: Member, branch: Organization, commu
                    effective_on: date, reason: str, now: datetime) -> Member:
     """Move him at the local midnight of ``effective_on``; flushes only (the scheduled-change job calls it too)."""
     before = {"branch_id": member.branch_id, "community_id": member.community_id, "grid_id": member.grid_id}
-    at = effective_instant(member, effective_on, now)
-    transfer_member(member, branch, community, grid, when=at)
+    at, current = effective_in(member, effective_on, now)
+    transfer_member(member, branch, community, grid, when=at, current=current)
     audit("member.transfer", actor=actor, target=member, detail={
         "from": before, "to": {"branch_id": branch.id, "community_id": community.id, "grid_id": grid and grid.id},
         "effective_on": effective_on.isoformat(), "reason": (reason or "").strip()[:200]})

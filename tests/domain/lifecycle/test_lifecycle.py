@@ -230,6 +230,15 @@ def test_a_transfer_mid_quarter_moves_the_quarter_and_keeps_the_closed_month_in_
     assert compare_boards() == []
 
 
+def test_a_dated_transfer_reads_his_current_affiliation_once_to_check_its_date_and_close_it(world, statements):
+    transfer(world["admin"], world["alice"].id, branch_id=world["fin2"].id, effective_on=date(2026, 11, 1))
+    reads = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM affiliations" in s]
+    assert len(reads) == 1
+    rows = db.session.execute(sa.select(Affiliation.branch_id, Affiliation.valid_to).where(
+        Affiliation.member_id == world["alice"].id).order_by(Affiliation.valid_from)).all()
+    assert rows == [(world["fin1"].id, datetime(2026, 11, 1, tzinfo=LOCAL_TZ)), (world["fin2"].id, None)]
+
+
 def test_a_transfer_to_a_branch_outside_ones_scope_is_refused(world):
     with pytest.raises(Forbidden):
         transfer(principal_for(world["users"]["hr"]), world["alice"].id, branch_id=world["edu1"].id)
