@@ -4,6 +4,8 @@ For each published activity that ended in the settled day (Asia/Shanghai):
 - a member signed up (not withdrawn) without any check-in gets the policy's ``no_show`` deduction;
 - a check-in never checked out (checked in, or still in review) becomes ``no_checkout`` and gets the
   policy's ``no_checkout`` deduction.
+A member deactivated since gets neither deduction (the ledger takes nothing for him any more), and the others
+still get theirs: his check-in is closed all the same.
 
 Runs inside the job runner's transaction (flushes only). Exactly once by the job's (job, day) claim,
 and again by each deduction's unique key (``noshow:{activity}:{member}``, ``nocheckout:{activity}:{member}``)
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.checkin.scans import deduct
+from points_service.domain.ledger.credit import MemberInactive
 from points_service.domain.periods import Period
 from points_service.domain.policy import Policy
 from points_service.models import Activity, ActivityStatus, Checkin, CheckinStatus, Signup, SignupStatus, SourceType
@@ -46,10 +49,8 @@ def _deduct_no_shows(activity: Activity, policy: Policy) -> int:
         Signup.activity_id == activity.id, Signup.status == SignupStatus.SIGNED_UP,
         Signup.member_id.not_in(checked_in),
     ).order_by(Signup.member_id)).all()
-    for member_id in members:
-        deduct(member_id, "no_show", SourceType.JOB, f"noshow:{activity.id}:{member_id}",
-               occurred_at=activity.ends_at, policy=policy)
-    return len(members)
+    return sum(_deduct_if_active(member_id, "no_show", f"noshow:{activity.id}:{member_id}", activity, policy)
+               for member_id in members)
 
 
 def _close_open_checkins(activity: Activity, policy: Policy) -> int:
@@ -59,7 +60,15 @@ def _close_open_checkins(activity: Activity, policy: Policy) -> int:
         Checkin.status.in_(OPEN_CHECKIN_STATUSES),
     ).values(status=CheckinStatus.NO_CHECKOUT).returning(Checkin.member_id)
      .execution_options(synchronize_session=False)).all()
-    for member_id in sorted(closed):
-        deduct(member_id, "no_checkout", SourceType.JOB, f"nocheckout:{activity.id}:{member_id}",
-               occurred_at=activity.ends_at, policy=policy)
-    return len(closed)
+    return sum(_deduct_if_active(member_id, "no_checkout", f"nocheckout:{activity.id}:{member_id}", activity,
+                                 policy) for member_id in sorted(closed))
+
+
+def _deduct_if_active(member_id: int, event: str, key: str, activity: Activity, policy: Policy) -> bool:
+    """The deduction, unless the member has been deactivated: ``credit`` refuses him before it writes anything,
+    and one such member must not fail the whole day's run (it would fail again every day of the catch-up)."""
+    try:
+        deduct(member_id, event, SourceType.JOB, key, occurred_at=activity.ends_at, policy=policy)
+    except MemberInactive:
+        return False
+    return True

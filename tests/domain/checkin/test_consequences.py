@@ -13,12 +13,23 @@ from points_service.domain.access import principal_for
 from points_service.domain.activities import signups as activities
 from points_service.domain.checkin import scans as checkin
 from points_service.domain.checkin.consequences import settle_activity_consequences
+from points_service.domain.lifecycle.status import deactivate_member
 from points_service.domain.periods import parse_period
 from points_service.domain.policy import policy_in_force
 from points_service.jobs.runner import run_job
 from points_service.jobs.schedule import JOBS_BY_ID
 from points_service.jobs.scheduler import fire
-from points_service.models import ActivityStatus, Checkin, CheckinStatus, LedgerEntry, Signup, SourceType
+from points_service.models import (
+    ActivityStatus,
+    Affiliation,
+    Checkin,
+    CheckinStatus,
+    DeactivationReason,
+    JobRunStatus,
+    LedgerEntry,
+    Signup,
+    SourceType,
+)
 from tests.factories import make_user, make_world
 from tests.factories.activities import make_activity, scan
 from tests.factories.ledger import local
@@ -77,6 +88,22 @@ def test_a_check_in_never_checked_out_becomes_no_checkout_with_its_deduction(wor
     assert run_job(SPEC, DAY).result == {"activities": 1, "no_shows": 0, "no_checkouts": 1}
     assert db.session.get(Checkin, row.id).status == CheckinStatus.NO_CHECKOUT
     assert [(item, points) for _, item, points, _ in deductions()] == [("member.no_checkout", Decimal(-1))]
+
+
+def test_members_deactivated_since_cost_nothing_and_do_not_fail_the_run_for_the_others(world):
+    for name in ("alice", "bob", "carol"):
+        sign_up(world, name)
+    open_checkin = check_in(world, "carol")
+    admin = as_user(world, "admin")
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))
+    for name in ("bob", "carol"):  # the evening the activity ended: his sign-up to it is not withdrawn
+        deactivate_member(admin, world[name].id, DeactivationReason.RESIGNED, "离职", DAY.start.date(),
+                          now=local(2026, 11, 10, 20))
+    run = run_job(SPEC, DAY)
+    assert run.status == JobRunStatus.SUCCEEDED
+    assert run.result == {"activities": 1, "no_shows": 1, "no_checkouts": 0}
+    assert [(member, item) for member, item, _, _ in deductions()] == [(world["alice"].id, "member.no_show")]
+    assert db.session.get(Checkin, open_checkin.id).status == CheckinStatus.NO_CHECKOUT
 
 
 def test_withdrawn_members_and_members_or_walk_ins_who_checked_out_cost_nothing(world):
