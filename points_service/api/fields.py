@@ -9,7 +9,7 @@ from flask import g
 from werkzeug.routing import IntegerConverter
 
 from points_service.domain.ledger.reading import item_names
-from points_service.domain.periods import BadPeriod, parse_period, to_rfc3339
+from points_service.domain.periods import FIRST_YEAR, LAST_YEAR, BadPeriod, parse_period, to_rfc3339
 from points_service.domain.phones import BadPhone, normalize_phone
 
 
@@ -78,11 +78,28 @@ class ItemName(ma.fields.String):
         return g.item_names.get(value, value)
 
 
+def within_years(value):
+    """A day or an instant of a request, refused (422) outside the years the service keys periods by."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ma.ValidationError(f"须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间")
+    return value
+
+
 class Instant(ma.fields.AwareDateTime):
     """RFC 3339 with an offset in and out; emitted in Asia/Shanghai (+08:00)."""
 
+    def _deserialize(self, value, attr, data, **kwargs):
+        return within_years(super()._deserialize(value, attr, data, **kwargs))
+
     def _serialize(self, value, attr, obj, **kwargs):
         return to_rfc3339(value)
+
+
+class Day(ma.fields.Date):
+    """A calendar day (Asia/Shanghai), e.g. 2026-11-01."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return within_years(super()._deserialize(value, attr, data, **kwargs))
 
 
 class PeriodKey(ma.fields.String):

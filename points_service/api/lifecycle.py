@@ -9,7 +9,7 @@ import marshmallow as ma
 from flask import jsonify
 
 from points_service.api.core import Blueprint, envelope
-from points_service.api.fields import CleanString, Instant, RowId
+from points_service.api.fields import CleanString, Day, Instant, RowId
 from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.api.structure import MemberSchema
 from points_service.domain.lifecycle import due, status
@@ -32,7 +32,7 @@ class DeactivateArgs(ma.Schema):
     reason_code = ma.fields.Enum(DeactivationReason, by_value=True, required=True,
                                  metadata={"description": REASONS})
     reason = CleanString(required=True, max_length=200, metadata={"description": "停用说明"})
-    effective_on = ma.fields.Date(required=True, metadata={"description": "生效日期；晚于今天则预约，到期自动生效"})
+    effective_on = Day(required=True, metadata={"description": "生效日期；晚于今天则预约，到期自动生效"})
 
 
 class ReactivateArgs(ma.Schema):
@@ -43,7 +43,7 @@ class TransferArgs(ma.Schema):
     branch_id = RowId(load_default=None, strict=True, metadata={"description": "转入党支部"})
     community_id = RowId(load_default=None, strict=True, metadata={"description": "新居住社区"})
     grid_id = RowId(load_default=None, strict=True, metadata={"description": "新网格（属于该社区）"})
-    effective_on = ma.fields.Date(load_default=None, metadata={"description": "生效日期，默认今天；晚于今天则预约"})
+    effective_on = Day(load_default=None, metadata={"description": "生效日期，默认今天；晚于今天则预约"})
     reason = CleanString(load_default="", min_length=0, max_length=200)
 
     @ma.validates_schema

@@ -17,16 +17,29 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
+from points_service.api.fields import MAX_ROW_ID
 from points_service.domain.activities.signups import MAX_RADIUS_M, MIN_RADIUS_M
+from points_service.domain.periods import FIRST_YEAR, LAST_YEAR
 from points_service.models import DEACTIVATION_REASON_NAMES, Role
 
 REQUIRED = "此项必填"
+LOCAL_MINUTE = "%Y-%m-%dT%H:%M"  # a datetime-local input's value
 ROLE_NAMES = {
     Role.BRANCH_SECRETARY: "支部书记", Role.ORG_ADMIN: "部门党组织管理员", Role.COMMUNITY_ADMIN: "社区管理员",
     Role.HR: "单位人事", Role.ADMIN: "系统管理员",
 }
+
+
+# An id beyond a row id's range names no row (sent to PostgreSQL it would fail "out of range", a 500).
+ROW_ID = NumberRange(1, MAX_ROW_ID, message="编号不存在")
+
+
+def within_years(_form, field) -> None:
+    """A day or a time within the years the service keys periods by (beyond them it cannot be converted)."""
+    if field.data is not None and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+        raise ValidationError(f"须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间")
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -52,15 +65,16 @@ class RejectForm(FlaskForm):
 
 
 class ConfirmReportForm(FlaskForm):
-    grid_id = SelectField("分配网格（可选）", coerce=lambda v: int(v) if v else None, validate_choice=False)
+    grid_id = SelectField("分配网格（可选）", coerce=lambda v: int(v) if v else None, validate_choice=False,
+                          validators=[Optional(), ROW_ID])
 
 
 class ActivityForm(FlaskForm):
-    community_id = SelectField("社区", coerce=int, validators=[InputRequired(REQUIRED)], validate_choice=False)
+    community_id = SelectField("社区", coerce=int, validators=[InputRequired(REQUIRED), ROW_ID], validate_choice=False)
     title = StringField("活动名称", validators=[DataRequired(REQUIRED), Length(max=100)])
     item_code = SelectField("积分项目", validators=[DataRequired(REQUIRED)], validate_choice=False)
-    starts_at = DateTimeLocalField("开始时间", format="%Y-%m-%dT%H:%M", validators=[InputRequired(REQUIRED)])
-    ends_at = DateTimeLocalField("结束时间", format="%Y-%m-%dT%H:%M", validators=[InputRequired(REQUIRED)])
+    starts_at = DateTimeLocalField("开始时间", format=LOCAL_MINUTE, validators=[InputRequired(REQUIRED), within_years])
+    ends_at = DateTimeLocalField("结束时间", format=LOCAL_MINUTE, validators=[InputRequired(REQUIRED), within_years])
     lat = FloatField("纬度（gcj02）", validators=[InputRequired(REQUIRED), NumberRange(3.8, 53.6)])
     lng = FloatField("经度（gcj02）", validators=[InputRequired(REQUIRED), NumberRange(73.5, 135.1)])
     radius_m = IntegerField("签到范围（米）", default=100,
@@ -79,7 +93,7 @@ class RosterUploadForm(FlaskForm):
 class PolicyForm(FlaskForm):
     file = FileField("政策文件（YAML）")
     text = TextAreaField("或直接粘贴政策内容（YAML）")
-    effective_from = DateTimeLocalField("生效时间", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    effective_from = DateTimeLocalField("生效时间", format="%Y-%m-%dT%H:%M", validators=[Optional(), within_years])
     note = StringField("说明", validators=[Optional(), Length(max=200)])
     period = StringField("预览期间", default="", validators=[Optional(), Length(max=16)],
                          description="如 2026、2026-H2、2026-Q3、2026-11")
@@ -114,7 +128,7 @@ class ProposeStarsForm(FlaskForm):
 
 
 class ObjectionForm(FlaskForm):
-    member_id = IntegerField("候选人编号", validators=[InputRequired(REQUIRED), NumberRange(1)])
+    member_id = IntegerField("候选人编号", validators=[InputRequired(REQUIRED), ROW_ID])
     reason = TextAreaField("异议理由", validators=[DataRequired("请填写异议理由"), Length(max=500)])
 
 
@@ -140,7 +154,7 @@ class DeactivateForm(FlaskForm):
     reason_code = SelectField("停用原因", choices=choices((code.value, name)
                                                         for code, name in DEACTIVATION_REASON_NAMES.items()))
     reason = StringField("说明", validators=[DataRequired("请填写停用说明"), Length(max=200)])
-    effective_on = DateField("生效日期", validators=[InputRequired(REQUIRED)],
+    effective_on = DateField("生效日期", validators=[InputRequired(REQUIRED), within_years],
                              description="今天或更早立即生效；晚于今天则预约，到期自动生效")
 
 
@@ -151,8 +165,9 @@ class ReasonForm(FlaskForm):
 
 
 class TransferForm(FlaskForm):
-    branch_id = SelectField("转入党支部", coerce=_optional_id, validate_choice=False)
-    community_id = SelectField("新居住社区", coerce=_optional_id, validate_choice=False)
-    grid_id = IntegerField("新网格编号（可选）", validators=[Optional(), NumberRange(1)])
-    effective_on = DateField("生效日期", validators=[Optional()], description="默认今天；晚于今天则预约")
+    branch_id = SelectField("转入党支部", coerce=_optional_id, validate_choice=False, validators=[Optional(), ROW_ID])
+    community_id = SelectField("新居住社区", coerce=_optional_id, validate_choice=False,
+                               validators=[Optional(), ROW_ID])
+    grid_id = IntegerField("新网格编号（可选）", validators=[Optional(), ROW_ID])
+    effective_on = DateField("生效日期", validators=[Optional(), within_years], description="默认今天；晚于今天则预约")
     reason = StringField("说明（可选）", validators=[Optional(), Length(max=200)])

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.meta import DefaultMeta
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from points_service.console.forms import REQUIRED, choices
+from points_service.console.forms import LOCAL_MINUTE, REQUIRED, ROW_ID, choices, within_years
 
 LIMIT_PERIODS = choices([("month", "每月"), ("quarter", "每季度"), ("year", "每年")])
 MAX_STOCK = 1_000_000
@@ -41,7 +41,7 @@ def two_places(_form, field) -> None:
 
 
 class ItemForm(ChineseForm):
-    region_id = SelectField("提供范围", coerce=int, validators=[InputRequired(REQUIRED)], validate_choice=False)
+    region_id = SelectField("提供范围", coerce=int, validators=[InputRequired(REQUIRED), ROW_ID], validate_choice=False)
     name = StringField("名称", validators=[DataRequired(REQUIRED), Length(max=60)])
     description = TextAreaField("说明（可选）", validators=[Optional(), Length(max=500)])
     price = DecimalField("兑换积分", places=None, validators=[
@@ -51,8 +51,8 @@ class ItemForm(ChineseForm):
     limit_per_member = IntegerField("每人限兑件数（留空为不限）",
                                     validators=[Optional(), NumberRange(1, 1000, "应在 1–1000 之间")])
     limit_period = SelectField("限兑周期", choices=LIMIT_PERIODS, default="month")
-    visible_from = DateTimeLocalField("上架时间（可选）", format="%Y-%m-%dT%H:%M", validators=[Optional()])
-    visible_until = DateTimeLocalField("下架时间（可选）", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    visible_from = DateTimeLocalField("上架时间（可选）", format=LOCAL_MINUTE, validators=[Optional(), within_years])
+    visible_until = DateTimeLocalField("下架时间（可选）", format=LOCAL_MINUTE, validators=[Optional(), within_years])
     on_shelf = BooleanField("在架", default=True)
     picture = FileField("图片（可选；JPEG、PNG 或 WebP，不超过 2 MB）")
 

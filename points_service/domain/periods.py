@@ -39,6 +39,10 @@ class BadPeriod(ValueError):
     pass
 
 
+# The years the service keys periods by, and the years a request may name a day or an instant in: beyond them some
+# instants cannot be converted to UTC or to +08:00 at all (year 1 at +14:00 is before year 1 in UTC), and before
+# 1901 Asia/Shanghai is local mean time (+08:05:43), which RFC 3339 cannot write.
+FIRST_YEAR, LAST_YEAR = 2000, 2200
 ONE_TICK = timedelta(microseconds=1)  # the smallest step of a datetime: a half-open period's end minus this
 
 
@@ -121,7 +125,7 @@ def parse_period(key: str) -> Period:
         if not match:
             continue
         year = int(match.group(1))
-        if not 2000 <= year <= 2200:
+        if not FIRST_YEAR <= year <= LAST_YEAR:
             break
         try:
             if kind is PeriodKind.DAY:

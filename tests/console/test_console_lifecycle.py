@@ -103,3 +103,21 @@ def test_status_actions_are_scope_limited_and_need_the_csrf_token(client, world)
     post(client, "/console/logout")
     sign_in(client, "secretary")  # a branch secretary sees his member but does not manage his status
     assert 'id="deactivate-form"' not in text(client.get(f"/console/members/{world['alice'].id}"))
+
+
+def test_a_transfer_or_deactivation_naming_an_id_or_a_day_out_of_range_is_shown_under_its_field(client, world):
+    back_long_ago()
+    alice = world["alice"]
+    sign_in(client, "admin")
+    huge = "99999999999999999999"
+    for body, message in (({"branch_id": "", "community_id": "", "grid_id": huge}, "编号不存在"),
+                          ({"branch_id": huge, "community_id": ""}, "编号不存在"),
+                          ({"branch_id": str(world["fin2"].id), "community_id": "", "effective_on": "0001-01-01"},
+                           "须在 2000 年至 2200 年之间")):
+        answer = post(client, f"/console/members/{alice.id}/transfer", body, follow_redirects=True)
+        assert answer.status_code == 200 and message in text(answer), body
+    answer = post(client, f"/console/members/{alice.id}/deactivate",
+                  {"reason_code": "resigned", "reason": "调离", "effective_on": "0001-01-01"}, follow_redirects=True)
+    assert answer.status_code == 200 and "须在 2000 年至 2200 年之间" in text(answer)
+    db.session.refresh(alice)
+    assert alice.is_active and alice.branch_id == world["fin1"].id

@@ -235,7 +235,7 @@ def plan_members(rows: list[MemberRow], actor: Principal, phone_key: str) -> tup
             continue
         member = existing.get(hashes[row.row])
         step = _member_step(row, member, placement, hashes[row.row])
-        status_step = status_change_step(row, member, actor, step.outcome != UNCHANGED)
+        status_step = status_change_step(row, member, actor, step.outcome != UNCHANGED, _moves(member, placement))
         if isinstance(status_step, RowError):
             errors.append(status_step)
             continue
@@ -286,14 +286,18 @@ def _members_by_phone_hash(hashes: set[str]) -> dict[str, Member]:
     return found
 
 
+def _moves(member: Member | None, placement: Placement) -> bool:
+    """Whether the row puts a member on the roster in another branch, community or grid."""
+    grid_id = placement.grid.id if placement.grid else None
+    return member is not None and (member.branch_id, member.community_id, member.grid_id) != (
+        placement.branch.id, placement.community.id, grid_id)
+
+
 def _member_step(row: MemberRow, member: Member | None, placement: Placement, phone_hash: str) -> Step:
     where = (placement.branch, placement.community, placement.grid)
     if member is None:
         return Step(row.row, CREATED, lambda: enroll_member(row.name, phone_hash, mask_phone(row.phone), *where))
-    grid_id = placement.grid.id if placement.grid else None
-    moved = (member.branch_id, member.community_id, member.grid_id) != (
-        placement.branch.id, placement.community.id, grid_id)
-    if not moved and member.name == row.name:
+    if not _moves(member, placement) and member.name == row.name:
         return Step(row.row, UNCHANGED)
 
     def update() -> None:

@@ -19,6 +19,7 @@ from pathlib import PurePath
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
 from points_service.domain.errors import ServiceError
+from points_service.domain.periods import FIRST_YEAR, LAST_YEAR
 from points_service.domain.phones import BadPhone, normalize_phone
 from points_service.models import DEACTIVATION_REASON_NAMES, DeactivationReason, OrgKind, RegionLevel
 
@@ -224,18 +225,21 @@ class RowCells:
             return ""
 
     def day(self, key: str) -> date | None:
-        """A required date: a date cell, or text such as 2026-11-01."""
+        """A required date: a date cell, or text such as 2026-11-01, within the years the service keys periods by."""
         value = self.values.get(key)
         if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        text = self.text(key)
-        try:
-            return date.fromisoformat(text) if text else None
-        except ValueError:
-            self.fail(key, f"“{text}”不是日期，应如 2026-11-01")
+            value = value.date()
+        if not isinstance(value, date):
+            text = self.text(key)
+            try:
+                value = date.fromisoformat(text) if text else None
+            except ValueError:
+                self.fail(key, f"“{text}”不是日期，应如 2026-11-01")
+                return None
+        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            self.fail(key, f"“{value.isoformat()}”须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间")
             return None
+        return value
 
     def choice(self, key: str, words: dict):
         text = self.text(key)

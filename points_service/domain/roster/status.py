@@ -21,8 +21,10 @@ from points_service.models import DeactivationReason, Member, ScheduledChangeKin
 STATUS = "状态"
 
 
-def status_change_step(row: MemberRow, member: Member | None, actor: Principal, other_changes: bool):
-    """None (nothing to change), a RowError, or a Step applying the row's status change."""
+def status_change_step(row: MemberRow, member: Member | None, actor: Principal, other_changes: bool,
+                       moves: bool = False):
+    """None (nothing to change), a RowError, or a Step applying the row's status change. ``other_changes``: the
+    row renames or moves the member; ``moves``: it moves him (another branch, community or grid)."""
     from points_service.domain.roster.plans import SCHEDULED, UPDATED, Step  # plans imports this module
 
     if row.status is None or (member is not None and (row.status == ACTIVE) == member.is_active):
@@ -35,6 +37,8 @@ def status_change_step(row: MemberRow, member: Member | None, actor: Principal, 
         return RowError(row.row, "无权变更该党员的状态：不在您管理的组织范围内", STATUS)
     now = utcnow()
     if row.status == ACTIVE:
+        if moves:  # the move would run on him while inactive: his old branch counted off twice, two affiliations
+            return RowError(row.row, "恢复与转接请分两次导入：本行的支部、社区或网格与名册不同", STATUS)
         return Step(row.row, UPDATED, lambda: apply_reactivation(actor, member, row.status_reason, now), member.id)
     if other_changes:
         return RowError(row.row, "停用与转接请分两次导入：本行的支部、社区或网格与名册不同", STATUS)

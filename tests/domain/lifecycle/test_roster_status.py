@@ -83,6 +83,25 @@ def test_bad_status_rows_are_reported_by_row_and_nothing_is_written(world):
     assert db.session.get(Member, world["dan"].id).is_active is True
 
 
+def test_a_reactivation_that_also_moves_the_member_is_a_row_error_and_nothing_is_written(world):
+    run(world, dan_row(world, "退休"))
+    moved = ["赵丹", PHONE, world["edu1"].name, world["south"].name, "", "在册", "", "返聘"]
+    with pytest.raises(ImportInvalid) as refused:
+        run(world, moved)
+    assert [(e["row"], e["field"]) for e in refused.value.data["errors"]] == [(2, "状态")]
+    dan = db.session.get(Member, world["dan"].id)
+    assert (dan.is_active, dan.branch_id) == (False, world["fin1"].id)
+    assert compare_boards() == []  # the head counts too: fin1 not counted off twice, edu1 not twice on
+
+
+@pytest.mark.parametrize("on", ["0001-01-01", "9999-12-31"])
+def test_a_status_date_outside_the_years_is_a_row_error_not_a_failure(world, on):
+    with pytest.raises(ImportInvalid) as refused:
+        run(world, dan_row(world, "退休", on=on))
+    assert [(e["row"], e["field"]) for e in refused.value.data["errors"]] == [(2, "状态生效日期")]
+    assert db.session.get(Member, world["dan"].id).is_active is True
+
+
 def test_a_deactivation_dated_after_today_is_scheduled_and_changes_nothing_yet(world):
     report = run(world, dan_row(world, "退休", on="2099-01-01"))
     assert (report.scheduled, report.updated, report.unchanged) == (1, 0, 0)
