@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import db, utcnow
+from points_service.db import db, upsert, utcnow
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import NotFound, ValidationFailed
@@ -50,16 +50,18 @@ def grant_subscriptions(actor: Principal, template_keys: list[str], *, at: datet
 
 
 def _add_grant(member_id: int, key: str, at: datetime) -> int:
-    grant = db.session.scalar(sa.select(SubscriptionGrant).where(
-        SubscriptionGrant.member_id == member_id, SubscriptionGrant.template_key == key).with_for_update())
-    if grant is None:
-        grant = SubscriptionGrant(member_id=member_id, template_key=key, available=0, granted_total=0)
-        db.session.add(grant)
-    grant.available += 1
-    grant.granted_total += 1
-    grant.last_granted_at = at
-    db.session.flush()
-    return grant.available
+    """One more use of the template, as one upsert: two first acceptances of a template arriving together both
+    count (a read, then an INSERT, let the second fail on the unique key, a 500)."""
+    (written,) = upsert(SubscriptionGrant, [{"member_id": member_id, "template_key": key, "available": 1,
+                                             "granted_total": 1, "last_granted_at": at}],
+                        ("member_id", "template_key"), _one_more_grant, ("available",))
+    return written.available
+
+
+def _one_more_grant(excluded) -> dict:
+    return {"available": SubscriptionGrant.available + excluded.available,
+            "granted_total": SubscriptionGrant.granted_total + excluded.granted_total,
+            "last_granted_at": excluded.last_granted_at}
 
 
 def own_messages(actor: Principal, *, unread: bool = False) -> sa.Select:
