@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -21,9 +22,16 @@ class ChangeAlreadyScheduled(Conflict):
 
 def has_waiting_change(member_id: int) -> bool:
     """Whether a scheduled change already waits for the member (another one would be refused)."""
-    return db.session.scalar(sa.select(ScheduledMemberChange.id).where(
-        ScheduledMemberChange.member_id == member_id,
-        ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED).limit(1)) is not None
+    return bool(members_with_waiting_changes([member_id]))
+
+
+def members_with_waiting_changes(member_ids: Iterable[int]) -> set[int]:
+    """Those of ``member_ids`` for whom a scheduled change waits: a transfer of one of them now would leave the
+    change to apply later over it, moving him back where it was asked from (one statement for a roster file)."""
+    ids = sorted(set(member_ids))
+    return set(db.session.scalars(sa.select(ScheduledMemberChange.member_id).where(
+        ScheduledMemberChange.member_id.in_(ids),
+        ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED))) if ids else set()
 
 
 def schedule(actor: Principal, member: Member, kind: ScheduledChangeKind, effective_on: date, now: datetime,

@@ -16,7 +16,7 @@ from points_service.db import db, utcnow
 from points_service.domain.access import Principal, allowed, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, ValidationFailed
-from points_service.domain.lifecycle.scheduled import schedule
+from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled, has_waiting_change, schedule
 from points_service.domain.lifecycle.status import effective_in, local_today, managed_member
 from points_service.domain.structure import find_community, transfer_member
 from points_service.models import (
@@ -74,6 +74,8 @@ def transfer(actor: Principal, member_id: int, *, branch_id: int | None = None, 
     if effective_on > local_today(now):
         result = schedule(actor, member, ScheduledChangeKind.TRANSFER, effective_on, now, reason=reason,
                           branch_id=branch.id, community_id=community.id, grid_id=grid and grid.id)
+    elif has_waiting_change(member.id):  # it would apply later over this one (cancel it first)
+        raise ChangeAlreadyScheduled()
     else:
         result = apply_transfer(actor, member, branch, community, grid, effective_on, reason, now)
     db.session.commit()

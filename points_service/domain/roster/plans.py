@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from points_service.db import db
 from points_service.domain.access import Principal, allowed
+from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled, members_with_waiting_changes
 from points_service.domain.phones import hash_phone, mask_phone
 from points_service.domain.roster.rows import MemberRow, OrganizationRow, RegionRow, RowError
 from points_service.domain.roster.status import status_change_step
@@ -226,6 +227,7 @@ def plan_members(rows: list[MemberRow], actor: Principal, phone_key: str) -> tup
     grids = GridIndexes()
     hashes = {row.row: hash_phone(row.phone, phone_key) for row in rows}
     existing = _members_by_phone_hash(set(hashes.values()))
+    waiting = members_with_waiting_changes(member.id for member in existing.values())
     steps, errors = [], []
     for row in rows:
         row_errors: list[RowError] = []
@@ -234,6 +236,9 @@ def plan_members(rows: list[MemberRow], actor: Principal, phone_key: str) -> tup
             errors.extend(row_errors)
             continue
         member = existing.get(hashes[row.row])
+        if member is not None and member.id in waiting and _moves(member, placement):
+            errors.append(RowError(row.row, ChangeAlreadyScheduled.message, "所在支部"))
+            continue
         step = _member_step(row, member, placement, hashes[row.row])
         status_step = status_change_step(row, member, actor, step.outcome != UNCHANGED, _moves(member, placement))
         if isinstance(status_step, RowError):

@@ -102,6 +102,16 @@ def test_a_status_date_outside_the_years_is_a_row_error_not_a_failure(world, on)
     assert db.session.get(Member, world["dan"].id).is_active is True
 
 
+def test_a_row_moving_a_member_whose_change_waits_is_a_row_error_and_a_row_keeping_him_is_not(world):
+    run(world, dan_row(world, "退休", on="2099-01-01"))
+    moved = ["赵丹", PHONE, world["fin2"].name, world["north"].name, "", "", "", ""]
+    with pytest.raises(ImportInvalid) as refused:
+        run(world, moved)
+    assert [(e["row"], e["field"]) for e in refused.value.data["errors"]] == [(2, "所在支部")]
+    assert db.session.get(Member, world["dan"].id).branch_id == world["fin1"].id
+    assert run(world, dan_row(world, "", on="", reason="")).unchanged == 1
+
+
 def test_a_deactivation_dated_after_today_is_scheduled_and_changes_nothing_yet(world):
     report = run(world, dan_row(world, "退休", on="2099-01-01"))
     assert (report.scheduled, report.updated, report.unchanged) == (1, 0, 0)

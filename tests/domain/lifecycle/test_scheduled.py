@@ -116,6 +116,22 @@ def test_one_change_waits_per_member_and_a_cancelled_one_never_applies(world):
     assert alice.is_active and change.status == ScheduledChangeStatus.CANCELLED and change.outcome == "暂缓退休"
 
 
+def test_a_transfer_now_waits_for_the_scheduled_change_to_be_cancelled_so_it_never_applies_over_it(world):
+    alice = world["alice"]
+    change = transfer(world["admin"], alice.id, branch_id=world["fin2"].id, effective_on=date(2026, 12, 1),
+                      now=ASKED)
+    moving_now = {"branch_id": world["edu1"].id, "community_id": world["south"].id, "now": local(2026, 11, 21, 10)}
+    with pytest.raises(ChangeAlreadyScheduled):
+        transfer(world["admin"], alice.id, **moving_now)
+    db.session.rollback()
+    cancel_scheduled(world["admin"], alice.id, change.id, "改为即时转接")
+    transfer(world["admin"], alice.id, **moving_now)
+    assert run_for(date(2026, 12, 1))["due"] == 0
+    db.session.refresh(alice)
+    assert (alice.branch_id, alice.community_id) == (world["edu1"].id, world["south"].id)
+    assert compare_boards() == []
+
+
 def test_a_change_that_can_no_longer_apply_is_marked_failed_and_the_others_still_apply(world):
     alice, bob = world["alice"], world["bob"]
     moving = transfer(world["admin"], alice.id, branch_id=world["fin2"].id, effective_on=date(2026, 12, 1),
