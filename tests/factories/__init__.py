@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 from flask import current_app
 from flask_jwt_extended import create_access_token
 
 from points_service.db import db
 from points_service.domain.accounts.users import add_user
+from points_service.domain.periods import LOCAL_TZ
 from points_service.domain.phones import hash_phone, mask_phone, normalize_phone
 from points_service.domain.structure import add_organization, add_region, enroll_member
 from points_service.models import ROLE_SCOPE, Member, Organization, OrgKind, Region, RegionLevel, Role, User
@@ -56,10 +58,15 @@ def make_phone() -> str:
     return f"139{_n():08d}"
 
 
+# When the factories' members joined the roster: before every period the tests score, so that each belongs to
+# his branch in them (``lifecycle.membership``: a member belongs nowhere before his first affiliation began).
+ROSTER_LOADED = datetime(2024, 1, 1, tzinfo=LOCAL_TZ)
+
+
 def make_member(branch: Organization, community: Region, grid: Region | None = None, **overrides) -> Member:
     phone = normalize_phone(overrides.get("phone") or make_phone())
     return enroll_member(overrides.get("name", f"党员{_n()}"), hash_phone(phone, current_app.config["PHONE_HASH_KEY"]),
-                         mask_phone(phone), branch, community, grid)
+                         mask_phone(phone), branch, community, grid, since=overrides.get("since", ROSTER_LOADED))
 
 
 def make_user(*grants: tuple[Role, int | None], username: str | None = None, member: Member | None = None) -> User:

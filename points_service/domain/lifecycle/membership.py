@@ -4,8 +4,9 @@ A member belongs to a branch and community at instant ``at`` when one of his aff
 (``valid_from < at <= valid_to``, or still open). A deactivation closes his affiliation at its effective instant
 and a transfer closes the old one and opens the new one there, so a period's figures taken at its end keep the
 members who belonged when it ended, whatever happened later (the boards apply the same rule: boards of periods
-ending by a deactivation or transfer keep him where he was). An active member without an affiliation covering
-``at`` (rosters loaded before affiliations were kept) belongs where the member row says.
+ending by a deactivation or transfer keep him where he was). An active member without any affiliation (rosters
+loaded before affiliations were kept) belongs where the member row says; one whose affiliations do not cover
+``at`` belonged nowhere then (enrolled after it, or deactivated then and reactivated since).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from points_service.models import Affiliation, Member
 
@@ -29,7 +31,12 @@ def placed_at(at: datetime) -> sa.Select:
                       sa.func.coalesce(Affiliation.branch_id, Member.branch_id).label("branch_id"),
                       sa.func.coalesce(Affiliation.community_id, Member.community_id).label("community_id"))
             .outerjoin(Affiliation, covering(at))
-            .where(sa.or_(Affiliation.id.is_not(None), Member.is_active)))
+            .where(sa.or_(Affiliation.id.is_not(None), sa.and_(Member.is_active, ~_any_affiliation()))))
+
+
+def _any_affiliation() -> sa.Exists:
+    other = aliased(Affiliation)  # not the outer query's covering affiliation
+    return sa.exists().where(other.member_id == Member.id)
 
 
 def branch_at(affiliations, member, at: datetime) -> int | None:
@@ -40,4 +47,4 @@ def branch_at(affiliations, member, at: datetime) -> int | None:
     for affiliation in affiliations:
         if affiliation.valid_from < at and (affiliation.valid_to is None or affiliation.valid_to >= at):
             return affiliation.branch_id
-    return member.branch_id if member.is_active else None
+    return member.branch_id if member.is_active and not affiliations else None

@@ -22,7 +22,8 @@ def test_the_settlement_job_settles_the_year_that_ended_once(app):
     assert run["period"] == str(YEAR) and run["status"] == "succeeded"
     assert fire(app, "annual_settlement", now=local(YEAR + 1, 2, 1, 3, 5)) is None  # monthly firing: claimed
     settlement = db.session.scalar(sa.select(AnnualSettlement))
-    assert settlement.year == YEAR and settlement.settled_by_id is None and settlement.member_count == 1
+    # alice, bob and carol, on the roster since before the year (only alice scored)
+    assert settlement.year == YEAR and settlement.settled_by_id is None and settlement.member_count == 3
 
 
 def test_the_job_skips_a_year_an_admin_already_settled(app):
@@ -39,7 +40,7 @@ def test_the_export_job_writes_csv_and_xlsx_for_members_and_organizations(app, t
     reported(world["alice"])
     run_job(JOBS_BY_ID["annual_settlement"], parse_period(str(YEAR)))
     run = run_job(JOBS_BY_ID["annual_export"], parse_period(str(YEAR)))
-    assert run.result["files"] == {f"annual-{YEAR}-member.csv": 1, f"annual-{YEAR}-member.xlsx": 1,
+    assert run.result["files"] == {f"annual-{YEAR}-member.csv": 3, f"annual-{YEAR}-member.xlsx": 3,
                                    f"annual-{YEAR}-organization.csv": 2, f"annual-{YEAR}-organization.xlsx": 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(run.result["files"])
     assert (tmp_path / f"annual-{YEAR}-member.csv").read_bytes().startswith(b"\xef\xbb\xbf")

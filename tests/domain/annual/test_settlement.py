@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError
 
-from points_service.db import db
+from points_service.db import db, utcnow
 from points_service.domain.annual.settlement import (
     AlreadySettled,
     YearNotEnded,
@@ -274,7 +274,7 @@ def test_a_member_transferred_after_the_cutoff_is_settled_where_he_was(world):
 
 
 def test_members_enrolled_after_the_cutoff_without_points_get_no_statement(world):
-    late = make_member(world["fin1"], world["north"])
+    late = make_member(world["fin1"], world["north"], since=utcnow())
     db.session.commit()
     settled(world)
     assert statement(late) is None

@@ -3,7 +3,7 @@ belonged, and a closed period's head count, per-capita and flag figures do not c
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,13 +14,13 @@ from points_service.domain.access import principal_for
 from points_service.domain.annual.facts import YearWindow, members_at_cutoff
 from points_service.domain.ledger.reading import member_rollup
 from points_service.domain.lifecycle.membership import branch_at, placed_at
-from points_service.domain.lifecycle.status import deactivate_member
+from points_service.domain.lifecycle.status import deactivate_member, reactivate_member
 from points_service.domain.lifecycle.transfer import transfer
 from points_service.domain.periods import LOCAL_TZ, parse_period
 from points_service.domain.policy import policy_in_force
 from points_service.domain.red_flags import awards as red_flags
 from points_service.models import Affiliation, DeactivationReason, Member, Report, ReportStatus, SubjectType
-from tests.factories import make_world
+from tests.factories import make_member, make_world
 from tests.factories.boards import entry
 from tests.factories.ledger import install_policy, local
 
@@ -88,9 +88,38 @@ def test_the_annual_head_count_of_a_closed_year_keeps_a_member_who_left_the_next
     assert members_at_cutoff(window) == before
 
 
+def test_a_member_reactivated_later_does_not_count_for_the_periods_that_ended_while_he_was_gone(world):
+    fin1 = world["fin1"]
+    leave(world, on=date(2026, 6, 10))
+    before = rollup(fin1, Q3), rollup(fin1, parse_period("2026-10"))
+    assert before[0][0] == 0
+    [award] = red_flags.award_red_flags(world["admin"], "2026-Q3", now=local(2026, 10, 9))
+    reactivate_member(world["admin"], world["alice"].id, "返聘", now=NOW)
+    assert (rollup(fin1, Q3), rollup(fin1, parse_period("2026-10"))) == before
+    assert world["alice"].id in {row.member_id for row in db.session.execute(placed_at(NOW + timedelta(seconds=1)))}
+    assert red_flags.verify_red_flag_award(award)
+
+
+def test_a_member_enrolled_now_does_not_count_for_the_periods_that_ended_before(world):
+    before = rollup(world["fin1"], Q3)
+    newcomer = make_member(world["fin1"], world["north"], since=NOW)
+    db.session.commit()
+    assert rollup(world["fin1"], Q3) == before
+    assert newcomer.id in {row.member_id for row in db.session.execute(placed_at(NOW + timedelta(seconds=1)))}
+
+
+def test_a_member_without_any_affiliation_belongs_where_his_row_says(world):
+    db.session.execute(sa.delete(Affiliation).where(Affiliation.member_id == world["bob"].id))
+    placed = {row.member_id: row.branch_id for row in db.session.execute(placed_at(local(2025, 6, 30, 12)))}
+    assert placed[world["bob"].id] == world["bob"].branch_id  # a roster loaded before affiliations were kept
+
+
 def test_placing_one_member_in_hand_agrees_with_placing_them_all_in_sql(world):
     transfer(world["admin"], world["bob"].id, branch_id=world["edu1"].id, effective_on=date(2026, 10, 1), now=NOW)
-    leave(world, on=date(2026, 11, 10))
+    leave(world, on=date(2026, 9, 10))
+    reactivate_member(world["admin"], world["alice"].id, now=local(2026, 10, 20, 9))
+    make_member(world["fin1"], world["north"], since=local(2026, 11, 1))
+    db.session.execute(sa.delete(Affiliation).where(Affiliation.member_id == world["carol"].id))
     members = {m.id: m for m in db.session.scalars(sa.select(Member))}
     affiliations = list(db.session.scalars(sa.select(Affiliation)))
     for at in (local(2026, 9, 30, 12), local(2026, 10, 15, 12), local(2026, 11, 30, 12), NOW):
