@@ -204,6 +204,7 @@ def _event(order: MarketOrder, from_state, to_state, actor_id: int | None, reaso
 
 def _close(order: MarketOrder, to: OrderState, actor_id: int | None, reason: str, at: datetime) -> None:
     """Compare-and-set placed -> ``to``: of two closers exactly one wins, the other gets 409."""
+    reason = reason[:200]  # the columns' length, which a deactivation's reason with its code's name prefixed passes
     moved = db.session.execute(
         sa.update(MarketOrder).where(MarketOrder.id == order.id, MarketOrder.state == OrderState.PLACED)
         .values(state=to, open_code=None, closed_at=at, closed_by_id=actor_id, close_reason=reason)

@@ -172,6 +172,17 @@ def test_an_order_of_a_member_deactivated_after_his_token_was_checked_is_refused
     assert counts() == before and db.session.get(MarketItem, world["item"].id).sold == 0
 
 
+def test_a_deactivation_with_a_reason_of_the_longest_length_closes_his_order_within_its_columns(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id))
+    db.session.execute(sa.update(Affiliation).values(valid_from=utcnow() - timedelta(days=400)))
+    deactivate_member(world["p"]["admin"], world["alice"].id, DeactivationReason.RESIGNED, "离" * 200,
+                      local_today(utcnow()))  # closed with "{the code's name}：{reason}", past 200 characters
+    order = db.session.get(MarketOrder, order.id)
+    event = db.session.scalar(sa.select(MarketOrderEvent).where(MarketOrderEvent.to_state == OrderState.CANCELLED))
+    assert order.state == OrderState.CANCELLED and balance_of(world["alice"].id) == Decimal(30)
+    assert len(order.close_reason) == len(event.reason) == 200 and order.close_reason.startswith("离职：离")
+
+
 def test_an_unknown_item_and_another_communitys_item_are_not_found(world):
     south_item = make_item(world["south"])
     db.session.commit()
