@@ -142,6 +142,21 @@ def test_an_admin_cancels_with_a_reason_from_his_queue(client, world):
     assert (done["state"], done["close_reason"]) == ("cancelled", "缺货")
 
 
+def test_an_admin_cannot_reverse_an_orders_ledger_entries_and_cancelling_the_order_refunds_it(client, world):
+    placed = order(client, world, world["bag"]).get_json()["data"]
+    debit = db.session.get(MarketOrder, placed["id"]).redemption_entry_id
+    before = written()
+    refused = client.post(f"/api/v1/ledger/{debit}/reverse", json={"reason": "误兑换"}, headers=world["h"]["admin"])
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "order_entry_not_reversible")
+    assert "取消订单" in refused.get_json()["message"] and written() == before
+    url = f"/api/v1/shop/admin/orders/{placed['id']}/cancel"
+    assert client.post(url, json={"reason": "误兑换"}, headers=world["h"]["admin"]).status_code == 200
+    assert client.get("/api/v1/me", headers=world["h"]["alice"]).get_json()["data"]["points"]["redeemable"] == 30
+    refund = db.session.get(MarketOrder, placed["id"]).refund_entry_id
+    again = client.post(f"/api/v1/ledger/{refund}/reverse", json={"reason": "x"}, headers=world["h"]["admin"])
+    assert (again.status_code, again.get_json()["code"]) == (409, "order_entry_not_reversible")
+
+
 def test_admins_create_and_edit_items_of_their_scope_only(client, world):
     body = {"region_id": world["north"].id, "name": "党徽", "price": 8, "stock": 20, "limit_per_member": 2}
     created = client.post("/api/v1/shop/items", json=body, headers=world["h"]["community_admin"])

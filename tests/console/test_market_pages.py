@@ -46,3 +46,19 @@ def test_the_monthly_report_charts_points_redeemed_per_community_of_his_scope(cl
     page = text(client.get("/console/market/report"))
     assert "北门社区" in page and "南门社区" not in page and 'id="redemption-chart"' in page
     assert "<td>8</td>" in page  # alice's 2 × 4 points
+
+
+def test_two_communities_of_one_name_are_two_rows_of_the_report_each_shown_with_its_code(client, world):
+    world["south"].name = world["north"].name  # two 北门社区, in different streets as it happens in a city
+    north_item = make_item(world["north"], price=Decimal(10), stock=None)
+    south_item = make_item(world["south"], price=Decimal(7), stock=None)
+    db.session.commit()
+    fund(world["alice"], 30)
+    fund(world["bob"], 30)
+    place_order(principal_of(world["users"]["alice"]), OrderRequest(north_item.id, 1))
+    place_order(principal_of(world["users"]["bob"]), OrderRequest(south_item.id, 1))
+    sign_in(client, "admin")
+    page = text(client.get("/console/market/report"))
+    for community, points in ((world["north"], 10), (world["south"], 7)):
+        assert f"<tr><td>北门社区（{community.code}）</td><td>1</td><td>1</td>\n  <td>{points}</td>" in page
+    assert "<td>17</td>" not in page  # not one row of both

@@ -165,5 +165,5 @@ def report():
     except BadPeriod:
         month = period_containing(utcnow(), PeriodKind.MONTH)
     rows = monthly_report(current_principal(), month)
-    chart = bar_chart([row.community for row in rows], [row.points for row in rows], name="兑换积分")
+    chart = bar_chart([row.label for row in rows], [row.points for row in rows], name="兑换积分")
     return render_template("console/market/report.html", month=month, rows=rows, chart=chart)

@@ -33,11 +33,19 @@ class NotReversible(Conflict):
     code, message = "not_reversible", "冲正记录不能再次冲正"
 
 
+class OrderEntryNotReversible(Conflict):
+    code, message = "order_entry_not_reversible", "该记录属于积分超市订单，不能冲正；未取货的订单请取消订单退还积分"
+
+
 def reverse_entry(actor: Principal, entry_id: int, reason: str, *, at: datetime | None = None) -> LedgerEntry:
     authorize(actor, "ledger.correct")
     entry = db.session.get(LedgerEntry, entry_id)
     if entry is None:
         raise NotFound("积分记录不存在")
+    if entry.source_type == SourceType.ORDER:
+        # The order's refund is the one reversal its debit may have (UNIQUE reverses_id): reversed here, the
+        # order would stay open with a refund that can never be written, and its cancel or expiry would fail.
+        raise OrderEntryNotReversible()
     if entry.kind == EntryKind.REVERSAL:
         raise NotReversible()
     lock_subject(entry.subject_type, entry.subject_id)

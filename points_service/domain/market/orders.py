@@ -18,11 +18,12 @@ order's redemption entry, which the database allows once. Refunded points keep t
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from points_service.db import attach_written, commit_keeping, core_execute, db, insert_unless_exists, utcnow
@@ -59,6 +60,8 @@ from points_service.models import (
     SubjectType,
 )
 from points_service.transactions import column_values, end_transaction, insert_row
+
+log = logging.getLogger(__name__)
 
 REDEMPTION_ITEM = "market.redemption"
 MAX_QUANTITY = 10
@@ -201,6 +204,7 @@ def _event(order: MarketOrder, from_state, to_state, actor_id: int | None, reaso
 
 def _close(order: MarketOrder, to: OrderState, actor_id: int | None, reason: str, at: datetime) -> None:
     """Compare-and-set placed -> ``to``: of two closers exactly one wins, the other gets 409."""
+    reason = reason[:200]  # the columns' length, which a deactivation's reason with its code's name prefixed passes
     moved = db.session.execute(
         sa.update(MarketOrder).where(MarketOrder.id == order.id, MarketOrder.state == OrderState.PLACED)
         .values(state=to, open_code=None, closed_at=at, closed_by_id=actor_id, close_reason=reason)
@@ -289,19 +293,34 @@ def cancel_open_orders(member_id: int, actor: Principal, reason: str, at: dateti
 
 def expire_uncollected(period: Period, policy: Policy, job_id: str = "market_order_expiry") -> dict:
     """The job: every order still placed whose pick-up deadline passed by the period's end is expired and
-    refunded, each in its own transaction (one failure never undoes the others; a re-run finds them closed)."""
+    refunded, each in its own transaction (one failure never undoes the others; a re-run finds them closed).
+    An order that fails is logged, counted in ``failed`` and left placed: the next day's run tries it again,
+    and the orders after it are expired all the same."""
     ids = list(db.session.scalars(sa.select(MarketOrder.id).where(
         MarketOrder.state == OrderState.PLACED, MarketOrder.pickup_deadline <= period.end).order_by(MarketOrder.id)))
-    expired = 0
+    counts = {"expired": 0, "failed": 0, "closed": 0}
+    reason = f"超过 {policy.redemption.pickup_window_days} 天未取货"
     for order_id in ids:
-        try:
-            _closing(db.session.get(MarketOrder, order_id), OrderState.EXPIRED, None,
-                     f"超过 {policy.redemption.pickup_window_days} 天未取货", period.end)
-            db.session.commit()
-            expired += 1
-        except errors.OrderClosed:
-            continue  # collected or cancelled meanwhile
-    return {"expired": expired}
+        counts[_expire_one(order_id, reason, period.end)] += 1
+        db.session.commit()  # also when it failed: the job's claim, written in this transaction, is kept
+    return {"expired": counts["expired"], "failed": counts["failed"]}
+
+
+def _expire_one(order_id: int, reason: str, at: datetime) -> str:
+    """Expire and refund one order in a SAVEPOINT, so that its failure rolls back its own writes only (a
+    ROLLBACK would also undo the job's claim while no order has been committed yet)."""
+    order = db.session.get(MarketOrder, order_id)
+    lock_subject(SubjectType.MEMBER, order.member_id)  # the same lock order as placing: member, then item
+    try:
+        with db.session.begin_nested():
+            _close(order, OrderState.EXPIRED, None, reason, at)
+            _refund(order, None, at)
+    except errors.OrderClosed:
+        return "closed"  # collected or cancelled meanwhile
+    except SQLAlchemyError:
+        log.exception("market order %s could not be expired", order_id)
+        return "failed"
+    return "expired"
 
 
 def own_orders(actor: Principal, state: OrderState | None = None) -> sa.Select:

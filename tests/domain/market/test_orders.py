@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
+from points_service.domain.ledger.corrections import reverse_entries
 from points_service.domain.ledger.reading import home_summary
 from points_service.domain.ledger.settlement import expire_redeemable, expiry_window
 from points_service.domain.ledger.totals import compare_totals
@@ -171,6 +172,17 @@ def test_an_order_of_a_member_deactivated_after_his_token_was_checked_is_refused
     assert counts() == before and db.session.get(MarketItem, world["item"].id).sold == 0
 
 
+def test_a_deactivation_with_a_reason_of_the_longest_length_closes_his_order_within_its_columns(world):
+    order = place_order(world["p"]["alice"], OrderRequest(world["item"].id))
+    db.session.execute(sa.update(Affiliation).values(valid_from=utcnow() - timedelta(days=400)))
+    deactivate_member(world["p"]["admin"], world["alice"].id, DeactivationReason.RESIGNED, "离" * 200,
+                      local_today(utcnow()))  # closed with "{the code's name}：{reason}", past 200 characters
+    order = db.session.get(MarketOrder, order.id)
+    event = db.session.scalar(sa.select(MarketOrderEvent).where(MarketOrderEvent.to_state == OrderState.CANCELLED))
+    assert order.state == OrderState.CANCELLED and balance_of(world["alice"].id) == Decimal(30)
+    assert len(order.close_reason) == len(event.reason) == 200 and order.close_reason.startswith("离职：离")
+
+
 def test_an_unknown_item_and_another_communitys_item_are_not_found(world):
     south_item = make_item(world["south"])
     db.session.commit()
@@ -257,11 +269,30 @@ def test_the_job_expires_and_refunds_orders_past_their_pick_up_window_and_a_reru
     kept = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1), at=utcnow() + timedelta(days=10))
     day = period_containing(order.pickup_deadline + timedelta(days=1), PeriodKind.DAY)
     policy = policy_in_force(utcnow())
-    assert expire_uncollected(day, policy) == {"expired": 1}
-    assert expire_uncollected(day, policy) == {"expired": 0}
+    assert expire_uncollected(day, policy) == {"expired": 1, "failed": 0}
+    assert expire_uncollected(day, policy) == {"expired": 0, "failed": 0}
     assert db.session.get(MarketOrder, order.id).state == OrderState.EXPIRED
     assert db.session.get(MarketOrder, kept.id).state == OrderState.PLACED
     assert balance_of(world["alice"].id) == Decimal(20)
+    assert compare_totals() == []
+
+
+def test_an_order_whose_refund_fails_is_counted_and_left_placed_and_the_job_expires_the_others(world):
+    """A debit reversed outside the market (as a raw reversal can be) leaves its order no refund to write."""
+    stuck = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    later = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
+    reverse_entries([db.session.get(LedgerEntry, stuck.redemption_entry_id)], world["p"]["admin"], "误冲正",
+                    utcnow())
+    db.session.commit()
+    day = period_containing(later.pickup_deadline + timedelta(days=1), PeriodKind.DAY)
+
+    run = run_job(JOBS_BY_ID["market_order_expiry"], day)
+
+    assert (run.status, run.result) == ("succeeded", {"expired": 1, "failed": 1})
+    db.session.expire_all()
+    assert db.session.get(MarketOrder, stuck.id).state == OrderState.PLACED
+    assert db.session.get(MarketOrder, later.id).state == OrderState.EXPIRED
+    assert db.session.get(MarketItem, world["item"].id).stock == 2  # the stuck order's unit stays reserved
     assert compare_totals() == []
 
 
