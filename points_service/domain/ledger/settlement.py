@@ -125,14 +125,24 @@ def expiry_window(period: Period, months: int) -> tuple[datetime, datetime]:
 
 
 def _expiry_filters(threshold, cutoff) -> tuple[list, list]:
-    """Redeemable credits older than the threshold, and every debit before the cutoff (values or parameters).
+    """Redeemable credits older than the threshold, and the debits netted against them (values or parameters).
 
     A reversal counts with the debits whatever its sign: reversing a debit (a refunded redemption) undoes
     the debit, so the points it had spent are unspent again and keep their original expiry, rather than
-    coming back as a fresh credit."""
-    zero, reversal = sql_constant(0), sql_constant(EntryKind.REVERSAL)
+    coming back as a fresh credit.
+
+    Expiry entries (and their reversals) count whatever their date, other debits only before the cutoff. An
+    expiry entry is dated at its own period's end, so a month settled after a later one (the catch-up runs only
+    the latest missed month, an operator runs the earlier one by hand) would otherwise not see the later
+    month's entry and expire the same old credits again. Counted always, each run takes what its own netting
+    finds beyond everything expired so far, so whatever the order the months are settled in, the expired total
+    is the largest of their nettings: what settling them in order gives. (Refusing the earlier month instead
+    would lose its expiry whenever its netting is the larger one: old credits then spent in the later month.)"""
+    zero, reversal, expiry = sql_constant(0), sql_constant(EntryKind.REVERSAL), sql_constant(EntryKind.EXPIRY)
+    expired = sa.or_(LedgerEntry.kind == expiry, LedgerEntry.reverses_kind == expiry)
+    debit = sa.or_(cents(LedgerEntry.points) < zero, LedgerEntry.kind == reversal)
     return ([cents(LedgerEntry.points) > zero, LedgerEntry.kind != reversal, LedgerEntry.credited_at < threshold],
-            [sa.or_(cents(LedgerEntry.points) < zero, LedgerEntry.kind == reversal), LedgerEntry.credited_at < cutoff])
+            [sa.or_(expired, sa.and_(debit, LedgerEntry.credited_at < cutoff))])
 
 
 def expiring_sums_sql(subject_type, subject_id, threshold: str = "threshold",
@@ -153,8 +163,8 @@ def unsettled_expiry_sql(subject_type, subject_id) -> sa.ColumnElement:
     """What expired at the end of the last expiry period but the job has not written yet (hundredths; binds
     ``unsettled_threshold``, ``unsettled_cutoff`` and ``expiry_key`` of ``unsettled_expiry_params``). Points
     expire at the cutoff, whenever the job runs (day 1, 00:30, or later after downtime): what may be spent
-    meanwhile is the balance less this. The job nets every debit before the cutoff against the old credits,
-    earlier expiries included, so the last period's amount covers any period whose run was missed."""
+    meanwhile is the balance less this. The job nets every debit before the cutoff and every expiry entry against
+    the old credits, so the last period's amount covers any period whose run was missed."""
     old_credits, debits = expiring_sums_sql(subject_type, subject_id, "unsettled_threshold", "unsettled_cutoff")
     # The job's run having succeeded answers for every subject (most have nothing to expire, so no entry of
     # theirs says so) before any sum is read; the entry's key answers for a run of the job's function alone.
