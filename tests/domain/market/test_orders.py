@@ -281,6 +281,33 @@ def test_refunded_points_keep_their_original_expiry(world):
     assert balance_of(bob.id) == Decimal(0)
 
 
+@pytest.mark.parametrize("closing", ["cancelled", "pick-up window passed"])
+@pytest.mark.parametrize("job", ["run before the refund", "run after the refund"])
+def test_points_refunded_after_the_month_they_expired_in_stay_expired(world, closing, job):
+    """Spent on an order before the end of the month they expire in, refunded in the next month: they expired at
+    that month's end, whether the expiry job ran before the refund or runs after it, and cannot be spent again."""
+    install_policy()
+    bob, buyer = world["bob"], principal_of(world["users"]["bob"])
+    item, other = make_item(world["south"], price=Decimal(10)), make_item(world["south"], price=Decimal(10))
+    db.session.commit()
+    last = period_containing(utcnow(), PeriodKind.MONTH).previous()
+    fund(bob, 10, at=expiry_window(last.previous(), 12)[0] + timedelta(hours=1))  # valid until last month's end
+    order = place_order(buyer, OrderRequest(item.id, 1), at=last.end - timedelta(days=3))
+    if job == "run before the refund":
+        run_job(JOBS_BY_ID["redeemable_expiry"], last)
+    if closing == "cancelled":
+        cancel_own_order(buyer, order.id)
+    else:
+        expire_uncollected(period_containing(order.pickup_deadline, PeriodKind.DAY), policy_in_force(utcnow()))
+    assert balance_of(bob.id) == Decimal(0) and home_summary(bob.id)["redeemable"] == Decimal(0)
+    with pytest.raises(errors.InsufficientPoints):
+        place_order(buyer, OrderRequest(other.id, 1))
+    run_job(JOBS_BY_ID["redeemable_expiry"], last)
+    assert [e.points for e in db.session.scalars(sa.select(LedgerEntry).where(
+        LedgerEntry.kind == EntryKind.EXPIRY))] == [Decimal(-10)]
+    assert balance_of(bob.id) == Decimal(0) and compare_totals() == []
+
+
 def test_points_expired_at_the_months_end_cannot_be_spent_before_the_expiry_job_has_written_them(world):
     """Last month's expiry takes effect at its end: an order between that instant and the job's run (day 1, 00:30,
     or later after downtime) spends only what did not expire, so the job leaves no balance below zero; once the
