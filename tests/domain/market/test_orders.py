@@ -14,7 +14,7 @@ from points_service.domain.ledger.settlement import expire_redeemable, expiry_wi
 from points_service.domain.ledger.totals import compare_totals
 from points_service.domain.lifecycle.status import deactivate_member, local_today
 from points_service.domain.market import errors, orders
-from points_service.domain.market.catalogue import offered_item
+from points_service.domain.market.catalogue import offered_item, update_item
 from points_service.domain.market.orders import (
     OrderRequest,
     cancel_by_admin,
@@ -34,6 +34,7 @@ from points_service.models import (
     DeactivationReason,
     EntryKind,
     LedgerEntry,
+    LimitPeriod,
     MarketItem,
     MarketOrder,
     MarketOrderEvent,
@@ -41,7 +42,7 @@ from points_service.models import (
     Role,
 )
 from tests.factories import make_user, make_world
-from tests.factories.ledger import install_policy
+from tests.factories.ledger import install_policy, local
 from tests.factories.market import fund, make_item, principal_of
 
 
@@ -250,6 +251,24 @@ def test_an_admin_cancels_with_a_reason_that_the_event_keeps(world):
     assert (event.from_state, event.reason, event.actor_id) == ("placed", "商品破损",
                                                                 world["users"]["community_admin"].id)
     assert balance_of(world["alice"].id) == Decimal(30)
+
+
+def test_changing_an_items_limit_period_counts_the_orders_already_placed_in_the_new_period(world):
+    """One per month, then one per year: March's order is this year's one (it was counted by the period key stored
+    when it was placed, 2026-03, which never equals 2026). Back to one per month, May has its own."""
+    buyer, admin, may = world["p"]["alice"], world["p"]["admin"], local(2026, 5, 10, 9)
+    item = make_item(world["north"], price=Decimal(1), stock=None, limit_per_member=1)
+    db.session.commit()
+    place_order(buyer, OrderRequest(item.id), at=local(2026, 3, 10, 9))
+    update_item(admin, item.id, {"limit_period": LimitPeriod.YEAR})
+    with pytest.raises(errors.LimitReached):
+        place_order(buyer, OrderRequest(item.id), at=may)
+    assert offered_item(buyer, item.id, at=may).limit_left == 0
+    update_item(admin, item.id, {"limit_period": LimitPeriod.MONTH})
+    assert offered_item(buyer, item.id, at=may).limit_left == 1
+    place_order(buyer, OrderRequest(item.id), at=may)
+    with pytest.raises(errors.LimitReached):
+        place_order(buyer, OrderRequest(item.id), at=may)
 
 
 def test_the_job_expires_and_refunds_orders_past_their_pick_up_window_and_a_rerun_changes_nothing(world):
