@@ -94,7 +94,8 @@ class MarketOrder(db.Model):
     state: Mapped[OrderState] = mapped_column(enum_column(OrderState, "state"), default=OrderState.PLACED)
     pickup_code: Mapped[str] = mapped_column(sa.String(8))
     open_code: Mapped[str | None] = mapped_column(sa.String(8), unique=True)
-    limit_period_key: Mapped[str] = mapped_column(sa.String(12))  # e.g. 2026-11, for the per-member limit
+    # e.g. 2026-11: the limit period in force when placed (the limit counts by placed_at: the item's may change)
+    limit_period_key: Mapped[str] = mapped_column(sa.String(12))
     month_key: Mapped[str] = mapped_column(sa.String(12))  # for the policy's monthly ceiling and the report
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     pickup_deadline: Mapped[datetime] = mapped_column(UTCDateTime)

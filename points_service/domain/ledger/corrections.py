@@ -16,6 +16,7 @@ from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import insert_entry, lock_subject
+from points_service.domain.ledger.settlement import expire_refunded
 from points_service.domain.periods import Period
 from points_service.domain.policy import policy_in_force
 from points_service.models import EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
@@ -53,6 +54,7 @@ def reverse_entry(actor: Principal, entry_id: int, reason: str, *, at: datetime 
     if insert_entry(reversal) is not reversal:  # the key was taken: this entry is already reversed
         db.session.rollback()
         raise AlreadyReversed()
+    expire_refunded(reversal, entry.credited_at)  # a debit undone: its points keep their original expiry
     audit("ledger.reverse", actor=actor, target=entry, detail={"reversal_id": reversal.id, "reason": reason})
     db.session.commit()
     return reversal
@@ -118,5 +120,6 @@ def reverse_entries(entries: list[LedgerEntry], actor: Principal, reason: str, a
         lock_subject(entry.subject_type, entry.subject_id)
         reversal = _reversal_of(entry, actor, reason, f"reversal:{entry.id}", at)
         if insert_entry(reversal) is reversal:
+            expire_refunded(reversal, entry.credited_at)
             written.append(reversal)
     return written

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from points_service.db import cents, db, from_cents, sql_constant
 from points_service.domain.ledger.credit import insert_entry
@@ -125,14 +126,35 @@ def expiry_window(period: Period, months: int) -> tuple[datetime, datetime]:
 
 
 def _expiry_filters(threshold, cutoff) -> tuple[list, list]:
-    """Redeemable credits older than the threshold, and every debit before the cutoff (values or parameters).
+    """Redeemable credits older than the threshold, and the debits netted against them (values or parameters).
 
     A reversal counts with the debits whatever its sign: reversing a debit (a refunded redemption) undoes
     the debit, so the points it had spent are unspent again and keep their original expiry, rather than
-    coming back as a fresh credit."""
-    zero, reversal = sql_constant(0), sql_constant(EntryKind.REVERSAL)
+    coming back as a fresh credit. It counts as of the reversed debit's credit instant, as the debit did: an
+    order placed before a month's end and refunded after it (cancelled, or past its pick-up window) would
+    otherwise leave that month's netting with the debit alone, and the points it spent would not expire then.
+
+    Expiry entries (and their reversals) count whatever their date, other debits only before the cutoff. An
+    expiry entry is dated at its own period's end, so a month settled after a later one (the catch-up runs only
+    the latest missed month, an operator runs the earlier one by hand) would otherwise not see the later
+    month's entry and expire the same old credits again. Counted always, each run takes what its own netting
+    finds beyond everything expired so far, so whatever the order the months are settled in, the expired total
+    is the largest of their nettings: what settling them in order gives. (Refusing the earlier month instead
+    would lose its expiry whenever its netting is the larger one: old credits then spent in the later month.)"""
+    zero, reversal, expiry = sql_constant(0), sql_constant(EntryKind.REVERSAL), sql_constant(EntryKind.EXPIRY)
+    expired = sa.or_(LedgerEntry.kind == expiry, LedgerEntry.reverses_kind == expiry)
+    debit = sa.or_(cents(LedgerEntry.points) < zero, LedgerEntry.kind == reversal)
+    undoes_debit = sa.and_(LedgerEntry.kind == reversal, cents(LedgerEntry.points) > zero)
+    counted_at = sa.case((undoes_debit, _reversed_credited_at()), else_=LedgerEntry.credited_at)
     return ([cents(LedgerEntry.points) > zero, LedgerEntry.kind != reversal, LedgerEntry.credited_at < threshold],
-            [sa.or_(cents(LedgerEntry.points) < zero, LedgerEntry.kind == reversal), LedgerEntry.credited_at < cutoff])
+            [sa.or_(expired, sa.and_(debit, counted_at < cutoff))])
+
+
+def _reversed_credited_at() -> sa.ScalarSelect:
+    """The credit instant of the entry the (outer) reversal reverses: a primary-key lookup, for reversals only."""
+    reversed_entry = aliased(LedgerEntry)
+    return (sa.select(reversed_entry.credited_at).where(reversed_entry.id == LedgerEntry.reverses_id)
+            .correlate(LedgerEntry).scalar_subquery())
 
 
 def expiring_sums_sql(subject_type, subject_id, threshold: str = "threshold",
@@ -153,8 +175,8 @@ def unsettled_expiry_sql(subject_type, subject_id) -> sa.ColumnElement:
     """What expired at the end of the last expiry period but the job has not written yet (hundredths; binds
     ``unsettled_threshold``, ``unsettled_cutoff`` and ``expiry_key`` of ``unsettled_expiry_params``). Points
     expire at the cutoff, whenever the job runs (day 1, 00:30, or later after downtime): what may be spent
-    meanwhile is the balance less this. The job nets every debit before the cutoff against the old credits,
-    earlier expiries included, so the last period's amount covers any period whose run was missed."""
+    meanwhile is the balance less this. The job nets every debit before the cutoff and every expiry entry against
+    the old credits, so the last period's amount covers any period whose run was missed."""
     old_credits, debits = expiring_sums_sql(subject_type, subject_id, "unsettled_threshold", "unsettled_cutoff")
     # The job's run having succeeded answers for every subject (most have nothing to expire, so no entry of
     # theirs says so) before any sum is read; the entry's key answers for a run of the job's function alone.
@@ -212,6 +234,42 @@ def expire_redeemable(period: Period, policy: Policy, job_id: str = EXPIRY_JOB) 
             written += _write(subject, LedgerName.REDEEMABLE, EntryKind.EXPIRY, "redeemable.expiry", -amount,
                               period, job_id, policy, f"公益积分过期（{months} 个月有效期，{period.key}）")
     return {"entries": written}
+
+
+def expire_refunded(reversal: LedgerEntry, debited_at: datetime) -> LedgerEntry | None:
+    """Flush-level, in the refund's transaction: when a reversal of a redeemable debit (credited at
+    ``debited_at``) comes after the end of a month whose expiry the points it brings back fell under, those
+    points expired at that month's end (they keep their original expiry), so they expire again at once rather
+    than stay spendable until the next run. Whether that month's run has happened or not: the netting counts
+    this entry, like any expiry entry, so the run then takes only the rest."""
+    if reversal.ledger != LedgerName.REDEEMABLE or reversal.points <= 0:
+        return None
+    subject = (str(reversal.subject_type), reversal.subject_id)
+    amount, period, policy = ZERO, None, None
+    for month, months, month_policy in _months_ended(debited_at, reversal.credited_at):
+        expiring = _expiring(month, months, LedgerEntry.subject_type == subject[0],
+                             LedgerEntry.subject_id == subject[1]).get(subject, ZERO)
+        if expiring > amount:
+            amount, period, policy = expiring, month, month_policy
+    if period is None:
+        return None
+    return insert_entry(LedgerEntry(
+        subject_type=reversal.subject_type, subject_id=reversal.subject_id, ledger=LedgerName.REDEEMABLE,
+        kind=EntryKind.EXPIRY, item_code="redeemable.expiry", points=-amount, points_requested=-amount,
+        occurred_at=period.end, credited_at=reversal.credited_at, policy_version=policy.version,
+        source_type=reversal.source_type, source_id=reversal.source_id, actor_id=reversal.actor_id,
+        reason=f"退还的公益积分已于 {period.key} 月末过期", idempotency_key=f"expiry:reversal:{reversal.id}"))
+
+
+def _months_ended(after: datetime, until: datetime):
+    """(month, validity, its policy) of each expiry month ending in (after, until] whose run expires anything."""
+    month = period_containing(after, EXPIRY_PERIOD)
+    while month.end <= until:
+        policy = policy_in_force(month.last_instant)
+        months = last_expiry_validity(policy, policy_in_force(month.end))
+        if months is not None:
+            yield month, months, policy
+        month = month.next()
 
 
 def _months_before(period: Period, months: int):

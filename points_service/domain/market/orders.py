@@ -12,7 +12,8 @@ goes negative whatever the concurrency, and the item's row, which every order of
 the end of the transaction (an order the reservation refuses rolls back whole). Every transition is a
 compare-and-set on ``state = 'placed'`` and writes a ``MarketOrderEvent``; a refund is the ledger reversal of the
 order's redemption entry, which the database allows once. Refunded points keep their original expiry
-(``ledger.settlement``: a reversal of a debit undoes the debit, it is not a new credit).
+(``ledger.settlement``: a reversal of a debit undoes the debit, it is not a new credit; what expired at a
+month's end since the order expires in the refund's transaction).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from points_service.domain.access import Principal, allowed, authorize, nodes_in
 from points_service.domain.audit import audit
 from points_service.domain.errors import ServiceError, ValidationFailed
 from points_service.domain.ledger.credit import insert_entry, lock_subject
+from points_service.domain.ledger.settlement import expire_refunded
 from points_service.domain.market import errors
 from points_service.domain.market.catalogue import find_offered
 from points_service.domain.market.rules import (
@@ -216,9 +218,12 @@ def _close(order: MarketOrder, to: OrderState, actor_id: int | None, reason: str
 
 
 def _refund(order: MarketOrder, actor_id: int | None, at: datetime) -> None:
+    """Stock back and the debit reversed; the points it had spent keep their original expiry, so what of them
+    expired at a month's end since the order is written as expired in the same transaction."""
     _release_stock(order)
     refund = insert_entry(_refund_entry(order, actor_id, at))
     order.refund_entry_id = refund.id
+    expire_refunded(refund, db.session.get(LedgerEntry, order.redemption_entry_id).credited_at)
 
 
 def _closing(order: MarketOrder, to: OrderState, actor: Principal | None, reason: str, at: datetime | None):

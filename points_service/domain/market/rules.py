@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from points_service.domain.periods import PeriodKind, period_containing
+from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy.model import RedemptionRule
 from points_service.models.market import LimitPeriod, OrderState
 
@@ -59,8 +59,12 @@ def can_cancel(state: OrderState) -> bool:
     return can_move(state, OrderState.CANCELLED)
 
 
+def limit_period_of(at: datetime, period: LimitPeriod) -> Period:
+    return period_containing(at, PeriodKind(str(period)))
+
+
 def limit_period_key(at: datetime, period: LimitPeriod) -> str:
-    return period_containing(at, PeriodKind(str(period))).key
+    return limit_period_of(at, period).key
 
 
 def month_key(at: datetime) -> str:

@@ -8,6 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
+from points_service.domain.access import principal_for
+from points_service.domain.ledger.corrections import reverse_entry
 from points_service.domain.ledger.credit import award, insert_entry
 from points_service.domain.ledger.reading import home_summary
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
@@ -16,6 +18,7 @@ from points_service.domain.periods import parse_period
 from points_service.domain.policy import policy_in_force
 from points_service.jobs.runner import run_job
 from points_service.jobs.schedule import JOBS_BY_ID
+from points_service.jobs.scheduler import fire
 from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, SourceType
 from tests.factories import make_world
 from tests.factories.ledger import install_policy, local, member_fact
@@ -131,6 +134,52 @@ def test_the_home_screen_announces_exactly_what_the_next_expiry_run_takes(world)
         run_job(JOBS_BY_ID["redeemable_expiry"], period)
         assert entries(EntryKind.EXPIRY)[-1].points == -announced
     assert home_summary(alice.id, now=local(2026, 7, 1))["expiring"]["points"] == 0
+
+
+def test_a_month_settled_after_the_next_one_does_not_expire_the_same_credits_again(app, world):
+    """The catch-up after downtime runs only the latest missed month (2026-11); the operator then runs the missing
+    2026-10 by hand. November's entry, dated at November's end, still counts against October's netting."""
+    alice = world["alice"]
+    award(member_fact(alice, "member.micro_wish"), at=local(2025, 10, 5, 9))  # 5, expired at October 2026's end
+    db.session.commit()
+    assert fire(app, "redeemable_expiry", now=local(2026, 12, 5, 9))["period"] == "2026-11"
+    run_job(JOBS_BY_ID["redeemable_expiry"], parse_period("2026-10"))
+    assert [e.points for e in entries(EntryKind.EXPIRY)] == [Decimal(-5)]
+    assert total_of("member", alice.id, LedgerName.REDEEMABLE, ALL_TIME).balance == Decimal(0)
+    assert compare_totals() == []
+
+
+@pytest.mark.parametrize("months", [("2026-10", "2026-11"), ("2026-11", "2026-10")], ids=["in-order", "reversed"])
+def test_months_settled_in_either_order_expire_what_settling_them_in_order_does(world, months):
+    """October's netting is the larger (its old credit was spent only in November, from a fresh credit's worth):
+    whatever the order, 5 expire, once."""
+    alice = world["alice"]
+    award(member_fact(alice, "member.micro_wish"), at=local(2025, 10, 5, 9))  # old at October 2026's end
+    award(member_fact(alice, "member.micro_wish"), at=local(2026, 11, 3, 9))  # fresh
+    redeem(alice, 5, local(2026, 11, 10))
+    for month in months:
+        run_job(JOBS_BY_ID["redeemable_expiry"], parse_period(month))
+    assert sum(e.points for e in entries(EntryKind.EXPIRY)) == Decimal(-5)
+    assert total_of("member", alice.id, LedgerName.REDEEMABLE, ALL_TIME).balance == Decimal(0)
+
+
+@pytest.mark.parametrize("job", ["run before the reversal", "run after the reversal"])
+def test_a_debit_reversed_after_the_month_its_points_expired_in_gives_back_no_expired_points(world, job):
+    """The reversal undoes the debit as of the debit's credit instant: the points it had spent expired at October's
+    end, whether October's run comes before the reversal (the reversal then expires them in its transaction) or
+    after it (the run's netting counts the reversal in October)."""
+    alice, admin = world["alice"], principal_for(world["users"]["admin"])
+    award(member_fact(alice, "member.micro_wish"), at=local(2025, 10, 5, 9))  # 5, expired at October 2026's end
+    redeem(alice, 5, local(2026, 10, 20))
+    debit = entries(EntryKind.REDEMPTION)[0]
+    if job == "run before the reversal":
+        run_job(JOBS_BY_ID["redeemable_expiry"], parse_period("2026-10"))
+    reverse_entry(admin, debit.id, "误兑换，退回积分", at=local(2026, 11, 3, 9))
+    run_job(JOBS_BY_ID["redeemable_expiry"], parse_period("2026-10"))
+    assert [e.points for e in entries(EntryKind.EXPIRY)] == [Decimal(-5)]
+    assert total_of("member", alice.id, LedgerName.REDEEMABLE, ALL_TIME).balance == Decimal(0)
+    assert home_summary(alice.id, now=local(2026, 11, 5))["redeemable"] == Decimal(0)
+    assert compare_totals() == []
 
 
 def test_expiry_never_runs_when_the_policy_keeps_points_forever(world):

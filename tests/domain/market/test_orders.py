@@ -15,7 +15,7 @@ from points_service.domain.ledger.settlement import expire_redeemable, expiry_wi
 from points_service.domain.ledger.totals import compare_totals
 from points_service.domain.lifecycle.status import deactivate_member, local_today
 from points_service.domain.market import errors, orders
-from points_service.domain.market.catalogue import offered_item
+from points_service.domain.market.catalogue import offered_item, update_item
 from points_service.domain.market.orders import (
     OrderRequest,
     cancel_by_admin,
@@ -35,6 +35,7 @@ from points_service.models import (
     DeactivationReason,
     EntryKind,
     LedgerEntry,
+    LimitPeriod,
     MarketItem,
     MarketOrder,
     MarketOrderEvent,
@@ -42,7 +43,7 @@ from points_service.models import (
     Role,
 )
 from tests.factories import make_user, make_world
-from tests.factories.ledger import install_policy
+from tests.factories.ledger import install_policy, local
 from tests.factories.market import fund, make_item, principal_of
 
 
@@ -264,6 +265,24 @@ def test_an_admin_cancels_with_a_reason_that_the_event_keeps(world):
     assert balance_of(world["alice"].id) == Decimal(30)
 
 
+def test_changing_an_items_limit_period_counts_the_orders_already_placed_in_the_new_period(world):
+    """One per month, then one per year: March's order is this year's one (it was counted by the period key stored
+    when it was placed, 2026-03, which never equals 2026). Back to one per month, May has its own."""
+    buyer, admin, may = world["p"]["alice"], world["p"]["admin"], local(2026, 5, 10, 9)
+    item = make_item(world["north"], price=Decimal(1), stock=None, limit_per_member=1)
+    db.session.commit()
+    place_order(buyer, OrderRequest(item.id), at=local(2026, 3, 10, 9))
+    update_item(admin, item.id, {"limit_period": LimitPeriod.YEAR})
+    with pytest.raises(errors.LimitReached):
+        place_order(buyer, OrderRequest(item.id), at=may)
+    assert offered_item(buyer, item.id, at=may).limit_left == 0
+    update_item(admin, item.id, {"limit_period": LimitPeriod.MONTH})
+    assert offered_item(buyer, item.id, at=may).limit_left == 1
+    place_order(buyer, OrderRequest(item.id), at=may)
+    with pytest.raises(errors.LimitReached):
+        place_order(buyer, OrderRequest(item.id), at=may)
+
+
 def test_the_job_expires_and_refunds_orders_past_their_pick_up_window_and_a_rerun_changes_nothing(world):
     order = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1))
     kept = place_order(world["p"]["alice"], OrderRequest(world["item"].id, 1), at=utcnow() + timedelta(days=10))
@@ -310,6 +329,33 @@ def test_refunded_points_keep_their_original_expiry(world):
     expire_redeemable(month, policy)
     db.session.commit()
     assert balance_of(bob.id) == Decimal(0)
+
+
+@pytest.mark.parametrize("closing", ["cancelled", "pick-up window passed"])
+@pytest.mark.parametrize("job", ["run before the refund", "run after the refund"])
+def test_points_refunded_after_the_month_they_expired_in_stay_expired(world, closing, job):
+    """Spent on an order before the end of the month they expire in, refunded in the next month: they expired at
+    that month's end, whether the expiry job ran before the refund or runs after it, and cannot be spent again."""
+    install_policy()
+    bob, buyer = world["bob"], principal_of(world["users"]["bob"])
+    item, other = make_item(world["south"], price=Decimal(10)), make_item(world["south"], price=Decimal(10))
+    db.session.commit()
+    last = period_containing(utcnow(), PeriodKind.MONTH).previous()
+    fund(bob, 10, at=expiry_window(last.previous(), 12)[0] + timedelta(hours=1))  # valid until last month's end
+    order = place_order(buyer, OrderRequest(item.id, 1), at=last.end - timedelta(days=3))
+    if job == "run before the refund":
+        run_job(JOBS_BY_ID["redeemable_expiry"], last)
+    if closing == "cancelled":
+        cancel_own_order(buyer, order.id)
+    else:
+        expire_uncollected(period_containing(order.pickup_deadline, PeriodKind.DAY), policy_in_force(utcnow()))
+    assert balance_of(bob.id) == Decimal(0) and home_summary(bob.id)["redeemable"] == Decimal(0)
+    with pytest.raises(errors.InsufficientPoints):
+        place_order(buyer, OrderRequest(other.id, 1))
+    run_job(JOBS_BY_ID["redeemable_expiry"], last)
+    assert [e.points for e in db.session.scalars(sa.select(LedgerEntry).where(
+        LedgerEntry.kind == EntryKind.EXPIRY))] == [Decimal(-10)]
+    assert balance_of(bob.id) == Decimal(0) and compare_totals() == []
 
 
 def test_points_expired_at_the_months_end_cannot_be_spent_before_the_expiry_job_has_written_them(world):
