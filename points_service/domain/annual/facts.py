@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from points_service.db import cents, db
+from points_service.domain.ledger.reading import unreversed_deductions
 from points_service.domain.periods import Period, PeriodKind, parse_period
 from points_service.domain.policy import Policy
 from points_service.models import (
@@ -21,7 +22,6 @@ from points_service.models import (
     Affiliation,
     Checkin,
     CheckinStatus,
-    EntryKind,
     LedgerEntry,
     LedgerName,
     Member,
@@ -93,7 +93,10 @@ def item_breakdown(subject_type: SubjectType, window: YearWindow) -> Iterator[tu
 
 
 def veto_item_counts(subject_type: SubjectType, policy: Policy, window: YearWindow) -> dict[int, dict[str, int]]:
-    """subject id → {veto code: entries of its item in the year, less their reversals}."""
+    """subject id → {veto code: deductions of its item credited in the year and not reversed before the cutoff}.
+
+    Each deduction is matched with its own reversal: a reversal credited in the year of a deduction from an
+    earlier year corrects that year and cancels none of this year's."""
     codes = {}
     for veto_code, event in VETO_EVENTS[subject_type].items():
         item_code = policy.events.get(event)
@@ -101,14 +104,10 @@ def veto_item_counts(subject_type: SubjectType, policy: Policy, window: YearWind
             codes[item_code] = veto_code
     if not codes:
         return {}
-    signed = sa.case((LedgerEntry.kind == EntryKind.REVERSAL, -1), else_=1)
-    rows = db.session.execute(
-        sa.select(LedgerEntry.subject_id, LedgerEntry.item_code, sa.func.sum(signed))
-        .where(*_scoring(subject_type, window), LedgerEntry.item_code.in_(codes))
-        .group_by(LedgerEntry.subject_id, LedgerEntry.item_code))
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for subject_id, item_code, count in rows:
-        counts[subject_id][codes[item_code]] = int(count or 0)
+    for entry_type, subject_id, item_code, count in unreversed_deductions(codes, window.start, window.cutoff):
+        if entry_type == subject_type:
+            counts[subject_id][codes[item_code]] = count
     return counts
 
 

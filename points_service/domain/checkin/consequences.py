@@ -11,7 +11,10 @@ Runs inside the job runner's transaction (flushes only). Exactly once by the job
 and again by each deduction's unique key (``noshow:{activity}:{member}``, ``nocheckout:{activity}:{member}``)
 and the compare-and-set on the check-in's status, so running a day twice writes nothing new.
 Activities that ended in the few days before are looked at again, so that a scheduler that was down
-for a while (catch-up runs only the latest day) still settles them; the keys make that harmless.
+for a while (catch-up runs only the latest day) still settles them; the keys make that harmless. Each
+activity's deductions are priced under the policy in force when it ended, not the settled day's: the key
+holds the item code, so a later version pointing ``no_show`` at another item would otherwise write a second
+deduction for a no-show the first run already took.
 """
 
 from __future__ import annotations
@@ -24,20 +27,21 @@ from points_service.db import db
 from points_service.domain.checkin.scans import deduct
 from points_service.domain.ledger.credit import MemberInactive
 from points_service.domain.periods import Period
-from points_service.domain.policy import Policy
+from points_service.domain.policy import Policy, policy_in_force
 from points_service.models import Activity, ActivityStatus, Checkin, CheckinStatus, Signup, SignupStatus, SourceType
 
 CATCH_UP = timedelta(days=7)
 OPEN_CHECKIN_STATUSES = (CheckinStatus.CHECKED_IN, CheckinStatus.REVIEW)
 
 
-def settle_activity_consequences(period: Period, policy: Policy) -> dict:
+def settle_activity_consequences(period: Period, _policy: Policy) -> dict:
     activities = db.session.scalars(sa.select(Activity).where(
         Activity.status == ActivityStatus.PUBLISHED,
         Activity.ends_at >= period.start - CATCH_UP, Activity.ends_at < period.end,
     ).order_by(Activity.id)).all()
     no_shows = no_checkouts = 0
     for activity in activities:
+        policy = policy_in_force(activity.ends_at)
         no_shows += _deduct_no_shows(activity, policy)
         no_checkouts += _close_open_checkins(activity, policy)
     return {"activities": len(activities), "no_shows": no_shows, "no_checkouts": no_checkouts}

@@ -22,6 +22,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from points_service.db import (
     RoutingSession,
@@ -46,7 +47,6 @@ from points_service.models import (
     LedgerName,
     Member,
     Organization,
-    PointTotal,
     SourceType,
     SubjectType,
 )
@@ -270,45 +270,55 @@ def _capped(item: PolicyItem, policy: Policy, asked: Decimal, usage: Usage,
 @dataclass(frozen=True)
 class Usage:
     windows: dict[str, Decimal]  # points granted for the item in each cap window containing the credit
-    month_positive: Decimal  # the positive assessment points of the credit's month
+    month_positive: Decimal  # what awards granted the subject in the credit's month, less those reversed
     written: int  # the fact's entries already in the ledger (a replay): read with the sums, one round trip
 
 
 def _usage(fact: Fact, keys: list[str], at: datetime) -> Usage:
     """What the caps need (points already granted for this item to this subject in each cap window containing
-    ``at``, and the month's maintained total) and how many of ``keys`` are written, in one statement."""
+    ``at``, and what the month's awards granted him) and how many of ``keys`` are written, in one statement."""
     windows = {name: period_containing(at, PeriodKind(name)) for name in CAP_WINDOWS}
     params = {f"{name}_{edge}": getattr(p, edge) for name, p in windows.items() for edge in ("start", "end")}
-    *sums, earned, written = core_execute(_usage_statement(), {
+    *sums, month_granted, written = core_execute(_usage_statement(), {
         **params, "subject_type": fact.subject_type, "subject_id": fact.subject_id, "item_code": fact.item_code,
-        "month": period_containing(at, PeriodKind.MONTH).key, "keys": keys,
-        "from": min(p.start for p in windows.values()), "to": max(p.end for p in windows.values()),
+        "keys": keys, "from": min(p.start for p in windows.values()), "to": max(p.end for p in windows.values()),
     }).one()
     return Usage({name: from_cents(value) for name, value in zip(windows, sums, strict=True)},
-                 earned or Decimal(0), written)
+                 from_cents(month_granted), written)
+
+
+def _edge(name: str) -> sa.BindParameter:
+    return sa.bindparam(name, type_=LedgerEntry.credited_at.type)
 
 
 @functools.cache
 def _usage_statement() -> sa.Select:
-    """Built once (the credit path runs it on every award): one sum per cap window, the month's total and the
-    count of the fact's entries already written."""
+    """Built once (the credit path runs it on every award): one sum per cap window, the month's granted awards
+    and the count of the fact's entries already written."""
     raw, at = cents(LedgerEntry.points), LedgerEntry.credited_at
-
-    def edge(name: str) -> sa.BindParameter:
-        return sa.bindparam(name, type_=LedgerEntry.credited_at.type)
     columns = [sa.func.coalesce(sa.func.sum(sa.case(
-        (sa.and_(at >= edge(f"{name}_start"), at < edge(f"{name}_end")), raw), else_=0)), 0) for name in CAP_WINDOWS]
+        (sa.and_(at >= _edge(f"{name}_start"), at < _edge(f"{name}_end")), raw), else_=0)), 0)
+        for name in CAP_WINDOWS]
     subject_type = sa.bindparam("subject_type", type_=LedgerEntry.subject_type.type)
-    month_earned = sa.select(PointTotal.earned).where(
-        PointTotal.subject_type == subject_type, PointTotal.subject_id == sa.bindparam("subject_id"),
-        PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period == sa.bindparam("month"),
-    ).scalar_subquery()
     written = (sa.select(sa.func.count()).select_from(LedgerEntry)
                .where(LedgerEntry.idempotency_key.in_(sa.bindparam("keys", expanding=True))).scalar_subquery())
-    return sa.select(*columns, month_earned, written).where(
+    return sa.select(*columns, _month_granted(subject_type), written).where(
         LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id == sa.bindparam("subject_id"),
         LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.item_code == sa.bindparam("item_code"),
-        at >= edge("from"), at < edge("to"))
+        at >= _edge("from"), at < _edge("to"))
+
+
+def _month_granted(subject_type: sa.BindParameter) -> sa.ScalarSelect:
+    """The subject's monthly positive cap counts the points awards granted him in the month, less the awards
+    reversed since (a reversed award gives its room back to its own month). Not the month's ``earned`` total:
+    that also holds the +5 of a reversed wrong deduction, which would cost him room for an admin's correction,
+    and positive adjustments, which are corrections too and never capped."""
+    award, reversal = aliased(LedgerEntry), aliased(LedgerEntry)
+    return sa.select(sa.func.coalesce(sa.func.sum(cents(award.points)), 0)).where(
+        award.subject_type == subject_type, award.subject_id == sa.bindparam("subject_id"),
+        award.ledger == LedgerName.ASSESSMENT, award.kind == EntryKind.AWARD,
+        award.credited_at >= _edge("month_start"), award.credited_at < _edge("month_end"),
+        ~sa.exists().where(reversal.reverses_id == award.id)).scalar_subquery()
 
 
 def _subject_label(subject_type) -> str:

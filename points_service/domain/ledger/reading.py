@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from points_service.db import cents, core_execute, db, from_cents, sql_constant, utcnow
 from points_service.domain.access import Principal
@@ -30,6 +31,7 @@ from points_service.models import (
     ALL_TIME,
     PENDING,
     SCORING_KINDS,
+    EntryKind,
     InboxMessage,
     LedgerEntry,
     LedgerName,
@@ -95,6 +97,22 @@ def _subject_ledger(subject_type, subject_id, ledger=None) -> list:
 
 def _within(period: Period | None) -> list:
     return [] if period is None else [LedgerEntry.credited_at >= period.start, LedgerEntry.credited_at < period.end]
+
+
+def unreversed_deductions(item_codes, start: datetime, cutoff: datetime) -> list[tuple[SubjectType, int, str, int]]:
+    """(subject type, subject id, item code, count) of the assessment deductions of ``item_codes`` credited in
+    [start, cutoff) and not reversed before the cutoff: one grouped query. Each deduction is joined to its own
+    reversal, so a reversal in the window of a deduction from before it cancels nothing here."""
+    entry, reversal = aliased(LedgerEntry), aliased(LedgerEntry)
+    rows = db.session.execute(
+        sa.select(entry.subject_type, entry.subject_id, entry.item_code, sa.func.count(entry.id))
+        .outerjoin(reversal, sa.and_(reversal.reverses_id == entry.id, reversal.credited_at < cutoff))
+        .where(reversal.id.is_(None), entry.ledger == LedgerName.ASSESSMENT, entry.kind == EntryKind.DEDUCTION,
+               entry.item_code.in_(sorted(item_codes) or [""]), entry.credited_at >= start,
+               entry.credited_at < cutoff)
+        .group_by(entry.subject_type, entry.subject_id, entry.item_code))
+    return [(SubjectType(subject_type), subject_id, item_code, count)
+            for subject_type, subject_id, item_code, count in rows]
 
 
 def default_period() -> Period:

@@ -26,7 +26,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal, authorize
@@ -34,6 +33,7 @@ from points_service.domain.audit import audit
 from points_service.domain.awards.points import credit_red_flag
 from points_service.domain.awards.withdrawals import withdrawal_fields, withdrawn_of
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
+from points_service.domain.ledger.reading import unreversed_deductions
 from points_service.domain.periods import Period, PeriodKind, parse_period, period_containing
 from points_service.domain.policy import Policy, RedFlagRule, policy_in_force
 from points_service.domain.policy import policy_version as stored_policy
@@ -42,9 +42,6 @@ from points_service.domain.stars.rules import checksum_of
 from points_service.models import (
     RED_FLAG_KIND_NAMES,
     AwardType,
-    EntryKind,
-    LedgerEntry,
-    LedgerName,
     Organization,
     OrgKind,
     RedFlagAward,
@@ -188,17 +185,10 @@ def _absences(period: Period, policy: Policy) -> tuple[dict[int, int], dict[int,
     """No-show deductions per member and meeting-absence deductions per organization, not reversed before
     the cutoff: one grouped query."""
     items = [policy.events[event] for event in ("no_show", "org_meeting_absence") if event in policy.events]
-    entry, reversal = aliased(LedgerEntry), aliased(LedgerEntry)
-    rows = db.session.execute(
-        sa.select(entry.subject_type, entry.subject_id, sa.func.count(entry.id))
-        .outerjoin(reversal, sa.and_(reversal.reverses_id == entry.id, reversal.credited_at < period.end))
-        .where(reversal.id.is_(None), entry.ledger == LedgerName.ASSESSMENT, entry.kind == EntryKind.DEDUCTION,
-               entry.item_code.in_(items or [""]), entry.credited_at >= period.start, entry.credited_at < period.end)
-        .group_by(entry.subject_type, entry.subject_id))
-    members, orgs = {}, {}
-    for subject_type, subject_id, count in rows:
-        (members if subject_type == SubjectType.MEMBER else orgs)[subject_id] = count
-    return members, orgs
+    members, orgs = defaultdict(int), defaultdict(int)
+    for subject_type, subject_id, _item, count in unreversed_deductions(items, period.start, period.end):
+        (members if subject_type == SubjectType.MEMBER else orgs)[subject_id] += count
+    return dict(members), dict(orgs)
 
 
 def _branches() -> list[tuple[int, int, int | None]]:

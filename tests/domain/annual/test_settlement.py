@@ -126,6 +126,20 @@ def test_one_no_show_or_a_reversed_one_does_not_veto(world):
     assert statement(member).grade == "优秀" and statement(member).grade_reasons == []
 
 
+def test_a_reversal_of_last_years_no_show_cancels_none_of_this_years(world):
+    dept = make_department(world["north"])
+    member = department_of(world, dept, make_branch(dept), world["north"], [120])[0]
+    last_year = deduct(member, "member.no_show", at=local(YEAR - 1, 12, 20, 9))[0]
+    deduct(member, "member.no_show")
+    deduct(member, "member.no_show", at=local(YEAR, 6, 2))
+    reverse_entry(admin_of(world), last_year.id, "上年缺席经核实为请假", at=local(YEAR, 1, 15, 9))
+    settled(world)
+    row = statement(member)
+    assert (row.grade_by_score, row.grade) == ("优秀", "较好")
+    assert [reason["code"] for reason in row.grade_reasons] == ["unexcused_absences"]
+    assert verify_settlement(YEAR)["equal"] is True
+
+
 def test_settling_twice_is_refused_and_changes_nothing(world):
     score(world, world["alice"], 91)
     first = settled(world)

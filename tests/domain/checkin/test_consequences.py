@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from decimal import Decimal
 
@@ -32,7 +33,7 @@ from points_service.models import (
 )
 from tests.factories import make_user, make_world
 from tests.factories.activities import make_activity, scan
-from tests.factories.ledger import local
+from tests.factories.ledger import install_policy, local
 
 START = local(2026, 11, 10, 9)
 END = START + timedelta(hours=2)
@@ -134,3 +135,23 @@ def test_the_daily_run_at_one_oclock_settles_the_previous_day(app, world):
     run = fire(app, "activity_consequences", now=local(2026, 11, 11, 1, 5))
     assert run["period"] == "2026-11-10" and run["status"] == "succeeded"
     assert len(deductions()) == 1
+
+
+def _no_show_item_recoded(document):
+    document["items"]["member.no_show_2027"] = copy.deepcopy(document["items"]["member.no_show"])
+    document["items"]["member.no_show_2027"]["name"] = "报名后无故缺席（新版）"
+    document["events"]["no_show"] = "member.no_show_2027"
+
+
+def test_a_later_policy_pointing_no_show_at_another_item_does_not_deduct_a_no_show_again(world):
+    install_policy()
+    install_policy(_no_show_item_recoded, effective_from=local(2026, 11, 11))
+    sign_up(world, "alice")
+    sign_up(world, "bob")
+    check_in(world, "bob")
+    assert run_job(SPEC, DAY).result == {"activities": 1, "no_shows": 1, "no_checkouts": 1}
+    # The next day's run looks at the activity again under the new version: still priced as when it ended.
+    assert run_job(SPEC, parse_period("2026-11-11")).status == JobRunStatus.SUCCEEDED
+    alice_id, bob_id = world["alice"].id, world["bob"].id
+    assert [(member, item, points) for member, item, points, _ in deductions()] == [
+        (alice_id, "member.no_show", Decimal(-5)), (bob_id, "member.no_checkout", Decimal(-1))]

@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from points_service.db import db
+from points_service.domain.access import principal_for
 from points_service.domain.errors import NotFound, ValidationFailed
 from points_service.domain.ledger import credit as credit_module
+from points_service.domain.ledger.corrections import adjust, reverse_entry
 from points_service.domain.ledger.credit import (
     Fact,
     MemberInactive,
@@ -115,6 +117,28 @@ def test_the_monthly_cap_holds_for_several_credits_in_one_transaction(world):
     db.session.commit()
     assert (second[0].points, third[0].points) == (Decimal(10), Decimal(5))
     assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2026-11").earned == Decimal(25)
+
+
+def test_a_reversed_wrong_deduction_and_an_adjustment_leave_the_monthly_positive_cap_whole(world):
+    install_policy(lambda doc: doc["monthly_positive_cap"].update(member=30))
+    alice, admin = world["alice"], principal_for(world["users"]["admin"])
+    [wrong] = award(member_fact(alice, "member.no_show"), at=NOV.replace(day=2))
+    reverse_entry(admin, wrong.id, "误扣，撤销", at=NOV.replace(day=2, hour=11))
+    adjust(admin, SubjectType.MEMBER, alice.id, Decimal(8), "补录", request_key="adj-1", at=NOV.replace(day=2))
+    granted = [award(member_fact(alice, "member.commend_city"), at=NOV.replace(day=d))[0] for d in (3, 4, 5, 6)]
+    assert [(e.points, e.capped_by) for e in granted] == [
+        (Decimal(10), None), (Decimal(10), None), (Decimal(10), None), (Decimal(0), "subject.month_positive")]
+
+
+def test_a_reversed_award_gives_its_room_back_to_its_own_month(world):
+    install_policy(lambda doc: doc["monthly_positive_cap"].update(member=12))
+    alice, admin = world["alice"], principal_for(world["users"]["admin"])
+    [october] = award(member_fact(alice, "member.commend_city"), at=local(2026, 10, 30, 9))
+    [november] = award(member_fact(alice, "member.commend_city"), at=NOV.replace(day=1))
+    reverse_entry(admin, november.id, "表彰记录有误", at=NOV.replace(day=2))
+    reverse_entry(admin, october.id, "表彰记录有误", at=NOV.replace(day=2))  # October's room, not November's
+    granted = [award(member_fact(alice, "member.commend_city"), at=NOV.replace(day=d))[0].points for d in (3, 4)]
+    assert granted == [Decimal(10), Decimal(2)]
 
 
 def test_deductions_are_never_capped(world):

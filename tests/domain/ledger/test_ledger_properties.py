@@ -135,11 +135,15 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def caps_hold_and_every_award_grants_between_zero_and_what_was_asked(self):
         awarded = defaultdict(Decimal)
+        reversed_ids = set(db.session.scalars(sa.select(LedgerEntry.reverses_id).where(
+            LedgerEntry.reverses_id.is_not(None))))
         for entry in db.session.scalars(sa.select(LedgerEntry).where(
                 LedgerEntry.kind == EntryKind.AWARD, LedgerEntry.ledger == LedgerName.ASSESSMENT)):
             assert Decimal(0) <= entry.points <= entry.points_requested
             assert isinstance(entry.points, Decimal)
-            awarded[(entry.subject_id, period_containing(entry.credited_at, PeriodKind.MONTH).key)] += entry.points
+            if entry.id not in reversed_ids:  # a reversed award gives its room back to its month
+                month = period_containing(entry.credited_at, PeriodKind.MONTH).key
+                awarded[(entry.subject_id, month)] += entry.points
         assert all(total <= MONTHLY_CAP for total in awarded.values())
 
 
