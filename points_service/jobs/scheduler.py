@@ -11,7 +11,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from points_service.db import db, utcnow
-from points_service.domain.periods import LOCAL_TZ, Period
+from points_service.domain.periods import LOCAL_TZ, ONE_TICK, Period, local_midnight
 from points_service.domain.policy import policy_in_force
 from points_service.jobs.runner import run_job, run_unclaimed
 from points_service.jobs.schedule import JOBS, JOBS_BY_ID, JobSpec
@@ -53,10 +53,23 @@ def _periods_in_lookback(spec: JobSpec, now: datetime) -> dict[Period, datetime]
     first at or after its end): the latest, and those scheduled within the lookback. A monthly firing also
     settles the year (or quarter) before; January's does not settle the year before last again."""
     trigger, since = trigger_for(spec), now - spec.lookback
-    periods = [spec.period_for(time, policy_in_force(time)) for time in fire_times(trigger, since, now)]
+    periods = [settled_period(spec, time) for time in fire_times(trigger, since, now)]
     periods = [period for period in periods if period is not None]
     scheduled = {period: trigger.get_next_fire_time(None, period.end) for period in periods}
     return {period: time for period, time in scheduled.items() if time >= since or period == periods[-1]}
+
+
+def settled_period(spec: JobSpec, fire_time: datetime) -> Period | None:
+    """The period ``fire_time`` settles, or None. Its kind comes from the policy in force just before the fire
+    day starts (inside the period that has just ended, whatever its kind), as the run's rule comes from the
+    policy at the period's end: both from one version, also when a version changing the kind takes effect on
+    the 1st. A period whose own end's policy settles another kind is not settled (after monthly decay turns
+    quarterly, the months after the switch would ask for a quarter whose months are decayed already)."""
+    ended = local_midnight(fire_time.astimezone(LOCAL_TZ).date()) - ONE_TICK
+    period = spec.period_for(fire_time, policy_in_force(ended))
+    if period is None or spec.settles(policy_in_force(period.last_instant)) != period.kind:
+        return None
+    return period
 
 
 def _settled(status: JobRunStatus | None) -> bool:

@@ -17,7 +17,7 @@ from points_service.jobs.schedule import JOBS, JOBS_BY_ID
 from points_service.jobs.scheduler import catch_up, fire, fire_times, trigger_for
 from points_service.models import AuditEntry, EntryKind, JobRun, JobRunStatus, LedgerEntry
 from tests.factories import make_world
-from tests.factories.ledger import local, member_fact
+from tests.factories.ledger import install_policy, local, member_fact
 
 
 def runs() -> list[tuple[str, str, str]]:
@@ -178,3 +178,22 @@ def test_create_app_never_starts_a_scheduler(app):
     import threading
 
     assert not any("APScheduler" in thread.name for thread in threading.enumerate())
+def test_decay_switching_from_monthly_to_quarterly_decays_each_month_once(app):
+    award(member_fact(make_world()["alice"], "member.commend_city"), at=local(2026, 7, 5, 9))
+    install_policy()
+    install_policy(lambda document: document["standing"].update(period="quarter"), effective_from=local(2026, 10, 1))
+    for month in (8, 9, 10, 11, 12, 13):
+        fire(app, "standing_decay", now=local(2026 + month // 13, (month - 1) % 12 + 1, 1, 0, 15))
+    # September under the monthly version in force as it ends; 2026-Q3 (its months decayed already) never
+    assert [key for key, _ in decays()] == [f"standing_decay:{period}"
+                                             for period in ("2026-07", "2026-08", "2026-09", "2026-Q4")]
+
+
+def test_the_red_flag_switching_from_quarterly_to_monthly_awards_the_last_quarter(app):
+    make_world()
+    install_policy()
+    install_policy(lambda document: document["red_flag"].update(period="month"), effective_from=local(2026, 10, 1))
+    fire(app, "red_flag_award", now=local(2026, 10, 1, 3))
+    fire(app, "red_flag_award", now=local(2026, 11, 1, 3))
+    assert [(period, status) for job, period, status in runs()] == [
+        ("2026-Q2", "succeeded"), ("2026-Q3", "succeeded"), ("2026-10", "succeeded")]
