@@ -3,7 +3,7 @@
 The claim row (UNIQUE job_id, period) is inserted in the SAME transaction as the job's work: a second
 scheduler's insert waits on the unique index and then finds the period done; a crash rolls back both
 claim and work, so a re-run completes it. Failures are recorded (status ``failed``) and retried on the
-next run.
+next firings that look back over it (scheduler.due_periods).
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ def _record_failure(job_id: str, period: Period, scheduled_for: datetime | None,
     if run is None:
         run = JobRun(job_id=job_id, period=period.key, scheduled_for=scheduled_for, attempts=1)
         db.session.add(run)
+    else:  # a retry of a failed period: the claim's count was rolled back with the work
+        run.attempts += 1
     run.status, run.error, run.finished_at = JobRunStatus.FAILED, error, utcnow()
     audit("job.run", target_type="job_runs", target_id=f"{job_id}:{period.key}", result="failed",
           detail={"error": error[:500]})
