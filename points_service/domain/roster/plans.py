@@ -236,8 +236,9 @@ def plan_members(rows: list[MemberRow], actor: Principal, phone_key: str) -> tup
             errors.extend(row_errors)
             continue
         member = existing.get(hashes[row.row])
-        if member is not None and member.id in waiting and _moves(member, placement):
-            errors.append(RowError(row.row, ChangeAlreadyScheduled.message, "所在支部"))
+        refused = _existing_member_refused(row, member, placement, actor, waiting)
+        if refused is not None:
+            errors.append(refused)
             continue
         step = _member_step(row, member, placement, hashes[row.row])
         status_step = status_change_step(row, member, actor, step.outcome != UNCHANGED, _moves(member, placement))
@@ -246,6 +247,20 @@ def plan_members(rows: list[MemberRow], actor: Principal, phone_key: str) -> tup
             continue
         steps.append(_combined(step, status_step) if status_step else step)
     return steps, errors
+
+
+def _existing_member_refused(row: MemberRow, member: Member | None, placement: Placement, actor: Principal,
+                             waiting: set[int]) -> RowError | None:
+    """A row naming a member on the roster whom the importer may not change (found by his phone anywhere in the
+    city: HR of one department would otherwise rename him and move him into its own scope), or who would move
+    while a scheduled change waits for him."""
+    if member is None:
+        return None
+    if not allowed(actor, "member.manage_status", member):
+        return RowError(row.row, "该手机号的党员在您管理的组织范围以外，不能由您导入、改名或转接", "手机号")
+    if member.id in waiting and _moves(member, placement):
+        return RowError(row.row, ChangeAlreadyScheduled.message, "所在支部")
+    return None
 
 
 def _combined(first: Step, then: Step) -> Step:

@@ -167,6 +167,21 @@ def test_only_admins_import_structure_and_only_admins_and_hr_import_members(worl
         run(world, kind, csv_bytes(kind, ["x"]), as_user=user)
 
 
+def test_hr_cannot_take_over_a_member_of_another_department_by_his_phone_but_moves_its_own(world):
+    theirs = make_member(world["edu1"], world["south"], name="钱教", phone="13600136001")
+    ours = make_member(world["fin1"], world["north"], name="孙财", phone="13600136002")
+    db.session.commit()
+    takeover = csv_bytes("members", ["被改名", "13600136001", "财政局第一党支部", "北门社区", ""])
+    errors = refused(world, "members", takeover, as_user="hr")
+    assert [(e["row"], e["field"]) for e in errors] == [(2, "手机号")]
+    db.session.expire_all()
+    assert (db.session.get(Member, theirs.id).name, db.session.get(Member, theirs.id).branch_id) == (
+        "钱教", world["edu1"].id)
+    own = csv_bytes("members", ["孙财改", "13600136002", "财政局第二党支部", "北门社区", ""])
+    assert run(world, "members", own, as_user="hr").updated == 1
+    assert db.session.get(Member, ours.id).branch_id == world["fin2"].id
+
+
 def test_reimporting_a_member_elsewhere_transfers_and_keeps_affiliation_history(world):
     member = make_member(world["fin1"], world["north"], world["north_grid"], name="孙调", phone="13600136000")
     db.session.commit()
