@@ -20,18 +20,23 @@ class ChangeAlreadyScheduled(Conflict):
     code, message = "member_change_scheduled", "该党员已有一项待生效的状态变更，请先取消"
 
 
-def has_waiting_change(member_id: int) -> bool:
-    """Whether a scheduled change already waits for the member (another one would be refused)."""
-    return bool(members_with_waiting_changes([member_id]))
+def has_waiting_change(member_id: int, kind: ScheduledChangeKind | None = None) -> bool:
+    """Whether a scheduled change (of ``kind``, or any) already waits for the member."""
+    return bool(members_with_waiting_changes([member_id], kind))
 
 
-def members_with_waiting_changes(member_ids: Iterable[int]) -> set[int]:
-    """Those of ``member_ids`` for whom a scheduled change waits: a transfer of one of them now would leave the
-    change to apply later over it, moving him back where it was asked from (one statement for a roster file)."""
+def members_with_waiting_changes(member_ids: Iterable[int], kind: ScheduledChangeKind | None = None) -> set[int]:
+    """Those of ``member_ids`` for whom a scheduled change (of ``kind``, or any) waits: a transfer of one of them
+    now would leave the change to apply later over it, moving him back where it was asked from (one statement
+    for a roster file)."""
     ids = sorted(set(member_ids))
-    return set(db.session.scalars(sa.select(ScheduledMemberChange.member_id).where(
-        ScheduledMemberChange.member_id.in_(ids),
-        ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED))) if ids else set()
+    if not ids:
+        return set()
+    statement = sa.select(ScheduledMemberChange.member_id).where(
+        ScheduledMemberChange.member_id.in_(ids), ScheduledMemberChange.status == ScheduledChangeStatus.SCHEDULED)
+    if kind is not None:
+        statement = statement.where(ScheduledMemberChange.kind == kind)
+    return set(db.session.scalars(statement))
 
 
 def schedule(actor: Principal, member: Member, kind: ScheduledChangeKind, effective_on: date, now: datetime,

@@ -37,6 +37,7 @@ from points_service.domain.errors import Conflict, Forbidden, InvalidTransition,
 from points_service.domain.ledger.credit import Fact, credit, lock_subject
 from points_service.domain.lifecycle.guard import lock_active_member
 from points_service.domain.lifecycle.membership import placed_at
+from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled, has_waiting_change
 from points_service.domain.periods import Period, PeriodKind, parse_period, period_containing
 from points_service.domain.policy import policy_in_force
 from points_service.domain.structure import find_community, find_organization, transfer_member
@@ -51,6 +52,7 @@ from points_service.models import (
     Report,
     ReportStatus,
     Role,
+    ScheduledChangeKind,
     SourceType,
     SubjectType,
 )
@@ -112,8 +114,6 @@ def _submit(actor: Principal, report: Report, now: datetime | None) -> Report:
                   "half": report.half})
     db.session.commit()
     return report
-
-
 
 
 # ------------------------------------------------------------------------------------------------ deciding
@@ -209,6 +209,9 @@ def _settle_where_subject_belongs(report: Report, grid: Region | None, now: date
     member = db.session.get(Member, report.subject_id)
     if grid is None and member.community_id == community.id:
         grid = member.grid  # confirming without a grid keeps the grid he has in that community
+    moves = (member.community_id, member.grid_id) != (community.id, grid and grid.id)
+    if moves and has_waiting_change(member.id, ScheduledChangeKind.TRANSFER):
+        raise ChangeAlreadyScheduled()  # the transfer would put him back in his old residence on its date
     transfer_member(member, member.branch, community, grid, when=now)  # no-op when nothing changes
 
 

@@ -11,7 +11,10 @@ import sqlalchemy as sa
 from points_service.db import db
 from points_service.domain.access import principal_for
 from points_service.domain.errors import Forbidden, InvalidTransition, ValidationFailed
+from points_service.domain.lifecycle.due import cancel_scheduled
+from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled
 from points_service.domain.lifecycle.status import deactivate_member
+from points_service.domain.lifecycle.transfer import transfer
 from points_service.domain.periods import parse_period
 from points_service.domain.reports import reporting as reports
 from points_service.models import (
@@ -135,6 +138,21 @@ def test_confirmation_moves_the_member_to_the_community_and_grid_keeping_his_his
                                  .order_by(Affiliation.valid_from)).all()
     assert [(a.community_id, a.valid_to is None) for a in history] == [
         (world["north"].id, False), (world["south"].id, True)]
+
+
+def test_a_confirmation_that_would_move_a_member_whose_transfer_waits_is_refused_until_it_is_cancelled(world):
+    alice, asked = world["alice"], local(2026, 11, 20, 10)
+    change = transfer(actor(world, "admin"), alice.id, branch_id=world["fin2"].id, effective_on=date(2026, 12, 1),
+                      now=asked)
+    south_admin = principal_for(make_user((Role.COMMUNITY_ADMIN, world["south"].id)))
+    report = reports.submit_member_report(actor(world, "alice"), world["south"].id, now=asked)
+    with pytest.raises(ChangeAlreadyScheduled):
+        reports.confirm_report(south_admin, report.id, grid_id=world["south_grid"].id, now=asked)
+    db.session.rollback()
+    assert (db.session.get(Report, report.id).status, alice.community_id) == (ReportStatus.PENDING, world["north"].id)
+    cancel_scheduled(actor(world, "admin"), alice.id, change.id, "先确认报到")
+    reports.confirm_report(south_admin, report.id, grid_id=world["south_grid"].id, now=asked)
+    assert alice.community_id == world["south"].id
 
 
 def test_confirming_without_a_grid_keeps_the_members_grid_in_the_same_community(world):
