@@ -39,7 +39,16 @@ from points_service.domain.boards.placement import (
     subject_placement,
 )
 from points_service.domain.periods import parse_period, period_containing
-from points_service.models import BoardBucket, BoardFine, BoardOrgMembers, BoardScore, Member, SubjectType
+from points_service.models import (
+    BoardBucket,
+    BoardFine,
+    BoardOrgMembers,
+    BoardScore,
+    Member,
+    Organization,
+    OrgKind,
+    SubjectType,
+)
 from points_service.models.boards import SCOPE_COLUMNS
 
 ROW_COLUMNS = (BoardScore.board, BoardScore.score, *(getattr(BoardScore, c) for c in SCOPE_COLUMNS))
@@ -327,3 +336,28 @@ def _count_organizations(deltas: Counter) -> None:
     if rows:
         upsert(BoardOrgMembers, rows, ("organization_id",), lambda excluded: {
             "members": BoardOrgMembers.members + excluded.members})
+
+
+def pairing_changed(org_id: int) -> None:
+    """An organization's paired community changed (its 报到 confirmed elsewhere, a roster file): its board rows,
+    and those of the branches that take its pairing, move to the new community's scopes on every board, closed
+    ones too (organizations keep no dated pairing, and a rebuild places every board by the current one). The
+    rows are locked in (board, organization) order first, the order credits write rollups in. Flushes only."""
+    db.session.flush()  # the new pairing, which the placements read
+    ids = _taking_pairing_of(db.session.get(Organization, org_id))
+    db.session.execute(sa.select(BoardScore.board).where(
+        BoardScore.subject_type == SubjectType.ORGANIZATION, BoardScore.subject_id.in_(ids))
+        .order_by(BoardScore.board, BoardScore.subject_id).with_for_update()).all()
+    for subject_id, where in sorted(organization_placements(ids).items()):
+        db.session.execute(sa.update(BoardScore).where(
+            BoardScore.subject_type == SubjectType.ORGANIZATION, BoardScore.subject_id == subject_id)
+            .values(**where.as_row()))
+
+
+def _taking_pairing_of(org: Organization) -> list[int]:
+    """The organization, and for a department its branches without a pairing of their own."""
+    if org.kind != OrgKind.DEPARTMENT:
+        return [org.id]
+    return [org.id, *db.session.scalars(sa.select(Organization.id).where(
+        Organization.path.startswith(org.path), Organization.kind == OrgKind.BRANCH,
+        Organization.paired_community_id.is_(None)).order_by(Organization.id))]

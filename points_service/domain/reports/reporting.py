@@ -33,6 +33,7 @@ from points_service.domain.access import (
     nodes_in_scope,
 )
 from points_service.domain.audit import audit
+from points_service.domain.boards.maintain import pairing_changed
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import Fact, credit, lock_subject
 from points_service.domain.lifecycle.guard import lock_active_member
@@ -204,7 +205,10 @@ def _settle_where_subject_belongs(report: Report, grid: Region | None, now: date
     pairing: the co-building agreement is with that community."""
     community = report.community
     if report.subject_type == SubjectType.ORGANIZATION:
-        db.session.get(Organization, report.subject_id).paired_community = community
+        organization = db.session.get(Organization, report.subject_id)
+        if organization.paired_community_id != community.id:
+            organization.paired_community = community
+            pairing_changed(organization.id)
         return
     member = db.session.get(Member, report.subject_id)
     if grid is None and member.community_id == community.id:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from points_service.db import db
 from points_service.domain.access import Principal, allowed
+from points_service.domain.boards.maintain import pairing_changed
 from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled, members_with_waiting_changes
 from points_service.domain.phones import hash_phone, mask_phone
 from points_service.domain.roster.rows import MemberRow, OrganizationRow, RegionRow, RowError
@@ -188,8 +189,21 @@ def plan_organizations(rows: list[OrganizationRow]) -> tuple[list[Step], list[Ro
             created[row.code] = add_organization(row.code, row.name, row.kind, parent, paired)
 
         wanted = {"name": row.name, "paired_community_id": paired.id if paired else None}
-        steps.append(_upsert(row.row, known.get(row.code), wanted, create))
+        steps.append(_with_pairing(_upsert(row.row, known.get(row.code), wanted, create), known.get(row.code),
+                                   wanted["paired_community_id"]))
     return steps, errors
+
+
+def _with_pairing(step: Step, existing: Organization | None, paired_id: int | None) -> Step:
+    """The step, then its organization's board rows placed by the new pairing when the row changes it."""
+    if existing is None or existing.paired_community_id == paired_id:
+        return step
+
+    def apply() -> None:
+        step.apply()
+        pairing_changed(existing.id)
+
+    return Step(step.row, step.outcome, apply, step.member_id)
 
 
 def _organization_problems(row: OrganizationRow, in_file: dict, known: dict) -> list[RowError]:

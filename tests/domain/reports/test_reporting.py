@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.access import principal_for
+from points_service.domain.boards.audit import compare_boards
 from points_service.domain.errors import Forbidden, InvalidTransition, ValidationFailed
 from points_service.domain.lifecycle.due import cancel_scheduled
 from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled
@@ -21,16 +22,19 @@ from points_service.models import (
     Affiliation,
     ApprovalEvent,
     AuditEntry,
+    BoardScore,
     DeactivationReason,
     LedgerEntry,
     Report,
     ReportStatus,
     Role,
     SourceType,
+    SubjectType,
     User,
 )
 from tests.concurrency import hammer
 from tests.factories import make_member, make_user, make_world
+from tests.factories.boards import entry
 from tests.factories.ledger import local
 
 H1 = local(2026, 3, 10, 9)
@@ -206,6 +210,21 @@ def test_confirming_an_organization_report_credits_org_report_and_pairs_the_comm
     assert [(e.subject_type, e.subject_id, e.item_code, e.points) for e in entries_for(report)] == [
         ("organization", world["finance"].id, "org.report", Decimal(5))]
     assert world["finance"].paired_community_id == world["south"].id
+
+
+def test_a_new_pairing_moves_the_departments_and_its_branches_board_rows_to_the_new_community(world):
+    entry(world["alice"], 5, H2)  # fin1's and finance's rollup rows
+    entry(world["finance"], 3, H2, subject_type=SubjectType.ORGANIZATION)
+    db.session.commit()
+    org_admin = principal_for(make_user((Role.ORG_ADMIN, world["finance"].id)))
+    south_admin = principal_for(make_user((Role.COMMUNITY_ADMIN, world["south"].id)))
+    report = reports.submit_org_report(org_admin, world["finance"].id, world["south"].id, **LISTS, now=H2)
+    reports.confirm_report(south_admin, report.id, now=H2_LATER)
+    assert compare_boards() == []
+    communities = set(db.session.scalars(sa.select(BoardScore.community_id).where(
+        BoardScore.subject_type == SubjectType.ORGANIZATION,
+        BoardScore.subject_id.in_([world["finance"].id, world["fin1"].id]))))
+    assert communities == {world["south"].id}
 
 
 def test_the_report_rate_counts_members_confirmed_as_of_the_half_or_within_it(world):

@@ -21,12 +21,14 @@ from points_service.models import (
     Affiliation,
     AuditEntry,
     BoardOrgMembers,
+    BoardScore,
     Member,
     Organization,
     OrgKind,
     Region,
     RegionLevel,
     Role,
+    SubjectType,
 )
 from tests.factories import make_branch, make_member, make_region, make_user, make_world
 from tests.factories.ledger import member_fact
@@ -282,6 +284,16 @@ def test_reimporting_an_organization_updates_its_name_and_pairing(world):
     row = [finance.code, "市财政局党委", "党委", "", "南门社区"]
     report = run(world, "organizations", csv_bytes("organizations", row))
     assert report.updated == 1 and (finance.name, finance.paired_community) == ("市财政局党委", world["south"])
+
+
+def test_a_new_pairing_from_a_file_moves_the_organizations_board_rows_with_it(world):
+    award(member_fact(world["alice"], "member.micro_wish"))  # fin1's and finance's rollup rows
+    db.session.commit()
+    finance = world["finance"]
+    run(world, "organizations", csv_bytes("organizations", [finance.code, finance.name, "党委", "", "南门社区"]))
+    assert compare_boards() == []
+    assert set(db.session.scalars(sa.select(BoardScore.community_id).where(
+        BoardScore.subject_type == SubjectType.ORGANIZATION))) == {world["south"].id}
 
 
 @pytest.mark.parametrize("row, field, message", [
