@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 import sqlalchemy as sa
 
@@ -87,6 +89,23 @@ def test_bad_arguments_are_422_with_chinese_field_errors(client, world, query, f
     messages = body["data"]["errors"][field] if field in body["data"]["errors"] else \
         body["data"]["errors"]["query"][field]
     assert any("\u4e00" <= char <= "\u9fff" for char in "".join(messages))
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize("scope", ["region:²", "organization:²", "community:¹²", "region:{north_arabic}",
+                                   "community:{north_arabic}", "organization:{fin2_arabic}"])
+@pytest.mark.parametrize("subject", ["member", "organization"])
+def test_a_scope_id_in_other_than_ascii_digits_is_a_malformed_scope(client, world, scope, subject):
+    """str.isdigit() accepts superscripts (which int() refuses) and Arabic-Indic digits (which int() reads):
+    neither is an id, whichever place it would name."""
+    scope = scope.format(north_arabic=str(world["north"].id).translate(ARABIC_INDIC),
+                         fin2_arabic=str(world["fin2"].id).translate(ARABIC_INDIC))
+    response = get(client, world, "admin", f"subject={subject}&scope={quote(scope)}")
+    assert response.status_code == 422
+    assert response.get_json()["data"]["errors"]["scope"] == [
+        "范围应为 all、region:{id}、community:{id} 或 organization:{id}"]
 
 
 @pytest.mark.parametrize(("scope", "message"), [

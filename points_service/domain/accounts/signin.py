@@ -353,7 +353,7 @@ def revoke_family(claims: dict, *, request_id: str | None = None) -> None:
 def _revoke_family_and_access(family: str | None, subject: str) -> None:
     _revoke_where(RefreshToken.family == family)
     kind, _, raw_id = subject.partition(":")
-    if kind == "u" and raw_id.isdigit():
+    if kind == "u" and raw_id.isascii() and raw_id.isdigit():  # as api/security.py reads a subject
         revoke_access_tokens(int(raw_id))
 
 

@@ -73,7 +73,8 @@ def resolve_scope(text: str, principal: Principal | None = None) -> tuple[Scope,
     if text == "all":
         return CITY, None
     kind, _, raw_id = text.partition(":")
-    node_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 12 else None
+    # str.isdigit() also accepts '²' (int() refuses it) and '١٢' (int() reads 12): ASCII digits only
+    node_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 12 else None
     if kind not in NO_SUCH_NODE or node_id is None:
         raise ValidationFailed({"scope": ["范围应为 all、region:{id}、community:{id} 或 organization:{id}"]})
     is_region = kind != "organization"

@@ -12,9 +12,10 @@ every period, among the party branches (党支部) of the scope.
   branch's members for the period (so a small branch is not buried by a large one); ties: report rate DESC,
   organization id ASC. Members are placed by their affiliation at the cutoff.
 - Kind: 保旗 (retained) when last period's holder of the scope wins again, 夺旗 (captured) when another branch
-  takes it, 首次 (first) when nobody held it last period. No eligible branch: a row without holder, with
-  the reason. Awards are frozen when written (append-only rows, no publicity step: the measure is a ranking
-  of recorded facts, not a judgement); a (period, scope) is awarded once, so re-running changes nothing.
+  takes it, 首次 (first) when nobody held it last period (a flag withdrawn before the award was not held).
+  No eligible branch: a row without holder, with the reason. Awards are frozen when written (append-only
+  rows, no publicity step: the measure is a ranking of recorded facts, not a judgement); a (period, scope) is
+  awarded once, so re-running changes nothing.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def _award(actor: Principal | None, period: Period, now: datetime) -> list[RedFl
     missing = [scope for scope in scopes_for(rule) if scope.key not in done]
     if missing:
         facts = gather_branch_facts(period, policy)
-        previous = {a.scope_key: a.organization_id for a in awards_of(period.previous())}
+        previous = previous_holders(period.previous())
         try:
             with db.session.begin_nested():
                 for scope in missing:
@@ -301,6 +302,14 @@ def verify_red_flag_award(award: RedFlagAward) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- reading
+
+def previous_holders(period: Period) -> dict[str, int | None]:
+    """Who holds each scope's flag of ``period``: a withdrawn flag was taken from its branch, so the scope has no
+    holder and its next winner is 首次 (neither 保旗 nor 夺旗 against a branch that no longer holds it)."""
+    awards = awards_of(period)
+    withdrawn = withdrawn_of(AwardType.RED_FLAG, (a.id for a in awards))
+    return {a.scope_key: a.organization_id for a in awards if a.id not in withdrawn}
+
 
 def awards_of(period: Period) -> list[RedFlagAward]:
     return list(db.session.scalars(sa.select(RedFlagAward).where(RedFlagAward.period == period.key)

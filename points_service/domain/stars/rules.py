@@ -5,8 +5,11 @@ so a stored run can always be re-derived from the ledger at its cutoff.
 
 Order inside a scope: points DESC, then the policy's ``tie_breaks`` in order (hours DESC, micro_wishes DESC,
 reached_first = earlier last scoring entry first, id ASC), member id always last so the order is total.
-Winners: the first ``star_quota(rule, eligible)`` of the eligible. Every candidate gets reasons: why he
-is not eligible (all that apply), or his place and whether it was within the quota.
+Winners: the first ``star_quota(rule, n)`` of the eligible, where n counts the scope's members eligible on
+their merits, upheld objections aside: the quota fixed when the run was proposed and publicized, so an upheld
+objection replaces the member objected to and never shrinks a share quota (unseating a winner nobody objected
+to). Every candidate gets reasons: why he is not eligible (all that apply), or his place and whether it was
+within the quota.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,21 +124,27 @@ def select_stars(candidates: Iterable[StarFacts], rule: StarRule, context: Selec
     """The outcome of every candidate, in member id order."""
     outcomes = [StarOutcome(f, False, []) for f in candidates]
     by_scope: dict[int, list[StarOutcome]] = defaultdict(list)
+    on_merits: Counter[int] = Counter()  # eligible but for upheld objections: what the quota was fixed from
     for outcome in outcomes:
         outcome.reasons = eligibility_reasons(outcome.facts, rule, context)
         outcome.eligible = not outcome.reasons
+        if outcome.eligible or [r["code"] for r in outcome.reasons] == ["objection_upheld"]:
+            on_merits[outcome.facts.scope_id] += 1
         if outcome.eligible:
             by_scope[outcome.facts.scope_id].append(outcome)
-    key = order_key(rule.tie_breaks)
-    label = SCOPE_LABELS.get(context.scope_type, "范围")
-    for eligible in by_scope.values():
-        eligible.sort(key=lambda outcome: key(outcome.facts))
-        quota = star_quota(rule, len(eligible))
-        for position, outcome in enumerate(eligible, start=1):
-            outcome.position, outcome.winner = position, position <= quota
-            code = "selected" if outcome.winner else "outside_quota"
-            outcome.reasons = [reason(code, scope=label, position=position, quota=quota)]
+    key, label = order_key(rule.tie_breaks), SCOPE_LABELS.get(context.scope_type, "范围")
+    for scope_id, eligible in by_scope.items():
+        _place(eligible, min(star_quota(rule, on_merits[scope_id]), len(eligible)), key, label)
     return sorted(outcomes, key=lambda outcome: outcome.facts.member_id)
+
+
+def _place(eligible: list[StarOutcome], quota: int, key: Callable[[StarFacts], tuple], label: str) -> None:
+    """Rank one scope's eligible members; the first ``quota`` win."""
+    eligible.sort(key=lambda outcome: key(outcome.facts))
+    for position, outcome in enumerate(eligible, start=1):
+        outcome.position, outcome.winner = position, position <= quota
+        code = "selected" if outcome.winner else "outside_quota"
+        outcome.reasons = [reason(code, scope=label, position=position, quota=quota)]
 
 
 # ------------------------------------------------------------------------------------------- checksum

@@ -11,8 +11,10 @@
 - ``publish_star_run`` fixes the window: ``publicity_working_days`` working days after the publication day
   (``calendar``); objections are accepted until the end of its last day.
 - ``decide_objection`` upheld: the member becomes ineligible (``objection_upheld``) and the winners of his
-  scope are recomputed within the run; the checksum follows. When that brings in a winner who was not
-  publicized, the window is counted again after the decision day: every winner gets his full 公示.
+  scope are recomputed within the run, with the scope's quota as publicized (``rules``): the next eligible
+  member replaces a winner objected to, and no other winner loses his place; the checksum follows. When that
+  brings in a winner who was not publicized, the window is counted again after the decision day: every winner
+  gets his full 公示.
 - ``finalize_star_run``: 409 ``objections_open`` while any objection is open, ``publicity_not_ended`` before the
   window has ended. ``reading.verify_star_run`` recomputes a run from the ledger at its cutoff.
 
@@ -304,13 +306,15 @@ def decide_objection(actor: Principal, run_id: int, objection_id: int, upheld: b
         raise InvalidTransition("该异议已处理")
     db.session.refresh(objection)
     before = run.winner_count
-    newcomers = _reselect_scope(run, _candidate(run, objection.member_id).scope_id) if upheld else set()
+    newcomers, unseated = (_reselect_scope(run, _candidate(run, objection.member_id).scope_id) if upheld
+                           else (set(), set()))
     if newcomers:  # they were not publicized: the window starts again
         run.publicity_ends_on = _publicity_window(run, now)[0]
     audit("star_objection.decide", actor=actor, target=objection, detail={
         "run_id": run.id, "member_id": objection.member_id, "upheld": upheld, "comment": comment,
         "winners_before": before, "winners_after": run.winner_count, "checksum": run.checksum,
-        "new_winners": sorted(newcomers), "publicity_ends_on": run.publicity_ends_on.isoformat()})
+        "new_winners": sorted(newcomers), "removed_winners": sorted(unseated),
+        "publicity_ends_on": run.publicity_ends_on.isoformat()})
     db.session.commit()
     return objection
 
@@ -343,9 +347,9 @@ def upheld_members(run: StarRun) -> frozenset[int]:
         StarObjection.run_id == run.id, StarObjection.status == ObjectionStatus.UPHELD)))
 
 
-def _reselect_scope(run: StarRun, scope_id: int) -> set[int]:
+def _reselect_scope(run: StarRun, scope_id: int) -> tuple[set[int], set[int]]:
     """Re-run the selection of one scope from its stored facts with the upheld objections, then the summary;
-    returns the members who became winners."""
+    returns the members who became winners and those who stopped being winners (named in the audit row)."""
     policy = stored_policy(run.policy_version)
     rows = db.session.scalars(sa.select(StarCandidate).where(
         StarCandidate.run_id == run.id, StarCandidate.scope_id == scope_id).order_by(StarCandidate.member_id)).all()
@@ -353,12 +357,13 @@ def _reselect_scope(run: StarRun, scope_id: int) -> set[int]:
     outcomes = select_stars([facts_of(row) for row in rows], policy.stars, context)
     pairs = list(zip(rows, outcomes, strict=True))
     newcomers = {row.member_id for row, outcome in pairs if outcome.winner and not row.winner}
+    unseated = {row.member_id for row, outcome in pairs if row.winner and not outcome.winner}
     for row, outcome in pairs:
         row.eligible, row.position, row.winner, row.reasons = (outcome.eligible, outcome.position, outcome.winner,
                                                                outcome.reasons)
     db.session.flush()
     _summarize(run, stored_outcomes(run))
-    return newcomers
+    return newcomers, unseated
 
 
 def facts_of(row) -> StarFacts:

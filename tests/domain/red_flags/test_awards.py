@@ -11,6 +11,7 @@ from sqlalchemy.exc import DatabaseError
 
 from points_service.db import db
 from points_service.domain.access import principal_for
+from points_service.domain.awards import withdrawals
 from points_service.domain.errors import Forbidden, ValidationFailed
 from points_service.domain.ledger.corrections import reverse_entry
 from points_service.domain.ledger.credit import award
@@ -134,6 +135,18 @@ def test_last_periods_holder_winning_again_retains_the_flag_and_another_winner_c
     assert (q1.organization_id, q1.kind, q1.previous_holder_id) == (world["fin2"].id, RedFlagKind.CAPTURED,
                                                                     world["edu1"].id)
     assert q3.kind == RedFlagKind.FIRST
+
+
+@pytest.mark.parametrize("q4_winner", ["edu1", "fin2"])
+def test_after_a_withdrawn_flag_the_next_holder_is_a_first_holder(reported_world, q4_winner):
+    world = reported_world
+    [q3] = flags(world)
+    assert q3.organization_id == world["edu1"].id
+    withdrawals.withdraw_red_flag(world["admin"], q3.id, "违纪", now=local(2026, 10, 20))
+    earn(world["carol"] if q4_winner == "edu1" else world["bob"], month=11)
+    [q4] = flags(world, "2026-Q4", now=local(2027, 1, 2))
+    assert (q4.organization_id, q4.kind, q4.previous_holder_id) == (world[q4_winner].id, RedFlagKind.FIRST, None)
+    assert red_flags.verify_red_flag_award(q4)
 
 
 def test_without_an_eligible_branch_nobody_holds_the_flag_and_the_reason_is_recorded(world):

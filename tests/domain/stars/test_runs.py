@@ -255,6 +255,47 @@ def test_an_upheld_objection_that_only_removes_a_winner_keeps_the_window(world):
     assert run.winner_count == 1 and run.publicity_ends_on == date(2026, 10, 16)
 
 
+def share_quota_run(world):
+    """Half the eligible win: alice and dave of alice, dave, carol and erin (all of north)."""
+    install_policy(lambda doc: doc["stars"].update(quota_kind="share", quota=0.5))
+    for name, hours in (("alice", 5), ("dave", 4), ("carol", 3), ("erin", 2)):
+        star_member(world[name], 5, hours)
+    return published(world)
+
+
+def uphold(world, run, member):
+    objection = stars.raise_objection(world["admin"], run.id, member.id, "虚报", now=local(2026, 10, 12))
+    stars.decide_objection(world["admin"], run.id, objection.id, True, now=local(2026, 10, 13))
+    db.session.refresh(run)
+    return db.session.scalar(sa.select(AuditEntry.detail).where(AuditEntry.action == "star_objection.decide")
+                             .order_by(AuditEntry.id.desc()).limit(1))
+
+
+def north_winners(run, world):
+    return [m for m in ("alice", "dave", "carol", "erin") if candidate(run, world[m]).winner]
+
+
+def test_a_share_quota_stays_as_publicized_when_an_objection_against_a_non_winner_is_upheld(world):
+    run = share_quota_run(world)
+    assert north_winners(run, world) == ["alice", "dave"]
+    detail = uphold(world, run, world["erin"])
+
+    assert north_winners(run, world) == ["alice", "dave"] and run.winner_count == 2
+    assert codes(run, world["dave"]) == ["selected"]
+    assert "名额2名" in candidate(run, world["dave"]).reasons[0]["message"]
+    assert (detail["new_winners"], detail["removed_winners"]) == ([], [])
+    assert run.publicity_ends_on == date(2026, 10, 16) and stars_reading.verify_star_run(run).matches
+
+
+def test_under_a_share_quota_an_upheld_objection_replaces_the_winner_objected_to(world):
+    run = share_quota_run(world)
+    detail = uphold(world, run, world["alice"])
+
+    assert north_winners(run, world) == ["dave", "carol"] and run.winner_count == 2
+    assert (detail["new_winners"], detail["removed_winners"]) == ([world["carol"].id], [world["alice"].id])
+    assert run.publicity_ends_on == date(2026, 10, 20) and stars_reading.verify_star_run(run).matches
+
+
 def test_a_dismissed_objection_changes_no_winner(world):
     star_member(world["alice"], 3, 4)
     run = published(world)
