@@ -87,7 +87,7 @@ def _requesting_user() -> int | None:
         identity = get_jwt_identity()
     except Exception:  # an invalid token: login_required answers 401 after us
         return None
-    if isinstance(identity, str) and identity.startswith("u:") and identity[2:].isdigit():
+    if isinstance(identity, str) and identity.startswith("u:") and identity[2:].isascii() and identity[2:].isdigit():
         return int(identity[2:])
     principal = g.get("principal") if identity is None else None
     return principal.user_id if principal is not None else None
