@@ -27,6 +27,9 @@ console = Blueprint("console", __name__, url_prefix="/console", template_folder=
                     static_folder="../static/console", static_url_path="/assets")
 
 SESSION_USER = "console_user_id"
+# The account's token version at sign-in: a sign-out anywhere moves it on, and a cookie naming an older one
+# (a copy kept from before the sign-out) is refused, whatever its signature and age.
+SESSION_VERSION = "console_token_version"
 PUBLIC_ENDPOINTS = {"console.login", "console.static"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 register_filters(console)
@@ -57,12 +60,19 @@ def load_signed_in_user():
 def _session_principal() -> Principal | None:
     user_id = session.get(SESSION_USER)
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
-    deactivated = user is not None and user.member is not None and not user.member.is_active
-    if user is None or not user.is_active or deactivated:
-        session.pop(SESSION_USER, None)  # a disabled account's (or deactivated member's) session ends now
+    if user is None or not _session_still_valid(user):
+        # Signed out elsewhere, a disabled account or a deactivated member: the session ends now.
+        session.pop(SESSION_USER, None)
+        session.pop(SESSION_VERSION, None)
         return None
     g.console_user = user
     return principal_for(user, request_id=g.get("request_id"))
+
+
+def _session_still_valid(user: User) -> bool:
+    deactivated = user.member is not None and not user.member.is_active
+    version = session.get(SESSION_VERSION)
+    return user.is_active and not deactivated and isinstance(version, int) and version == user.token_version
 
 
 def _to_login():
@@ -100,6 +110,7 @@ def login():
         _fresh_session()
         session.permanent = True
         session[SESSION_USER] = user.id
+        session[SESSION_VERSION] = user.token_version
         return redirect(_safe_next(form.next.data))
     form.next.data = form.next.data or request.args.get("next", "")
     return render_template("console/login.html", form=form)
@@ -127,6 +138,7 @@ def _fresh_session() -> None:
 
 @console.route("/logout", methods=["POST"])
 def logout():
+    auth.console_sign_out(g.principal)
     _fresh_session()
     return redirect(url_for("console.login"))
 
