@@ -4,6 +4,7 @@ error pages. Children (views/*) only add pages; they inherit all of this."""
 from __future__ import annotations
 
 import logging
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
@@ -117,17 +118,26 @@ def login():
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the console: never an open redirect to another site."""
-    parts = urlsplit(target or "")
-    if target and not parts.scheme and not parts.netloc and target.startswith("/console/"):
-        return target
-    return url_for("console.home.index")
+    return _console_path(target) or url_for("console.home.index")
 
 
 def back_to(default: str) -> str:
-    """Where a form asks to return to (its ``back`` field), if that is a console page."""
-    back = request.form.get("back")
-    return _safe_next(back) if back else default
+    """Where a form asks to return to (its ``back`` field), if that is a console page; else ``default``."""
+    return _console_path(request.form.get("back")) or default
+
+
+def _console_path(target: str | None) -> str | None:
+    """``target`` if it is a path inside the console, else None: never an open redirect to another site. A
+    control character is refused too (a CR or LF makes the Location header fail after the form's work is
+    committed: a 500 for a done action), and so is a backslash (browsers read it as a slash)."""
+    if not target or not target.startswith("/console/") or _has_unsafe_characters(target):
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
+
+
+def _has_unsafe_characters(target: str) -> bool:
+    return "\\" in target or any(unicodedata.category(char) == "Cc" for char in target)
 
 
 def _fresh_session() -> None:

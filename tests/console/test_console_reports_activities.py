@@ -45,6 +45,16 @@ def test_rejecting_a_report_keeps_the_reason_and_a_missing_reason_changes_nothin
     assert db.session.get(Report, report.id).reason == "不在本社区居住"
 
 
+def test_a_back_field_with_a_line_break_returns_to_the_reports_page_after_the_rejection(client, world):
+    report = reports.submit_member_report(principal_for(world["users"]["alice"]), world["north"].id)
+    sign_in(client, "north_admin")
+    response = post(client, f"/console/reports/{report.id}/reject", {"reason": "不在本社区居住",
+                                                                     "back": "/console/\r\nX: y"})
+    assert (response.status_code, response.headers["Location"]) == (302, "/console/reports")
+    db.session.expire_all()
+    assert db.session.get(Report, report.id).status == ReportStatus.REJECTED
+
+
 def test_another_communitys_admin_cannot_see_or_decide_the_report(client, world):
     report = org_report(world)
     sign_in(client, "south_admin")

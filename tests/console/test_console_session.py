@@ -44,6 +44,22 @@ def test_the_sign_in_never_redirects_to_another_site(client, world):
     assert response.headers["Location"] == "/console/"
 
 
+def sign_in_to(client, target: str):
+    client.delete_cookie("points_console")
+    token = csrf_token(client)
+    return client.post("/console/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token,
+                                               "next": target})
+
+
+def test_a_next_page_with_a_control_character_or_a_backslash_signs_in_to_the_home_page(client, world):
+    for target in ("/console/\r\nSet-Cookie: x=y", "/console/\nX: y", "/console/\x00", "/console/\x7f",
+                   "/console/\x85", "/console/\\\\evil.example"):
+        response = sign_in_to(client, target)
+        assert (response.status_code, response.headers["Location"]) == (302, "/console/"), repr(target)
+    kept = sign_in_to(client, "/console/approvals?status=pending")
+    assert kept.headers["Location"] == "/console/approvals?status=pending"  # a plain console path is kept
+
+
 def test_signing_out_ends_the_session(client, world):
     sign_in(client, "admin")
     assert post(client, "/console/logout").status_code == 302
