@@ -91,6 +91,15 @@ def test_the_use_cases_field_errors_show_under_the_fields(client, world):
     assert db.session.query(Activity).count() == 0
 
 
+def test_a_place_that_is_no_finite_number_is_refused_in_chinese_and_nothing_is_written(client, world):
+    sign_in(client, "north_admin")
+    for field, value in (("lat", "nan"), ("lng", "inf"), ("lat", "-Infinity"), ("lng", "1e400")):
+        response = post(client, "/console/activities/new", activity_form(world, **{field: value}))
+        assert "请输入有效的数字" in text(response) and "Number must be" not in text(response), (field, value)
+    assert "应在 3.8–53.6 之间" in text(post(client, "/console/activities/new", activity_form(world, lat="60")))
+    assert db.session.query(Activity).count() == 0
+
+
 def test_editing_an_activity_before_it_starts(client, world):
     activity = make_activity(world["north"], utcnow() + timedelta(days=2))
     db.session.commit()
