@@ -145,8 +145,13 @@ class EmptyForm(FlaskForm):
 STAR_SCOPE_CHOICES = choices([("", "按积分政策"), ("community", "社区"), ("street", "街道"), ("organization", "单位")])
 
 
+# Period keys in ASCII digits: \d also matches "２０２６", which parse_period refuses (a 500 after the form).
+QUARTER_KEY = r"^[0-9]{4}-Q[1-4]$"
+FLAG_PERIOD_KEY = r"^[0-9]{4}-(Q[1-4]|0[1-9]|1[0-2])$"
+
+
 class ProposeStarsForm(FlaskForm):
-    period = StringField("季度", validators=[DataRequired(REQUIRED), Regexp(r"^\d{4}-Q[1-4]$", message="如 2026-Q3")])
+    period = StringField("季度", validators=[DataRequired(REQUIRED), Regexp(QUARTER_KEY, message="如 2026-Q3")])
     scope = SelectField("评选范围", choices=STAR_SCOPE_CHOICES, default="")
 
 
@@ -166,7 +171,7 @@ class DecisionForm(FlaskForm):
 
 class AwardFlagsForm(FlaskForm):
     period = StringField("期间", validators=[DataRequired(REQUIRED),
-                                            Regexp(r"^\d{4}-(Q[1-4]|0[1-9]|1[0-2])$", message="如 2026-11 或 2026-Q3")])
+                                            Regexp(FLAG_PERIOD_KEY, message="如 2026-11 或 2026-Q3")])
 
 
 def _optional_id(value):
