@@ -3,6 +3,9 @@ business rules stay in the use cases, whose field errors are shown under these f
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -17,7 +20,16 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    StopValidation,
+    ValidationError,
+)
 
 from points_service.api.fields import MAX_ROW_ID
 from points_service.domain.activities.signups import MAX_RADIUS_M, MIN_RADIUS_M
@@ -40,6 +52,15 @@ def within_years(_form, field) -> None:
     """A day or a time within the years the service keys periods by (beyond them it cannot be converted)."""
     if field.data is not None and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
         raise ValidationError(f"须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间")
+
+
+def finite(_form, field) -> None:
+    """Put before NumberRange on a DecimalField or FloatField: they parse "NaN", "sNaN" and "Infinity", and
+    NumberRange cannot judge them (``math.isnan`` raises on a signalling NaN: a 500), nor can a rounding check
+    (an infinity cannot be quantized). Stopping here leaves one Chinese error and runs nothing after."""
+    data = field.data
+    if data is not None and not (data.is_finite() if isinstance(data, Decimal) else math.isfinite(data)):
+        raise StopValidation("请输入有效的数字")
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -75,8 +96,10 @@ class ActivityForm(FlaskForm):
     item_code = SelectField("积分项目", validators=[DataRequired(REQUIRED)], validate_choice=False)
     starts_at = DateTimeLocalField("开始时间", format=LOCAL_MINUTE, validators=[InputRequired(REQUIRED), within_years])
     ends_at = DateTimeLocalField("结束时间", format=LOCAL_MINUTE, validators=[InputRequired(REQUIRED), within_years])
-    lat = FloatField("纬度（gcj02）", validators=[InputRequired(REQUIRED), NumberRange(3.8, 53.6)])
-    lng = FloatField("经度（gcj02）", validators=[InputRequired(REQUIRED), NumberRange(73.5, 135.1)])
+    lat = FloatField("纬度（gcj02）",
+                     validators=[InputRequired(REQUIRED), finite, NumberRange(3.8, 53.6, "应在 3.8–53.6 之间")])
+    lng = FloatField("经度（gcj02）",
+                     validators=[InputRequired(REQUIRED), finite, NumberRange(73.5, 135.1, "应在 73.5–135.1 之间")])
     radius_m = IntegerField("签到范围（米）", default=100,
                             validators=[InputRequired(REQUIRED), NumberRange(MIN_RADIUS_M, MAX_RADIUS_M)])
     capacity = IntegerField("人数上限（留空为不限）", validators=[Optional(), NumberRange(1, 100_000)])
@@ -122,8 +145,13 @@ class EmptyForm(FlaskForm):
 STAR_SCOPE_CHOICES = choices([("", "按积分政策"), ("community", "社区"), ("street", "街道"), ("organization", "单位")])
 
 
+# Period keys in ASCII digits: \d also matches "２０２６", which parse_period refuses (a 500 after the form).
+QUARTER_KEY = r"^[0-9]{4}-Q[1-4]$"
+FLAG_PERIOD_KEY = r"^[0-9]{4}-(Q[1-4]|0[1-9]|1[0-2])$"
+
+
 class ProposeStarsForm(FlaskForm):
-    period = StringField("季度", validators=[DataRequired(REQUIRED), Regexp(r"^\d{4}-Q[1-4]$", message="如 2026-Q3")])
+    period = StringField("季度", validators=[DataRequired(REQUIRED), Regexp(QUARTER_KEY, message="如 2026-Q3")])
     scope = SelectField("评选范围", choices=STAR_SCOPE_CHOICES, default="")
 
 
@@ -143,7 +171,7 @@ class DecisionForm(FlaskForm):
 
 class AwardFlagsForm(FlaskForm):
     period = StringField("期间", validators=[DataRequired(REQUIRED),
-                                            Regexp(r"^\d{4}-(Q[1-4]|0[1-9]|1[0-2])$", message="如 2026-11 或 2026-Q3")])
+                                            Regexp(FLAG_PERIOD_KEY, message="如 2026-11 或 2026-Q3")])
 
 
 def _optional_id(value):

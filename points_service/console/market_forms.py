@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.meta import DefaultMeta
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from points_service.console.forms import LOCAL_MINUTE, REQUIRED, ROW_ID, choices, within_years
+from points_service.console.forms import LOCAL_MINUTE, REQUIRED, ROW_ID, choices, finite, within_years
 
 LIMIT_PERIODS = choices([("month", "每月"), ("quarter", "每季度"), ("year", "每年")])
 MAX_STOCK = 1_000_000
@@ -36,6 +36,9 @@ class ChineseForm(FlaskForm):
 
 
 def two_places(_form, field) -> None:
+    """Checked only on a price the range accepted: quantizing one of 29 or more digits (1e400) raises."""
+    if field.errors:
+        return
     if field.data is not None and field.data != field.data.quantize(Decimal("0.01")):
         raise ValidationError("积分最多两位小数")
 
@@ -45,7 +48,8 @@ class ItemForm(ChineseForm):
     name = StringField("名称", validators=[DataRequired(REQUIRED), Length(max=60)])
     description = TextAreaField("说明（可选）", validators=[Optional(), Length(max=500)])
     price = DecimalField("兑换积分", places=None, validators=[
-        InputRequired(REQUIRED), NumberRange(Decimal("0.01"), Decimal(100_000), "应在 0.01–100000 之间"), two_places])
+        InputRequired(REQUIRED), finite, NumberRange(Decimal("0.01"), Decimal(100_000), "应在 0.01–100000 之间"),
+        two_places])
     stock = IntegerField("库存（留空为不限，如服务类）",
                          validators=[Optional(), NumberRange(0, MAX_STOCK, "应在 0–1000000 之间")])
     limit_per_member = IntegerField("每人限兑件数（留空为不限）",

@@ -4,6 +4,7 @@ error pages. Children (views/*) only add pages; they inherit all of this."""
 from __future__ import annotations
 
 import logging
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
@@ -27,6 +28,9 @@ console = Blueprint("console", __name__, url_prefix="/console", template_folder=
                     static_folder="../static/console", static_url_path="/assets")
 
 SESSION_USER = "console_user_id"
+# The account's token version at sign-in: a sign-out anywhere moves it on, and a cookie naming an older one
+# (a copy kept from before the sign-out) is refused, whatever its signature and age.
+SESSION_VERSION = "console_token_version"
 PUBLIC_ENDPOINTS = {"console.login", "console.static"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 register_filters(console)
@@ -57,12 +61,19 @@ def load_signed_in_user():
 def _session_principal() -> Principal | None:
     user_id = session.get(SESSION_USER)
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
-    deactivated = user is not None and user.member is not None and not user.member.is_active
-    if user is None or not user.is_active or deactivated:
-        session.pop(SESSION_USER, None)  # a disabled account's (or deactivated member's) session ends now
+    if user is None or not _session_still_valid(user):
+        # Signed out elsewhere, a disabled account or a deactivated member: the session ends now.
+        session.pop(SESSION_USER, None)
+        session.pop(SESSION_VERSION, None)
         return None
     g.console_user = user
     return principal_for(user, request_id=g.get("request_id"))
+
+
+def _session_still_valid(user: User) -> bool:
+    deactivated = user.member is not None and not user.member.is_active
+    version = session.get(SESSION_VERSION)
+    return user.is_active and not deactivated and isinstance(version, int) and version == user.token_version
 
 
 def _to_login():
@@ -100,23 +111,33 @@ def login():
         _fresh_session()
         session.permanent = True
         session[SESSION_USER] = user.id
+        session[SESSION_VERSION] = user.token_version
         return redirect(_safe_next(form.next.data))
     form.next.data = form.next.data or request.args.get("next", "")
     return render_template("console/login.html", form=form)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the console: never an open redirect to another site."""
-    parts = urlsplit(target or "")
-    if target and not parts.scheme and not parts.netloc and target.startswith("/console/"):
-        return target
-    return url_for("console.home.index")
+    return _console_path(target) or url_for("console.home.index")
 
 
 def back_to(default: str) -> str:
-    """Where a form asks to return to (its ``back`` field), if that is a console page."""
-    back = request.form.get("back")
-    return _safe_next(back) if back else default
+    """Where a form asks to return to (its ``back`` field), if that is a console page; else ``default``."""
+    return _console_path(request.form.get("back")) or default
+
+
+def _console_path(target: str | None) -> str | None:
+    """``target`` if it is a path inside the console, else None: never an open redirect to another site. A
+    control character is refused too (a CR or LF makes the Location header fail after the form's work is
+    committed: a 500 for a done action), and so is a backslash (browsers read it as a slash)."""
+    if not target or not target.startswith("/console/") or _has_unsafe_characters(target):
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
+
+
+def _has_unsafe_characters(target: str) -> bool:
+    return "\\" in target or any(unicodedata.category(char) == "Cc" for char in target)
 
 
 def _fresh_session() -> None:
@@ -127,6 +148,7 @@ def _fresh_session() -> None:
 
 @console.route("/logout", methods=["POST"])
 def logout():
+    auth.console_sign_out(g.principal)
     _fresh_session()
     return redirect(url_for("console.login"))
 

@@ -72,6 +72,17 @@ def test_rejecting_needs_a_reason_and_keeps_it(client, world):
     assert db.session.get(Record, record.id).decision_comment == "证明材料与时间不符"
 
 
+def test_a_back_field_with_a_control_character_or_a_backslash_returns_to_the_forms_own_page(client, world):
+    first, second = self_report(world["users"]["alice"]), self_report(world["users"]["alice"], description="第二次")
+    sign_in(client, "secretary")
+    decided = post(client, f"/console/approvals/record:{first.id}/approve", {"back": "/console/\r\nX: y"})
+    assert decided.headers["Location"] == f"/console/approvals/record:{first.id}"
+    batch = post(client, "/console/approvals/batch", {"ids": [f"record:{second.id}"], "decision": "approve",
+                                                     "back": "/console/\\\\evil.example"})
+    assert batch.headers["Location"] == "/console/approvals"
+    assert status_of(first) == status_of(second) == RecordStatus.APPROVED
+
+
 def test_a_batch_is_all_or_nothing_and_reports_why(client, world):
     first = self_report(world["users"]["alice"])
     second = self_report(world["users"]["alice"], description="第二次服务")

@@ -45,6 +45,16 @@ def test_rejecting_a_report_keeps_the_reason_and_a_missing_reason_changes_nothin
     assert db.session.get(Report, report.id).reason == "不在本社区居住"
 
 
+def test_a_back_field_with_a_line_break_returns_to_the_reports_page_after_the_rejection(client, world):
+    report = reports.submit_member_report(principal_for(world["users"]["alice"]), world["north"].id)
+    sign_in(client, "north_admin")
+    response = post(client, f"/console/reports/{report.id}/reject", {"reason": "不在本社区居住",
+                                                                     "back": "/console/\r\nX: y"})
+    assert (response.status_code, response.headers["Location"]) == (302, "/console/reports")
+    db.session.expire_all()
+    assert db.session.get(Report, report.id).status == ReportStatus.REJECTED
+
+
 def test_another_communitys_admin_cannot_see_or_decide_the_report(client, world):
     report = org_report(world)
     sign_in(client, "south_admin")
@@ -78,6 +88,15 @@ def test_the_use_cases_field_errors_show_under_the_fields(client, world):
     html = text(response)
     assert response.status_code == 200
     assert 'data-field="item_code"' in html and "需要人工审核" in html
+    assert db.session.query(Activity).count() == 0
+
+
+def test_a_place_that_is_no_finite_number_is_refused_in_chinese_and_nothing_is_written(client, world):
+    sign_in(client, "north_admin")
+    for field, value in (("lat", "nan"), ("lng", "inf"), ("lat", "-Infinity"), ("lng", "1e400")):
+        response = post(client, "/console/activities/new", activity_form(world, **{field: value}))
+        assert "请输入有效的数字" in text(response) and "Number must be" not in text(response), (field, value)
+    assert "应在 3.8–53.6 之间" in text(post(client, "/console/activities/new", activity_form(world, lat="60")))
     assert db.session.query(Activity).count() == 0
 
 

@@ -9,6 +9,7 @@ from config.settings import Production
 from points_service.db import db
 from points_service.models import AuditEntry, Record, RecordStatus
 from tests.console.helpers import csrf_token, post, sign_in, text
+from tests.factories import PASSWORD
 from tests.factories.records import self_report
 
 
@@ -43,9 +44,57 @@ def test_the_sign_in_never_redirects_to_another_site(client, world):
     assert response.headers["Location"] == "/console/"
 
 
+def sign_in_to(client, target: str):
+    client.delete_cookie("points_console")
+    token = csrf_token(client)
+    return client.post("/console/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token,
+                                               "next": target})
+
+
+def test_a_next_page_with_a_control_character_or_a_backslash_signs_in_to_the_home_page(client, world):
+    for target in ("/console/\r\nSet-Cookie: x=y", "/console/\nX: y", "/console/\x00", "/console/\x7f",
+                   "/console/\x85", "/console/\\\\evil.example"):
+        response = sign_in_to(client, target)
+        assert (response.status_code, response.headers["Location"]) == (302, "/console/"), repr(target)
+    kept = sign_in_to(client, "/console/approvals?status=pending")
+    assert kept.headers["Location"] == "/console/approvals?status=pending"  # a plain console path is kept
+
+
 def test_signing_out_ends_the_session(client, world):
     sign_in(client, "admin")
     assert post(client, "/console/logout").status_code == 302
+    assert client.get("/console/").status_code == 302
+
+
+def test_a_copy_of_the_cookie_kept_from_before_the_sign_out_opens_nothing(client, world):
+    sign_in(client, "admin")
+    kept = client.get_cookie("points_console").value
+    assert client.get("/console/admin/users").status_code == 200
+    post(client, "/console/logout")
+    client.set_cookie("points_console", kept)  # replayed: validly signed and within its 8 hours
+    response = client.get("/console/admin/users")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/console/login")
+    logouts = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "logout")).all()
+    assert [(entry.actor_id, entry.detail) for entry in logouts] == [(world["users"]["admin"].id, {"via": "console"})]
+
+
+def test_signing_out_of_the_console_ends_the_other_browsers_sessions_and_the_api_access_tokens(client, app, world):
+    tokens = client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}).get_json()["data"]
+    other = app.test_client()
+    sign_in(other, "admin")
+    sign_in(client, "admin")
+    post(client, "/console/logout")
+    assert other.get("/console/").status_code == 302
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/api/v1/me", headers=bearer).get_json()["code"] == "token_invalid"
+    renewed = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
+    assert renewed.status_code == 200  # the phone renews its tokens without a new sign-in
+
+
+def test_signing_out_of_the_api_ends_the_console_session(client, world):
+    tokens = client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}).get_json()["data"]
+    sign_in(client, "admin")
+    client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
     assert client.get("/console/").status_code == 302
 
 

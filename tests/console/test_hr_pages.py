@@ -99,3 +99,10 @@ def test_the_admin_narrows_to_a_department(client, annual):
     sign_in(client, "admin")
     page = text(client.get(f"/console/hr?year={YEAR}&organization_id={annual['education'].id}"))
     assert "王𠮷" in page and "张晓丽" not in page
+
+
+@pytest.mark.parametrize("query", ["year=²⁰²⁶", "organization_id=²", "year=２０２５&organization_id=٣"])
+def test_digits_other_than_ascii_in_the_query_are_ignored_like_any_other_bad_value(client, annual, query):
+    sign_in(client, "finance_hr")
+    response = client.get(f"/console/hr?{query}")
+    assert response.status_code == 200 and 'id="grade-chart"' in text(response)

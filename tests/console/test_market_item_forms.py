@@ -117,6 +117,24 @@ def test_the_admin_edits_his_item_and_uploads_a_new_picture(client, world, bag):
     assert item.picture and item.region_id == world["north"].id
 
 
+@pytest.mark.parametrize(("price", "message"), [
+    ("sNaN", "请输入有效的数字"), ("-sNaN", "请输入有效的数字"), ("NaN", "请输入有效的数字"),
+    ("Infinity", "请输入有效的数字"), ("-inf", "请输入有效的数字"),
+    ("1e400", "应在 0.01–100000 之间"),  # finite, but too long to round to two places
+])
+def test_a_price_that_is_no_finite_number_is_refused_on_both_forms_and_nothing_is_written(client, world, bag, price,
+                                                                                          message):
+    sign_in(client, "north_admin")
+    before = counts()
+    for url in ("/console/market/items/new", f"/console/market/items/{bag.id}/edit"):
+        response = post(client, url, item_form(world["north"], price=price), content_type="multipart/form-data")
+        assert response.status_code == 422 and message in text(response), url
+        assert text(response).count('class="field-error"') == 1  # one error: nothing ran after the refusal
+    assert counts() == before
+    db.session.expire_all()
+    assert db.session.get(MarketItem, bag.id).price == Decimal(8)
+
+
 def test_an_admin_of_another_community_cannot_open_or_edit_the_item(client, world, bag):
     # Another scope's item answers like a missing one (404): its existence is not revealed.
     sign_in(client, "south_admin")

@@ -150,6 +150,15 @@ def test_a_month_is_not_a_red_flag_period_under_this_policy(client, world):
     assert "流动红旗按季度评选" in text(response)
 
 
+def test_a_period_in_digits_other_than_ascii_is_refused_on_the_form_and_nothing_is_written(client, world):
+    sign_in(client, "admin")
+    for url, period in (("/console/selections/runs", "２０２６-Q3"), ("/console/selections/red-flags", "٢٠٢٦-Q3")):
+        response = post(client, url, {"period": period}, follow_redirects=True)
+        assert response.status_code == 200 and "如 2026" in text(response), url
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StarRun)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RedFlagAward)) == 0
+
+
 def test_an_admin_withdraws_a_published_star_with_a_reason_and_it_stays_listed_as_withdrawn(client, world):
     run = proposed(world)
     stars.publish_star_run(principal_for(world["users"]["admin"]), run.id, now=local(2026, 10, 9, 10))

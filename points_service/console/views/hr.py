@@ -27,14 +27,15 @@ VIA = "console"  # the audit row names the channel, like the API's "api" and the
 
 def _year() -> int:
     raw = request.args.get("year", "")
-    return int(raw) if raw.isdigit() and len(raw) == 4 else utcnow().astimezone(LOCAL_TZ).year - 1
+    # ASCII digits only: isdigit() alone passes "²⁰²⁶", which int() refuses.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) == 4 else utcnow().astimezone(LOCAL_TZ).year - 1
 
 
 def _selection() -> tuple[SubjectType, int | None]:
     subject = request.args.get("subject")
     raw = request.args.get("organization_id", "")
     return (SubjectType(subject) if subject in SubjectType._value2member_map_ else SubjectType.MEMBER,
-            int(raw) if raw.isdigit() and len(raw) < 12 else None)
+            int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 12 else None)
 
 
 @blp.route("")

@@ -98,6 +98,16 @@ def console_sign_in(username: str, password: str, *, policy: LoginPolicy, client
     return user
 
 
+def console_sign_out(actor) -> None:
+    """End every console session of the actor's account (``actor``: his Principal). A console session names the
+    token version it was signed in under; moving the version on makes every copy of the cookie worthless, which
+    clearing the browser's copy alone would not. The account's access tokens fail too (its refresh tokens still
+    renew them)."""
+    revoke_access_tokens(actor.user_id)
+    audit("logout", actor=actor, target_type="users", target_id=actor.user_id, detail={"via": "console"})
+    db.session.commit()
+
+
 class LoginLocked(RateLimited):
     code, message = "login_locked", "登录失败次数过多，请稍后再试"
 
