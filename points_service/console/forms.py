@@ -125,8 +125,9 @@ class PolicyForm(FlaskForm):
 
 
 class UserForm(FlaskForm):
-    username = StringField("用户名", validators=[DataRequired(REQUIRED),
-                                                Regexp(r"^[A-Za-z0-9_.-]{3,64}$", message="3–64 位字母、数字或 _ . -")])
+    # \Z, not $: $ also matches before a final newline, which would become part of the username
+    username = StringField("用户名", validators=[
+        DataRequired(REQUIRED), Regexp(r"^[A-Za-z0-9_.-]{3,64}\Z", message="3–64 位字母、数字或 _ . -")])
     display_name = StringField("姓名", validators=[Optional(), Length(max=50)])
     password = PasswordField("初始密码", validators=[DataRequired(REQUIRED), Length(max=128)])
     role = SelectField("角色", choices=ROLE_CHOICES)

@@ -133,3 +133,11 @@ def test_a_weak_password_and_an_unknown_scope_are_shown_under_their_fields(clien
     unknown = text(post(client, "/console/admin/users", {"username": "nobody1", "password": "a-strong-pass-9",
                                                          "role": "hr", "scope": "NO-SUCH-CODE"}))
     assert 'data-field="scope"' in unknown
+
+
+def test_a_username_ending_in_a_newline_is_refused_under_its_field(client, world):
+    sign_in(client, "admin")
+    page = text(post(client, "/console/admin/users", {"username": "alice2\n", "password": "a-strong-pass-9",
+                                                      "role": "admin", "scope": ""}))
+    assert 'data-field="username"' in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.username.like("alice2%"))) == 0
