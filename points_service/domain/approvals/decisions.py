@@ -11,6 +11,7 @@ Proposed activities go through two approvals, each an ApprovalEvent::
     proposed ──(the proposing organization's secretary / org admin)──> org_approved
     org_approved ──(the host community's admin)──> published
     proposed / org_approved ──reject──> rejected
+    org_approved ──edit (``activities.signups.edit_activity``)──> proposed   (approved again from step 1)
 
 Every transition is a compare-and-set UPDATE (``WHERE id = ? AND status = <the state we read>``): of two
 deciders exactly one changes the row, the other gets 409 ``invalid_transition`` — also on SQLite, which
@@ -86,7 +87,8 @@ class Stage(enum.StrEnum):
 
 PROPOSAL_TRANSITIONS: dict[Stage, frozenset[Stage]] = {
     Stage.PROPOSED: frozenset({Stage.ORG_APPROVED, Stage.REJECTED}),
-    Stage.ORG_APPROVED: frozenset({Stage.PUBLISHED, Stage.REJECTED}),
+    # An edit after the organization's approval sends the proposal back to it (not a decision: an edit).
+    Stage.ORG_APPROVED: frozenset({Stage.PUBLISHED, Stage.REJECTED, Stage.PROPOSED}),
     Stage.PUBLISHED: frozenset(),
     Stage.REJECTED: frozenset(),
     Stage.CANCELLED: frozenset(),
