@@ -32,6 +32,11 @@ NAMING_CONVENTION = {
 }
 
 
+# Row ids are INTEGER on PostgreSQL (BIGINT only for the ledger's and the candidates' own ids): a number past
+# 2^31 - 1 names no row, and sent to the database it would fail with "out of range" instead of finding nothing.
+MAX_ROW_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 

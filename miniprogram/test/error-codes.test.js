@@ -17,8 +17,8 @@ const MEMBER_FACING = [
   'points_service/domain/notifications',
 ]
 // Raised only on the console's or an organizer's side, never to a member's mini-program.
-const NOT_FOR_MEMBERS = new Set(['invalid_credentials', 'login_locked', 'activity_not_editable', 'self_review',
-  'pickup_code_invalid', 'stock_unlimited', 'stock_negative'])
+const NOT_FOR_MEMBERS = new Set(['invalid_credentials', 'login_locked', 'activity_not_editable', 'activity_host_only',
+  'self_review', 'pickup_code_invalid', 'stock_unlimited', 'stock_negative'])
 const CODE = /(?:code(?:, message)?\s*=\s*(?:\d+,\s*)?|code=)"([a-z_]+)"/g
 
 function sourceFiles(entry) {

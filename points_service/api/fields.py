@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask import g
 from werkzeug.routing import IntegerConverter
 
+from points_service.db import MAX_ROW_ID  # re-exported: the API's and the console's id fields use it
 from points_service.domain.ledger.reading import item_names
 from points_service.domain.periods import FIRST_YEAR, LAST_YEAR, BadPeriod, parse_period, to_rfc3339
 from points_service.domain.phones import BadPhone, normalize_phone
@@ -112,11 +113,6 @@ class PeriodKey(ma.fields.String):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else str(value)
-
-
-# Row ids are INTEGER on PostgreSQL (BIGINT only for the ledger's and the candidates' own ids): a number past
-# 2^31 - 1 names no row, and sent to the database it would fail with "out of range" instead of finding nothing.
-MAX_ROW_ID = 2**31 - 1
 
 
 class RowIdConverter(IntegerConverter):

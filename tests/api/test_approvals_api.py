@@ -4,12 +4,14 @@ and for every approval route a forbidden case and an item outside one's scope an
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
+from points_service.api.fields import MAX_ROW_ID
 from points_service.db import db, utcnow
 from points_service.domain.accounts import users as accounts
 from points_service.domain.periods import to_rfc3339
@@ -329,6 +331,34 @@ def test_request_info_then_resubmit_then_approve(client, world):
     assert call(client, "POST", f"/records/{record['id']}/resubmit", alice, {}).status_code == 409
     assert decide(client, world, approval_id, "secretary").status_code == 200
     assert awards(record["id"]) == 2
+
+
+PAST_ROW_IDS = [f"record:{MAX_ROW_ID + 1}", f"activity:{MAX_ROW_ID + 1}", "record:999999999999999999"]
+
+
+def reads_of_approval_items(statements: list[str]) -> list[str]:
+    return [s for s in statements if re.search(r"\bFROM (records|activities)\b", s)]
+
+
+@pytest.mark.parametrize("decision,payload", DECISIONS)
+@pytest.mark.parametrize("approval_id", PAST_ROW_IDS)
+def test_an_id_past_a_rows_range_answers_like_a_missing_one_without_reaching_the_database(
+        client, world, statements, approval_id, decision, payload):
+    statements.clear()
+    response = decide(client, world, approval_id, "secretary", decision, payload)
+    assert envelope(response) == (404, "not_found", "审批事项不存在")
+    assert reads_of_approval_items(statements) == []  # PostgreSQL would refuse it: INTEGER out of range
+
+
+def test_a_batch_naming_an_id_past_a_rows_range_reports_it_as_not_found(client, world, statements):
+    ours = f"record:{submit(client, world)['id']}"
+    statements.clear()
+    response = call(client, "POST", "/approvals/batch", world["users"]["secretary"],
+                    {"ids": [ours, *PAST_ROW_IDS], "decision": "approve"})
+    assert response.status_code == 422 and response.get_json()["code"] == "validation_failed"
+    assert response.get_json()["data"]["reasons"] == dict.fromkeys(PAST_ROW_IDS, "not_found")
+    assert len(reads_of_approval_items(statements)) == 1  # ours only
+    assert awards(int(ours.split(":")[1])) == 0
 
 
 # ------------------------------------------------------------------------------------------------ batches

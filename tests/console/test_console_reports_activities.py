@@ -131,3 +131,20 @@ def test_another_communitys_admin_gets_a_403_for_the_check_in_screen(client, wor
     sign_in(client, "south_admin")
     assert client.get(f"/console/activities/{activity.id}/checkin").status_code == 403
     assert client.get(f"/console/activities/{activity.id}/checkin/live").status_code == 403
+
+
+def test_a_published_proposal_is_edited_by_the_host_community_not_by_the_proposing_branch(client, world):
+    activity = make_activity(world["north"], utcnow() + timedelta(days=2), proposed_by=world["fin1"])
+    db.session.commit()
+    sign_in(client, "secretary")
+    assert f"/console/activities/{activity.id}/edit" not in text(client.get("/console/activities"))
+    assert client.get(f"/console/activities/{activity.id}/edit").status_code == 403
+    refused = post(client, f"/console/activities/{activity.id}/edit", activity_form(world, title="改掉"))
+    assert refused.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).title == "固定服务日：清理楼道"
+    sign_in(client, "north_admin")
+    assert f"/console/activities/{activity.id}/edit" in text(client.get("/console/activities"))
+    post(client, f"/console/activities/{activity.id}/edit", activity_form(world, title="社区调整"))
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).title == "社区调整"

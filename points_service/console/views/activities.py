@@ -33,8 +33,10 @@ def index():
     show_past = request.args.get("past") == "1"
     start = None if show_past else utcnow() - timedelta(days=1)
     page = paginate(activities.list_activities(current_principal(), start=start), page_number())
+    principal = current_principal()
     return render_template("console/activities/index.html", page=page, statuses=STATUS_NAMES, show_past=show_past,
-                           can_publish=bool(reads.communities_for_publishing(current_principal())))
+                           can_publish=bool(reads.communities_for_publishing(principal)),
+                           may_edit=lambda activity: activities.may_edit(principal, activity))
 
 
 def _form(activity=None) -> ActivityForm:
@@ -79,6 +81,8 @@ def new():
 @blp.route("/<int:activity_id>/edit", methods=["GET", "POST"])
 def edit(activity_id: int):
     activity = activities.get_activity(current_principal(), activity_id)
+    if not activities.may_edit(current_principal(), activity):  # the form would only be refused when sent
+        raise activities.PublishedActivityHostOnly()
     form = _form(activity)
     if form.validate_on_submit():
         try:

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
 from points_service.domain.access import ORG_MANAGERS, Principal, allowed, authorize, authorize_or_hide, nodes_in_scope
+from points_service.domain.approvals.decisions import Stage, move_activity, stage_of
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from points_service.domain.lifecycle.guard import lock_active_member
@@ -53,6 +54,10 @@ class ActivityNotOpen(Conflict):
 
 class SignupClosed(Conflict):
     code, message = "signup_closed", "活动已开始，不能再报名或取消报名"
+
+
+class PublishedActivityHostOnly(Forbidden):
+    code, message = "activity_host_only", "活动已发布，只有承办社区的管理员可以修改"
 
 
 class NotSignedUp(NotFound):
@@ -153,22 +158,38 @@ def _item_problem(item_code: str, now: datetime) -> str | None:
 
 def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
                   now: datetime | None = None) -> Activity:
-    """Change an activity before it starts (its managers only). The community stays: an activity moved to
-    another community is a new activity there. The same checks as publishing apply."""
+    """Change an activity before it starts. The community stays: an activity moved to another community is a
+    new activity there. The same checks as publishing apply. A proposal its organization has approved goes back
+    to the organization's step, so each approver approves what is held; a published one is the host's."""
     now = now or utcnow()
     activity = get_activity(actor, activity_id)  # 404 unless he may see it, then 403 unless he manages it
     authorize(actor, "activity.manage", activity)
     if activity.status not in (ActivityStatus.PUBLISHED, ActivityStatus.PROPOSED) or activity.starts_at <= now:
         raise Conflict("活动已开始、已结束或已取消，不能再修改", code="activity_not_editable")
+    if not may_edit(actor, activity):
+        raise PublishedActivityHostOnly()
     if draft.community_id != activity.community_id:
         raise ValidationFailed({"community_id": ["活动所在社区不能修改"]})
     _validate(draft, now)
+    before = stage_of(activity)
+    if before == Stage.ORG_APPROVED:
+        move_activity(activity, Stage.PROPOSED, actor, comment="活动内容已修改，重新审批", now=now)
     activity.title, activity.item_code = draft.title, draft.item_code
     activity.starts_at, activity.ends_at, activity.capacity = draft.starts_at, draft.ends_at, draft.capacity
     activity.venue_lat, activity.venue_lng, activity.radius_m = draft.venue.lat, draft.venue.lng, draft.venue.radius_m
-    audit("activity.edit", actor=actor, target=activity)
+    audit("activity.edit", actor=actor, target=activity,
+          detail={"from_stage": str(before), "stage": str(stage_of(activity))})
     db.session.commit()
     return activity
+
+
+def may_edit(actor: Principal, activity: Activity) -> bool:
+    """Whether this manager of the activity may change it: a proposal, its managers (the proposing
+    organization's and the host community's); a published activity, only the host community's admins, since
+    the proposing organization would otherwise change what the community accepted."""
+    if activity.status == ActivityStatus.PUBLISHED:
+        return allowed(actor, "activity.accept", activity)
+    return allowed(actor, "activity.manage", activity)
 
 
 def activity_items(now: datetime | None = None) -> list:

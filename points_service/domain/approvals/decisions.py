@@ -11,6 +11,7 @@ Proposed activities go through two approvals, each an ApprovalEvent::
     proposed ──(the proposing organization's secretary / org admin)──> org_approved
     org_approved ──(the host community's admin)──> published
     proposed / org_approved ──reject──> rejected
+    org_approved ──edit (``activities.signups.edit_activity``)──> proposed   (approved again from step 1)
 
 Every transition is a compare-and-set UPDATE (``WHERE id = ? AND status = <the state we read>``): of two
 deciders exactly one changes the row, the other gets 409 ``invalid_transition`` — also on SQLite, which
@@ -29,7 +30,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import commit_keeping, db, utcnow
+from points_service.db import MAX_ROW_ID, commit_keeping, db, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, allowed
 from points_service.domain.audit import audit
@@ -86,7 +87,8 @@ class Stage(enum.StrEnum):
 
 PROPOSAL_TRANSITIONS: dict[Stage, frozenset[Stage]] = {
     Stage.PROPOSED: frozenset({Stage.ORG_APPROVED, Stage.REJECTED}),
-    Stage.ORG_APPROVED: frozenset({Stage.PUBLISHED, Stage.REJECTED}),
+    # An edit after the organization's approval sends the proposal back to it (not a decision: an edit).
+    Stage.ORG_APPROVED: frozenset({Stage.PUBLISHED, Stage.REJECTED, Stage.PROPOSED}),
     Stage.PUBLISHED: frozenset(),
     Stage.REJECTED: frozenset(),
     Stage.CANCELLED: frozenset(),
@@ -259,10 +261,12 @@ def find_target(raw_id: str) -> Record | Activity | None:
     match = _ID.match(raw_id or "")
     if match is None:
         return None
-    model = Record if match.group(1) == "record" else Activity
+    model, row_id = (Record if match.group(1) == "record" else Activity), int(match.group(2))
+    if row_id > MAX_ROW_ID:
+        return None  # past any row id: names nothing, and PostgreSQL would refuse it as out of range
     # Read afresh even when the session holds it (a submission's answer keeps it loaded): a decision
     # starts from the row as stored.
-    target = db.session.get(model, int(match.group(2)), populate_existing=True)
+    target = db.session.get(model, row_id, populate_existing=True)
     if isinstance(target, Activity) and target.proposed_by_org_id is None:
         return None  # an activity published directly never was an approval item
     return target

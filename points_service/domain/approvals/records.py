@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from points_service.db import attach_written, commit_keeping, db, utcnow
 from points_service.domain.access import Principal, authorize, authorize_or_hide
 from points_service.domain.approvals.decisions import approval_event_row, can_resubmit, may_resubmit, move_record
+from points_service.domain.audit import audit
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.lifecycle.guard import ACTIVE_MEMBER, MemberInactive
 from points_service.domain.policy import PolicyItem, UnknownItem, policy_in_force
@@ -155,6 +156,21 @@ def resubmit_record(actor: Principal, record_id: int, *, description: str | None
     record = _own_record(actor, record_id)
     if not can_resubmit(actor, record):
         raise InvalidTransition("只有被要求补充材料的记录可以重新提交")
+    changes = _resubmitted_changes(actor, description, evidence)
+    # What the approver will look at anew: whether the text changed, and how much evidence there is now.
+    detail = {"description_changed": changes.get("description", record.description) != record.description,
+              "evidence_count": len(changes.get("evidence", record.evidence or []))}
+    try:
+        move_record(record, RecordStatus.PENDING, actor, now=now or utcnow(), **changes)
+        audit("record.resubmit", actor=actor, target=record, detail=detail)
+        db.session.commit()
+    except InvalidTransition:
+        db.session.rollback()
+        raise
+    return record
+
+
+def _resubmitted_changes(actor: Principal, description: str | None, evidence: list[str] | None) -> dict:
     changes: dict = {}
     if description is not None:
         if not description.strip():
@@ -165,13 +181,7 @@ def resubmit_record(actor: Principal, record_id: int, *, description: str | None
             raise ValidationFailed({"evidence": [f"佐证材料最多 {MAX_EVIDENCE} 项"]})
         check_evidence_owner(actor, evidence)
         changes["evidence"] = list(evidence)
-    try:
-        move_record(record, RecordStatus.PENDING, actor, now=now or utcnow(), **changes)
-        db.session.commit()
-    except InvalidTransition:
-        db.session.rollback()
-        raise
-    return record
+    return changes
 
 
 def _own_record(actor: Principal, record_id: int) -> Record:

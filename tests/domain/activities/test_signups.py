@@ -18,8 +18,11 @@ from points_service.domain.activities.signups import (
     SignupClosed,
     Venue,
 )
+from points_service.domain.approvals import decisions as approvals
+from points_service.domain.approvals.decisions import Decision, Stage, stage_of
 from points_service.domain.errors import Forbidden, NotFound, ValidationFailed
 from points_service.models import ActivityStatus, ApprovalEvent, AuditEntry, Role, Signup, SignupStatus
+from points_service.models.service import ProposalStep
 from tests.factories import make_member, make_user, make_world
 from tests.factories.activities import draft, make_activity
 from tests.factories.ledger import local
@@ -204,3 +207,63 @@ def test_a_member_who_is_also_a_community_admin_signs_up_as_himself(world):
     activity = make_activity(world["north"], TOMORROW)
     db.session.commit()
     assert activities.sign_up(principal_for(user), activity.id, now=NOW).member_id == dave.id
+
+
+# ------------------------------------------------------------------------------------------ editing proposals
+
+def approve(world, name, activity):
+    approvals.decide(who(world, name), f"activity:{activity.id}", Decision.APPROVE, "同意", now=NOW)
+
+
+def proposal_approved_by_its_organization(world):
+    world["users"]["org_admin"] = make_user((Role.ORG_ADMIN, world["finance"].id), username="finance_org_admin")
+    db.session.commit()
+    proposal = activities.propose_activity(who(world, "secretary"), world["fin1"], draft(world["north"], TOMORROW),
+                                           now=NOW)
+    approve(world, "org_admin", proposal)
+    assert stage_of(proposal) == Stage.ORG_APPROVED
+    return proposal
+
+
+def test_an_edit_after_the_organizations_approval_sends_the_proposal_back_to_the_organization(world):
+    proposal = proposal_approved_by_its_organization(world)
+    moved = draft(world["north"], TOMORROW + timedelta(days=10), title="改了的活动", venue=Venue(39.9, 116.4, 5000))
+    activities.edit_activity(who(world, "secretary"), proposal.id, moved, now=NOW)
+    assert stage_of(proposal) == Stage.PROPOSED and proposal.approval_step == ProposalStep.ORGANIZATION
+    event = db.session.scalars(sa.select(ApprovalEvent).where(ApprovalEvent.target_id == proposal.id)
+                               .order_by(ApprovalEvent.id.desc())).first()
+    assert (event.from_status, event.to_status, event.actor_id) == (
+        "org_approved", "proposed", world["users"]["secretary"].id)
+    audit = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "activity.edit")).one()
+    assert audit.detail == {"from_stage": "org_approved", "stage": "proposed"}
+    with pytest.raises(Forbidden):  # the community's step has not come yet: the organization approves first
+        approve(world, "community_admin", proposal)
+    approve(world, "org_admin", proposal)
+    approve(world, "community_admin", proposal)
+    assert proposal.status == ActivityStatus.PUBLISHED and proposal.radius_m == 5000
+
+
+def test_an_edit_before_any_approval_keeps_the_proposal_at_the_organizations_step(world):
+    proposal = activities.propose_activity(who(world, "secretary"), world["fin1"], draft(world["north"], TOMORROW),
+                                           now=NOW)
+    activities.edit_activity(who(world, "secretary"), proposal.id, draft(world["north"], TOMORROW, title="新名字"),
+                             now=NOW)
+    assert stage_of(proposal) == Stage.PROPOSED and proposal.title == "新名字"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ApprovalEvent).where(
+        ApprovalEvent.target_id == proposal.id)) == 1  # its proposal only: no transition
+
+
+def test_after_publication_only_the_host_communitys_admins_edit_it(world):
+    proposal = proposal_approved_by_its_organization(world)
+    approve(world, "community_admin", proposal)
+    for name in ("secretary", "org_admin"):
+        with pytest.raises(Forbidden) as refused:
+            activities.edit_activity(who(world, name), proposal.id, draft(world["north"], TOMORROW, title="再次修改"),
+                                     now=NOW)
+        assert (refused.value.status, refused.value.code) == (403, "activity_host_only")
+        assert not activities.may_edit(who(world, name), proposal)
+    db.session.refresh(proposal)
+    assert proposal.title == "固定服务日"
+    activities.edit_activity(who(world, "community_admin"), proposal.id,
+                             draft(world["north"], TOMORROW, title="社区调整"), now=NOW)
+    assert proposal.status == ActivityStatus.PUBLISHED and proposal.title == "社区调整"

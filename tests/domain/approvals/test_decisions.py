@@ -100,7 +100,8 @@ def test_a_request_for_information_then_a_resubmission_then_an_approval_credits_
     decide(world, "community_admin", record)
     assert record.status == RecordStatus.APPROVED and len(awards_of(record)) == 2
     actions = db.session.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)).all()
-    assert [a for a in actions if a.startswith("record.")] == ["record.request_info", "record.approve"]
+    assert [a for a in actions if a.startswith("record.")] == [
+        "record.request_info", "record.resubmit", "record.approve"]
 
 
 def test_a_decided_record_cannot_be_decided_again(world):

@@ -18,7 +18,16 @@ from points_service.domain.errors import Forbidden, InvalidTransition, NotFound,
 from points_service.domain.ledger import reading
 from points_service.domain.ledger.totals import total_of
 from points_service.domain.lifecycle.guard import MemberInactive
-from points_service.models import ApprovalEvent, LedgerEntry, LedgerName, Record, RecordStatus, Role, SubjectType
+from points_service.models import (
+    ApprovalEvent,
+    AuditEntry,
+    LedgerEntry,
+    LedgerName,
+    Record,
+    RecordStatus,
+    Role,
+    SubjectType,
+)
 from tests.factories import make_department, make_user, make_world
 from tests.factories.records import NOW, as_user, org_record, self_report, submission
 
@@ -246,10 +255,28 @@ def test_a_resubmission_without_changes_keeps_the_text_and_evidence(world):
     assert record.status == RecordStatus.PENDING and record.description == "为独居老人代购药品"
 
 
+def resubmission_audits() -> list[tuple]:
+    return db.session.execute(sa.select(AuditEntry.actor_id, AuditEntry.target_id, AuditEntry.detail)
+                              .where(AuditEntry.action == "record.resubmit").order_by(AuditEntry.id)).all()
+
+
+def test_a_resubmission_writes_an_audit_row_saying_what_changed(world):
+    alice = world["users"]["alice"]
+    changed, unchanged = (asked_for_more(world, self_report(alice)) for _ in range(2))
+    records.resubmit_record(as_user(alice), changed.id, description="附签字照片",
+                            evidence=["https://img.example.cn/a.jpg", "https://img.example.cn/b.jpg"], now=NOW)
+    records.resubmit_record(as_user(alice), unchanged.id, description=" 为独居老人代购药品 ", now=NOW)
+    assert resubmission_audits() == [
+        (alice.id, str(changed.id), {"description_changed": True, "evidence_count": 2}),
+        (alice.id, str(unchanged.id), {"description_changed": False, "evidence_count": len(unchanged.evidence)}),
+    ]
+
+
 def test_a_pending_record_cannot_be_resubmitted(world):
     record = self_report(world["users"]["alice"])
     with pytest.raises(InvalidTransition):
         records.resubmit_record(as_user(world["users"]["alice"]), record.id, now=NOW)
+    assert resubmission_audits() == []
 
 
 def test_only_the_member_himself_resubmits_his_record(world):
