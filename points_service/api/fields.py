@@ -8,9 +8,9 @@ import marshmallow as ma
 from flask import g
 from werkzeug.routing import IntegerConverter
 
-from points_service.db import MAX_ROW_ID  # re-exported: the API's and the console's id fields use it
+from points_service.db import MAX_ROW_ID  # re-exported: the API modules take it from here
 from points_service.domain.ledger.reading import item_names
-from points_service.domain.periods import FIRST_YEAR, LAST_YEAR, BadPeriod, parse_period, to_rfc3339
+from points_service.domain.periods import OUTSIDE_YEARS, BadPeriod, parse_period, to_rfc3339, within_years
 from points_service.domain.phones import BadPhone, normalize_phone
 
 
@@ -79,10 +79,10 @@ class ItemName(ma.fields.String):
         return g.item_names.get(value, value)
 
 
-def within_years(value):
+def in_years(value):
     """A day or an instant of a request, refused (422) outside the years the service keys periods by."""
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ma.ValidationError(f"须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间")
+    if not within_years(value):
+        raise ma.ValidationError(OUTSIDE_YEARS)
     return value
 
 
@@ -90,7 +90,7 @@ class Instant(ma.fields.AwareDateTime):
     """RFC 3339 with an offset in and out; emitted in Asia/Shanghai (+08:00)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return within_years(super()._deserialize(value, attr, data, **kwargs))
+        return in_years(super()._deserialize(value, attr, data, **kwargs))
 
     def _serialize(self, value, attr, obj, **kwargs):
         return to_rfc3339(value)
@@ -100,7 +100,7 @@ class Day(ma.fields.Date):
     """A calendar day (Asia/Shanghai), e.g. 2026-11-01."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return within_years(super()._deserialize(value, attr, data, **kwargs))
+        return in_years(super()._deserialize(value, attr, data, **kwargs))
 
 
 class PeriodKey(ma.fields.String):

@@ -31,9 +31,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from points_service.api.fields import MAX_ROW_ID
+from points_service.db import MAX_ROW_ID
+from points_service.domain import periods
 from points_service.domain.activities.signups import MAX_RADIUS_M, MIN_RADIUS_M
-from points_service.domain.periods import FIRST_YEAR, LAST_YEAR
 from points_service.models import DEACTIVATION_REASON_NAMES, Role
 
 REQUIRED = "此项必填"
@@ -50,8 +50,8 @@ ROW_ID = NumberRange(1, MAX_ROW_ID, message="编号不存在")
 
 def within_years(_form, field) -> None:
     """A day or a time within the years the service keys periods by (beyond them it cannot be converted)."""
-    if field.data is not None and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
-        raise ValidationError(f"须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间")
+    if field.data is not None and not periods.within_years(field.data):
+        raise ValidationError(periods.OUTSIDE_YEARS)
 
 
 def finite(_form, field) -> None:

@@ -43,6 +43,13 @@ class BadPeriod(ValueError):
 # instants cannot be converted to UTC or to +08:00 at all (year 1 at +14:00 is before year 1 in UTC), and before
 # 1901 Asia/Shanghai is local mean time (+08:05:43), which RFC 3339 cannot write.
 FIRST_YEAR, LAST_YEAR = 2000, 2200
+OUTSIDE_YEARS = f"须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间"
+
+
+def within_years(value: date | datetime) -> bool:
+    """Whether a day or an instant a request names falls in the service's years (``OUTSIDE_YEARS`` if not)."""
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
 ONE_TICK = timedelta(microseconds=1)  # the smallest step of a datetime: a half-open period's end minus this
 
 

@@ -19,7 +19,7 @@ from pathlib import PurePath
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
 from points_service.domain.errors import ServiceError
-from points_service.domain.periods import FIRST_YEAR, LAST_YEAR
+from points_service.domain.periods import OUTSIDE_YEARS, within_years
 from points_service.domain.phones import BadPhone, normalize_phone
 from points_service.models import DEACTIVATION_REASON_NAMES, DeactivationReason, OrgKind, RegionLevel
 
@@ -236,8 +236,8 @@ class RowCells:
             except ValueError:
                 self.fail(key, f"“{text}”不是日期，应如 2026-11-01")
                 return None
-        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
-            self.fail(key, f"“{value.isoformat()}”须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间")
+        if value is not None and not within_years(value):
+            self.fail(key, f"“{value.isoformat()}”{OUTSIDE_YEARS}")
             return None
         return value
 
