@@ -195,6 +195,8 @@ class Production(Base):
                 problems.append(f"POINTS_{name.removeprefix('SQLALCHEMY_').replace('URI', 'URL')} is required")
         if self.SECRET_KEY and len(self.SECRET_KEY) < 32:
             problems.append("POINTS_SECRET_KEY must be at least 32 characters")
+        if self.JWT_SECRET_KEY != self.SECRET_KEY and len(self.JWT_SECRET_KEY or "") < 32:  # signs every token
+            problems.append("POINTS_JWT_SECRET_KEY must be at least 32 characters")
         if self.WECHAT_DEV_LOGIN:
             problems.append("POINTS_WECHAT_DEV_LOGIN must be off in production")
         if self.WECHAT_DEV_SEND:
