@@ -17,6 +17,7 @@ DEFAULT_POLICY_FILE = CONFIG_DIR / "policy.yaml"
 
 
 RATE_LIMIT_SETTINGS = ("RATELIMIT_LOGIN_PER_IP", "RATELIMIT_WECHAT_PER_IP", "RATELIMIT_WECHAT_PER_OPENID",
+                       "RATELIMIT_BIND_PER_OPENID",
                        "RATELIMIT_CHECKIN_PER_MEMBER", "RATELIMIT_SELF_REPORT_PER_MEMBER", "RATELIMIT_UPLOAD_PER_USER")
 SHARED_LIMIT_STORAGES = ("redis://", "rediss://", "redis+sentinel://", "redis+cluster://")
 
@@ -78,6 +79,9 @@ class Base:
     RATELIMIT_LOGIN_PER_IP = "20 per minute; 200 per hour"
     RATELIMIT_WECHAT_PER_IP = "120 per minute"  # members share mobile NATs: generous per address
     RATELIMIT_WECHAT_PER_OPENID = "10 per minute"
+    # Binding guesses a name and a phone whose masked form (138****8000) leaves 10,000 possibilities: a person
+    # binds once, perhaps after a typo or two; a guesser gets 20 tries a day.
+    RATELIMIT_BIND_PER_OPENID = "10 per hour; 20 per day"
     RATELIMIT_CHECKIN_PER_MEMBER = "30 per minute"
     RATELIMIT_SELF_REPORT_PER_MEMBER = "30 per hour"
     RATELIMIT_UPLOAD_PER_USER = "30 per hour"
@@ -191,6 +195,8 @@ class Production(Base):
                 problems.append(f"POINTS_{name.removeprefix('SQLALCHEMY_').replace('URI', 'URL')} is required")
         if self.SECRET_KEY and len(self.SECRET_KEY) < 32:
             problems.append("POINTS_SECRET_KEY must be at least 32 characters")
+        if self.JWT_SECRET_KEY != self.SECRET_KEY and len(self.JWT_SECRET_KEY or "") < 32:  # signs every token
+            problems.append("POINTS_JWT_SECRET_KEY must be at least 32 characters")
         if self.WECHAT_DEV_LOGIN:
             problems.append("POINTS_WECHAT_DEV_LOGIN must be off in production")
         if self.WECHAT_DEV_SEND:

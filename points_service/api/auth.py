@@ -50,6 +50,11 @@ def _per_openid(openid: str) -> None:
     ratelimit.hit("RATELIMIT_WECHAT_PER_OPENID", openid)
 
 
+def _by_token_subject() -> tuple[str, int]:
+    """The WeChat identity (or account) the bearer token names: binding guesses are counted per identity."""
+    return g.token_subject
+
+
 @blp.route("/wechat", methods=["POST"])
 @ratelimit.limit("RATELIMIT_WECHAT_PER_IP", ratelimit.by_address)
 @blp.arguments(WechatLoginArgs)
@@ -62,10 +67,11 @@ def wechat_login(args):
 
 @blp.route("/bind", methods=["POST"])
 @wechat_token_required
+@ratelimit.limit("RATELIMIT_BIND_PER_OPENID", _by_token_subject)
 @blp.arguments(BindArgs)
 @blp.response(200, WechatLoginSchema)
 def bind(args):
-    """把当前微信身份绑定到花名册中的党员（姓名 + 手机号）"""
+    """把当前微信身份绑定到花名册中的党员（姓名 + 手机号；按微信身份限制尝试次数）"""
     kind, identity_id = g.token_subject
     if kind != "w":
         raise Conflict("该微信已绑定党员身份", code="already_bound")

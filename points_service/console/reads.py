@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from points_service.db import db
+from points_service.db import MAX_ROW_ID, db
 from points_service.domain.access import Principal, authorize, nodes_in_scope
 from points_service.domain.structure import list_regions
 from points_service.models import (
@@ -58,12 +58,13 @@ SCOPE_MODELS = {ScopeType.ORGANIZATION: Organization, ScopeType.REGION: Region}
 
 
 def scope_by_code(scope_type: ScopeType, code: str) -> int | None:
-    """The id of the organization or region with this code (or this id, typed as digits); None: none."""
+    """The id of the organization or region with this code (or this id, typed as digits); None: none. Digits
+    past a row id's range name nothing and never reach the database (they would not fit its column)."""
     model = SCOPE_MODELS.get(scope_type)
     if model is None or not code:
         return None
     found = db.session.scalar(sa.select(model.id).where(model.code == code))
-    if found is None and code.isascii() and code.isdigit():
+    if found is None and code.isascii() and code.isdigit() and int(code) <= MAX_ROW_ID:
         found = db.session.scalar(sa.select(model.id).where(model.id == int(code)))
     return found
 

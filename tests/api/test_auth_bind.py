@@ -115,6 +115,17 @@ def test_a_member_with_an_existing_account_binds_to_that_account(client, world):
     assert identity.user_id == account.id
 
 
+def test_guessing_the_four_digits_a_masked_phone_hides_is_stopped_before_the_member_is_taken(client, world):
+    """138****8000 is what approvers and exports show: the hidden digits must not be guessable by binding."""
+    attacker = wechat_login(client, "oIntruder1")
+    answers = [bind(client, attacker["access_token"], "张晓红", f"138{n:04d}8000").status_code for n in range(20)]
+    assert answers[0] == 404 and answers[-1] == 429
+    assert bind(client, attacker["access_token"], "张晓红", ALICE_PHONE).status_code == 429
+    assert db.session.scalar(sa.select(WechatIdentity.user_id).where(WechatIdentity.openid == "oIntruder1")) is None
+    owner = wechat_login(client, "oHong00001")
+    assert bind(client, owner["access_token"], "张晓红", ALICE_PHONE).status_code == 200
+
+
 def test_an_unbound_token_cannot_reach_member_endpoints(client, world):
     unbound = wechat_login(client, "oHong00001")
     for path in ("/api/v1/me", "/api/v1/members", f"/api/v1/members/{world['alice'].id}", "/api/v1/regions"):

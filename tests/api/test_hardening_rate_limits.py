@@ -32,6 +32,10 @@ def post(client, url, address=NAT, **kwargs):
     return client.post(url, environ_base={"REMOTE_ADDR": address}, **kwargs)
 
 
+def bearer(tokens: dict) -> dict:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
 def assert_rate_limited(response, window: int = 60):
     assert response.status_code == 429
     body = response.get_json()
@@ -84,6 +88,19 @@ def test_two_members_behind_one_address_are_not_limited_together_on_check_in(app
         assert post(client, url, json={}, headers=alice).status_code == 422
     assert_rate_limited(post(client, url, json={}, headers=alice))
     assert post(client, url, json={}, headers=bob).status_code == 422
+
+
+def test_binding_is_limited_per_wechat_identity_before_the_body_is_read(app, client, world):
+    app.config["RATELIMIT_BIND_PER_OPENID"] = "2 per hour"
+    guesser = post(client, "/api/v1/auth/wechat", json={"code": "dev:oGuesser"}).get_json()["data"]
+    other = post(client, "/api/v1/auth/wechat", json={"code": "dev:oOther"}).get_json()["data"]
+    guess = {"name": "张晓丽", "phone": "13800000000"}
+    for _ in range(2):
+        assert post(client, "/api/v1/auth/bind", json=guess, headers=bearer(guesser)).status_code == 404
+    assert_rate_limited(post(client, "/api/v1/auth/bind", json={}, headers=bearer(guesser)), window=3600)
+    elsewhere = post(client, "/api/v1/auth/bind", address="192.0.2.9", json=guess, headers=bearer(guesser))
+    assert elsewhere.status_code == 429
+    assert post(client, "/api/v1/auth/bind", json=guess, headers=bearer(other)).status_code == 404
 
 
 def test_check_out_shares_the_members_check_in_limit(app, client, world):

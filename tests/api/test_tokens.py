@@ -12,8 +12,10 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
+from config.settings import UnsafeConfiguration, load_settings
 from points_service.db import db
 from points_service.models import AuditEntry
+from tests.api.test_auth_wechat import PRODUCTION_ENV
 from tests.factories import PASSWORD, make_user
 
 ME = "/api/v1/me"
@@ -188,3 +190,19 @@ def test_a_deactivated_account_cannot_refresh_and_its_family_dies(client, user, 
     user.is_active = True
     db.session.commit()
     assert_refused(client.post(REFRESH, headers=bearer(pair["refresh_token"])), code="refresh_token_reused")
+
+
+@pytest.fixture
+def production_env(monkeypatch):
+    for name, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def test_production_refuses_to_start_with_a_short_token_signing_key(production_env):
+    """Every token is HS256 under this key: a short one is guessed offline from any token a member holds."""
+    production_env.setenv("POINTS_JWT_SECRET_KEY", "jwt-key")
+    with pytest.raises(UnsafeConfiguration, match="POINTS_JWT_SECRET_KEY"):
+        load_settings("production")
+    production_env.setenv("POINTS_JWT_SECRET_KEY", "j" * 32)
+    assert load_settings("production").JWT_SECRET_KEY == "j" * 32

@@ -141,3 +141,14 @@ def test_a_username_ending_in_a_newline_is_refused_under_its_field(client, world
                                                       "role": "admin", "scope": ""}))
     assert 'data-field="username"' in page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.username.like("alice2%"))) == 0
+
+
+def test_a_scope_typed_as_an_id_past_a_row_ids_range_is_an_unknown_scope(client, world):
+    sign_in(client, "admin")
+    for scope in ("2147483648", "99999999999999999999"):
+        page = post(client, "/console/admin/users", {"username": "nobody2", "password": "a-strong-pass-9",
+                                                     "role": "hr", "scope": scope})
+        assert page.status_code == 200 and 'data-field="scope"' in text(page), scope
+        granted = post(client, f"/console/admin/users/{world['users']['hr'].id}", {"role": "hr", "scope": scope})
+        assert granted.status_code == 200 and 'data-field="scope"' in text(granted), scope
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.username == "nobody2")) == 0
