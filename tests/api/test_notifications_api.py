@@ -96,3 +96,12 @@ def test_get_me_carries_the_unread_count_in_its_one_statement(client, world, sta
     me = client.get("/api/v1/me", headers=world["h"]["alice"]).get_json()["data"]
     assert me["points"]["unread_messages"] == 1
     assert len(statements) == 2  # the principal, then the one statement that now counts them too
+
+
+def test_a_key_listed_twice_in_one_acceptance_is_one_grant(client, world):
+    # wx.requestSubscribeMessage answers once per template: one tap cannot accept a template twice
+    response = grant(client, world, ["record_decided", "order_ready", "record_decided"])
+    assert response.status_code == 201
+    assert response.get_json()["data"] == {"granted": {"order_ready": 1, "record_decided": 1}}
+    assert db.session.scalar(sa.select(SubscriptionGrant.granted_total)
+                             .where(SubscriptionGrant.template_key == "record_decided")) == 1

@@ -6,6 +6,8 @@ retried event one message: ``record:12:approved``, ``order:7:cancelled``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
@@ -57,10 +59,13 @@ def report_decided(report: Report, comment: str = "") -> None:
         "reason": comment or "-", "decided_at": report.decided_at or utcnow()})
 
 
-def star_run_published(run: StarRun) -> None:
-    """Every winner of a published 业务之星 run learns he is in publicity, and until when."""
-    winners = db.session.scalars(sa.select(StarCandidate.member_id).where(
-        StarCandidate.run_id == run.id, StarCandidate.winner.is_(True)).order_by(StarCandidate.member_id)).all()
+def star_run_published(run: StarRun, winners: Iterable[int] | None = None) -> None:
+    """Every winner of a published 业务之星 run learns he is in publicity, and until when; ``winners``: only
+    these (those an upheld objection brought in, whose publicity starts again)."""
+    if winners is None:
+        winners = db.session.scalars(sa.select(StarCandidate.member_id).where(
+            StarCandidate.run_id == run.id, StarCandidate.winner.is_(True))).all()
+    winners = sorted(winners)
     selection = f"{run.period} {_SCOPES.get(run.scope_type, '')}"
     for member_id in winners:
         notify(member_id, "star_published", f"star_run:{run.id}", {

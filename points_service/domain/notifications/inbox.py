@@ -30,7 +30,8 @@ def subscriptions(actor: Principal) -> dict:
 
 
 def grant_subscriptions(actor: Principal, template_keys: list[str], *, at: datetime | None = None) -> dict:
-    """Record what the member accepted in wx.requestSubscribeMessage: one more send per accepted key."""
+    """Record what the member accepted in wx.requestSubscribeMessage: one more send per accepted key. WeChat
+    answers once per template, so a key listed twice is one acceptance."""
     authorize(actor, "notifications.own")
     templates = notification_config().templates
     unknown = sorted({key for key in template_keys if key not in templates})
@@ -39,12 +40,10 @@ def grant_subscriptions(actor: Principal, template_keys: list[str], *, at: datet
                                "订阅消息模板不存在", code="template_unknown")
     if not template_keys or len(template_keys) > MAX_KEYS_PER_GRANT:
         raise ValidationFailed({"template_keys": [f"应有 1–{MAX_KEYS_PER_GRANT} 个模板"]})
-    at = at or utcnow()
-    granted = {}
-    for key in sorted(template_keys):
-        granted[key] = _add_grant(actor.member_id, key, at)
+    at, accepted = at or utcnow(), sorted(set(template_keys))
+    granted = {key: _add_grant(actor.member_id, key, at) for key in accepted}
     audit("notification.grant", actor=actor, target_type="members", target_id=str(actor.member_id),
-          detail={"template_keys": sorted(template_keys)})
+          detail={"template_keys": accepted})
     db.session.commit()
     return {"granted": granted}
 

@@ -308,8 +308,9 @@ def decide_objection(actor: Principal, run_id: int, objection_id: int, upheld: b
     before = run.winner_count
     newcomers, unseated = (_reselect_scope(run, _candidate(run, objection.member_id).scope_id) if upheld
                            else (set(), set()))
-    if newcomers:  # they were not publicized: the window starts again
+    if newcomers:  # they were not publicized: the window starts again, and they learn until when
         run.publicity_ends_on = _publicity_window(run, now)[0]
+        notifications.star_run_published(run, newcomers)
     audit("star_objection.decide", actor=actor, target=objection, detail={
         "run_id": run.id, "member_id": objection.member_id, "upheld": upheld, "comment": comment,
         "winners_before": before, "winners_after": run.winner_count, "checksum": run.checksum,
