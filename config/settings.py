@@ -193,10 +193,9 @@ class Production(Base):
         for name in ("SECRET_KEY", "PHONE_HASH_KEY", "SQLALCHEMY_DATABASE_URI"):
             if not getattr(self, name):
                 problems.append(f"POINTS_{name.removeprefix('SQLALCHEMY_').replace('URI', 'URL')} is required")
-        if self.SECRET_KEY and len(self.SECRET_KEY) < 32:
-            problems.append("POINTS_SECRET_KEY must be at least 32 characters")
-        if self.JWT_SECRET_KEY != self.SECRET_KEY and len(self.JWT_SECRET_KEY or "") < 32:  # signs every token
-            problems.append("POINTS_JWT_SECRET_KEY must be at least 32 characters")
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY"):  # the token key defaults to SECRET_KEY; set, it signs tokens
+            if getattr(self, name) and len(getattr(self, name)) < 32:
+                problems.append(f"POINTS_{name} must be at least 32 characters")
         if self.WECHAT_DEV_LOGIN:
             problems.append("POINTS_WECHAT_DEV_LOGIN must be off in production")
         if self.WECHAT_DEV_SEND:

@@ -74,6 +74,26 @@ def test_another_members_photo_or_a_forged_link_is_refused_and_nothing_is_filed(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 0
 
 
+def spelled_otherwise(link: str) -> list[str]:
+    """The same upload's link as a browser or this service would still resolve it to the photo."""
+    base, name = link.replace("http://localhost", "https://elsewhere.example.cn").rsplit("/", 1)
+    backslashed = base.replace("/uploads/evidence", "/uploads\\evidence") + "\\" + name
+    return [f"{base}/%{ord(name[0]):02X}{name[1:]}", f"{base}/./{name}", f"{base}/%2e/{name}",
+            f"{base.replace('/evidence', '/%65vidence')}/{name}", f"{base}/x/../{name}", backslashed]
+
+
+def test_another_members_photo_cited_by_a_link_spelled_otherwise_is_refused_and_nothing_is_filed(client, world):
+    link = upload(client, world["h"]["alice"], make_image()).get_json()["data"]["url"]
+    assert client.get(spelled_otherwise(link)[0].replace("https://elsewhere.example.cn", "")).status_code == 200
+    for evidence in spelled_otherwise(link):
+        response = report(client, world["h"]["bob"], [evidence])
+        body = response.get_json()
+        assert (response.status_code, body["code"]) == (422, "validation_failed"), evidence
+        assert "本人" in str(body["data"]["errors"]["evidence"]), evidence
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Record)) == 0
+    assert report(client, world["h"]["alice"], spelled_otherwise(link)[:1]).status_code == 201
+
+
 BAD_FILES = [
     ("not an image", b"plain text, not a picture", "a.png"),
     ("a GIF", make_image(kind="GIF"), "a.gif"),

@@ -1,11 +1,12 @@
 """The console shares the API's sign-in lockout and rate limits: a stranger's failures lock only his own address,
-sign-ins are limited per address, roster uploads per user."""
+sign-ins are limited per address, roster uploads and 积分超市 pictures per user."""
 
 from __future__ import annotations
 
 import io
 
 from tests.console.helpers import post, sign_in, text
+from tests.console.test_market_item_forms import item_form, png
 
 
 def test_console_failures_lock_the_username_for_that_address_only(app, client, world):
@@ -32,3 +33,15 @@ def test_roster_uploads_are_limited_per_user(app, client, world):
                           content_type="multipart/form-data")
     assert upload().status_code == 200
     assert upload().status_code == 429
+
+
+def test_market_pictures_uploaded_in_the_console_are_limited_per_user_as_through_the_api(app, client, world):
+    app.config["RATELIMIT_UPLOAD_PER_USER"] = "1 per hour"
+    sign_in(client, "north_admin")
+    add = lambda name: post(client, "/console/market/items/new", {  # noqa: E731
+        **item_form(world["north"], name=name), "picture": (io.BytesIO(png()), "bag.png")},
+        content_type="multipart/form-data")
+    assert add("环保购物袋").status_code == 302
+    limited = add("党徽")
+    assert limited.status_code == 429 and "请求过于频繁" in text(limited)
+    assert post(client, "/console/market/items/new", item_form(world["north"], name="党徽")).status_code == 302

@@ -11,9 +11,12 @@ from points_service.domain.uploads import store_evidence
 from points_service.models import EvidenceUpload, User
 
 
-def make_image(width: int = 200, height: int = 120, kind: str = "PNG") -> bytes:
+def make_image(width: int = 200, height: int = 120, kind: str = "PNG", *, noise: bool = False) -> bytes:
+    """One colour, or with ``noise`` random pixels (a photo's worth of compressed data to cut short)."""
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (30, 120, 200)).save(buffer, kind)
+    image = Image.effect_noise((width, height), 64).convert("RGB") if noise else Image.new("RGB", (width, height),
+                                                                                         (30, 120, 200))
+    image.save(buffer, kind)
     return buffer.getvalue()
 
 

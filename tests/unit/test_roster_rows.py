@@ -13,7 +13,7 @@ from points_service.domain.roster.rows import (
     read_table,
 )
 from points_service.models import OrgKind, RegionLevel
-from tests.roster_files import csv_bytes, xlsx_bytes
+from tests.roster_files import csv_bytes, with_part, xlsx_bytes
 
 
 def parse(kind: str, content: bytes, filename: str = "file.csv", max_rows: int | None = None):
@@ -83,6 +83,26 @@ def test_a_csv_that_is_not_utf8_is_unreadable_with_advice():
 def test_a_corrupt_xlsx_is_unreadable():
     with pytest.raises(UnreadableFile):
         read_table(b"PK\x03\x04 not really a workbook", "名单.xlsx")
+
+
+def test_an_xlsx_with_one_value_in_its_last_cell_is_refused_before_its_grid_is_built():
+    # The reader would lay out 16,384 × 1,048,576 cells from A1 to XFD1048576 and abort the worker.
+    content = xlsx_bytes("members", member(), cells={(1_048_575, 16_383): "x"})
+    with pytest.raises(UnreadableFile, match="数据区域"):
+        read_table(content, "名单.xlsx")
+
+
+def test_an_xlsx_that_unpacks_to_far_more_than_a_roster_is_refused_before_it_is_read():
+    padding = b"<sst><si><t>" + b"a" * (65 * 1024 * 1024) + b"</t></si></sst>"
+    content = with_part(xlsx_bytes("members", member()), "xl/padding.xml", padding)
+    assert len(content) < 1024 * 1024
+    with pytest.raises(UnreadableFile, match="解压后"):
+        read_table(content, "名单.xlsx")
+
+
+def test_an_xlsx_with_styled_cells_far_beyond_its_data_reads_its_rows():
+    rows, errors = parse("members", xlsx_bytes("members", member(), cells={(99_999, 25): ""}), "名单.xlsx")
+    assert errors == [] and [row.name for row in rows] == ["张晓丽"]
 
 
 def test_an_empty_upload_is_unreadable():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import segno
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from points_service import ratelimit
 from points_service.console.charts import bar_chart
 from points_service.console.forms import choices
 from points_service.console.market_forms import ItemForm, PickupForm, StockForm
@@ -96,8 +97,12 @@ def _values(form: ItemForm) -> dict:
 
 
 def _upload(form: ItemForm) -> bytes | None:
+    """The chosen picture's bytes, counted like POST /shop/items/{id}/picture (429 past the user's limit)."""
     file = form.picture.data
-    return file.read() if file is not None and getattr(file, "filename", "") else None
+    if file is None or not getattr(file, "filename", ""):
+        return None
+    ratelimit.hit("RATELIMIT_UPLOAD_PER_USER", current_principal().user_id)
+    return file.read()
 
 
 def _item_page(form: ItemForm, item: MarketItem | None, stock_form: StockForm | None = None, status: int = 200):

@@ -21,6 +21,7 @@ from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 from points_service.domain.errors import ServiceError
 from points_service.domain.periods import OUTSIDE_YEARS, within_years
 from points_service.domain.phones import BadPhone, normalize_phone
+from points_service.domain.roster import workbooks
 from points_service.models import DEACTIVATION_REASON_NAMES, DeactivationReason, OrgKind, RegionLevel
 
 KINDS = ("regions", "organizations", "members")
@@ -130,6 +131,8 @@ def read_table(content: bytes, filename: str) -> list[tuple[int, list]]:
 
 
 def _read_xlsx(content: bytes) -> list[list]:
+    if reason := workbooks.too_large(content):
+        raise UnreadableFile(reason)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(content))
         # Without skip_empty_area the grid starts at A1, so list positions are the rows Excel shows.

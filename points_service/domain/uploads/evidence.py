@@ -4,11 +4,12 @@ self-report's evidence only from the member who uploaded it."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -66,8 +67,11 @@ def evidence_file(name: str) -> tuple[Path, str] | None:
 
 
 def upload_name(link: str) -> str | None:
-    """The stored name an evidence link points at when it is a link to an upload of this service."""
-    match = LINK_PATH.search(urlsplit(link).path)
+    """The stored name an evidence link points at when it is a link to an upload of this service, however it is
+    spelled: its path is read as a browser and the service resolve it (backslashes as slashes, percent-escapes
+    decoded, ``.`` and ``..`` segments applied), so ``%4C…``, ``./`` or ``x/../`` name the same upload."""
+    path = posixpath.normpath(unquote(urlsplit(link.replace("\\", "/")).path) or "/")
+    match = LINK_PATH.search(path)
     return match.group(1) if match else None
 
 

@@ -47,6 +47,17 @@ def test_a_bad_file_is_refused_as_picture_invalid_and_nothing_is_kept(world, tmp
     assert not any((tmp_path / "evidence-uploads").glob("*"))
 
 
+@pytest.mark.parametrize("kept", [0.3, 0.9])
+def test_a_photo_cut_short_is_refused_whatever_its_type_and_nothing_is_kept(world, tmp_path, kept):
+    for kind in ("JPEG", "PNG", "WEBP"):
+        whole = make_image(640, 480, kind=kind, noise=True)
+        with pytest.raises(ValidationFailed) as refused:
+            store_evidence(principal_for(world["users"]["alice"]), whole[:int(len(whole) * kept)])
+        assert refused.value.code == "picture_invalid", kind
+        assert store_evidence(principal_for(world["users"]["alice"]), whole).size_bytes == len(whole)
+    assert stored_count() == 3
+
+
 def test_only_a_member_may_upload_evidence(world):
     with pytest.raises(Forbidden) as refused:
         store_evidence(principal_for(world["users"]["secretary"]), make_image())
