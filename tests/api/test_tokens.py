@@ -12,10 +12,8 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from config.settings import UnsafeConfiguration, load_settings
 from points_service.db import db
 from points_service.models import AuditEntry
-from tests.api.test_auth_wechat import PRODUCTION_ENV
 from tests.factories import PASSWORD, make_user
 
 ME = "/api/v1/me"
@@ -190,10 +188,3 @@ def test_a_deactivated_account_cannot_refresh_and_its_family_dies(client, user, 
     user.is_active = True
     db.session.commit()
     assert_refused(client.post(REFRESH, headers=bearer(pair["refresh_token"])), code="refresh_token_reused")
-
-
-@pytest.fixture
-def production_env(monkeypatch):
-    for name, value in PRODUCTION_ENV.items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
