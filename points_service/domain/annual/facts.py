@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from points_service.db import cents, db
 from points_service.domain.ledger.reading import unreversed_deductions
@@ -133,11 +134,13 @@ def member_service(window: YearWindow) -> dict[int, tuple[int, int]]:
 def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
     """member id → (branch id, community id) at the cutoff, for members who belonged at the cutoff (an affiliation
     covering it: the dated membership of ``lifecycle.membership``, so a member deactivated or moved later still
-    counts where he was), active members enrolled before the cutoff, and members with scoring entries in the year;
-    each placed by the affiliation valid at the cutoff, else (rosters imported before affiliations were kept) by
-    the member's current branch and community."""
-    at_cutoff = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < window.cutoff,
-                        sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= window.cutoff))
+    counts where he was), active members without any affiliation enrolled before the cutoff (rosters imported
+    before affiliations were kept: placed by their branch and community), and members with scoring entries in the
+    year, placed by their last affiliation begun before the cutoff. Nothing here depends on what happened to a
+    member after the cutoff, so a recomputation gives the same members in the same places."""
+    began = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < window.cutoff)
+    covers = sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= window.cutoff)
+    never_affiliated = ~sa.exists().where(aliased(Affiliation).member_id == Member.id)
     # A correlated EXISTS probes ix_ledger_subject_time per remaining member; ``id IN (subquery)`` over the
     # year's ~1.4M scoring entries degraded to a re-scanned, non-hashed subplan at the default work_mem and did
     # not finish at city scale (docs/benchmarks.md).
@@ -145,9 +148,9 @@ def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
     rows = db.session.execute(
         sa.select(Member.id, sa.func.coalesce(Affiliation.branch_id, Member.branch_id),
                   sa.func.coalesce(Affiliation.community_id, Member.community_id))
-        .outerjoin(Affiliation, at_cutoff)
-        .where(sa.or_(Affiliation.id.is_not(None), sa.and_(Member.is_active, Member.created_at < window.cutoff),
-                      scored))
+        .outerjoin(Affiliation, began)
+        .where(sa.or_(sa.and_(Affiliation.id.is_not(None), covers),
+                      sa.and_(Member.is_active, Member.created_at < window.cutoff, never_affiliated), scored))
         .order_by(Member.id, Affiliation.valid_from.desc()))
     found: dict[int, tuple[int, int]] = {}
     for member_id, branch_id, community_id in rows:

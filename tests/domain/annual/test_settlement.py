@@ -4,6 +4,7 @@ vetoes, settling once, corrections beside (never inside) the statement, equality
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -21,10 +22,13 @@ from points_service.domain.annual.settlement import (
 from points_service.domain.errors import Forbidden
 from points_service.domain.ledger.corrections import reverse_entry
 from points_service.domain.ledger.totals import total_of
+from points_service.domain.lifecycle.status import deactivate_member, reactivate_member
+from points_service.domain.lifecycle.transfer import transfer
 from points_service.models import (
     SCORING_KINDS,
     AnnualSettlement,
     AnnualStatement,
+    DeactivationReason,
     LedgerEntry,
     LedgerName,
     SubjectType,
@@ -292,3 +296,31 @@ def test_members_enrolled_after_the_cutoff_without_points_get_no_statement(world
     db.session.commit()
     settled(world)
     assert statement(late) is None
+
+
+def _left_in_the_year(world, *, on=date(YEAR, 6, 1)):
+    """A member on the roster since before the year who left during it, with no points in it."""
+    gone = make_member(world["fin1"], world["north"])
+    gone.created_at = local(YEAR - 1, 1, 1)
+    db.session.commit()
+    deactivate_member(admin_of(world), gone.id, DeactivationReason.RESIGNED, "离职", on, now=local(YEAR, 6, 1, 10))
+    return gone
+
+
+def test_a_member_who_left_during_the_year_and_came_back_after_it_gets_no_statement_for_it(world):
+    gone = _left_in_the_year(world)
+    reactivate_member(admin_of(world), gone.id, "返聘", now=local(YEAR + 1, 1, 5, 9))
+    settlement = settled(world)
+    assert statement(gone) is None and settlement.member_count == 3
+
+
+def test_a_settled_year_still_verifies_after_a_member_who_had_left_comes_back_and_moves(world):
+    gone = _left_in_the_year(world)
+    scored = _left_in_the_year(world)
+    score(world, scored, 30, at=local(YEAR, 3, 1))
+    settled(world)
+    assert statement(gone) is None and statement(scored).branch_id == world["fin1"].id
+    for member in (gone, scored):
+        reactivate_member(admin_of(world), member.id, "返聘", now=local(YEAR + 1, 2, 1, 9))
+        transfer(admin_of(world), member.id, branch_id=world["edu1"].id, effective_on=date(YEAR + 1, 3, 1))
+    assert verify_settlement(YEAR)["equal"]
