@@ -179,14 +179,17 @@ def scored_subject_ids(subject_type: SubjectType, window: YearWindow) -> set[int
     return set(db.session.scalars(sa.select(LedgerEntry.subject_id).distinct().where(*_scoring(subject_type, window))))
 
 
-def stars_won(window: YearWindow) -> dict[int, int]:
-    """member id → 业务之星 won in the year: winners of the year's finalized quarterly runs (a run in
-    publicity may still change, so it does not count yet), except those withdrawn."""
-    withdrawn = sa.select(AwardWithdrawal.award_id).where(AwardWithdrawal.award_type == AwardType.STAR)
+def stars_won(window: YearWindow, as_of: datetime) -> dict[int, int]:
+    """member id → 业务之星 won in the year as of ``as_of`` (the settlement's instant): winners of the year's
+    quarterly runs finalized by then (a run in publicity may still change, so it does not count yet), except those
+    withdrawn by then — so a star finalized or withdrawn after the settlement leaves its recomputation as it was."""
+    withdrawn = sa.select(AwardWithdrawal.award_id).where(AwardWithdrawal.award_type == AwardType.STAR,
+                                                          AwardWithdrawal.withdrawn_at <= as_of)
     rows = db.session.execute(
         sa.select(StarCandidate.member_id, sa.func.count())
         .join(StarRun, StarRun.id == StarCandidate.run_id)
-        .where(StarRun.status == StarRunStatus.FINALIZED, StarRun.period.like(f"{window.year}-Q%"),
-               StarCandidate.winner.is_(True), StarCandidate.id.not_in(withdrawn))
+        .where(StarRun.status == StarRunStatus.FINALIZED, StarRun.finalized_at <= as_of,
+               StarRun.period.like(f"{window.year}-Q%"), StarCandidate.winner.is_(True),
+               StarCandidate.id.not_in(withdrawn))
         .group_by(StarCandidate.member_id))
     return {member_id: count for member_id, count in rows}

@@ -4,7 +4,7 @@ vetoes, settling once, corrections beside (never inside) the statement, equality
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,11 +19,13 @@ from points_service.domain.annual.settlement import (
     settle_year,
     verify_settlement,
 )
+from points_service.domain.awards import withdrawals
 from points_service.domain.errors import Forbidden
 from points_service.domain.ledger.corrections import reverse_entry
 from points_service.domain.ledger.totals import total_of
 from points_service.domain.lifecycle.status import deactivate_member, reactivate_member
 from points_service.domain.lifecycle.transfer import transfer
+from points_service.domain.periods import parse_period
 from points_service.models import (
     SCORING_KINDS,
     AnnualSettlement,
@@ -245,22 +247,41 @@ def test_organizations_get_statements_with_their_members_service_and_a_city_wide
     assert finance.org_path == world["finance"].path
 
 
+def star_won(world, member, period, status=StarRunStatus.FINALIZED, finalized_at=None) -> StarCandidate:
+    """A run of ``period`` (finalized in the quarter after it unless told otherwise) that ``member`` won."""
+    finalized_at = finalized_at or (parse_period(period).end + timedelta(days=20)
+                                    if status == StarRunStatus.FINALIZED else None)
+    run = StarRun(period=period, scope_type="community", status=status, cutoff_at=parse_period(period).end,
+                  checksum="x", finalized_at=finalized_at)
+    db.session.add(run)
+    db.session.flush()
+    winner = StarCandidate(
+        run_id=run.id, member_id=member.id, community_id=world["north"].id, scope_id=world["north"].id,
+        points=Decimal(10), activities=2, hours=Decimal(4), micro_wishes=0, disqualifying=0, reported=True,
+        eligible=True, position=1, winner=True)
+    db.session.add(winner)
+    db.session.commit()
+    return winner
+
+
 def test_stars_count_the_winners_of_the_years_finalized_runs_only(world):
     score(world, world["alice"], 10)
     score(world, world["bob"], 10)
     for period, status in (("2025-Q1", StarRunStatus.FINALIZED), ("2025-Q2", StarRunStatus.FINALIZED),
                            ("2025-Q3", StarRunStatus.PUBLISHED), ("2024-Q4", StarRunStatus.FINALIZED)):
-        run = StarRun(period=period, scope_type="community", status=status, cutoff_at=local(YEAR, 1, 1),
-                      checksum="x")
-        db.session.add(run)
-        db.session.flush()
-        db.session.add(StarCandidate(
-            run_id=run.id, member_id=world["alice"].id, community_id=world["north"].id, scope_id=world["north"].id,
-            points=Decimal(10), activities=2, hours=Decimal(4), micro_wishes=0, disqualifying=0, reported=True,
-            eligible=True, position=1, winner=True))
-    db.session.commit()
+        star_won(world, world["alice"], period, status)
     settled(world)
     assert statement(world["alice"]).stars == 2 and statement(world["bob"]).stars == 0
+
+
+def test_a_star_finalized_or_withdrawn_after_the_settlement_leaves_the_year_verifying_as_settled(world):
+    score(world, world["alice"], 10)
+    spring = star_won(world, world["alice"], "2025-Q1")
+    settled(world)
+    withdrawals.withdraw_star(admin_of(world), spring.id, "材料不实")
+    star_won(world, world["bob"], "2025-Q4", finalized_at=utcnow())
+    assert statement(world["alice"]).stars == 1 and statement(world["bob"]).stars == 0
+    assert verify_settlement(YEAR)["equal"]
 
 
 def test_grades_follow_the_policy_in_force_at_the_cutoff_not_a_later_one(world):
