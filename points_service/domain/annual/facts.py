@@ -21,8 +21,7 @@ from points_service.domain.policy import Policy
 from points_service.models import (
     SCORING_KINDS,
     Affiliation,
-    Checkin,
-    CheckinStatus,
+    EntryKind,
     LedgerEntry,
     LedgerName,
     Member,
@@ -30,6 +29,7 @@ from points_service.models import (
     OrgKind,
     Report,
     ReportStatus,
+    SourceType,
     SubjectType,
 )
 from points_service.models.selections import AwardType, AwardWithdrawal, StarCandidate, StarRun, StarRunStatus
@@ -122,12 +122,18 @@ def reported_subjects(subject_type: SubjectType, window: YearWindow) -> set[int]
 
 
 def member_service(window: YearWindow) -> dict[int, tuple[int, int]]:
-    """member id → (activities checked out in the year, hours in cents)."""
+    """member id → (activities, hours in cents): the check-in awards credited in the year and not reversed before
+    the cutoff — the ledger, not the check-in rows, whose state may still change after the cutoff (a review
+    approved in January credits its hours then), as the 业务之星 facts read them."""
+    entry, reversal = aliased(LedgerEntry), aliased(LedgerEntry)
     rows = db.session.execute(
-        sa.select(Checkin.member_id, sa.func.count(), sa.func.sum(cents(Checkin.hours)))
-        .where(Checkin.status == CheckinStatus.CHECKED_OUT, Checkin.checked_out_at >= window.start,
-               Checkin.checked_out_at < window.cutoff)
-        .group_by(Checkin.member_id))
+        sa.select(entry.subject_id, sa.func.count(), sa.func.sum(cents(entry.units)))
+        .outerjoin(reversal, sa.and_(reversal.reverses_id == entry.id, reversal.credited_at < window.cutoff))
+        .where(reversal.id.is_(None), entry.subject_type == SubjectType.MEMBER,
+               entry.ledger == LedgerName.ASSESSMENT, entry.kind == EntryKind.AWARD,
+               entry.source_type == SourceType.CHECKIN, entry.credited_at >= window.start,
+               entry.credited_at < window.cutoff)
+        .group_by(entry.subject_id))
     return {member_id: (count, int(hours or 0)) for member_id, count, hours in rows}
 
 

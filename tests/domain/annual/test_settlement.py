@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError
 
 from points_service.db import db, utcnow
+from points_service.domain.access import principal_for
 from points_service.domain.annual.settlement import (
     AlreadySettled,
     YearNotEnded,
@@ -20,6 +21,7 @@ from points_service.domain.annual.settlement import (
     verify_settlement,
 )
 from points_service.domain.awards import withdrawals
+from points_service.domain.checkin.scans import check_in, check_out, resolve_review
 from points_service.domain.errors import Forbidden
 from points_service.domain.ledger.corrections import reverse_entry
 from points_service.domain.ledger.totals import total_of
@@ -37,6 +39,7 @@ from points_service.models import (
 )
 from points_service.models.selections import StarCandidate, StarRun, StarRunStatus
 from tests.factories import make_branch, make_department, make_member, make_world
+from tests.factories.activities import make_activity, scan
 from tests.factories.annual import YEAR, admin_of, deduct, department_of, reported, score, settled
 from tests.factories.ledger import install_policy, local
 
@@ -344,4 +347,26 @@ def test_a_settled_year_still_verifies_after_a_member_who_had_left_comes_back_an
     for member in (gone, scored):
         reactivate_member(admin_of(world), member.id, "返聘", now=local(YEAR + 1, 2, 1, 9))
         transfer(admin_of(world), member.id, branch_id=world["edu1"].id, effective_on=date(YEAR + 1, 3, 1))
+    assert verify_settlement(YEAR)["equal"]
+
+
+def served(world, member, day, *, accuracy=None):
+    """Two hours of service on ``day`` of December, checked in and out on time; a poor ``accuracy`` leaves the
+    check-in under review (nothing credited until a community admin approves it)."""
+    activity = make_activity(world["north"], local(YEAR, 12, day, 14))
+    db.session.commit()
+    principal = principal_for(world["users"][member])
+    checkin = check_in(principal, activity.id, scan(activity, activity.starts_at, accuracy=accuracy),
+                       now=activity.starts_at)
+    return check_out(principal, checkin.id, scan(activity, activity.ends_at), now=activity.ends_at)
+
+
+def test_activities_and_hours_are_the_check_ins_credited_in_the_year_and_stay_so_after_a_late_review(world):
+    served(world, "alice", 20)
+    under_review = served(world, "bob", 30, accuracy=500)
+    settled(world)
+    resolve_review(principal_for(world["users"]["community_admin"]), under_review.id, True,
+                   now=local(YEAR + 1, 1, 5, 9))
+    assert (statement(world["alice"]).activities, statement(world["alice"]).hours) == (1, Decimal(2))
+    assert (statement(world["bob"]).activities, statement(world["bob"]).hours) == (0, 0)
     assert verify_settlement(YEAR)["equal"]
