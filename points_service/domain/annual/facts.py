@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from points_service.db import cents, db
 from points_service.domain.ledger.reading import unreversed_deductions
@@ -20,8 +21,7 @@ from points_service.domain.policy import Policy
 from points_service.models import (
     SCORING_KINDS,
     Affiliation,
-    Checkin,
-    CheckinStatus,
+    EntryKind,
     LedgerEntry,
     LedgerName,
     Member,
@@ -29,6 +29,7 @@ from points_service.models import (
     OrgKind,
     Report,
     ReportStatus,
+    SourceType,
     SubjectType,
 )
 from points_service.models.selections import AwardType, AwardWithdrawal, StarCandidate, StarRun, StarRunStatus
@@ -121,23 +122,31 @@ def reported_subjects(subject_type: SubjectType, window: YearWindow) -> set[int]
 
 
 def member_service(window: YearWindow) -> dict[int, tuple[int, int]]:
-    """member id → (activities checked out in the year, hours in cents)."""
+    """member id → (activities, hours in cents): the check-in awards credited in the year and not reversed before
+    the cutoff — the ledger, not the check-in rows, whose state may still change after the cutoff (a review
+    approved in January credits its hours then), as the 业务之星 facts read them."""
+    entry, reversal = aliased(LedgerEntry), aliased(LedgerEntry)
     rows = db.session.execute(
-        sa.select(Checkin.member_id, sa.func.count(), sa.func.sum(cents(Checkin.hours)))
-        .where(Checkin.status == CheckinStatus.CHECKED_OUT, Checkin.checked_out_at >= window.start,
-               Checkin.checked_out_at < window.cutoff)
-        .group_by(Checkin.member_id))
+        sa.select(entry.subject_id, sa.func.count(), sa.func.sum(cents(entry.units)))
+        .outerjoin(reversal, sa.and_(reversal.reverses_id == entry.id, reversal.credited_at < window.cutoff))
+        .where(reversal.id.is_(None), entry.subject_type == SubjectType.MEMBER,
+               entry.ledger == LedgerName.ASSESSMENT, entry.kind == EntryKind.AWARD,
+               entry.source_type == SourceType.CHECKIN, entry.credited_at >= window.start,
+               entry.credited_at < window.cutoff)
+        .group_by(entry.subject_id))
     return {member_id: (count, int(hours or 0)) for member_id, count, hours in rows}
 
 
 def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
     """member id → (branch id, community id) at the cutoff, for members who belonged at the cutoff (an affiliation
     covering it: the dated membership of ``lifecycle.membership``, so a member deactivated or moved later still
-    counts where he was), active members enrolled before the cutoff, and members with scoring entries in the year;
-    each placed by the affiliation valid at the cutoff, else (rosters imported before affiliations were kept) by
-    the member's current branch and community."""
-    at_cutoff = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < window.cutoff,
-                        sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= window.cutoff))
+    counts where he was), active members without any affiliation enrolled before the cutoff (rosters imported
+    before affiliations were kept: placed by their branch and community), and members with scoring entries in the
+    year, placed by their last affiliation begun before the cutoff. Nothing here depends on what happened to a
+    member after the cutoff, so a recomputation gives the same members in the same places."""
+    began = sa.and_(Affiliation.member_id == Member.id, Affiliation.valid_from < window.cutoff)
+    covers = sa.or_(Affiliation.valid_to.is_(None), Affiliation.valid_to >= window.cutoff)
+    never_affiliated = ~sa.exists().where(aliased(Affiliation).member_id == Member.id)
     # A correlated EXISTS probes ix_ledger_subject_time per remaining member; ``id IN (subquery)`` over the
     # year's ~1.4M scoring entries degraded to a re-scanned, non-hashed subplan at the default work_mem and did
     # not finish at city scale (docs/benchmarks.md).
@@ -145,9 +154,9 @@ def members_at_cutoff(window: YearWindow) -> dict[int, tuple[int, int]]:
     rows = db.session.execute(
         sa.select(Member.id, sa.func.coalesce(Affiliation.branch_id, Member.branch_id),
                   sa.func.coalesce(Affiliation.community_id, Member.community_id))
-        .outerjoin(Affiliation, at_cutoff)
-        .where(sa.or_(Affiliation.id.is_not(None), sa.and_(Member.is_active, Member.created_at < window.cutoff),
-                      scored))
+        .outerjoin(Affiliation, began)
+        .where(sa.or_(sa.and_(Affiliation.id.is_not(None), covers),
+                      sa.and_(Member.is_active, Member.created_at < window.cutoff, never_affiliated), scored))
         .order_by(Member.id, Affiliation.valid_from.desc()))
     found: dict[int, tuple[int, int]] = {}
     for member_id, branch_id, community_id in rows:
@@ -176,14 +185,17 @@ def scored_subject_ids(subject_type: SubjectType, window: YearWindow) -> set[int
     return set(db.session.scalars(sa.select(LedgerEntry.subject_id).distinct().where(*_scoring(subject_type, window))))
 
 
-def stars_won(window: YearWindow) -> dict[int, int]:
-    """member id → 业务之星 won in the year: winners of the year's finalized quarterly runs (a run in
-    publicity may still change, so it does not count yet), except those withdrawn."""
-    withdrawn = sa.select(AwardWithdrawal.award_id).where(AwardWithdrawal.award_type == AwardType.STAR)
+def stars_won(window: YearWindow, as_of: datetime) -> dict[int, int]:
+    """member id → 业务之星 won in the year as of ``as_of`` (the settlement's instant): winners of the year's
+    quarterly runs finalized by then (a run in publicity may still change, so it does not count yet), except those
+    withdrawn by then — so a star finalized or withdrawn after the settlement leaves its recomputation as it was."""
+    withdrawn = sa.select(AwardWithdrawal.award_id).where(AwardWithdrawal.award_type == AwardType.STAR,
+                                                          AwardWithdrawal.withdrawn_at <= as_of)
     rows = db.session.execute(
         sa.select(StarCandidate.member_id, sa.func.count())
         .join(StarRun, StarRun.id == StarCandidate.run_id)
-        .where(StarRun.status == StarRunStatus.FINALIZED, StarRun.period.like(f"{window.year}-Q%"),
-               StarCandidate.winner.is_(True), StarCandidate.id.not_in(withdrawn))
+        .where(StarRun.status == StarRunStatus.FINALIZED, StarRun.finalized_at <= as_of,
+               StarRun.period.like(f"{window.year}-Q%"), StarCandidate.winner.is_(True),
+               StarCandidate.id.not_in(withdrawn))
         .group_by(StarCandidate.member_id))
     return {member_id: count for member_id, count in rows}

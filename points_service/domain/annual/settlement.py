@@ -118,14 +118,15 @@ def write_settlement(actor: Principal | _System, window: YearWindow) -> AnnualSe
     """Compute and insert every statement, then the settlement row with their checksum. Flushes only."""
     if settlement_of(window.year) is not None:
         raise AlreadySettled(f"{window.year} 年度已结算，结算结果不可更改；如需更正请使用积分调整")
-    policy = policy_at_cutoff(window)
+    policy, settled_at = policy_at_cutoff(window), utcnow()
     digest, counts = hashlib.sha256(), {}
     try:
         for subject_type in (SubjectType.MEMBER, SubjectType.ORGANIZATION):
-            counts[subject_type] = _insert_chunks(recompute_statements(window, policy, subject_type), digest)
+            counts[subject_type] = _insert_chunks(recompute_statements(window, policy, subject_type, settled_at),
+                                                  digest)
         settlement = AnnualSettlement(
             year=window.year, cutoff_at=window.cutoff, policy_version=policy.version,
-            settled_by_id=actor.user_id, settled_at=utcnow(), checksum=digest.hexdigest(),
+            settled_by_id=actor.user_id, settled_at=settled_at, checksum=digest.hexdigest(),
             member_count=counts[SubjectType.MEMBER], organization_count=counts[SubjectType.ORGANIZATION])
         db.session.add(settlement)
         db.session.flush()
@@ -193,7 +194,7 @@ def verify_settlement(year: int) -> dict:
     policy = policy_in_force(window.cutoff - ONE_TICK)
     recomputed, stored = hashlib.sha256(), hashlib.sha256()
     for subject_type in (SubjectType.MEMBER, SubjectType.ORGANIZATION):
-        for row in recompute_statements(window, policy, subject_type):
+        for row in recompute_statements(window, policy, subject_type, settlement.settled_at):
             recomputed.update(canonical_line(row))
         for statement in stored_statements(year, subject_type):
             stored.update(canonical_line(statement_row(statement)))
@@ -215,8 +216,10 @@ def settle_year_job(period: Period, _policy: Policy) -> dict:
 # ------------------------------------------------------------------------------------ statements
 
 
-def recompute_statements(window: YearWindow, policy: Policy, subject_type: SubjectType) -> Iterator[dict]:
-    """The statement rows of one subject type, ordered by subject id, from the ledger at the cutoff."""
+def recompute_statements(window: YearWindow, policy: Policy, subject_type: SubjectType,
+                         settled_at: datetime) -> Iterator[dict]:
+    """The statement rows of one subject type, ordered by subject id, from the ledger at the cutoff (and the stars
+    as they stood when the year was settled)."""
     orgs = facts.organizations()
     members = facts.members_at_cutoff(window)
     service = facts.member_service(window)
@@ -224,7 +227,7 @@ def recompute_statements(window: YearWindow, policy: Policy, subject_type: Subje
         subjects = {member_id: _member_place(branch_id, community_id, orgs)
                     for member_id, (branch_id, community_id) in members.items()}
         activity = service
-        stars = facts.stars_won(window)
+        stars = facts.stars_won(window, settled_at)
     else:
         scored = facts.scored_subject_ids(subject_type, window)
         subjects = {org.id: _org_place(org) for org in orgs.values()

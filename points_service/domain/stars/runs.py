@@ -239,8 +239,9 @@ def _candidate_values(run_id: int, outcome: StarOutcome) -> dict:
 
 # ------------------------------------------------------------------------------------------ publicity
 
-def find_run(run_id: int) -> StarRun:
-    run = db.session.get(StarRun, run_id)
+def find_run(run_id: int, *, lock: bool = False) -> StarRun:
+    """The run; ``lock``: under its row lock, re-read, held to the commit (PostgreSQL; SQLite serializes writers)."""
+    run = db.session.get(StarRun, run_id, with_for_update=lock or None, populate_existing=lock)
     if run is None:
         raise NotFound("评选不存在")
     return run
@@ -290,7 +291,7 @@ def decide_objection(actor: Principal, run_id: int, objection_id: int, upheld: b
                      now: datetime | None = None) -> StarObjection:
     now = now or utcnow()
     authorize(actor, "star.run")
-    run = find_run(run_id)
+    run = find_run(run_id, lock=True)  # deciders of one run in turn: each reselects from the other's winners
     objection = db.session.get(StarObjection, objection_id)
     if objection is None or objection.run_id != run.id:
         raise NotFound("异议不存在")

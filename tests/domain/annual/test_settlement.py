@@ -4,6 +4,7 @@ vetoes, settling once, corrections beside (never inside) the statement, equality
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError
 
 from points_service.db import db, utcnow
+from points_service.domain.access import principal_for
 from points_service.domain.annual.settlement import (
     AlreadySettled,
     YearNotEnded,
@@ -18,19 +20,26 @@ from points_service.domain.annual.settlement import (
     settle_year,
     verify_settlement,
 )
+from points_service.domain.awards import withdrawals
+from points_service.domain.checkin.scans import check_in, check_out, resolve_review
 from points_service.domain.errors import Forbidden
 from points_service.domain.ledger.corrections import reverse_entry
 from points_service.domain.ledger.totals import total_of
+from points_service.domain.lifecycle.status import deactivate_member, reactivate_member
+from points_service.domain.lifecycle.transfer import transfer
+from points_service.domain.periods import parse_period
 from points_service.models import (
     SCORING_KINDS,
     AnnualSettlement,
     AnnualStatement,
+    DeactivationReason,
     LedgerEntry,
     LedgerName,
     SubjectType,
 )
 from points_service.models.selections import StarCandidate, StarRun, StarRunStatus
 from tests.factories import make_branch, make_department, make_member, make_world
+from tests.factories.activities import make_activity, scan
 from tests.factories.annual import YEAR, admin_of, deduct, department_of, reported, score, settled
 from tests.factories.ledger import install_policy, local
 
@@ -241,22 +250,41 @@ def test_organizations_get_statements_with_their_members_service_and_a_city_wide
     assert finance.org_path == world["finance"].path
 
 
+def star_won(world, member, period, status=StarRunStatus.FINALIZED, finalized_at=None) -> StarCandidate:
+    """A run of ``period`` (finalized in the quarter after it unless told otherwise) that ``member`` won."""
+    finalized_at = finalized_at or (parse_period(period).end + timedelta(days=20)
+                                    if status == StarRunStatus.FINALIZED else None)
+    run = StarRun(period=period, scope_type="community", status=status, cutoff_at=parse_period(period).end,
+                  checksum="x", finalized_at=finalized_at)
+    db.session.add(run)
+    db.session.flush()
+    winner = StarCandidate(
+        run_id=run.id, member_id=member.id, community_id=world["north"].id, scope_id=world["north"].id,
+        points=Decimal(10), activities=2, hours=Decimal(4), micro_wishes=0, disqualifying=0, reported=True,
+        eligible=True, position=1, winner=True)
+    db.session.add(winner)
+    db.session.commit()
+    return winner
+
+
 def test_stars_count_the_winners_of_the_years_finalized_runs_only(world):
     score(world, world["alice"], 10)
     score(world, world["bob"], 10)
     for period, status in (("2025-Q1", StarRunStatus.FINALIZED), ("2025-Q2", StarRunStatus.FINALIZED),
                            ("2025-Q3", StarRunStatus.PUBLISHED), ("2024-Q4", StarRunStatus.FINALIZED)):
-        run = StarRun(period=period, scope_type="community", status=status, cutoff_at=local(YEAR, 1, 1),
-                      checksum="x")
-        db.session.add(run)
-        db.session.flush()
-        db.session.add(StarCandidate(
-            run_id=run.id, member_id=world["alice"].id, community_id=world["north"].id, scope_id=world["north"].id,
-            points=Decimal(10), activities=2, hours=Decimal(4), micro_wishes=0, disqualifying=0, reported=True,
-            eligible=True, position=1, winner=True))
-    db.session.commit()
+        star_won(world, world["alice"], period, status)
     settled(world)
     assert statement(world["alice"]).stars == 2 and statement(world["bob"]).stars == 0
+
+
+def test_a_star_finalized_or_withdrawn_after_the_settlement_leaves_the_year_verifying_as_settled(world):
+    score(world, world["alice"], 10)
+    spring = star_won(world, world["alice"], "2025-Q1")
+    settled(world)
+    withdrawals.withdraw_star(admin_of(world), spring.id, "材料不实")
+    star_won(world, world["bob"], "2025-Q4", finalized_at=utcnow())
+    assert statement(world["alice"]).stars == 1 and statement(world["bob"]).stars == 0
+    assert verify_settlement(YEAR)["equal"]
 
 
 def test_grades_follow_the_policy_in_force_at_the_cutoff_not_a_later_one(world):
@@ -292,3 +320,53 @@ def test_members_enrolled_after_the_cutoff_without_points_get_no_statement(world
     db.session.commit()
     settled(world)
     assert statement(late) is None
+
+
+def _left_in_the_year(world, *, on=date(YEAR, 6, 1)):
+    """A member on the roster since before the year who left during it, with no points in it."""
+    gone = make_member(world["fin1"], world["north"])
+    gone.created_at = local(YEAR - 1, 1, 1)
+    db.session.commit()
+    deactivate_member(admin_of(world), gone.id, DeactivationReason.RESIGNED, "离职", on, now=local(YEAR, 6, 1, 10))
+    return gone
+
+
+def test_a_member_who_left_during_the_year_and_came_back_after_it_gets_no_statement_for_it(world):
+    gone = _left_in_the_year(world)
+    reactivate_member(admin_of(world), gone.id, "返聘", now=local(YEAR + 1, 1, 5, 9))
+    settlement = settled(world)
+    assert statement(gone) is None and settlement.member_count == 3
+
+
+def test_a_settled_year_still_verifies_after_a_member_who_had_left_comes_back_and_moves(world):
+    gone = _left_in_the_year(world)
+    scored = _left_in_the_year(world)
+    score(world, scored, 30, at=local(YEAR, 3, 1))
+    settled(world)
+    assert statement(gone) is None and statement(scored).branch_id == world["fin1"].id
+    for member in (gone, scored):
+        reactivate_member(admin_of(world), member.id, "返聘", now=local(YEAR + 1, 2, 1, 9))
+        transfer(admin_of(world), member.id, branch_id=world["edu1"].id, effective_on=date(YEAR + 1, 3, 1))
+    assert verify_settlement(YEAR)["equal"]
+
+
+def served(world, member, day, *, accuracy=None):
+    """Two hours of service on ``day`` of December, checked in and out on time; a poor ``accuracy`` leaves the
+    check-in under review (nothing credited until a community admin approves it)."""
+    activity = make_activity(world["north"], local(YEAR, 12, day, 14))
+    db.session.commit()
+    principal = principal_for(world["users"][member])
+    checkin = check_in(principal, activity.id, scan(activity, activity.starts_at, accuracy=accuracy),
+                       now=activity.starts_at)
+    return check_out(principal, checkin.id, scan(activity, activity.ends_at), now=activity.ends_at)
+
+
+def test_activities_and_hours_are_the_check_ins_credited_in_the_year_and_stay_so_after_a_late_review(world):
+    served(world, "alice", 20)
+    under_review = served(world, "bob", 30, accuracy=500)
+    settled(world)
+    resolve_review(principal_for(world["users"]["community_admin"]), under_review.id, True,
+                   now=local(YEAR + 1, 1, 5, 9))
+    assert (statement(world["alice"]).activities, statement(world["alice"]).hours) == (1, Decimal(2))
+    assert (statement(world["bob"]).activities, statement(world["bob"]).hours) == (0, 0)
+    assert verify_settlement(YEAR)["equal"]

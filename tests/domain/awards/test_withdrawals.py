@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError
 
-from points_service.db import db
+from points_service.db import db, utcnow
 from points_service.domain.access import principal_for
 from points_service.domain.annual.facts import YearWindow, stars_won
 from points_service.domain.awards import withdrawals
@@ -167,6 +167,6 @@ def test_a_red_flag_credits_its_holder_and_its_withdrawal_reverses_that_once(wor
 
 def test_a_withdrawn_star_is_not_counted_as_won_in_the_annual_statement(world):
     run = finalized_run(world)
-    assert stars_won(YearWindow.of(2026)) == {world["alice"].id: 1}
+    assert stars_won(YearWindow.of(2026), utcnow()) == {world["alice"].id: 1}
     withdrawals.withdraw_star(world["admin"], winner_row(run, world["alice"]).id, "材料不实")
-    assert stars_won(YearWindow.of(2026)) == {}
+    assert stars_won(YearWindow.of(2026), utcnow()) == {}
