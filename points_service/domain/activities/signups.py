@@ -129,6 +129,8 @@ def _validate(draft: ActivityDraft, now: datetime) -> None:
     item_problem = _item_problem(draft.item_code, now)
     if item_problem:
         errors["item_code"] = [item_problem]
+    if draft.starts_at <= now:  # nobody could have checked in at a start already past: all would be late
+        errors["starts_at"] = ["开始时间已过：活动须在开始之前发布或修改"]
     if draft.ends_at <= draft.starts_at:
         errors["ends_at"] = ["结束时间须晚于开始时间"]
     elif draft.ends_at - draft.starts_at > MAX_DURATION:
