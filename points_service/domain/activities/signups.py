@@ -29,6 +29,7 @@ from points_service.models import (
     Activity,
     ActivityStatus,
     ApprovalEvent,
+    Checkin,
     Organization,
     Region,
     Role,
@@ -168,6 +169,8 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
     authorize(actor, "activity.manage", activity)
     if activity.status not in (ActivityStatus.PUBLISHED, ActivityStatus.PROPOSED) or activity.starts_at <= now:
         raise Conflict("活动已开始、已结束或已取消，不能再修改", code="activity_not_editable")
+    if _has_checkins(activity.id):  # check-in opens before the start: those made stay with the activity as it was
+        raise Conflict("已有党员签到，活动不能再修改", code="activity_not_editable")
     if not may_edit(actor, activity):
         raise PublishedActivityHostOnly()
     if draft.community_id != activity.community_id:
@@ -289,6 +292,10 @@ def _open_activity(activity_id: int, now: datetime, *, lock: bool) -> Activity:
     if now >= activity.starts_at:
         raise SignupClosed()
     return activity
+
+
+def _has_checkins(activity_id: int) -> bool:
+    return db.session.scalar(sa.select(sa.exists().where(Checkin.activity_id == activity_id)))
 
 
 def _seats_taken(activity_id: int) -> int:

@@ -20,11 +20,12 @@ from points_service.domain.activities.signups import (
 )
 from points_service.domain.approvals import decisions as approvals
 from points_service.domain.approvals.decisions import Decision, Stage, stage_of
-from points_service.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from points_service.domain.checkin import scans as checkin
+from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.models import ActivityStatus, ApprovalEvent, AuditEntry, Role, Signup, SignupStatus
 from points_service.models.service import ProposalStep
 from tests.factories import make_member, make_user, make_world
-from tests.factories.activities import draft, make_activity
+from tests.factories.activities import draft, make_activity, scan
 from tests.factories.ledger import local
 
 NOW = local(2026, 11, 10, 8)
@@ -267,6 +268,20 @@ def test_an_edit_before_any_approval_keeps_the_proposal_at_the_organizations_ste
     assert stage_of(proposal) == Stage.PROPOSED and proposal.title == "新名字"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ApprovalEvent).where(
         ApprovalEvent.target_id == proposal.id)) == 1  # its proposal only: no transition
+
+
+def test_an_activity_someone_has_checked_in_to_is_no_longer_edited(world):
+    # Check-in opens half an hour before the start. Moved a week later after Alice checked in, her check-in would
+    # stay: checking out at the new end, she would be credited every hour of the new window without being there.
+    activity = activities.publish_activity(who(world, "community_admin"), draft(world["north"], TOMORROW), now=NOW)
+    early = TOMORROW - timedelta(minutes=20)
+    checkin.check_in(who(world, "alice"), activity.id, scan(activity, early), now=early)
+    with pytest.raises(Conflict) as refused:
+        activities.edit_activity(who(world, "community_admin"), activity.id,
+                                 draft(world["north"], TOMORROW + timedelta(days=7)), now=early + timedelta(minutes=5))
+    assert (refused.value.status, refused.value.code) == (409, "activity_not_editable")
+    db.session.refresh(activity)
+    assert activity.starts_at == TOMORROW
 
 
 def test_a_proposal_that_has_started_is_not_accepted_and_waits_to_be_rejected(world):
