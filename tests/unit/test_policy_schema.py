@@ -123,6 +123,7 @@ MISTAKES = [
      "events.star_award"),
     ("red flag award to a member item", lambda d: _set(d, "events/red_flag_award", "member.report"),
      "events.red_flag_award"),
+    ("misspelt optional event", lambda d: _set(d, "events/star_awards", "member.report"), "events.star_awards"),
     ("falsified scored with an award", lambda d: _set(d, "events/falsified", "member.report"), "events.falsified"),
     ("unsorted grade bands", lambda d: _set(d, "grades/bands", list(reversed(d["grades"]["bands"]))),
      "grades.bands"),

@@ -7,14 +7,15 @@ from __future__ import annotations
 from points_service.domain.policy.model import StarRule, SubjectKind
 
 CODE_PREFIX = {"member": "member.", "organization": "org."}
-# Workflow events the service fires itself: the subject (None: either) and the kind of the item each scores, so
-# that a no-show never earns points nor a 业务之星 costs them. The first seven are required.
+# The workflow's events: the subject (None: either) and the kind of the item each scores, so that a no-show never
+# earns points nor a 业务之星 costs them. The first seven are required; any other name is a typo.
 EVENT_ITEMS = {
     "member_report": ("member", "award"), "member_rereport": ("member", "award"),
     "org_report": ("organization", "award"), "activity_hours": ("member", "award"),
     "no_show": ("member", "deduction"), "no_checkout": ("member", "deduction"), "late": ("member", "deduction"),
     "falsified": (None, "deduction"), "org_meeting_absence": ("organization", "deduction"),
     "star_award": ("member", "award"), "red_flag_award": ("organization", "award"),
+    "self_service_hours": ("member", "award"), "org_empty_quarter": ("organization", "deduction"),
 }
 REQUIRED_EVENTS = tuple(EVENT_ITEMS)[:7]
 KIND_NAMES = {"award": "加分项", "deduction": "扣分项"}
@@ -53,6 +54,8 @@ def _event_errors(data: dict) -> dict:
     errors = {f"events.{name}": ["缺少必需的事件"] for name in REQUIRED_EVENTS if name not in events}
     for name, code in events.items():
         problem = f"积分项“{code}”不存在" if code not in items else _event_item_problem(name, items[code])
+        if name not in EVENT_ITEMS:
+            problem = f"未知事件，应为以下之一：{', '.join(EVENT_ITEMS)}"
         if problem:
             errors[f"events.{name}"] = [problem]
     return errors
