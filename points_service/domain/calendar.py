@@ -29,9 +29,10 @@ def is_working_day(day: date, overrides: Mapping[date, bool]) -> bool:
 
 def add_working_days(start: date, count: int, overrides: Mapping[date, bool]) -> date:
     """The ``count``-th working day AFTER ``start`` (``start`` itself never counts): published on a Friday
-    with 5 working days and no holidays, the window's last day is the next Friday."""
-    if not 0 < count <= MAX_WORKING_DAYS:
-        raise ValueError(f"working days must be 1..{MAX_WORKING_DAYS}: {count}")
+    with 5 working days and no holidays, the window's last day is the next Friday. Zero (a policy's
+    ``publicity_working_days: 0``) is ``start`` itself."""
+    if not 0 <= count <= MAX_WORKING_DAYS:
+        raise ValueError(f"working days must be 0..{MAX_WORKING_DAYS}: {count}")
     day, counted = start, 0
     while counted < count:
         day += timedelta(days=1)

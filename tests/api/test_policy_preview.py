@@ -8,9 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
+from points_service.domain.access import principal_for
+from points_service.domain.ledger.corrections import reverse_entry
 from points_service.domain.ledger.credit import award
 from points_service.domain.policy import default_policy_document
-from points_service.models import LedgerEntry, PolicyVersion
+from points_service.models import LedgerEntry, LedgerName, PolicyVersion
 from tests.factories import auth_header, make_world
 from tests.factories.ledger import local, member_fact
 
@@ -66,3 +68,26 @@ def test_an_invalid_candidate_is_refused_naming_the_field(client, world):
 def test_only_admins_may_preview(client, world):
     assert preview(client, world["users"]["hr"], default_policy_document()).status_code == 403
     assert client.post("/api/v1/policy/preview", json={}).status_code == 401
+
+
+def test_the_policy_in_force_previews_no_change_when_a_year_cap_was_used_up_before_the_period(client, app):
+    world = make_world()
+    for day in range(1, 6):  # 5 × 2 points in February: the item's year cap of 10 is reached
+        award(member_fact(world["alice"], "member.suggestion_adopted"), at=local(2026, 2, day, 10))
+    [august] = award(member_fact(world["alice"], "member.suggestion_adopted"), at=local(2026, 8, 2, 10))
+    assert august.points == 0
+    body = preview(client, world["users"]["admin"], default_policy_document()).get_json()
+    assert body["data"]["changed"] == 0 and body["data"]["changes"] == []
+
+
+def test_a_reversed_award_gives_its_room_back_in_the_preview_as_when_crediting(client, app):
+    world = make_world()
+    admin = world["users"]["admin"]
+    [first] = [e for e in award(member_fact(world["alice"], "member.micro_wish"), at=local(2026, 8, 2, 10))
+               if e.ledger == LedgerName.ASSESSMENT]
+    award(member_fact(world["alice"], "member.micro_wish"), at=local(2026, 8, 3, 10))
+    reverse_entry(principal_for(admin), first.id, "重复上报", at=local(2026, 8, 4, 10))
+    third = award(member_fact(world["alice"], "member.micro_wish"), at=local(2026, 8, 5, 10))
+    assert {entry.points for entry in third} == {5}  # the month cap of 10 has room again
+    body = preview(client, admin, default_policy_document()).get_json()
+    assert body["data"]["changed"] == 0 and body["data"]["changes"] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from points_service.db import db
+from points_service.db import db, utcnow
 from points_service.domain.access import Principal, principal_for
 from points_service.domain.approvals import records
 from points_service.domain.approvals.records import Submission
@@ -62,9 +62,10 @@ def org_record(user: User, org: Organization, item_code: str = "org.project_done
 
 def make_proposal(community: Region, org: Organization, *, created_by: User | None = None,
                   starts_at: datetime | None = None) -> Activity:
-    """A proposed activity as the activities use case leaves it (status proposed, waiting for step 1)."""
-    activity = make_activity(community, starts_at or NOW + timedelta(days=3), status=ActivityStatus.PROPOSED,
-                             proposed_by=org)
+    """A proposed activity as the activities use case leaves it (status proposed, waiting for step 1), starting
+    three days after ``NOW`` or after the clock, whichever is later: a proposal is approved before it starts."""
+    starts_at = starts_at or max(NOW, utcnow()) + timedelta(days=3)
+    activity = make_activity(community, starts_at, status=ActivityStatus.PROPOSED, proposed_by=org)
     activity.created_by_id = created_by.id if created_by else None
     db.session.commit()
     return activity

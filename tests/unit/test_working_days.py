@@ -33,7 +33,11 @@ def test_without_overrides_weekends_are_not_working_days():
     assert not is_working_day(date(2026, 11, 14), {}) and is_working_day(date(2026, 11, 13), {})
 
 
-@pytest.mark.parametrize("count", [0, -1, 61])
+def test_zero_working_days_end_on_the_start_day_itself_as_a_policy_without_publicity_days_asks():
+    assert add_working_days(date(2026, 11, 7), 0, {}) == date(2026, 11, 7)
+
+
+@pytest.mark.parametrize("count", [-1, 61])
 def test_an_absurd_number_of_working_days_is_refused(count):
     with pytest.raises(ValueError):
         add_working_days(date(2026, 11, 6), count, {})

@@ -29,6 +29,7 @@ from points_service.models import (
     Activity,
     ActivityStatus,
     ApprovalEvent,
+    Checkin,
     Organization,
     Region,
     Role,
@@ -129,6 +130,8 @@ def _validate(draft: ActivityDraft, now: datetime) -> None:
     item_problem = _item_problem(draft.item_code, now)
     if item_problem:
         errors["item_code"] = [item_problem]
+    if draft.starts_at <= now:  # nobody could have checked in at a start already past: all would be late
+        errors["starts_at"] = ["开始时间已过：活动须在开始之前发布或修改"]
     if draft.ends_at <= draft.starts_at:
         errors["ends_at"] = ["结束时间须晚于开始时间"]
     elif draft.ends_at - draft.starts_at > MAX_DURATION:
@@ -166,6 +169,8 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
     authorize(actor, "activity.manage", activity)
     if activity.status not in (ActivityStatus.PUBLISHED, ActivityStatus.PROPOSED) or activity.starts_at <= now:
         raise Conflict("活动已开始、已结束或已取消，不能再修改", code="activity_not_editable")
+    if _has_checkins(activity.id):  # check-in opens before the start: those made stay with the activity as it was
+        raise Conflict("已有党员签到，活动不能再修改", code="activity_not_editable")
     if not may_edit(actor, activity):
         raise PublishedActivityHostOnly()
     if draft.community_id != activity.community_id:
@@ -287,6 +292,10 @@ def _open_activity(activity_id: int, now: datetime, *, lock: bool) -> Activity:
     if now >= activity.starts_at:
         raise SignupClosed()
     return activity
+
+
+def _has_checkins(activity_id: int) -> bool:
+    return db.session.scalar(sa.select(sa.exists().where(Checkin.activity_id == activity_id)))
 
 
 def _seats_taken(activity_id: int) -> int:

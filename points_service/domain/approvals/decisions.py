@@ -374,6 +374,8 @@ def _move(actor: Principal, target: Record | Activity, decision: Decision, comme
     if isinstance(target, Record):
         move_record(target, RECORD_DECISIONS[decision], actor, comment=comment, now=now)
         return
+    if decision == Decision.APPROVE and target.starts_at <= now:  # published now, every check-in would be late
+        raise InvalidTransition("活动已开始，不能再批准，请驳回")
     stage = stage_of(target)
     end = Stage.REJECTED if decision == Decision.REJECT else APPROVAL_NEXT[stage]
     move_activity(target, end, actor, comment=comment, now=now)

@@ -1,8 +1,10 @@
 """What-if: replay a candidate policy over a period's facts and show score and rank changes.
 
 Nothing is written. Every scoring fact of the period (awards and deductions, with their units) is
-re-priced under the candidate, with its caps simulated in credit order; corrections (adjustments and
-reversals) carry over — a reversal cancels whatever its entry is re-priced to.
+re-priced under the candidate, with its caps simulated in credit order as ``credit`` applies them; corrections
+(adjustments and reversals) carry over — a reversal cancels whatever its entry is re-priced to. What the year
+granted before the period (a year or half-year cap's earlier months) fills the caps as booked, and a reversed
+award gives its room back, as when crediting: the policy in force previews no change.
 """
 
 from __future__ import annotations
@@ -30,7 +32,24 @@ class _Replay:
     item_usage: dict = field(default_factory=lambda: defaultdict(lambda: ZERO))
     positive_by_month: dict = field(default_factory=lambda: defaultdict(lambda: ZERO))
     repriced: dict = field(default_factory=dict)  # entry id -> candidate points
+    award_months: dict = field(default_factory=dict)  # award entry id -> the month key it was credited in
     total: Decimal = ZERO
+
+
+def _windows(entry: LedgerEntry) -> dict[str, str]:
+    return {name: period_containing(entry.credited_at, PeriodKind(name)).key for name in CAP_WINDOWS}
+
+
+def _use(state: _Replay, entry: LedgerEntry, points: Decimal) -> None:
+    """What ``credit`` counts against the caps: an item's points in each window by credit instant (its reversals
+    too), and the month's awards less those reversed since (a reversed award gives its room back to its month)."""
+    for name, key in _windows(entry).items():
+        state.item_usage[(entry.item_code, name, key)] += points
+    if entry.kind == EntryKind.AWARD and points > 0:  # re-priced as a deduction, it takes no room
+        state.award_months[entry.id] = _windows(entry)["month"]
+        state.positive_by_month[state.award_months[entry.id]] += points
+    elif entry.kind == EntryKind.REVERSAL and entry.reverses_id in state.award_months:
+        state.positive_by_month[state.award_months[entry.reverses_id]] += points
 
 
 def _reprice(entry: LedgerEntry, state: _Replay, policy: Policy) -> Decimal:
@@ -43,15 +62,11 @@ def _reprice(entry: LedgerEntry, state: _Replay, policy: Policy) -> Decimal:
     asked = to_points(item.points * units)
     if asked < 0:
         return asked
-    windows = {name: period_containing(entry.credited_at, PeriodKind(name)).key for name in CAP_WINDOWS}
+    windows = _windows(entry)
     used = {name: state.item_usage[(item.code, name, key)] for name, key in windows.items()}
     month = windows["month"]
-    result = apply_caps(asked, item.caps, used, policy.monthly_positive_cap.get(str(entry.subject_type)),
-                        state.positive_by_month[month])
-    for name, key in windows.items():
-        state.item_usage[(item.code, name, key)] += result.granted
-    state.positive_by_month[month] += result.granted
-    return result.granted
+    return apply_caps(asked, item.caps, used, policy.monthly_positive_cap.get(str(entry.subject_type)),
+                      state.positive_by_month[month]).granted
 
 
 def _ranks(scores: dict) -> dict:
@@ -73,20 +88,24 @@ def preview_candidate(actor: Principal, document: dict, period: Period, subject_
 
 
 def preview_policy(candidate: Policy, period: Period, subject_type: SubjectType, limit: int = 200) -> dict:
+    # From the start of the period's year: the widest cap window containing any of its facts.
+    since = period_containing(period.start, PeriodKind.YEAR).start
     entries = db.session.scalars(sa.select(LedgerEntry).where(
         LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.subject_type == subject_type,
         LedgerEntry.kind.in_([EntryKind.AWARD, EntryKind.DEDUCTION, EntryKind.ADJUSTMENT, EntryKind.REVERSAL]),
-        LedgerEntry.credited_at >= period.start, LedgerEntry.credited_at < period.end,
+        LedgerEntry.credited_at >= since, LedgerEntry.credited_at < period.end,
     ).order_by(LedgerEntry.credited_at, LedgerEntry.id).execution_options(yield_per=5000))
     current: dict[int, Decimal] = defaultdict(lambda: ZERO)
     replays: dict[int, _Replay] = defaultdict(_Replay)
     for entry in entries:
-        state = replays[entry.subject_id]
-        points = _reprice(entry, state, candidate)
+        state, inside = replays[entry.subject_id], entry.credited_at >= period.start
+        points = _reprice(entry, state, candidate) if inside else entry.points  # before the period: as booked
         state.repriced[entry.id] = points
-        state.total += points
-        current[entry.subject_id] += entry.points
-    proposed = {subject: state.total for subject, state in replays.items()}
+        _use(state, entry, points)
+        if inside:
+            state.total += points
+            current[entry.subject_id] += entry.points
+    proposed = {subject: replays[subject].total for subject in current}
     return _changes(dict(current), proposed, period, subject_type, limit)
 
 

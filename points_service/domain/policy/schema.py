@@ -53,15 +53,11 @@ from points_service.domain.policy.model import (
     SubjectKind,
     Veto,
 )
+from points_service.domain.policy.references import reference_errors
 from points_service.domain.policy.rules import DECAY_RULES
 
 ITEM_CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-CODE_PREFIX = {"member": "member.", "organization": "org."}
-# Workflow events the service fires itself, and the subject their item must score.
-REQUIRED_EVENTS = {
-    "member_report": "member", "member_rereport": "member", "org_report": "organization",
-    "activity_hours": "member", "no_show": "member", "no_checkout": "member", "late": "member",
-}
+
 class CapsSchema(StrictSchema):
     day = Number(load_default=None, allow_none=True)
     month = Number(load_default=None, allow_none=True)
@@ -269,7 +265,7 @@ class PolicySchema(StrictSchema):
 
     @ma.validates_schema(skip_on_field_errors=False)
     def references(self, data, **_kwargs):
-        errors = {**_item_errors(data), **_cap_errors(data), **_event_errors(data), **_star_errors(data)}
+        errors = reference_errors(data)
         if errors:
             raise ma.ValidationError(errors)
 
@@ -280,49 +276,6 @@ class PolicySchema(StrictSchema):
         caps = {kind.value: given.get(kind.value) for kind in SubjectKind}
         return Policy(version=None, items=MappingProxyType(items), monthly_positive_cap=MappingProxyType(caps),
                       **data)
-
-
-def _item_errors(data: dict) -> dict:
-    errors = {}
-    items = data.get("items")
-    if items is not None and not items:
-        errors["items"] = ["至少需要一个积分项"]
-    for code, item in (items or {}).items():
-        prefix = CODE_PREFIX.get(item.get("subject"))
-        if prefix and not code.startswith(prefix):
-            errors[f"items.{code}"] = [f"{item['subject']} 的积分项代码应以“{prefix}”开头"]
-    return errors
-
-
-def _cap_errors(data: dict) -> dict:
-    errors = {}
-    for subject, cap in (data.get("monthly_positive_cap") or {}).items():
-        if subject not in set(SubjectKind):
-            errors[f"monthly_positive_cap.{subject}"] = ["应为 member 或 organization"]
-        elif cap is not None and cap <= 0:
-            errors[f"monthly_positive_cap.{subject}"] = ["上限应大于 0，或写 null 表示不限"]
-    return errors
-
-
-def _event_errors(data: dict) -> dict:
-    items, events = data.get("items"), data.get("events")
-    if items is None or events is None:
-        return {}
-    errors = {f"events.{name}": ["缺少必需的事件"] for name in REQUIRED_EVENTS if name not in events}
-    for name, code in events.items():
-        if code not in items:
-            errors[f"events.{name}"] = [f"积分项“{code}”不存在"]
-        elif name in REQUIRED_EVENTS and items[code].get("subject") != REQUIRED_EVENTS[name]:
-            errors[f"events.{name}"] = [f"应指向 {REQUIRED_EVENTS[name]} 的积分项"]
-    return errors
-
-
-def _star_errors(data: dict) -> dict:
-    items, stars = data.get("items"), data.get("stars")
-    if items is None or not isinstance(stars, StarRule):  # a section with errors arrives half-loaded
-        return {}
-    unknown = sorted(stars.disqualifying_items - set(items))
-    return {"stars.disqualifying_items": [f"积分项“{code}”不存在" for code in unknown]} if unknown else {}
 
 
 def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:

@@ -20,11 +20,12 @@ from points_service.domain.activities.signups import (
 )
 from points_service.domain.approvals import decisions as approvals
 from points_service.domain.approvals.decisions import Decision, Stage, stage_of
-from points_service.domain.errors import Forbidden, NotFound, ValidationFailed
+from points_service.domain.checkin import scans as checkin
+from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.models import ActivityStatus, ApprovalEvent, AuditEntry, Role, Signup, SignupStatus
 from points_service.models.service import ProposalStep
 from tests.factories import make_member, make_user, make_world
-from tests.factories.activities import draft, make_activity
+from tests.factories.activities import draft, make_activity, scan
 from tests.factories.ledger import local
 
 NOW = local(2026, 11, 10, 8)
@@ -86,6 +87,22 @@ def test_impossible_times_radii_and_capacities_are_refused_naming_the_field(worl
     with pytest.raises(ValidationFailed) as failure:
         activities.publish_activity(who(world, "admin"), draft(world["north"], **values), now=NOW)
     assert field in failure.value.data["errors"]
+
+
+def test_an_activity_is_published_proposed_or_moved_only_to_a_start_still_ahead(world):
+    # Published at 08:00 as having started at 07:00, every member checking in would be "late" (−1), though
+    # nobody could check in before it existed.
+    underway = draft(world["north"], NOW - timedelta(hours=1), ends_at=NOW + timedelta(hours=2))
+    with pytest.raises(ValidationFailed) as refused:
+        activities.publish_activity(who(world, "community_admin"), underway, now=NOW)
+    assert set(refused.value.data["errors"]) == {"starts_at"}
+    with pytest.raises(ValidationFailed):
+        activities.propose_activity(who(world, "secretary"), world["fin1"], underway, now=NOW)
+    activity = activities.publish_activity(who(world, "community_admin"), draft(world["north"], TOMORROW), now=NOW)
+    with pytest.raises(ValidationFailed):
+        activities.edit_activity(who(world, "community_admin"), activity.id, underway, now=NOW)
+    db.session.refresh(activity)
+    assert activity.starts_at == TOMORROW
 
 
 def test_an_activity_can_only_be_held_in_a_community(world):
@@ -251,6 +268,32 @@ def test_an_edit_before_any_approval_keeps_the_proposal_at_the_organizations_ste
     assert stage_of(proposal) == Stage.PROPOSED and proposal.title == "新名字"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ApprovalEvent).where(
         ApprovalEvent.target_id == proposal.id)) == 1  # its proposal only: no transition
+
+
+def test_an_activity_someone_has_checked_in_to_is_no_longer_edited(world):
+    # Check-in opens half an hour before the start. Moved a week later after Alice checked in, her check-in would
+    # stay: checking out at the new end, she would be credited every hour of the new window without being there.
+    activity = activities.publish_activity(who(world, "community_admin"), draft(world["north"], TOMORROW), now=NOW)
+    early = TOMORROW - timedelta(minutes=20)
+    checkin.check_in(who(world, "alice"), activity.id, scan(activity, early), now=early)
+    with pytest.raises(Conflict) as refused:
+        activities.edit_activity(who(world, "community_admin"), activity.id,
+                                 draft(world["north"], TOMORROW + timedelta(days=7)), now=early + timedelta(minutes=5))
+    assert (refused.value.status, refused.value.code) == (409, "activity_not_editable")
+    db.session.refresh(activity)
+    assert activity.starts_at == TOMORROW
+
+
+def test_a_proposal_that_has_started_is_not_accepted_and_waits_to_be_rejected(world):
+    proposal = proposal_approved_by_its_organization(world)
+    with pytest.raises(InvalidTransition):
+        approvals.decide(who(world, "community_admin"), f"activity:{proposal.id}", Decision.APPROVE, "同意",
+                         now=TOMORROW + timedelta(minutes=20))
+    db.session.refresh(proposal)
+    assert stage_of(proposal) == Stage.ORG_APPROVED
+    approvals.decide(who(world, "community_admin"), f"activity:{proposal.id}", Decision.REJECT, "已过开始时间",
+                     now=TOMORROW + timedelta(minutes=20))
+    assert proposal.status == ActivityStatus.REJECTED
 
 
 def test_after_publication_only_the_host_communitys_admins_edit_it(world):

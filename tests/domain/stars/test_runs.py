@@ -194,6 +194,16 @@ def test_publishing_fixes_the_window_in_working_days_skipping_weekends_and_holid
         stars.publish_star_run(world["admin"], run.id, now=AFTER_Q3)
 
 
+def test_a_policy_of_zero_publicity_days_makes_the_publication_day_the_whole_window(world):
+    install_policy(lambda doc: doc["stars"].update(quota=2, publicity_working_days=0))
+    star_member(world["alice"], 3, 4)
+    run = published(world)  # Friday 2026-10-09
+    assert run.publicity_ends_on == date(2026, 10, 9) and stars.publicity_deadline(run) == local(2026, 10, 10)
+    stars.raise_objection(world["admin"], run.id, world["alice"].id, "质疑", now=local(2026, 10, 9, 23))
+    with pytest.raises(InvalidTransition):
+        stars.raise_objection(world["admin"], run.id, world["alice"].id, "质疑", now=local(2026, 10, 10))
+
+
 def test_objections_are_accepted_only_during_publicity(world):
     star_member(world["alice"], 3, 4)
     run = propose(world)
