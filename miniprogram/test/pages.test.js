@@ -311,6 +311,34 @@ test('honors list the published stars and the red-flag holders of a quarter', as
   assert.ok(wx.calls.requests.every((r) => /period=\d{4}-Q[1-4]/.test(r.url)))
 })
 
+test('a withdrawn star or red flag is still listed but marked withdrawn with the reason, never as a current honor', async () => {
+  installWx({ storage: signedIn(), handle: api({
+    'GET /stars': ok({ items: [
+      { id: 11, member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' }, scope: { id: 1, name: '南池社区' },
+        period: '2026-Q3', status: 'final', points: 20, activities: 4, hours: 9, position: 1, withdrawn: true,
+        withdrawn_reason: '服务记录不实', withdrawn_at: '2026-11-02T10:00:00+08:00' },
+      { id: 12, member: { id: 6, name: '王平' }, community: { id: 1, name: '南池社区' }, scope: { id: 1, name: '南池社区' },
+        period: '2026-Q3', status: 'final', points: 18, activities: 3, hours: 7, position: 2, withdrawn: false,
+        withdrawn_reason: null, withdrawn_at: null }], total: 2 }),
+    'GET /red-flags': ok({ period: '2026-Q3', items: [
+      { id: 3, scope: { key: 'city', name: '全市' }, organization: { id: 2, name: '一支部' }, kind_name: '夺旗', score: 6.5,
+        withdrawn: true, withdrawn_reason: '报到数据造假', withdrawn_at: '2026-11-02T10:00:00+08:00' }] }),
+  }) })
+  const page = renderPage('honors')
+  await page.instance.onLoad()
+  const stars = all(page, '.star')
+  assert.equal(stars.length, 2)
+  assert.doesNotMatch(stars[0].dom.textContent, /已确定/)
+  assert.match(stars[0].dom.textContent, /已撤销[\s\S]*服务记录不实/)
+  assert.match(stars[1].dom.textContent, /已确定/)
+  assert.doesNotMatch(stars[1].dom.textContent, /已撤销/)
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
+  const flag = all(page, '.flag')[0].dom.textContent
+  assert.match(flag, /已撤销/)
+  assert.doesNotMatch(flag, /夺旗/)
+  assert.match(flag, /报到数据造假/)
+})
+
 test('signing out revokes the session on the server with the refresh token, then forgets it here', async () => {
   const wx = installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME), 'POST /auth/logout': ok(null) }) })
   const page = renderPage('mine')

@@ -134,11 +134,14 @@ function recordRow(record) {
 
 function starRow(star) {
   return {
+    id: star.id,
     name: star.member ? star.member.name : '',
     community: star.community ? star.community.name : '',
     scope: star.scope ? star.scope.name || '' : '',
     points: format.points(star.points),
-    status: star.status === 'final' ? '已确定' : '公示中',
+    status: star.withdrawn ? '已撤销' : star.status === 'final' ? '已确定' : '公示中',
+    withdrawn: Boolean(star.withdrawn),
+    withdrawnReason: star.withdrawn_reason || '',
     activities: star.activities || 0,
     hours: format.points(star.hours),
   }
@@ -149,7 +152,9 @@ function redFlagRow(flag) {
     scope: (flag.scope && flag.scope.name) || '全市',
     holder: flag.organization ? flag.organization.name : '空缺',
     vacant: !flag.organization,
-    kind: flag.kind_name || '',
+    kind: flag.withdrawn ? '已撤销' : flag.kind_name || '',
+    withdrawn: Boolean(flag.withdrawn),
+    withdrawnReason: flag.withdrawn_reason || '',
     reason: flag.reason || '',
     score: flag.score === null || flag.score === undefined ? '' : format.points(flag.score),
   }
