@@ -213,6 +213,26 @@ test('the leaderboard lists the members with ties and marks my own row and place
   await until(() => route(wx.calls.requests.at(-1)).query.scope === 'region:16')
 })
 
+test('the leaderboard offers my grid, community and branch even when I have no points yet this quarter', async () => {
+  // 1 April: nobody is on the new quarter's board yet, but the year and the standing boards still rank me
+  const fresh = { ...ME, ranks: {
+    quarter: { period: '2027-Q2', on_board: false, points: 0, ranks: [] },
+    standing: { period: 'standing', on_board: true, points: 15, ranks: [
+      { scope: 'street:12', kind: 'street', scope_id: 12, label: '街道', rank: 40 },
+      { scope: 'all', kind: 'all', scope_id: null, label: '全市', rank: 9 }] } } }
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(fresh),
+    'GET /leaderboards': ok({ items: [], total: 0, page: 1, page_size: 50, me: null }),
+  }) })
+  const page = renderPage('boards')
+  await page.instance.onShow()
+  assert.deepEqual(page.data.scopes.map((scope) => scope.scope),
+    ['all', 'region:16', 'community:14', 'region:12', 'organization:18'])
+  assert.deepEqual(page.data.scopes.map((scope) => scope.label), ['全市', '网格', '社区', '街道', '党支部'])
+  page.instance.onScope({ detail: { value: 2 } })
+  await until(() => route(wx.calls.requests.at(-1)).query.scope === 'community:14')
+})
+
 test('signing up for an activity in my community flips its button to withdraw, and withdrawing back', async () => {
   const activity = { id: 9, title: '清理楼道', community: { id: 14, name: '南池社区' },
     starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),

@@ -57,17 +57,30 @@ function leaderboard(board, myMemberId) {
   }
 }
 
-/** The scopes a member can pick on the leaderboard: 全市 and every scope he belongs to. */
+const SCOPE_PREFIX = { grid: 'region', community: 'community', street: 'region', district: 'region',
+  branch: 'organization', department: 'organization' }
+const SCOPE_ORDER = ['grid', 'community', 'street', 'district', 'branch', 'department']
+const PLACE_LABELS = { grid: '网格', community: '社区', branch: '党支部' }
+
+/**
+ * The scopes a member can pick on the leaderboard: 全市 and every scope he belongs to. His ranks name them only
+ * where he is on a board (nobody is on a new quarter's board on its first day), so his own grid, community and
+ * branch come from his profile as well.
+ */
 function boardScopes(me) {
-  const quarter = me && me.ranks && me.ranks.quarter
-  const scopes = [{ scope: 'all', label: '全市' }]
-  const prefix = { grid: 'region', community: 'community', street: 'region', district: 'region',
-    branch: 'organization', department: 'organization' }
-  for (const rank of (quarter && quarter.ranks) || []) {
-    if (rank.kind === 'all' || !prefix[rank.kind]) continue
-    scopes.push({ scope: `${prefix[rank.kind]}:${rank.scope_id}`, label: rank.label })
+  const found = {}
+  const ranks = (me && me.ranks) || {}
+  for (const board of [ranks.quarter, ranks.standing]) {
+    for (const rank of (board && board.ranks) || []) {
+      if (SCOPE_PREFIX[rank.kind] && !found[rank.kind]) found[rank.kind] = { id: rank.scope_id, label: rank.label }
+    }
   }
-  return scopes
+  const member = (me && me.member) || {}
+  for (const kind of Object.keys(PLACE_LABELS)) {
+    if (member[kind] && !found[kind]) found[kind] = { id: member[kind].id, label: PLACE_LABELS[kind] }
+  }
+  return [{ scope: 'all', label: '全市' }].concat(SCOPE_ORDER.filter((kind) => found[kind])
+    .map((kind) => ({ scope: `${SCOPE_PREFIX[kind]}:${found[kind].id}`, label: found[kind].label })))
 }
 
 /** A ledger entry → a row with its reason. */
