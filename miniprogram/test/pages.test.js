@@ -293,6 +293,27 @@ test('a self-report is sent with the chosen item, Shanghai time, hours, evidence
   assert.equal(wx.calls.modals.at(-1).title, '已提交')
 })
 
+test('after choosing an earlier service day the date picker still reaches today, and no later', async () => {
+  installWx({ storage: signedIn(), handle: api({ 'GET /policy': ok({ items: [] }), 'GET /records': ok({ items: [], total: 0 }) }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  const today = require('../utils/format').date(new Date().toISOString())
+  const datePicker = () => {
+    const pickers = []
+    const walk = (node) => {
+      if (!node || typeof node !== 'object') return
+      if (node.tagName === 'wx-picker') pickers.push(Object.fromEntries(node.attrs.map((a) => [a.name, a.value])))
+      ;(node.children || []).forEach(walk)
+    }
+    walk(page.toJSON())
+    return pickers.find((attrs) => attrs.mode === 'date')
+  }
+  assert.equal(datePicker().end, today)
+  page.instance.onDay({ detail: { value: '2026-01-01' } }) // a slip of the finger: the 1st instead of the 11th
+  assert.equal(datePicker().value, '2026-01-01')
+  assert.equal(datePicker().end, today, 'the later days stay selectable')
+})
+
 test('my ledger shows each entry with its reason and asks for the next page on scroll', async () => {
   const entry = (id, points, reason) => ({ id, ledger: 'assessment', kind: points < 0 ? 'deduction' : 'award',
     item_name: points < 0 ? '迟到' : '志愿服务', points, points_requested: points, reason,

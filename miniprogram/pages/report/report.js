@@ -20,12 +20,12 @@ function today() {
 
 Component({
   data: {
-    items: [], itemIndex: 0, day: '', time: '09:00', hours: '', description: '', links: [], evidenceRows: [], link: '',
+    items: [], itemIndex: 0, today: '', day: '', time: '09:00', hours: '', description: '', links: [], evidenceRows: [], link: '',
     canUpload: false, busy: false, records: [], key: '',
   },
   methods: {
     onLoad() {
-      this.setData({ day: today(), canUpload: evidence.uploadAvailable(), key: request.newIdempotencyKey() })
+      this.setData({ today: today(), day: today(), canUpload: evidence.uploadAvailable(), key: request.newIdempotencyKey() })
     },
     onShow() {
       if (!guard.requireSignIn()) return Promise.resolve()
