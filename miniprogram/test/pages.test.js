@@ -293,6 +293,46 @@ test('a self-report is sent with the chosen item, Shanghai time, hours, evidence
   assert.equal(wx.calls.modals.at(-1).title, '已提交')
 })
 
+test('a self-report whose answer was lost is sent again with its key, and an edited one with a new key', async () => {
+  // the service as docs/hardening.md says: a key done once replays its answer for the same body, 422 for another
+  const done = new Map()
+  let online = false
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok({ items: [{ code: 'member.self_service_hour', name: '自主服务上报', subject: 'member',
+      kind: 'award', approval: 'branch_secretary', unit: 'hours' }] }),
+    'GET /records': ok({ items: [], total: 0 }),
+    'POST /records': (options) => {
+      const key = options.header['Idempotency-Key']
+      const body = JSON.stringify(options.data)
+      if (done.has(key) && done.get(key) !== body) {
+        return failure(422, 'idempotency_key_reused', '该 Idempotency-Key 已用于另一个请求')
+      }
+      done.set(key, body) // filed; without a network the answer never comes back
+      return online ? ok({ id: done.size, status: 'pending' }, 201) : { fail: { errMsg: 'request:fail timeout' } }
+    },
+  }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  await page.instance.onShow()
+  page.instance.onHours({ detail: { value: '2' } })
+  page.instance.onDescription({ detail: { value: '为独居老人送药' } })
+  await page.instance.submit()
+  const posts = () => wx.calls.requests.filter((r) => r.method === 'POST')
+  const first = posts()[0].header['Idempotency-Key']
+  assert.ok(posts().every((r) => r.header['Idempotency-Key'] === first), 'the retries carry the same key')
+  await page.instance.submit() // tapped again, unchanged: the same report, so the same key
+  assert.equal(posts().length, 6)
+  assert.ok(posts().every((r) => r.header['Idempotency-Key'] === first))
+
+  page.instance.onDescription({ detail: { value: '为独居老人送药，并打扫了房间' } }) // the member adds a detail
+  online = true
+  await page.instance.submit()
+  const edited = posts().at(-1)
+  assert.notEqual(edited.header['Idempotency-Key'], first, 'another body takes another key')
+  assert.ok(!wx.calls.modals.some((m) => m.title === '请重新操作'), 'never refused as a reused key')
+  assert.equal(wx.calls.modals.at(-1).title, '已提交')
+})
+
 test('after choosing an earlier service day the date picker still reaches today, and no later', async () => {
   installWx({ storage: signedIn(), handle: api({ 'GET /policy': ok({ items: [] }), 'GET /records': ok({ items: [], total: 0 }) }) })
   const page = renderPage('report')
