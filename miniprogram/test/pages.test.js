@@ -374,6 +374,26 @@ test('my ledger shows each entry with its reason and asks for the next page on s
   assert.equal(wx.calls.requests.length, 3, 'no request after the last page')
 })
 
+test('my ledger names every ledger in Chinese, the monthly 活跃指数 decay included', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /members/58/ledger': ok({ items: [
+      { id: 9, ledger: 'standing', kind: 'decay', item_code: 'standing.decay', item_name: '活跃指数衰减', points: -0.75,
+        points_requested: -0.75, reason: '2026-11 活跃指数衰减 5%', credited_at: '2026-12-01T00:10:00+08:00' },
+      { id: 8, ledger: 'redeemable', kind: 'redemption', item_code: 'market.redemption', item_name: '积分超市兑换',
+        points: -5, points_requested: -5, reason: '积分超市兑换：环保购物袋 × 1', credited_at: '2026-11-30T10:00:00+08:00' }],
+    total: 2, page: 1, page_size: 20 }),
+  }) })
+  const page = renderPage('ledger')
+  await page.instance.onLoad()
+  const lines = all(page, '.entry').map((entry) => entry.dom.textContent)
+  assert.equal(lines.length, 2)
+  assert.match(lines[0], /活跃指数 · 衰减/)
+  assert.doesNotMatch(lines[0], /standing/)
+  assert.match(lines[1], /公益积分 · 兑换/)
+  assert.equal(wx.calls.requests.length, 2)
+})
+
 test('honors list the published stars and the red-flag holders of a quarter', async () => {
   const wx = installWx({ storage: signedIn(), handle: api({
     'GET /stars': ok({ items: [{ member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' },

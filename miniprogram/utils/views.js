@@ -3,7 +3,7 @@ const format = require('./format')
 
 const KIND_NAMES = { award: '加分', deduction: '扣分', reversal: '冲正', adjustment: '调整', expiry: '过期',
   decay: '衰减', reset: '清零', redemption: '兑换' }
-const LEDGER_NAMES = { assessment: '考核积分', redeemable: '公益积分' }
+const LEDGER_NAMES = { assessment: '考核积分', redeemable: '公益积分', standing: '活跃指数' }
 const STATUS_NAMES = {
   pending: '待审核', approved: '已通过', rejected: '未通过', needs_info: '需补充材料', withdrawn: '已撤回',
 }
