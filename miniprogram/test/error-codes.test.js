@@ -15,11 +15,16 @@ const MEMBER_FACING = [
   'points_service/api/security.py', 'points_service/api/auth.py',
   'points_service/domain/market/errors.py', 'points_service/domain/uploads', 'points_service/domain/images.py',
   'points_service/domain/notifications',
+  // sign-in asks WeChat (wechat_user_blocked); the generic errors and the HTTP answers any request may get
+  'points_service/integrations/wechat.py', 'points_service/domain/errors.py', 'points_service/api/errors.py',
 ]
 // Raised only on the console's or an organizer's side, never to a member's mini-program.
 const NOT_FOR_MEMBERS = new Set(['invalid_credentials', 'login_locked', 'activity_not_editable', 'activity_host_only',
-  'self_review', 'pickup_code_invalid', 'stock_unlimited', 'stock_negative'])
+  'self_review', 'pickup_code_invalid', 'stock_unlimited', 'stock_negative',
+  // the client always sends JSON with the methods the API documents: these would be its own bug
+  'method_not_allowed', 'unsupported_media_type'])
 const CODE = /(?:code(?:, message)?\s*=\s*(?:\d+,\s*)?|code=)"([a-z_]+)"/g
+const HTTP_CODE = /^\s*\d{3}: \("([a-z_]+)"/gm // api/errors.py's HTTP_ERRORS: 500 → internal_error, …
 
 function sourceFiles(entry) {
   const full = path.join(REPO, entry)
@@ -30,7 +35,8 @@ function sourceFiles(entry) {
 function codesRaised() {
   const codes = new Set()
   for (const file of MEMBER_FACING.flatMap(sourceFiles)) {
-    for (const match of fs.readFileSync(file, 'utf8').matchAll(CODE)) codes.add(match[1])
+    const source = fs.readFileSync(file, 'utf8')
+    for (const match of [...source.matchAll(CODE), ...source.matchAll(HTTP_CODE)]) codes.add(match[1])
   }
   return codes
 }
@@ -47,6 +53,13 @@ test('the market and photo-upload codes a member can meet are found in the sourc
   const codes = codesRaised()
   for (const code of ['insufficient_points', 'out_of_stock', 'limit_reached', 'monthly_ceiling_reached',
     'item_unavailable', 'item_not_found', 'order_not_open', 'order_not_found', 'picture_invalid', 'member_required']) {
+    assert.ok(codes.has(code), code)
+  }
+})
+
+test('the sign-in refusals from WeChat and the answers any request may get are found in the source too', () => {
+  const codes = codesRaised()
+  for (const code of ['wechat_user_blocked', 'internal_error', 'service_unavailable', 'conflict']) {
     assert.ok(codes.has(code), code)
   }
 })

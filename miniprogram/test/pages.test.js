@@ -213,6 +213,26 @@ test('the leaderboard lists the members with ties and marks my own row and place
   await until(() => route(wx.calls.requests.at(-1)).query.scope === 'region:16')
 })
 
+test('the leaderboard offers my grid, community and branch even when I have no points yet this quarter', async () => {
+  // 1 April: nobody is on the new quarter's board yet, but the year and the standing boards still rank me
+  const fresh = { ...ME, ranks: {
+    quarter: { period: '2027-Q2', on_board: false, points: 0, ranks: [] },
+    standing: { period: 'standing', on_board: true, points: 15, ranks: [
+      { scope: 'street:12', kind: 'street', scope_id: 12, label: '街道', rank: 40 },
+      { scope: 'all', kind: 'all', scope_id: null, label: '全市', rank: 9 }] } } }
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(fresh),
+    'GET /leaderboards': ok({ items: [], total: 0, page: 1, page_size: 50, me: null }),
+  }) })
+  const page = renderPage('boards')
+  await page.instance.onShow()
+  assert.deepEqual(page.data.scopes.map((scope) => scope.scope),
+    ['all', 'region:16', 'community:14', 'region:12', 'organization:18'])
+  assert.deepEqual(page.data.scopes.map((scope) => scope.label), ['全市', '网格', '社区', '街道', '党支部'])
+  page.instance.onScope({ detail: { value: 2 } })
+  await until(() => route(wx.calls.requests.at(-1)).query.scope === 'community:14')
+})
+
 test('signing up for an activity in my community flips its button to withdraw, and withdrawing back', async () => {
   const activity = { id: 9, title: '清理楼道', community: { id: 14, name: '南池社区' },
     starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
@@ -273,6 +293,67 @@ test('a self-report is sent with the chosen item, Shanghai time, hours, evidence
   assert.equal(wx.calls.modals.at(-1).title, '已提交')
 })
 
+test('a self-report whose answer was lost is sent again with its key, and an edited one with a new key', async () => {
+  // the service as docs/hardening.md says: a key done once replays its answer for the same body, 422 for another
+  const done = new Map()
+  let online = false
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok({ items: [{ code: 'member.self_service_hour', name: '自主服务上报', subject: 'member',
+      kind: 'award', approval: 'branch_secretary', unit: 'hours' }] }),
+    'GET /records': ok({ items: [], total: 0 }),
+    'POST /records': (options) => {
+      const key = options.header['Idempotency-Key']
+      const body = JSON.stringify(options.data)
+      if (done.has(key) && done.get(key) !== body) {
+        return failure(422, 'idempotency_key_reused', '该 Idempotency-Key 已用于另一个请求')
+      }
+      done.set(key, body) // filed; without a network the answer never comes back
+      return online ? ok({ id: done.size, status: 'pending' }, 201) : { fail: { errMsg: 'request:fail timeout' } }
+    },
+  }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  await page.instance.onShow()
+  page.instance.onHours({ detail: { value: '2' } })
+  page.instance.onDescription({ detail: { value: '为独居老人送药' } })
+  await page.instance.submit()
+  const posts = () => wx.calls.requests.filter((r) => r.method === 'POST')
+  const first = posts()[0].header['Idempotency-Key']
+  assert.ok(posts().every((r) => r.header['Idempotency-Key'] === first), 'the retries carry the same key')
+  await page.instance.submit() // tapped again, unchanged: the same report, so the same key
+  assert.equal(posts().length, 6)
+  assert.ok(posts().every((r) => r.header['Idempotency-Key'] === first))
+
+  page.instance.onDescription({ detail: { value: '为独居老人送药，并打扫了房间' } }) // the member adds a detail
+  online = true
+  await page.instance.submit()
+  const edited = posts().at(-1)
+  assert.notEqual(edited.header['Idempotency-Key'], first, 'another body takes another key')
+  assert.ok(!wx.calls.modals.some((m) => m.title === '请重新操作'), 'never refused as a reused key')
+  assert.equal(wx.calls.modals.at(-1).title, '已提交')
+})
+
+test('after choosing an earlier service day the date picker still reaches today, and no later', async () => {
+  installWx({ storage: signedIn(), handle: api({ 'GET /policy': ok({ items: [] }), 'GET /records': ok({ items: [], total: 0 }) }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  const today = require('../utils/format').date(new Date().toISOString())
+  const datePicker = () => {
+    const pickers = []
+    const walk = (node) => {
+      if (!node || typeof node !== 'object') return
+      if (node.tagName === 'wx-picker') pickers.push(Object.fromEntries(node.attrs.map((a) => [a.name, a.value])))
+      ;(node.children || []).forEach(walk)
+    }
+    walk(page.toJSON())
+    return pickers.find((attrs) => attrs.mode === 'date')
+  }
+  assert.equal(datePicker().end, today)
+  page.instance.onDay({ detail: { value: '2026-01-01' } }) // a slip of the finger: the 1st instead of the 11th
+  assert.equal(datePicker().value, '2026-01-01')
+  assert.equal(datePicker().end, today, 'the later days stay selectable')
+})
+
 test('my ledger shows each entry with its reason and asks for the next page on scroll', async () => {
   const entry = (id, points, reason) => ({ id, ledger: 'assessment', kind: points < 0 ? 'deduction' : 'award',
     item_name: points < 0 ? '迟到' : '志愿服务', points, points_requested: points, reason,
@@ -293,6 +374,26 @@ test('my ledger shows each entry with its reason and asks for the next page on s
   assert.equal(wx.calls.requests.length, 3, 'no request after the last page')
 })
 
+test('my ledger names every ledger in Chinese, the monthly 活跃指数 decay included', async () => {
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /members/58/ledger': ok({ items: [
+      { id: 9, ledger: 'standing', kind: 'decay', item_code: 'standing.decay', item_name: '活跃指数衰减', points: -0.75,
+        points_requested: -0.75, reason: '2026-11 活跃指数衰减 5%', credited_at: '2026-12-01T00:10:00+08:00' },
+      { id: 8, ledger: 'redeemable', kind: 'redemption', item_code: 'market.redemption', item_name: '积分超市兑换',
+        points: -5, points_requested: -5, reason: '积分超市兑换：环保购物袋 × 1', credited_at: '2026-11-30T10:00:00+08:00' }],
+    total: 2, page: 1, page_size: 20 }),
+  }) })
+  const page = renderPage('ledger')
+  await page.instance.onLoad()
+  const lines = all(page, '.entry').map((entry) => entry.dom.textContent)
+  assert.equal(lines.length, 2)
+  assert.match(lines[0], /活跃指数 · 衰减/)
+  assert.doesNotMatch(lines[0], /standing/)
+  assert.match(lines[1], /公益积分 · 兑换/)
+  assert.equal(wx.calls.requests.length, 2)
+})
+
 test('honors list the published stars and the red-flag holders of a quarter', async () => {
   const wx = installWx({ storage: signedIn(), handle: api({
     'GET /stars': ok({ items: [{ member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' },
@@ -309,6 +410,34 @@ test('honors list the published stars and the red-flag holders of a quarter', as
   assert.equal(all(page, '.flag').length, 2)
   assert.match(all(page, '.flag')[1].dom.textContent, /空缺[\s\S]*报到率/)
   assert.ok(wx.calls.requests.every((r) => /period=\d{4}-Q[1-4]/.test(r.url)))
+})
+
+test('a withdrawn star or red flag is still listed but marked withdrawn with the reason, never as a current honor', async () => {
+  installWx({ storage: signedIn(), handle: api({
+    'GET /stars': ok({ items: [
+      { id: 11, member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' }, scope: { id: 1, name: '南池社区' },
+        period: '2026-Q3', status: 'final', points: 20, activities: 4, hours: 9, position: 1, withdrawn: true,
+        withdrawn_reason: '服务记录不实', withdrawn_at: '2026-11-02T10:00:00+08:00' },
+      { id: 12, member: { id: 6, name: '王平' }, community: { id: 1, name: '南池社区' }, scope: { id: 1, name: '南池社区' },
+        period: '2026-Q3', status: 'final', points: 18, activities: 3, hours: 7, position: 2, withdrawn: false,
+        withdrawn_reason: null, withdrawn_at: null }], total: 2 }),
+    'GET /red-flags': ok({ period: '2026-Q3', items: [
+      { id: 3, scope: { key: 'city', name: '全市' }, organization: { id: 2, name: '一支部' }, kind_name: '夺旗', score: 6.5,
+        withdrawn: true, withdrawn_reason: '报到数据造假', withdrawn_at: '2026-11-02T10:00:00+08:00' }] }),
+  }) })
+  const page = renderPage('honors')
+  await page.instance.onLoad()
+  const stars = all(page, '.star')
+  assert.equal(stars.length, 2)
+  assert.doesNotMatch(stars[0].dom.textContent, /已确定/)
+  assert.match(stars[0].dom.textContent, /已撤销[\s\S]*服务记录不实/)
+  assert.match(stars[1].dom.textContent, /已确定/)
+  assert.doesNotMatch(stars[1].dom.textContent, /已撤销/)
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
+  const flag = all(page, '.flag')[0].dom.textContent
+  assert.match(flag, /已撤销/)
+  assert.doesNotMatch(flag, /夺旗/)
+  assert.match(flag, /报到数据造假/)
 })
 
 test('signing out revokes the session on the server with the refresh token, then forgets it here', async () => {

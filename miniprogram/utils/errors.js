@@ -3,7 +3,7 @@
  * to show; for the codes below the client adds a title and what to do next, because a member standing at
  * an activity needs more than "failed". Codes come from points_service/domain (checkin/scans.py,
  * activities/signups.py, idempotency.py, accounts/signin.py, api/security.py, api/errors.py, market/errors.py,
- * uploads, images.py) plus the client's own.
+ * uploads, images.py, errors.py), integrations/wechat.py plus the client's own.
  */
 const GUIDANCE = {
   // check-in and check-out (POST /activities/{id}/checkins, POST /checkins/{id}/checkout)
@@ -31,6 +31,7 @@ const GUIDANCE = {
   member_deactivated: { title: '党员身份已停用', hint: '您已离职、退休或组织关系转出，如有疑问请联系支部书记。' },
   wechat_unavailable: { title: '微信登录暂不可用', hint: '请稍后重试。' },
   wechat_login_failed: { title: '微信登录失败', hint: '请稍后重试。' },
+  wechat_user_blocked: { title: '微信账号受限', hint: '该微信账号已被微信限制登录，请按微信的提示解除限制后重试，或联系支部书记。' },
   binding_required: { title: '请先绑定', hint: '请先用姓名和手机号绑定党员身份。' },
   refresh_token_reused: { title: '登录已失效', hint: '请重新登录。' },
   token_expired: { title: '登录已过期', hint: '请重新登录。' },
@@ -39,6 +40,10 @@ const GUIDANCE = {
   forbidden: { title: '无权操作', hint: '' },
   rate_limited: { title: '操作太频繁', hint: '请稍后再试。' },
   database_busy: { title: '系统繁忙', hint: '请稍后重试；如已提交，请先刷新查看结果。' },
+  service_unavailable: { title: '服务暂时不可用', hint: '请稍后重试；如已提交，请先刷新查看结果。' },
+  internal_error: { title: '服务出错', hint: '请稍后重试；如已提交，请先刷新查看结果。' },
+  conflict: { title: '操作未完成', hint: '内容已有变化，请刷新页面后重试。' },
+  bad_request: { title: '请求有误', hint: '请返回后重新进入页面再试。' },
   validation_failed: { title: '填写有误', hint: '' },
   // 积分超市 (GET /shop/items, POST /shop/orders, POST /shop/orders/{id}/cancel)
   insufficient_points: { title: '公益积分不足', hint: '参加志愿服务和社区活动可以获得公益积分；余额可在首页查看。' },

@@ -3,7 +3,7 @@ const format = require('./format')
 
 const KIND_NAMES = { award: '加分', deduction: '扣分', reversal: '冲正', adjustment: '调整', expiry: '过期',
   decay: '衰减', reset: '清零', redemption: '兑换' }
-const LEDGER_NAMES = { assessment: '考核积分', redeemable: '公益积分' }
+const LEDGER_NAMES = { assessment: '考核积分', redeemable: '公益积分', standing: '活跃指数' }
 const STATUS_NAMES = {
   pending: '待审核', approved: '已通过', rejected: '未通过', needs_info: '需补充材料', withdrawn: '已撤回',
 }
@@ -57,17 +57,30 @@ function leaderboard(board, myMemberId) {
   }
 }
 
-/** The scopes a member can pick on the leaderboard: 全市 and every scope he belongs to. */
+const SCOPE_PREFIX = { grid: 'region', community: 'community', street: 'region', district: 'region',
+  branch: 'organization', department: 'organization' }
+const SCOPE_ORDER = ['grid', 'community', 'street', 'district', 'branch', 'department']
+const PLACE_LABELS = { grid: '网格', community: '社区', branch: '党支部' }
+
+/**
+ * The scopes a member can pick on the leaderboard: 全市 and every scope he belongs to. His ranks name them only
+ * where he is on a board (nobody is on a new quarter's board on its first day), so his own grid, community and
+ * branch come from his profile as well.
+ */
 function boardScopes(me) {
-  const quarter = me && me.ranks && me.ranks.quarter
-  const scopes = [{ scope: 'all', label: '全市' }]
-  const prefix = { grid: 'region', community: 'community', street: 'region', district: 'region',
-    branch: 'organization', department: 'organization' }
-  for (const rank of (quarter && quarter.ranks) || []) {
-    if (rank.kind === 'all' || !prefix[rank.kind]) continue
-    scopes.push({ scope: `${prefix[rank.kind]}:${rank.scope_id}`, label: rank.label })
+  const found = {}
+  const ranks = (me && me.ranks) || {}
+  for (const board of [ranks.quarter, ranks.standing]) {
+    for (const rank of (board && board.ranks) || []) {
+      if (SCOPE_PREFIX[rank.kind] && !found[rank.kind]) found[rank.kind] = { id: rank.scope_id, label: rank.label }
+    }
   }
-  return scopes
+  const member = (me && me.member) || {}
+  for (const kind of Object.keys(PLACE_LABELS)) {
+    if (member[kind] && !found[kind]) found[kind] = { id: member[kind].id, label: PLACE_LABELS[kind] }
+  }
+  return [{ scope: 'all', label: '全市' }].concat(SCOPE_ORDER.filter((kind) => found[kind])
+    .map((kind) => ({ scope: `${SCOPE_PREFIX[kind]}:${found[kind].id}`, label: found[kind].label })))
 }
 
 /** A ledger entry → a row with its reason. */
@@ -134,11 +147,14 @@ function recordRow(record) {
 
 function starRow(star) {
   return {
+    id: star.id,
     name: star.member ? star.member.name : '',
     community: star.community ? star.community.name : '',
     scope: star.scope ? star.scope.name || '' : '',
     points: format.points(star.points),
-    status: star.status === 'final' ? '已确定' : '公示中',
+    status: star.withdrawn ? '已撤销' : star.status === 'final' ? '已确定' : '公示中',
+    withdrawn: Boolean(star.withdrawn),
+    withdrawnReason: star.withdrawn_reason || '',
     activities: star.activities || 0,
     hours: format.points(star.hours),
   }
@@ -149,7 +165,9 @@ function redFlagRow(flag) {
     scope: (flag.scope && flag.scope.name) || '全市',
     holder: flag.organization ? flag.organization.name : '空缺',
     vacant: !flag.organization,
-    kind: flag.kind_name || '',
+    kind: flag.withdrawn ? '已撤销' : flag.kind_name || '',
+    withdrawn: Boolean(flag.withdrawn),
+    withdrawnReason: flag.withdrawn_reason || '',
     reason: flag.reason || '',
     score: flag.score === null || flag.score === undefined ? '' : format.points(flag.score),
   }

@@ -1,6 +1,7 @@
 /**
  * 自主上报: a self-reported service with evidence, pending until the approver the policy names decides.
- * Submitting carries one Idempotency-Key per filled-in form, so a retry on a weak network cannot file it twice.
+ * Submitting carries one Idempotency-Key per filled-in form, so a retry on a weak network cannot file it twice; a
+ * form edited after a lost answer is another report and takes a new key (the API refuses a key sent with another body).
  * Photos are uploaded to the API (POST /uploads/evidence) and their links go into the evidence; typed https links
  * are accepted too. After submitting, the member is offered a notification of the approver's decision (订阅消息).
  * Below the form: my recent reports with their status and the approver's comment.
@@ -20,12 +21,12 @@ function today() {
 
 Component({
   data: {
-    items: [], itemIndex: 0, day: '', time: '09:00', hours: '', description: '', links: [], evidenceRows: [], link: '',
-    canUpload: false, busy: false, records: [], key: '',
+    items: [], itemIndex: 0, today: '', day: '', time: '09:00', hours: '', description: '', links: [], evidenceRows: [], link: '',
+    canUpload: false, busy: false, records: [], key: '', keyBody: '',
   },
   methods: {
     onLoad() {
-      this.setData({ day: today(), canUpload: evidence.uploadAvailable(), key: request.newIdempotencyKey() })
+      this.setData({ today: today(), day: today(), canUpload: evidence.uploadAvailable(), key: request.newIdempotencyKey() })
     },
     onShow() {
       if (!guard.requireSignIn()) return Promise.resolve()
@@ -104,10 +105,14 @@ Component({
         wx.showToast({ title: '请填写服务内容', icon: 'none' })
         return
       }
-      this.setData({ busy: true })
+      // one key per report: sent again unchanged (its answer lost) it is the same key; edited, it is another report
+      const body = this.body()
+      const keyBody = JSON.stringify(body)
+      if (this.data.keyBody && this.data.keyBody !== keyBody) this.setData({ key: request.newIdempotencyKey() })
+      this.setData({ busy: true, keyBody })
       try {
-        await request.post('/records', this.body(), { idempotencyKey: this.data.key, fieldLabels: LABELS })
-        this.setData({ description: '', hours: '', key: request.newIdempotencyKey() })
+        await request.post('/records', body, { idempotencyKey: this.data.key, fieldLabels: LABELS })
+        this.setData({ description: '', hours: '', key: request.newIdempotencyKey(), keyBody: '' })
         this.setLinks([])
         await this.loadRecords()
         if (notifications.canOffer(notifications.REPORT_KEYS)) {
