@@ -3,11 +3,11 @@
 Which reads: the views wrapped in ``db.reads_without_transaction`` (leaderboards, ranks, GET /me/rank,
 GET /me, the annual score exports, the console's report pages) — read-only but for an export's audit row,
 which is written on the primary, so they may also be re-run. Read-your-writes: after an account's own
-successful write (any POST/PUT/PATCH/DELETE answered below 400), its reads go to the primary for
-``REPLICA_READ_YOUR_WRITES_SECONDS``. The marker lives in the process (no cookie, no token claim), so the
-guarantee holds for the worker that served the write; gunicorn's other workers see the write once the
-replica has replayed it (its lag, typically well under a second; docs/configuration.md). Replica down or
-failing: the read runs on the primary, with a warning, and the replica is left alone for
+successful write (any POST/PUT/PATCH/DELETE answered below 400, its sign-in, binding and logout included), its
+reads go to the primary for ``REPLICA_READ_YOUR_WRITES_SECONDS``. The marker lives in the process (no cookie,
+no token claim), so the guarantee holds for the worker that served the write; gunicorn's other workers see the
+write once the replica has replayed it (its lag, typically well under a second; docs/configuration.md).
+Replica down or failing: the read runs on the primary, with a warning, and the replica is left alone for
 ``REPLICA_RETRY_SECONDS``."""
 
 from __future__ import annotations
@@ -65,6 +65,24 @@ def init_app(app) -> None:
         if request.method in _WRITES and response.status_code < 400 and principal is not None:
             app.extensions["points_replica"].wrote(principal.user_id)
         return response
+
+
+def signed_in(access_token: str) -> None:
+    """A view that signs an account in, binds it or refreshes its tokens has written for it, with no principal
+    on ``g`` (called once that write is committed): the account the new access token names reads on the primary
+    like after any of its writes. The replica may not hold the account yet (a binding creates it) nor its token
+    version (a logout moves it on), and would refuse the new token."""
+    if current_app.extensions.get("points_replica") is not None:
+        from flask_jwt_extended import decode_token
+
+        wrote_as(decode_token(access_token)["sub"])
+
+
+def wrote_as(subject: str) -> None:
+    """``signed_in`` by token subject (``u:{id}``; an unbound WeChat identity's ``w:{id}`` reads nothing here)."""
+    replica = current_app.extensions.get("points_replica")
+    if replica is not None and subject.startswith("u:") and subject[2:].isascii() and subject[2:].isdigit():
+        replica.wrote(int(subject[2:]))
 
 
 def current_replica() -> Replica | None:

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask import current_app, g
 from flask_jwt_extended import get_jwt, jwt_required
 
-from points_service import ratelimit
+from points_service import ratelimit, replicas
 from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, Phone
 from points_service.api.security import wechat_token_required
@@ -43,7 +43,13 @@ class WechatLoginSchema(TokenSchema):
 
 
 def _flatten(login: auth.WechatLogin) -> dict:
-    return {**vars(login.tokens), "member": login.member, "needs_binding": login.needs_binding}
+    return {**vars(_issued(login.tokens)), "member": login.member, "needs_binding": login.needs_binding}
+
+
+def _issued(tokens: auth.TokenPair) -> auth.TokenPair:
+    """Tokens this request signs an account in with: its reads stay on the primary a while (replicas.py)."""
+    replicas.signed_in(tokens.access_token)
+    return tokens
 
 
 def _per_openid(openid: str) -> None:
@@ -87,8 +93,8 @@ def bind(args):
 def password_login(args):
     """控制台用户名密码登录（同一来源地址连续失败后暂时锁定该用户名）"""
     policy = auth.login_policy(current_app.config)
-    return vars(auth.login_with_password(args["username"], args["password"], policy=policy,
-                                         client=ratelimit.client_address(), request_id=g.request_id))
+    return vars(_issued(auth.login_with_password(args["username"], args["password"], policy=policy,
+                                                 client=ratelimit.client_address(), request_id=g.request_id)))
 
 
 @blp.route("/refresh", methods=["POST"])
@@ -96,7 +102,7 @@ def password_login(args):
 @blp.response(200, TokenSchema)
 def refresh():
     """用刷新令牌换一对新令牌；旧刷新令牌随即作废，重复使用会吊销整组令牌"""
-    return vars(auth.refresh_tokens(get_jwt(), request_id=g.request_id))
+    return vars(_issued(auth.refresh_tokens(get_jwt(), request_id=g.request_id)))
 
 
 @blp.route("/logout", methods=["POST"])
@@ -105,3 +111,4 @@ def refresh():
 def logout():
     """退出登录（携带刷新令牌）：吊销该组刷新令牌，本账号已签发的访问令牌立即失效"""
     auth.revoke_family(get_jwt(), request_id=g.request_id)
+    replicas.wrote_as(str(get_jwt().get("sub", "")))  # its token version moved on: new sign-ins need it

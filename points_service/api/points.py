@@ -16,8 +16,14 @@ from points_service.models import EntryKind, LedgerName, SourceType, SubjectType
 blp = Blueprint("points", __name__, description="积分与台账")
 
 
+def _not_a_day(period) -> None:
+    """Totals are kept for years, halves, quarters and months: a day's figures would be none of them."""
+    if period.kind == PeriodKind.DAY:
+        raise ma.ValidationError("应为年、半年、季度或月份，如 2025 或 2025-Q4")
+
+
 class PeriodArgs(ma.Schema):
-    period = PeriodKey(load_default=None,
+    period = PeriodKey(load_default=None, validate=_not_a_day,
                        metadata={"description": "2026 / 2026-H2 / 2026-Q3 / 2026-11; default this year"})
 
 
@@ -86,11 +92,6 @@ class EntrySchema(ma.Schema):
     credited_at = Instant()
     market_item = ma.fields.Nested(MarketItemRefSchema, allow_none=True, metadata={
         "description": "积分超市兑换与退还记录：所兑换的商品（党员台账）"})
-
-
-def _not_a_day(period) -> None:
-    if period.kind == PeriodKind.DAY:
-        raise ma.ValidationError("应为年、半年、季度或月份，如 2025 或 2025-Q4")
 
 
 class AdjustmentArgs(ma.Schema):

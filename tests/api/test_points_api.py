@@ -116,6 +116,15 @@ def test_unknown_entries_and_members_are_404_and_bad_periods_422(client, world):
     assert bad.status_code == 422 and "period" in bad.get_json()["data"]["errors"]
 
 
+@pytest.mark.parametrize("path", ["members/{alice}/points", "organizations/{finance}/points"])
+def test_points_for_a_single_day_are_refused_rather_than_shown_as_zero(client, world, path):
+    """Totals are kept for months, quarters, halves and years: a day's figures would read 0 beside its items."""
+    url = "/api/v1/" + path.format(alice=world["alice"].id, finance=world["finance"].id)
+    response = client.get(f"{url}?period=2026-11-02", headers=auth_header(world["users"]["admin"]))
+    assert response.status_code == 422 and "period" in response.get_json()["data"]["errors"]
+    assert client.get(f"{url}?period=2026-11", headers=auth_header(world["users"]["admin"])).status_code == 200
+
+
 def test_me_gives_a_member_the_home_screen_figures_without_a_rank_yet(client, app):
     from points_service.db import utcnow
 

@@ -19,7 +19,7 @@ from points_service.db import db
 from points_service.models import AuditEntry, Member
 from tests.console.helpers import sign_in
 from tests.dbutil import app_on
-from tests.factories import auth_header, make_world
+from tests.factories import PASSWORD, auth_header, make_member, make_world
 from tests.factories.annual import YEAR, reported, score, settled
 from tests.factories.market import fund, make_item
 from tests.pgcluster import ClusterUnavailable, start_streaming_pair
@@ -110,6 +110,33 @@ def test_a_members_own_figures_right_after_his_own_write_come_from_the_primary(r
         before = seen["replica"]
         _me(app, world["h"]["alice"])  # the window is over: back on the standby
         assert seen["replica"] > before
+    finally:
+        with standby.connect() as connection:
+            connection.execute(sa.text("SELECT pg_wal_replay_resume()"))
+        standby.dispose()
+
+
+def test_an_account_just_bound_or_signed_in_again_reads_its_new_tokens_on_the_primary(replica_app):
+    app, world, seen, pair = replica_app
+    make_member(db.session.merge(world["fin1"]), db.session.merge(world["north"]), name="张晓红", phone="13800138000")
+    db.session.commit()
+    pair.wait_replayed()
+    client = app.test_client()
+    standby = sa.create_engine(pair.standby_url)
+    with standby.connect() as connection:
+        connection.execute(sa.text("SELECT pg_wal_replay_pause()"))  # the standby now stays behind
+    try:
+        db.session.remove()
+        unbound = client.post("/api/v1/auth/wechat", json={"code": "dev:oHong00001"}).get_json()["data"]
+        bound = client.post("/api/v1/auth/bind", json={"name": "张晓红", "phone": "13800138000"},
+                            headers={"Authorization": f"Bearer {unbound['access_token']}"}).get_json()["data"]
+        assert _me(app, {"Authorization": f"Bearer {bound['access_token']}"})["member"]["name"] == "张晓红"
+
+        first = client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}).get_json()["data"]
+        assert client.post("/api/v1/auth/logout",
+                           headers={"Authorization": f"Bearer {first['refresh_token']}"}).status_code == 200
+        again = client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}).get_json()["data"]
+        assert _me(app, {"Authorization": f"Bearer {again['access_token']}"})["user"]["username"] == "admin"
     finally:
         with standby.connect() as connection:
             connection.execute(sa.text("SELECT pg_wal_replay_resume()"))

@@ -12,6 +12,7 @@ import pytest
 from points_service.db import db, utcnow
 from points_service.domain.boards.pages import current_quarter
 from points_service.domain.ledger.monthly import last_months
+from points_service.domain.periods import LOCAL_TZ
 from points_service.models import SubjectType
 from tests.console.helpers import sign_in, text
 from tests.factories import auth_header
@@ -99,6 +100,17 @@ def test_the_organizations_page_draws_its_own_points_beside_its_members_sum(clie
     own, members = (series["data"] for series in option["series"])
     assert own[-1] == 0.0  # the department itself earned nothing; its branch fin1 did (not counted as its own)
     assert members[-1] == 16.0  # alice 9 + bob 7 (both in finance's branches); carol is in education
+
+
+def test_the_organizations_page_shows_the_years_figures_for_a_single_day_rather_than_zeros(client, scored):
+    def rollup(query: str) -> str:
+        page = text(client.get(f"/console/organizations/{scored['finance'].id}{query}"))
+        return re.search(r"党员汇总.*?</section>", page, re.S).group(0)
+
+    sign_in(client, "finance_hr")
+    today = utcnow().astimezone(LOCAL_TZ).date()
+    assert rollup(f"?period={today.isoformat()}") == rollup("") == rollup(f"?period={today.year}")
+    assert f"<small>{today.year}</small>" in rollup("") and "参与 2 人" in rollup("")
 
 
 def test_another_branchs_member_trend_is_refused(client, scored):

@@ -37,10 +37,10 @@ def test_an_assessment_award_moves_every_period_board_and_the_standing_board():
                                    "assessment:2026-09": 250, STANDING_BOARD: 250}
 
 
-def test_a_reset_does_not_move_period_boards_and_decay_moves_only_the_standing_board():
+def test_a_reset_moves_no_board_and_decay_moves_only_the_standing_board():
     reset = [Contribution(LedgerName.ASSESSMENT, "2026", settled=Decimal(-9))]
     decay = [Contribution(LedgerName.STANDING, p, settled=Decimal(-1)) for p in ("2026", "2026-Q3", "all")]
-    assert board_deltas(reset) == {"assessment:2026": 0}
+    assert board_deltas(reset) == {}  # nor puts anyone on the period's board
     assert board_deltas(decay) == {STANDING_BOARD: -100}
 
 

@@ -17,7 +17,7 @@ from points_service.domain.access import allowed
 from points_service.domain.errors import ServiceError
 from points_service.domain.ledger import monthly, reading
 from points_service.domain.lifecycle import due, status, transfer
-from points_service.domain.periods import Period, parse_period
+from points_service.domain.periods import Period, PeriodKind, parse_period
 from points_service.domain.structure import get_member, get_organization, list_members
 from points_service.models import DeactivationReason, LedgerName, SubjectType
 
@@ -27,13 +27,16 @@ LEDGER_NAMES = {LedgerName.ASSESSMENT: "考核积分", LedgerName.REDEEMABLE: "�
 
 
 def _period() -> Period | None:
+    """The page's period; none (this year) when it is missing, unreadable or a single day, for which no totals
+    are kept."""
     raw = request.args.get("period")
     if not raw:
         return None
     try:
-        return parse_period(raw)
+        period = parse_period(raw)
     except (ServiceError, ValueError):
         return None
+    return None if period.kind == PeriodKind.DAY else period
 
 
 @blp.route("/members")

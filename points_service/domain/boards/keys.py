@@ -41,14 +41,16 @@ def board_deltas(contributions: Iterable) -> dict[str, int]:
     """What each board's score moves by for an entry's ``totals.contributions`` (hundredths).
 
     Assessment boards follow ``PointTotal.net`` (scoring entries; a reset does not change what was earned in a
-    period); the standing board follows the standing balance (scoring entries and decay)."""
+    period); the standing board follows the standing balance (scoring entries and decay). A board the entry does
+    not move is left out: an entry of zero points, or the yearly reset on the new year's boards, puts nobody on a
+    board (``staging.ON_BOARD`` rebuilds them so)."""
     deltas: dict[str, int] = {}
     for c in contributions:
         if c.ledger == LedgerName.ASSESSMENT and c.period != ALL_TIME:
             deltas[board_key(c.period)] = to_cents(c.earned + c.deducted)
         elif c.ledger == LedgerName.STANDING and c.period == ALL_TIME:
             deltas[STANDING_BOARD] = deltas.get(STANDING_BOARD, 0) + to_cents(c.earned + c.deducted + c.settled)
-    return deltas
+    return {board: delta for board, delta in deltas.items() if delta}
 
 
 def bucket_of(score: int) -> int:

@@ -35,6 +35,10 @@ from points_service.models.boards import SCOPE_COLUMNS
 HISTOGRAM_COLUMNS = {"city": None, "district": "district_id", "street": "street_id", "department": "department_id"}
 ASSESSMENT_PREFIX = f"{LedgerName.ASSESSMENT}:"
 LIVE_TABLES = (BoardScore.__table__, BoardBucket.__table__, BoardFine.__table__, BoardOrgMembers.__table__)
+# A total puts its subject on its board once an entry of non-zero points moved it (``keys.board_deltas``): not one
+# holding only zero-point entries, nor an assessment period's holding only the yearly reset (``settled``).
+ON_BOARD = {LedgerName.ASSESSMENT: sa.or_(PointTotal.earned != 0, PointTotal.deducted != 0),
+            LedgerName.STANDING: sa.or_(PointTotal.earned != 0, PointTotal.deducted != 0, PointTotal.settled != 0)}
 
 
 def _stage_table(live: sa.Table) -> sa.Table:
@@ -142,9 +146,9 @@ def _insert_member_rows(ends: sa.CTE, regions: sa.CTE, orgs: sa.CTE) -> None:
     net = cents(PointTotal.earned) + cents(PointTotal.deducted)
     standing = net + cents(PointTotal.settled)
     assessment = _member_select(sa.literal(ASSESSMENT_PREFIX) + PointTotal.period, net, ends, regions, orgs).where(
-        PointTotal.ledger == LedgerName.ASSESSMENT)
+        PointTotal.ledger == LedgerName.ASSESSMENT, ON_BOARD[LedgerName.ASSESSMENT])
     standing_rows = _member_select(sa.literal(STANDING_BOARD), standing, None, regions, orgs).where(
-        PointTotal.ledger == LedgerName.STANDING, PointTotal.period == ALL_TIME)
+        PointTotal.ledger == LedgerName.STANDING, PointTotal.period == ALL_TIME, ON_BOARD[LedgerName.STANDING])
     for select in (assessment, standing_rows):
         db.session.execute(sa.insert(SCORES).from_select(_scores_columns(), _with_reached_at(select)))
     analyze(SCORES)
@@ -205,8 +209,10 @@ def _insert_organization_rows(orgs: sa.CTE) -> None:
         sa.case((PointTotal.ledger == LedgerName.STANDING, net + cents(PointTotal.settled)), else_=net).label("score"),
         sa.literal(0).label("member_points"), sa.literal(0).label("participants"),
     ).where(PointTotal.subject_type == SubjectType.ORGANIZATION, sa.or_(
-        sa.and_(PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period != ALL_TIME),
-        sa.and_(PointTotal.ledger == LedgerName.STANDING, PointTotal.period == ALL_TIME)))
+        sa.and_(PointTotal.ledger == LedgerName.ASSESSMENT, PointTotal.period != ALL_TIME,
+                ON_BOARD[LedgerName.ASSESSMENT]),
+        sa.and_(PointTotal.ledger == LedgerName.STANDING, PointTotal.period == ALL_TIME,
+                ON_BOARD[LedgerName.STANDING])))
     members = [
         sa.select(SCORES.c.board, SCORES.c[column].label("org_id"), sa.literal(0),
                   sa.func.sum(SCORES.c.score), sa.func.count().filter(SCORES.c.score > 0))

@@ -97,15 +97,16 @@ def return_to_boards(member_id: int, since: datetime, now: datetime | None = Non
 
 def _scores_from_totals(member_id: int) -> list[tuple[str, int]]:
     """(board, score in hundredths) for each of the member's totals that has a board, as a rebuild reads them."""
-    net = cents(PointTotal.earned) + cents(PointTotal.deducted)
-    found = db.session.execute(sa.select(PointTotal.ledger, PointTotal.period, net, cents(PointTotal.settled)).where(
+    found = db.session.execute(sa.select(PointTotal.ledger, PointTotal.period, cents(PointTotal.earned),
+                                         cents(PointTotal.deducted), cents(PointTotal.settled)).where(
         PointTotal.subject_type == SubjectType.MEMBER, PointTotal.subject_id == member_id)).all()
     scores = []
-    for ledger, period, points, settled in found:
-        if ledger == LedgerName.STANDING and period == ALL_TIME:
-            scores.append((STANDING_BOARD, int(points) + int(settled)))
-        elif ledger == LedgerName.ASSESSMENT and period != ALL_TIME and _is_board_period(period):
-            scores.append((board_key(period), int(points)))
+    for ledger, period, earned, deducted, settled in found:  # a total no entry of non-zero points moved: no row
+        if ledger == LedgerName.STANDING and period == ALL_TIME and (earned or deducted or settled):
+            scores.append((STANDING_BOARD, int(earned) + int(deducted) + int(settled)))
+        elif ledger == LedgerName.ASSESSMENT and period != ALL_TIME and (earned or deducted) \
+                and _is_board_period(period):
+            scores.append((board_key(period), int(earned) + int(deducted)))
     return sorted(scores)
 
 

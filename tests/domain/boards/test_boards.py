@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,9 +11,12 @@ from points_service.db import db, utcnow
 from points_service.domain.access import principal_for
 from points_service.domain.boards.audit import compare_boards, rebuild_boards, rebuild_boards_from_totals
 from points_service.domain.boards.keys import CITY, HIDDEN_NAME, Scope, ScopeKind
-from points_service.domain.boards.pages import leaderboard, my_ranks, rank_summary
+from points_service.domain.boards.pages import leaderboard, my_rank, my_ranks, rank_summary
 from points_service.domain.boards.rank import Measure, rank_of
+from points_service.domain.ledger.settlement import reset_assessment
+from points_service.domain.lifecycle.status import deactivate_member, reactivate_member
 from points_service.domain.periods import LOCAL_TZ, PeriodKind, parse_period, period_containing
+from points_service.domain.policy import policy_in_force
 from points_service.domain.structure import transfer_member
 from points_service.models import (
     Affiliation,
@@ -21,6 +24,7 @@ from points_service.models import (
     BoardFine,
     BoardOrgMembers,
     BoardScore,
+    DeactivationReason,
     EntryKind,
     LedgerName,
     SubjectType,
@@ -300,3 +304,51 @@ def test_my_ranks_cover_every_scope_for_the_quarter_and_the_standing_score(world
                        "department": 1}
     assert rank_summary(world["bob"].id, [parse_period("2026-Q3")])[0] == {
         "period": "2026-Q3", "board": Q3_BOARD, "on_board": False, "points": 0, "reached_at": None, "ranks": []}
+
+
+def new_year_rows(*subjects) -> list[tuple]:
+    """(board, subject type, id) of the rows on 2027's boards, of these (type, id) subjects (any when none)."""
+    rows = db.session.execute(sa.select(BoardScore.board, BoardScore.subject_type, BoardScore.subject_id).where(
+        BoardScore.board.like("assessment:2027%")).order_by(BoardScore.board)).all()
+    return [tuple(row) for row in rows if not subjects or tuple(row[1:]) in subjects]
+
+
+def test_the_yearly_reset_puts_nobody_on_the_new_years_boards(world):
+    entry(world["alice"], 5)
+    entry(world["finance"], 4, subject_type=SubjectType.ORGANIZATION)
+    award = entry(world["carol"], 2, datetime(2027, 1, 5, 9, tzinfo=LOCAL_TZ))
+    reverse(award, datetime(2027, 1, 6, 9, tzinfo=LOCAL_TZ))  # scored and unscored in Q1: on the board at 0
+    db.session.commit()
+    reset_assessment(parse_period("2026"), policy_in_force(AFTER_2026))
+    db.session.commit()
+    carol = [(f"assessment:{key}", MEMBER, world["carol"].id) for key in ("2027", "2027-01", "2027-H1", "2027-Q1")]
+    subjects = [(MEMBER, world["alice"].id), (MEMBER, world["carol"].id),
+                *((SubjectType.ORGANIZATION, world[name].id) for name in ("finance", "fin1"))]
+    assert new_year_rows(*subjects) == carol
+    alice = principal_for(world["users"]["alice"])
+    assert my_rank(alice, parse_period("2027-Q1"), ScopeKind.ALL)["on_board"] is False
+    page = leaderboard(alice, MEMBER, "all", parse_period("2027-Q1"), Measure.OWN, 1, 20)
+    assert [item["subject"]["id"] for item in page["items"]] == [world["carol"].id] and page["total"] == 1
+    assert compare_boards(now=AFTER_2026) == []
+    rebuild_boards_from_totals(now=AFTER_2026)
+    assert new_year_rows(*subjects) == carol
+
+
+def test_a_member_reactivated_after_the_yearly_reset_returns_to_no_new_year_board(world):
+    entry(world["bob"], 3)
+    db.session.commit()
+    admin = principal_for(world["users"]["admin"])
+    deactivate_member(admin, world["bob"].id, DeactivationReason.RESIGNED, "离职", date(2026, 12, 1))
+    reset_assessment(parse_period("2026"), policy_in_force(AFTER_2026))
+    db.session.commit()
+    reactivate_member(admin, world["bob"].id, "返聘")
+    assert new_year_rows() == []
+    assert compare_boards(now=AFTER_2026) == []
+
+
+def test_an_award_capped_to_zero_points_puts_nobody_on_a_board(world):
+    entry(world["alice"], 0)
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BoardScore)) == 0
+    assert my_rank(principal_for(world["users"]["alice"]), parse_period("2026-Q3"), ScopeKind.ALL)["on_board"] is False
+    assert compare_boards(now=AFTER_2026) == []

@@ -100,12 +100,12 @@ def apply(step, admin, members, homes, written, scores, away) -> None:
     if kind == "award":
         at = WHEN[step[3]]
         written.append((entry(member, f"{step[2] / 100:.2f}", at), at, member))
-        for board in boards_of(at):
+        for board in boards_of(at) if step[2] else ():  # zero points put nobody on a board
             scores[board][member.id] = scores[board].get(member.id, 0) + step[2]
     elif kind == "reverse" and written:
         original, at, owner = written.pop(step[1] % len(written))
         reverse(original, at)
-        for board in boards_of(at):
+        for board in boards_of(at) if original.points else ():
             scores[board][owner.id] -= int(original.points * 100)
     elif kind == "transfer":
         branch, community, grid = homes[step[2]]
