@@ -149,9 +149,15 @@ def _run(command: list[str], url: URL) -> None:
 
 
 def _sqlite_backup(url: URL, out: Path) -> None:
+    """Read-only: a missing file is an error, never a new empty database backed up as if it were the service's."""
     if not url.database or url.database == ":memory:":
         raise BackupFailed("an in-memory SQLite database cannot be backed up")
-    source, target = sqlite3.connect(url.database), sqlite3.connect(out)
+    try:
+        source = sqlite3.connect(f"{Path(url.database).resolve().as_uri()}?mode=ro", uri=True)
+        source.execute("SELECT count(*) FROM sqlite_master")
+    except sqlite3.Error as exc:
+        raise BackupFailed(f"the SQLite database {url.database} cannot be opened ({exc})") from exc
+    target = sqlite3.connect(out)
     try:
         with target:
             source.backup(target)

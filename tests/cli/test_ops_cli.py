@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.engine import make_url
 
+from config import settings as config_settings
+from points_service import create_app
 from points_service.db import db
 from points_service.domain.ledger.credit import award
 from tests.conftest import PG_URL
@@ -95,3 +99,42 @@ def test_a_sqlite_backup_uses_the_online_backup_and_passes_the_same_check(tmp_pa
         db.engine.dispose()
     assert dumped.exit_code == 0, dumped.output
     assert checked.exit_code == 0 and "totals vs ledger: 0 difference(s)" in checked.output, checked.output
+
+
+
+def test_a_sqlite_backup_of_a_missing_database_file_fails_and_creates_nothing(tmp_path):
+    missing = tmp_path / "moved-away.sqlite"  # a mistyped or moved database path
+    app = create_app(_sqlite_settings(f"sqlite:///{missing}"))
+
+    dumped = app.test_cli_runner().invoke(args=["ops", "backup", "--out", str(tmp_path / "copy.sqlite")])
+
+    assert dumped.exit_code == 1, dumped.output
+    assert "backup written" not in dumped.output and "cannot be opened" in dumped.output
+    assert not missing.exists() and not (tmp_path / "copy.sqlite").exists()
+
+
+def test_a_sqlite_backup_copies_the_database_the_service_uses_when_its_path_is_relative(tmp_path, monkeypatch):
+    # Flask-SQLAlchemy reads a relative SQLite path in the instance folder, wherever the command is run from.
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda _app: str(tmp_path / "instance"))
+    app = app_on("sqlite:///live.sqlite")
+    with app.app_context():
+        _seed_points()
+        db.session.commit()
+        entries = db.session.scalar(sa.text("SELECT count(*) FROM ledger_entries"))
+        db.session.remove()
+        db.engine.dispose()
+    monkeypatch.chdir(tmp_path)
+
+    dumped = app.test_cli_runner().invoke(args=["ops", "backup", "--out", str(tmp_path / "copy.sqlite")])
+
+    assert dumped.exit_code == 0, dumped.output
+    assert not (tmp_path / "live.sqlite").exists()
+    copy = sqlite3.connect(tmp_path / "copy.sqlite")
+    assert copy.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == entries > 0
+    copy.close()
+
+
+def _sqlite_settings(url: str) -> config_settings.Testing:
+    settings = config_settings.Testing()
+    settings.SQLALCHEMY_DATABASE_URI = url
+    return settings
