@@ -56,10 +56,13 @@ def restore_check(app_config: dict, backup_file: Path, keep: bool = False) -> Re
     """Restore ``backup_file`` into a fresh database and check it with the service's own code."""
     url = make_url(app_config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "sqlite":
-        scratch = Path(tempfile.mkdtemp(prefix="points-restore-")) / "restored.sqlite"
-        shutil.copyfile(backup_file, scratch)
-        restored = url.set(database=str(scratch))
-        return _checked(app_config, restored)
+        scratch = Path(tempfile.mkdtemp(prefix="points-restore-"))
+        try:  # the copy holds every member's data: removed afterwards unless kept for inspection
+            shutil.copyfile(backup_file, scratch / "restored.sqlite")
+            return _checked(app_config, url.set(database=str(scratch / "restored.sqlite")))
+        finally:
+            if not keep:
+                shutil.rmtree(scratch, ignore_errors=True)
     restored = url.set(database=f"points_restore_check_{uuid.uuid4().hex[:12]}")
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import tempfile
 
 import pytest
 import sqlalchemy as sa
@@ -138,3 +139,20 @@ def _sqlite_settings(url: str) -> config_settings.Testing:
     settings = config_settings.Testing()
     settings.SQLALCHEMY_DATABASE_URI = url
     return settings
+
+
+def test_a_sqlite_restore_check_leaves_no_copy_of_the_database_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    app = app_on(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    with app.app_context():
+        _seed_points()
+        runner = app.test_cli_runner()
+        runner.invoke(args=["ops", "backup", "--out", str(tmp_path / "copy.sqlite")])
+        checked = runner.invoke(args=["ops", "restore-check", "--from", str(tmp_path / "copy.sqlite")])
+        db.session.remove()
+        db.engine.dispose()
+
+    assert checked.exit_code == 0, checked.output
+    assert list((tmp_path / "scratch").iterdir()) == []  # the copy held every member's data
+
