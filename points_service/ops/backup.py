@@ -94,6 +94,8 @@ def _checked(app_config: dict, restored: URL) -> RestoreReport:
             db.session.rollback()
             report.missing_triggers = _missing_triggers(db.engine)
             report.update_refused = _update_refused(db.engine)
+        except sa.exc.DBAPIError as exc:  # no database, or not the service's (another file, an empty one)
+            raise BackupFailed(f"the file is not a backup of this service: {exc.orig}") from exc
         finally:
             db.session.remove()
             db.engine.dispose()

@@ -156,3 +156,13 @@ def test_a_sqlite_restore_check_leaves_no_copy_of_the_database_behind(tmp_path, 
     assert checked.exit_code == 0, checked.output
     assert list((tmp_path / "scratch").iterdir()) == []  # the copy held every member's data
 
+
+def test_a_sqlite_restore_check_of_a_file_that_is_no_backup_fails_with_a_message(tmp_path):
+    app = app_on(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    (tmp_path / "notes.txt").write_text("not a database")
+    sqlite3.connect(tmp_path / "empty.sqlite").close()  # a database, but not the service's
+    for name in ("notes.txt", "empty.sqlite"):
+        checked = app.test_cli_runner().invoke(args=["ops", "restore-check", "--from", str(tmp_path / name)])
+
+        assert checked.exit_code == 1 and isinstance(checked.exception, SystemExit), (name, checked.exception)
+        assert "is not a backup of this service" in checked.output, checked.output
