@@ -6,6 +6,8 @@ says ``via: cli``. The file is built by the same row builder as the API and the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask.cli import AppGroup
 
@@ -35,9 +37,12 @@ def settle_command(year):
 @click.option("--year", type=int, required=True)
 @click.option("--subject", type=click.Choice([str(s) for s in SubjectType]), default="member", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="xlsx", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="The file to write.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
+              help="The file to write (its folder must exist).")
 def export_annual_command(year, subject, fmt, out):
     """Write the whole city's settled scores of one subject type to a CSV or XLSX file."""
+    if not out.parent.is_dir():  # checked before any row is read: the writers would fail after the work
+        raise click.BadParameter(f"the folder {out.parent} does not exist", param_hint="--out")
     try:
         count = write_export_file(year, SubjectType(subject), fmt, out, via="cli")
     except ServiceError as exc:

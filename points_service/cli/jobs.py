@@ -7,10 +7,11 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
-from points_service.db import db
-from points_service.domain.periods import BadPeriod, parse_period
+from points_service.db import db, utcnow
+from points_service.domain.periods import BadPeriod, Period, PeriodKind, parse_period
+from points_service.domain.policy import policy_in_force
 from points_service.jobs.runner import run_job, run_unclaimed
-from points_service.jobs.schedule import JOBS, JOBS_BY_ID
+from points_service.jobs.schedule import JOBS, JOBS_BY_ID, JobSpec
 from points_service.jobs.scheduler import run_scheduler
 from points_service.models import JobRun
 
@@ -35,11 +36,27 @@ def run_once_command(job_id, period):
         settled = parse_period(period)
     except BadPeriod as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
+    _check_settleable(JOBS_BY_ID[job_id], settled)
     run = run_job(JOBS_BY_ID[job_id], settled)
     if run is None:
         click.echo(f"{job_id} {settled.key}: already done, nothing to do")
     else:
         click.echo(f"{job_id} {settled.key}: {run.status} {run.result}")
+
+
+def _check_settleable(spec: JobSpec, period: Period) -> None:
+    """Only a period the scheduler itself could settle: one that has ended, of the kind the policy in force at
+    its end gives the job (a month of a yearly reset would zero every balance mid-year; a day not over yet
+    would apply tomorrow's scheduled changes today)."""
+    kind = spec.settles(policy_in_force(period.last_instant))
+    if kind is None:
+        raise click.BadParameter(f"{spec.id} is switched off by the policy in force at {period.key}'s end",
+                                 param_hint="--period")
+    if PeriodKind(kind) != period.kind:
+        raise click.BadParameter(f"{spec.id} settles {kind} periods (under the policy in force at its end), "
+                                 f"not {period.kind}: {period.key}", param_hint="--period")
+    if period.end > utcnow():
+        raise click.BadParameter(f"{period.key} has not ended yet", param_hint="--period")
 
 
 @jobs_cli.command("list")

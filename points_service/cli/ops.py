@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from points_service.db import db
 from points_service.ops import BackupFailed, backup, restore_check
 
 ops_cli = AppGroup("ops", help="Operations: backups and their restore check.")
@@ -23,7 +24,8 @@ def backup_command(out):
     if out is None:
         out = Path(current_app.instance_path) / "backups" / f"points-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.dump"
     try:
-        written = backup(current_app.config["SQLALCHEMY_DATABASE_URI"], out)
+        # The engine's URL, not the setting: Flask-SQLAlchemy reads a relative SQLite path in the instance folder.
+        written = backup(db.engine.url.render_as_string(hide_password=False), out)
     except BackupFailed as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

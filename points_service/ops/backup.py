@@ -56,10 +56,13 @@ def restore_check(app_config: dict, backup_file: Path, keep: bool = False) -> Re
     """Restore ``backup_file`` into a fresh database and check it with the service's own code."""
     url = make_url(app_config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "sqlite":
-        scratch = Path(tempfile.mkdtemp(prefix="points-restore-")) / "restored.sqlite"
-        shutil.copyfile(backup_file, scratch)
-        restored = url.set(database=str(scratch))
-        return _checked(app_config, restored)
+        scratch = Path(tempfile.mkdtemp(prefix="points-restore-"))
+        try:  # the copy holds every member's data: removed afterwards unless kept for inspection
+            shutil.copyfile(backup_file, scratch / "restored.sqlite")
+            return _checked(app_config, url.set(database=str(scratch / "restored.sqlite")))
+        finally:
+            if not keep:
+                shutil.rmtree(scratch, ignore_errors=True)
     restored = url.set(database=f"points_restore_check_{uuid.uuid4().hex[:12]}")
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
@@ -91,6 +94,8 @@ def _checked(app_config: dict, restored: URL) -> RestoreReport:
             db.session.rollback()
             report.missing_triggers = _missing_triggers(db.engine)
             report.update_refused = _update_refused(db.engine)
+        except sa.exc.DBAPIError as exc:  # no database, or not the service's (another file, an empty one)
+            raise BackupFailed(f"the file is not a backup of this service: {exc.orig}") from exc
         finally:
             db.session.remove()
             db.engine.dispose()
@@ -149,9 +154,15 @@ def _run(command: list[str], url: URL) -> None:
 
 
 def _sqlite_backup(url: URL, out: Path) -> None:
+    """Read-only: a missing file is an error, never a new empty database backed up as if it were the service's."""
     if not url.database or url.database == ":memory:":
         raise BackupFailed("an in-memory SQLite database cannot be backed up")
-    source, target = sqlite3.connect(url.database), sqlite3.connect(out)
+    try:
+        source = sqlite3.connect(f"{Path(url.database).resolve().as_uri()}?mode=ro", uri=True)
+        source.execute("SELECT count(*) FROM sqlite_master")
+    except sqlite3.Error as exc:
+        raise BackupFailed(f"the SQLite database {url.database} cannot be opened ({exc})") from exc
+    target = sqlite3.connect(out)
     try:
         with target:
             source.backup(target)

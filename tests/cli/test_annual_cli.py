@@ -78,3 +78,17 @@ def test_each_cli_export_is_audited_and_an_unsettled_year_fails(app, world, tmp_
     audits = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "annual.export")).all()
     assert [(a.actor_id, a.detail) for a in audits] == [
         (None, {"year": YEAR, "subject": "member", "scope": "all", "format": "csv", "rows": 3, "via": "cli"})]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_export_into_a_folder_that_does_not_exist_fails_with_a_message_and_audits_nothing(app, world, tmp_path, fmt):
+    assert invoke(app, "annual", "settle", "--year", str(YEAR)).exit_code == 0
+    out = tmp_path / "no-such-folder" / f"scores.{fmt}"
+
+    result = invoke(app, "export", "annual", "--year", str(YEAR), "--format", fmt, "--out", str(out))
+
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert "no-such-folder" in result.output and "does not exist" in result.output
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "annual.export")) == 0

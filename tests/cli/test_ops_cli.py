@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import tempfile
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.engine import make_url
 
+from config import settings as config_settings
+from points_service import create_app
 from points_service.db import db
 from points_service.domain.ledger.credit import award
 from tests.conftest import PG_URL
@@ -95,3 +100,69 @@ def test_a_sqlite_backup_uses_the_online_backup_and_passes_the_same_check(tmp_pa
         db.engine.dispose()
     assert dumped.exit_code == 0, dumped.output
     assert checked.exit_code == 0 and "totals vs ledger: 0 difference(s)" in checked.output, checked.output
+
+
+
+def test_a_sqlite_backup_of_a_missing_database_file_fails_and_creates_nothing(tmp_path):
+    missing = tmp_path / "moved-away.sqlite"  # a mistyped or moved database path
+    app = create_app(_sqlite_settings(f"sqlite:///{missing}"))
+
+    dumped = app.test_cli_runner().invoke(args=["ops", "backup", "--out", str(tmp_path / "copy.sqlite")])
+
+    assert dumped.exit_code == 1, dumped.output
+    assert "backup written" not in dumped.output and "cannot be opened" in dumped.output
+    assert not missing.exists() and not (tmp_path / "copy.sqlite").exists()
+
+
+def test_a_sqlite_backup_copies_the_database_the_service_uses_when_its_path_is_relative(tmp_path, monkeypatch):
+    # Flask-SQLAlchemy reads a relative SQLite path in the instance folder, wherever the command is run from.
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda _app: str(tmp_path / "instance"))
+    app = app_on("sqlite:///live.sqlite")
+    with app.app_context():
+        _seed_points()
+        db.session.commit()
+        entries = db.session.scalar(sa.text("SELECT count(*) FROM ledger_entries"))
+        db.session.remove()
+        db.engine.dispose()
+    monkeypatch.chdir(tmp_path)
+
+    dumped = app.test_cli_runner().invoke(args=["ops", "backup", "--out", str(tmp_path / "copy.sqlite")])
+
+    assert dumped.exit_code == 0, dumped.output
+    assert not (tmp_path / "live.sqlite").exists()
+    copy = sqlite3.connect(tmp_path / "copy.sqlite")
+    assert copy.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == entries > 0
+    copy.close()
+
+
+def _sqlite_settings(url: str) -> config_settings.Testing:
+    settings = config_settings.Testing()
+    settings.SQLALCHEMY_DATABASE_URI = url
+    return settings
+
+
+def test_a_sqlite_restore_check_leaves_no_copy_of_the_database_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    app = app_on(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    with app.app_context():
+        _seed_points()
+        runner = app.test_cli_runner()
+        runner.invoke(args=["ops", "backup", "--out", str(tmp_path / "copy.sqlite")])
+        checked = runner.invoke(args=["ops", "restore-check", "--from", str(tmp_path / "copy.sqlite")])
+        db.session.remove()
+        db.engine.dispose()
+
+    assert checked.exit_code == 0, checked.output
+    assert list((tmp_path / "scratch").iterdir()) == []  # the copy held every member's data
+
+
+def test_a_sqlite_restore_check_of_a_file_that_is_no_backup_fails_with_a_message(tmp_path):
+    app = app_on(f"sqlite:///{tmp_path / 'live.sqlite'}")
+    (tmp_path / "notes.txt").write_text("not a database")
+    sqlite3.connect(tmp_path / "empty.sqlite").close()  # a database, but not the service's
+    for name in ("notes.txt", "empty.sqlite"):
+        checked = app.test_cli_runner().invoke(args=["ops", "restore-check", "--from", str(tmp_path / name)])
+
+        assert checked.exit_code == 1 and isinstance(checked.exception, SystemExit), (name, checked.exception)
+        assert "is not a backup of this service" in checked.output, checked.output

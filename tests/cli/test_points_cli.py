@@ -42,6 +42,21 @@ def test_run_once_refuses_a_malformed_period_and_an_unknown_job(app):
     assert runner.invoke(args=["jobs", "run-once", "nope", "--period", "2026-10"]).exit_code == 2
 
 
+
+def test_run_once_refuses_a_period_the_job_does_not_settle_and_writes_nothing(app):
+    award(member_fact(make_world()["alice"], "member.micro_wish"), at=local(2026, 10, 2))
+    runner = app.test_cli_runner()
+    for job_id, period, why in (("assessment_reset", "2026-10", "settles year periods"),  # a mid-year reset
+                                ("standing_decay", "2026", "settles month periods"),  # a year's decay on top
+                                ("redeemable_expiry", "2026-Q3", "settles month periods"),
+                                ("standing_decay", "2199-01", "has not ended yet"),
+                                ("member_changes", "2199-01-01", "has not ended yet")):  # changes due in 2199
+        refused = runner.invoke(args=["jobs", "run-once", job_id, "--period", period])
+        assert refused.exit_code == 2 and why in refused.output, (job_id, period, refused.output)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRun)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)
+                             .where(LedgerEntry.kind != EntryKind.AWARD)) == 0
+
 def test_jobs_list_shows_every_declared_job(app):
     output = app.test_cli_runner().invoke(args=["jobs", "list"]).output
     for job_id in ("standing_decay", "assessment_reset", "redeemable_expiry"):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from points_service.db import db
+from points_service.db import db, utcnow
 from points_service.domain.market.orders import OrderRequest, place_order
+from points_service.domain.periods import PeriodKind, period_containing
 from points_service.models import MarketOrder, OrderState
 from tests.console.helpers import post, sign_in, text
 from tests.factories.market import fund, make_item, principal_of
@@ -47,6 +48,18 @@ def test_the_monthly_report_charts_points_redeemed_per_community_of_his_scope(cl
     assert "北门社区" in page and "南门社区" not in page and 'id="redemption-chart"' in page
     assert "<td>8</td>" in page  # alice's 2 × 4 points
 
+
+
+def test_a_year_or_a_quarter_in_the_month_box_shows_this_months_report_not_an_empty_one(client, world):
+    item = make_item(world["north"], price=Decimal(4), stock=None)
+    db.session.commit()
+    fund(world["alice"], 30)
+    place_order(principal_of(world["users"]["alice"]), OrderRequest(item.id, 2))
+    this_month = period_containing(utcnow(), PeriodKind.MONTH)
+    sign_in(client, "north_admin")
+    for typed in (this_month.key[:4], f"{this_month.key[:4]}-Q{(this_month.start_date.month - 1) // 3 + 1}"):
+        page = text(client.get(f"/console/market/report?month={typed}"))
+        assert f"积分超市月报 · {this_month.key}" in page and "<td>8</td>" in page, typed
 
 def test_two_communities_of_one_name_are_two_rows_of_the_report_each_shown_with_its_code(client, world):
     world["south"].name = world["north"].name  # two 北门社区, in different streets as it happens in a city

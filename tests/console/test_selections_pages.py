@@ -155,9 +155,20 @@ def test_a_period_in_digits_other_than_ascii_is_refused_on_the_form_and_nothing_
     for url, period in (("/console/selections/runs", "２０２６-Q3"), ("/console/selections/red-flags", "٢٠٢٦-Q3")):
         response = post(client, url, {"period": period}, follow_redirects=True)
         assert response.status_code == 200 and "如 2026" in text(response), url
+        assert "须在 2000 年" not in text(response)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StarRun)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(RedFlagAward)) == 0
 
+
+
+def test_a_period_outside_the_services_years_is_refused_on_the_form_instead_of_a_500(client, world):
+    sign_in(client, "admin")
+    for url, period in (("/console/selections/runs", "2201-Q1"), ("/console/selections/runs", "1999-Q4"),
+                        ("/console/selections/red-flags", "0000-01"), ("/console/selections/red-flags", "9999-Q4")):
+        response = post(client, url, {"period": period}, follow_redirects=True)
+        assert response.status_code == 200 and "须在 2000 年至 2200 年之间" in text(response), (url, period)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StarRun)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RedFlagAward)) == 0
 
 def test_an_admin_withdraws_a_published_star_with_a_reason_and_it_stays_listed_as_withdrawn(client, world):
     run = proposed(world)

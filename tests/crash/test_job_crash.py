@@ -26,7 +26,7 @@ from tests.factories.ledger import local, member_fact
 
 pytestmark = [pytest.mark.postgres, pytest.mark.crash]
 
-MEMBERS, KILLS, JOB, PERIOD = 400, 4, "assessment_reset", "2026-11"
+MEMBERS, KILLS, JOB, PERIOD = 400, 4, "assessment_reset", "2025"  # the reset is yearly
 APPLICATION = "points-job-crash"
 
 
@@ -39,7 +39,7 @@ def job_world():
             city = make_city()
             branch = make_branch(make_department(city["north"]))
             for _ in range(MEMBERS):
-                award(member_fact(make_member(branch, city["north"]), units=2), at=local(2026, 11, 2, 10))
+                award(member_fact(make_member(branch, city["north"]), units=2), at=local(2025, 11, 2, 10))
             yield app, schema_url(PG_URL, schema, APPLICATION)
             db.engine.dispose()
 

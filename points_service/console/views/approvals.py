@@ -12,6 +12,7 @@ from points_service.console import nav, reads
 from points_service.console.forms import ApproveForm, EmptyForm, RejectForm
 from points_service.console.pages import LOCAL, Page, is_htmx, page_number
 from points_service.console.site import back_to, current_principal
+from points_service.domain import periods
 from points_service.domain.approvals import decisions as approvals
 from points_service.domain.approvals import queue as approval_queue
 from points_service.domain.approvals.decisions import Decision
@@ -26,10 +27,12 @@ STATUS_NAMES = {RecordStatus.PENDING: "待审批", RecordStatus.NEEDS_INFO: "待
 
 
 def _day(raw: str | None) -> date | None:
+    """A filter's day; outside the service's years none (9999-12-31's next day, which ``to`` needs, overflows)."""
     try:
-        return date.fromisoformat(raw) if raw else None
+        day = date.fromisoformat(raw) if raw else None
     except ValueError:
         return None
+    return day if day is not None and periods.within_years(day) else None
 
 
 def _filters() -> tuple[approval_queue.QueueFilter, dict]:

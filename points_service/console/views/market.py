@@ -164,10 +164,13 @@ def adjust_stock(item_id: int):
 @blp.route("/report")
 @reads_without_transaction
 def report():
-    """Redemptions per community in a month (``?month=2026-11``; this month by default)."""
+    """Redemptions per community in a month (``?month=2026-11``; this month by default, and for any key that is
+    no month: orders are kept by month, a year or a quarter would match none)."""
     try:
         month = parse_period(request.args.get("month", ""))
     except BadPeriod:
+        month = None
+    if month is None or month.kind != PeriodKind.MONTH:
         month = period_containing(utcnow(), PeriodKind.MONTH)
     rows = monthly_report(current_principal(), month)
     chart = bar_chart([row.label for row in rows], [row.points for row in rows], name="兑换积分")
