@@ -62,7 +62,18 @@ def test_values_read_as_a_member_reads_them():
     from decimal import Decimal
 
     assert text_of(datetime(2026, 11, 10, 1, 30, tzinfo=UTC)) == "2026-11-10 09:30"
-    assert (text_of(Decimal("10.00")), text_of(Decimal("2.50")), text_of(None)) == ("10", "2.50", "")
+    assert (text_of(Decimal("10.00")), text_of(Decimal("2.50")), text_of(None)) == ("10", "2.5", "")
+
+
+@pytest.mark.parametrize(("points", "text"), [
+    ("2.50", "2.5"), ("3", "3"), ("3.00", "3"), ("0.25", "0.25"), ("10.10", "10.1"), ("100", "100"),
+    ("1200.00", "1200"), ("0.00", "0"), ("-0.00", "0"), ("-2.50", "-2.5"),
+])
+def test_points_read_without_trailing_zeros_as_the_mini_program_shows_them(points, text):
+    from decimal import Decimal
+
+    assert text_of(Decimal(points)) == text
+    assert wechat_data({"number1": "points"}, {"points": text_of(Decimal(points))}) == {"number1": {"value": text}}
 
 
 def test_production_refuses_to_start_without_real_template_ids(monkeypatch):

@@ -32,8 +32,13 @@ def text_of(value) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+        return points_text(value)
     return str(value)
+
+
+def points_text(points: Decimal) -> str:
+    """Points as the mini-program shows them, without trailing zeros: 2.50 → 2.5, 3.00 → 3, 0.25 → 0.25."""
+    return format(points.normalize(), "f") if points else "0"  # -0.00 too is "0"
 
 
 def _cut(text: str, limit: int | None) -> str:

@@ -140,3 +140,13 @@ def test_a_rejected_report_tells_the_member_why(world):
     reporting.reject_report(as_user(world["users"]["community_admin"]), report.id, "不在本社区居住", now=NOW)
     (message,) = messages(world["alice"])
     assert (message.event, message.body) == ("report_rejected", "您在北门社区的报到未通过，理由：不在本社区居住")
+
+
+def test_points_in_a_message_and_its_wechat_values_read_without_trailing_zeros(world):
+    make_grant(world["alice"], "order_closed")
+    enqueue(world["alice"], "order:5:cancelled", event="order_cancelled", order_id=5, item_name="环保购物袋",
+            reason="不需要了", points=Decimal("2.50"))
+    (message,) = messages(world["alice"])
+    assert message.body == "环保购物袋：订单已取消（不需要了），2.5 公益积分已退还。"
+    (delivery,) = deliveries()
+    assert delivery.data["number3"] == {"value": "2.5"}
