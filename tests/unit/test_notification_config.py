@@ -57,6 +57,29 @@ def test_wechat_values_are_cut_to_their_keyword_types_limits():
     assert data["time4"] == {"value": "2026-11-10 09:30"}
 
 
+def test_only_free_text_keywords_are_cut_with_an_ellipsis_others_are_cut_within_their_characters():
+    fields = {"thing1": "a", "short_thing2": "a", "phrase3": "b", "number4": "c", "letter5": "d",
+              "character_string6": "e", "name7": "f", "amount8": "c"}
+    data = wechat_data(fields, {"a": "一" * 30, "b": "审核未能通过", "c": "1" * 40, "d": "x" * 40,
+                                "e": "AB" * 20, "f": "欧阳" * 6})
+    assert data["thing1"]["value"] == "一" * 19 + "…" and data["short_thing2"]["value"] == "一" * 4 + "…"
+    assert data["phrase3"]["value"] == "审核未能通"
+    assert (data["number4"]["value"], data["amount8"]["value"]) == ("1" * 32, "1" * 11)
+    assert (data["letter5"]["value"], data["character_string6"]["value"]) == ("x" * 32, "AB" * 16)
+    assert data["name7"]["value"] == "欧阳" * 5
+    assert not any(value["value"].endswith("…") for key, value in data.items() if "thing" not in key)
+
+
+@pytest.mark.parametrize("keyword", ["phrase2", "number2", "letter2", "character_string2", "name2", "amount2"])
+def test_free_text_mapped_to_a_keyword_that_takes_only_some_characters_is_refused(document, keyword):
+    broken = copy.deepcopy(document)
+    fields = broken["templates"]["record_decided"]["fields"]
+    del fields["phrase2"]
+    fields[keyword] = "reason"  # a decider's words: any characters, any length
+    with pytest.raises(NotificationConfigInvalid, match=keyword):
+        parse_config(broken, environ={})
+
+
 def test_values_read_as_a_member_reads_them():
     from datetime import UTC, datetime
     from decimal import Decimal
