@@ -22,9 +22,9 @@ def document():
 
 def test_the_shipped_file_is_valid_and_covers_every_event_of_the_issue():
     config = load_config(SHIPPED, environ={})
-    assert set(config.events) == {"record_approved", "record_rejected", "report_confirmed", "report_rejected",
-                                  "activity_reminder", "points_expiring", "star_published", "order_ready",
-                                  "order_cancelled", "order_expired"}
+    assert set(config.events) == {"record_approved", "record_rejected", "record_needs_info", "report_confirmed",
+                                  "report_rejected", "activity_reminder", "points_expiring", "star_published",
+                                  "order_ready", "order_cancelled", "order_expired"}
     assert config.templates["record_decided"].title == "审核结果通知"
 
 

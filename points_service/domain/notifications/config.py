@@ -21,6 +21,7 @@ from flask import current_app
 EVENT_VALUES: dict[str, frozenset[str]] = {
     "record_approved": frozenset({"record_id", "item_name", "result", "reason", "decided_at"}),
     "record_rejected": frozenset({"record_id", "item_name", "result", "reason", "decided_at"}),
+    "record_needs_info": frozenset({"record_id", "item_name", "result", "reason", "decided_at"}),
     "report_confirmed": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
     "report_rejected": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
     "activity_reminder": frozenset({"activity_id", "activity_title", "starts_at", "tip"}),
