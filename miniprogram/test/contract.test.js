@@ -252,17 +252,20 @@ test('the mini-program client walks the member journey against the live API', { 
       occurred_at: new Date(Date.now() - 3600000).toISOString() },
     { idempotencyKey: request.newIdempotencyKey(), showError: false })
     await boss.approve(record.id)
-    const unread = await notifications.listMessages(1, true, { showError: false })
+    const unread = await notifications.listMessages({ unreadOnly: true }, { showError: false })
     assert.equal(unread.unread, before + 1)
     const [newest] = unread.items
     assert.equal(newest.event, 'record_approved')
+    const older = await notifications.listMessages({ before: newest.id, unreadOnly: true }, { showError: false })
+    assert.ok(older.items.every((message) => message.id < newest.id), 'before: only older messages')
+    assert.equal(older.total, unread.total - 1)
     const view = notifications.messageView(newest)
     assert.equal(view.unread, true)
     const pages = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'app.json'), 'utf8')).pages
     assert.ok(pages.includes(view.link.split('?')[0].slice(1)), `the message links to a page of app.json: ${newest.link}`)
     assert.equal((await request.get('/me', null, { showError: false })).points.unread_messages, before + 1)
     assert.ok((await notifications.markRead(newest.id, { showError: false })).read_at)
-    assert.equal((await notifications.listMessages(1, true, { showError: false })).unread, before)
+    assert.equal((await notifications.listMessages({ unreadOnly: true }, { showError: false })).unread, before)
     assert.equal((await request.get('/me', null, { showError: false })).points.unread_messages, before)
 
     const other = nodeWx({ apiBase: service.api, wechatBase: service.wechat,

@@ -262,7 +262,62 @@ test('the inbox marks unread messages, counts them, and opening one marks it rea
   await page.instance.open({ currentTarget: { dataset: { id: 2 } } })
   assert.equal(wx.calls.requests.filter((r) => r.method === 'POST').length, 1, 'a read message is not marked again')
   await page.instance.chooseTab({ currentTarget: { dataset: { unread: 'true' } } })
-  assert.deepEqual(route(wx.calls.requests.at(-1)).query, { page: '1', page_size: '20', unread: 'true' })
+  assert.deepEqual(route(wx.calls.requests.at(-1)).query, { page_size: '20', unread: 'true' })
+})
+
+/** The inbox as the service keeps it: newest first, `unread=true` filters, `before` = older than that id. */
+function inboxServer(count) {
+  const messages = Array.from({ length: count }, (_, n) => ({ id: n + 1, event: 'record_rejected',
+    title: `消息${n + 1}`, body: '', created_at: '2026-12-06T02:00:00+00:00', read_at: null, link: '' }))
+  const handle = (options) => {
+    const { method, path, query } = route(options)
+    if (method === 'POST') {
+      const message = messages.find((m) => m.id === Number(path.split('/')[3]))
+      message.read_at = '2026-12-06T04:00:00+00:00'
+      return ok(message)
+    }
+    const size = Number(query.page_size || 20)
+    const number = Number(query.page || 1)
+    const listed = messages.filter((m) => (query.unread !== 'true' || !m.read_at)
+      && (!query.before || m.id < Number(query.before))).reverse()
+    return ok({ items: listed.slice((number - 1) * size, number * size), page: number, page_size: size,
+      total: listed.length, unread: messages.filter((m) => !m.read_at).length })
+  }
+  const add = () => messages.push({ ...messages[0], id: messages.length + 1, title: '新消息' })
+  return { handle, add }
+}
+
+const shownIds = (page) => page.data.rows.map((row) => row.id)
+
+test('reading unread messages while paging the 未读 tab loses none: more loads before the last one shown', async () => {
+  const server = inboxServer(25)
+  const wx = installWx({ storage: signedIn(), handle: server.handle })
+  const page = renderPage('messages')
+  await page.instance.onShow()
+  await page.instance.chooseTab({ currentTarget: { dataset: { unread: 'true' } } })
+  assert.equal(page.data.rows.length, 20)
+  for (const id of shownIds(page).slice(0, 5)) await page.instance.open({ currentTarget: { dataset: { id } } })
+  await page.instance.onReachBottom()
+  assert.deepEqual(shownIds(page), Array.from({ length: 25 }, (_, n) => 25 - n))
+  assert.deepEqual(route(wx.calls.requests.at(-1)).query, { before: '6', page_size: '20', unread: 'true' })
+  assert.equal(page.data.done, true)
+  assert.equal(all(page, '.message').length, 25)
+})
+
+test('a message arriving between two loads of 全部 is not shown twice', async () => {
+  const server = inboxServer(25)
+  const wx = installWx({ storage: signedIn(), handle: server.handle })
+  const page = renderPage('messages')
+  await page.instance.onShow()
+  server.add()
+  await page.instance.onReachBottom()
+  assert.deepEqual(shownIds(page), Array.from({ length: 25 }, (_, n) => 25 - n))
+  assert.equal(page.data.done, true)
+  const asked = wx.calls.requests.length
+  await page.instance.onReachBottom()
+  assert.equal(wx.calls.requests.length, asked, 'nothing is loaded after the oldest message')
+  await page.instance.onPullDownRefresh()
+  assert.equal(shownIds(page)[0], 26, 'a reload starts again from the newest')
 })
 
 test('an inbox that cannot be read shows a retry', async () => {

@@ -42,3 +42,22 @@ test('extra data is read from the page', async () => {
   assert.equal(component.data.unread, 4)
   assert.equal(component.data.done, false)
 })
+
+test('loading older rows asks for those before the last one shown and is done when none remain past them', async () => {
+  const component = fakeComponent()
+  paging.reset(component)
+  const asked = []
+  const fetch = async (last) => {
+    asked.push(last && last.id)
+    return last ? { items: [{ id: 2 }], page: 1, total: 1 } : { items: [{ id: 9 }, { id: 4 }], page: 1, total: 3 }
+  }
+  await paging.loadOlder(component, fetch, (item) => item)
+  assert.equal(component.data.done, false)
+  assert.equal(component.data.total, 3)
+  await paging.loadOlder(component, fetch, (item) => item)
+  assert.deepEqual(asked, [undefined, 4])
+  assert.deepEqual(component.data.rows.map((row) => row.id), [9, 4, 2])
+  assert.equal(component.data.done, true, 'the page held every older row: nothing after it')
+  assert.equal(component.data.page, 2)
+  await paging.loadOlder(component, async () => { throw new Error('must not load past the oldest row') }, (x) => x)
+})

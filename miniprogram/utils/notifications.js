@@ -8,8 +8,9 @@
  * `requestConsent`; the accepted keys are posted (POST /me/subscriptions {template_keys} → 201 {granted: {key: n}})
  * so the server may send that many messages.
  *
- * Inbox: GET /me/messages?page=&page_size=&unread=true → {items: [{id, event, title, body, created_at, read_at,
- * link}], page, page_size, total, unread}; POST /me/messages/{id}/read (another member's id: 404 message_not_found).
+ * Inbox: GET /me/messages?before=&page_size=&unread=true → {items: [{id, event, title, body, created_at, read_at,
+ * link}], page, page_size, total, unread}, newest first; `before` (a message id): only older ones, `total` counted
+ * from there; POST /me/messages/{id}/read (another member's id: 404 message_not_found).
  * The unread count for badges comes with GET /me as points.unread_messages.
  */
 const request = require('./request')
@@ -93,8 +94,9 @@ function messageView(message) {
     unread: !message.read_at, link: pageLink(message.link) }
 }
 
-const listMessages = (page = 1, unreadOnly = false, options = {}) =>
-  request.get('/me/messages', { page, page_size: 20, unread: unreadOnly ? 'true' : undefined }, options)
+/** The newest messages, or with `before` (a message id) those older than it; `unreadOnly`: 未读 only. */
+const listMessages = ({ before, unreadOnly = false } = {}, options = {}) =>
+  request.get('/me/messages', { before, page_size: 20, unread: unreadOnly ? 'true' : undefined }, options)
 const markRead = (id, options = {}) => request.post(`/me/messages/${id}/read`, {}, options)
 
 function resetForTests() {

@@ -1,6 +1,10 @@
 /**
  * Lists that load "more on scroll": a component keeps rows, page, total, loading, done and failed in its data;
- * reset() empties them, loadMore() appends the next page (never two loads at once, nothing after the last page).
+ * reset() empties them, loadMore() and loadOlder() append the next rows (never two loads at once, nothing after
+ * the last page).
+ *
+ * loadMore pages by number (?page=). loadOlder pages by key (?before=<the last id shown>): a list that changes
+ * while it is read — messages read off the 未读 tab, new ones arriving on top — neither skips nor repeats a row.
  */
 const FRESH = { rows: [], page: 0, total: 0, done: false, failed: false }
 
@@ -8,19 +12,15 @@ function reset(component) {
   component.setData(FRESH)
 }
 
-/**
- * fetch(pageNumber) → the API's page {items, page, total, …}; toRow(item) → what the page shows;
- * extra(page) → further data to set from the page (e.g. an unread count).
- */
-async function loadMore(component, fetch, toRow, extra = () => ({})) {
-  const { loading, done, page: current, rows: shown } = component.data
-  if (loading || done) return
+/** Runs one load: fetch(data) → the API's page; next(page, rows, data) → the paging data to set. */
+async function load(component, fetch, toRow, extra, next) {
+  const { data } = component
+  if (data.loading || data.done) return
   component.setData({ loading: true })
   try {
-    const page = await fetch(current + 1)
-    const rows = shown.concat(page.items.map(toRow))
-    component.setData({ rows, page: page.page, total: page.total,
-      done: rows.length >= page.total || !page.items.length, ...extra(page) })
+    const page = await fetch(data)
+    const rows = data.rows.concat(page.items.map(toRow))
+    component.setData({ rows, ...next(page, rows, data), ...extra(page) })
   } catch (error) {
     component.setData({ failed: true })  // the request module has shown why
   } finally {
@@ -28,4 +28,23 @@ async function loadMore(component, fetch, toRow, extra = () => ({})) {
   }
 }
 
-module.exports = { reset, loadMore }
+/**
+ * fetch(pageNumber) → the API's page {items, page, total, …}; toRow(item) → what the page shows;
+ * extra(page) → further data to set from the page (e.g. an unread count).
+ */
+function loadMore(component, fetch, toRow, extra = () => ({})) {
+  return load(component, (data) => fetch(data.page + 1), toRow, extra, (page, rows) => ({
+    page: page.page, total: page.total, done: rows.length >= page.total || !page.items.length }))
+}
+
+/**
+ * fetch(lastRow) → the API's page of the items older than the last row shown (lastRow undefined: the newest),
+ * whose total counts from there; rows carry the item's id. toRow and extra as for loadMore.
+ */
+function loadOlder(component, fetch, toRow, extra = () => ({})) {
+  return load(component, (data) => fetch(data.rows[data.rows.length - 1]), toRow, extra, (page, rows, data) => ({
+    page: data.page + 1, total: data.rows.length + page.total,
+    done: page.items.length >= page.total || !page.items.length }))
+}
+
+module.exports = { reset, loadMore, loadOlder }

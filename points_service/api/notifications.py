@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from points_service.api.core import Blueprint
-from points_service.api.fields import Instant
+from points_service.api.fields import Instant, RowId
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import current_principal, login_required
 from points_service.domain import notifications
@@ -46,6 +46,8 @@ class InboxMessageSchema(ma.Schema):
 
 class InboxArgs(PageArgs):
     unread = ma.fields.Boolean(load_default=False, metadata={"description": "只看未读"})
+    before = RowId(load_default=None, metadata={
+        "description": "只看比该消息 id 更早的消息（加载更多时传已显示的最后一条的 id；page、total 在此范围内计）"})
 
 
 class InboxPageSchema(page_of(InboxMessageSchema)):
@@ -74,9 +76,10 @@ def grant_subscriptions(args):
 @blp.arguments(InboxArgs, location="query")
 @blp.response(200, InboxPageSchema)
 def own_messages(args):
-    """党员：站内消息，最新的在前；unread=true 只看未读"""
+    """党员：站内消息，最新的在前；unread=true 只看未读；before=消息 id 只看更早的（加载更多）"""
     principal = current_principal()
-    page = paginate(notifications.own_messages(principal, unread=args.pop("unread")), **args)
+    statement = notifications.own_messages(principal, unread=args.pop("unread"), before=args.pop("before"))
+    page = paginate(statement, **args)
     return {**page, "unread": notifications.unread_count(principal.member_id)}
 
 

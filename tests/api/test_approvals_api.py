@@ -333,6 +333,22 @@ def test_request_info_then_resubmit_then_approve(client, world):
     assert awards(record["id"]) == 2
 
 
+def test_each_request_for_more_information_tells_the_member_what_to_add(client, world):
+    record = submit(client, world)
+    alice = world["users"]["alice"]
+    for n, comment in enumerate(("请补充服务对象签字", "签字照片不清晰，请重新拍摄"), start=1):
+        if n > 1:
+            assert call(client, "POST", f"/records/{record['id']}/resubmit", alice, {}).status_code == 200
+        asked = decide(client, world, f"record:{record['id']}", "secretary", "request-info", {"comment": comment})
+        assert asked.status_code == 200
+        inbox = call(client, "GET", "/me/messages", alice).get_json()["data"]
+        assert (inbox["total"], inbox["unread"]) == (n, n)
+        newest = inbox["items"][0]
+        assert (newest["event"], newest["title"]) == ("record_needs_info", "积分申请需补充材料")
+        assert newest["body"] == f"自主服务上报（每小时，需审核）：需补充材料，说明：{comment}"
+        assert newest["link"] == "/pages/report/report"
+
+
 PAST_ROW_IDS = [f"record:{MAX_ROW_ID + 1}", f"activity:{MAX_ROW_ID + 1}", "record:999999999999999999"]
 
 

@@ -105,3 +105,39 @@ def test_a_key_listed_twice_in_one_acceptance_is_one_grant(client, world):
     assert response.get_json()["data"] == {"granted": {"order_ready": 1, "record_decided": 1}}
     assert db.session.scalar(sa.select(SubscriptionGrant.granted_total)
                              .where(SubscriptionGrant.template_key == "record_decided")) == 1
+
+
+def _inbox(client, world, query):
+    response = client.get(f"/api/v1/me/messages?{query}", headers=world["h"]["alice"])
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]
+
+
+def test_reading_while_paging_the_unread_tab_with_before_loses_no_message(client, world):
+    for n in range(25):
+        enqueue(world["alice"], f"record:{n}:rejected", record_id=n)
+    first = _inbox(client, world, "unread=true")
+    assert (len(first["items"]), first["total"]) == (20, 25)
+    for item in first["items"][:5]:
+        client.post(f"/api/v1/me/messages/{item['id']}/read", headers=world["h"]["alice"])
+    rest = _inbox(client, world, f"unread=true&before={first['items'][-1]['id']}")
+    assert len(rest["items"]) == 5 and (rest["page"], rest["total"], rest["unread"]) == (1, 5, 20)
+    shown = [item["id"] for item in first["items"] + rest["items"]]
+    assert shown == sorted(shown, reverse=True) and len(set(shown)) == 25
+
+
+def test_a_message_arriving_between_loads_is_not_shown_twice_with_before(client, world):
+    for n in range(3):
+        enqueue(world["alice"], f"record:{n}:rejected", record_id=n)
+    first = _inbox(client, world, "page_size=2")
+    enqueue(world["alice"], "record:9:rejected")
+    older = _inbox(client, world, f"page_size=2&before={first['items'][-1]['id']}")
+    assert [item["id"] for item in older["items"]] == [first["items"][-1]["id"] - 1]
+    assert (older["total"], older["page"], older["page_size"]) == (1, 1, 2)
+    assert _inbox(client, world, "page=2&page_size=2")["total"] == 4  # page still pages the whole list
+
+
+@pytest.mark.parametrize("before", ["0", "-1", "x", "2147483648"])
+def test_before_must_be_a_row_id(client, world, before):
+    response = client.get(f"/api/v1/me/messages?before={before}", headers=world["h"]["alice"])
+    assert response.status_code == 422 and "before" in response.get_json()["data"]["errors"]

@@ -22,9 +22,9 @@ def document():
 
 def test_the_shipped_file_is_valid_and_covers_every_event_of_the_issue():
     config = load_config(SHIPPED, environ={})
-    assert set(config.events) == {"record_approved", "record_rejected", "report_confirmed", "report_rejected",
-                                  "activity_reminder", "points_expiring", "star_published", "order_ready",
-                                  "order_cancelled", "order_expired"}
+    assert set(config.events) == {"record_approved", "record_rejected", "record_needs_info", "report_confirmed",
+                                  "report_rejected", "activity_reminder", "points_expiring", "star_published",
+                                  "order_ready", "order_cancelled", "order_expired"}
     assert config.templates["record_decided"].title == "审核结果通知"
 
 
@@ -57,12 +57,46 @@ def test_wechat_values_are_cut_to_their_keyword_types_limits():
     assert data["time4"] == {"value": "2026-11-10 09:30"}
 
 
+def test_only_free_text_keywords_are_cut_with_an_ellipsis_others_are_cut_within_their_characters():
+    fields = {"thing1": "a", "short_thing2": "a", "phrase3": "b", "number4": "c", "letter5": "d",
+              "character_string6": "e", "name7": "f", "amount8": "c"}
+    data = wechat_data(fields, {"a": "一" * 30, "b": "审核未能通过", "c": "1" * 40, "d": "x" * 40,
+                                "e": "AB" * 20, "f": "欧阳" * 6})
+    assert data["thing1"]["value"] == "一" * 19 + "…" and data["short_thing2"]["value"] == "一" * 4 + "…"
+    assert data["phrase3"]["value"] == "审核未能通"
+    assert (data["number4"]["value"], data["amount8"]["value"]) == ("1" * 32, "1" * 11)
+    assert (data["letter5"]["value"], data["character_string6"]["value"]) == ("x" * 32, "AB" * 16)
+    assert data["name7"]["value"] == "欧阳" * 5
+    assert not any(value["value"].endswith("…") for key, value in data.items() if "thing" not in key)
+
+
+@pytest.mark.parametrize("keyword", ["phrase2", "number2", "letter2", "character_string2", "name2", "amount2"])
+def test_free_text_mapped_to_a_keyword_that_takes_only_some_characters_is_refused(document, keyword):
+    broken = copy.deepcopy(document)
+    fields = broken["templates"]["record_decided"]["fields"]
+    del fields["phrase2"]
+    fields[keyword] = "reason"  # a decider's words: any characters, any length
+    with pytest.raises(NotificationConfigInvalid, match=keyword):
+        parse_config(broken, environ={})
+
+
 def test_values_read_as_a_member_reads_them():
     from datetime import UTC, datetime
     from decimal import Decimal
 
     assert text_of(datetime(2026, 11, 10, 1, 30, tzinfo=UTC)) == "2026-11-10 09:30"
-    assert (text_of(Decimal("10.00")), text_of(Decimal("2.50")), text_of(None)) == ("10", "2.50", "")
+    assert (text_of(Decimal("10.00")), text_of(Decimal("2.50")), text_of(None)) == ("10", "2.5", "")
+
+
+@pytest.mark.parametrize(("points", "text"), [
+    ("2.50", "2.5"), ("3", "3"), ("3.00", "3"), ("0.25", "0.25"), ("10.10", "10.1"), ("100", "100"),
+    ("1200.00", "1200"), ("0.00", "0"), ("-0.00", "0"), ("-2.50", "-2.5"),
+])
+def test_points_read_without_trailing_zeros_as_the_mini_program_shows_them(points, text):
+    from decimal import Decimal
+
+    assert text_of(Decimal(points)) == text
+    assert wechat_data({"number1": "points"}, {"points": text_of(Decimal(points))}) == {"number1": {"value": text}}
 
 
 def test_production_refuses_to_start_without_real_template_ids(monkeypatch):

@@ -1,6 +1,6 @@
 /**
  * 消息通知: what the service told me (审核结果, 兑换, 活动…), newest first, unread ones marked; opening one marks it
- * read and goes to its page when it names one. More on scroll.
+ * read and goes to its page when it names one. More on scroll: the messages older than the last one shown.
  */
 const guard = require('../../utils/guard')
 const notifications = require('../../utils/notifications')
@@ -29,7 +29,9 @@ Component({
     },
     onReachBottom() { return this.more() },
     more() {
-      return paging.loadMore(this, (number) => notifications.listMessages(number, this.data.unreadOnly),
+      // By key, not page number: reading 未读 messages shrinks that list and new messages grow 全部 meanwhile.
+      return paging.loadOlder(this,
+        (last) => notifications.listMessages({ before: last && last.id, unreadOnly: this.data.unreadOnly }),
         notifications.messageView, (page) => ({ unread: page.unread || 0 }))
     },
     async open(event) {

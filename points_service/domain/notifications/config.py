@@ -21,6 +21,7 @@ from flask import current_app
 EVENT_VALUES: dict[str, frozenset[str]] = {
     "record_approved": frozenset({"record_id", "item_name", "result", "reason", "decided_at"}),
     "record_rejected": frozenset({"record_id", "item_name", "result", "reason", "decided_at"}),
+    "record_needs_info": frozenset({"record_id", "item_name", "result", "reason", "decided_at"}),
     "report_confirmed": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
     "report_rejected": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
     "activity_reminder": frozenset({"activity_id", "activity_title", "starts_at", "tip"}),
@@ -36,6 +37,12 @@ FIELD_LIMITS: dict[str, int | None] = {
     "thing": 20, "short_thing": 5, "phrase": 5, "name": 10, "character_string": 32, "number": 32,
     "letter": 32, "symbol": 5, "amount": 11, "phone_number": 17, "car_number": 8, "time": None, "date": None,
 }
+# The types that take any characters (事物): a value cut to their limit ends with "…". The others take only digits,
+# letters, Chinese or certain symbols, so theirs are cut without one (WeChat would refuse the "…", 47003).
+FREE_TEXT_TYPES = frozenset({"thing", "short_thing"})
+# The event values written by people (names, titles, a decider's reason): any characters, any length. Only a
+# free-text keyword may carry them; mapped to another, WeChat would refuse the message, so the file is refused.
+FREE_TEXT_VALUES = frozenset({"item_name", "reason", "community_name", "activity_title", "tip", "selection"})
 _KEYWORD = re.compile(r"^([a-z_]+?)(\d+)$")
 
 
@@ -63,6 +70,10 @@ class TemplateSchema(ma.Schema):
         unknown = [key for key in value if field_type(key) is None]
         if unknown:
             raise ma.ValidationError(f"未知的微信模板关键词类型：{', '.join(sorted(unknown))}")
+        restricted = [f"{key}: {name}" for key, name in value.items()
+                      if name in FREE_TEXT_VALUES and field_type(key) not in FREE_TEXT_TYPES]
+        if restricted:
+            raise ma.ValidationError(f"自由文本只能填入 thing 或 short_thing 关键词：{', '.join(sorted(restricted))}")
 
 
 class EventSchema(ma.Schema):

@@ -1,12 +1,14 @@
 """The events other use cases report, each one call inside their transaction (flushes only).
 
 Each turns a domain object into the event's values (config.EVENT_VALUES) and a source key that makes a
-retried event one message: ``record:12:approved``, ``order:7:cancelled``.
+retried event one message: ``record:12:approved``, ``record:12:needs_info:2`` (its second send-back),
+``order:7:cancelled``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -14,6 +16,7 @@ from points_service.db import db, utcnow
 from points_service.domain.notifications.outbox import notify
 from points_service.domain.policy import policy_in_force
 from points_service.models import (
+    ApprovalEvent,
     MarketOrder,
     OrderState,
     Record,
@@ -27,7 +30,8 @@ from points_service.models import (
 )
 
 _RECORD_EVENTS = {RecordStatus.APPROVED: ("record_approved", "已通过"),
-                  RecordStatus.REJECTED: ("record_rejected", "未通过")}
+                  RecordStatus.REJECTED: ("record_rejected", "未通过"),
+                  RecordStatus.NEEDS_INFO: ("record_needs_info", "需补充")}
 _REPORT_EVENTS = {ReportStatus.CONFIRMED: ("report_confirmed", "已确认"),
                   ReportStatus.REJECTED: ("report_rejected", "未通过")}
 _ORDER_EVENTS = {OrderState.PLACED: "order_ready", OrderState.CANCELLED: "order_cancelled",
@@ -36,16 +40,30 @@ _SCOPES = {"community": "社区", "street": "街道", "organization": "单位"}
 
 
 def record_decided(target, comment: str = "") -> None:
-    """A member's record approved or rejected (with the reason); other targets and decisions are ignored."""
+    """A member's record approved, rejected or sent back for more information (with the reason or what to add);
+    other targets are ignored."""
     if not isinstance(target, Record) or target.subject_type != SubjectType.MEMBER:
         return
     if target.status not in _RECORD_EVENTS:
         return
     event, result = _RECORD_EVENTS[target.status]
+    source_key, decided_at = f"record:{target.id}:{target.status}", target.decided_at
+    if target.status == RecordStatus.NEEDS_INFO:
+        source_key, decided_at = _send_back(target)
     item = policy_in_force(target.occurred_at).items.get(target.item_code)
-    notify(target.subject_id, event, f"record:{target.id}:{target.status}", {
+    notify(target.subject_id, event, source_key, {
         "record_id": target.id, "item_name": item.name if item else target.item_code, "result": result,
-        "reason": comment or "-", "decided_at": target.decided_at or utcnow()})
+        "reason": comment or "-", "decided_at": decided_at or utcnow()})
+
+
+def _send_back(record: Record) -> tuple[str, datetime | None]:
+    """The latest request for more information on the record: its key and time. A record may be sent back,
+    answered and sent back again, each its own notice (``record:12:needs_info:2``, the second); the same one
+    reported again keeps its number, so it writes nothing more."""
+    count, at = db.session.execute(sa.select(sa.func.count(), sa.func.max(ApprovalEvent.at)).where(
+        ApprovalEvent.target_type == "record", ApprovalEvent.target_id == record.id,
+        ApprovalEvent.to_status == str(RecordStatus.NEEDS_INFO))).one()
+    return f"record:{record.id}:{RecordStatus.NEEDS_INFO}:{count}", at
 
 
 def report_decided(report: Report, comment: str = "") -> None:

@@ -63,11 +63,15 @@ def _one_more_grant(excluded) -> dict:
             "last_granted_at": excluded.last_granted_at}
 
 
-def own_messages(actor: Principal, *, unread: bool = False) -> sa.Select:
+def own_messages(actor: Principal, *, unread: bool = False, before: int | None = None) -> sa.Select:
+    """His messages, newest first; ``before``: only those older than that message id (keyset paging: reading
+    messages or new ones arriving between two loads moves no row across the pages that follow)."""
     authorize(actor, "notifications.own")
     statement = sa.select(InboxMessage).where(InboxMessage.member_id == actor.member_id)
     if unread:
         statement = statement.where(InboxMessage.read_at.is_(None))
+    if before is not None:
+        statement = statement.where(InboxMessage.id < before)
     return statement.order_by(InboxMessage.id.desc())
 
 

@@ -15,7 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from points_service.db import attach_written, compiled_text, core_execute, db, insert_unless_exists, utcnow
-from points_service.domain.notifications.config import FIELD_LIMITS, field_type, notification_config
+from points_service.domain.notifications.config import (
+    FIELD_LIMITS,
+    FREE_TEXT_TYPES,
+    field_type,
+    notification_config,
+)
 from points_service.domain.periods import LOCAL_TZ
 from points_service.models import Delivery, InboxMessage, SubscriptionGrant
 from points_service.transactions import column_values
@@ -32,19 +37,27 @@ def text_of(value) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+        return points_text(value)
     return str(value)
 
 
-def _cut(text: str, limit: int | None) -> str:
+def points_text(points: Decimal) -> str:
+    """Points as the mini-program shows them, without trailing zeros: 2.50 → 2.5, 3.00 → 3, 0.25 → 0.25."""
+    return format(points.normalize(), "f") if points else "0"  # -0.00 too is "0"
+
+
+def _cut(text: str, kind: str) -> str:
+    """Within the type's limit: free text ends with "…" when cut; other types take only some characters (digits,
+    letters, Chinese), so theirs are cut without it."""
+    limit = FIELD_LIMITS[kind]
     if limit is None or len(text) <= limit:
         return text
-    return text[: limit - 1] + "…"
+    return text[: limit - 1] + "…" if kind in FREE_TEXT_TYPES else text[:limit]
 
 
 def wechat_data(fields: dict[str, str], texts: dict[str, str]) -> dict:
     """WeChat's ``data``: each keyword's value cut to its type's limit (a thing is at most 20 characters)."""
-    return {keyword: {"value": _cut(texts.get(name, "") or "-", FIELD_LIMITS[field_type(keyword)])}
+    return {keyword: {"value": _cut(texts.get(name, "") or "-", field_type(keyword))}
             for keyword, name in fields.items()}
 
 

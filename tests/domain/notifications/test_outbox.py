@@ -9,7 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
+from points_service.domain import notifications
 from points_service.domain.approvals import decisions as approvals
+from points_service.domain.approvals import records
 from points_service.domain.approvals.decisions import Decision
 from points_service.domain.errors import ServiceError
 from points_service.domain.market import orders
@@ -140,3 +142,32 @@ def test_a_rejected_report_tells_the_member_why(world):
     reporting.reject_report(as_user(world["users"]["community_admin"]), report.id, "不在本社区居住", now=NOW)
     (message,) = messages(world["alice"])
     assert (message.event, message.body) == ("report_rejected", "您在北门社区的报到未通过，理由：不在本社区居住")
+
+
+def test_points_in_a_message_and_its_wechat_values_read_without_trailing_zeros(world):
+    make_grant(world["alice"], "order_closed")
+    enqueue(world["alice"], "order:5:cancelled", event="order_cancelled", order_id=5, item_name="环保购物袋",
+            reason="不需要了", points=Decimal("2.50"))
+    (message,) = messages(world["alice"])
+    assert message.body == "环保购物袋：订单已取消（不需要了），2.5 公益积分已退还。"
+    (delivery,) = deliveries()
+    assert delivery.data["number3"] == {"value": "2.5"}
+
+
+def test_a_record_sent_back_twice_tells_the_member_twice_and_a_retried_notice_once(world):
+    make_grant(world["alice"], available=2)
+    record = self_report(world["users"]["alice"])
+    decide(world, record, Decision.REQUEST_INFO, "请补充服务对象签字")
+    notifications.record_decided(record, "请补充服务对象签字")  # the same send-back reported again
+    db.session.commit()
+    records.resubmit_record(as_user(world["users"]["alice"]), record.id, now=NOW)
+    decide(world, record, Decision.REQUEST_INFO, "签字照片不清晰")
+    first, second = messages(world["alice"])
+    assert (first.event, second.event) == ("record_needs_info", "record_needs_info")
+    assert (first.source_key, second.source_key) == (f"record:{record.id}:needs_info:1",
+                                                     f"record:{record.id}:needs_info:2")
+    assert first.body.endswith("需补充材料，说明：请补充服务对象签字") and second.body.endswith("签字照片不清晰")
+    assert [d.data["phrase2"] for d in deliveries()] == [{"value": "需补充"}] * 2
+    assert deliveries()[1].data["thing3"] == {"value": "签字照片不清晰"}
+    assert deliveries()[0].data["time4"] == {"value": "2026-11-10 10:00"}  # the decision's time
+    assert available(world["alice"]) == 0
