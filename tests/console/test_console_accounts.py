@@ -87,3 +87,9 @@ def test_an_overlong_reason_is_refused_with_its_message(client, world):
     response = post(client, f"{page_of(world, 'secretary')}/disable", {"reason": "很" * 201})
     assert "200" in text(client.get(response.headers["Location"]))
     assert account(world, "secretary").is_active is True
+
+
+def test_a_members_account_page_offers_no_switch(client, world):
+    sign_in(client, "admin")
+    page = text(client.get(page_of(world, "alice")))
+    assert "随党员身份停用和恢复" in page and "停用</button>" not in page
