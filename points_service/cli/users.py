@@ -1,15 +1,17 @@
-"""``flask users create``: bootstrap console accounts without any default password."""
+"""``flask users create``: bootstrap console accounts without any default password; ``flask users disable`` and
+``flask users enable``: the operator's way when no admin can sign in."""
 
 from __future__ import annotations
 
 import os
 
 import click
+import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from points_service.db import db
 from points_service.domain.errors import ServiceError
-from points_service.models import ROLE_SCOPE, Role, ScopeType
+from points_service.models import ROLE_SCOPE, Role, ScopeType, User
 
 users_cli = AppGroup("users", help="Console accounts.")
 
@@ -38,6 +40,39 @@ def create_user_command(username, roles, scope_ids, display_name):
         db.session.rollback()
         raise click.ClickException(_describe(exc)) from exc
     click.echo(f"created user {user.username} (id {user.id}) with roles {', '.join(roles)}")
+
+
+@users_cli.command("disable")
+@click.argument("username")
+@click.option("--reason", default="", help="Why (kept in the audit trail).")
+def disable_user_command(username, reason):
+    """Disable a console account: it cannot sign in, and its tokens and console sessions end at once."""
+    from points_service.domain.accounts.users import disable_account
+
+    _change_account(username, lambda user_id: disable_account(user_id, reason, detail={"via": "cli"}))
+    click.echo(f"disabled user {username}")
+
+
+@users_cli.command("enable")
+@click.argument("username")
+def enable_user_command(username):
+    """Enable a disabled console account again; its user signs in afresh."""
+    from points_service.domain.accounts.users import enable_account
+
+    _change_account(username, lambda user_id: enable_account(user_id, detail={"via": "cli"}))
+    click.echo(f"enabled user {username}")
+
+
+def _change_account(username: str, change) -> None:
+    user_id = db.session.scalar(sa.select(User.id).where(User.username == username))
+    if user_id is None:
+        raise click.ClickException(f"no user named {username}")
+    try:
+        change(user_id)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(_describe(exc)) from exc
 
 
 def _grants(roles: tuple[str, ...], scope_ids: tuple[int, ...]) -> list[tuple[Role, ScopeType, int | None]]:

@@ -69,16 +69,17 @@ def call(client, world, role: str, operation: str):
     # A fixed request id: a random one could by chance hold eleven digits that look like a phone.
     headers = {**headers_for(world, role), "X-Request-ID": "access-matrix-test"}
     if method in ("POST", "PUT"):
-        body = BODIES.get(operation) or new_user_body(world)
+        body = BODIES[operation] if operation in BODIES else new_user_body(world)
         return client.open(path, method=method, json=body, headers=headers)
     return client.get(path, headers=headers)
 
 
 # Selections (业务之星, 流动红旗, the calendar): ids of runs, objections and awards that do not exist, so that
 # those allowed get 404 (authorization comes before the lookup) and the others 403.
-SELECTION_PLACEHOLDERS = {"{run}": "999999", "{objection}": "999999", "{award}": "999999", "{day}": "2026-10-08"}
+SELECTION_PLACEHOLDERS = {"{run}": "999999", "{objection}": "999999", "{award}": "999999", "{day}": "2026-10-08",
+                          "{user}": "999999"}
 SELECTION_ROUTES = {"{run}": "<int:run_id>", "{objection}": "<int:objection_id>", "{award}": "<int:award_id>",
-                    "{day}": "<day>"}
+                    "{day}": "<day>", "{user}": "<int:user_id>"}
 BODIES = {
     "POST /api/v1/stars/runs": {"period": "2026-Q3"},
     "POST /api/v1/stars/runs/{run}/objections": {"member_id": 1, "reason": "异议"},
@@ -87,6 +88,8 @@ BODIES = {
     "POST /api/v1/stars/awards/{award}/withdraw": {"reason": "撤销"},
     "POST /api/v1/red-flags/awards/{award}/withdraw": {"reason": "撤销"},
     "PUT /api/v1/calendar/days/{day}": {"working": False, "name": "假日"},
+    "POST /api/v1/admin/users/{user}/disable": {"reason": "离岗"},
+    "POST /api/v1/admin/users/{user}/enable": {},
 }
 
 
@@ -115,6 +118,9 @@ MATRIX = {
     "GET /api/v1/members/{carol}": hidden_from_others("carol"),
     "POST /api/v1/admin/users": {**{role: 403 for role in SIGNED_IN}, "anonymous": 401, "unbound": 403,
                                  "admin": 201},
+    # Disabling and enabling accounts: admins only, refused before the (missing) account is looked up.
+    "POST /api/v1/admin/users/{user}/disable": {**viewers_of("nobody"), "admin": 404},
+    "POST /api/v1/admin/users/{user}/enable": {**viewers_of("nobody"), "admin": 404},
     # HR exports: authorization comes before the lookup, so those allowed get 404 not_settled in this world.
     "GET /api/v1/annual/{year}": {**viewers_of("nobody"), "hr": 404, "org_admin": 404, "admin": 404},
     "GET /api/v1/annual/{year}/scores": {**viewers_of("nobody"), "hr": 404, "org_admin": 404, "admin": 404},

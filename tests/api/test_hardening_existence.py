@@ -71,6 +71,7 @@ def world(app):
         "change_id": deactivate_member(principal_for(world["users"]["admin"]), alice.id, DeactivationReason.RETIRED,
                                        "退休", (utcnow() + timedelta(days=30)).date()).id,
         "run_id": run.id,
+        "user_id": world["users"]["secretary"].id,  # accounts: admins only, refused before any lookup
         "objection_id": raise_objection(alice_principal, run.id, star.id, "服务时长存疑").id,
         # One name, two tables: a (blueprint, name) entry gives each blueprint's routes its own object.
         ("stars", "award_id"): star_award(run, star).id,

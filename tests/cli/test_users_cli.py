@@ -1,4 +1,5 @@
-"""``flask users create``: console accounts from the command line, never with a default password."""
+"""``flask users create``: console accounts from the command line, never with a default password; ``flask users
+disable`` and ``enable``: the operator's switch when no admin can sign in."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from werkzeug.security import check_password_hash
 
 from points_service.db import db
 from points_service.models import AuditEntry, Role, ScopeType, User
-from tests.factories import make_user, make_world
+from tests.factories import PASSWORD, make_user, make_world
 
 STRONG = "Jining-Admin-2026"
 REPO = Path(__file__).resolve().parents[2]
@@ -118,3 +119,54 @@ def test_there_is_no_default_password_in_the_code_or_config():
 def test_a_password_needs_both_letters_and_digits(app, password):
     assert create(app, "root", "--role", "admin", password=password).exit_code != 0
     assert find("root") is None
+
+
+def switch(app, action: str, *args):
+    return app.test_cli_runner().invoke(args=["users", action, *args])
+
+
+def test_the_operator_disables_and_enables_an_account_audited(app, world):
+    secretary = make_user((Role.BRANCH_SECRETARY, world["fin1"].id), username="sec")
+    db.session.commit()
+    version = secretary.token_version
+    disabled = switch(app, "disable", "sec", "--reason", "调离")
+    assert disabled.exit_code == 0, disabled.output
+    user = find("sec")
+    assert user.is_active is False and user.token_version == version + 1
+    enabled = switch(app, "enable", "sec")
+    assert enabled.exit_code == 0, enabled.output
+    assert find("sec").is_active is True
+    entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action.in_(["user.disable", "user.enable"]))
+                                 .order_by(AuditEntry.id)).all()
+    assert [(e.action, e.actor_id, e.detail) for e in entries] == [
+        ("user.disable", None, {"reason": "调离", "via": "cli"}), ("user.enable", None, {"via": "cli"})]
+
+
+def test_the_operator_enables_the_only_admin_when_no_admin_can_sign_in(app, client):
+    make_user((Role.ADMIN, None), username="root")
+    db.session.execute(sa.update(User).where(User.username == "root").values(is_active=False))
+    db.session.commit()
+    assert client.post("/api/v1/auth/login", json={"username": "root", "password": PASSWORD}).status_code == 401
+    assert switch(app, "enable", "root").exit_code == 0
+    assert client.post("/api/v1/auth/login", json={"username": "root", "password": PASSWORD}).status_code == 200
+
+
+def test_the_last_active_admin_cannot_be_disabled_from_the_command_line_either(app):
+    make_user((Role.ADMIN, None), username="root")
+    db.session.commit()
+    result = switch(app, "disable", "root")
+    assert result.exit_code != 0 and "最后一个" in result.output
+    assert find("root").is_active is True
+
+
+@pytest.mark.parametrize(("action", "expected"), [("disable", "该账号已停用"), ("enable", "无需启用")])
+def test_a_repeated_switch_or_an_unknown_username_fails(app, action, expected):
+    make_user(username="sec")
+    make_user((Role.ADMIN, None), username="root")
+    db.session.commit()
+    if action == "disable":
+        switch(app, "disable", "sec")
+    result = switch(app, action, "sec")
+    assert result.exit_code != 0 and expected in result.output
+    missing = switch(app, action, "nobody")
+    assert missing.exit_code != 0 and "no user named nobody" in missing.output

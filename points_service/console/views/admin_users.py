@@ -1,12 +1,13 @@
-"""用户与授权: console accounts, creating one with a first role, and granting or revoking roles on a scope
-(an organization or region named by its code) — ``domain.accounts``, audited, admins only."""
+"""用户与授权: console accounts, creating one with a first role, granting or revoking roles on a scope (an
+organization or region named by its code), disabling and enabling an account — ``domain.accounts``, audited,
+admins only."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from points_service.console import reads
-from points_service.console.forms import ROLE_NAMES, EmptyForm, GrantForm, UserForm
+from points_service.console.forms import ROLE_NAMES, EmptyForm, GrantForm, ReasonForm, UserForm
 from points_service.console.pages import apply_field_errors, page_number, paginate
 from points_service.console.site import current_principal
 from points_service.db import db
@@ -71,7 +72,8 @@ def user(user_id: int):
             flash("已授予角色", "ok")
             return redirect(url_for(".user", user_id=user_id))
     return render_template("console/admin/user.html", account=account, form=form, roles=ROLE_NAMES,
-                           scope_names=reads.scope_names(list(account.grants)), revoke_form=EmptyForm())
+                           scope_names=reads.scope_names(list(account.grants)), revoke_form=EmptyForm(),
+                           disable_form=ReasonForm(), is_self=account.id == principal.user_id)
 
 
 @blp.route("/<int:user_id>/grants/<int:grant_id>/revoke", methods=["POST"])
@@ -82,3 +84,28 @@ def revoke(user_id: int, grant_id: int):
     except ServiceError as exc:
         flash(exc.message, "error")
     return redirect(url_for(".user", user_id=user_id))
+
+
+@blp.route("/<int:user_id>/disable", methods=["POST"])
+def disable(user_id: int):
+    form = ReasonForm()
+    if not form.validate():
+        flash("；".join(e for errors in form.errors.values() for e in errors), "error")
+    else:
+        _attempt(lambda: accounts.disable_user(current_principal(), user_id, form.reason.data or ""), "已停用该账号")
+    return redirect(url_for(".user", user_id=user_id))
+
+
+@blp.route("/<int:user_id>/enable", methods=["POST"])
+def enable(user_id: int):
+    _attempt(lambda: accounts.enable_user(current_principal(), user_id), "已启用该账号")
+    return redirect(url_for(".user", user_id=user_id))
+
+
+def _attempt(action, success: str) -> None:
+    try:
+        action()
+    except ServiceError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(success, "ok")

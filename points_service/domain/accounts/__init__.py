@@ -1,7 +1,7 @@
 """Accounts and sign-in.
 
 ``users`` keeps console accounts and their role grants (``create_user``, ``grant_role``, ``revoke_grant``,
-``list_users``); ``signin`` signs people in (``console_sign_in``, ``login_with_password``,
-``login_with_wechat``, ``bind_wechat``) and issues, rotates and revokes tokens (``issue_tokens``,
-``refresh_tokens``, ``revoke_family``).
+``list_users``) and disables or enables an account (``disable_user``, ``enable_user``); ``signin`` signs people
+in (``console_sign_in``, ``login_with_password``, ``login_with_wechat``, ``bind_wechat``) and issues, rotates and
+revokes tokens (``issue_tokens``, ``refresh_tokens``, ``revoke_family``, ``end_sessions``).
 """

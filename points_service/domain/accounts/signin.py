@@ -340,15 +340,16 @@ def _member_deactivated(user: User | None) -> bool:
     return user is not None and user.member is not None and not user.member.is_active
 
 
-def _user_of(subject: str) -> User | None:
+def _user_of(subject: str, **options) -> User | None:
     kind, _, raw_id = subject.partition(":")
-    return db.session.get(User, int(raw_id)) if kind == "u" else None
+    return db.session.get(User, int(raw_id), **options) if kind == "u" else None
 
 
 def _may_still_sign_in(subject: str) -> bool:
     if not subject.startswith("u:"):
         return True  # unbound WeChat families end when the identity binds
-    user = _user_of(subject)
+    # Shared-locked: a refresh waits for an account being disabled (``end_sessions``), which waits for it.
+    user = _user_of(subject, with_for_update={"read": True})
     return user is not None and user.is_active and not _member_deactivated(user)
 
 
@@ -365,6 +366,15 @@ def _revoke_family_and_access(family: str | None, subject: str) -> None:
     kind, _, raw_id = subject.partition(":")
     if kind == "u" and raw_id.isascii() and raw_id.isdigit():  # as api/security.py reads a subject
         revoke_access_tokens(int(raw_id))
+
+
+def end_sessions(user_id: int) -> None:
+    """Every session of the account ends: its refresh tokens are revoked, and its token version moves on, so its
+    access tokens and console sessions fail. Only flushes. The caller locks the account's row first: a refresh in
+    flight shares that lock until it commits, so the tokens it issues are revoked here too (one caught holding
+    the refresh token this revokes deadlocks with it, and PostgreSQL aborts one of the two: nothing half-done)."""
+    revoke_access_tokens(user_id)
+    _revoke_where(RefreshToken.subject == f"u:{user_id}")
 
 
 def revoke_access_tokens(user_id: int) -> None:

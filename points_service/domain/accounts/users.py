@@ -1,4 +1,6 @@
-"""Console accounts and role grants (admins only)."""
+"""Console accounts and role grants (admins only): creating an account, granting and revoking roles, disabling
+and enabling an account. Some active account always holds the admin role: the last one can neither be disabled
+nor lose that role."""
 
 from __future__ import annotations
 
@@ -6,11 +8,12 @@ import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.access import Principal, authorize
-from points_service.domain.accounts.signin import hash_password
+from points_service.domain.accounts.signin import end_sessions, hash_password
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.models import (
     ROLE_SCOPE,
+    Member,
     Organization,
     Region,
     Role,
@@ -99,17 +102,126 @@ def grant_role(actor: Principal, user_id: int, role: Role, scope_type: ScopeType
 
 
 def revoke_grant(actor: Principal, user_id: int, grant_id: int) -> None:
-    """Take one role grant away (audited). An admin cannot take his own admin role (no locking oneself out)."""
+    """Take one role grant away (audited). An admin cannot take his own admin role (no locking oneself out), nor
+    the last active admin's."""
     authorize(actor, "users.manage")
     grant = db.session.get(RoleGrant, grant_id)
     if grant is None or grant.user_id != user_id:
         raise NotFound("授权不存在")
-    if grant.user_id == actor.user_id and grant.role == Role.ADMIN:
-        raise Conflict("不能撤销自己的系统管理员角色", code="own_admin_grant")
+    if grant.role == Role.ADMIN:
+        if grant.user_id == actor.user_id:
+            raise Conflict("不能撤销自己的系统管理员角色", code="own_admin_grant")
+        _lock_accounts(user_id)
+        if not _admin_remains(without_grant=grant.id):
+            raise LastAdmin()
     detail = {"role": f"{grant.role.value}@{grant.scope_type.value}:{grant.scope_id}"}
     db.session.delete(grant)
     audit("user.revoke", actor=actor, target_type="users", target_id=user_id, detail=detail)
     db.session.commit()
+
+
+class LastAdmin(Conflict):
+    code, message = "last_admin", "这是最后一个可用的系统管理员账号，不能停用或撤销其管理员角色"
+
+
+class OwnAccount(Conflict):
+    code, message = "own_account", "不能停用自己的账号"
+
+
+class MemberAccount(Conflict):
+    code, message = "member_account", "党员本人的账号随党员身份停用和恢复，请在党员管理中办理"
+
+
+class AlreadyDisabled(Conflict):
+    code, message = "user_already_disabled", "该账号已停用"
+
+
+class AlreadyEnabled(Conflict):
+    code, message = "user_already_enabled", "该账号未停用，无需启用"
+
+
+def disable_user(actor: Principal, user_id: int, reason: str = "") -> User:
+    """Disable a console account (audited): it cannot sign in, and every session it has ends at once. Refused for
+    one's own account, a member's account (his status decides, ``domain.lifecycle``) and the last active admin."""
+    authorize(actor, "users.manage")
+    if user_id == actor.user_id:
+        raise OwnAccount()
+    user = disable_account(user_id, reason, actor=actor)
+    db.session.commit()
+    return user
+
+
+def enable_user(actor: Principal, user_id: int) -> User:
+    """Enable a disabled console account again (audited). Its user signs in afresh: no earlier token revives."""
+    authorize(actor, "users.manage")
+    user = enable_account(user_id, actor=actor)
+    db.session.commit()
+    return user
+
+
+def disable_account(user_id: int, reason: str = "", *, actor: Principal | None = None,
+                    detail: dict | None = None) -> User:
+    """``disable_user`` without the actor's checks, for the CLI too. Only flushes; every check comes first."""
+    user = _lock_accounts(user_id)
+    _check_console_account(user)
+    if not user.is_active:
+        raise AlreadyDisabled()
+    if not _admin_remains(without_user=user.id):
+        raise LastAdmin()
+    user.is_active = False
+    db.session.flush()
+    end_sessions(user.id)
+    reason = (reason or "").strip()[:200]
+    audit("user.disable", actor=actor, target=user, detail={**({"reason": reason} if reason else {}), **(detail or {})})
+    return user
+
+
+def enable_account(user_id: int, *, actor: Principal | None = None, detail: dict | None = None) -> User:
+    """``enable_user`` without the actor's checks, for the CLI too. Only flushes."""
+    user = _lock_accounts(user_id)
+    _check_console_account(user)
+    if user.is_active:
+        raise AlreadyEnabled()
+    user.is_active = True
+    db.session.flush()
+    end_sessions(user.id)  # whatever disabled it: nothing issued before comes back to life
+    audit("user.enable", actor=actor, target=user, detail=detail)
+    return user
+
+
+def _check_console_account(user: User) -> None:
+    if user.member_id is not None:
+        raise MemberAccount()
+
+
+def _lock_accounts(user_id: int) -> User:
+    """The account, read afresh and locked (FOR UPDATE) with every account holding the admin role, in id order:
+    changes that could take away the last active admin wait for each other, and each then counts the admins
+    anew. Raises NotFound for a missing account."""
+    admins = sa.select(RoleGrant.user_id).where(RoleGrant.role == Role.ADMIN)
+    locked = db.session.scalars(
+        sa.select(User).where(sa.or_(User.id == user_id, User.id.in_(admins))).order_by(User.id)
+        .with_for_update().execution_options(populate_existing=True)).all()
+    user = next((row for row in locked if row.id == user_id), None)
+    if user is None:
+        raise NotFound("用户不存在")
+    return user
+
+
+def _admin_remains(*, without_user: int | None = None, without_grant: int | None = None) -> bool:
+    """Whether an active account would still hold the admin role without that account or that grant. True when
+    there is no active admin to begin with: the change then takes none away (the CLI's ``users enable`` or
+    ``users create`` is the way back)."""
+    active_member = sa.select(Member.id).where(Member.is_active)
+    statement = (sa.select(RoleGrant.id).join(User, User.id == RoleGrant.user_id)
+                 .where(RoleGrant.role == Role.ADMIN, RoleGrant.scope_type == ScopeType.CITY, User.is_active,
+                        sa.or_(User.member_id.is_(None), User.member_id.in_(active_member))).limit(1))
+    remaining = statement
+    if without_user is not None:
+        remaining = remaining.where(User.id != without_user)
+    if without_grant is not None:
+        remaining = remaining.where(RoleGrant.id != without_grant)
+    return db.session.scalar(remaining) is not None or db.session.scalar(statement) is None
 
 
 def _user(user_id: int) -> User:
