@@ -42,10 +42,16 @@ def make_city() -> dict:
     }
 
 
+# When the factories' members joined the roster and their departments were paired: before every period the tests
+# score, so that each belongs to his branch in them (``lifecycle.membership``: a member belongs nowhere before his
+# first affiliation began) and each branch to its department's district (``red_flags.awards``).
+ROSTER_LOADED = datetime(2024, 1, 1, tzinfo=LOCAL_TZ)
+
+
 def make_department(community: Region | None = None, **overrides) -> Organization:
     n = _n()
     return add_organization(overrides.get("code", f"D{n}"), overrides.get("name", f"市某局党委{n}"),
-                            OrgKind.DEPARTMENT, None, community)
+                            OrgKind.DEPARTMENT, None, community, since=overrides.get("since", ROSTER_LOADED))
 
 
 def make_branch(department: Organization, **overrides) -> Organization:
@@ -56,11 +62,6 @@ def make_branch(department: Organization, **overrides) -> Organization:
 
 def make_phone() -> str:
     return f"139{_n():08d}"
-
-
-# When the factories' members joined the roster: before every period the tests score, so that each belongs to
-# his branch in them (``lifecycle.membership``: a member belongs nowhere before his first affiliation began).
-ROSTER_LOADED = datetime(2024, 1, 1, tzinfo=LOCAL_TZ)
 
 
 def make_member(branch: Organization, community: Region, grid: Region | None = None, **overrides) -> Member:
