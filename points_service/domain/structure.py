@@ -47,10 +47,12 @@ def pair_organization(org: Organization, community: Region | None, when: datetim
     pairing is closed there and the new one opened, and the organization's board rows follow it. The only writer
     of ``Organization.paired_community_id``: a closed period's 流动红旗 reads the pairing in force at its end
     (``paired_communities_at``), so a pairing is never overwritten. Flushes only; the caller commits."""
+    # Not flushed yet: no pairing to close, no board rows to move. Read first: loading an expired community's id
+    # below may autoflush the organization.
+    is_new = org.id is None
     if org.paired_community_id == (community.id if community else None):
         return
     when = when or utcnow()
-    is_new = org.id is None  # not flushed yet: no pairing to close, no board rows to move
     current = None if is_new else open_pairing(org.id)
     if current is not None:
         _close_pairing(current, when)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_jwt_extended import create_access_token
 
@@ -13,7 +14,7 @@ from points_service.domain.accounts.users import add_user
 from points_service.domain.periods import LOCAL_TZ
 from points_service.domain.phones import hash_phone, mask_phone, normalize_phone
 from points_service.domain.structure import add_organization, add_region, enroll_member
-from points_service.models import ROLE_SCOPE, Member, Organization, OrgKind, Region, RegionLevel, Role, User
+from points_service.models import ROLE_SCOPE, Member, Organization, OrgKind, Pairing, Region, RegionLevel, Role, User
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-42"
@@ -58,6 +59,13 @@ def make_branch(department: Organization, **overrides) -> Organization:
     n = _n()
     return add_organization(overrides.get("code", f"B{n}"), overrides.get("name", f"第{n}党支部"),
                             OrgKind.BRANCH, department)
+
+
+def pairing_history(org: Organization) -> list[tuple[int, datetime, datetime | None]]:
+    """(community id, valid_from, valid_to) of the organization's pairings, oldest first."""
+    rows = db.session.execute(sa.select(Pairing.community_id, Pairing.valid_from, Pairing.valid_to)
+                              .where(Pairing.organization_id == org.id).order_by(Pairing.valid_from))
+    return [tuple(row) for row in rows]
 
 
 def make_phone() -> str:
