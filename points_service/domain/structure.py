@@ -50,10 +50,13 @@ def pair_organization(org: Organization, community: Region | None, when: datetim
     # Not flushed yet: no pairing to close, no board rows to move. Read first: loading an expired community's id
     # below may autoflush the organization.
     is_new = org.id is None
-    if org.paired_community_id == (community.id if community else None):
+    community_id = community.id if community else None
+    if org.paired_community_id == community_id:
         return
-    when = when or utcnow()
-    current = None if is_new else open_pairing(org.id)
+    current = None if is_new else _open_pairing_locked(org.id)
+    if current is not None and current.community_id == community_id:
+        return  # a re-pairing that went first, while we waited for its lock, already made it
+    when = when or utcnow()  # after the lock: a re-pairing that waited for another begins after it
     if current is not None:
         _close_pairing(current, when)
     org.paired_community = community
@@ -73,9 +76,14 @@ def _close_pairing(pairing: Pairing, when: datetime) -> None:
     db.session.flush()
 
 
-def open_pairing(org_id: int) -> Pairing | None:
-    return db.session.scalar(sa.select(Pairing).where(Pairing.organization_id == org_id,
-                                                      Pairing.valid_to.is_(None)))
+def _open_pairing_locked(org_id: int) -> Pairing | None:
+    """The open pairing, read fresh once the organization's row is locked: two re-pairings of one organization at
+    once (a 报到 confirmed while a roster file runs) take turns, the second closing the first's pairing instead of
+    meeting the unique index of open pairings. NO KEY: rows referring to the organization are not held up."""
+    db.session.execute(sa.select(Organization.id).where(Organization.id == org_id)
+                       .with_for_update(key_share=True))
+    return db.session.scalar(sa.select(Pairing).where(Pairing.organization_id == org_id, Pairing.valid_to.is_(None))
+                             .execution_options(populate_existing=True))
 
 
 def paired_communities_at(at: datetime) -> dict[int, int]:

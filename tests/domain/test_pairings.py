@@ -3,12 +3,15 @@ where the new one begins; the database refuses a second open pairing and an empt
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.structure import add_organization, pair_organization, paired_communities_at
-from points_service.models import OrgKind, Pairing
+from points_service.models import Organization, OrgKind, Pairing, Region
+from tests.concurrency import hammer
 from tests.factories import ROSTER_LOADED, make_city, make_department, pairing_history
 from tests.factories.ledger import local
 
@@ -87,3 +90,23 @@ def test_the_database_refuses_a_pairing_ending_before_it_begins(city):
     with pytest.raises(sa.exc.IntegrityError):
         db.session.flush()
     db.session.rollback()
+
+
+@pytest.mark.postgres
+def test_concurrent_re_pairings_of_one_organization_take_turns_and_leave_one_open_pairing(app, city):
+    department_id = make_department(city["north"]).id
+    db.session.commit()
+    targets = [city["south"].id, city["north"].id] * 5
+
+    def re_pair(community_id):
+        def call():
+            pair_organization(db.session.get(Organization, department_id), db.session.get(Region, community_id))
+            db.session.commit()
+        return call
+
+    hammer(app, [re_pair(community_id) for community_id in targets], workers=10)
+    department = db.session.get(Organization, department_id)
+    history = pairing_history(department)
+    assert [until for _community, _since, until in history].count(None) == 1
+    assert history[-1][0] == department.paired_community_id
+    assert all(earlier[2] == later[1] for earlier, later in itertools.pairwise(history))  # no gap, no overlap
