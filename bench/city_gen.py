@@ -174,6 +174,7 @@ def tune(conn) -> None:
 COLUMNS = {
     "regions": "id code name level parent_id path",
     "organizations": "id code name kind parent_id path paired_community_id",
+    "pairings": "id organization_id community_id valid_from valid_to",
     "members": "id name phone_hash phone_masked branch_id community_id grid_id show_on_boards is_active created_at",
     "users": "id username password_hash display_name member_id is_active failed_logins locked_until created_at",
     "role_grants": "id user_id role scope_type scope_id granted_at granted_by_id",
@@ -272,14 +273,16 @@ class City:
     def organizations(self, count: int) -> None:
         departments = max(1, count // 6)
         rows, self.branch_ids, self.department_ids = [], [], list(range(1, departments + 1))
+        pairings = []  # each department paired since the history starts: the 流动红旗 reads a period's pairing
         for d in self.department_ids:
-            rows.append((d, f"D{d}", f"市直第{d}部门党委", "department", None, f"/{d}/",
-                         self.rng.choice(self.community_ids)))
+            community = self.rng.choice(self.community_ids)
+            rows.append((d, f"D{d}", f"市直第{d}部门党委", "department", None, f"/{d}/", community))
+            pairings.append((d, d, community, cl.month_start(0), None))
         for b in range(departments + 1, max(count, departments + 1) + 1):
             parent = self.department_ids[(b - departments - 1) % departments]
             rows.append((b, f"B{b}", f"第{b - departments}党支部", "branch", parent, f"/{parent}/{b}/", None))
             self.branch_ids.append(b)
-        self.rows["organizations"] = rows
+        self.rows.update(organizations=rows, pairings=pairings)
 
     def people(self, count: int, phone_key: str | None, password_hash: str) -> None:
         from points_service.domain.phones import hash_phone, mask_phone
@@ -337,7 +340,7 @@ def calibrate(args, rules) -> float:
 # -- main -------------------------------------------------------------------------------------------------
 
 def load(args, dsn, city: City, rules, rate: float, rng: random.Random) -> cl.History:
-    for table in ("regions", "organizations"):  # committed first, in order: organizations refer to regions
+    for table in ("regions", "organizations", "pairings"):  # committed first, in order: each refers to the last
         with ExitStack() as stack:
             CopySink(dsn, stack, [table]).rows(table, city.rows.pop(table))
     tables = ["members", "users", "role_grants", "affiliations", "activities", "checkins", "records", "reports",

@@ -9,9 +9,18 @@ import sqlalchemy as sa
 
 from points_service.db import db, utcnow
 from points_service.domain.access import Principal, authorize_or_hide, member_scope
-from points_service.domain.boards.maintain import count_member, transfer_on_boards
+from points_service.domain.boards.maintain import count_member, pairing_changed, transfer_on_boards
 from points_service.domain.errors import NotFound, ValidationFailed
-from points_service.models import REGION_LEVEL_NAMES, Affiliation, Member, Organization, OrgKind, Region, RegionLevel
+from points_service.models import (
+    REGION_LEVEL_NAMES,
+    Affiliation,
+    Member,
+    Organization,
+    OrgKind,
+    Pairing,
+    Region,
+    RegionLevel,
+)
 
 
 def add_region(code: str, name: str, level: RegionLevel, parent: Region | None = None) -> Region:
@@ -23,12 +32,66 @@ def add_region(code: str, name: str, level: RegionLevel, parent: Region | None =
 
 
 def add_organization(code: str, name: str, kind: OrgKind, parent: Organization | None = None,
-                     paired_community: Region | None = None) -> Organization:
-    org = Organization(code=code, name=name, kind=kind, parent=parent, paired_community=paired_community)
+                     paired_community: Region | None = None, since: datetime | None = None) -> Organization:
+    """A new organization, paired with ``paired_community`` from ``since`` (default now) when one is given."""
+    org = Organization(code=code, name=name, kind=kind, parent=parent)
     db.session.add(org)
+    pair_organization(org, paired_community, since)
     db.session.flush()
     org.path = f"{parent.path if parent else '/'}{org.id}/"
     return org
+
+
+def pair_organization(org: Organization, community: Region | None, when: datetime | None = None) -> None:
+    """Pair the organization with ``community`` (None: with no community) from ``when`` (default now): the open
+    pairing is closed there and the new one opened, and the organization's board rows follow it. The only writer
+    of ``Organization.paired_community_id``: a closed period's 流动红旗 reads the pairing in force at its end
+    (``paired_communities_at``), so a pairing is never overwritten. Flushes only; the caller commits."""
+    # Not flushed yet: no pairing to close, no board rows to move. Read first: loading an expired community's id
+    # below may autoflush the organization.
+    is_new = org.id is None
+    community_id = community.id if community else None
+    if org.paired_community_id == community_id:
+        return
+    current = None if is_new else _open_pairing_locked(org.id)
+    if current is not None and current.community_id == community_id:
+        return  # a re-pairing that went first, while we waited for its lock, already made it
+    when = when or utcnow()  # after the lock: a re-pairing that waited for another begins after it
+    if current is not None:
+        _close_pairing(current, when)
+    org.paired_community = community
+    if community is not None:
+        db.session.add(Pairing(organization=org, community=community, valid_from=when))
+    if not is_new:
+        pairing_changed(org.id)  # flushes the new pairing first
+
+
+def _close_pairing(pairing: Pairing, when: datetime) -> None:
+    """End the open pairing at ``when`` — flushed before the new one is inserted, which the unique index of open
+    pairings would otherwise refuse. One that begins at ``when`` or later was never in force: it goes."""
+    if pairing.valid_from >= when:
+        db.session.delete(pairing)
+    else:
+        pairing.valid_to = when
+    db.session.flush()
+
+
+def _open_pairing_locked(org_id: int) -> Pairing | None:
+    """The open pairing, read fresh once the organization's row is locked: two re-pairings of one organization at
+    once (a 报到 confirmed while a roster file runs) take turns, the second closing the first's pairing instead of
+    meeting the unique index of open pairings. NO KEY: rows referring to the organization are not held up."""
+    db.session.execute(sa.select(Organization.id).where(Organization.id == org_id)
+                       .with_for_update(key_share=True))
+    return db.session.scalar(sa.select(Pairing).where(Pairing.organization_id == org_id, Pairing.valid_to.is_(None))
+                             .execution_options(populate_existing=True))
+
+
+def paired_communities_at(at: datetime) -> dict[int, int]:
+    """organization id → the community it was paired with at ``at``: the pairing covering it (``valid_from < at
+    <= valid_to``, or still open — the rule of members' affiliations, ``lifecycle.membership``), so a re-pairing
+    at or after a period's end leaves the period where it was. Unpaired organizations are absent."""
+    return dict(db.session.execute(sa.select(Pairing.organization_id, Pairing.community_id).where(
+        Pairing.valid_from < at, sa.or_(Pairing.valid_to.is_(None), Pairing.valid_to >= at))).all())
 
 
 class Unread(enum.Enum):

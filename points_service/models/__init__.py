@@ -79,6 +79,7 @@ from points_service.models.structure import (
     REGION_LEVEL_NAMES,
     Organization,
     OrgKind,
+    Pairing,
     Region,
     RegionLevel,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "PENDING",
     "Organization",
     "OrgKind",
+    "Pairing",
     "PolicyVersion",
     "RefreshToken",
     "Region",

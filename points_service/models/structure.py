@@ -2,16 +2,19 @@
 
 Both trees keep a materialized ``path`` ("/1/4/17/") so that "everything under this node" is one
 indexed prefix match, which scoped access checks and leaderboards ask for constantly.
+An organization's current paired community is kept on its row; every change is also a dated ``Pairing``, so
+a closed period's 流动红旗 districts are those of the pairings in force when it ended.
 """
 
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from points_service.db import db, enum_column
+from points_service.db import UTCDateTime, db, enum_column
 
 
 class RegionLevel(enum.StrEnum):
@@ -75,7 +78,8 @@ class Organization(TreeNode, db.Model):
     kind: Mapped[OrgKind] = mapped_column(enum_column(OrgKind, "kind"))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"))
     path: Mapped[str] = mapped_column(sa.String(255), index=True, default="")
-    # The community a department organization is paired with for 组织报到.
+    # The community a department organization is paired with for 组织报到 today (the open ``Pairing``):
+    # boards, access rules and approvals follow it. Written only by ``domain.structure.pair_organization``.
     paired_community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("regions.id"))
 
     parent: Mapped[Organization | None] = relationship(remote_side=[id])
@@ -85,3 +89,27 @@ class Organization(TreeNode, db.Model):
     def department_id(self) -> int:
         """The top (department) organization this node belongs to: the subject of org points."""
         return self.ancestor_ids[0]
+
+
+OPEN_PAIRING = sa.text("valid_to IS NULL")
+
+
+class Pairing(db.Model):
+    """An organization paired with a community during [valid_from, valid_to); valid_to is NULL for the current
+    one, which ``Organization.paired_community_id`` repeats. The database keeps at most one open per organization."""
+
+    __tablename__ = "pairings"
+    __table_args__ = (
+        sa.CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_range"),
+        sa.Index("uq_pairings_open", "organization_id", unique=True,
+                 postgresql_where=OPEN_PAIRING, sqlite_where=OPEN_PAIRING),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("regions.id"))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship()
+    community: Mapped[Region] = relationship()

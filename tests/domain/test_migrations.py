@@ -16,9 +16,20 @@ from points_service import create_app
 from points_service.db import db
 from tests.conftest import PG_URL
 
+BEFORE_PAIRINGS = "f2c8d4a6b913"
+
 
 @pytest.fixture
 def migrated_app(tmp_path):
+    yield from _app_migrated_to("head", tmp_path)
+
+
+@pytest.fixture
+def app_before_pairings(tmp_path):
+    yield from _app_migrated_to(BEFORE_PAIRINGS, tmp_path)
+
+
+def _app_migrated_to(revision: str, tmp_path):
     settings = config_settings.Testing()
     schema = None
     if PG_URL:
@@ -30,7 +41,7 @@ def migrated_app(tmp_path):
         settings.SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'migrated.db'}"
     app = create_app(settings)
     with app.app_context():
-        flask_migrate.upgrade()
+        flask_migrate.upgrade(revision=revision)
         yield app
         db.session.remove()
         db.engine.dispose()
@@ -105,3 +116,19 @@ def test_the_home_screens_pending_count_repeats_the_index_predicate_literally():
 
     sql = str(_home_statement(True, True).compile(dialect=sa.dialects.postgresql.dialect()))
     assert sql.count("status = 'pending'") == 2
+
+
+def test_the_pairings_migration_opens_one_pairing_per_paired_organization(app_before_pairings):
+    db.session.execute(sa.text(
+        "INSERT INTO regions (id, code, name, level, path) VALUES (1, 'C', '市', 'city', '/1/'), "
+        "(2, 'N', '北门社区', 'community', '/1/2/')"))
+    db.session.execute(sa.text(
+        "INSERT INTO organizations (id, code, name, kind, path, paired_community_id) VALUES "
+        "(1, 'D1', '财政局党委', 'department', '/1/', 2), (2, 'D2', '教育局党委', 'department', '/2/', NULL), "
+        "(3, 'B1', '第一支部', 'branch', '/1/3/', NULL)"))
+    db.session.commit()
+    flask_migrate.upgrade()
+    rows = db.session.execute(sa.text("SELECT organization_id, community_id, valid_from, valid_to FROM pairings"))
+    [(organization_id, community_id, valid_from, valid_to)] = rows.all()
+    assert (organization_id, community_id, valid_to) == (1, 2, None)
+    assert str(valid_from).startswith("2000-01-01")  # before any period: earlier awards keep their districts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_jwt_extended import create_access_token
 
@@ -13,7 +14,7 @@ from points_service.domain.accounts.users import add_user
 from points_service.domain.periods import LOCAL_TZ
 from points_service.domain.phones import hash_phone, mask_phone, normalize_phone
 from points_service.domain.structure import add_organization, add_region, enroll_member
-from points_service.models import ROLE_SCOPE, Member, Organization, OrgKind, Region, RegionLevel, Role, User
+from points_service.models import ROLE_SCOPE, Member, Organization, OrgKind, Pairing, Region, RegionLevel, Role, User
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-42"
@@ -42,10 +43,16 @@ def make_city() -> dict:
     }
 
 
+# When the factories' members joined the roster and their departments were paired: before every period the tests
+# score, so that each belongs to his branch in them (``lifecycle.membership``: a member belongs nowhere before his
+# first affiliation began) and each branch to its department's district (``red_flags.awards``).
+ROSTER_LOADED = datetime(2024, 1, 1, tzinfo=LOCAL_TZ)
+
+
 def make_department(community: Region | None = None, **overrides) -> Organization:
     n = _n()
     return add_organization(overrides.get("code", f"D{n}"), overrides.get("name", f"市某局党委{n}"),
-                            OrgKind.DEPARTMENT, None, community)
+                            OrgKind.DEPARTMENT, None, community, since=overrides.get("since", ROSTER_LOADED))
 
 
 def make_branch(department: Organization, **overrides) -> Organization:
@@ -54,13 +61,15 @@ def make_branch(department: Organization, **overrides) -> Organization:
                             OrgKind.BRANCH, department)
 
 
+def pairing_history(org: Organization) -> list[tuple[int, datetime, datetime | None]]:
+    """(community id, valid_from, valid_to) of the organization's pairings, oldest first."""
+    rows = db.session.execute(sa.select(Pairing.community_id, Pairing.valid_from, Pairing.valid_to)
+                              .where(Pairing.organization_id == org.id).order_by(Pairing.valid_from))
+    return [tuple(row) for row in rows]
+
+
 def make_phone() -> str:
     return f"139{_n():08d}"
-
-
-# When the factories' members joined the roster: before every period the tests score, so that each belongs to
-# his branch in them (``lifecycle.membership``: a member belongs nowhere before his first affiliation began).
-ROSTER_LOADED = datetime(2024, 1, 1, tzinfo=LOCAL_TZ)
 
 
 def make_member(branch: Organization, community: Region, grid: Region | None = None, **overrides) -> Member:

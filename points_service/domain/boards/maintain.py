@@ -341,7 +341,8 @@ def _count_organizations(deltas: Counter) -> None:
 def pairing_changed(org_id: int) -> None:
     """An organization's paired community changed (its 报到 confirmed elsewhere, a roster file): its board rows,
     and those of the branches that take its pairing, move to the new community's scopes on every board, closed
-    ones too (organizations keep no dated pairing, and a rebuild places every board by the current one). The
+    ones too (boards follow today's pairing, and a rebuild places every board by it; only the 流动红旗 reads the
+    dated pairings). The
     rows are locked in (board, organization) order first, the order credits write rollups in. Flushes only."""
     db.session.flush()  # the new pairing, which the placements read
     ids = _taking_pairing_of(db.session.get(Organization, org_id))

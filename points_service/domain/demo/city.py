@@ -54,7 +54,8 @@ from points_service.models import (
 )
 
 DEFAULT_SEED = 2026
-# Fixed, so that a reseeded city also has the same history; early enough for back-dated demo activity.
+# Fixed, so that a reseeded city also has the same history; early enough for back-dated demo activity. Members
+# are enrolled and departments paired from it.
 ENROLLED_SINCE = datetime(2025, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
 URBAN_STREETS = 3  # communities go to the first (urban) streets of a district, as real ones cluster there
 SHARE_WITH_GRID = 0.9
@@ -198,7 +199,8 @@ def seed_organizations(city: DemoCity) -> None:
         unit, district_code = candidates[index]
         paired = city.rng.choice(by_district.get(district_code) or city.communities)
         code = f"JN-D{number:03d}"
-        department = add_organization(code, f"{unit}党委", OrgKind.DEPARTMENT, paired_community=paired)
+        department = add_organization(code, f"{unit}党委", OrgKind.DEPARTMENT, paired_community=paired,
+                                      since=ENROLLED_SINCE)  # paired for all the back-dated history
         city.departments.append(department)
         city.branches.extend(
             add_organization(f"{code}-{n:02d}", f"{unit}第{ORDINALS[n - 1]}党支部", OrgKind.BRANCH, department)

@@ -1,8 +1,10 @@
 """流动红旗: one holder per period (``RedFlagRule.period``) and scope (the city, or each district), re-won
 every period, among the party branches (党支部) of the scope.
 
-- A branch belongs to the district of its department's paired community (组织报到); branches of departments
-  without a pairing take part only in a city-wide scope.
+- A branch belongs to the district of the community its department was paired with (组织报到) at the cutoff (the
+  dated pairings, ``structure.paired_communities_at``: a re-pairing after the period, even before a late award
+  or a verification, changes nothing); branches of departments then unpaired take part only in a city-wide
+  scope.
 - Gates: the member report rate (confirmed reports decided before the cutoff, for the half containing the
   period's last day or an earlier one — the reading of ``reports.report_rate``) reaches ``min_report_rate``,
   and unexcused absences — no-show deductions of its members plus meeting-absence deductions of the branch
@@ -40,6 +42,7 @@ from points_service.domain.policy import Policy, RedFlagRule, policy_in_force
 from points_service.domain.policy import policy_version as stored_policy
 from points_service.domain.stars.facts import confirmed_reporters, period_net_from_totals, placements_at
 from points_service.domain.stars.rules import checksum_of
+from points_service.domain.structure import paired_communities_at
 from points_service.models import (
     RED_FLAG_KIND_NAMES,
     AwardType,
@@ -175,7 +178,7 @@ def gather_branch_facts(period: Period, policy: Policy) -> list[BranchFacts]:
         absences[branch] += member_absences.get(placement.member_id, 0)
         net[branch] += totals.get(placement.member_id, 0)
     facts = []
-    for branch_id, department_id, district_id in _branches():
+    for branch_id, department_id, district_id in _branches(cutoff):
         facts.append(BranchFacts(branch_id, district_id, members[branch_id], reported[branch_id],
                                  absences[branch_id] + org_absences.get(branch_id, 0)
                                  + org_absences.get(department_id, 0), net[branch_id]))
@@ -192,17 +195,15 @@ def _absences(period: Period, policy: Policy) -> tuple[dict[int, int], dict[int,
     return dict(members), dict(orgs)
 
 
-def _branches() -> list[tuple[int, int, int | None]]:
-    """(branch id, department id, district id or None) for every branch, from two small tables."""
+def _branches(cutoff: datetime) -> list[tuple[int, int, int | None]]:
+    """(branch id, department id, district id or None) for every branch, from two small tables and the pairings
+    in force at the cutoff: a department re-paired later leaves its branches where they were in the period."""
     regions = dict(db.session.execute(sa.select(Region.id, Region.path)).all())
     districts = set(db.session.scalars(sa.select(Region.id).where(Region.level == RegionLevel.DISTRICT)))
-    orgs = db.session.execute(sa.select(Organization.id, Organization.kind, Organization.path,
-                                        Organization.paired_community_id)).all()
-    pairing = {org_id: paired for org_id, _kind, _path, paired in orgs}
+    pairing = paired_communities_at(cutoff)
     result = []
-    for org_id, kind, path, _paired in orgs:
-        if kind != OrgKind.BRANCH:
-            continue
+    for org_id, path in db.session.execute(sa.select(Organization.id, Organization.path)
+                                           .where(Organization.kind == OrgKind.BRANCH)):
         department_id = int(path.strip("/").split("/")[0])
         community_path = regions.get(pairing.get(department_id))
         ancestors = [int(part) for part in community_path.strip("/").split("/")] if community_path else []

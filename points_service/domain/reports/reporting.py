@@ -33,7 +33,6 @@ from points_service.domain.access import (
     nodes_in_scope,
 )
 from points_service.domain.audit import audit
-from points_service.domain.boards.maintain import pairing_changed
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from points_service.domain.ledger.credit import Fact, credit, lock_subject
 from points_service.domain.lifecycle.guard import lock_active_member
@@ -41,7 +40,7 @@ from points_service.domain.lifecycle.membership import placed_at
 from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled, has_waiting_change
 from points_service.domain.periods import Period, PeriodKind, parse_period, period_containing
 from points_service.domain.policy import policy_in_force
-from points_service.domain.structure import find_community, find_organization, transfer_member
+from points_service.domain.structure import find_community, find_organization, pair_organization, transfer_member
 from points_service.models import (
     ApprovalEvent,
     LedgerEntry,
@@ -205,10 +204,7 @@ def _settle_where_subject_belongs(report: Report, grid: Region | None, now: date
     pairing: the co-building agreement is with that community."""
     community = report.community
     if report.subject_type == SubjectType.ORGANIZATION:
-        organization = db.session.get(Organization, report.subject_id)
-        if organization.paired_community_id != community.id:
-            organization.paired_community = community
-            pairing_changed(organization.id)
+        pair_organization(db.session.get(Organization, report.subject_id), community, now)  # no-op when unchanged
         return
     member = db.session.get(Member, report.subject_id)
     if grid is None and member.community_id == community.id:

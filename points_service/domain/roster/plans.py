@@ -16,12 +16,17 @@ from sqlalchemy.orm import selectinload
 
 from points_service.db import db
 from points_service.domain.access import Principal, allowed
-from points_service.domain.boards.maintain import pairing_changed
 from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled, members_with_waiting_changes
 from points_service.domain.phones import hash_phone, mask_phone
 from points_service.domain.roster.rows import MemberRow, OrganizationRow, RegionRow, RowError
 from points_service.domain.roster.status import status_change_step
-from points_service.domain.structure import add_organization, add_region, enroll_member, transfer_member
+from points_service.domain.structure import (
+    add_organization,
+    add_region,
+    enroll_member,
+    pair_organization,
+    transfer_member,
+)
 from points_service.models import (
     ORG_KIND_NAMES,
     REGION_LEVEL_NAMES,
@@ -188,22 +193,23 @@ def plan_organizations(rows: list[OrganizationRow]) -> tuple[list[Step], list[Ro
             parent = created.get(row.parent_code) or known.get(row.parent_code)
             created[row.code] = add_organization(row.code, row.name, row.kind, parent, paired)
 
-        wanted = {"name": row.name, "paired_community_id": paired.id if paired else None}
-        steps.append(_with_pairing(_upsert(row.row, known.get(row.code), wanted, create), known.get(row.code),
-                                   wanted["paired_community_id"]))
+        existing = known.get(row.code)
+        steps.append(_with_pairing(_upsert(row.row, existing, {"name": row.name}, create), existing, paired))
     return steps, errors
 
 
-def _with_pairing(step: Step, existing: Organization | None, paired_id: int | None) -> Step:
-    """The step, then its organization's board rows placed by the new pairing when the row changes it."""
-    if existing is None or existing.paired_community_id == paired_id:
+def _with_pairing(step: Step, existing: Organization | None, paired: Region | None) -> Step:
+    """The step, then the existing organization's new pairing when the row changes it: dated from the import,
+    with its board rows following (``pair_organization``)."""
+    if existing is None or existing.paired_community_id == (paired.id if paired else None):
         return step
 
     def apply() -> None:
-        step.apply()
-        pairing_changed(existing.id)
+        if step.apply is not None:  # the name may be unchanged
+            step.apply()
+        pair_organization(existing, paired)
 
-    return Step(step.row, step.outcome, apply, step.member_id)
+    return Step(step.row, UPDATED, apply, step.member_id)
 
 
 def _organization_problems(row: OrganizationRow, in_file: dict, known: dict) -> list[RowError]:

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from points_service.db import db
-from points_service.domain.demo.city import DemoSize, person_name, seed_demo
+from points_service.domain.demo.city import ENROLLED_SINCE, DemoSize, person_name, seed_demo
 from points_service.domain.demo.names import DISTRICTS
 from points_service.domain.market.standing import balance_of
 from points_service.domain.phones import hash_phone, mask_phone, normalize_phone
@@ -31,6 +31,7 @@ from points_service.models import (
     User,
 )
 from tests.dbutil import reset_database
+from tests.factories import pairing_history
 
 SMALL = DemoSize(communities=6, departments=5, members=60)
 SMALL_ARGS = ["--communities", "6", "--departments", "5", "--members", "60"]
@@ -104,6 +105,7 @@ def test_departments_have_two_to_four_branches_and_a_paired_community(app):
     for department in departments:
         assert department.parent_id is None and department.name.endswith("党委")
         assert department.paired_community.level is RegionLevel.COMMUNITY
+        assert pairing_history(department) == [(department.paired_community_id, ENROLLED_SINCE, None)]
         branches = db.session.scalars(sa.select(Organization).where(Organization.parent_id == department.id)).all()
         assert 2 <= len(branches) <= 4
         assert all(b.kind is OrgKind.BRANCH and b.name.endswith("党支部") for b in branches)

@@ -33,7 +33,7 @@ from points_service.models import (
     User,
 )
 from tests.concurrency import hammer
-from tests.factories import make_member, make_user, make_world
+from tests.factories import ROSTER_LOADED, make_member, make_user, make_world, pairing_history
 from tests.factories.boards import entry
 from tests.factories.ledger import local
 
@@ -210,6 +210,15 @@ def test_confirming_an_organization_report_credits_org_report_and_pairs_the_comm
     assert [(e.subject_type, e.subject_id, e.item_code, e.points) for e in entries_for(report)] == [
         ("organization", world["finance"].id, "org.report", Decimal(5))]
     assert world["finance"].paired_community_id == world["south"].id
+    assert pairing_history(world["finance"]) == [(world["north"].id, ROSTER_LOADED, H2_LATER),
+                                                 (world["south"].id, H2_LATER, None)]
+
+
+def test_confirming_an_organization_report_to_its_paired_community_keeps_its_pairing(world):
+    org_admin = principal_for(make_user((Role.ORG_ADMIN, world["finance"].id)))
+    report = reports.submit_org_report(org_admin, world["finance"].id, world["north"].id, **LISTS, now=H2)
+    reports.confirm_report(actor(world, "community_admin"), report.id, now=H2_LATER)
+    assert pairing_history(world["finance"]) == [(world["north"].id, ROSTER_LOADED, None)]
 
 
 def test_a_new_pairing_moves_the_departments_and_its_branches_board_rows_to_the_new_community(world):

@@ -30,7 +30,7 @@ from points_service.models import (
     Role,
     SubjectType,
 )
-from tests.factories import make_branch, make_member, make_region, make_user, make_world
+from tests.factories import make_branch, make_member, make_region, make_user, make_world, pairing_history
 from tests.factories.ledger import member_fact
 from tests.roster_files import csv_bytes, xlsx_bytes
 
@@ -277,6 +277,8 @@ def test_a_department_and_its_branches_import_in_any_order_with_the_paired_commu
     branch = db.session.scalar(sa.select(Organization).where(Organization.code == "T-01"))
     assert branch.parent.kind is OrgKind.DEPARTMENT and branch.parent.paired_community == world["south"]
     assert branch.department_id == branch.parent.id
+    [(community_id, _since, until)] = pairing_history(branch.parent)
+    assert (community_id, until) == (world["south"].id, None) and pairing_history(branch) == []
 
 
 def test_reimporting_an_organization_updates_its_name_and_pairing(world):
@@ -284,6 +286,21 @@ def test_reimporting_an_organization_updates_its_name_and_pairing(world):
     row = [finance.code, "市财政局党委", "党委", "", "南门社区"]
     report = run(world, "organizations", csv_bytes("organizations", row))
     assert report.updated == 1 and (finance.name, finance.paired_community) == ("市财政局党委", world["south"])
+    [(north, _, closed), (south, opened, until)] = pairing_history(finance)
+    assert (north, south, until) == (world["north"].id, world["south"].id, None) and closed == opened
+
+
+def test_a_file_changing_only_the_pairing_updates_it_and_one_without_a_community_unpairs(world):
+    finance = world["finance"]
+
+    def row(paired: str) -> bytes:
+        return csv_bytes("organizations", [finance.code, finance.name, "党委", "", paired])
+
+    moved = run(world, "organizations", row("南门社区"))
+    assert moved.updated == 1 and finance.paired_community == world["south"]
+    unpaired = run(world, "organizations", row(""))
+    assert unpaired.updated == 1 and finance.paired_community is None
+    assert [until is None for _community, _since, until in pairing_history(finance)] == [False, False]
 
 
 def test_a_new_pairing_from_a_file_moves_the_organizations_board_rows_with_it(world):
