@@ -394,6 +394,31 @@ test('my ledger names every ledger in Chinese, the monthly 活跃指数 decay in
   assert.equal(wx.calls.requests.length, 2)
 })
 
+test('choosing another period while my ledger loads shows that period only, not the entries of the earlier one', async () => {
+  const entry = (id, reason) => ({ id, ledger: 'assessment', kind: 'award', item_name: '志愿服务', points: 1,
+    points_requested: 1, reason, credited_at: '2026-12-01T10:00:00+08:00' })
+  const month = require('../utils/periods').monthKey()
+  let release = null
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /members/58/ledger': (options) => (route(options).query.period === month
+      ? ok({ items: [entry(2, '本月')], total: 1, page: 1, page_size: 20 })
+      : new Promise((resolve) => { release = () => resolve(ok({ items: [entry(1, '本年度')], total: 9, page: 1,
+        page_size: 20 })) })),
+  }) })
+  const page = renderPage('ledger')
+  const loading = page.instance.onLoad() // 本年度 on its way on a slow network
+  await until(() => release)
+  await page.instance.choosePeriod({ currentTarget: { dataset: { key: month } } }) // the member taps 本月 meanwhile
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/members/58/ledger').length, 2, '本月 is asked at once')
+  release()
+  await loading
+  assert.deepEqual(page.data.rows.map((row) => row.id), [2])
+  assert.equal(page.data.total, 1)
+  assert.equal(text(page, '.entry-reason'), '原因：本月')
+  assert.equal(page.data.loading, false)
+})
+
 test('honors list the published stars and the red-flag holders of a quarter', async () => {
   const wx = installWx({ storage: signedIn(), handle: api({
     'GET /stars': ok({ items: [{ member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' },
