@@ -117,10 +117,15 @@ function headersFor(options) {
   return header
 }
 
+/** A 401 that a refresh did not cure: the session is over, so it is forgotten and the member sent to sign in. */
+function endSession(error) {
+  session.clear()
+  if (handlers.onSignedOut) handlers.onSignedOut(error)
+}
+
 function afterFailure(error, options) {
   if (error.status === 401 && options.auth !== false) {
-    session.clear()
-    if (handlers.onSignedOut) handlers.onSignedOut(error)
+    endSession(error)
   } else if (error.code === 'binding_required' && handlers.onBindingRequired) {
     handlers.onBindingRequired(error)
   }
@@ -164,6 +169,6 @@ const post = (path, data, options = {}) => request({ ...options, path, data, met
 const del = (path, options = {}) => request({ ...options, path, method: 'DELETE' })
 
 module.exports = {
-  ApiError, request, get, post, del, setHandlers, setDelay, newIdempotencyKey, refreshSession, showError,
+  ApiError, request, get, post, del, setHandlers, setDelay, newIdempotencyKey, refreshSession, endSession, showError,
   queryString, MAX_RETRIES,
 }
