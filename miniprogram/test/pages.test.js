@@ -233,6 +233,23 @@ test('the leaderboard offers my grid, community and branch even when I have no p
   await until(() => route(wx.calls.requests.at(-1)).query.scope === 'community:14')
 })
 
+test('the leaderboard offers the new month, quarter and year when shown again after a quarter ends, Shanghai time', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: new Date('2026-12-31T15:30:00Z') }) // 23:30 on 31 December in Shanghai
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /leaderboards': ok({ items: [], total: 0, page: 1, page_size: 50, me: null }),
+  }) })
+  const page = renderPage('boards')
+  await page.instance.onShow()
+  assert.deepEqual(page.data.periods.map((period) => period.key), ['2026-12', '2026-Q4', '2026', 'standing'])
+  await page.instance.choosePeriod({ currentTarget: { dataset: { key: '2026-12' } } }) // 本月
+  t.mock.timers.setTime(Date.parse('2026-12-31T16:10:00Z')) // the app stays open past midnight: 1 January 2027
+  await page.instance.onShow()
+  assert.deepEqual(page.data.periods.map((period) => period.key), ['2027-01', '2027-Q1', '2027', 'standing'])
+  assert.equal(route(wx.calls.requests.at(-1)).query.period, '2027-01', '本月 is still chosen, and it is January now')
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/me').length, 1)
+})
+
 test('signing up for an activity in my community flips its button to withdraw, and withdrawing back', async () => {
   const activity = { id: 9, title: '清理楼道', community: { id: 14, name: '南池社区' },
     starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
