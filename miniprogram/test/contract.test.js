@@ -227,9 +227,16 @@ test('the mini-program client walks the member journey against the live API', { 
     const stars = await request.get('/stars', { period: periods.previousQuarterKey(), page_size: 100 }, { showError: false })
     assert.ok(Array.isArray(stars.items))
     stars.items.map(views.starRow)
-    const flags = await request.get('/red-flags', { period: periods.previousQuarterKey() }, { showError: false })
-    assert.ok(Array.isArray(flags.items))
-    flags.items.map(views.redFlagRow)
+    const policy = await request.get('/policy', null, { showError: false })
+    assert.ok(['month', 'quarter'].includes(policy.red_flag.period), 'GET /policy names the red flags\' period kind')
+    const kind = views.redFlagPeriodKind(policy)
+    assert.equal(kind, policy.red_flag.period)
+    for (const period of [periods.previousKey(kind), periods.previousMonthKey(), periods.previousQuarterKey()]) {
+      const flags = await request.get('/red-flags', { period }, { showError: false })
+      assert.equal(flags.period, period, 'a monthly policy\'s months are answered as well as quarters')
+      assert.ok(Array.isArray(flags.items))
+      flags.items.map(views.redFlagRow)
+    }
   })
 
   await t.test('notifications: templates listed, consent granted, a decision lands in the inbox and is read', async () => {

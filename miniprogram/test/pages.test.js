@@ -436,8 +436,12 @@ test('choosing another period while my ledger loads shows that period only, not 
   assert.equal(page.data.loading, false)
 })
 
+const QUARTERLY_FLAGS = { items: [], red_flag: { period: 'quarter', scope: 'district', min_report_rate: '0.95',
+  max_unexcused_absences: 0 } }
+
 test('honors list the published stars and the red-flag holders of a quarter', async () => {
   const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok(QUARTERLY_FLAGS),
     'GET /stars': ok({ items: [{ member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' },
       scope: { id: 1, name: '南池社区', type: 'community' }, period: '2026-Q3', status: 'final', points: 20,
       activities: 4, hours: 9, position: 1 }], total: 1 }),
@@ -451,11 +455,42 @@ test('honors list the published stars and the red-flag holders of a quarter', as
   await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
   assert.equal(all(page, '.flag').length, 2)
   assert.match(all(page, '.flag')[1].dom.textContent, /空缺[\s\S]*报到率/)
-  assert.ok(wx.calls.requests.every((r) => /period=\d{4}-Q[1-4]/.test(r.url)))
+  const honors = wx.calls.requests.filter((r) => route(r).path !== '/policy')
+  assert.ok(honors.length === 2 && honors.every((r) => /period=\d{4}-Q[1-4]/.test(r.url)))
+})
+
+test('monthly 流动红旗 are asked for by month, as the policy says, while 业务之星 stay quarterly', async () => {
+  const periods = require('../utils/periods')
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok({ ...QUARTERLY_FLAGS, red_flag: { ...QUARTERLY_FLAGS.red_flag, period: 'month' } }),
+    'GET /stars': ok({ items: [], total: 0 }),
+    'GET /red-flags': (options) => ok({ period: route(options).query.period, items: [
+      { scope: { key: 'city', name: '全市' }, organization: { id: 2, name: '一支部' }, kind_name: '首次', score: 3 }] }),
+  }) })
+  const page = renderPage('honors')
+  await page.instance.onLoad()
+  assert.equal(text(page, '.prev'), '‹ 上一季')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
+  const flags = () => wx.calls.requests.filter((r) => route(r).path === '/red-flags').map((r) => route(r).query.period)
+  const lastMonth = periods.previousMonthKey()
+  assert.deepEqual(flags(), [lastMonth], 'the month before this one, not a quarter')
+  assert.equal(text(page, '.period'), lastMonth)
+  assert.equal(text(page, '.prev'), '‹ 上一月')
+  assert.equal(all(page, '.flag').length, 1)
+  await page.instance.shiftPeriod({ currentTarget: { dataset: { step: '-1' } } })
+  assert.equal(flags().at(-1), periods.shiftKey(lastMonth, -1))
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'stars' } } })
+  const stars = wx.calls.requests.filter((r) => route(r).path === '/stars').map((r) => route(r).query.period)
+  assert.deepEqual(stars, [periods.previousQuarterKey(), periods.previousQuarterKey()], 'stars keep their quarter')
+  assert.equal(text(page, '.prev'), '‹ 上一季')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
+  assert.equal(flags().at(-1), periods.shiftKey(lastMonth, -1), 'the month chosen is kept')
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/policy').length, 1, 'the policy is read once')
 })
 
 test('a withdrawn star or red flag is still listed but marked withdrawn with the reason, never as a current honor', async () => {
   installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok(QUARTERLY_FLAGS),
     'GET /stars': ok({ items: [
       { id: 11, member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' }, scope: { id: 1, name: '南池社区' },
         period: '2026-Q3', status: 'final', points: 20, activities: 4, hours: 9, position: 1, withdrawn: true,

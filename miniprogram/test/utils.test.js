@@ -23,6 +23,12 @@ test('period keys are computed in Shanghai time, across the new year', () => {
   assert.equal(periods.yearKey(justAfterNewYearInShanghai), '2027')
   assert.equal(periods.previousQuarterKey(justAfterNewYearInShanghai), '2026-Q4')
   assert.equal(periods.previousQuarterKey(new Date('2026-08-01T00:00:00+08:00')), '2026-Q2')
+  assert.equal(periods.previousKey('month', justAfterNewYearInShanghai), '2026-12')
+  assert.equal(periods.previousKey('quarter', justAfterNewYearInShanghai), '2026-Q4')
+  assert.deepEqual(['2027-01', '2026-12', '2026-Q4', '2027-Q1'].map((key) => periods.shiftKey(key, 1)),
+    ['2027-02', '2027-01', '2027-Q1', '2027-Q2'])
+  assert.deepEqual(['2027-01', '2026-12', '2027-Q1'].map((key) => periods.shiftKey(key, -1)),
+    ['2026-12', '2026-11', '2026-Q4'])
 })
 
 test('times are shown in Shanghai and points without float noise', () => {
