@@ -350,6 +350,91 @@ test('a self-report whose answer was lost is sent again with its key, and an edi
   assert.equal(wx.calls.modals.at(-1).title, '已提交')
 })
 
+const SENT_BACK = { id: 3, item_code: 'member.self_service_hour', item_name: '自主服务上报', status: 'needs_info',
+  occurred_at: '2026-12-01T14:30:00+08:00', description: '为独居老人送药', evidence: ['https://img.example.cn/a.jpg'],
+  decision_comment: '请补充服务对象签字' }
+const STILL_PENDING = { ...SENT_BACK, id: 2, status: 'pending', decision_comment: '', description: '楼道清理' }
+
+test('a report sent back for more information shows what to add, and 补充材料 resubmits it with photos and links', async () => {
+  const photo = 'http://api.test/api/v1/uploads/evidence/AbCdEfGhIjKlMnOpQrStUvWxYz012345.jpg'
+  let resubmitted = false
+  const wx = installWx({ storage: signedIn(),
+    answers: { chooseMedia: { tempFiles: [{ tempFilePath: 'wxfile://signed.jpg' }] },
+      uploadFile: { statusCode: 201, data: JSON.stringify(ok({ url: photo }).data) } },
+    handle: api({
+      'GET /policy': ok({ items: [] }),
+      'GET /records': () => ok({ items: [resubmitted ? { ...SENT_BACK, status: 'pending', decision_comment: '' } : SENT_BACK,
+        STILL_PENDING], total: 2 }),
+      'POST /records/3/resubmit': (options) => { resubmitted = true; return ok({ ...SENT_BACK, ...options.data, status: 'pending' }) },
+    }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  await page.instance.onShow()
+  const [sentBack, pending] = all(page, '.record')
+  assert.match(sentBack.dom.textContent, /需补充材料[\s\S]*审核意见：请补充服务对象签字/)
+  assert.equal(all(page, '.open-fix').length, 1, 'only a record sent back may be resubmitted')
+  assert.doesNotMatch(pending.dom.textContent, /补充材料/)
+  page.instance.openFix({ currentTarget: { dataset: { id: 3 } } })
+  assert.equal(page.data.fix.description, '为独居老人送药', 'the description as filed, to edit')
+  assert.equal(all(page, '.fix .evidence').length, 1, 'the evidence as filed')
+  page.instance.onFixDescription({ detail: { value: '为独居老人送药，附老人签字' } })
+  await page.instance.addPhotos({ currentTarget: { dataset: { form: 'fix' } } })
+  page.instance.onLink({ currentTarget: { dataset: { form: 'fix' } }, detail: { value: 'https://img.example.cn/b.jpg' } })
+  page.instance.addLink({ currentTarget: { dataset: { form: 'fix' } } })
+  assert.ok(page.querySelector('.fix .evidence .photo'), 'the uploaded photo is shown as a picture')
+  assert.equal(page.data.links.length, 0, 'the new-report form is left alone')
+  await page.instance.resubmit()
+  const sent = wx.calls.requests.find((r) => route(r).path === '/records/3/resubmit')
+  assert.equal(sent.method, 'POST')
+  assert.deepEqual(sent.data, { description: '为独居老人送药，附老人签字',
+    evidence: ['https://img.example.cn/a.jpg', photo, 'https://img.example.cn/b.jpg'] })
+  assert.match(sent.header['Idempotency-Key'], /^[A-Za-z0-9_-]{8,64}$/)
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/records').length, 2, 'the list is read again')
+  assert.ok(!page.querySelector('.fix'), 'the form is closed')
+  assert.equal(all(page, '.open-fix').length, 0)
+  assert.match(all(page, '.record')[0].dom.textContent, /待审核/)
+  assert.equal(wx.calls.toasts.at(-1).title, '已重新提交，等待审核')
+})
+
+test('a resubmission whose answer was lost is sent again with its key, and an edited one with a new key', async () => {
+  const done = new Map()
+  let online = false
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok({ items: [] }),
+    'GET /records': ok({ items: [SENT_BACK], total: 1 }),
+    'POST /records/3/resubmit': (options) => {
+      const key = options.header['Idempotency-Key']
+      const body = JSON.stringify(options.data)
+      if (done.has(key) && done.get(key) !== body) {
+        return failure(422, 'idempotency_key_reused', '该 Idempotency-Key 已用于另一个请求')
+      }
+      done.set(key, body)
+      return online ? ok({ ...SENT_BACK, status: 'pending' }) : { fail: { errMsg: 'request:fail timeout' } }
+    },
+  }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  await page.instance.onShow()
+  page.instance.openFix({ currentTarget: { dataset: { id: 3 } } })
+  page.instance.onFixDescription({ detail: { value: '附签字' } })
+  await page.instance.resubmit()
+  const posts = () => wx.calls.requests.filter((r) => route(r).path === '/records/3/resubmit')
+  const first = posts()[0].header['Idempotency-Key']
+  await page.instance.resubmit() // tapped again, unchanged: the same resubmission, so the same key
+  assert.equal(posts().length, 6)
+  assert.ok(posts().every((r) => r.header['Idempotency-Key'] === first), 'the retries carry the same key')
+  assert.ok(page.querySelector('.fix'), 'the form stays open while it is not sent')
+
+  page.instance.removeLink({ currentTarget: { dataset: { form: 'fix', index: 0 } } }) // the member drops a link
+  online = true
+  await page.instance.resubmit()
+  const edited = posts().at(-1)
+  assert.deepEqual(edited.data, { description: '附签字', evidence: [] })
+  assert.notEqual(edited.header['Idempotency-Key'], first, 'another body takes another key')
+  assert.ok(!wx.calls.modals.some((m) => m.title === '请重新操作'), 'never refused as a reused key')
+  assert.ok(!page.querySelector('.fix'), 'the form is closed')
+})
+
 test('after choosing an earlier service day the date picker still reaches today, and no later', async () => {
   installWx({ storage: signedIn(), handle: api({ 'GET /policy': ok({ items: [] }), 'GET /records': ok({ items: [], total: 0 }) }) })
   const page = renderPage('report')

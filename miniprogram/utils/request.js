@@ -8,7 +8,7 @@
  * - On 401 refreshes the token pair once (one refresh at a time, shared by concurrent requests) and sends
  *   the request again: a 401 means the server did nothing, so this is safe for any method.
  * - Retries network failures and 502/503/504 only for idempotent requests: GET, and writes that carry an
- *   Idempotency-Key (check-in, check-out, self-reports, orders), with the same key every time.
+ *   Idempotency-Key (check-in, check-out, self-reports and their resubmission, orders), with the same key every time.
  */
 const config = require('../config')
 const session = require('./session')

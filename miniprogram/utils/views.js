@@ -142,6 +142,8 @@ function recordRow(record) {
     at: format.dateTime(record.occurred_at),
     comment: record.decision_comment || '',
     description: record.description,
+    evidence: record.evidence || [],
+    canResubmit: record.status === 'needs_info', // sent back for more information: 补充材料
   }
 }
 
