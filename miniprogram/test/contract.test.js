@@ -2,9 +2,10 @@
  * The client against the real API: the mini-program's own modules (request, auth, checkin, views) run in
  * Node with a fetch-backed wx.request, against the Flask service started here on a fresh SQLite database
  * with the demo city. Walks sign-in → bind → /me → activities and sign-up → check-in → self-report →
- * photo evidence → 积分超市 (catalogue, order, replay, my orders, cancel) → ledger → leaderboard →
- * 业务之星 / 流动红旗 → notifications (consent, a decision in the inbox, mark read, another member's message) →
- * sign-out (the server revokes the refresh token), and checks the shapes the pages render.
+ * a report sent back for more information and resubmitted → photo evidence → 积分超市 (catalogue, order, replay,
+ * my orders, cancel) → ledger → leaderboard → 业务之星 / 流动红旗 → notifications (consent, a decision in the
+ * inbox, mark read, another member's message) → sign-out (the server revokes the refresh token), and checks the
+ * shapes the pages render.
  */
 const fs = require('node:fs')
 const os = require('node:os')
@@ -46,6 +47,8 @@ async function organizer(api, accounts) {
     checkinCode: (activityId) => call(`/activities/${activityId}/checkin-code`, { token }),
     approve: (recordId) => call(`/approvals/record:${recordId}/approve`, { method: 'POST', token,
       body: { comment: '契约测试：已核实' } }),
+    requestInfo: (recordId, comment) => call(`/approvals/record:${recordId}/request-info`, { method: 'POST', token,
+      body: { comment } }),
   }
 }
 
@@ -140,6 +143,32 @@ test('the mini-program client walks the member journey against the live API', { 
     assert.ok(after.points.pending >= 1, 'the pending count includes the report')
   })
 
+  await t.test('a report sent back for more information is resubmitted once per key with new text and evidence', async () => {
+    const item = views.reportableItems(await request.get('/policy', null, { showError: false })).find((c) => c.hours)
+    const record = await request.post('/records', { item_code: item.code, hours: 1, description: '契约测试：补充材料',
+      occurred_at: new Date(Date.now() - 3600000).toISOString(), evidence: ['https://img.example.cn/evidence/2.jpg'] },
+    { idempotencyKey: request.newIdempotencyKey(), showError: false })
+    await boss.requestInfo(record.id, '请补充服务对象签字')
+    const listed = await request.get('/records', { page_size: 20 }, { showError: false })
+    const row = views.recordRow(listed.items.find((candidate) => candidate.id === record.id))
+    assert.equal(row.status, '需补充材料')
+    assert.equal(row.canResubmit, true)
+    assert.equal(row.comment, '请补充服务对象签字')
+    assert.deepEqual(row.evidence, ['https://img.example.cn/evidence/2.jpg'])
+    const body = { description: `${row.description}，附签字`, evidence: row.evidence.concat('https://img.example.cn/evidence/3.jpg') }
+    const key = request.newIdempotencyKey()
+    const resubmitted = await request.post(`/records/${record.id}/resubmit`, body, { idempotencyKey: key, showError: false })
+    assert.equal(resubmitted.status, 'pending')
+    assert.deepEqual(resubmitted.evidence, body.evidence)
+    const replayed = await request.post(`/records/${record.id}/resubmit`, body, { idempotencyKey: key, showError: false })
+    assert.deepEqual(replayed, resubmitted, 'sent again after a lost answer: the first answer, not a refusal')
+    await assert.rejects(request.post(`/records/${record.id}/resubmit`, body,
+      { idempotencyKey: request.newIdempotencyKey(), showError: false }),
+    (error) => error.code === 'invalid_transition' && error.status === 409)
+    const after = await request.get('/records', { page_size: 20 }, { showError: false })
+    assert.equal(views.recordRow(after.items.find((candidate) => candidate.id === record.id)).canResubmit, false)
+  })
+
   await t.test('a photo is uploaded to the API and its link filed as evidence; a file that is not a picture is refused', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'points-photo-'))
     t.after(() => fs.rmSync(folder, { recursive: true, force: true }))
@@ -227,9 +256,16 @@ test('the mini-program client walks the member journey against the live API', { 
     const stars = await request.get('/stars', { period: periods.previousQuarterKey(), page_size: 100 }, { showError: false })
     assert.ok(Array.isArray(stars.items))
     stars.items.map(views.starRow)
-    const flags = await request.get('/red-flags', { period: periods.previousQuarterKey() }, { showError: false })
-    assert.ok(Array.isArray(flags.items))
-    flags.items.map(views.redFlagRow)
+    const policy = await request.get('/policy', null, { showError: false })
+    assert.ok(['month', 'quarter'].includes(policy.red_flag.period), 'GET /policy names the red flags\' period kind')
+    const kind = views.redFlagPeriodKind(policy)
+    assert.equal(kind, policy.red_flag.period)
+    for (const period of [periods.previousKey(kind), periods.previousMonthKey(), periods.previousQuarterKey()]) {
+      const flags = await request.get('/red-flags', { period }, { showError: false })
+      assert.equal(flags.period, period, 'a monthly policy\'s months are answered as well as quarters')
+      assert.ok(Array.isArray(flags.items))
+      flags.items.map(views.redFlagRow)
+    }
   })
 
   await t.test('notifications: templates listed, consent granted, a decision lands in the inbox and is read', async () => {

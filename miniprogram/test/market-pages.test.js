@@ -164,6 +164,26 @@ test('my orders show open ones first with the pick-up code large, and cancelling
   assert.equal(route(wx.calls.requests.at(-1)).query.state, undefined, '全部 sends no state')
 })
 
+test('switching tabs while a page of orders loads shows the chosen tab only, not the rows of the earlier tab', async () => {
+  const PICKED = { ...ORDER, id: 12, item_name: '电饭煲', state: 'picked_up', pickup_code: null }
+  let release = null
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me/orders': (options) => (route(options).query.state === 'placed'
+      ? new Promise((resolve) => { release = () => resolve(ok({ items: [ORDER], total: 1, page: 1, page_size: 20 })) })
+      : ok({ items: [PICKED], total: 1, page: 1, page_size: 20 })),
+  }) })
+  const page = renderPage('orders')
+  const first = page.instance.onShow() // 待取货 on its way on a slow network
+  await until(() => release)
+  await page.instance.chooseState({ currentTarget: { dataset: { key: '' } } }) // the member taps 全部 meanwhile
+  assert.equal(sent(wx, 'GET', '/me/orders').length, 2, '全部 is asked at once')
+  release()
+  await first
+  assert.deepEqual(page.data.rows.map((row) => row.id), [12])
+  assert.equal(all(page, '.order').length, 1)
+  assert.equal(page.data.loading, false)
+})
+
 test('cancelling an order already picked up is explained as order_not_open', async () => {
   const wx = installWx({ storage: signedIn(), handle: api({
     'GET /me/orders': ok({ items: [ORDER], total: 1, page: 1, page_size: 20 }),

@@ -233,6 +233,23 @@ test('the leaderboard offers my grid, community and branch even when I have no p
   await until(() => route(wx.calls.requests.at(-1)).query.scope === 'community:14')
 })
 
+test('the leaderboard offers the new month, quarter and year when shown again after a quarter ends, Shanghai time', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: new Date('2026-12-31T15:30:00Z') }) // 23:30 on 31 December in Shanghai
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /leaderboards': ok({ items: [], total: 0, page: 1, page_size: 50, me: null }),
+  }) })
+  const page = renderPage('boards')
+  await page.instance.onShow()
+  assert.deepEqual(page.data.periods.map((period) => period.key), ['2026-12', '2026-Q4', '2026', 'standing'])
+  await page.instance.choosePeriod({ currentTarget: { dataset: { key: '2026-12' } } }) // 本月
+  t.mock.timers.setTime(Date.parse('2026-12-31T16:10:00Z')) // the app stays open past midnight: 1 January 2027
+  await page.instance.onShow()
+  assert.deepEqual(page.data.periods.map((period) => period.key), ['2027-01', '2027-Q1', '2027', 'standing'])
+  assert.equal(route(wx.calls.requests.at(-1)).query.period, '2027-01', '本月 is still chosen, and it is January now')
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/me').length, 1)
+})
+
 test('signing up for an activity in my community flips its button to withdraw, and withdrawing back', async () => {
   const activity = { id: 9, title: '清理楼道', community: { id: 14, name: '南池社区' },
     starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
@@ -333,6 +350,91 @@ test('a self-report whose answer was lost is sent again with its key, and an edi
   assert.equal(wx.calls.modals.at(-1).title, '已提交')
 })
 
+const SENT_BACK = { id: 3, item_code: 'member.self_service_hour', item_name: '自主服务上报', status: 'needs_info',
+  occurred_at: '2026-12-01T14:30:00+08:00', description: '为独居老人送药', evidence: ['https://img.example.cn/a.jpg'],
+  decision_comment: '请补充服务对象签字' }
+const STILL_PENDING = { ...SENT_BACK, id: 2, status: 'pending', decision_comment: '', description: '楼道清理' }
+
+test('a report sent back for more information shows what to add, and 补充材料 resubmits it with photos and links', async () => {
+  const photo = 'http://api.test/api/v1/uploads/evidence/AbCdEfGhIjKlMnOpQrStUvWxYz012345.jpg'
+  let resubmitted = false
+  const wx = installWx({ storage: signedIn(),
+    answers: { chooseMedia: { tempFiles: [{ tempFilePath: 'wxfile://signed.jpg' }] },
+      uploadFile: { statusCode: 201, data: JSON.stringify(ok({ url: photo }).data) } },
+    handle: api({
+      'GET /policy': ok({ items: [] }),
+      'GET /records': () => ok({ items: [resubmitted ? { ...SENT_BACK, status: 'pending', decision_comment: '' } : SENT_BACK,
+        STILL_PENDING], total: 2 }),
+      'POST /records/3/resubmit': (options) => { resubmitted = true; return ok({ ...SENT_BACK, ...options.data, status: 'pending' }) },
+    }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  await page.instance.onShow()
+  const [sentBack, pending] = all(page, '.record')
+  assert.match(sentBack.dom.textContent, /需补充材料[\s\S]*审核意见：请补充服务对象签字/)
+  assert.equal(all(page, '.open-fix').length, 1, 'only a record sent back may be resubmitted')
+  assert.doesNotMatch(pending.dom.textContent, /补充材料/)
+  page.instance.openFix({ currentTarget: { dataset: { id: 3 } } })
+  assert.equal(page.data.fix.description, '为独居老人送药', 'the description as filed, to edit')
+  assert.equal(all(page, '.fix .evidence').length, 1, 'the evidence as filed')
+  page.instance.onFixDescription({ detail: { value: '为独居老人送药，附老人签字' } })
+  await page.instance.addPhotos({ currentTarget: { dataset: { form: 'fix' } } })
+  page.instance.onLink({ currentTarget: { dataset: { form: 'fix' } }, detail: { value: 'https://img.example.cn/b.jpg' } })
+  page.instance.addLink({ currentTarget: { dataset: { form: 'fix' } } })
+  assert.ok(page.querySelector('.fix .evidence .photo'), 'the uploaded photo is shown as a picture')
+  assert.equal(page.data.links.length, 0, 'the new-report form is left alone')
+  await page.instance.resubmit()
+  const sent = wx.calls.requests.find((r) => route(r).path === '/records/3/resubmit')
+  assert.equal(sent.method, 'POST')
+  assert.deepEqual(sent.data, { description: '为独居老人送药，附老人签字',
+    evidence: ['https://img.example.cn/a.jpg', photo, 'https://img.example.cn/b.jpg'] })
+  assert.match(sent.header['Idempotency-Key'], /^[A-Za-z0-9_-]{8,64}$/)
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/records').length, 2, 'the list is read again')
+  assert.ok(!page.querySelector('.fix'), 'the form is closed')
+  assert.equal(all(page, '.open-fix').length, 0)
+  assert.match(all(page, '.record')[0].dom.textContent, /待审核/)
+  assert.equal(wx.calls.toasts.at(-1).title, '已重新提交，等待审核')
+})
+
+test('a resubmission whose answer was lost is sent again with its key, and an edited one with a new key', async () => {
+  const done = new Map()
+  let online = false
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok({ items: [] }),
+    'GET /records': ok({ items: [SENT_BACK], total: 1 }),
+    'POST /records/3/resubmit': (options) => {
+      const key = options.header['Idempotency-Key']
+      const body = JSON.stringify(options.data)
+      if (done.has(key) && done.get(key) !== body) {
+        return failure(422, 'idempotency_key_reused', '该 Idempotency-Key 已用于另一个请求')
+      }
+      done.set(key, body)
+      return online ? ok({ ...SENT_BACK, status: 'pending' }) : { fail: { errMsg: 'request:fail timeout' } }
+    },
+  }) })
+  const page = renderPage('report')
+  page.instance.onLoad()
+  await page.instance.onShow()
+  page.instance.openFix({ currentTarget: { dataset: { id: 3 } } })
+  page.instance.onFixDescription({ detail: { value: '附签字' } })
+  await page.instance.resubmit()
+  const posts = () => wx.calls.requests.filter((r) => route(r).path === '/records/3/resubmit')
+  const first = posts()[0].header['Idempotency-Key']
+  await page.instance.resubmit() // tapped again, unchanged: the same resubmission, so the same key
+  assert.equal(posts().length, 6)
+  assert.ok(posts().every((r) => r.header['Idempotency-Key'] === first), 'the retries carry the same key')
+  assert.ok(page.querySelector('.fix'), 'the form stays open while it is not sent')
+
+  page.instance.removeLink({ currentTarget: { dataset: { form: 'fix', index: 0 } } }) // the member drops a link
+  online = true
+  await page.instance.resubmit()
+  const edited = posts().at(-1)
+  assert.deepEqual(edited.data, { description: '附签字', evidence: [] })
+  assert.notEqual(edited.header['Idempotency-Key'], first, 'another body takes another key')
+  assert.ok(!wx.calls.modals.some((m) => m.title === '请重新操作'), 'never refused as a reused key')
+  assert.ok(!page.querySelector('.fix'), 'the form is closed')
+})
+
 test('after choosing an earlier service day the date picker still reaches today, and no later', async () => {
   installWx({ storage: signedIn(), handle: api({ 'GET /policy': ok({ items: [] }), 'GET /records': ok({ items: [], total: 0 }) }) })
   const page = renderPage('report')
@@ -394,8 +496,37 @@ test('my ledger names every ledger in Chinese, the monthly 活跃指数 decay in
   assert.equal(wx.calls.requests.length, 2)
 })
 
+test('choosing another period while my ledger loads shows that period only, not the entries of the earlier one', async () => {
+  const entry = (id, reason) => ({ id, ledger: 'assessment', kind: 'award', item_name: '志愿服务', points: 1,
+    points_requested: 1, reason, credited_at: '2026-12-01T10:00:00+08:00' })
+  const month = require('../utils/periods').monthKey()
+  let release = null
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /members/58/ledger': (options) => (route(options).query.period === month
+      ? ok({ items: [entry(2, '本月')], total: 1, page: 1, page_size: 20 })
+      : new Promise((resolve) => { release = () => resolve(ok({ items: [entry(1, '本年度')], total: 9, page: 1,
+        page_size: 20 })) })),
+  }) })
+  const page = renderPage('ledger')
+  const loading = page.instance.onLoad() // 本年度 on its way on a slow network
+  await until(() => release)
+  await page.instance.choosePeriod({ currentTarget: { dataset: { key: month } } }) // the member taps 本月 meanwhile
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/members/58/ledger').length, 2, '本月 is asked at once')
+  release()
+  await loading
+  assert.deepEqual(page.data.rows.map((row) => row.id), [2])
+  assert.equal(page.data.total, 1)
+  assert.equal(text(page, '.entry-reason'), '原因：本月')
+  assert.equal(page.data.loading, false)
+})
+
+const QUARTERLY_FLAGS = { items: [], red_flag: { period: 'quarter', scope: 'district', min_report_rate: '0.95',
+  max_unexcused_absences: 0 } }
+
 test('honors list the published stars and the red-flag holders of a quarter', async () => {
   const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok(QUARTERLY_FLAGS),
     'GET /stars': ok({ items: [{ member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' },
       scope: { id: 1, name: '南池社区', type: 'community' }, period: '2026-Q3', status: 'final', points: 20,
       activities: 4, hours: 9, position: 1 }], total: 1 }),
@@ -409,11 +540,42 @@ test('honors list the published stars and the red-flag holders of a quarter', as
   await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
   assert.equal(all(page, '.flag').length, 2)
   assert.match(all(page, '.flag')[1].dom.textContent, /空缺[\s\S]*报到率/)
-  assert.ok(wx.calls.requests.every((r) => /period=\d{4}-Q[1-4]/.test(r.url)))
+  const honors = wx.calls.requests.filter((r) => route(r).path !== '/policy')
+  assert.ok(honors.length === 2 && honors.every((r) => /period=\d{4}-Q[1-4]/.test(r.url)))
+})
+
+test('monthly 流动红旗 are asked for by month, as the policy says, while 业务之星 stay quarterly', async () => {
+  const periods = require('../utils/periods')
+  const wx = installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok({ ...QUARTERLY_FLAGS, red_flag: { ...QUARTERLY_FLAGS.red_flag, period: 'month' } }),
+    'GET /stars': ok({ items: [], total: 0 }),
+    'GET /red-flags': (options) => ok({ period: route(options).query.period, items: [
+      { scope: { key: 'city', name: '全市' }, organization: { id: 2, name: '一支部' }, kind_name: '首次', score: 3 }] }),
+  }) })
+  const page = renderPage('honors')
+  await page.instance.onLoad()
+  assert.equal(text(page, '.prev'), '‹ 上一季')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
+  const flags = () => wx.calls.requests.filter((r) => route(r).path === '/red-flags').map((r) => route(r).query.period)
+  const lastMonth = periods.previousMonthKey()
+  assert.deepEqual(flags(), [lastMonth], 'the month before this one, not a quarter')
+  assert.equal(text(page, '.period'), lastMonth)
+  assert.equal(text(page, '.prev'), '‹ 上一月')
+  assert.equal(all(page, '.flag').length, 1)
+  await page.instance.shiftPeriod({ currentTarget: { dataset: { step: '-1' } } })
+  assert.equal(flags().at(-1), periods.shiftKey(lastMonth, -1))
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'stars' } } })
+  const stars = wx.calls.requests.filter((r) => route(r).path === '/stars').map((r) => route(r).query.period)
+  assert.deepEqual(stars, [periods.previousQuarterKey(), periods.previousQuarterKey()], 'stars keep their quarter')
+  assert.equal(text(page, '.prev'), '‹ 上一季')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'flags' } } })
+  assert.equal(flags().at(-1), periods.shiftKey(lastMonth, -1), 'the month chosen is kept')
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/policy').length, 1, 'the policy is read once')
 })
 
 test('a withdrawn star or red flag is still listed but marked withdrawn with the reason, never as a current honor', async () => {
   installWx({ storage: signedIn(), handle: api({
+    'GET /policy': ok(QUARTERLY_FLAGS),
     'GET /stars': ok({ items: [
       { id: 11, member: { id: 5, name: '杨宁' }, community: { id: 1, name: '南池社区' }, scope: { id: 1, name: '南池社区' },
         period: '2026-Q3', status: 'final', points: 20, activities: 4, hours: 9, position: 1, withdrawn: true,

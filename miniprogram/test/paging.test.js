@@ -61,3 +61,37 @@ test('loading older rows asks for those before the last one shown and is done wh
   assert.equal(component.data.page, 2)
   await paging.loadOlder(component, async () => { throw new Error('must not load past the oldest row') }, (x) => x)
 })
+
+test('a load still running when the list is reset is dropped, and the reset list loads at once', async () => {
+  const component = fakeComponent()
+  paging.reset(component)
+  let release
+  const stale = paging.loadMore(component, () => new Promise((resolve) => { release = resolve }), (x) => x)
+  paging.reset(component) // another tab chosen while the first page is on its way
+  await paging.loadMore(component, async (number) => ({ items: [`new-${number}`], page: 1, total: 1 }), (x) => x)
+  assert.deepEqual(component.data.rows, ['new-1'], 'the reset list does not wait for the dropped load')
+  release({ items: ['old'], page: 1, total: 5 })
+  await stale
+  assert.deepEqual(component.data.rows, ['new-1'], "the earlier list's rows are not appended")
+  assert.equal(component.data.total, 1)
+  assert.equal(component.data.done, true)
+  assert.equal(component.data.loading, false)
+})
+
+test('a load that fails after a reset leaves the reset list alone', async () => {
+  const component = fakeComponent()
+  paging.reset(component)
+  let refuse
+  const stale = paging.loadOlder(component, () => new Promise((resolve, reject) => { refuse = reject }), (x) => x)
+  paging.reset(component)
+  let release
+  const fresh = paging.loadOlder(component, () => new Promise((resolve) => { release = resolve }), (x) => x)
+  refuse(new Error('offline'))
+  await stale
+  assert.equal(component.data.failed, false)
+  assert.equal(component.data.loading, true, 'the reset list is still loading')
+  release({ items: [{ id: 3 }], page: 1, total: 1 })
+  await fresh
+  assert.deepEqual(component.data.rows, [{ id: 3 }])
+  assert.equal(component.data.loading, false)
+})

@@ -1,6 +1,6 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { installWx, ok, failure, signedIn } = require('./helpers/wx')
+const { installWx, ok, failure, signedIn, route } = require('./helpers/wx')
 const checkin = require('../utils/checkin')
 const periods = require('../utils/periods')
 const views = require('../utils/views')
@@ -23,6 +23,12 @@ test('period keys are computed in Shanghai time, across the new year', () => {
   assert.equal(periods.yearKey(justAfterNewYearInShanghai), '2027')
   assert.equal(periods.previousQuarterKey(justAfterNewYearInShanghai), '2026-Q4')
   assert.equal(periods.previousQuarterKey(new Date('2026-08-01T00:00:00+08:00')), '2026-Q2')
+  assert.equal(periods.previousKey('month', justAfterNewYearInShanghai), '2026-12')
+  assert.equal(periods.previousKey('quarter', justAfterNewYearInShanghai), '2026-Q4')
+  assert.deepEqual(['2027-01', '2026-12', '2026-Q4', '2027-Q1'].map((key) => periods.shiftKey(key, 1)),
+    ['2027-02', '2027-01', '2027-Q1', '2027-Q2'])
+  assert.deepEqual(['2027-01', '2026-12', '2027-Q1'].map((key) => periods.shiftKey(key, -1)),
+    ['2026-12', '2026-11', '2026-Q4'])
 })
 
 test('times are shown in Shanghai and points without float noise', () => {
@@ -113,6 +119,25 @@ test('an upload refused with 401 refreshes the token pair once and is sent again
       : { statusCode: 201, data: JSON.stringify(ok({ url: 'http://api.test/api/v1/uploads/evidence/b.png' }).data) }) } })
   assert.match(await evidence.uploadPhoto('wxfile://tmp.png'), /b\.png$/)
   assert.deepEqual(wx.calls.uploads.map((u) => u.header.Authorization), ['Bearer access-1', 'Bearer access-2'])
+})
+
+test('an upload refused with 401 whose refresh is refused ends the session and sends the member to sign in', async () => {
+  const request = require('../utils/request')
+  const session = require('../utils/session')
+  let signedOut = 0
+  request.setHandlers({ onSignedOut: () => { signedOut += 1 } })
+  try {
+    const wx = installWx({ storage: signedIn(),
+      handle: () => failure(401, 'refresh_token_reused', '登录状态已失效，请重新登录'),
+      answers: { uploadFile: { statusCode: 401, data: JSON.stringify(failure(401, 'token_expired', '登录已过期').data) } } })
+    await assert.rejects(evidence.uploadPhoto('wxfile://tmp.png'), (error) => error.status === 401)
+    assert.deepEqual(wx.calls.requests.map((r) => route(r).path), ['/auth/refresh'], 'one refresh, no loop')
+    assert.equal(wx.calls.uploads.length, 1)
+    assert.equal(session.read(), null, 'the dead tokens are forgotten, as for any other request')
+    assert.equal(signedOut, 1)
+  } finally {
+    request.setHandlers({ onSignedOut: null })
+  }
 })
 
 test('a message link is followed only when it is a page of the mini-program', () => {

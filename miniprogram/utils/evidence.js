@@ -6,7 +6,7 @@
  */
 const config = require('../config')
 const session = require('./session')
-const { ApiError, refreshSession } = require('./request')
+const { ApiError, refreshSession, endSession } = require('./request')
 
 const MAX_EVIDENCE = 9 // the API's limit (and a WeChat picker's)
 const HTTPS_LINK = /^https:\/\/[^\s/]+\.[^\s/]+(\/\S*)?$/
@@ -56,15 +56,20 @@ function sendOnce(filePath) {
   })
 }
 
-/** Uploads one photo and resolves with its link; on a 401 the token pair is refreshed once and it is sent again. */
+/**
+ * Uploads one photo and resolves with its link; on a 401 the token pair is refreshed once and it is sent again.
+ * A 401 the refresh did not cure ends the session, as for any other request (request.js).
+ */
 async function uploadPhoto(filePath) {
   if (!uploadAvailable()) throw new ApiError({ code: 'photo_upload_unavailable', message: '暂不能上传照片' })
   let { status, body } = await sendOnce(filePath)
   if (status === 401 && await refreshSession()) ({ status, body } = await sendOnce(filePath))
   const link = body && body.code === 'ok' && body.data && body.data.url
   if (status >= 200 && status < 300 && typeof link === 'string' && /^https?:\/\//.test(link)) return link
-  throw new ApiError({ code: (body && body.code) || 'upload_failed', status, data: body && body.data,
+  const error = new ApiError({ code: (body && body.code) || 'upload_failed', status, data: body && body.data,
     message: (body && body.message) || '照片上传失败，请重试' })
+  if (status === 401) endSession(error)
+  throw error
 }
 
 module.exports = { MAX_EVIDENCE, uploadAvailable, isEvidenceLink, isUploadedPhoto, choosePhotos, uploadPhoto }

@@ -5,10 +5,19 @@
  *
  * loadMore pages by number (?page=). loadOlder pages by key (?before=<the last id shown>): a list that changes
  * while it is read — messages read off the 未读 tab, new ones arriving on top — neither skips nor repeats a row.
+ *
+ * reset() also drops a load still on its way (another tab or period chosen meanwhile): each reset starts a new
+ * generation, an answer for an earlier one is thrown away, and the reset list loads at once instead of waiting.
  */
-const FRESH = { rows: [], page: 0, total: 0, done: false, failed: false }
+const FRESH = { rows: [], page: 0, total: 0, loading: false, done: false, failed: false }
+const generations = new WeakMap()
+
+function generation(component) {
+  return generations.get(component) || 0
+}
 
 function reset(component) {
+  generations.set(component, generation(component) + 1)
   component.setData(FRESH)
 }
 
@@ -16,15 +25,18 @@ function reset(component) {
 async function load(component, fetch, toRow, extra, next) {
   const { data } = component
   if (data.loading || data.done) return
+  const started = generation(component)
+  const current = () => generation(component) === started // not reset meanwhile
   component.setData({ loading: true })
   try {
     const page = await fetch(data)
-    const rows = data.rows.concat(page.items.map(toRow))
-    component.setData({ rows, ...next(page, rows, data), ...extra(page) })
+    if (!current()) return
+    const rows = component.data.rows.concat(page.items.map(toRow))
+    component.setData({ rows, ...next(page, rows, component.data), ...extra(page) })
   } catch (error) {
-    component.setData({ failed: true })  // the request module has shown why
+    if (current()) component.setData({ failed: true })  // the request module has shown why
   } finally {
-    component.setData({ loading: false })
+    if (current()) component.setData({ loading: false })
   }
 }
 

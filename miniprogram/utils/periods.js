@@ -27,6 +27,21 @@ function previousMonthKey(now = new Date()) {
   return p.month === 1 ? `${p.year - 1}-12` : `${p.year}-${pad(p.month - 1)}`
 }
 
+/** The closed period before the current one of a kind the policy names: 'month' or 'quarter'. */
+function previousKey(kind, now = new Date()) {
+  return kind === 'month' ? previousMonthKey(now) : previousQuarterKey(now)
+}
+
+/** A month or quarter key moved by `step` of its kind: ('2026-12', 1) → '2027-01', ('2027-Q1', -1) → '2026-Q4'. */
+function shiftKey(key, step) {
+  const [year, part] = key.split('-')
+  const quarterly = part.startsWith('Q')
+  const size = quarterly ? 4 : 12
+  const index = Number(year) * size + Number(quarterly ? part.slice(1) : part) - 1 + step
+  const number = (index % size) + 1
+  return `${Math.floor(index / size)}-${quarterly ? 'Q' + number : pad(number)}`
+}
+
 /** The leaderboard periods offered to a member, in the order of the tabs. */
 function boardPeriods(now = new Date()) {
   return [
@@ -37,4 +52,6 @@ function boardPeriods(now = new Date()) {
   ]
 }
 
-module.exports = { monthKey, quarterKey, yearKey, previousQuarterKey, previousMonthKey, boardPeriods }
+module.exports = {
+  monthKey, quarterKey, yearKey, previousQuarterKey, previousMonthKey, previousKey, shiftKey, boardPeriods,
+}

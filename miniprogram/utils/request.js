@@ -8,7 +8,7 @@
  * - On 401 refreshes the token pair once (one refresh at a time, shared by concurrent requests) and sends
  *   the request again: a 401 means the server did nothing, so this is safe for any method.
  * - Retries network failures and 502/503/504 only for idempotent requests: GET, and writes that carry an
- *   Idempotency-Key (check-in, check-out, self-reports, orders), with the same key every time.
+ *   Idempotency-Key (check-in, check-out, self-reports and their resubmission, orders), with the same key every time.
  */
 const config = require('../config')
 const session = require('./session')
@@ -117,10 +117,15 @@ function headersFor(options) {
   return header
 }
 
+/** A 401 that a refresh did not cure: the session is over, so it is forgotten and the member sent to sign in. */
+function endSession(error) {
+  session.clear()
+  if (handlers.onSignedOut) handlers.onSignedOut(error)
+}
+
 function afterFailure(error, options) {
   if (error.status === 401 && options.auth !== false) {
-    session.clear()
-    if (handlers.onSignedOut) handlers.onSignedOut(error)
+    endSession(error)
   } else if (error.code === 'binding_required' && handlers.onBindingRequired) {
     handlers.onBindingRequired(error)
   }
@@ -164,6 +169,6 @@ const post = (path, data, options = {}) => request({ ...options, path, data, met
 const del = (path, options = {}) => request({ ...options, path, method: 'DELETE' })
 
 module.exports = {
-  ApiError, request, get, post, del, setHandlers, setDelay, newIdempotencyKey, refreshSession, showError,
+  ApiError, request, get, post, del, setHandlers, setDelay, newIdempotencyKey, refreshSession, endSession, showError,
   queryString, MAX_RETRIES,
 }

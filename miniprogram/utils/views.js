@@ -142,6 +142,8 @@ function recordRow(record) {
     at: format.dateTime(record.occurred_at),
     comment: record.decision_comment || '',
     description: record.description,
+    evidence: record.evidence || [],
+    canResubmit: record.status === 'needs_info', // sent back for more information: 补充材料
   }
 }
 
@@ -173,7 +175,12 @@ function redFlagRow(flag) {
   }
 }
 
+/** GET /policy → the kind of period 流动红旗 are awarded for: 'month' or 'quarter' (the default). */
+function redFlagPeriodKind(policy) {
+  return policy && policy.red_flag && policy.red_flag.period === 'month' ? 'month' : 'quarter'
+}
+
 module.exports = {
   home, leaderboard, boardScopes, ledgerRow, activityRow, distanceMetres, reportableItems, recordRow, starRow,
-  redFlagRow, STATUS_NAMES,
+  redFlagRow, redFlagPeriodKind, STATUS_NAMES,
 }

@@ -123,8 +123,9 @@ def own_records(args):
 @blp.route("/records/<int:record_id>/resubmit", methods=["POST"])
 @login_required
 @ratelimit.limit("RATELIMIT_SELF_REPORT_PER_MEMBER", ratelimit.by_account)
+@idempotent
 @blp.arguments(RecordResubmitArgs)
 @blp.response(200, RecordSchema)
 def resubmit(args, record_id):
-    """按审核人要求补充材料后重新提交（needs_info → pending）"""
+    """按审核人要求补充材料后重新提交（needs_info → pending）；可带 Idempotency-Key，丢失应答后重发得到原应答"""
     return records.resubmit_record(current_principal(), record_id, **args)

@@ -333,6 +333,22 @@ def test_request_info_then_resubmit_then_approve(client, world):
     assert awards(record["id"]) == 2
 
 
+def test_a_resubmission_whose_answer_was_lost_is_replayed_under_its_idempotency_key(client, world):
+    # the mini-program retries a resubmission lost to a weak network with the same key and body
+    record = submit(client, world)
+    decide(client, world, f"record:{record['id']}", "secretary", "request-info", {"comment": "请补充服务对象签字"})
+    alice, key = world["users"]["alice"], {"Idempotency-Key": "resubmit-key-0001"}
+    answer = {"description": "为独居老人代购药品，附签字", "evidence": ["https://img.example.cn/signed.jpg"]}
+    first = call(client, "POST", f"/records/{record['id']}/resubmit", alice, answer, headers=key)
+    assert first.status_code == 200 and first.get_json()["data"]["status"] == "pending"
+    again = call(client, "POST", f"/records/{record['id']}/resubmit", alice, answer, headers=key)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["data"] == first.get_json()["data"]
+    other = call(client, "POST", f"/records/{record['id']}/resubmit", alice, {"description": "另一份说明"}, headers=key)
+    assert (other.status_code, other.get_json()["code"]) == (422, "idempotency_key_reused")
+    assert call(client, "POST", f"/records/{record['id']}/resubmit", alice, answer).status_code == 409
+
+
 def test_each_request_for_more_information_tells_the_member_what_to_add(client, world):
     record = submit(client, world)
     alice = world["users"]["alice"]

@@ -1,13 +1,18 @@
-/** 积分明细: my ledger entries for a period, newest first, each with its reason; more on scroll. */
+/**
+ * 积分明细: my ledger entries for a period, newest first, each with its reason; more on scroll (utils/paging.js:
+ * choosing another period while a page loads drops that page).
+ */
 const request = require('../../utils/request')
 const guard = require('../../utils/guard')
 const views = require('../../utils/views')
 const periods = require('../../utils/periods')
+const paging = require('../../utils/paging')
 
 const PAGE_SIZE = 20
 
 Component({
-  data: { memberId: null, period: '', periodOptions: [], rows: [], page: 0, total: 0, loading: false, done: false },
+  data: { memberId: null, period: '', periodOptions: [], rows: [], page: 0, total: 0, loading: false, done: false,
+    failed: false },
   methods: {
     async onLoad() {
       if (!guard.requireSignIn()) return
@@ -24,21 +29,14 @@ Component({
       return this.reload()
     },
     reload() {
-      this.setData({ rows: [], page: 0, total: 0, done: false })
+      paging.reset(this)
       return this.more()
     },
     onReachBottom() { return this.more() },
-    async more() {
-      if (this.data.loading || this.data.done || !this.data.memberId) return
-      this.setData({ loading: true })
-      try {
-        const page = await request.get(`/members/${this.data.memberId}/ledger`,
-          { period: this.data.period, page: this.data.page + 1, page_size: PAGE_SIZE })
-        const rows = this.data.rows.concat(page.items.map(views.ledgerRow))
-        this.setData({ rows, page: page.page, total: page.total, done: rows.length >= page.total })
-      } finally {
-        this.setData({ loading: false })
-      }
+    more() {
+      if (!this.data.memberId) return Promise.resolve()
+      return paging.loadMore(this, (number) => request.get(`/members/${this.data.memberId}/ledger`,
+        { period: this.data.period, page: number, page_size: PAGE_SIZE }), views.ledgerRow)
     },
   },
 })

@@ -4,7 +4,9 @@
  * form edited after a lost answer is another report and takes a new key (the API refuses a key sent with another body).
  * Photos are uploaded to the API (POST /uploads/evidence) and their links go into the evidence; typed https links
  * are accepted too. After submitting, the member is offered a notification of the approver's decision (订阅消息).
- * Below the form: my recent reports with their status and the approver's comment.
+ * Below the form: my recent reports with their status and the approver's comment. A report sent back for more
+ * information (needs_info) offers 补充材料: its description and evidence, to edit as when filing, resubmitted with
+ * POST /records/{id}/resubmit under a key that follows the body in the same way.
  */
 const request = require('../../utils/request')
 const guard = require('../../utils/guard')
@@ -14,15 +16,23 @@ const format = require('../../utils/format')
 const notifications = require('../../utils/notifications')
 
 const LABELS = { item_code: '服务项目', occurred_at: '服务时间', hours: '时长', description: '服务内容', evidence: '佐证材料' }
+// The record being resubmitted: none while id is 0. Each form keeps its evidence, typed link and key in its own place.
+const NO_FIX = { id: 0, item: '', comment: '', description: '', links: [], evidenceRows: [], link: '', key: '',
+  keyBody: '' }
 
 function today() {
   return format.date(new Date().toISOString())
 }
 
+/** 'fix' for the controls of the 补充材料 form (data-form="fix"), '' for the new report's. */
+function formOf(event) {
+  return event && event.currentTarget && event.currentTarget.dataset.form === 'fix' ? 'fix' : ''
+}
+
 Component({
   data: {
     items: [], itemIndex: 0, today: '', day: '', time: '09:00', hours: '', description: '', links: [], evidenceRows: [], link: '',
-    canUpload: false, busy: false, records: [], key: '', keyBody: '',
+    canUpload: false, busy: false, records: [], key: '', keyBody: '', fix: NO_FIX,
   },
   methods: {
     onLoad() {
@@ -33,8 +43,22 @@ Component({
       notifications.loadTemplates().catch(() => {})
       return Promise.all([this.loadItems(), this.loadRecords()])
     },
-    setLinks(links) {
-      this.setData({ links, evidenceRows: links.map((link) => ({ link, photo: evidence.isUploadedPhoto(link) })) })
+    /** The data of a form ('' or 'fix') and the prefix of its paths for setData. */
+    form(name) {
+      return name ? { data: this.data.fix, path: 'fix.' } : { data: this.data, path: '' }
+    },
+    setLinks(links, name = '') {
+      const { path } = this.form(name)
+      this.setData({ [`${path}links`]: links,
+        [`${path}evidenceRows`]: links.map((link) => ({ link, photo: evidence.isUploadedPhoto(link) })) })
+    },
+    /** One key per body: sent again unchanged (its answer lost) it keeps its key; edited, it takes a new one. */
+    keyFor(name, body) {
+      const { data, path } = this.form(name)
+      const keyBody = JSON.stringify(body)
+      if (data.keyBody && data.keyBody !== keyBody) this.setData({ [`${path}key`]: request.newIdempotencyKey() })
+      this.setData({ [`${path}keyBody`]: keyBody })
+      return this.form(name).data.key
     },
     async loadItems() {
       const policy = await request.get('/policy')
@@ -49,25 +73,29 @@ Component({
     onTime(event) { this.setData({ time: event.detail.value }) },
     onHours(event) { this.setData({ hours: event.detail.value }) },
     onDescription(event) { this.setData({ description: event.detail.value }) },
-    onLink(event) { this.setData({ link: event.detail.value }) },
-    addLink() {
-      const link = this.data.link.trim()
+    onLink(event) { this.setData({ [`${this.form(formOf(event)).path}link`]: event.detail.value }) },
+    addLink(event) {
+      const name = formOf(event)
+      const { data, path } = this.form(name)
+      const link = data.link.trim()
       if (!evidence.isEvidenceLink(link)) {
         wx.showToast({ title: '请填写 https 开头的链接', icon: 'none' })
         return
       }
-      this.addEvidence([link])
-      this.setData({ link: '' })
+      this.addEvidence([link], name)
+      this.setData({ [`${path}link`]: '' })
     },
-    addEvidence(links) {
-      this.setLinks(this.data.links.concat(links).slice(0, evidence.MAX_EVIDENCE))
+    addEvidence(links, name = '') {
+      this.setLinks(this.form(name).data.links.concat(links).slice(0, evidence.MAX_EVIDENCE), name)
     },
     removeLink(event) {
+      const name = formOf(event)
       const index = Number(event.currentTarget.dataset.index)
-      this.setLinks(this.data.links.filter((_, i) => i !== index))
+      this.setLinks(this.form(name).data.links.filter((_, i) => i !== index), name)
     },
-    async addPhotos() {
-      const room = evidence.MAX_EVIDENCE - this.data.links.length
+    async addPhotos(event) {
+      const name = formOf(event)
+      const room = evidence.MAX_EVIDENCE - this.form(name).data.links.length
       if (room <= 0) {
         wx.showToast({ title: `佐证材料最多 ${evidence.MAX_EVIDENCE} 项`, icon: 'none' })
         return
@@ -80,7 +108,7 @@ Component({
       }
       wx.showLoading({ title: '正在上传', mask: true })
       try {
-        for (const path of paths) this.addEvidence([await evidence.uploadPhoto(path)]) // each kept as it lands
+        for (const path of paths) this.addEvidence([await evidence.uploadPhoto(path)], name) // each kept as it lands
       } catch (error) {
         wx.hideLoading()
         request.showError(error)
@@ -89,7 +117,7 @@ Component({
       wx.hideLoading()
     },
     previewPhoto(event) {
-      const photos = this.data.links.filter((link) => evidence.isUploadedPhoto(link))
+      const photos = this.form(formOf(event)).data.links.filter((link) => evidence.isUploadedPhoto(link))
       wx.previewImage({ urls: photos, current: event.currentTarget.dataset.link })
     },
     body() {
@@ -105,13 +133,11 @@ Component({
         wx.showToast({ title: '请填写服务内容', icon: 'none' })
         return
       }
-      // one key per report: sent again unchanged (its answer lost) it is the same key; edited, it is another report
       const body = this.body()
-      const keyBody = JSON.stringify(body)
-      if (this.data.keyBody && this.data.keyBody !== keyBody) this.setData({ key: request.newIdempotencyKey() })
-      this.setData({ busy: true, keyBody })
+      const key = this.keyFor('', body)
+      this.setData({ busy: true })
       try {
-        await request.post('/records', body, { idempotencyKey: this.data.key, fieldLabels: LABELS })
+        await request.post('/records', body, { idempotencyKey: key, fieldLabels: LABELS })
         this.setData({ description: '', hours: '', key: request.newIdempotencyKey(), keyBody: '' })
         this.setLinks([])
         await this.loadRecords()
@@ -123,6 +149,37 @@ Component({
         }
       } catch (error) {
         // the request module shows the field errors
+      } finally {
+        this.setData({ busy: false })
+      }
+    },
+    /** 补充材料 on a record sent back: its description and evidence as filed, to edit. */
+    openFix(event) {
+      const record = this.data.records.find((row) => row.id === Number(event.currentTarget.dataset.id))
+      if (!record || !record.canResubmit) return
+      this.setData({ fix: { ...NO_FIX, id: record.id, item: record.item, comment: record.comment,
+        description: record.description || '', key: request.newIdempotencyKey() } })
+      this.setLinks(record.evidence, 'fix')
+    },
+    closeFix() { this.setData({ fix: NO_FIX }) },
+    onFixDescription(event) { this.setData({ 'fix.description': event.detail.value }) },
+    async resubmit() {
+      const { fix } = this.data
+      if (this.data.busy || !fix.id) return
+      if (!fix.description.trim()) {
+        wx.showToast({ title: '请填写服务内容', icon: 'none' })
+        return
+      }
+      const body = { description: fix.description.trim(), evidence: fix.links }
+      const key = this.keyFor('fix', body)
+      this.setData({ busy: true })
+      try {
+        await request.post(`/records/${fix.id}/resubmit`, body, { idempotencyKey: key, fieldLabels: LABELS })
+        this.setData({ fix: NO_FIX })
+        wx.showToast({ title: '已重新提交，等待审核', icon: 'none' })
+        await this.loadRecords()
+      } catch (error) {
+        // the request module explains why (invalid_transition: already resubmitted or decided; field errors)
       } finally {
         this.setData({ busy: false })
       }
