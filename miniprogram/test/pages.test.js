@@ -254,6 +254,29 @@ test('signing up for an activity in my community flips its button to withdraw, a
   assert.deepEqual(wx.calls.requests.slice(2).map((r) => r.method), ['POST', 'DELETE'])
 })
 
+test('a cancelled activity shows 已取消 and offers no sign-up; one cancelled meanwhile is marked on refusal', async () => {
+  const at = (id, status) => ({ id, title: `活动${id}`, community: { id: 14, name: '南池社区' },
+    starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
+    location: { lat: 35.41, lng: 116.58, radius_m: 200 }, capacity: 20, status })
+  installWx({ storage: { ...signedIn(), signups: { 8: true } }, handle: api({
+    'GET /me': ok(ME),
+    'GET /activities': ok({ items: [at(7, 'published'), at(8, 'cancelled')], total: 2, page: 1, page_size: 50 }),
+    'POST /activities/7/signups': failure(409, 'activity_cancelled', '活动已取消'),
+  }) })
+  const page = renderPage('activities')
+  await page.instance.load()
+  const cards = all(page, '.activity').map((card) => card.dom.textContent)
+  assert.equal(cards.length, 2)
+  assert.match(cards[0], /我要报名/)
+  assert.doesNotMatch(cards[0], /已取消/)
+  assert.match(cards[1], /已取消/)
+  assert.doesNotMatch(cards[1], /报名|签到/, 'nothing to do, though this phone had signed up')
+  assert.equal(all(page, '.signup').length, 1)
+  await page.instance.signUp({ currentTarget: { dataset: { id: 7 } } })
+  assert.equal(all(page, '.cancelled').length, 2)
+  assert.equal(all(page, '.signup').length, 0)
+})
+
 test('activities near me are sorted by distance and far ones left out', async () => {
   const at = (id, lat, lng) => ({ id, title: `活动${id}`, community: { id: 1, name: '社区' },
     starts_at: new Date(Date.now() + 3600000).toISOString(), ends_at: new Date(Date.now() + 7200000).toISOString(),

@@ -35,7 +35,12 @@ from points_service.db import (
     utcnow,
 )
 from points_service.domain.access import Principal, authorize, authorize_or_hide
-from points_service.domain.activities.signups import ActivityNotOpen, acting_member, get_activity
+from points_service.domain.activities.signups import (
+    ActivityCancelled,
+    acting_member,
+    get_activity,
+    require_published,
+)
 from points_service.domain.audit import audit
 from points_service.domain.checkin import tokens as rules
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ServiceError
@@ -132,6 +137,8 @@ def step_seconds() -> int:
 def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = None) -> rules.IssuedToken:
     """The token the organizer's screen shows now (as a QR or mini-program code)."""
     activity = _managed_activity(actor, activity_id)
+    if activity.status == ActivityStatus.CANCELLED:
+        raise ActivityCancelled()
     if activity.status != ActivityStatus.PUBLISHED:
         raise InvalidTransition("活动尚未发布，不能签到")
     return rules.issue_token(activity.id, activity.checkin_secret, now or utcnow(), step_seconds())
@@ -180,6 +187,8 @@ def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | 
     if checkin.status not in (CheckinStatus.CHECKED_IN, CheckinStatus.REVIEW):
         raise InvalidTransition("该签到已结束，不能签退")
     activity = checkin.activity
+    if activity.status == ActivityStatus.CANCELLED:  # a check-in that slipped in while it was being cancelled
+        raise ActivityCancelled()
     _verify_token(activity, scan, now)
     if not rules.checkout_open(activity.ends_at, checkin.checked_in_at, now):
         raise OutsideTimeWindow(f"不在签退时间内（活动结束后 {_minutes(rules.CHECKOUT_CLOSES_AFTER_END)} 分钟内）")
@@ -246,13 +255,6 @@ def _activity(activity_id: int) -> Activity:
     return activity
 
 
-def _require_published(activity: Activity | CheckinRules) -> None:
-    if activity.status == ActivityStatus.PROPOSED:
-        raise NotFound("活动不存在")
-    if activity.status != ActivityStatus.PUBLISHED:
-        raise ActivityNotOpen()
-
-
 def _minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
 
@@ -290,7 +292,7 @@ def _checkin_context(activity_id: int, member_id: int, now: datetime) -> tuple[C
     if not rows:
         raise NotFound("活动不存在")
     activity = CheckinRules(*rows[0][:len(CHECKIN_RULE_COLUMNS)])
-    _require_published(activity)
+    require_published(activity)
     return activity, rows[0].member_name, [(row.other_lat, row.other_lng) for row in rows if row.other_lat is not None]
 
 
