@@ -142,6 +142,29 @@ test('scan then checks out the remembered check-in and reports the hours', async
   assert.match(text(page, '.result-content'), /2.5 小时/)
 })
 
+test('a phone without the check-in (answer lost, reinstalled, another phone) learns its id from a repeated scan', async () => {
+  const wx = installWx({ storage: signedIn(), answers: { scanCode: { result: TOKEN } }, handle: api({
+    'POST /activities/42/checkins': failure(409, 'already_checked_in', '您已签到，请勿重复签到', { checkin_id: 7 }),
+    'POST /checkins/7/checkout': ok({ checkin_id: 7, status: 'checked_out', hours: 2 }),
+  }) })
+  const page = renderPage('scan')
+  await page.instance.checkIn()
+  assert.equal(wx.calls.modals[0].title, '您已签到')
+  assert.match(wx.calls.modals[0].content, /扫码签退/)
+  assert.equal(wx.getStorageSync('checkins')['42'].checkin_id, 7)
+  await page.instance.checkOut()
+  assert.equal(route(wx.calls.requests.at(-1)).path, '/checkins/7/checkout')
+  assert.equal(text(page, '.result-title'), '签退成功')
+})
+
+test('a refusal that names no check-in leaves what this phone remembers alone', async () => {
+  const wx = installWx({ storage: { ...signedIn(), checkins: { 42: { checkin_id: 7 } } },
+    answers: { scanCode: { result: TOKEN } },
+    handle: () => failure(409, 'already_checked_in', '您已签到，请勿重复签到') })
+  await renderPage('scan').instance.checkIn()
+  assert.deepEqual(wx.getStorageSync('checkins'), { 42: { checkin_id: 7 } })
+})
+
 const CHECKIN_REFUSALS = [
   [422, 'checkin_token_invalid', '签到码无效或已过期，请重新扫码', '签到码已失效', /最新的二维码/],
   [422, 'outside_geofence', '您距活动地点约 820 米，超出 200 米的签到范围', '不在活动地点范围内', /约 820 米/],

@@ -216,6 +216,8 @@ def checkin_code(activity_id):
 @idempotent
 @blp.arguments(CheckinArgs)
 @blp.response(201, CheckinSchema)
+@blp.alt_response(409, description="already_checked_in：data.checkin_id 为已有签到的 id（据此签退）"
+                                   " / activity_cancelled")
 def check_in(scan, activity_id):
     """扫码签到（服务器时间为准；可带 Idempotency-Key）"""
     return checkin.check_in(current_principal(), activity_id, scan)

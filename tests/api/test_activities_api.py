@@ -148,10 +148,31 @@ def test_check_in_then_check_out_credits_the_hours_once(client, world, monkeypat
     assert [str(p) for p in points] == ["1.50", "1.50"]
 
 
-def test_a_second_check_in_is_409_already_checked_in(client, world):
-    assert post_checkin(client, world, scan_body(code(client, world))).status_code == 201
+def test_a_second_check_in_is_409_already_checked_in_with_the_id_to_check_out(client, world, monkeypatch):
+    first = post_checkin(client, world, scan_body(code(client, world)))
+    assert first.status_code == 201
+    checkin_id = first.get_json()["data"]["checkin_id"]
+    # The first answer was lost (or this is another phone): a new scan under a new key.
+    again = post_checkin(client, world, scan_body(code(client, world)), **{"Idempotency-Key": "scan-lost-000001"})
+    body = again.get_json()
+    assert again.status_code == 409 and body["code"] == "already_checked_in" and body["message"]
+    assert set(body) == {"code", "message", "data", "request_id"} and body["data"] == {"checkin_id": checkin_id}
+    later = utcnow() + timedelta(minutes=95)
+    monkeypatch.setattr(checkin_domain, "utcnow", lambda: later)
+    out = client.post(f"/api/v1/checkins/{body['data']['checkin_id']}/checkout", json=scan_body(code(client, world)),
+                      headers=headers(world, "alice"))
+    assert out.status_code == 200 and out.get_json()["data"]["status"] == "checked_out"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkin)) == 1
+
+
+def test_a_repeated_check_in_names_the_callers_own_check_in_and_only_once_he_is_on_site(client, world):
+    assert post_checkin(client, world, scan_body(code(client, world)), name="bob").status_code == 201
+    own = post_checkin(client, world, scan_body(code(client, world))).get_json()["data"]["checkin_id"]
     again = post_checkin(client, world, scan_body(code(client, world)))
-    assert again.status_code == 409 and again.get_json()["code"] == "already_checked_in"
+    assert again.get_json()["data"] == {"checkin_id": own}
+    away = post_checkin(client, world, scan_body(code(client, world), metres=5000))  # judged before the UNIQUE key
+    assert away.status_code == 422 and away.get_json()["code"] == "outside_geofence"
+    assert "checkin_id" not in (away.get_json()["data"] or {})
 
 
 @pytest.mark.parametrize("body,error", [

@@ -113,6 +113,9 @@ class OutsideTimeWindow(ServiceError):
 
 
 class AlreadyCheckedIn(Conflict):
+    """Carries the existing check-in's id (``data.checkin_id``): a phone that lost the first answer, or another
+    phone, learns what to check out."""
+
     code, message = "already_checked_in", "您已签到，请勿重复签到"
 
 
@@ -146,9 +149,9 @@ def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = N
 
 def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | None = None) -> CheckedIn:
     """One round trip reads what the rules need, one INSERT … ON CONFLICT DO NOTHING writes (the UNIQUE key
-    decides a repeated or concurrent check-in), one commit; the answer is what was written. The API runs it
-    ``autocommitted``: the INSERT alone commits as it runs; with a review event or a deduction,
-    ``writes_together`` makes them one transaction."""
+    decides a repeated or concurrent check-in, answered 409 with the id of the one kept), one commit; the answer
+    is what was written. The API runs it ``autocommitted``: the INSERT alone commits as it runs; with a review
+    event or a deduction, ``writes_together`` makes them one transaction."""
     member_id, now = acting_member(actor), now or utcnow()
     activity, member_name, recent_venues = _checkin_context(activity_id, member_id, now)
     _verify_token(activity, scan, now)
@@ -163,8 +166,7 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
               "status": CheckinStatus.REVIEW if reason else CheckinStatus.CHECKED_IN}
     checkin_id = insert_unless_exists(Checkin, values, ("activity_id", "member_id"))
     if checkin_id is None:  # UNIQUE(activity_id, member_id): a concurrent or repeated check-in
-        end_transaction(db.session())  # it wrote nothing: a COMMIT keeps the worker's prepared statements
-        raise AlreadyCheckedIn()
+        raise _already_checked_in(activity.id, member_id)
     checkin = CheckedIn(id=checkin_id, member_name=member_name, **values)
     if reason:
         _event(checkin, "", CheckinStatus.REVIEW, actor, reason)
@@ -173,6 +175,15 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
                actor=actor)
     db.session.commit()
     return checkin
+
+
+def _already_checked_in(activity_id: int, member_id: int) -> AlreadyCheckedIn:
+    """The refusal of a check-in the UNIQUE key turned away, naming the check-in it kept. Its SELECT runs on this
+    path only: the INSERT waited for a concurrent one to commit, so the row is there to read."""
+    existing = db.session.scalar(sa.select(Checkin.id).where(Checkin.activity_id == activity_id,
+                                                             Checkin.member_id == member_id))
+    end_transaction(db.session())  # it wrote nothing: a COMMIT keeps the worker's prepared statements
+    return AlreadyCheckedIn(data=None if existing is None else {"checkin_id": existing})
 
 
 def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | None = None) -> Checkin:
