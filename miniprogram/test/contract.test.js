@@ -45,6 +45,8 @@ async function organizer(api, accounts) {
       starts_at: new Date(Date.now() + 10 * 60000).toISOString(), ends_at: new Date(Date.now() + 130 * 60000).toISOString(),
       location: VENUE, capacity: 30 } }),
     checkinCode: (activityId) => call(`/activities/${activityId}/checkin-code`, { token }),
+    cancelActivity: (activityId) => call(`/activities/${activityId}/cancel`, { method: 'POST', token,
+      body: { reason: '契约测试：场地临时征用' } }),
     approve: (recordId) => call(`/approvals/record:${recordId}/approve`, { method: 'POST', token,
       body: { comment: '契约测试：已核实' } }),
     requestInfo: (recordId, comment) => call(`/approvals/record:${recordId}/request-info`, { method: 'POST', token,
@@ -103,7 +105,19 @@ test('the mini-program client walks the member journey against the live API', { 
     await request.post(`/activities/${activity.id}/signups`, {}, { showError: false })
   })
 
-  await t.test('check-in: refused outside the geofence with the distance, then accepted on site, then refused twice', async () => {
+  await t.test('a cancelled activity is listed as cancelled and refuses sign-ups with its code', async () => {
+    const called = await boss.publishActivity(me.member.community.id)
+    await request.post(`/activities/${called.id}/signups`, {}, { showError: false })
+    await boss.cancelActivity(called.id)
+    const page = await request.get('/activities', { community_id: me.member.community.id,
+      from: new Date().toISOString(), page_size: 50 }, { showError: false })
+    const row = page.items.map((item) => views.activityRow(item, VENUE, {})).find((item) => item.id === called.id)
+    assert.equal(row.cancelled, true)
+    await assert.rejects(request.post(`/activities/${called.id}/signups`, {}, { showError: false }),
+      (error) => error.code === 'activity_cancelled' && error.status === 409)
+  })
+
+  await t.test('check-in: refused outside the geofence with the distance, then accepted on site, then refused twice, naming it', async () => {
     wx.phone.scanned = (await boss.checkinCode(activity.id)).token
     const code = await checkin.scan()
     assert.equal(code.activityId, activity.id, 'the activity id is read from the rotating token')
@@ -122,6 +136,11 @@ test('the mini-program client walks the member journey against the live API', { 
     assert.equal(replay.checkin_id, done.checkin_id, 'the same key gives the same check-in')
     await assert.rejects(checkin.checkIn(code, fix), (error) => error.code === 'already_checked_in')
     assert.equal(checkin.rememberedCheckins()[String(activity.id)].checkin_id, done.checkin_id)
+    wx.removeStorageSync(checkin.CHECKINS_KEY) // the app reinstalled, or another phone: nothing remembered
+    await assert.rejects(checkin.checkIn(code, fix),
+      (error) => error.code === 'already_checked_in' && error.data.checkin_id === done.checkin_id)
+    assert.equal(checkin.rememberedCheckins()[String(activity.id)].checkin_id, done.checkin_id,
+      'the repeated scan told this phone which check-in to check out')
   })
 
   await t.test('a self-report with evidence is filed once per key and shows as pending', async () => {

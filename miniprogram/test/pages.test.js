@@ -142,6 +142,29 @@ test('scan then checks out the remembered check-in and reports the hours', async
   assert.match(text(page, '.result-content'), /2.5 小时/)
 })
 
+test('a phone without the check-in (answer lost, reinstalled, another phone) learns its id from a repeated scan', async () => {
+  const wx = installWx({ storage: signedIn(), answers: { scanCode: { result: TOKEN } }, handle: api({
+    'POST /activities/42/checkins': failure(409, 'already_checked_in', '您已签到，请勿重复签到', { checkin_id: 7 }),
+    'POST /checkins/7/checkout': ok({ checkin_id: 7, status: 'checked_out', hours: 2 }),
+  }) })
+  const page = renderPage('scan')
+  await page.instance.checkIn()
+  assert.equal(wx.calls.modals[0].title, '您已签到')
+  assert.match(wx.calls.modals[0].content, /扫码签退/)
+  assert.equal(wx.getStorageSync('checkins')['42'].checkin_id, 7)
+  await page.instance.checkOut()
+  assert.equal(route(wx.calls.requests.at(-1)).path, '/checkins/7/checkout')
+  assert.equal(text(page, '.result-title'), '签退成功')
+})
+
+test('a refusal that names no check-in leaves what this phone remembers alone', async () => {
+  const wx = installWx({ storage: { ...signedIn(), checkins: { 42: { checkin_id: 7 } } },
+    answers: { scanCode: { result: TOKEN } },
+    handle: () => failure(409, 'already_checked_in', '您已签到，请勿重复签到') })
+  await renderPage('scan').instance.checkIn()
+  assert.deepEqual(wx.getStorageSync('checkins'), { 42: { checkin_id: 7 } })
+})
+
 const CHECKIN_REFUSALS = [
   [422, 'checkin_token_invalid', '签到码无效或已过期，请重新扫码', '签到码已失效', /最新的二维码/],
   [422, 'outside_geofence', '您距活动地点约 820 米，超出 200 米的签到范围', '不在活动地点范围内', /约 820 米/],
@@ -269,6 +292,29 @@ test('signing up for an activity in my community flips its button to withdraw, a
   await page.instance.withdraw({ currentTarget: { dataset: { id: 9 } } })
   assert.ok(page.querySelector('.signup'))
   assert.deepEqual(wx.calls.requests.slice(2).map((r) => r.method), ['POST', 'DELETE'])
+})
+
+test('a cancelled activity shows 已取消 and offers no sign-up; one cancelled meanwhile is marked on refusal', async () => {
+  const at = (id, status) => ({ id, title: `活动${id}`, community: { id: 14, name: '南池社区' },
+    starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
+    location: { lat: 35.41, lng: 116.58, radius_m: 200 }, capacity: 20, status })
+  installWx({ storage: { ...signedIn(), signups: { 8: true } }, handle: api({
+    'GET /me': ok(ME),
+    'GET /activities': ok({ items: [at(7, 'published'), at(8, 'cancelled')], total: 2, page: 1, page_size: 50 }),
+    'POST /activities/7/signups': failure(409, 'activity_cancelled', '活动已取消'),
+  }) })
+  const page = renderPage('activities')
+  await page.instance.load()
+  const cards = all(page, '.activity').map((card) => card.dom.textContent)
+  assert.equal(cards.length, 2)
+  assert.match(cards[0], /我要报名/)
+  assert.doesNotMatch(cards[0], /已取消/)
+  assert.match(cards[1], /已取消/)
+  assert.doesNotMatch(cards[1], /报名|签到/, 'nothing to do, though this phone had signed up')
+  assert.equal(all(page, '.signup').length, 1)
+  await page.instance.signUp({ currentTarget: { dataset: { id: 7 } } })
+  assert.equal(all(page, '.cancelled').length, 2)
+  assert.equal(all(page, '.signup').length, 0)
 })
 
 test('activities near me are sorted by distance and far ones left out', async () => {

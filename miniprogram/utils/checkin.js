@@ -6,7 +6,9 @@
  * learns the activity from it; the server alone judges the token, the time and the distance. The phone's
  * position (gcj02) is sent with the token and never stored by the server.
  *
- * Check-out needs the check-in's id: this phone keeps it per activity after a check-in.
+ * Check-out needs the check-in's id: this phone keeps it per activity after a check-in, and learns it again
+ * from a repeated scan, whose 409 already_checked_in carries it (`data.checkin_id`): an answer lost on a weak
+ * network, a reinstalled app or another phone do not strand the member.
  */
 const request = require('./request')
 const { ApiError } = request
@@ -75,10 +77,20 @@ function scanBody(code, fix, withAccuracy) {
   return body
 }
 
-/** POST /activities/{id}/checkins with one Idempotency-Key for this scan (retries reuse it). */
+/**
+ * POST /activities/{id}/checkins with one Idempotency-Key for this scan (retries reuse it). Already checked in:
+ * still refused (the page says so), but the check-in's id is remembered so that 签退 works on this phone.
+ */
 async function checkIn(code, fix, options = {}) {
-  const checkin = await request.post(`/activities/${code.activityId}/checkins`, scanBody(code, fix, true),
-    { idempotencyKey: options.idempotencyKey || request.newIdempotencyKey(), showError: false })
+  let checkin
+  try {
+    checkin = await request.post(`/activities/${code.activityId}/checkins`, scanBody(code, fix, true),
+      { idempotencyKey: options.idempotencyKey || request.newIdempotencyKey(), showError: false })
+  } catch (error) {
+    const kept = error.code === 'already_checked_in' && error.data && error.data.checkin_id
+    if (kept) rememberCheckin(code.activityId, { checkin_id: kept })
+    throw error
+  }
   rememberCheckin(code.activityId, checkin)
   return checkin
 }

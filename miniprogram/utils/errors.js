@@ -22,6 +22,7 @@ const GUIDANCE = {
   already_signed_up: { title: '已报名', hint: '您已报名该活动，请按时参加。' },
   activity_full: { title: '名额已满', hint: '该活动报名人数已满，可以看看其他活动。' },
   signup_closed: { title: '报名已截止', hint: '活动已开始，不能再报名或取消报名。' },
+  activity_cancelled: { title: '活动已取消', hint: '该活动已被组织者取消，不能报名或签到，可以看看其他活动。' },
   not_signed_up: { title: '未报名', hint: '您没有报名该活动，无需取消。' },
   // sign-in and binding
   member_not_found: { title: '未找到党员信息', hint: '请核对姓名和手机号是否与花名册一致，或联系支部书记。' },

@@ -98,7 +98,10 @@ function ledgerRow(entry) {
   }
 }
 
-/** An activity → a list row; `here` is the phone's fix (or null) for the distance. */
+/**
+ * An activity → a list row; `here` is the phone's fix (or null) for the distance. A cancelled activity stays
+ * listed (the members who signed up learn it here too) and offers nothing to do.
+ */
 function activityRow(activity, here, signups) {
   const where = activity.location || {}
   const metres = here && typeof where.lat === 'number' ? distanceMetres(here, where) : null
@@ -113,6 +116,7 @@ function activityRow(activity, here, signups) {
     capacity: activity.capacity === null || activity.capacity === undefined ? '不限' : `${activity.capacity} 人`,
     signedUp: Boolean(signups && signups[activity.id]),
     started: new Date(activity.starts_at).getTime() <= Date.now(),
+    cancelled: activity.status === 'cancelled',
   }
 }
 

@@ -11,6 +11,7 @@ from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import acting_member_required, authorize_first, current_principal, login_required
 from points_service.api.structure import NodeRefSchema
+from points_service.domain.activities import cancelling
 from points_service.domain.activities import signups as activities
 from points_service.domain.activities.signups import MAX_DURATION, MAX_RADIUS_M, MIN_RADIUS_M, ActivityDraft, Venue
 from points_service.domain.checkin import scans as checkin
@@ -73,6 +74,10 @@ class ActivitySchema(ma.Schema):
     capacity = ma.fields.Integer(allow_none=True)
     status = ma.fields.Enum(ActivityStatus, by_value=True)
     proposed_by_org_id = ma.fields.Integer(allow_none=True)
+
+
+class ActivityCancelArgs(ma.Schema):
+    reason = CleanString(required=True, max_length=200, metadata={"description": "取消原因，告知已报名的党员"})
 
 
 class SignupSchema(ma.Schema):
@@ -165,6 +170,18 @@ def get_activity(activity_id):
     return activities.get_activity(current_principal(), activity_id)
 
 
+@blp.route("/activities/<int:activity_id>/cancel", methods=["POST"])
+@login_required
+@authorize_first("activity.manage")
+@blp.arguments(ActivityCancelArgs)
+@blp.response(200, ActivitySchema)
+@blp.alt_response(403, description="activity_host_only：已发布的活动只有承办社区的管理员可以取消")
+@blp.alt_response(409, description="activity_not_cancellable：未发布、已取消、已结束或已有党员签到")
+def cancel(args, activity_id):
+    """取消活动（活动结束前且尚无人签到；已报名的党员收到站内消息）"""
+    return cancelling.cancel_activity(current_principal(), activity_id, args["reason"])
+
+
 @blp.route("/activities/<int:activity_id>/signups", methods=["POST"])
 @login_required
 @blp.response(201, SignupSchema)
@@ -199,6 +216,8 @@ def checkin_code(activity_id):
 @idempotent
 @blp.arguments(CheckinArgs)
 @blp.response(201, CheckinSchema)
+@blp.alt_response(409, description="already_checked_in：data.checkin_id 为已有签到的 id（据此签退）"
+                                   " / activity_cancelled")
 def check_in(scan, activity_id):
     """扫码签到（服务器时间为准；可带 Idempotency-Key）"""
     return checkin.check_in(current_principal(), activity_id, scan)

@@ -105,6 +105,10 @@ class ActivityForm(FlaskForm):
     capacity = IntegerField("人数上限（留空为不限）", validators=[Optional(), NumberRange(1, 100_000)])
 
 
+class CancelActivityForm(FlaskForm):
+    reason = StringField("取消原因", validators=[DataRequired("请填写取消原因"), Length(max=200)])
+
+
 ROSTER_KINDS = [("members", "党员花名册"), ("organizations", "组织"), ("regions", "区划")]
 
 

@@ -148,10 +148,31 @@ def test_check_in_then_check_out_credits_the_hours_once(client, world, monkeypat
     assert [str(p) for p in points] == ["1.50", "1.50"]
 
 
-def test_a_second_check_in_is_409_already_checked_in(client, world):
-    assert post_checkin(client, world, scan_body(code(client, world))).status_code == 201
+def test_a_second_check_in_is_409_already_checked_in_with_the_id_to_check_out(client, world, monkeypatch):
+    first = post_checkin(client, world, scan_body(code(client, world)))
+    assert first.status_code == 201
+    checkin_id = first.get_json()["data"]["checkin_id"]
+    # The first answer was lost (or this is another phone): a new scan under a new key.
+    again = post_checkin(client, world, scan_body(code(client, world)), **{"Idempotency-Key": "scan-lost-000001"})
+    body = again.get_json()
+    assert again.status_code == 409 and body["code"] == "already_checked_in" and body["message"]
+    assert set(body) == {"code", "message", "data", "request_id"} and body["data"] == {"checkin_id": checkin_id}
+    later = utcnow() + timedelta(minutes=95)
+    monkeypatch.setattr(checkin_domain, "utcnow", lambda: later)
+    out = client.post(f"/api/v1/checkins/{body['data']['checkin_id']}/checkout", json=scan_body(code(client, world)),
+                      headers=headers(world, "alice"))
+    assert out.status_code == 200 and out.get_json()["data"]["status"] == "checked_out"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkin)) == 1
+
+
+def test_a_repeated_check_in_names_the_callers_own_check_in_and_only_once_he_is_on_site(client, world):
+    assert post_checkin(client, world, scan_body(code(client, world)), name="bob").status_code == 201
+    own = post_checkin(client, world, scan_body(code(client, world))).get_json()["data"]["checkin_id"]
     again = post_checkin(client, world, scan_body(code(client, world)))
-    assert again.status_code == 409 and again.get_json()["code"] == "already_checked_in"
+    assert again.get_json()["data"] == {"checkin_id": own}
+    away = post_checkin(client, world, scan_body(code(client, world), metres=5000))  # judged before the UNIQUE key
+    assert away.status_code == 422 and away.get_json()["code"] == "outside_geofence"
+    assert "checkin_id" not in (away.get_json()["data"] or {})
 
 
 @pytest.mark.parametrize("body,error", [
@@ -244,3 +265,72 @@ def test_the_list_takes_from_and_to_with_offsets(client, world):
     naive = client.get("/api/v1/activities", query_string={"from": "2026-11-01T00:00:00"},
                        headers=headers(world, "alice"))
     assert naive.status_code == 422 and "from" in naive.get_json()["data"]["errors"]
+
+
+# ------------------------------------------------------------------------------------------ cancelling
+
+def cancel(client, world, name="community_admin", activity=None, body=None):
+    activity = activity or world["activity"]
+    return client.post(f"/api/v1/activities/{activity.id}/cancel", json={"reason": "场地临时征用"} if body is None
+                       else body, headers=headers(world, name))
+
+
+def test_the_host_community_admin_cancels_and_the_signed_up_member_reads_why(client, world):
+    tomorrow = make_activity(world["north"], utcnow() + timedelta(days=1))
+    db.session.commit()
+    assert client.post(f"/api/v1/activities/{tomorrow.id}/signups", headers=headers(world, "alice")).status_code == 201
+    response = cancel(client, world, activity=tomorrow)
+    assert response.status_code == 200 and response.get_json()["data"]["status"] == "cancelled"
+    listed = client.get(f"/api/v1/activities?community_id={world['north'].id}", headers=headers(world, "alice"))
+    assert {a["id"]: a["status"] for a in listed.get_json()["data"]["items"]}[tomorrow.id] == "cancelled"
+    inbox = client.get("/api/v1/me/messages", headers=headers(world, "alice")).get_json()["data"]["items"]
+    assert [(m["event"], m["title"]) for m in inbox] == [("activity_cancelled", "活动已取消")]
+    assert "场地临时征用" in inbox[0]["body"] and inbox[0]["link"] == "/pages/activities/activities"
+    again = client.post(f"/api/v1/activities/{tomorrow.id}/signups", headers=headers(world, "bob"))
+    assert again.status_code == 409 and again.get_json()["code"] == "activity_cancelled"
+
+
+def test_a_cancelled_activity_refuses_check_ins_with_its_own_code(client, world):
+    token = code(client, world)
+    assert cancel(client, world).status_code == 200
+    refused = post_checkin(client, world, scan_body(token))
+    assert refused.status_code == 409 and refused.get_json()["code"] == "activity_cancelled"
+    screen = client.get(f"/api/v1/activities/{world['activity'].id}/checkin-code",
+                        headers=headers(world, "community_admin"))
+    assert screen.status_code == 409 and screen.get_json()["code"] == "activity_cancelled"
+
+
+def test_cancelling_is_for_the_host_community_others_get_403(client, world):
+    proposed = make_activity(world["north"], utcnow() + timedelta(days=1), proposed_by=world["fin1"])
+    db.session.commit()
+    assert cancel(client, world, "alice").status_code == 403  # before the body is read
+    host_only = cancel(client, world, "secretary", proposed)
+    assert host_only.status_code == 403 and host_only.get_json()["code"] == "activity_host_only"
+    south_admin = make_user((Role.COMMUNITY_ADMIN, world["south"].id))
+    db.session.commit()
+    other = client.post(f"/api/v1/activities/{proposed.id}/cancel", json={"reason": "x"},
+                        headers=auth_header(south_admin))
+    assert other.status_code == 403 and other.get_json()["code"] == "forbidden"
+    missing = client.post("/api/v1/activities/2000000000/cancel", json={"reason": "x"},
+                          headers=headers(world, "community_admin"))
+    assert missing.status_code == 404 and missing.get_json()["code"] == "not_found"
+
+
+def test_once_someone_checked_in_or_once_cancelled_it_is_409_activity_not_cancellable(client, world):
+    assert post_checkin(client, world, scan_body(code(client, world))).status_code == 201
+    refused = cancel(client, world)
+    assert refused.status_code == 409 and refused.get_json()["code"] == "activity_not_cancellable"
+    tomorrow = make_activity(world["north"], utcnow() + timedelta(days=1))
+    db.session.commit()
+    assert cancel(client, world, activity=tomorrow).status_code == 200
+    twice = cancel(client, world, activity=tomorrow)
+    assert twice.status_code == 409 and twice.get_json()["code"] == "activity_not_cancellable"
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": "   "}, {"reason": "因" * 201}, {"reason": "x", "notify": False}])
+def test_cancelling_needs_a_reason(client, world, body):
+    response = cancel(client, world, body=body)
+    assert response.status_code == 422 and response.get_json()["code"] == "validation_failed"
+    assert set(response.get_json()["data"]["errors"]) <= {"reason", "notify"}
+    assert client.get(f"/api/v1/activities/{world['activity'].id}",
+                      headers=headers(world, "alice")).get_json()["data"]["status"] == "published"

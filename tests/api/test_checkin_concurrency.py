@@ -1,4 +1,5 @@
-"""On PostgreSQL: a storm of retried check-ins of one member over HTTP ends in one check-in, one credit."""
+"""On PostgreSQL: a storm of retried check-ins of one member over HTTP ends in one check-in, one credit, and every
+refusal names that check-in."""
 
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ def test_two_hundred_concurrent_check_ins_make_one_check_in_and_one_entry_per_le
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkin)) == 1
 
     checkin_id = db.session.scalar(sa.select(Checkin.id))
+    # Each one the UNIQUE key turned away, even while the winner was still committing, names the check-in kept.
+    refused = [kept for status, _, code, kept in results if status == 409 and code == "already_checked_in"]
+    assert refused and set(refused) == {checkin_id}
     later = utcnow() + timedelta(hours=2)
     monkeypatch.setattr(checkin_domain, "utcnow", lambda: later)
     token = app.test_client().get(code_url, headers=organizer).get_json()["data"]["token"]

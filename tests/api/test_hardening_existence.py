@@ -38,6 +38,7 @@ BODIES = {  # plausible bodies, so that writes reach their lookup instead of sto
     "activities.check_in": scan_body("000000"), "activities.check_out": scan_body("000000"),
     "records.resubmit": {"description": "补充说明"}, "market.cancel_own_order": None,
     "approvals.reject": {"reason": "不符"}, "approvals.request_info": {"comment": "请补充"},
+    "activities.cancel": {"reason": "场地临时征用"},
 }
 
 

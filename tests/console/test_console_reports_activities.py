@@ -1,5 +1,5 @@
-"""Reports to confirm or reject (with an organization's three lists) and activities: publishing and editing
-with field errors, and the organizer's check-in screen whose code the API accepts."""
+"""Reports to confirm or reject (with an organization's three lists) and activities: publishing, editing
+with field errors and cancelling, and the organizer's check-in screen whose code the API accepts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from points_service.domain.access import principal_for
 from points_service.domain.checkin import tokens as checkin_tokens
 from points_service.domain.checkin.scans import step_seconds
 from points_service.domain.reports import reporting as reports
-from points_service.models import Activity, Report, ReportStatus
+from points_service.models import Activity, ActivityStatus, InboxMessage, Report, ReportStatus
 from tests.console.helpers import post, sign_in, text
 from tests.factories import auth_header
 from tests.factories.activities import make_activity, scan_body
@@ -148,3 +148,41 @@ def test_a_published_proposal_is_edited_by_the_host_community_not_by_the_proposi
     post(client, f"/console/activities/{activity.id}/edit", activity_form(world, title="社区调整"))
     db.session.expire_all()
     assert db.session.get(Activity, activity.id).title == "社区调整"
+
+
+def test_cancelling_an_activity_from_the_list_with_a_reason(client, world):
+    activity = make_activity(world["north"], utcnow() + timedelta(days=2))
+    db.session.commit()
+    client.post(f"/api/v1/activities/{activity.id}/signups", headers=auth_header(world["users"]["alice"]))
+    url = f"/console/activities/{activity.id}/cancel"
+    sign_in(client, "north_admin")
+    html = text(client.get("/console/activities"))
+    assert f'action="{url}"' in html and "取消活动" in html
+    no_token = client.post(url, data={"reason": "场地临时征用"})
+    assert no_token.status_code == 400  # CSRF, as every console form
+    blank = post(client, url, {"reason": "  "}, follow_redirects=True)
+    assert "请填写取消原因" in text(blank)
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).status == ActivityStatus.PUBLISHED
+    done = post(client, url, {"reason": "场地临时征用"}, follow_redirects=True)
+    assert "已取消" in text(done) and f'action="{url}"' not in text(done)
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).status == ActivityStatus.CANCELLED
+    assert db.session.query(InboxMessage).filter_by(event="activity_cancelled").count() == 1
+    again = post(client, url, {"reason": "再取消一次"}, follow_redirects=True)
+    assert "只有已发布的活动可以取消" in text(again)
+    assert '<span class="status status-cancelled">已取消</span>' in text(again)
+
+
+def test_the_cancel_button_is_the_host_communitys_and_the_proposing_branch_is_refused(client, world):
+    activity = make_activity(world["north"], utcnow() + timedelta(days=2), proposed_by=world["fin1"])
+    db.session.commit()
+    url = f"/console/activities/{activity.id}/cancel"
+    sign_in(client, "secretary")
+    assert f'action="{url}"' not in text(client.get("/console/activities"))
+    assert post(client, url, {"reason": "越权"}).status_code == 403
+    post(client, "/console/logout")
+    sign_in(client, "south_admin")
+    assert post(client, url, {"reason": "越权"}).status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).status == ActivityStatus.PUBLISHED

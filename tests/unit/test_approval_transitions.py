@@ -24,6 +24,7 @@ ALLOWED_PROPOSAL_MOVES = {
     (Stage.PROPOSED, Stage.ORG_APPROVED), (Stage.PROPOSED, Stage.REJECTED),
     (Stage.ORG_APPROVED, Stage.PUBLISHED), (Stage.ORG_APPROVED, Stage.REJECTED),
     (Stage.ORG_APPROVED, Stage.PROPOSED),  # edited after the organization approved: approved again from step 1
+    (Stage.PUBLISHED, Stage.CANCELLED),  # called off by its host community (activities.cancelling)
 }
 
 

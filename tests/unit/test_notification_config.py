@@ -23,9 +23,12 @@ def document():
 def test_the_shipped_file_is_valid_and_covers_every_event_of_the_issue():
     config = load_config(SHIPPED, environ={})
     assert set(config.events) == {"record_approved", "record_rejected", "record_needs_info", "report_confirmed",
-                                  "report_rejected", "activity_reminder", "points_expiring", "star_published",
+                                  "report_rejected", "activity_reminder", "activity_cancelled", "points_expiring",
+                                  "star_published",
                                   "order_ready", "order_cancelled", "order_expired"}
     assert config.templates["record_decided"].title == "审核结果通知"
+    # No configured WeChat template is about a cancellation: the inbox alone tells it.
+    assert config.events["activity_cancelled"].template is None
 
 
 def test_a_template_id_comes_from_its_environment_variable_when_set(document):
@@ -38,6 +41,7 @@ def test_a_template_id_comes_from_its_environment_variable_when_set(document):
     (lambda d: d["templates"]["record_decided"]["fields"].update(colour9="item_name"), "colour9"),
     (lambda d: d["events"]["record_rejected"].update(template="no_such_template"), "no_such_template"),
     (lambda d: d["events"]["order_ready"].update(body="{item_name} {salary}"), "salary"),
+    (lambda d: d["events"]["activity_cancelled"].update(body="{activity_title} {salary}"), "salary"),  # inbox only
     (lambda d: d["templates"]["order_ready"]["fields"].update(thing9="reason"), "reason"),
     (lambda d: d["events"].update(made_up_event=d["events"]["order_ready"]), "made_up_event"),
     (lambda d: d["delivery"].update(max_attempts=0), "max_attempts"),

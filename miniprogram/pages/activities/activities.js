@@ -1,7 +1,8 @@
 /**
- * Activities in my community, or near me (published activities not yet ended, sorted by distance from the
- * phone, within NEAR_METRES). Sign up / withdraw. The list API does not say whether I signed up, so this
- * phone remembers its own sign-ups (and learns from already_signed_up / not_signed_up answers).
+ * Activities in my community, or near me (activities not yet ended, sorted by distance from the phone, within
+ * NEAR_METRES). Sign up / withdraw. A cancelled activity is shown as 已取消 with nothing to do. The list API does
+ * not say whether I signed up, so this phone remembers its own sign-ups (and learns from already_signed_up /
+ * not_signed_up answers, and that an activity was cancelled from activity_cancelled).
  */
 const request = require('../../utils/request')
 const guard = require('../../utils/guard')
@@ -74,6 +75,7 @@ Component({
       } catch (error) {
         if (error.code === 'already_signed_up') rememberSignup(id, true)
         request.showError(error)
+        if (error.code === 'activity_cancelled') this.markCancelled(id)
       }
       this.markRows()
     },
@@ -97,8 +99,12 @@ Component({
       } catch (error) {
         if (error.code === 'not_signed_up') rememberSignup(id, false)
         request.showError(error)
+        if (error.code === 'activity_cancelled') this.markCancelled(id)
       }
       this.markRows()
+    },
+    markCancelled(id) {
+      this.setData({ rows: this.data.rows.map((row) => (row.id === id ? { ...row, cancelled: true } : row)) })
     },
     markRows() {
       const mine = signups()

@@ -1,6 +1,6 @@
-"""活动: the list, publishing and editing (community admins), and the organizer's full-screen check-in page:
-a QR code of the rotating token (rendered here with segno), refreshed by htmx polling before it expires,
-with a live count of check-ins."""
+"""活动: the list, publishing, editing and cancelling (community admins), and the organizer's full-screen
+check-in page: a QR code of the rotating token (rendered here with segno), refreshed by htmx polling before it
+expires, with a live count of check-ins."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from points_service.console import reads
-from points_service.console.forms import ActivityForm, choices
+from points_service.console.forms import ActivityForm, CancelActivityForm, choices
 from points_service.console.pages import LOCAL, apply_field_errors, local_datetime, page_number, paginate
 from points_service.console.site import current_principal
 from points_service.db import db, utcnow
+from points_service.domain.activities import cancelling
 from points_service.domain.activities import signups as activities
 from points_service.domain.activities.signups import ActivityDraft, Venue
 from points_service.domain.checkin import scans as checkin
@@ -33,10 +34,12 @@ def index():
     show_past = request.args.get("past") == "1"
     start = None if show_past else utcnow() - timedelta(days=1)
     page = paginate(activities.list_activities(current_principal(), start=start), page_number())
-    principal = current_principal()
+    principal, now = current_principal(), utcnow()
     return render_template("console/activities/index.html", page=page, statuses=STATUS_NAMES, show_past=show_past,
                            can_publish=bool(reads.communities_for_publishing(principal)),
-                           may_edit=lambda activity: activities.may_edit(principal, activity))
+                           may_edit=lambda activity: activities.may_edit(principal, activity),
+                           can_cancel=lambda activity: cancelling.can_cancel(principal, activity, now),
+                           cancel_form=CancelActivityForm())
 
 
 def _form(activity=None) -> ActivityForm:
@@ -93,6 +96,23 @@ def edit(activity_id: int):
             flash("活动已修改", "ok")
             return redirect(url_for(".index"))
     return render_template("console/activities/form.html", form=form, activity=activity)
+
+
+@blp.route("/<int:activity_id>/cancel", methods=["POST"])
+def cancel(activity_id: int):
+    form = CancelActivityForm()
+    if not form.validate():
+        flash("；".join(e for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for(".index"))
+    try:
+        activity = cancelling.cancel_activity(current_principal(), activity_id, form.reason.data.strip())
+    except ServiceError as exc:
+        if exc.status != 409:
+            raise  # 403 and 404 answer as any console page does
+        flash(exc.message, "error")
+    else:
+        flash(f"活动“{activity.title}”已取消，已通知报名的党员", "ok")
+    return redirect(url_for(".index"))
 
 
 @blp.route("/<int:activity_id>/checkin")

@@ -39,6 +39,8 @@ from points_service.models import (
 
 MIN_RADIUS_M, MAX_RADIUS_M = 10, 5000
 MAX_DURATION = timedelta(hours=24)  # one activity is one service session, settled on the day it ends
+# What everyone sees: a published activity, and one cancelled since (only a published activity is cancelled).
+PUBLIC_STATUSES = (ActivityStatus.PUBLISHED, ActivityStatus.CANCELLED)
 
 
 class AlreadySignedUp(Conflict):
@@ -51,6 +53,10 @@ class ActivityFull(Conflict):
 
 class ActivityNotOpen(Conflict):
     code, message = "activity_not_open", "活动尚未发布或已取消"
+
+
+class ActivityCancelled(ActivityNotOpen):
+    code, message = "activity_cancelled", "活动已取消"
 
 
 class SignupClosed(Conflict):
@@ -169,7 +175,7 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
     authorize(actor, "activity.manage", activity)
     if activity.status not in (ActivityStatus.PUBLISHED, ActivityStatus.PROPOSED) or activity.starts_at <= now:
         raise Conflict("活动已开始、已结束或已取消，不能再修改", code="activity_not_editable")
-    if _has_checkins(activity.id):  # check-in opens before the start: those made stay with the activity as it was
+    if has_checkins(activity.id):  # check-in opens before the start: those made stay with the activity as it was
         raise Conflict("已有党员签到，活动不能再修改", code="activity_not_editable")
     if not may_edit(actor, activity):
         raise PublishedActivityHostOnly()
@@ -204,10 +210,10 @@ def activity_items(now: datetime | None = None) -> list:
 
 
 def visible_activities(principal: Principal) -> ColumnElement[bool]:
-    """SQL filter: published activities for everyone; the others to those who manage them."""
+    """SQL filter: published (and cancelled) activities for everyone; the others to those who manage them."""
     if principal.is_admin:
         return sa.true()
-    clauses: list[ColumnElement[bool]] = [Activity.status == ActivityStatus.PUBLISHED]
+    clauses: list[ColumnElement[bool]] = [Activity.status.in_(PUBLIC_STATUSES)]
     if (regions := nodes_in_scope(principal, Region, Role.COMMUNITY_ADMIN)) is not None:
         clauses.append(Activity.community_id.in_(regions))
     if (orgs := nodes_in_scope(principal, Organization, *ORG_MANAGERS)) is not None:
@@ -231,7 +237,7 @@ def list_activities(principal: Principal, *, community_id: int | None = None, st
 def get_activity(principal: Principal, activity_id: int) -> Activity:
     activity = db.session.get(Activity, activity_id)
     # An activity the caller may not see does not exist for him (no existence leak).
-    if activity is None or not (activity.status == ActivityStatus.PUBLISHED
+    if activity is None or not (activity.status in PUBLIC_STATUSES
                                 or allowed(principal, "activity.manage", activity)):
         raise NotFound("活动不存在")
     return activity
@@ -285,16 +291,26 @@ def acting_member(actor: Principal) -> int:
 def _open_activity(activity_id: int, now: datetime, *, lock: bool) -> Activity:
     statement = sa.select(Activity).where(Activity.id == activity_id)
     activity = db.session.scalar(statement.with_for_update() if lock else statement)
-    if activity is None or activity.status == ActivityStatus.PROPOSED:
+    if activity is None:
         raise NotFound("活动不存在")
-    if activity.status != ActivityStatus.PUBLISHED:
-        raise ActivityNotOpen()
+    require_published(activity)
     if now >= activity.starts_at:
         raise SignupClosed()
     return activity
 
 
-def _has_checkins(activity_id: int) -> bool:
+def require_published(activity) -> None:
+    """Sign-ups and check-ins go to a published activity: a proposal answers like a missing one, a cancelled
+    activity 409 ``activity_cancelled``, a rejected one 409 ``activity_not_open``."""
+    if activity.status == ActivityStatus.PROPOSED:
+        raise NotFound("活动不存在")
+    if activity.status == ActivityStatus.CANCELLED:
+        raise ActivityCancelled()
+    if activity.status != ActivityStatus.PUBLISHED:
+        raise ActivityNotOpen()
+
+
+def has_checkins(activity_id: int) -> bool:
     return db.session.scalar(sa.select(sa.exists().where(Checkin.activity_id == activity_id)))
 
 

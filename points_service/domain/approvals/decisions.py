@@ -12,6 +12,7 @@ Proposed activities go through two approvals, each an ApprovalEvent::
     org_approved ──(the host community's admin)──> published
     proposed / org_approved ──reject──> rejected
     org_approved ──edit (``activities.signups.edit_activity``)──> proposed   (approved again from step 1)
+    published ──cancel (``activities.cancelling.cancel_activity``)──> cancelled
 
 Every transition is a compare-and-set UPDATE (``WHERE id = ? AND status = <the state we read>``): of two
 deciders exactly one changes the row, the other gets 409 ``invalid_transition`` — also on SQLite, which
@@ -89,7 +90,8 @@ PROPOSAL_TRANSITIONS: dict[Stage, frozenset[Stage]] = {
     Stage.PROPOSED: frozenset({Stage.ORG_APPROVED, Stage.REJECTED}),
     # An edit after the organization's approval sends the proposal back to it (not a decision: an edit).
     Stage.ORG_APPROVED: frozenset({Stage.PUBLISHED, Stage.REJECTED, Stage.PROPOSED}),
-    Stage.PUBLISHED: frozenset(),
+    # Called off by its host community before it ends, while nobody has checked in (not a decision either).
+    Stage.PUBLISHED: frozenset({Stage.CANCELLED}),
     Stage.REJECTED: frozenset(),
     Stage.CANCELLED: frozenset(),
 }
@@ -225,7 +227,8 @@ def move_activity(activity: Activity, end: Stage, actor: Principal, *, comment: 
         raise InvalidTransition()
     # A proposal still waiting changes its step; a decided one keeps the step it was decided at.
     status, step = STAGE_COLUMNS[end] if end in STAGE_COLUMNS else (ActivityStatus(end.value), activity.approval_step)
-    expected_status, expected_step = STAGE_COLUMNS[start]
+    expected_status, expected_step = STAGE_COLUMNS[start] if start in STAGE_COLUMNS else (
+        ActivityStatus(start.value), activity.approval_step)
     _compare_and_set(Activity, activity.id, {"status": expected_status, "approval_step": expected_step},
                      {"status": status, "approval_step": step})
     approval_event("activity", activity.id, start, end, actor, comment, now or utcnow())

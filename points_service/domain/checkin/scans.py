@@ -35,7 +35,12 @@ from points_service.db import (
     utcnow,
 )
 from points_service.domain.access import Principal, authorize, authorize_or_hide
-from points_service.domain.activities.signups import ActivityNotOpen, acting_member, get_activity
+from points_service.domain.activities.signups import (
+    ActivityCancelled,
+    acting_member,
+    get_activity,
+    require_published,
+)
 from points_service.domain.audit import audit
 from points_service.domain.checkin import tokens as rules
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ServiceError
@@ -108,6 +113,9 @@ class OutsideTimeWindow(ServiceError):
 
 
 class AlreadyCheckedIn(Conflict):
+    """Carries the existing check-in's id (``data.checkin_id``): a phone that lost the first answer, or another
+    phone, learns what to check out."""
+
     code, message = "already_checked_in", "您已签到，请勿重复签到"
 
 
@@ -132,6 +140,8 @@ def step_seconds() -> int:
 def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = None) -> rules.IssuedToken:
     """The token the organizer's screen shows now (as a QR or mini-program code)."""
     activity = _managed_activity(actor, activity_id)
+    if activity.status == ActivityStatus.CANCELLED:
+        raise ActivityCancelled()
     if activity.status != ActivityStatus.PUBLISHED:
         raise InvalidTransition("活动尚未发布，不能签到")
     return rules.issue_token(activity.id, activity.checkin_secret, now or utcnow(), step_seconds())
@@ -139,9 +149,9 @@ def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = N
 
 def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | None = None) -> CheckedIn:
     """One round trip reads what the rules need, one INSERT … ON CONFLICT DO NOTHING writes (the UNIQUE key
-    decides a repeated or concurrent check-in), one commit; the answer is what was written. The API runs it
-    ``autocommitted``: the INSERT alone commits as it runs; with a review event or a deduction,
-    ``writes_together`` makes them one transaction."""
+    decides a repeated or concurrent check-in, answered 409 with the id of the one kept), one commit; the answer
+    is what was written. The API runs it ``autocommitted``: the INSERT alone commits as it runs; with a review
+    event or a deduction, ``writes_together`` makes them one transaction."""
     member_id, now = acting_member(actor), now or utcnow()
     activity, member_name, recent_venues = _checkin_context(activity_id, member_id, now)
     _verify_token(activity, scan, now)
@@ -156,8 +166,7 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
               "status": CheckinStatus.REVIEW if reason else CheckinStatus.CHECKED_IN}
     checkin_id = insert_unless_exists(Checkin, values, ("activity_id", "member_id"))
     if checkin_id is None:  # UNIQUE(activity_id, member_id): a concurrent or repeated check-in
-        end_transaction(db.session())  # it wrote nothing: a COMMIT keeps the worker's prepared statements
-        raise AlreadyCheckedIn()
+        raise _already_checked_in(activity.id, member_id)
     checkin = CheckedIn(id=checkin_id, member_name=member_name, **values)
     if reason:
         _event(checkin, "", CheckinStatus.REVIEW, actor, reason)
@@ -166,6 +175,15 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
                actor=actor)
     db.session.commit()
     return checkin
+
+
+def _already_checked_in(activity_id: int, member_id: int) -> AlreadyCheckedIn:
+    """The refusal of a check-in the UNIQUE key turned away, naming the check-in it kept. Its SELECT runs on this
+    path only: the INSERT waited for a concurrent one to commit, so the row is there to read."""
+    existing = db.session.scalar(sa.select(Checkin.id).where(Checkin.activity_id == activity_id,
+                                                             Checkin.member_id == member_id))
+    end_transaction(db.session())  # it wrote nothing: a COMMIT keeps the worker's prepared statements
+    return AlreadyCheckedIn(data=None if existing is None else {"checkin_id": existing})
 
 
 def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | None = None) -> Checkin:
@@ -180,6 +198,8 @@ def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | 
     if checkin.status not in (CheckinStatus.CHECKED_IN, CheckinStatus.REVIEW):
         raise InvalidTransition("该签到已结束，不能签退")
     activity = checkin.activity
+    if activity.status == ActivityStatus.CANCELLED:  # a check-in that slipped in while it was being cancelled
+        raise ActivityCancelled()
     _verify_token(activity, scan, now)
     if not rules.checkout_open(activity.ends_at, checkin.checked_in_at, now):
         raise OutsideTimeWindow(f"不在签退时间内（活动结束后 {_minutes(rules.CHECKOUT_CLOSES_AFTER_END)} 分钟内）")
@@ -246,13 +266,6 @@ def _activity(activity_id: int) -> Activity:
     return activity
 
 
-def _require_published(activity: Activity | CheckinRules) -> None:
-    if activity.status == ActivityStatus.PROPOSED:
-        raise NotFound("活动不存在")
-    if activity.status != ActivityStatus.PUBLISHED:
-        raise ActivityNotOpen()
-
-
 def _minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
 
@@ -290,7 +303,7 @@ def _checkin_context(activity_id: int, member_id: int, now: datetime) -> tuple[C
     if not rows:
         raise NotFound("活动不存在")
     activity = CheckinRules(*rows[0][:len(CHECKIN_RULE_COLUMNS)])
-    _require_published(activity)
+    require_published(activity)
     return activity, rows[0].member_name, [(row.other_lat, row.other_lng) for row in rows if row.other_lat is not None]
 
 

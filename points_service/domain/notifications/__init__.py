@@ -2,7 +2,8 @@
 member granted one (outbox written in the event's transaction, sent by the delivery job).
 
 Other use cases call the event hooks (flush only, inside their transaction): ``record_decided``,
-``report_decided``, ``star_run_published``, ``order_moved``; or ``notify`` for a new event.
+``report_decided``, ``star_run_published``, ``order_moved``, ``activity_cancelled``; or ``notify`` for a new
+event.
 """
 
 from points_service.domain.notifications.config import (
@@ -14,6 +15,7 @@ from points_service.domain.notifications.config import (
     notification_config,
 )
 from points_service.domain.notifications.events import (
+    activity_cancelled,
     order_moved,
     record_decided,
     report_decided,
@@ -34,6 +36,7 @@ __all__ = [
     "MessageNotFound",
     "NotificationConfig",
     "NotificationConfigInvalid",
+    "activity_cancelled",
     "grant_subscriptions",
     "init_app",
     "load_config",

@@ -25,6 +25,7 @@ EVENT_VALUES: dict[str, frozenset[str]] = {
     "report_confirmed": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
     "report_rejected": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
     "activity_reminder": frozenset({"activity_id", "activity_title", "starts_at", "tip"}),
+    "activity_cancelled": frozenset({"activity_id", "activity_title", "starts_at", "reason"}),
     "points_expiring": frozenset({"points", "expires_on", "tip"}),
     "star_published": frozenset({"run_id", "selection", "result", "publicity_ends_on"}),
     "order_ready": frozenset({"order_id", "item_name", "pickup_code", "pickup_deadline"}),
@@ -77,7 +78,7 @@ class TemplateSchema(ma.Schema):
 
 
 class EventSchema(ma.Schema):
-    template = ma.fields.String(required=True)
+    template = ma.fields.String(load_default=None)  # none: the event is told in the inbox only
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
     body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=300))
     link = ma.fields.String(load_default="")
@@ -108,7 +109,7 @@ class NotificationsSchema(ma.Schema):
     def consistent(self, data, **_kwargs):
         errors = {}
         for event, spec in data.get("events", {}).items():
-            template = data.get("templates", {}).get(spec["template"])
+            template = data.get("templates", {}).get(spec["template"]) if spec["template"] else {"fields": {}}
             if template is None:
                 errors[f"events.{event}.template"] = [f"未配置的模板：{spec['template']}"]
                 continue
@@ -132,7 +133,7 @@ class Template:
 @dataclass(frozen=True)
 class EventText:
     event: str
-    template: str
+    template: str | None  # None: inbox only
     title: str
     body: str
     link: str

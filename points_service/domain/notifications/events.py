@@ -2,7 +2,7 @@
 
 Each turns a domain object into the event's values (config.EVENT_VALUES) and a source key that makes a
 retried event one message: ``record:12:approved``, ``record:12:needs_info:2`` (its second send-back),
-``order:7:cancelled``.
+``order:7:cancelled``, ``activity:3:cancelled``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from points_service.db import db, utcnow
 from points_service.domain.notifications.outbox import notify
 from points_service.domain.policy import policy_in_force
 from points_service.models import (
+    Activity,
     ApprovalEvent,
     MarketOrder,
     OrderState,
@@ -24,6 +25,8 @@ from points_service.models import (
     Region,
     Report,
     ReportStatus,
+    Signup,
+    SignupStatus,
     StarCandidate,
     StarRun,
     SubjectType,
@@ -99,3 +102,13 @@ def order_moved(order: MarketOrder, to_state: OrderState, reason: str = "") -> N
     notify(order.member_id, event, f"order:{order.id}:{to_state}", {
         "order_id": order.id, "item_name": order.item.name, "pickup_code": order.pickup_code,
         "pickup_deadline": order.pickup_deadline, "reason": reason or "-", "points": order.points})
+
+
+def activity_cancelled(activity: Activity, reason: str) -> None:
+    """Every member signed up (not withdrawn) for a cancelled activity learns it, with the reason; once each."""
+    members = db.session.scalars(sa.select(Signup.member_id).where(
+        Signup.activity_id == activity.id, Signup.status == SignupStatus.SIGNED_UP).order_by(Signup.member_id)).all()
+    for member_id in members:
+        notify(member_id, "activity_cancelled", f"activity:{activity.id}:cancelled", {
+            "activity_id": activity.id, "activity_title": activity.title, "starts_at": activity.starts_at,
+            "reason": reason or "-"})

@@ -62,8 +62,9 @@ def wechat_data(fields: dict[str, str], texts: dict[str, str]) -> dict:
 
 
 def notify(member_id: int, event: str, source_key: str, values: dict) -> InboxMessage | None:
-    """Write the member's inbox message for ``event`` (once per source_key) and, if he holds a grant for its
-    template, consume one and enqueue the WeChat delivery. Flushes only. None when already notified."""
+    """Write the member's inbox message for ``event`` (once per source_key) and, if the event has a template and
+    he holds a grant for it, consume one and enqueue the WeChat delivery. Flushes only. None when already
+    notified."""
     config = notification_config()
     spec = config.events.get(event)
     if spec is None:
@@ -72,10 +73,12 @@ def notify(member_id: int, event: str, source_key: str, values: dict) -> InboxMe
     row = {"member_id": member_id, "event": event, "source_key": source_key[:80],
            "title": spec.title.format_map(texts)[:60], "body": spec.body.format_map(texts)[:500],
            "link": spec.link.format_map(texts)[:200], "created_at": utcnow(), "read_at": None}
-    delivery = {"member_id": member_id, "template_key": spec.template, "page": row["link"],
-                "data": wechat_data(config.templates[spec.template].fields, texts),
-                "next_attempt_at": row["created_at"]}
-    message_id = _enqueue(row, delivery)
+    if spec.template is None:  # no WeChat template carries this event: the inbox alone tells him
+        message_id = insert_unless_exists(InboxMessage, row, ("source_key", "member_id"))
+    else:
+        message_id = _enqueue(row, {"member_id": member_id, "template_key": spec.template, "page": row["link"],
+                                    "data": wechat_data(config.templates[spec.template].fields, texts),
+                                    "next_attempt_at": row["created_at"]})
     if message_id is None:
         return None  # a retried event or a second job run: notified already (the unique key decides)
     return attach_written(InboxMessage(id=message_id, **row))

@@ -103,11 +103,20 @@ def test_a_token_of_another_activity_is_invalid(world):
         checkin.check_in(alice(world), world["activity"].id, scan(other, START), now=START)
 
 
-def test_a_second_check_in_is_refused_by_the_unique_constraint(world):
-    check_in(world, START)
-    with pytest.raises(AlreadyCheckedIn):
+def test_a_second_check_in_is_refused_by_the_unique_constraint_naming_the_check_in_kept(world):
+    first = check_in(world, START)
+    with pytest.raises(AlreadyCheckedIn) as refused:
         check_in(world, START + timedelta(minutes=1))
+    assert refused.value.data == {"checkin_id": first.id}  # what the phone checks out, if it lost the answer
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkin)) == 1
+
+
+def test_a_late_second_check_in_names_the_check_in_kept_and_takes_no_second_deduction(world):
+    first = check_in(world, START + timedelta(minutes=11))
+    with pytest.raises(AlreadyCheckedIn) as refused:
+        check_in(world, START + timedelta(minutes=12), accuracy=350)  # late and for review: one transaction
+    assert refused.value.data == {"checkin_id": first.id}
+    assert entries(world["alice"]) == [("member.late", "assessment", Decimal("-1.00"))]
 
 
 def test_a_check_in_more_than_ten_minutes_late_costs_the_late_deduction_once(world):
