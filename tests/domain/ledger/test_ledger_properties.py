@@ -25,6 +25,7 @@ from points_service.jobs.schedule import JOBS_BY_ID
 from points_service.models import (
     ALL_TIME,
     SCORING_KINDS,
+    SETTLEMENT_KINDS,
     EntryKind,
     LedgerEntry,
     LedgerName,
@@ -73,10 +74,11 @@ class LedgerMachine(RuleBasedStateMachine):
         already = db.session.scalar(sa.select(LedgerEntry.id).where(LedgerEntry.reverses_id == entry.id))
         try:
             reversal = reverse_entry(self.admin, entry.id, "纠错", at=self.clock)
-        except Conflict:
-            assert already is not None or entry.kind == EntryKind.REVERSAL
+        except Conflict:  # reversed once; a reversal or a settlement job's entry never
+            assert already is not None or entry.kind in SETTLEMENT_KINDS | {EntryKind.REVERSAL}
             return
-        assert already is None and entry.kind != EntryKind.REVERSAL and reversal.points == -entry.points
+        assert already is None and entry.kind in SCORING_KINDS - {EntryKind.REVERSAL}
+        assert reversal.points == -entry.points
 
     @rule(member=st.sampled_from([0, 1]), points=st.integers(-500, 500).filter(bool))
     def adjust_by_hand(self, member, points):
