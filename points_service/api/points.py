@@ -168,5 +168,5 @@ def adjust(args):
 @blp.arguments(ReverseArgs)
 @blp.response(201, EntrySchema)
 def reverse(args, entry_id):
-    """冲正一条积分记录（写入冲正记录，原记录不变；重复冲正、冲正记录或积分超市订单的记录返回 409）"""
+    """冲正一条积分记录（写入冲正记录，原记录不变；重复冲正，或冲正记录、积分超市订单记录、衰减清零过期记录返回 409）"""
     return corrections.reverse_entry(current_principal(), entry_id, args["reason"])

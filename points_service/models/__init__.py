@@ -7,6 +7,7 @@ from points_service.models.boards import BoardBucket, BoardFine, BoardOrgMembers
 from points_service.models.ledger import (
     ALL_TIME,
     SCORING_KINDS,
+    SETTLEMENT_KINDS,
     EntryKind,
     JobRun,
     JobRunStatus,
@@ -112,6 +113,7 @@ __all__ = [
     "SignupStatus",
     "ALL_TIME",
     "SCORING_KINDS",
+    "SETTLEMENT_KINDS",
     "EntryKind",
     "JobRun",
     "JobRunStatus",

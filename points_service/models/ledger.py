@@ -45,6 +45,9 @@ class EntryKind(enum.StrEnum):
 
 # Scoring kinds make up what a subject earned or lost in a period; the others settle balances.
 SCORING_KINDS = frozenset({EntryKind.AWARD, EntryKind.DEDUCTION, EntryKind.ADJUSTMENT, EntryKind.REVERSAL})
+# Settlement kinds are written by the decay, reset and expiry jobs (and the expiry a late refund writes) from the
+# policy and the balances: never reversed, a wrong one is corrected by an adjustment. Redemptions are the orders'.
+SETTLEMENT_KINDS = frozenset({EntryKind.DECAY, EntryKind.RESET, EntryKind.EXPIRY})
 
 
 class SourceType(enum.StrEnum):

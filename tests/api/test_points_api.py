@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
+from points_service.db import db
 from points_service.domain.ledger.credit import award
+from points_service.domain.periods import parse_period
+from points_service.jobs.runner import run_job
+from points_service.jobs.schedule import JOBS_BY_ID
+from points_service.models import LedgerEntry
 from tests.factories import auth_header, make_world
 from tests.factories.ledger import local, member_fact, org_fact
 
@@ -106,6 +112,34 @@ def test_reversing_twice_is_a_conflict_and_a_reversal_cannot_be_reversed(client,
     member = client.post(f"/api/v1/ledger/{entry_id}/reverse", json={"reason": "x"},
                          headers=auth_header(world["users"]["alice"]))
     assert member.status_code == 403
+
+
+SETTLEMENT_RUNS = {"decay": ("standing_decay", "2026-10"), "reset": ("assessment_reset", "2026"),
+                   "expiry": ("redeemable_expiry", "2026-10")}
+
+
+@pytest.mark.parametrize("kind", list(SETTLEMENT_RUNS))
+def test_an_entry_of_a_settlement_job_is_not_reversed_and_an_award_still_is(client, world, kind):
+    alice, admin = world["alice"], auth_header(world["users"]["admin"])
+    [wish, _] = award(member_fact(alice, "member.micro_wish"), at=local(2025, 10, 5, 9))  # expires end of October 2026
+    for day in (5, 6):
+        award(member_fact(alice, "member.commend_city"), at=local(2026, 10, day, 9))
+    job, period = SETTLEMENT_RUNS[kind]
+    run_job(JOBS_BY_ID[job], parse_period(period))
+    [settled] = db.session.scalars(sa.select(LedgerEntry.id).where(
+        LedgerEntry.kind == kind, LedgerEntry.subject_type == "member", LedgerEntry.subject_id == alice.id)).all()
+    url = f"/api/v1/members/{alice.id}/points?period=2027"
+    before, points_before = entry_count(), get(client, url, world["users"]["admin"]).get_json()["data"]
+    refused = client.post(f"/api/v1/ledger/{settled}/reverse", json={"reason": "结算有误"}, headers=admin)
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "settlement_entry_not_reversible")
+    assert "积分调整" in refused.get_json()["message"] and entry_count() == before
+    assert get(client, url, world["users"]["admin"]).get_json()["data"] == points_before
+    reversed_award = client.post(f"/api/v1/ledger/{wish.id}/reverse", json={"reason": "重复上报"}, headers=admin)
+    assert reversed_award.status_code == 201 and reversed_award.get_json()["data"]["points"] == -5
+
+
+def entry_count() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry))
 
 
 def test_unknown_entries_and_members_are_404_and_bad_periods_422(client, world):

@@ -11,10 +11,11 @@ from points_service.db import db
 from points_service.domain.access import principal_for
 from points_service.domain.ledger.corrections import reverse_entry
 from points_service.domain.ledger.credit import award
+from points_service.domain.ledger.totals import total_of
 from points_service.domain.policy import default_policy_document
 from points_service.models import LedgerEntry, LedgerName, PolicyVersion
 from tests.factories import auth_header, make_world
-from tests.factories.ledger import local, member_fact
+from tests.factories.ledger import install_policy, local, member_fact
 
 
 @pytest.fixture
@@ -91,3 +92,44 @@ def test_a_reversed_award_gives_its_room_back_in_the_preview_as_when_crediting(c
     assert {entry.points for entry in third} == {5}  # the month cap of 10 has room again
     body = preview(client, admin, default_policy_document()).get_json()
     assert body["data"]["changed"] == 0 and body["data"]["changes"] == []
+
+
+@pytest.mark.parametrize("months", [(6, 7), (7, 8)], ids=["reversed-in-the-next-period", "reversed-in-the-period"])
+def test_an_award_reversed_in_a_later_month_gives_its_item_room_back_to_its_own_month_in_the_preview(client, app,
+                                                                                                      months):
+    """As when crediting: the month the reversal is credited in is capped as if it was not there."""
+    world = make_world()
+    admin, (filled, later) = world["users"]["admin"], months
+    [first, _] = award(member_fact(world["alice"], "member.micro_wish"), at=local(2026, filled, 2, 10))
+    award(member_fact(world["alice"], "member.micro_wish"), at=local(2026, filled, 3, 10))  # the month cap of 10
+    reverse_entry(principal_for(admin), first.id, "重复上报", at=local(2026, later, 1, 10))
+    granted = [award(member_fact(world["alice"], "member.micro_wish"), at=local(2026, later, day, 10))[0].points
+               for day in (2, 3, 4)]
+    assert granted == [5, 5, 0]
+    body = preview(client, admin, default_policy_document()).get_json()
+    assert body["data"]["changed"] == 0 and body["data"]["changes"] == []
+
+
+def test_a_candidate_previews_what_crediting_under_it_grants_when_an_award_is_reversed_a_month_later(client, app):
+    """Alice's facts previewed under a candidate (4 points a wish, 9 a month) give what the same facts credited
+    under it give Bob: June's award reversed in July leaves July's cap as it was (4, 4 and 1), no more room."""
+    world = make_world()
+    admin = world["users"]["admin"]
+
+    def history(member):
+        [june, _] = award(member_fact(member, "member.micro_wish"), at=local(2026, 6, 2, 10))
+        award(member_fact(member, "member.micro_wish"), at=local(2026, 6, 3, 10))
+        reverse_entry(principal_for(admin), june.id, "重复上报", at=local(2026, 7, 1, 10))
+        return [award(member_fact(member, "member.micro_wish"), at=local(2026, 7, day, 10))[0].points
+                for day in (2, 3, 4)]
+
+    assert history(world["alice"]) == [5, 5, 0]
+
+    def change(doc):
+        doc["items"]["member.micro_wish"].update(points=4, caps={"month": 9})
+
+    [alice] = preview(client, admin, candidate(change)).get_json()["data"]["changes"]
+    assert (alice["points_before"], alice["points_after"]) == (5, 4)  # -5 reversed, then 5 + 5 against 4 + 4 + 1
+    install_policy(change, effective_from=local(2026, 7, 1))  # the candidate, in force for the period
+    assert history(world["bob"]) == [4, 4, 1]
+    assert total_of("member", world["bob"].id, LedgerName.ASSESSMENT, "2026-Q3").net == alice["points_after"]

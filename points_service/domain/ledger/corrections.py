@@ -19,7 +19,7 @@ from points_service.domain.ledger.credit import insert_entry, lock_subject
 from points_service.domain.ledger.settlement import expire_refunded
 from points_service.domain.periods import Period
 from points_service.domain.policy import policy_in_force
-from points_service.models import EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
+from points_service.models import SETTLEMENT_KINDS, EntryKind, LedgerEntry, LedgerName, SourceType, SubjectType
 
 MAX_ADJUSTMENT = Decimal("1000")
 ADJUSTMENT_ITEM = "admin.adjustment"
@@ -38,6 +38,11 @@ class OrderEntryNotReversible(Conflict):
     code, message = "order_entry_not_reversible", "该记录属于积分超市订单，不能冲正；未取货的订单请取消订单退还积分"
 
 
+class SettlementEntryNotReversible(Conflict):
+    code = "settlement_entry_not_reversible"
+    message = "衰减、清零和过期记录由结算任务按积分政策生成，不能冲正；如有错误请通过积分调整更正"
+
+
 def reverse_entry(actor: Principal, entry_id: int, reason: str, *, at: datetime | None = None) -> LedgerEntry:
     authorize(actor, "ledger.correct")
     entry = db.session.get(LedgerEntry, entry_id)
@@ -47,6 +52,10 @@ def reverse_entry(actor: Principal, entry_id: int, reason: str, *, at: datetime 
         # The order's refund is the one reversal its debit may have (UNIQUE reverses_id): reversed here, the
         # order would stay open with a refund that can never be written, and its cancel or expiry would fail.
         raise OrderEntryNotReversible()
+    if entry.kind in SETTLEMENT_KINDS:
+        # Reversed, a decay, reset or expiry would come back as a scoring entry (earned in its own period, on the
+        # boards, on the standing score): the jobs' entries follow from the policy, so an adjustment corrects them.
+        raise SettlementEntryNotReversible()
     if entry.kind == EntryKind.REVERSAL:
         raise NotReversible()
     lock_subject(entry.subject_type, entry.subject_id)

@@ -269,14 +269,15 @@ def _capped(item: PolicyItem, policy: Policy, asked: Decimal, usage: Usage,
 
 @dataclass(frozen=True)
 class Usage:
-    windows: dict[str, Decimal]  # points granted for the item in each cap window containing the credit
+    windows: dict[str, Decimal]  # per cap window of the credit: what the item's awards granted, less those reversed
     month_positive: Decimal  # what awards granted the subject in the credit's month, less those reversed
     written: int  # the fact's entries already in the ledger (a replay): read with the sums, one round trip
 
 
 def _usage(fact: Fact, keys: list[str], at: datetime) -> Usage:
-    """What the caps need (points already granted for this item to this subject in each cap window containing
-    ``at``, and what the month's awards granted him) and how many of ``keys`` are written, in one statement."""
+    """What the caps need (points the item's awards granted this subject in each cap window containing ``at``,
+    and what the month's awards granted him, both less the awards reversed since) and how many of ``keys`` are
+    written, in one statement."""
     windows = {name: period_containing(at, PeriodKind(name)) for name in CAP_WINDOWS}
     params = {f"{name}_{edge}": getattr(p, edge) for name, p in windows.items() for edge in ("start", "end")}
     *sums, month_granted, written = core_execute(_usage_statement(), {
@@ -294,7 +295,11 @@ def _edge(name: str) -> sa.BindParameter:
 @functools.cache
 def _usage_statement() -> sa.Select:
     """Built once (the credit path runs it on every award): one sum per cap window, the month's granted awards
-    and the count of the fact's entries already written."""
+    and the count of the fact's entries already written.
+
+    An item's cap windows count what its awards credited in the window granted, less the awards reversed since,
+    as the monthly cap does: a reversed award gives its room back to its own windows, and its reversal, credited
+    later, gives none to the windows it falls in."""
     raw, at = cents(LedgerEntry.points), LedgerEntry.credited_at
     columns = [sa.func.coalesce(sa.func.sum(sa.case(
         (sa.and_(at >= _edge(f"{name}_start"), at < _edge(f"{name}_end")), raw), else_=0)), 0)
@@ -302,9 +307,11 @@ def _usage_statement() -> sa.Select:
     subject_type = sa.bindparam("subject_type", type_=LedgerEntry.subject_type.type)
     written = (sa.select(sa.func.count()).select_from(LedgerEntry)
                .where(LedgerEntry.idempotency_key.in_(sa.bindparam("keys", expanding=True))).scalar_subquery())
+    reversal = aliased(LedgerEntry)
     return sa.select(*columns, _month_granted(subject_type), written).where(
         LedgerEntry.subject_type == subject_type, LedgerEntry.subject_id == sa.bindparam("subject_id"),
         LedgerEntry.ledger == LedgerName.ASSESSMENT, LedgerEntry.item_code == sa.bindparam("item_code"),
+        LedgerEntry.kind == EntryKind.AWARD, ~sa.exists().where(reversal.reverses_id == LedgerEntry.id),
         at >= _edge("from"), at < _edge("to"))
 
 

@@ -4,7 +4,7 @@ Nothing is written. Every scoring fact of the period (awards and deductions, wit
 re-priced under the candidate, with its caps simulated in credit order as ``credit`` applies them; corrections
 (adjustments and reversals) carry over — a reversal cancels whatever its entry is re-priced to. What the year
 granted before the period (a year or half-year cap's earlier months) fills the caps as booked, and a reversed
-award gives its room back, as when crediting: the policy in force previews no change.
+award gives its room back to its own windows, as when crediting: the policy in force previews no change.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class _Replay:
     item_usage: dict = field(default_factory=lambda: defaultdict(lambda: ZERO))
     positive_by_month: dict = field(default_factory=lambda: defaultdict(lambda: ZERO))
     repriced: dict = field(default_factory=dict)  # entry id -> candidate points
-    award_months: dict = field(default_factory=dict)  # award entry id -> the month key it was credited in
+    award_windows: dict = field(default_factory=dict)  # award entry id -> the cap windows it was credited in
     total: Decimal = ZERO
 
 
@@ -41,15 +41,21 @@ def _windows(entry: LedgerEntry) -> dict[str, str]:
 
 
 def _use(state: _Replay, entry: LedgerEntry, points: Decimal) -> None:
-    """What ``credit`` counts against the caps: an item's points in each window by credit instant (its reversals
-    too), and the month's awards less those reversed since (a reversed award gives its room back to its month)."""
-    for name, key in _windows(entry).items():
+    """What ``credit`` counts against the caps: what the awards granted, the item's in each of its windows and the
+    subject's in its month, by the award's credit instant, less the awards reversed since (a reversed award gives
+    its room back to its own windows, none to the reversal's). A fact re-priced to points >= 0 is credited as an
+    award, one re-priced below zero as a deduction, which takes no room."""
+    if entry.kind in (EntryKind.AWARD, EntryKind.DEDUCTION) and points >= 0:
+        award_id = entry.id
+        state.award_windows[award_id] = _windows(entry)
+    elif entry.kind == EntryKind.REVERSAL and entry.reverses_id in state.award_windows:
+        award_id = entry.reverses_id
+    else:  # deductions, adjustments, reversals of neither: no room used or given back
+        return
+    windows = state.award_windows[award_id]
+    for name, key in windows.items():
         state.item_usage[(entry.item_code, name, key)] += points
-    if entry.kind == EntryKind.AWARD and points > 0:  # re-priced as a deduction, it takes no room
-        state.award_months[entry.id] = _windows(entry)["month"]
-        state.positive_by_month[state.award_months[entry.id]] += points
-    elif entry.kind == EntryKind.REVERSAL and entry.reverses_id in state.award_months:
-        state.positive_by_month[state.award_months[entry.reverses_id]] += points
+    state.positive_by_month[windows["month"]] += points
 
 
 def _reprice(entry: LedgerEntry, state: _Replay, policy: Policy) -> Decimal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,7 +24,7 @@ from points_service.domain.ledger.credit import (
     lock_subjects,
 )
 from points_service.domain.ledger.totals import compare_totals, rebuild_totals, total_of
-from points_service.domain.policy import UnknownItem
+from points_service.domain.policy import UnknownItem, policy_in_force
 from points_service.models import ALL_TIME, EntryKind, LedgerEntry, LedgerName, Member, SourceType, SubjectType
 from tests.factories import make_world
 from tests.factories.ledger import install_policy, local, member_fact, org_fact
@@ -139,6 +140,33 @@ def test_a_reversed_award_gives_its_room_back_to_its_own_month(world):
     reverse_entry(admin, october.id, "表彰记录有误", at=NOV.replace(day=2))  # October's room, not November's
     granted = [award(member_fact(alice, "member.commend_city"), at=NOV.replace(day=d))[0].points for d in (3, 4)]
     assert granted == [Decimal(10), Decimal(2)]
+
+
+ITEM_CAP_CASES = {  # an item capped per window; an instant in a window it fills; one in the next window
+    "day": ("member.activity_hour", 4, local(2026, 11, 10, 9), local(2026, 11, 11, 9)),  # 8 a day
+    "month": ("member.micro_wish", 1, local(2026, 11, 3, 9), local(2026, 12, 2, 9)),  # 10 a month
+    "quarter": ("member.pairing_visit", 1, local(2026, 9, 20, 9), local(2026, 10, 2, 9)),  # 5 a quarter
+    "year": ("member.report", 1, local(2026, 12, 1, 9), local(2027, 1, 5, 9)),  # 3 a year
+}
+
+
+@pytest.mark.parametrize("window", list(ITEM_CAP_CASES))
+def test_a_reversed_award_gives_its_item_room_back_to_its_own_window_not_to_the_reversals(world, window):
+    """Filled in one window, one award reversed in the next: the next window is capped as if the reversal was not
+    there, and a credit dated in the reversed award's window (written after the reversal) finds its room."""
+    item_code, units, filled, later = ITEM_CAP_CASES[window]
+    alice, admin = world["alice"], principal_for(world["users"]["admin"])
+    item = policy_in_force(filled).item(item_code)
+    each, count = item.points * units, int(getattr(item.caps, window) / (item.points * units))
+
+    def give(at: datetime) -> LedgerEntry:
+        return award(member_fact(alice, item_code, units=units), at=at)[0]  # the assessment entry
+
+    full = [give(filled + timedelta(hours=n)) for n in range(count)]
+    reverse_entry(admin, full[-1].id, "重复上报", at=later)
+    after = [give(later + timedelta(hours=n + 1)) for n in range(count + 1)]
+    assert [(e.points, e.capped_by) for e in after] == [(each, None)] * count + [(0, f"item.{window}")]
+    assert give(filled + timedelta(hours=count)).points == each
 
 
 def test_deductions_are_never_capped(world):

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from sqlalchemy.orm import aliased
 
 from points_service.db import cents, db, from_cents
 from points_service.domain.access import principal_for
@@ -20,11 +21,14 @@ from points_service.domain.ledger.credit import Fact, award
 from points_service.domain.ledger.settlement import balances_at
 from points_service.domain.ledger.totals import compare_totals
 from points_service.domain.periods import PeriodKind, period_containing
+from points_service.domain.policy import policy_in_force
+from points_service.domain.policy.rules import CAP_WINDOWS, apply_caps
 from points_service.jobs.runner import run_job
 from points_service.jobs.schedule import JOBS_BY_ID
 from points_service.models import (
     ALL_TIME,
     SCORING_KINDS,
+    SETTLEMENT_KINDS,
     EntryKind,
     LedgerEntry,
     LedgerName,
@@ -38,6 +42,7 @@ from tests.factories.ledger import local
 
 ITEMS = ["member.activity_hour", "member.micro_wish", "member.commend_city", "member.no_show", "member.grid_problem"]
 MONTHLY_CAP = Decimal(30)  # the default policy's cap on a member's positive points in a month
+START = local(2026, 1, 5, 9)
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -47,22 +52,42 @@ class LedgerMachine(RuleBasedStateMachine):
         world = make_world()
         self.members = [world["alice"].id, world["bob"].id]
         self.admin = principal_for(world["users"]["admin"])
-        self.clock = local(2026, 1, 5, 9)
+        self.clock = START
+        self.policy = policy_in_force(START)
         self.credited: dict[tuple, list[int]] = {}
         self.adjustments = 0
 
     @rule(member=st.sampled_from([0, 1]), item=st.sampled_from(ITEMS), source=st.integers(0, 12),
           units=st.integers(1, 6))
     def credit_a_fact(self, member, item, source, units):
-        fact = Fact(SubjectType.MEMBER, self.members[member], item, SourceType.RECORD, f"s{source}", self.clock,
+        self._credit(member, item, source, units, self.clock)
+
+    @rule(member=st.sampled_from([0, 1]), item=st.sampled_from(ITEMS), source=st.integers(0, 12),
+          units=st.integers(1, 6), hours=st.integers(1, 24 * 40))
+    def credit_a_late_fact(self, member, item, source, units, hours):
+        """Credited at an earlier instant than others already written (windows whose awards were reversed since)."""
+        self._credit(member, item, source, units, max(self.clock - timedelta(hours=hours), START))
+
+    def _credit(self, member, item, source, units, at):
+        fact = Fact(SubjectType.MEMBER, self.members[member], item, SourceType.RECORD, f"s{source}", at,
                     Decimal(units))
-        ids = sorted(entry.id for entry in award(fact, at=self.clock))
+        ids = sorted(entry.id for entry in award(fact, at=at))
         key = (member, item, source)
         assert self.credited.setdefault(key, ids) == ids, "a retried fact must return its first entries"
 
-    @rule(hours=st.integers(1, 24 * 45))
+    @rule(hours=st.one_of(st.integers(1, 48), st.integers(1, 24 * 45)))
     def let_time_pass(self, hours):
         self.clock += timedelta(hours=hours)
+
+    @rule(data=st.data())
+    def reverse_an_award(self, data):
+        """What admins mostly reverse, often in a later cap window than the award's."""
+        reversal = aliased(LedgerEntry)
+        ids = db.session.scalars(sa.select(LedgerEntry.id).where(
+            LedgerEntry.kind == EntryKind.AWARD, LedgerEntry.ledger == LedgerName.ASSESSMENT,
+            ~sa.exists().where(reversal.reverses_id == LedgerEntry.id)).order_by(LedgerEntry.id)).all()
+        if ids:
+            reverse_entry(self.admin, data.draw(st.sampled_from(ids)), "纠错", at=self.clock)
 
     @rule(data=st.data())
     def reverse_an_entry(self, data):
@@ -73,10 +98,11 @@ class LedgerMachine(RuleBasedStateMachine):
         already = db.session.scalar(sa.select(LedgerEntry.id).where(LedgerEntry.reverses_id == entry.id))
         try:
             reversal = reverse_entry(self.admin, entry.id, "纠错", at=self.clock)
-        except Conflict:
-            assert already is not None or entry.kind == EntryKind.REVERSAL
+        except Conflict:  # reversed once; a reversal or a settlement job's entry never
+            assert already is not None or entry.kind in SETTLEMENT_KINDS | {EntryKind.REVERSAL}
             return
-        assert already is None and entry.kind != EntryKind.REVERSAL and reversal.points == -entry.points
+        assert already is None and entry.kind in SCORING_KINDS - {EntryKind.REVERSAL}
+        assert reversal.points == -entry.points
 
     @rule(member=st.sampled_from([0, 1]), points=st.integers(-500, 500).filter(bool))
     def adjust_by_hand(self, member, points):
@@ -133,18 +159,49 @@ class LedgerMachine(RuleBasedStateMachine):
         assert len(reversed_ids) == len(set(reversed_ids))
 
     @invariant()
+    def every_award_granted_what_the_caps_left_when_it_was_written(self):
+        """Replayed in the order they were written: each assessment award granted what its item's caps and the
+        monthly cap left, counting the awards written before it in the windows of its own credit instant less
+        those reversed before it (whenever those awards were credited, whenever reversed)."""
+        entries = db.session.scalars(sa.select(LedgerEntry).where(
+            LedgerEntry.ledger == LedgerName.ASSESSMENT).order_by(LedgerEntry.id)).all()
+        reversed_by = {entry.reverses_id: entry.id for entry in entries if entry.reverses_id is not None}
+        awards = [entry for entry in entries if entry.kind == EntryKind.AWARD]
+        windows = {entry.id: {name: period_containing(entry.credited_at, PeriodKind(name)).key
+                              for name in CAP_WINDOWS} for entry in awards}
+        for entry in awards:
+            earlier = [a for a in awards if a.id < entry.id and a.subject_id == entry.subject_id
+                       and reversed_by.get(a.id, entry.id + 1) > entry.id]
+            used = {name: sum((a.points for a in earlier if a.item_code == entry.item_code
+                               and windows[a.id][name] == key), Decimal(0))
+                    for name, key in windows[entry.id].items()}
+            month = sum((a.points for a in earlier if windows[a.id]["month"] == windows[entry.id]["month"]),
+                        Decimal(0))
+            expected = apply_caps(entry.points_requested, self.policy.item(entry.item_code).caps, used,
+                                  MONTHLY_CAP, month)
+            assert (entry.points, entry.capped_by) == (expected.granted, expected.capped_by), entry.id
+
+    @invariant()
     def caps_hold_and_every_award_grants_between_zero_and_what_was_asked(self):
-        awarded = defaultdict(Decimal)
+        """The awards not reversed stay within the monthly cap and each item's caps, in the windows of their own
+        credit instants (a reversed award gives its room back to its windows, whenever it is reversed)."""
+        awarded, by_item = defaultdict(Decimal), defaultdict(Decimal)
         reversed_ids = set(db.session.scalars(sa.select(LedgerEntry.reverses_id).where(
             LedgerEntry.reverses_id.is_not(None))))
         for entry in db.session.scalars(sa.select(LedgerEntry).where(
                 LedgerEntry.kind == EntryKind.AWARD, LedgerEntry.ledger == LedgerName.ASSESSMENT)):
             assert Decimal(0) <= entry.points <= entry.points_requested
             assert isinstance(entry.points, Decimal)
-            if entry.id not in reversed_ids:  # a reversed award gives its room back to its month
+            if entry.id not in reversed_ids:
                 month = period_containing(entry.credited_at, PeriodKind.MONTH).key
                 awarded[(entry.subject_id, month)] += entry.points
+                for window in CAP_WINDOWS:
+                    key = period_containing(entry.credited_at, PeriodKind(window)).key
+                    by_item[(entry.subject_id, entry.item_code, window, key)] += entry.points
         assert all(total <= MONTHLY_CAP for total in awarded.values())
+        for (_, item_code, window, _), total in by_item.items():
+            cap = getattr(self.policy.item(item_code).caps, window)
+            assert cap is None or total <= cap, f"{item_code} over its {window} cap"
 
 
 def test_ledger_invariants_hold_after_every_step(app):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.access import principal_for
-from points_service.domain.ledger.corrections import reverse_entry
+from points_service.domain.ledger.corrections import SettlementEntryNotReversible, reverse_entry
 from points_service.domain.ledger.credit import award, insert_entry
 from points_service.domain.ledger.reading import home_summary
 from points_service.domain.ledger.settlement import decay_standing, expire_redeemable, reset_assessment
@@ -197,3 +197,50 @@ def test_settlement_keeps_every_total_equal_to_its_ledger(world):
     reset_assessment(parse_period("2026"), policy)
     db.session.commit()
     assert compare_totals() == []
+
+
+SETTLEMENT_RUNS = {  # the run writing one entry of each settlement kind for alice below
+    EntryKind.DECAY: ("standing_decay", "2026-10"),
+    EntryKind.RESET: ("assessment_reset", "2026"),
+    EntryKind.EXPIRY: ("redeemable_expiry", "2026-10"),
+}
+
+
+def ledger_size() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry))
+
+
+@pytest.mark.parametrize("kind", list(SETTLEMENT_RUNS))
+def test_an_entry_of_a_settlement_job_is_not_reversed_while_an_award_still_is(world, kind):
+    """Decay, reset and expiry follow from the policy and the balances: reversed, the reversal would count as
+    scoring (a reversed reset: +25 earned in the new year, on its boards and on the standing score)."""
+    alice, admin = world["alice"], principal_for(world["users"]["admin"])
+    [wish, _] = award(member_fact(alice, "member.micro_wish"), at=local(2025, 10, 5, 9))  # old at October 2026's end
+    give(alice, times=2)  # 20 more in October 2026
+    job, period = SETTLEMENT_RUNS[kind]
+    run_job(JOBS_BY_ID[job], parse_period(period))
+    [settled] = entries(kind)
+    before, standing_before = ledger_size(), standing(alice)
+    with pytest.raises(SettlementEntryNotReversible) as refused:
+        reverse_entry(admin, settled.id, "结算有误", at=local(2027, 1, 15, 9))
+    assert refused.value.code == "settlement_entry_not_reversible" and "积分调整" in refused.value.message
+    assert ledger_size() == before and standing(alice) == standing_before
+    assert total_of("member", alice.id, LedgerName.ASSESSMENT, "2027").earned == Decimal(0)
+    reversal = reverse_entry(admin, wish.id, "重复上报", at=local(2027, 1, 15, 9))
+    assert (reversal.kind, reversal.points, reversal.reverses_id) == (EntryKind.REVERSAL, Decimal(-5), wish.id)
+    assert compare_totals() == []
+
+
+def test_the_expiry_a_late_refund_writes_is_not_reversed_either(world):
+    alice, admin = world["alice"], principal_for(world["users"]["admin"])
+    award(member_fact(alice, "member.micro_wish"), at=local(2025, 10, 5, 9))  # 5, expired at October 2026's end
+    redeem(alice, 5, local(2026, 10, 20))
+    run_job(JOBS_BY_ID["redeemable_expiry"], parse_period("2026-10"))
+    reverse_entry(admin, entries(EntryKind.REDEMPTION)[0].id, "误兑换，退回积分", at=local(2026, 11, 3, 9))
+    [expired] = entries(EntryKind.EXPIRY)  # written in the reversal's transaction, by the admin
+    assert expired.source_type == SourceType.ADMIN
+    before = ledger_size()
+    with pytest.raises(SettlementEntryNotReversible):
+        reverse_entry(admin, expired.id, "不应过期", at=local(2026, 11, 4, 9))
+    assert ledger_size() == before
+    assert total_of("member", alice.id, LedgerName.REDEEMABLE, ALL_TIME).balance == Decimal(0)
