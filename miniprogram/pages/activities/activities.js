@@ -1,26 +1,27 @@
 /**
  * Activities in my community, or near me (activities not yet ended, sorted by distance from the phone, within
  * NEAR_METRES). Sign up / withdraw. A cancelled activity is shown as 已取消 with nothing to do. The list API does
- * not say whether I signed up, so this phone remembers its own sign-ups (and learns from already_signed_up /
+ * not say whether I signed up, so this phone remembers the signed-in member's sign-ups (and learns from already_signed_up /
  * not_signed_up answers, and that an activity was cancelled from activity_cancelled).
  */
 const request = require('../../utils/request')
 const guard = require('../../utils/guard')
 const views = require('../../utils/views')
 const checkin = require('../../utils/checkin')
+const remembered = require('../../utils/remembered')
 
 const NEAR_METRES = 5000
-const SIGNUPS_KEY = 'signups'
 
+/** The signed-in member's sign-ups on this phone (a shared phone shows nobody else's). */
 function signups() {
-  return wx.getStorageSync(SIGNUPS_KEY) || {}
+  return remembered.read(remembered.SIGNUPS)
 }
 
 function rememberSignup(activityId, signedUp) {
   const all = signups()
   if (signedUp) all[activityId] = true
   else delete all[activityId]
-  wx.setStorageSync(SIGNUPS_KEY, all)
+  remembered.write(remembered.SIGNUPS, all)
 }
 
 Component({
