@@ -394,6 +394,88 @@ test('activities near me are sorted by distance and far ones left out', async ()
   assert.deepEqual(page.data.rows.map((row) => row.id), [2, 1])
 })
 
+/** GET /activities as the service pages it: ?page=&page_size= (at most 100), with the total. */
+function activityPages(activities) {
+  return (options) => {
+    const query = route(options).query
+    const size = Math.min(Number(query.page_size || 20), 100)
+    const number = Number(query.page || 1)
+    return ok({ items: activities.slice((number - 1) * size, number * size), page: number, page_size: size,
+      total: activities.length })
+  }
+}
+
+function upcoming(id, lat = 35.41, lng = 116.58) {
+  return { id, title: `活动${id}`, community: { id: 14, name: '南池社区' },
+    starts_at: new Date(Date.now() + 86400000 + id * 1000).toISOString(),
+    ends_at: new Date(Date.now() + 90000000 + id * 1000).toISOString(),
+    location: { lat, lng, radius_m: 200 }, capacity: null, status: 'published' }
+}
+
+test('my community loads more activities on scroll, every page from the same moment', async () => {
+  const activities = Array.from({ length: 45 }, (_, index) => upcoming(index + 1))
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME), 'GET /activities': activityPages(activities) }) })
+  const page = renderPage('activities')
+  await page.instance.load()
+  const first = page.data.rows.length
+  assert.ok(first > 0 && first < 45, 'a first page, not everything')
+  while (!page.data.done) await page.instance.onReachBottom()
+  assert.deepEqual(page.data.rows.map((row) => row.id), activities.map((activity) => activity.id))
+  const asked = wx.calls.requests.filter((r) => route(r).path === '/activities').map((r) => route(r).query)
+  assert.deepEqual(asked.map((query) => query.page), asked.map((_, index) => String(index + 1)))
+  assert.ok(asked.every((query) => query.community_id === '14' && query.from === asked[0].from))
+  assert.equal(all(page, '.activity').length, 45)
+  const count = wx.calls.requests.length
+  await page.instance.onReachBottom()
+  assert.equal(wx.calls.requests.length, count, 'nothing asked after the last page')
+})
+
+test('activities near me are found beyond the first page of the city\'s upcoming ones', async () => {
+  const far = (id) => upcoming(id, 36.5, 116.58)
+  const activities = Array.from({ length: 250 }, (_, index) => far(index + 1))
+  activities[229] = upcoming(230, 35.416, 116.5872)
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /activities': activityPages(activities) }) })
+  const page = renderPage('activities')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'near' } } })
+  assert.deepEqual(page.data.rows.map((row) => row.id), [230])
+  const asked = wx.calls.requests.filter((r) => route(r).path === '/activities').map((r) => route(r).query)
+  assert.deepEqual(asked.map((query) => query.page), ['1', '2', '3'])
+  assert.ok(asked.every((query) => query.from === asked[0].from && !query.community_id))
+  assert.equal(page.querySelector('.truncated'), undefined)
+})
+
+test('activities near me read a bounded number of pages and say so when the city has more', async () => {
+  const activities = Array.from({ length: 5000 }, (_, index) => upcoming(index + 1, 36.5, 116.58))
+  activities[3] = upcoming(4, 35.416, 116.5872)
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /activities': activityPages(activities) }) })
+  const page = renderPage('activities')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'near' } } })
+  const asked = wx.calls.requests.filter((r) => route(r).path === '/activities')
+  assert.ok(asked.length > 1 && asked.length < 50, `${asked.length} pages asked`)
+  assert.deepEqual(page.data.rows.map((row) => row.id), [4])
+  assert.match(text(page, '.truncated'), /最近开始的/)
+})
+
+test('choosing my community while the nearby activities load shows my community only', async () => {
+  const near = upcoming(5, 35.416, 116.5872)
+  const mine = { ...upcoming(6), title: '社区活动' }
+  let release
+  installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /activities': (options) => (route(options).query.community_id
+      ? ok({ items: [mine], page: 1, page_size: 20, total: 1 })
+      : new Promise((resolve) => { release = () => resolve(ok({ items: [near], page: 1, page_size: 100, total: 1 })) })),
+  }) })
+  const page = renderPage('activities')
+  const nearby = page.instance.switchTab({ currentTarget: { dataset: { tab: 'near' } } })
+  await until(() => release)
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'community' } } })
+  release()
+  await nearby
+  assert.deepEqual(page.data.rows.map((row) => row.id), [6])
+  assert.equal(page.data.loading, false)
+})
+
 test('a self-report is sent with the chosen item, Shanghai time, hours, evidence and one Idempotency-Key', async () => {
   const wx = installWx({ storage: signedIn(), handle: api({
     'GET /policy': ok({ items: [{ code: 'member.self_service_hour', name: '自主服务上报', subject: 'member',
