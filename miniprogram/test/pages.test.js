@@ -128,11 +128,11 @@ test('scan checks in with the token, a gcj02 fix and an Idempotency-Key, and rem
   assert.deepEqual(sent.data, { token: TOKEN, lat: 35.4154, lng: 116.5872, accuracy: 30 })
   assert.match(sent.header['Idempotency-Key'], /^[A-Za-z0-9_-]{8,64}$/)
   assert.equal(text(page, '.result-title'), '签到成功')
-  assert.equal(wx.getStorageSync('checkins')['42'].checkin_id, 7)
+  assert.equal(wx.getStorageSync('checkins').items['42'].checkin_id, 7)
 })
 
 test('scan then checks out the remembered check-in and reports the hours', async () => {
-  const wx = installWx({ storage: { ...signedIn(), checkins: { 42: { checkin_id: 7 } } },
+  const wx = installWx({ storage: { ...signedIn(), checkins: { member_id: 58, items: { 42: { checkin_id: 7 } } } },
     answers: { scanCode: { result: TOKEN } },
     handle: api({ 'POST /checkins/7/checkout': ok({ checkin_id: 7, status: 'checked_out', hours: 2.5 }) }) })
   const page = renderPage('scan')
@@ -151,18 +151,84 @@ test('a phone without the check-in (answer lost, reinstalled, another phone) lea
   await page.instance.checkIn()
   assert.equal(wx.calls.modals[0].title, '您已签到')
   assert.match(wx.calls.modals[0].content, /扫码签退/)
-  assert.equal(wx.getStorageSync('checkins')['42'].checkin_id, 7)
+  assert.equal(wx.getStorageSync('checkins').items['42'].checkin_id, 7)
   await page.instance.checkOut()
   assert.equal(route(wx.calls.requests.at(-1)).path, '/checkins/7/checkout')
   assert.equal(text(page, '.result-title'), '签退成功')
 })
 
 test('a refusal that names no check-in leaves what this phone remembers alone', async () => {
-  const wx = installWx({ storage: { ...signedIn(), checkins: { 42: { checkin_id: 7 } } },
+  const wx = installWx({ storage: { ...signedIn(), checkins: { member_id: 58, items: { 42: { checkin_id: 7 } } } },
     answers: { scanCode: { result: TOKEN } },
     handle: () => failure(409, 'already_checked_in', '您已签到，请勿重复签到') })
   await renderPage('scan').instance.checkIn()
-  assert.deepEqual(wx.getStorageSync('checkins'), { 42: { checkin_id: 7 } })
+  assert.deepEqual(wx.getStorageSync('checkins'), { member_id: 58, items: { 42: { checkin_id: 7 } } })
+})
+
+test('a shared phone: the next member sees none of the first member\'s sign-ups or check-ins, even without a sign-out', async () => {
+  const activity = { id: 9, title: '清理楼道', community: { id: 14, name: '南池社区' },
+    starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
+    location: { lat: 35.41, lng: 116.58, radius_m: 200 }, capacity: 20, status: 'published' }
+  const other = { ...ME.member, id: 77, name: '王五' }
+  const wx = installWx({ storage: signedIn({ member: ME.member }), answers: { scanCode: { result: TOKEN } },
+    handle: api({
+      'GET /me': ok(ME),
+      'GET /activities': ok({ items: [activity], total: 1, page: 1, page_size: 50 }),
+      'POST /activities/9/signups': ok({ activity_id: 9, status: 'signed_up' }, 201),
+      'POST /activities/42/checkins': ok({ checkin_id: 7, status: 'checked_in' }, 201),
+      'POST /auth/wechat': ok({ access_token: 'access-2', refresh_token: 'refresh-2', needs_binding: false,
+        member: other }),
+    }) })
+  let page = renderPage('activities')
+  await page.instance.load()
+  await page.instance.signUp({ currentTarget: { dataset: { id: 9 } } })
+  assert.ok(page.querySelector('.withdraw'))
+  await renderPage('scan').instance.checkIn()
+  // the session ended (no sign-out) and another member signs in on this phone
+  await require('../utils/auth').signIn()
+  page = renderPage('activities')
+  await page.instance.load()
+  assert.ok(page.querySelector('.signup'), 'not marked 已报名 for the second member')
+  assert.ok(!page.querySelector('.withdraw'))
+  const sent = wx.calls.requests.length
+  await renderPage('scan').instance.checkOut()
+  assert.equal(wx.calls.requests.length, sent, 'no check-out against the first member\'s check-in')
+  assert.equal(wx.calls.modals.at(-1).title, '未找到签到记录')
+  assert.deepEqual(require('../utils/checkin').rememberedCheckins(), {})
+})
+
+test('a member signing in again on his phone (his session had ended) keeps his sign-ups and check-ins', async () => {
+  installWx({ storage: signedIn({ member: ME.member }), answers: { scanCode: { result: TOKEN } },
+    handle: api({
+      'POST /activities/42/checkins': ok({ checkin_id: 7, status: 'checked_in' }, 201),
+      'POST /auth/wechat': ok({ access_token: 'access-2', refresh_token: 'refresh-2', needs_binding: false,
+        member: ME.member }),
+    }) })
+  await renderPage('scan').instance.checkIn()
+  await require('../utils/auth').signIn()
+  assert.equal(require('../utils/checkin').rememberedCheckins()['42'].checkin_id, 7)
+})
+
+test('signing out forgets the member\'s sign-ups and check-ins on this phone', async () => {
+  const wx = installWx({ storage: signedIn({ member: ME.member }), answers: { scanCode: { result: TOKEN } },
+    handle: api({
+      'GET /me': ok(ME),
+      'POST /activities/42/checkins': ok({ checkin_id: 7, status: 'checked_in' }, 201),
+      'GET /activities': ok({ items: [], total: 0, page: 1, page_size: 50 }),
+      'POST /activities/9/signups': ok({ activity_id: 9, status: 'signed_up' }, 201),
+      'POST /auth/logout': ok(null),
+    }) })
+  await renderPage('scan').instance.checkIn()
+  await renderPage('activities').instance.signUp({ currentTarget: { dataset: { id: 9 } } })
+  assert.ok(wx.getStorageSync('signups'))
+  const checkins = wx.getStorageSync('checkins')
+  assert.ok(checkins, 'remembered while signed in')
+  const page = renderPage('mine')
+  await page.instance.onShow()
+  page.instance.signOut()
+  await until(() => wx.calls.navigations.length > 0)
+  assert.equal(wx.getStorageSync('checkins'), '')
+  assert.equal(wx.getStorageSync('signups'), '')
 })
 
 const CHECKIN_REFUSALS = [
@@ -298,7 +364,7 @@ test('a cancelled activity shows 已取消 and offers no sign-up; one cancelled 
   const at = (id, status) => ({ id, title: `活动${id}`, community: { id: 14, name: '南池社区' },
     starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
     location: { lat: 35.41, lng: 116.58, radius_m: 200 }, capacity: 20, status })
-  installWx({ storage: { ...signedIn(), signups: { 8: true } }, handle: api({
+  installWx({ storage: { ...signedIn(), signups: { member_id: 58, items: { 8: true } } }, handle: api({
     'GET /me': ok(ME),
     'GET /activities': ok({ items: [at(7, 'published'), at(8, 'cancelled')], total: 2, page: 1, page_size: 50 }),
     'POST /activities/7/signups': failure(409, 'activity_cancelled', '活动已取消'),
@@ -326,6 +392,88 @@ test('activities near me are sorted by distance and far ones left out', async ()
   const page = renderPage('activities')
   await page.instance.switchTab({ currentTarget: { dataset: { tab: 'near' } } })
   assert.deepEqual(page.data.rows.map((row) => row.id), [2, 1])
+})
+
+/** GET /activities as the service pages it: ?page=&page_size= (at most 100), with the total. */
+function activityPages(activities) {
+  return (options) => {
+    const query = route(options).query
+    const size = Math.min(Number(query.page_size || 20), 100)
+    const number = Number(query.page || 1)
+    return ok({ items: activities.slice((number - 1) * size, number * size), page: number, page_size: size,
+      total: activities.length })
+  }
+}
+
+function upcoming(id, lat = 35.41, lng = 116.58) {
+  return { id, title: `活动${id}`, community: { id: 14, name: '南池社区' },
+    starts_at: new Date(Date.now() + 86400000 + id * 1000).toISOString(),
+    ends_at: new Date(Date.now() + 90000000 + id * 1000).toISOString(),
+    location: { lat, lng, radius_m: 200 }, capacity: null, status: 'published' }
+}
+
+test('my community loads more activities on scroll, every page from the same moment', async () => {
+  const activities = Array.from({ length: 45 }, (_, index) => upcoming(index + 1))
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /me': ok(ME), 'GET /activities': activityPages(activities) }) })
+  const page = renderPage('activities')
+  await page.instance.load()
+  const first = page.data.rows.length
+  assert.ok(first > 0 && first < 45, 'a first page, not everything')
+  while (!page.data.done) await page.instance.onReachBottom()
+  assert.deepEqual(page.data.rows.map((row) => row.id), activities.map((activity) => activity.id))
+  const asked = wx.calls.requests.filter((r) => route(r).path === '/activities').map((r) => route(r).query)
+  assert.deepEqual(asked.map((query) => query.page), asked.map((_, index) => String(index + 1)))
+  assert.ok(asked.every((query) => query.community_id === '14' && query.from === asked[0].from))
+  assert.equal(all(page, '.activity').length, 45)
+  const count = wx.calls.requests.length
+  await page.instance.onReachBottom()
+  assert.equal(wx.calls.requests.length, count, 'nothing asked after the last page')
+})
+
+test('activities near me are found beyond the first page of the city\'s upcoming ones', async () => {
+  const far = (id) => upcoming(id, 36.5, 116.58)
+  const activities = Array.from({ length: 250 }, (_, index) => far(index + 1))
+  activities[229] = upcoming(230, 35.416, 116.5872)
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /activities': activityPages(activities) }) })
+  const page = renderPage('activities')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'near' } } })
+  assert.deepEqual(page.data.rows.map((row) => row.id), [230])
+  const asked = wx.calls.requests.filter((r) => route(r).path === '/activities').map((r) => route(r).query)
+  assert.deepEqual(asked.map((query) => query.page), ['1', '2', '3'])
+  assert.ok(asked.every((query) => query.from === asked[0].from && !query.community_id))
+  assert.equal(page.querySelector('.truncated'), undefined)
+})
+
+test('activities near me read a bounded number of pages and say so when the city has more', async () => {
+  const activities = Array.from({ length: 5000 }, (_, index) => upcoming(index + 1, 36.5, 116.58))
+  activities[3] = upcoming(4, 35.416, 116.5872)
+  const wx = installWx({ storage: signedIn(), handle: api({ 'GET /activities': activityPages(activities) }) })
+  const page = renderPage('activities')
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'near' } } })
+  const asked = wx.calls.requests.filter((r) => route(r).path === '/activities')
+  assert.ok(asked.length > 1 && asked.length < 50, `${asked.length} pages asked`)
+  assert.deepEqual(page.data.rows.map((row) => row.id), [4])
+  assert.match(text(page, '.truncated'), /最近开始的/)
+})
+
+test('choosing my community while the nearby activities load shows my community only', async () => {
+  const near = upcoming(5, 35.416, 116.5872)
+  const mine = { ...upcoming(6), title: '社区活动' }
+  let release
+  installWx({ storage: signedIn(), handle: api({
+    'GET /me': ok(ME),
+    'GET /activities': (options) => (route(options).query.community_id
+      ? ok({ items: [mine], page: 1, page_size: 20, total: 1 })
+      : new Promise((resolve) => { release = () => resolve(ok({ items: [near], page: 1, page_size: 100, total: 1 })) })),
+  }) })
+  const page = renderPage('activities')
+  const nearby = page.instance.switchTab({ currentTarget: { dataset: { tab: 'near' } } })
+  await until(() => release)
+  await page.instance.switchTab({ currentTarget: { dataset: { tab: 'community' } } })
+  release()
+  await nearby
+  assert.deepEqual(page.data.rows.map((row) => row.id), [6])
+  assert.equal(page.data.loading, false)
 })
 
 test('a self-report is sent with the chosen item, Shanghai time, hours, evidence and one Idempotency-Key', async () => {

@@ -4,11 +4,13 @@
  * `needs_binding: true` and binds with name + phone (POST /auth/bind), which answers a new token pair.
  * Sign-out revokes the session on the server (POST /auth/logout with the refresh token: its token family is revoked
  * and the access tokens already issued stop working), then forgets the tokens on this phone — locally even when the
- * call fails (no network, token already expired), so the member is always signed out here.
+ * call fails (no network, token already expired), so the member is always signed out here, and his sign-ups and
+ * check-ins remembered on this phone (utils/remembered.js) with them.
  */
 const config = require('../config')
 const request = require('./request')
 const session = require('./session')
+const remembered = require('./remembered')
 
 // develop only: sign in as a demo member against a development service, which accepts `dev:<openid>`
 // codes instead of asking WeChat (production refuses them): wx.setStorageSync('dev.openid', 'demo-member-1')
@@ -64,6 +66,7 @@ async function signOut() {
     revoked = false // a runtime without wx.request: still signed out here
   } finally {
     session.clear()
+    remembered.forget() // a shared phone: nothing of this member's is left for the next
   }
   return revoked
 }

@@ -6,15 +6,17 @@
  * learns the activity from it; the server alone judges the token, the time and the distance. The phone's
  * position (gcj02) is sent with the token and never stored by the server.
  *
- * Check-out needs the check-in's id: this phone keeps it per activity after a check-in, and learns it again
+ * Check-out needs the check-in's id: this phone keeps it per activity for the signed-in member (utils/remembered.js:
+ * another member signing in on the phone neither sees nor uses it) after a check-in, and learns it again
  * from a repeated scan, whose 409 already_checked_in carries it (`data.checkin_id`): an answer lost on a weak
  * network, a reinstalled app or another phone do not strand the member.
  */
 const request = require('./request')
+const remembered = require('./remembered')
 const { ApiError } = request
 
 const TOKEN_PATTERN = /^([0-9a-z]{1,13})\.([0-9a-z]{1,13})\.([a-z2-7]{12})$/
-const CHECKINS_KEY = 'checkins'
+const CHECKINS_KEY = remembered.CHECKINS
 
 /** The token and activity id in a scan result's text, a mini-program code path, or a page `scene`. */
 function parseCheckinCode(text) {
@@ -60,14 +62,15 @@ function locate() {
   })
 }
 
+/** The signed-in member's check-ins on this phone, by activity id (another member's are not his). */
 function rememberedCheckins() {
-  return wx.getStorageSync(CHECKINS_KEY) || {}
+  return remembered.read(CHECKINS_KEY)
 }
 
 function rememberCheckin(activityId, checkin) {
   const all = rememberedCheckins()
   all[String(activityId)] = { checkin_id: checkin.checkin_id, checked_in_at: checkin.checked_in_at }
-  wx.setStorageSync(CHECKINS_KEY, all)
+  remembered.write(CHECKINS_KEY, all)
 }
 
 /** The body of a check-in: the token and the fix (accuracy lets the server flag a poor fix for review). */

@@ -81,7 +81,8 @@ function installWx(options) {
 }
 
 function signedIn(extra = {}) {
-  return { session: { access_token: 'access-1', refresh_token: 'refresh-1', needs_binding: false, member: null, ...extra } }
+  return { session: { access_token: 'access-1', refresh_token: 'refresh-1', needs_binding: false,
+    member: { id: 58, name: '闫思振' }, ...extra } }
 }
 
 /** The path below /api/v1 and the query of a recorded request. */
