@@ -35,6 +35,20 @@ def _env_bool(name: str, default: bool) -> bool:
     return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_positive_int(name: str, default: int) -> int:
+    """A whole number of at least 1 (a retention of 0 days would purge what is still in use)."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UnsafeConfiguration(f"POINTS_{name} must be a positive whole number, not {raw!r}")
+    return value
+
+
 class Base:
     ENV_NAME = "base"
     TESTING = False
@@ -90,6 +104,11 @@ class Base:
     CHECKIN_TOKEN_STEP_SECONDS = 30
     # An Idempotency-Key left in flight by a killed process is taken over by a retry after this many seconds.
     IDEMPOTENCY_LEASE_SECONDS = 120
+    # The daily ``retention`` job (docs/jobs.md): completed Idempotency-Keys are kept this many days (a retry after
+    # a month is not a retry), ended WeChat deliveries this many days after their outcome; rows per DELETE.
+    IDEMPOTENCY_RETENTION_DAYS = 30
+    DELIVERY_RETENTION_DAYS = 90
+    RETENTION_BATCH_ROWS = 5000
     # Read replica (docs/configuration.md): the read-only views run there unless the account wrote recently.
     REPLICA_DATABASE_URL: str | None = None
     REPLICA_READ_YOUR_WRITES_SECONDS = 10
@@ -139,6 +158,8 @@ class Base:
                                                            self.REPLICA_READ_YOUR_WRITES_SECONDS))
         self.REPLICA_RETRY_SECONDS = float(_env("REPLICA_RETRY_SECONDS", self.REPLICA_RETRY_SECONDS))
         self.IDEMPOTENCY_LEASE_SECONDS = int(_env("IDEMPOTENCY_LEASE_SECONDS", self.IDEMPOTENCY_LEASE_SECONDS))
+        for name in ("IDEMPOTENCY_RETENTION_DAYS", "DELIVERY_RETENTION_DAYS"):
+            setattr(self, name, _env_positive_int(name, getattr(self, name)))
 
     def check(self) -> None:
         """Refuse settings that must never reach production; no-op outside production."""

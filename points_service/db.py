@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -193,6 +193,24 @@ def insert_rows_unless_exist(model, rows: list[dict], conflict: str) -> dict:
             _inserts[shape] = statement
     params = {f"r{i}_{column}": row[column] for i, row in enumerate(rows) for column in columns}
     return {key: row_id for row_id, key in core_execute(statement, params)}
+
+
+def deleted_in_batches(table: sa.Table, condition: sa.ColumnElement[bool], batch_size: int) -> Iterator[int]:
+    """DELETE the rows of ``table`` matching ``condition``, at most ``batch_size`` per statement, walking the primary
+    key upwards (one pass over it, however many batches); yields each statement's row count, and the caller
+    commits between batches so that no transaction stays open across a large table. Each DELETE repeats the
+    condition, so a row changed since its batch was chosen (on PostgreSQL, re-checked under READ COMMITTED) is
+    kept if it no longer matches."""
+    (key,) = table.primary_key.columns
+    after = None
+    while True:
+        window = condition if after is None else sa.and_(condition, key > after)
+        batch = sa.select(key).where(window).order_by(key).limit(batch_size).subquery()
+        upto = db.session.scalar(sa.select(sa.func.max(batch.c[key.name])))
+        if upto is None:
+            return
+        yield db.session.execute(table.delete().where(window, key <= upto)).rowcount
+        after = upto
 
 
 def attach_written(instance, **related):

@@ -9,18 +9,21 @@ A process killed between the write's commit and the key's completion leaves the 
 Such a claim is a lease: older than ``IDEMPOTENCY_LEASE_SECONDS`` (longer than any request may run), the
 next retry with the same key and body takes it over and runs again — again safe for the same reason, so a
 replayed request after a crash gets an answer instead of 409 for ever (docs/hardening.md, crash safety).
+
+Keys are kept for ``IDEMPOTENCY_RETENTION_DAYS`` (the daily ``retention`` job, ``purge_idempotency_keys``): a
+retry after that is no retry, and the same key runs the request again as a new one.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
-from points_service.db import core_execute, db, insert_unless_exists, utcnow
+from points_service.db import core_execute, db, deleted_in_batches, insert_unless_exists, utcnow
 from points_service.domain.errors import Conflict, ServiceError
 from points_service.models import IdempotencyRecord, IdempotencyState
 from points_service.transactions import end_transaction
@@ -99,6 +102,22 @@ def _autocommit(statement: sa.Executable, params: dict) -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"}).execute(statement, params)
     finally:
         db.session.rollback()  # hands the connection back, its isolation level reset
+
+
+def purge_idempotency_keys(before: datetime, *, batch_size: int = 5000) -> int:
+    """Delete the keys completed before ``before`` (their replay is no longer owed) and those left in flight by a
+    killed request whose lease ran out before it (a retry would take them over and run again anyway); never a
+    key whose lease is running. ``batch_size`` rows per statement, each batch committed. Returns the count."""
+    lease = timedelta(seconds=current_app.config.get("IDEMPOTENCY_LEASE_SECONDS", 120))
+    stale = min(before, utcnow() - lease)
+    done = sa.or_(sa.and_(_records.c.state == IdempotencyState.COMPLETED, _records.c.created_at < before),
+                  sa.and_(_records.c.state == IdempotencyState.IN_FLIGHT, _records.c.created_at < stale))
+    deleted = 0
+    for count in deleted_in_batches(_records, done, batch_size):
+        deleted += count
+        db.session.commit()
+    db.session.commit()  # the last batch's search, which found nothing
+    return deleted
 
 
 _records = IdempotencyRecord.__table__

@@ -31,6 +31,7 @@ from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
 from points_service.domain.red_flags.awards import award_red_flags_job
 from points_service.domain.stars.runs import propose_quarter_stars
+from points_service.jobs.retention import retention_job
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,10 @@ JOBS: tuple[JobSpec, ...] = (
     # Daily, just after local midnight: deactivations and transfers scheduled for the day that has just begun.
     JobSpec("member_changes", "预约生效的党员停用与转接（当天生效的）", {"hour": 0, "minute": 5},
             lambda _policy: PeriodKind.DAY, apply_due_changes, lookback=WEEK),
+    # Daily, in the night's quiet hour: completed Idempotency-Keys and ended WeChat deliveries past their
+    # retention are deleted in committed batches; the result counts both (jobs/retention.py).
+    JobSpec("retention", "过期数据清理（已完成的幂等键、已结束的微信发送记录）", {"hour": 5, "minute": 0},
+            lambda _policy: PeriodKind.DAY, retention_job, lookback=WEEK),
 )
 
 JOBS_BY_ID = {job.id: job for job in JOBS}

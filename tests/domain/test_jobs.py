@@ -55,6 +55,7 @@ def test_catch_up_after_a_restart_settles_every_period_due_within_the_lookback_o
                 "star_propose": ["2026-Q3"], "red_flag_award": ["2026-Q3"],
                 # daily: the last 7 days at the first restart, one more day at the second
                 "activity_consequences": days, "market_order_expiry": days, "member_changes": days,
+                "retention": days,
                 # weekly: both restarts find Sunday 29 November's run, which audits the 28th
                 "boards_audit": ["2026-11-28"]}
     assert sorted(runs()) == sorted((job, period, "succeeded") for job, periods in expected.items()

@@ -4,6 +4,8 @@ member granted one (outbox written in the event's transaction, sent by the deliv
 Other use cases call the event hooks (flush only, inside their transaction): ``record_decided``,
 ``report_decided``, ``star_run_published``, ``order_moved``, ``activity_cancelled``; or ``notify`` for a new
 event.
+
+``purge_deliveries`` (the daily ``retention`` job) deletes outbox rows that ended long ago; the inbox is kept.
 """
 
 from points_service.domain.notifications.config import (
@@ -30,6 +32,7 @@ from points_service.domain.notifications.inbox import (
     unread_count,
 )
 from points_service.domain.notifications.outbox import notify
+from points_service.domain.notifications.retention import purge_deliveries
 
 __all__ = [
     "EVENT_VALUES",
@@ -45,6 +48,7 @@ __all__ = [
     "notify",
     "order_moved",
     "own_messages",
+    "purge_deliveries",
     "record_decided",
     "report_decided",
     "star_run_published",
