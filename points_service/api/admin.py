@@ -8,7 +8,7 @@ from points_service.api.core import Blueprint
 from points_service.api.fields import CleanString, RowId
 from points_service.api.me import RoleGrantSchema, UserSchema
 from points_service.api.security import authorize_first, current_principal, login_required
-from points_service.domain.accounts.users import create_user, disable_user, enable_user
+from points_service.domain.accounts.users import USERNAME, create_user, disable_user, enable_user
 from points_service.models import Role, ScopeType
 
 blp = Blueprint("admin", __name__, url_prefix="/admin", description="系统管理")
@@ -21,7 +21,7 @@ class GrantArgs(ma.Schema):
 
 
 class CreateUserArgs(ma.Schema):
-    username = CleanString(required=True, max_length=64, validate=ma.validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$"))
+    username = CleanString(required=True, max_length=64, validate=ma.validate.Regexp(USERNAME))
     password = ma.fields.String(required=True, validate=ma.validate.Length(max=128))
     display_name = CleanString(load_default="", min_length=0, max_length=50)
     roles = ma.fields.List(ma.fields.Nested(GrantArgs), required=True, validate=ma.validate.Length(min=1, max=20))

@@ -9,18 +9,29 @@ import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
-from points_service.db import db
+from points_service.db import MAX_ROW_ID, db
 from points_service.domain.errors import ServiceError
 from points_service.models import ROLE_SCOPE, Role, ScopeType, User
 
 users_cli = AppGroup("users", help="Console accounts.")
 
 
+def _username(_context, _param, username: str) -> str:
+    """The API's and the console's rule (``accounts.users.check_username``), refused before any prompt."""
+    from points_service.domain.accounts.users import check_username
+
+    try:
+        check_username(username)
+    except ServiceError as exc:
+        raise click.BadParameter(" ".join(exc.data["errors"]["username"])) from exc
+    return username
+
+
 @users_cli.command("create")
-@click.argument("username")
+@click.argument("username", callback=_username)
 @click.option("--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]),
               help="Role to grant; repeatable.")
-@click.option("--scope-id", "scope_ids", multiple=True, type=int,
+@click.option("--scope-id", "scope_ids", multiple=True, type=click.IntRange(1, MAX_ROW_ID),
               help="Scope node id for each non-admin --role, in the same order.")
 @click.option("--display-name", default="")
 def create_user_command(username, roles, scope_ids, display_name):

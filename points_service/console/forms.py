@@ -33,6 +33,7 @@ from wtforms.validators import (
 
 from points_service.db import MAX_ROW_ID
 from points_service.domain import periods
+from points_service.domain.accounts.users import USERNAME, USERNAME_RULE
 from points_service.domain.activities.signups import MAX_RADIUS_M, MIN_RADIUS_M
 from points_service.models import DEACTIVATION_REASON_NAMES, Role
 
@@ -129,9 +130,7 @@ class PolicyForm(FlaskForm):
 
 
 class UserForm(FlaskForm):
-    # \Z, not $: $ also matches before a final newline, which would become part of the username
-    username = StringField("用户名", validators=[
-        DataRequired(REQUIRED), Regexp(r"^[A-Za-z0-9_.-]{3,64}\Z", message="3–64 位字母、数字或 _ . -")])
+    username = StringField("用户名", validators=[DataRequired(REQUIRED), Regexp(USERNAME, message=USERNAME_RULE)])
     display_name = StringField("姓名", validators=[Optional(), Length(max=50)])
     password = PasswordField("初始密码", validators=[DataRequired(REQUIRED), Length(max=128)])
     role = SelectField("角色", choices=ROLE_CHOICES)

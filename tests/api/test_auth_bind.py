@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
+from points_service.domain.accounts import signin
 from points_service.models import AuditEntry, User, WechatIdentity
+from tests.concurrency import hammer
 from tests.factories import auth_header, make_member, make_user, make_wechat_identity, make_world
 
 BIND = "/api/v1/auth/bind"
@@ -200,3 +205,29 @@ def test_two_wechat_users_racing_for_one_member_get_one_binding_and_one_409(clie
         sa.event.remove(session, "before_flush", other_request_wins)
     assert raced
     assert response.status_code == 409 and response.get_json()["code"] == "member_already_bound"
+
+
+@pytest.mark.postgres  # in-memory SQLite has one connection, so no second writer can interleave
+def test_one_wechat_binding_two_members_at_once_gets_one_binding_and_one_409(app, client, world, monkeypatch):
+    """Both requests read the identity unbound before either writes: the second must not re-point it."""
+    make_member(world["fin2"], world["north"], name="王晓明", phone="13900139000")
+    db.session.commit()
+    token = wechat_login(client, "oHong00001")["access_token"]
+    both_looked, roster_member = threading.Barrier(2), signin._roster_member
+
+    def after_reading_the_identity(*args):
+        with contextlib.suppress(threading.BrokenBarrierError):  # the fix: the second waits for the identity
+            both_looked.wait(timeout=1)
+        return roster_member(*args)
+
+    monkeypatch.setattr(signin, "_roster_member", after_reading_the_identity)
+    responses = hammer(app, [lambda: bind(app.test_client(), token, "张晓红", ALICE_PHONE),
+                             lambda: bind(app.test_client(), token, "王晓明", "13900139000")])
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    won, lost = sorted(responses, key=lambda r: r.status_code)
+    assert lost.get_json()["code"] == "already_bound"
+    db.session.expire_all()
+    bound_to = db.session.scalar(sa.select(User.member_id).join(WechatIdentity, WechatIdentity.user_id == User.id)
+                                 .where(WechatIdentity.openid == "oHong00001"))
+    assert bound_to == won.get_json()["data"]["member"]["id"]
+    assert client.get("/api/v1/me", headers=bearer(won.get_json()["data"]["access_token"])).status_code == 200

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from points_service.db import db
 from points_service.domain.access import principal_for
 from points_service.domain.reports import reporting as reports
-from points_service.models import ApprovalEvent, AuditEntry, LedgerEntry, Report, Role, SourceType
+from points_service.models import Affiliation, ApprovalEvent, AuditEntry, LedgerEntry, Report, Role, SourceType
 from tests.factories import auth_header, make_member, make_user, make_world
 
 LISTS = {"resources": ["法律咨询志愿服务", "会议室"], "needs": ["老旧小区加装电梯"], "projects": ["共建“四点半课堂”"]}
@@ -243,6 +243,21 @@ def test_hr_sees_the_department_with_a_rate_per_branch(client, world):
     assert (data["member_count"], data["report_rate"], data["total"], len(data["items"])) == (3, 0.3333, 3, 1)
     assert [(b["organization"]["name"], b["report_rate"]) for b in data["branches"]] == [
         ("财政局第一党支部", 0.5), ("财政局第二党支部", 0)]
+
+
+def test_a_closed_halfs_status_ignores_a_confirmation_made_after_its_end(client, world):
+    last = reports.current_half().previous()
+    db.session.execute(sa.update(Affiliation).values(valid_from=last.start))
+    db.session.commit()
+    users = world["users"]
+    late = reports.submit_member_report(principal_for(users["alice"]), world["north"].id,
+                                        now=last.start + timedelta(days=1))
+    reports.confirm_report(principal_for(users["community_admin"]), late.id, now=last.end + timedelta(minutes=5))
+    data = call(client, "GET", f"/reports/status?organization_id={world['fin1'].id}&half={last.key}",
+                users["secretary"]).get_json()["data"]
+    rows = {row["member"]["name"]: row for row in data["items"]}
+    assert rows["张晓丽"]["half_status"] == "pending" and rows["张晓丽"]["reported_this_half"] is False
+    assert (data["member_count"], data["reported_count"], data["report_rate"]) == (2, 0, 0)
 
 
 @pytest.mark.parametrize("who,org,status", [

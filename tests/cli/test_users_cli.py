@@ -86,6 +86,20 @@ def test_a_scope_of_the_wrong_kind_or_missing_is_refused(app, world):
     assert find("sec") is None
 
 
+@pytest.mark.parametrize("username", ["ab", "x" * 65, "张三", "root admin", "root\n", "root;", ""])
+def test_a_username_the_console_would_refuse_is_a_usage_error(app, username):
+    result = create(app, username, "--role", "admin")
+    assert result.exit_code == 2 and "3–64" in result.output and "Traceback" not in result.output, result.output
+    assert db.session.scalar(sa.select(sa.func.count(User.id)).where(User.username.is_not(None))) == 0
+
+
+@pytest.mark.parametrize("scope_id", ["99999999999999999999", "2147483648", "0", "-1"])
+def test_a_scope_id_out_of_range_is_a_usage_error_not_a_crash(app, world, scope_id):
+    result = create(app, "sec", "--role", "branch_secretary", "--scope-id", scope_id)
+    assert result.exit_code == 2 and "--scope-id" in result.output, (result.output, result.exception)
+    assert find("sec") is None
+
+
 def test_a_duplicate_username_is_refused(app):
     make_user(username="root")
     db.session.commit()

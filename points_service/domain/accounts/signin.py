@@ -230,7 +230,9 @@ class BindingFailed(NotFound):
 
 def bind_wechat(identity_id: int, name: str, phone: str, *, phone_key: str,
                 request_id: str | None = None) -> WechatLogin:
-    identity = db.session.get(WechatIdentity, identity_id)
+    # The identity's row is held to the commit: of two binds from one WeChat user (to two members), the second
+    # waits and then reads the first's binding (read committed would otherwise let it re-point the identity).
+    identity = db.session.get(WechatIdentity, identity_id, with_for_update=True, populate_existing=True)
     if identity is None:
         raise Unauthorized()
     if identity.user_id is not None:

@@ -4,6 +4,8 @@ nor lose that role."""
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from points_service.db import db
@@ -23,6 +25,15 @@ from points_service.models import (
 )
 
 MIN_PASSWORD_LENGTH = 10
+# \Z, not $: $ also matches before a final newline, which would become part of the username
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}\Z")
+USERNAME_RULE = "3–64 位字母、数字或 _ . -"
+
+
+def check_username(username: str) -> None:
+    """A console username: what the API, the console and ``flask users create`` accept."""
+    if not USERNAME.match(username or ""):
+        raise ValidationFailed({"username": [f"用户名应为 {USERNAME_RULE}"]})
 
 
 def check_password_strength(password: str) -> None:
@@ -55,6 +66,7 @@ def add_user(username: str, password: str, grants: list[tuple[Role, ScopeType, i
     """Create a console user with grants; flushes only (the CLI and the API use case commit).
 
     Everything is checked before anything is added, so a refusal leaves the session clean."""
+    check_username(username)
     check_password_strength(password)
     validate_grants(grants)
     if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:

@@ -9,7 +9,8 @@ confirms (报到回执) or rejects with a reason.
 - Confirmation credits the policy's report item in the same transaction: a member's first confirmed report
   ever earns the ``member_report`` event's item, each later one ``member_rereport`` (the policy's caps limit
   them); organizations earn ``org_report``. Pending and rejected reports never earn anything.
-- The report rate (confirmed members / members) is what the secretary's view and the red-flag rule read.
+- The report rate (confirmed members / members) is what the secretary's view and the red-flag rule read, one
+  query (``confirmed_members``): of a closed half, the decisions made by its end.
 """
 
 from __future__ import annotations
@@ -299,23 +300,24 @@ def report_status(actor: Principal, org_id: int, half: Period | None = None, *,
     org = find_organization(org_id)
     authorize(actor, "report.status", org)
     half = half or current_half(now)
-    members = _members_of(half, now)
-    counts = _branch_counts(org, half.key, members)
+    members, cutoff = _members_of(half, now), _cutoff_of(half, now)
+    counts = _branch_counts(org, half.key, members, cutoff)
     totals = tuple(sum(column) for column in zip(*(c for _, c in counts), strict=True)) if counts else (0, 0, 0)
     summary = {"organization": org, "half": half.key, **_rates(totals),
                "branches": [{"organization": branch, **_rates(c)} for branch, c in counts]}
-    return summary, _member_rows(org, half.key, members)
+    return summary, _member_rows(org, half.key, members, cutoff)
 
 
 def report_rate(org: Organization, half: Period | str, *, this_half_only: bool = False,
                 now: datetime | None = None) -> Decimal:
     """Share of the organization's members (its whole subtree; of a closed half, those who belonged at its end)
-    with a confirmed report: by default one confirmed in that half or any earlier one (reported "as of" the
-    half), or only in that half. Rounded down to 4 places so that a rate never rounds up past a threshold such as
-    0.95; 0 without members."""
+    with a confirmed report (of a closed half, confirmed by its end): by default one for that half or any earlier
+    one (reported "as of" the half), or only for that half. Rounded down to 4 places so that a rate never rounds
+    up past a threshold such as 0.95; 0 without members."""
     half = parse_period(half) if isinstance(half, str) else half
     members = reported = 0
-    for _branch, (branch_members, ever, this_half) in _branch_counts(org, half.key, _members_of(half, now)):
+    for _branch, (branch_members, ever, this_half) in _branch_counts(org, half.key, _members_of(half, now),
+                                                                      _cutoff_of(half, now)):
         members += branch_members
         reported += this_half if this_half_only else ever
     return _rate(reported, members)
@@ -331,10 +333,19 @@ def _rates(counts: tuple[int, int, int]) -> dict:
             "report_rate": _rate(ever, members), "half_report_rate": _rate(this_half, members)}
 
 
-def _confirmed_members(half_key: str, *, only_this_half: bool) -> sa.Select:
-    half_clause = Report.half == half_key if only_this_half else Report.half <= half_key  # "2026-H1" < "2026-H2"
-    return sa.select(Report.subject_id).where(
+def confirmed_members(half_key: str, *, as_of: bool, decided_before: datetime | None = None) -> sa.Select:
+    """Ids of members with a confirmed report for the half or (``as_of``) for it or any earlier one, decided
+    before ``decided_before`` when given — the reading of ``report_rate``, of the status and of the selections'
+    gates (a closed half or period reads the decisions made by its end; a later confirmation changes nothing)."""
+    half_clause = Report.half <= half_key if as_of else Report.half == half_key  # "2026-H1" < "2026-H2"
+    statement = sa.select(Report.subject_id).where(
         Report.subject_type == SubjectType.MEMBER, Report.status == ReportStatus.CONFIRMED, half_clause)
+    return statement if decided_before is None else statement.where(Report.decided_at < decided_before)
+
+
+def _cutoff_of(half: Period, now: datetime | None) -> datetime | None:
+    """A closed half reads the decisions made by its end; the running half every decision so far."""
+    return half.end if half.end <= (now or utcnow()) else None
 
 
 def _members_of(half: Period, now: datetime | None) -> sa.Subquery:
@@ -347,11 +358,11 @@ def _members_of(half: Period, now: datetime | None) -> sa.Subquery:
             .where(Member.is_active).subquery("members_of_half"))
 
 
-def _branch_counts(org: Organization, half_key: str,
-                   members: sa.Subquery) -> list[tuple[Organization, tuple[int, int, int]]]:
+def _branch_counts(org: Organization, half_key: str, members: sa.Subquery,
+                   cutoff: datetime | None) -> list[tuple[Organization, tuple[int, int, int]]]:
     """Per organization in the subtree holding members: (members, reported as of the half, in it)."""
-    ever = _confirmed_members(half_key, only_this_half=False)
-    this_half = _confirmed_members(half_key, only_this_half=True)
+    ever = confirmed_members(half_key, as_of=True, decided_before=cutoff)
+    this_half = confirmed_members(half_key, as_of=False, decided_before=cutoff)
     member_id = members.c.member_id
     rows = db.session.execute(
         sa.select(Organization, sa.func.count(member_id), sa.func.count(member_id).filter(member_id.in_(ever)),
@@ -380,16 +391,19 @@ class _MemberStatusBundle(Bundle):
         return shape
 
 
-def _member_rows(org: Organization, half_key: str, members: sa.Subquery) -> sa.Select:
+def _member_rows(org: Organization, half_key: str, members: sa.Subquery, cutoff: datetime | None) -> sa.Select:
     """Every member of the subtree the half counts (``_members_of``) with his live report's status in the half
     (pending / confirmed / none) and the latest half he was confirmed in, up to this one (none: he never
-    reported)."""
+    reported). Of a closed half, as they stood at its end: a report decided later was pending then."""
     subject = sa.and_(Report.subject_type == SubjectType.MEMBER, Report.subject_id == Member.id)
-    half_status = (sa.select(Report.status).where(subject, Report.half == half_key,
-                                                  Report.status != ReportStatus.REJECTED)
-                   .limit(1).scalar_subquery())
-    last_reported = (sa.select(sa.func.max(Report.half)).where(subject, Report.status == ReportStatus.CONFIRMED,
-                                                              Report.half <= half_key).scalar_subquery())
+    status, live = Report.status, Report.status != ReportStatus.REJECTED
+    if cutoff is not None:
+        decided_later = Report.decided_at >= cutoff
+        status = sa.case((decided_later, sa.literal(ReportStatus.PENDING, Report.status.type)), else_=Report.status)
+        live = sa.or_(live, decided_later)
+    half_status = (sa.select(status).where(subject, Report.half == half_key, live).limit(1).scalar_subquery())
+    confirmed = confirmed_members(half_key, as_of=True, decided_before=cutoff).where(subject)
+    last_reported = confirmed.with_only_columns(sa.func.max(Report.half)).scalar_subquery()
     branch, community = aliased(Organization), aliased(Region)
     return (
         sa.select(_MemberStatusBundle(

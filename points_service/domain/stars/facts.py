@@ -26,6 +26,7 @@ from points_service.db import cents, db, from_cents
 from points_service.domain.lifecycle.membership import placed_at
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
+from points_service.domain.reports.reporting import confirmed_members
 from points_service.domain.stars.rules import SelectionContext, StarFacts
 from points_service.models import (
     SCORING_KINDS,
@@ -36,8 +37,6 @@ from points_service.models import (
     Organization,
     PointTotal,
     Region,
-    Report,
-    ReportStatus,
     SourceType,
     SubjectType,
 )
@@ -117,10 +116,7 @@ def ledger_facts(period: Period, cutoff: datetime, *, micro_wish_items: Iterable
 def confirmed_reporters(cutoff: datetime, half_key: str, *, as_of: bool = False) -> set[int]:
     """Members with a confirmed report decided before the cutoff: for the half, or (``as_of``) for the half or
     any earlier one — the reading of ``reports.report_rate``."""
-    half_clause = Report.half <= half_key if as_of else Report.half == half_key  # "2026-H1" < "2026-H2"
-    return set(db.session.scalars(sa.select(Report.subject_id).distinct().where(
-        Report.subject_type == SubjectType.MEMBER, Report.status == ReportStatus.CONFIRMED,
-        Report.decided_at < cutoff, half_clause)))
+    return set(db.session.scalars(confirmed_members(half_key, as_of=as_of, decided_before=cutoff).distinct()))
 
 
 def micro_wish_items(policy) -> set[str]:

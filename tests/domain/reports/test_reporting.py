@@ -276,6 +276,23 @@ def test_a_closed_halfs_status_counts_who_belonged_at_its_end_and_the_running_ha
     assert reports.report_rate(world["finance"], "2026-H1", now=now) == 0  # over the two who belonged then
 
 
+def test_a_closed_halfs_status_reads_the_decisions_made_by_its_end(world):
+    db.session.execute(sa.update(Affiliation).values(valid_from=local(2025, 1, 1)))  # all members since 2025
+    db.session.commit()
+    admin = actor(world, "community_admin")
+    reports.confirm_report(admin, report_of(world, now=H1).id, now=local(2026, 7, 2, 9))  # after 2026-H1 ended
+    now = local(2026, 7, 3, 9)
+
+    summary, members = reports.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H1"),
+                                             now=now)
+    alice = next(row for row in db.session.scalars(members) if row["member"]["name"] == world["alice"].name)
+    assert (summary["reported_count"], summary["reported_this_half_count"], summary["report_rate"]) == (0, 0, 0)
+    assert (alice["half_status"], alice["reported_this_half"], alice["reported_ever"]) == ("pending", False, False)
+    assert reports.report_rate(world["finance"], "2026-H1", now=now) == 0  # as the 流动红旗 gate reads it
+    summary, _ = reports.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H2"), now=now)
+    assert summary["reported_count"] == 1  # the running half counts him
+
+
 def test_a_secretary_sees_the_status_of_his_branch_only(world):
     secretary = actor(world, "secretary")
     summary, _ = reports.report_status(secretary, world["fin1"].id, now=H2)
