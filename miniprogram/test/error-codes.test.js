@@ -20,7 +20,7 @@ const MEMBER_FACING = [
 ]
 // Raised only on the console's or an organizer's side, never to a member's mini-program.
 const NOT_FOR_MEMBERS = new Set(['invalid_credentials', 'login_locked', 'activity_not_editable', 'activity_host_only',
-  'self_review', 'pickup_code_invalid', 'stock_unlimited', 'stock_negative',
+  'capacity_below_signups', 'self_review', 'pickup_code_invalid', 'stock_unlimited', 'stock_negative',
   // the client always sends JSON with the methods the API documents: these would be its own bug
   'method_not_allowed', 'unsupported_media_type'])
 const CODE = /(?:code(?:, message)?\s*=\s*(?:\d+,\s*)?|code=)"([a-z_]+)"/g

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 
 from points_service.db import db, utcnow
+from points_service.domain import periods
 from points_service.domain.access import Principal, authorize
 from points_service.domain.audit import audit
 from points_service.domain.errors import ValidationFailed
@@ -60,12 +61,16 @@ def list_calendar_days(actor: Principal, year: int) -> list[CalendarDay]:
 
 
 def parse_day(text: str) -> date:
+    """A path's day: YYYY-MM-DD within the service's years, as a body's or a query's day (else 422 naming ``day``)."""
     try:
-        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-            return date.fromisoformat(text)
+        day = date.fromisoformat(text) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) else None
     except ValueError:
-        pass
-    raise ValidationFailed({"day": ["日期应为 YYYY-MM-DD，如 2026-10-08"]})
+        day = None
+    if day is None:
+        raise ValidationFailed({"day": ["日期应为 YYYY-MM-DD，如 2026-10-08"]})
+    if not periods.within_years(day):
+        raise ValidationFailed({"day": [periods.OUTSIDE_YEARS]})
+    return day
 
 
 def set_calendar_day(actor: Principal, day: date, working: bool, name: str = "", *,

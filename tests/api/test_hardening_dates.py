@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
-from points_service.models import MarketItem, Member, ScheduledMemberChange
+from points_service.models import CalendarDay, MarketItem, Member, ScheduledMemberChange
 from tests.factories import auth_header, make_world
 from tests.factories.market import make_item
 
@@ -48,6 +48,14 @@ def test_a_transfer_dated_in_year_one_is_a_field_error(client, world):
     response = client.post(f"/api/v1/members/{world['bob'].id}/transfer", headers=as_admin(world),
                            json={"community_id": world["south"].id, "effective_on": "0001-01-01"})
     assert field_error(response, "effective_on")
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1999-12-31", "2201-01-01", "9999-12-31"])
+def test_a_calendar_day_outside_the_years_is_a_field_error_and_not_written(client, world, day):
+    response = client.put(f"/api/v1/calendar/days/{day}", headers=as_admin(world), json={"working": False})
+    assert field_error(response, "day")
+    assert response.get_json()["data"]["errors"]["day"] == ["须在 2000 年至 2200 年之间"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CalendarDay)) == 0
 
 
 @pytest.mark.parametrize("field, value", [

@@ -4,14 +4,16 @@ as htmx partials), rejection with a reason, batches, a 404 page outside the user
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from points_service.db import db
+from points_service.db import db, utcnow
 from points_service.domain.ledger.totals import total_of
-from points_service.models import ALL_TIME, LedgerName, Record, RecordStatus, SubjectType
+from points_service.models import ALL_TIME, ActivityStatus, LedgerName, Record, RecordStatus, SubjectType
 from tests.console.helpers import post, sign_in, text
+from tests.factories.activities import make_activity
 from tests.factories.records import org_record, self_report
 
 
@@ -137,3 +139,21 @@ def test_a_user_without_an_approvals_role_gets_a_403_page(client, world):
     response = client.get("/console/approvals")
     assert response.status_code == 403
     assert "审批" not in text(client.get("/console/")).split("<main")[0]  # not in the menu either
+
+
+def test_a_proposal_whose_start_has_come_offers_only_rejection_and_says_why(client, world):
+    started = make_activity(world["north"], utcnow() - timedelta(minutes=10), status=ActivityStatus.PROPOSED,
+                            proposed_by=world["fin1"])
+    ahead = make_activity(world["north"], utcnow() + timedelta(days=2), status=ActivityStatus.PROPOSED,
+                          proposed_by=world["fin1"])
+    db.session.commit()
+    sign_in(client, "secretary")
+    page = text(client.get("/console/approvals"))
+    started_row = page.split(f'data-approval-id="activity:{started.id}"')[1].split("</tr>")[0]
+    ahead_row = page.split(f'data-approval-id="activity:{ahead.id}"')[1].split("</tr>")[0]
+    assert 'data-action="approve"' in ahead_row and "活动已开始" not in ahead_row
+    assert 'data-action="approve"' not in started_row and 'data-action="reject"' in started_row
+    assert "活动已开始，不能再批准，请驳回" in started_row
+    detail = text(client.get(f"/console/approvals/activity:{started.id}"))
+    assert 'data-action="approve"' not in detail and 'data-action="reject"' in detail
+    assert "活动已开始，不能再批准，请驳回" in detail

@@ -13,7 +13,7 @@ from points_service.domain.checkin.scans import step_seconds
 from points_service.domain.reports import reporting as reports
 from points_service.models import Activity, ActivityStatus, InboxMessage, Report, ReportStatus
 from tests.console.helpers import post, sign_in, text
-from tests.factories import auth_header
+from tests.factories import auth_header, make_user
 from tests.factories.activities import make_activity, scan_body
 
 
@@ -108,6 +108,26 @@ def test_editing_an_activity_before_it_starts(client, world):
     post(client, f"/console/activities/{activity.id}/edit", activity_form(world, title="改期后的服务日"))
     db.session.expire_all()
     assert db.session.get(Activity, activity.id).title == "改期后的服务日"
+
+
+def test_an_edit_below_the_members_signed_up_is_refused_with_how_many(client, world):
+    activity = make_activity(world["north"], utcnow() + timedelta(days=2), capacity=5)
+    db.session.commit()
+    for name in ("alice", "bob"):
+        signed = client.post(f"/api/v1/activities/{activity.id}/signups", headers=auth_header(world["users"][name]))
+        assert signed.status_code == 201
+    sign_in(client, "north_admin")
+    page = text(post(client, f"/console/activities/{activity.id}/edit", activity_form(world, capacity="1")))
+    assert "已有 2 人报名，人数上限不能少于 2" in page
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).capacity == 5
+    post(client, f"/console/activities/{activity.id}/edit", activity_form(world, capacity="2"))
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).capacity == 2
+    carol = make_user(member=world["carol"])
+    db.session.commit()
+    full = client.post(f"/api/v1/activities/{activity.id}/signups", headers=auth_header(carol))
+    assert (full.status_code, full.get_json()["code"]) == (409, "activity_full")
 
 
 def test_the_check_in_screen_shows_a_code_the_api_accepts_and_counts_the_check_in(client, world):

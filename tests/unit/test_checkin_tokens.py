@@ -111,7 +111,16 @@ def test_check_in_opens_half_an_hour_before_the_start_and_closes_at_the_end(at, 
     (START - timedelta(seconds=1), False),  # before the check-in itself
 ])
 def test_check_out_closes_half_an_hour_after_the_end(at, open_):
-    assert rules.checkout_open(END, START, at) is open_
+    assert rules.checkout_open(START, END, START, at) is open_
+
+
+@pytest.mark.parametrize("at,open_", [
+    (START - timedelta(minutes=10), False),  # checked in early: not before the start
+    (START - timedelta(microseconds=1), False),
+    (START, True),
+])
+def test_check_out_opens_at_the_start_for_a_member_who_checked_in_early(at, open_):
+    assert rules.checkout_open(START, END, START - timedelta(minutes=20), at) is open_
 
 
 def test_late_means_more_than_ten_minutes_after_the_start():

@@ -63,6 +63,15 @@ class SignupClosed(Conflict):
     code, message = "signup_closed", "活动已开始，不能再报名或取消报名"
 
 
+class CapacityBelowSignups(Conflict):
+    """A capacity below the members signed up: their seats are kept, so the capacity may not go under them."""
+
+    code = "capacity_below_signups"
+
+    def __init__(self, signed_up: int) -> None:
+        super().__init__(f"已有 {signed_up} 人报名，人数上限不能少于 {signed_up}", data={"signed_up": signed_up})
+
+
 class PublishedActivityHostOnly(Forbidden):
     code, message = "activity_host_only", "活动已发布，只有承办社区的管理员可以修改"
 
@@ -182,6 +191,7 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
     if draft.community_id != activity.community_id:
         raise ValidationFailed({"community_id": ["活动所在社区不能修改"]})
     _validate(draft, now)
+    _require_seats_for_signups(activity, draft.capacity)
     before = stage_of(activity)
     if before == Stage.ORG_APPROVED:
         move_activity(activity, Stage.PROPOSED, actor, comment="活动内容已修改，重新审批", now=now)
@@ -192,6 +202,16 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
           detail={"from_stage": str(before), "stage": str(stage_of(activity))})
     db.session.commit()
     return activity
+
+
+def _require_seats_for_signups(activity: Activity, capacity: int | None) -> None:
+    """A capacity is the sign-ups' limit: it may not go below the members signed up (409 naming how many). The
+    activity row is locked first (PostgreSQL), as a sign-up locks it to count the seats: none slips in between."""
+    if capacity is None:
+        return
+    db.session.execute(sa.select(Activity.id).where(Activity.id == activity.id).with_for_update())
+    if (taken := _seats_taken(activity.id)) > capacity:
+        raise CapacityBelowSignups(taken)
 
 
 def may_edit(actor: Principal, activity: Activity) -> bool:

@@ -103,6 +103,9 @@ STAGE_COLUMNS = {
 }
 
 
+PROPOSAL_STARTED = "活动已开始，不能再批准，请驳回"
+
+
 def can_transition(start, end) -> bool:
     """Whether the table allows start -> end (for records or for proposal stages)."""
     table = RECORD_TRANSITIONS if isinstance(start, RecordStatus) else PROPOSAL_TRANSITIONS
@@ -142,8 +145,15 @@ def _decision_allowed(target: Record | Activity, decision: Decision) -> bool:
     return decision != Decision.REQUEST_INFO and end is not None and can_transition(stage, end)
 
 
-def can_approve(actor: Principal, target: Record | Activity) -> bool:
-    return _decision_allowed(target, Decision.APPROVE) and may_decide(actor, target)
+def proposal_started(target: Record | Activity, now: datetime | None = None) -> bool:
+    """A proposal whose start has come is not approved any more (published now, every check-in would be late):
+    it is only rejected."""
+    return isinstance(target, Activity) and target.starts_at <= (now or utcnow())
+
+
+def can_approve(actor: Principal, target: Record | Activity, now: datetime | None = None) -> bool:
+    return (_decision_allowed(target, Decision.APPROVE) and not proposal_started(target, now)
+            and may_decide(actor, target))
 
 
 def can_reject(actor: Principal, target: Record | Activity) -> bool:
@@ -377,8 +387,8 @@ def _move(actor: Principal, target: Record | Activity, decision: Decision, comme
     if isinstance(target, Record):
         move_record(target, RECORD_DECISIONS[decision], actor, comment=comment, now=now)
         return
-    if decision == Decision.APPROVE and target.starts_at <= now:  # published now, every check-in would be late
-        raise InvalidTransition("活动已开始，不能再批准，请驳回")
+    if decision == Decision.APPROVE and proposal_started(target, now):
+        raise InvalidTransition(PROPOSAL_STARTED)
     stage = stage_of(target)
     end = Stage.REJECTED if decision == Decision.REJECT else APPROVAL_NEXT[stage]
     move_activity(target, end, actor, comment=comment, now=now)

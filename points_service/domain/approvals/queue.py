@@ -18,7 +18,14 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db
 from points_service.domain.access import ORG_MANAGERS, Principal, authorize, nodes_in_scope
-from points_service.domain.approvals.decisions import Stage, actions_for, approval_id, stage_of
+from points_service.domain.approvals.decisions import (
+    PROPOSAL_STARTED,
+    Stage,
+    actions_for,
+    approval_id,
+    proposal_started,
+    stage_of,
+)
 from points_service.domain.ledger.reading import item_names
 from points_service.models import (
     Activity,
@@ -62,6 +69,7 @@ class QueueItem:
     community: dict | None
     comment: str
     actions: list[str]
+    notice: str = ""  # why an action one might expect is missing (a proposal whose start has come: reject only)
 
 
 def record_queue_scope(actor: Principal) -> ColumnElement[bool]:
@@ -185,7 +193,7 @@ def _record_item(actor: Principal, record: Record, members: dict, orgs: dict, na
 
 def _activity_item(actor: Principal, activity: Activity, orgs: dict, names: dict) -> QueueItem:
     org = orgs.get(activity.proposed_by_org_id)
-    stage = stage_of(activity)
+    stage, actions = stage_of(activity), actions_for(actor, activity)
     step = str(activity.approval_step) if activity.status == ActivityStatus.PROPOSED else None
     return QueueItem(
         id=approval_id(activity), kind="activity", status=QUEUE_STATUS_OF_STAGE.get(stage, str(stage)), step=step,
@@ -195,5 +203,5 @@ def _activity_item(actor: Principal, activity: Activity, orgs: dict, names: dict
         occurred_at=activity.starts_at, ends_at=activity.ends_at, units=None, description=activity.title,
         evidence=[], submitted_at=activity.created_at,
         community={"id": activity.community_id, "name": activity.community.name}, comment="",
-        actions=actions_for(actor, activity),
+        actions=actions, notice=PROPOSAL_STARTED if "reject" in actions and proposal_started(activity) else "",
     )

@@ -201,8 +201,9 @@ def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | 
     if activity.status == ActivityStatus.CANCELLED:  # a check-in that slipped in while it was being cancelled
         raise ActivityCancelled()
     _verify_token(activity, scan, now)
-    if not rules.checkout_open(activity.ends_at, checkin.checked_in_at, now):
-        raise OutsideTimeWindow(f"不在签退时间内（活动结束后 {_minutes(rules.CHECKOUT_CLOSES_AFTER_END)} 分钟内）")
+    if not rules.checkout_open(activity.starts_at, activity.ends_at, checkin.checked_in_at, now):
+        raise OutsideTimeWindow(
+            f"不在签退时间内（活动开始后至结束后 {_minutes(rules.CHECKOUT_CLOSES_AFTER_END)} 分钟内）")
     distance = _verify_geofence(activity, scan)
     hours = to_points(rules.service_hours(activity.starts_at, activity.ends_at, checkin.checked_in_at, now))
     # A check-in under review stays in review: its hours are kept and credited on approval.

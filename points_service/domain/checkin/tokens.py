@@ -26,7 +26,7 @@ EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius; gcj02 is locally consistent, s
 
 # When a member may check in: from half an hour before the start until the end (half-open).
 CHECKIN_OPENS_BEFORE_START = timedelta(minutes=30)
-# When a member may still check out: until half an hour after the end. Kept under the hour so that the
+# When a member may check out: from the start until half an hour after the end. Kept under the hour so that the
 # consequences job (01:00 the next day) never settles an activity whose check-out is still open.
 CHECKOUT_CLOSES_AFTER_END = timedelta(minutes=30)
 # A check-in more than this after the start costs the policy's ``late`` deduction.
@@ -96,8 +96,10 @@ def checkin_open(starts_at: datetime, ends_at: datetime, at: datetime) -> bool:
     return starts_at - CHECKIN_OPENS_BEFORE_START <= at < ends_at
 
 
-def checkout_open(ends_at: datetime, checked_in_at: datetime, at: datetime) -> bool:
-    return checked_in_at <= at < ends_at + CHECKOUT_CLOSES_AFTER_END
+def checkout_open(starts_at: datetime, ends_at: datetime, checked_in_at: datetime, at: datetime) -> bool:
+    """From the start (or the check-in, if later) until half an hour after the end. A check-out before the start
+    would count no hours and close the check-in for good: it is refused, and the member checks out later."""
+    return max(starts_at, checked_in_at) <= at < ends_at + CHECKOUT_CLOSES_AFTER_END
 
 
 def is_late(starts_at: datetime, checked_in_at: datetime) -> bool:

@@ -226,6 +226,30 @@ def test_a_member_who_is_also_a_community_admin_signs_up_as_himself(world):
     assert activities.sign_up(principal_for(user), activity.id, now=NOW).member_id == dave.id
 
 
+def test_a_capacity_below_the_members_signed_up_is_refused_naming_how_many(world):
+    activity = activities.publish_activity(who(world, "community_admin"), draft(world["north"], TOMORROW, capacity=5),
+                                           now=NOW)
+    for name in ("alice", "bob"):
+        activities.sign_up(who(world, name), activity.id, now=NOW)
+    activities.sign_up(principal_for(make_user(member=world["carol"])), activity.id, now=NOW)
+    activities.withdraw(who(world, "bob"), activity.id, now=NOW)  # a withdrawn seat does not count
+    with pytest.raises(Conflict) as refused:
+        activities.edit_activity(who(world, "community_admin"), activity.id,
+                                 draft(world["north"], TOMORROW, capacity=1, title="改小"), now=NOW)
+    assert (refused.value.status, refused.value.code, refused.value.data) == (
+        409, "capacity_below_signups", {"signed_up": 2})
+    assert "已有 2 人报名" in refused.value.message
+    db.session.refresh(activity)
+    assert (activity.capacity, activity.title) == (5, "固定服务日")
+    edited = activities.edit_activity(who(world, "community_admin"), activity.id,
+                                      draft(world["north"], TOMORROW, capacity=2), now=NOW)
+    assert edited.capacity == 2
+    with pytest.raises(ActivityFull):
+        activities.sign_up(who(world, "bob"), activity.id, now=NOW)
+    assert activities.edit_activity(who(world, "community_admin"), activity.id,
+                                    draft(world["north"], TOMORROW, capacity=None), now=NOW).capacity is None
+
+
 # ------------------------------------------------------------------------------------------ editing proposals
 
 def approve(world, name, activity):

@@ -196,6 +196,19 @@ def test_check_out_outside_the_geofence_or_after_the_window_changes_nothing(worl
     assert (row.status, row.checked_out_at) == (CheckinStatus.CHECKED_IN, None)
 
 
+def test_a_check_out_before_the_start_is_refused_and_the_member_checks_out_properly_later(world):
+    row = check_in(world, START - timedelta(minutes=20))
+    with pytest.raises(OutsideTimeWindow) as refused:
+        check_out(world, row, START - timedelta(minutes=5))
+    assert "开始后" in refused.value.message
+    db.session.rollback()
+    stored = db.session.get(Checkin, row.id)
+    assert (stored.status, stored.checked_out_at, stored.hours) == (CheckinStatus.CHECKED_IN, None, None)
+    assert entries(world["alice"]) == []
+    row = check_out(world, stored, START + timedelta(minutes=90))
+    assert (row.status, row.hours) == (CheckinStatus.CHECKED_OUT, Decimal("1.5"))
+
+
 def test_nobody_checks_out_someone_elses_check_in(world):
     row = check_in(world, START)
     bob = principal_for(world["users"]["bob"])
