@@ -155,8 +155,8 @@ class StarRunSummarySchema(StarRunSchema):
 @blp.response(201, StarRunSchema)
 def propose(args):
     """评选已结束季度的业务之星（管理员）：每名党员是否符合条件及原因、名次与当选者；已公示的季度不能重评（409）"""
-    run = stars.propose_star_run(current_principal(), args["period"], scope_type=args["scope"])
-    return stars_reading.describe_run(run)
+    actor = current_principal()
+    return stars_reading.describe_run(actor, stars.propose_star_run(actor, args["period"], scope_type=args["scope"]))
 
 
 @blp.route("/stars/runs")
@@ -172,8 +172,9 @@ def list_runs(args):
 @login_required
 @blp.response(200, StarRunSchema)
 def get_run(run_id):
-    """一次评选：状态、公示期、当选者与异议"""
-    return stars_reading.describe_run(stars_reading.get_star_run(current_principal(), run_id))
+    """一次评选：状态、公示期、当选者与异议（社区管理员只看本社区候选人的）"""
+    actor = current_principal()
+    return stars_reading.describe_run(actor, stars_reading.get_star_run(actor, run_id))
 
 
 @blp.route("/stars/runs/<int:run_id>/candidates")
@@ -193,7 +194,8 @@ def list_candidates(args, run_id):
 @blp.response(200, StarRunSchema)
 def publish(run_id):
     """发布公示：公示期为发布次日起的若干个工作日（按政策，跳过周末与节假日，含调休）"""
-    return stars_reading.describe_run(stars.publish_star_run(current_principal(), run_id))
+    actor = current_principal()
+    return stars_reading.describe_run(actor, stars.publish_star_run(actor, run_id))
 
 
 @blp.route("/stars/runs/<int:run_id>/objections", methods=["POST"])
@@ -221,7 +223,8 @@ def decide_objection(args, run_id, objection_id):
 @blp.response(200, StarRunSchema)
 def finalize(run_id):
     """确定结果并冻结：异议未处理完（objections_open）或公示期未满（publicity_not_ended）时 409"""
-    return stars_reading.describe_run(stars.finalize_star_run(current_principal(), run_id))
+    actor = current_principal()
+    return stars_reading.describe_run(actor, stars.finalize_star_run(actor, run_id))
 
 
 @blp.route("/stars")

@@ -115,6 +115,32 @@ def test_a_community_admin_reviews_only_his_communitys_candidates(client, world)
     assert {c["member"]["name"] for c in page["items"]} == {"张晓丽", "王𠮷"} and page["total"] == 2
 
 
+def test_a_community_admin_sees_only_his_communitys_winners_and_objections_in_the_run_detail(client, world):
+    bob = world["bob"]  # 李·建国 of the south community: a winner there too
+    for day in (1, 2, 3):
+        award(member_fact(bob, "member.activity_hour", units=4, source_type=SourceType.CHECKIN),
+              at=local(2026, 8, day, 18))
+    db.session.add(Report(subject_type=SubjectType.MEMBER, subject_id=bob.id, community_id=bob.community_id,
+                          half="2026-H2", status=ReportStatus.CONFIRMED, decided_at=local(2026, 7, 2)))
+    db.session.commit()
+    run_id = propose(client, world).get_json()["data"]["id"]
+    proposed = call(client, world, "GET", f"/stars/runs/{run_id}", "community_admin").get_json()["data"]
+    assert {w["member"]["name"] for w in proposed["winners"]} == {"张晓丽", "王𠮷"}  # not yet published either
+
+    call(client, world, "POST", f"/stars/runs/{run_id}/publish")
+    for who, member, reason in (("bob", world["alice"], "北门：时长存疑"), ("alice", bob, "南门：代签到")):
+        raised = call(client, world, "POST", f"/stars/runs/{run_id}/objections", who,
+                      {"member_id": member.id, "reason": reason})
+        assert raised.status_code == 201
+
+    north = call(client, world, "GET", f"/stars/runs/{run_id}", "community_admin").get_json()["data"]
+    assert {w["member"]["name"] for w in north["winners"]} == {"张晓丽", "王𠮷"}
+    assert [o["reason"] for o in north["objections"]] == ["北门：时长存疑"]
+    everything = call(client, world, "GET", f"/stars/runs/{run_id}").get_json()["data"]
+    assert {w["member"]["name"] for w in everything["winners"]} == {"张晓丽", "王𠮷", "李·建国"}
+    assert [o["reason"] for o in everything["objections"]] == ["北门：时长存疑", "南门：代签到"]
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"period": "2026-13"}, "period"),
     ({"period": "2026-11"}, "period"),

@@ -77,6 +77,21 @@ def test_a_community_admin_reviews_only_his_communitys_candidates_and_cannot_pub
     assert db.session.get(StarRun, run.id).status == StarRunStatus.PROPOSED
 
 
+def test_a_community_admin_sees_only_his_communitys_winners_and_objections_on_the_run_page(client, world):
+    run = proposed(world)  # alice wins in north, bob in south
+    admin = principal_for(world["users"]["admin"])
+    stars.publish_star_run(admin, run.id)
+    stars.raise_objection(admin, run.id, world["alice"].id, "北门：活动照片存疑")
+    stars.raise_objection(admin, run.id, world["bob"].id, "南门：代签到")
+    sign_in(client, "north_admin")
+    page = text(client.get(f"/console/selections/runs/{run.id}"))
+    assert "北门：活动照片存疑" in page and "张晓丽" in page
+    assert "南门：代签到" not in page and "李·建国" not in page
+    sign_in(client, "admin")
+    page = text(client.get(f"/console/selections/runs/{run.id}"))
+    assert "北门：活动照片存疑" in page and "南门：代签到" in page and "李·建国" in page
+
+
 def test_a_secretary_cannot_open_a_run_but_sees_the_selections_page(client, world):
     run = proposed(world)
     sign_in(client, "secretary")

@@ -81,7 +81,7 @@ def run(run_id: int):
     filters = {name: _flag(request.args.get(name)) for name in ("eligible", "winner")}
     page = paginate(stars_reading.list_candidates(principal, run_id, **filters), page_number(), 50)
     return render_template(
-        "console/selections/run.html", run=stars_reading.describe_run(found), page=page,
+        "console/selections/run.html", run=stars_reading.describe_run(principal, found), page=page,
         candidates=stars_reading.describe_candidates(page.items, found), filters=request.args,
         can_run=allowed(principal, "star.run"), in_publicity=stars.in_publicity(found, utcnow()),
         button_form=EmptyForm(), objection_form=ObjectionForm(), decision_form=DecisionForm(),

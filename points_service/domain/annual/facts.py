@@ -18,6 +18,7 @@ from points_service.db import cents, db
 from points_service.domain.ledger.reading import unreversed_deductions
 from points_service.domain.periods import Period, PeriodKind, parse_period
 from points_service.domain.policy import Policy
+from points_service.domain.reports.reporting import confirmed_subjects
 from points_service.models import (
     SCORING_KINDS,
     Affiliation,
@@ -27,8 +28,6 @@ from points_service.models import (
     Member,
     Organization,
     OrgKind,
-    Report,
-    ReportStatus,
     SourceType,
     SubjectType,
 )
@@ -113,12 +112,11 @@ def veto_item_counts(subject_type: SubjectType, policy: Policy, window: YearWind
 
 
 def reported_subjects(subject_type: SubjectType, window: YearWindow) -> set[int]:
-    """Subjects with a report confirmed before the cutoff for a half up to the year's second half (as
-    ``report_rate`` counts "reported as of the half")."""
+    """Subjects with a report confirmed before the cutoff for a half up to the year's second half: the shared
+    report rule (``reports.reporting.confirmed_subjects``), as ``report_rate`` counts "reported as of the half"."""
+    half_key = parse_period(f"{window.year}-H2").key
     return set(db.session.scalars(
-        sa.select(Report.subject_id).distinct()
-        .where(Report.subject_type == subject_type, Report.status == ReportStatus.CONFIRMED,
-               Report.half <= f"{window.year}-H2", Report.decided_at < window.cutoff)))
+        confirmed_subjects(subject_type, half_key, as_of=True, decided_before=window.cutoff).distinct()))
 
 
 def member_service(window: YearWindow) -> dict[int, tuple[int, int]]:

@@ -10,7 +10,8 @@ confirms (报到回执) or rejects with a reason.
   ever earns the ``member_report`` event's item, each later one ``member_rereport`` (the policy's caps limit
   them); organizations earn ``org_report``. Pending and rejected reports never earn anything.
 - The report rate (confirmed members / members) is what the secretary's view and the red-flag rule read, one
-  query (``confirmed_members``): of a closed half, the decisions made by its end.
+  query (``confirmed_members``): of a closed half, the decisions made by its end. The 业务之星 gate and the
+  annual settlement's 未报到 veto (``confirmed_subjects``, for members and organizations) read the same rule.
 """
 
 from __future__ import annotations
@@ -335,11 +336,18 @@ def _rates(counts: tuple[int, int, int]) -> dict:
 
 def confirmed_members(half_key: str, *, as_of: bool, decided_before: datetime | None = None) -> sa.Select:
     """Ids of members with a confirmed report for the half or (``as_of``) for it or any earlier one, decided
-    before ``decided_before`` when given — the reading of ``report_rate``, of the status and of the selections'
-    gates (a closed half or period reads the decisions made by its end; a later confirmation changes nothing)."""
+    before ``decided_before`` when given — the reading of ``report_rate``, of the status, of the selections'
+    gates and of the annual 未报到 veto (a closed half, period or year reads the decisions made by its end; a later
+    confirmation changes nothing)."""
+    return confirmed_subjects(SubjectType.MEMBER, half_key, as_of=as_of, decided_before=decided_before)
+
+
+def confirmed_subjects(subject_type: SubjectType, half_key: str, *, as_of: bool,
+                       decided_before: datetime | None = None) -> sa.Select:
+    """``confirmed_members`` for members or organizations (the annual settlement grades both)."""
     half_clause = Report.half <= half_key if as_of else Report.half == half_key  # "2026-H1" < "2026-H2"
     statement = sa.select(Report.subject_id).where(
-        Report.subject_type == SubjectType.MEMBER, Report.status == ReportStatus.CONFIRMED, half_clause)
+        Report.subject_type == subject_type, Report.status == ReportStatus.CONFIRMED, half_clause)
     return statement if decided_before is None else statement.where(Report.decided_at < decided_before)
 
 

@@ -58,6 +58,12 @@ def candidate_scope(actor: Principal) -> ColumnElement[bool]:
     return sa.false() if communities is None else StarCandidate.community_id.in_(communities)
 
 
+def objection_scope(actor: Principal) -> ColumnElement[bool]:
+    """The objections an actor may read: those about a candidate of the run he may see (``candidate_scope``)."""
+    return sa.exists().where(StarCandidate.run_id == StarObjection.run_id,
+                             StarCandidate.member_id == StarObjection.member_id, candidate_scope(actor))
+
+
 def list_candidates(actor: Principal, run_id: int, *, scope_id: int | None = None, eligible: bool | None = None,
                     winner: bool | None = None) -> sa.Select:
     """A run's candidates with their reasons, by scope and place (the ineligible last, by member id)."""
@@ -114,10 +120,14 @@ def describe_candidates(rows: list[StarCandidate], run: StarRun | None = None) -
     } for c in rows]
 
 
-def describe_run(run: StarRun) -> dict:
-    winners = db.session.scalars(sa.select(StarCandidate).where(StarCandidate.run_id == run.id, StarCandidate.winner)
+def describe_run(actor: Principal, run: StarRun) -> dict:
+    """The run with the winners and objections the actor may see, narrowed as the candidates list is (community
+    admins: their communities'); the counts are the whole run's."""
+    winners = db.session.scalars(sa.select(StarCandidate).where(StarCandidate.run_id == run.id, StarCandidate.winner,
+                                                                candidate_scope(actor))
                                  .order_by(StarCandidate.scope_id, StarCandidate.position)).all()
-    objections = db.session.scalars(sa.select(StarObjection).where(StarObjection.run_id == run.id)
+    objections = db.session.scalars(sa.select(StarObjection).where(StarObjection.run_id == run.id,
+                                                                   objection_scope(actor))
                                     .order_by(StarObjection.id)).all()
     return {
         "id": run.id, "period": run.period, "scope_type": run.scope_type, "status": run.status,

@@ -35,6 +35,8 @@ from points_service.models import (
     DeactivationReason,
     LedgerEntry,
     LedgerName,
+    Report,
+    ReportStatus,
     SubjectType,
 )
 from points_service.models.selections import StarCandidate, StarRun, StarRunStatus
@@ -123,6 +125,20 @@ def test_each_veto_lowers_the_grade_and_says_why(world, setup, grade, code, mess
     row = statement(member)
     assert (row.grade_by_score, row.grade) == ("优秀", grade)
     assert row.grade_reasons == [{"code": code, "message": message}]
+
+
+def test_the_report_veto_reads_reports_confirmed_before_the_cutoff_for_any_half_up_to_the_years_second(world):
+    dept = make_department(world["north"])
+    late, earlier = department_of(world, dept, make_branch(dept), world["north"], [120, 110], report=False)
+    for member, half, decided in ((late, f"{YEAR}-H2", local(YEAR + 1, 1, 5)),  # confirmed after the cutoff
+                                  (earlier, f"{YEAR - 1}-H2", local(YEAR - 1, 9, 1))):  # reported the year before
+        db.session.add(Report(subject_type=SubjectType.MEMBER, subject_id=member.id,
+                              community_id=member.community_id, half=half, status=ReportStatus.CONFIRMED,
+                              decided_at=decided))
+    db.session.commit()
+    settled(world)
+    assert [r["code"] for r in statement(late).grade_reasons] == ["not_reported"]
+    assert statement(earlier).grade_reasons == []
 
 
 def test_one_no_show_or_a_reversed_one_does_not_veto(world):
