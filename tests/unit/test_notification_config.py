@@ -111,10 +111,10 @@ def test_production_refuses_to_start_without_real_template_ids(monkeypatch):
     app = SimpleNamespace(config={"NOTIFICATIONS_FILE": str(SHIPPED), "ENV_NAME": "production"}, extensions={})
     with pytest.raises(NotificationConfigInvalid, match="record_decided"):
         init_app(app)
-    for variable in yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))["templates"].values():
-        monkeypatch.setenv(variable["template_id_env"], "real-template-id")
+    for key, variable in yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))["templates"].items():
+        monkeypatch.setenv(variable["template_id_env"], f"real-{key}")
     init_app(app)
-    assert app.extensions["notifications"].templates["order_ready"].template_id == "real-template-id"
+    assert app.extensions["notifications"].templates["order_ready"].template_id == "real-order_ready"
 
 
 def test_production_settings_refuse_the_log_only_sender(monkeypatch):
@@ -123,3 +123,15 @@ def test_production_settings_refuse_the_log_only_sender(monkeypatch):
     monkeypatch.setenv("POINTS_WECHAT_DEV_SEND", "1")
     with pytest.raises(UnsafeConfiguration, match="POINTS_WECHAT_DEV_SEND"):
         Production().check()
+
+
+def test_two_templates_sharing_one_wechat_template_id_are_refused_naming_both(document):
+    # WeChat counts grants per template id, we count them per key: sharing an id would over-count grants.
+    environ = {"POINTS_WECHAT_TEMPLATE_ORDER_READY": "tmpl-shared",
+               "POINTS_WECHAT_TEMPLATE_ORDER_CLOSED": "tmpl-shared"}
+    with pytest.raises(NotificationConfigInvalid, match="order_ready, order_closed.*tmpl-shared"):
+        parse_config(document, environ=environ)
+    shared_fallback = copy.deepcopy(document)
+    shared_fallback["templates"]["report_decided"]["template_id"] = "dev-record-decided"
+    with pytest.raises(NotificationConfigInvalid, match="record_decided, report_decided"):
+        parse_config(shared_fallback, environ={})

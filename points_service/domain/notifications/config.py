@@ -154,8 +154,21 @@ def parse_config(document, environ=os.environ) -> NotificationConfig:
         raise NotificationConfigInvalid(f"invalid notifications file: {exc.messages}") from exc
     templates = {key: Template(key, environ.get(spec["template_id_env"] or "") or spec["template_id"], spec["title"],
                                dict(spec["fields"])) for key, spec in data["templates"].items()}
+    _refuse_shared_template_ids(templates)
     events = {event: EventText(event, **spec) for event, spec in data["events"].items()}
     return NotificationConfig(templates, events, data["delivery"], data["reminders"])
+
+
+def _refuse_shared_template_ids(templates: dict[str, Template]) -> None:
+    """WeChat counts a member's grants per template id, we count them per key: two keys on one id would each
+    count grants WeChat holds only once, and the sends beyond them would be refused (43101)."""
+    keys_of: dict[str, list[str]] = {}
+    for template in templates.values():
+        if template.template_id:
+            keys_of.setdefault(template.template_id, []).append(template.key)
+    shared = [f"{', '.join(keys)}（{template_id}）" for template_id, keys in keys_of.items() if len(keys) > 1]
+    if shared:
+        raise NotificationConfigInvalid(f"多个模板使用同一个微信模板 ID：{'; '.join(shared)}")
 
 
 def load_config(path: str | Path, environ=os.environ) -> NotificationConfig:
