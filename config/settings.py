@@ -18,7 +18,8 @@ DEFAULT_POLICY_FILE = CONFIG_DIR / "policy.yaml"
 
 RATE_LIMIT_SETTINGS = ("RATELIMIT_LOGIN_PER_IP", "RATELIMIT_WECHAT_PER_IP", "RATELIMIT_WECHAT_PER_OPENID",
                        "RATELIMIT_BIND_PER_OPENID",
-                       "RATELIMIT_CHECKIN_PER_MEMBER", "RATELIMIT_SELF_REPORT_PER_MEMBER", "RATELIMIT_UPLOAD_PER_USER")
+                       "RATELIMIT_CHECKIN_PER_MEMBER", "RATELIMIT_SELF_REPORT_PER_MEMBER", "RATELIMIT_UPLOAD_PER_USER",
+                       "RATELIMIT_SUBSCRIPTION_PER_MEMBER")
 SHARED_LIMIT_STORAGES = ("redis://", "rediss://", "redis+sentinel://", "redis+cluster://")
 
 
@@ -99,6 +100,8 @@ class Base:
     RATELIMIT_CHECKIN_PER_MEMBER = "30 per minute"
     RATELIMIT_SELF_REPORT_PER_MEMBER = "30 per hour"
     RATELIMIT_UPLOAD_PER_USER = "30 per hour"
+    # Each POST /me/subscriptions adds grants: a member accepts a few templates at a time, not dozens an hour.
+    RATELIMIT_SUBSCRIPTION_PER_MEMBER = "30 per hour"
     PROXY_COUNT = 0  # reverse proxies in front of the app whose X-Forwarded-For is trusted (production: 1)
 
     CHECKIN_TOKEN_STEP_SECONDS = 30
