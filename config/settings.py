@@ -37,7 +37,8 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def _env_positive_int(name: str, default: int) -> int:
-    """A whole number of at least 1 (a retention of 0 days would purge what is still in use)."""
+    """A whole number of at least 1 (a retention of 0 days would purge what is still in use, a lease of 0 seconds
+    would let a retry take over a request still running)."""
     raw = _env(name)
     if raw is None:
         return default
@@ -160,8 +161,7 @@ class Base:
         self.REPLICA_READ_YOUR_WRITES_SECONDS = float(_env("REPLICA_READ_YOUR_WRITES_SECONDS",
                                                            self.REPLICA_READ_YOUR_WRITES_SECONDS))
         self.REPLICA_RETRY_SECONDS = float(_env("REPLICA_RETRY_SECONDS", self.REPLICA_RETRY_SECONDS))
-        self.IDEMPOTENCY_LEASE_SECONDS = int(_env("IDEMPOTENCY_LEASE_SECONDS", self.IDEMPOTENCY_LEASE_SECONDS))
-        for name in ("IDEMPOTENCY_RETENTION_DAYS", "DELIVERY_RETENTION_DAYS"):
+        for name in ("IDEMPOTENCY_LEASE_SECONDS", "IDEMPOTENCY_RETENTION_DAYS", "DELIVERY_RETENTION_DAYS"):
             setattr(self, name, _env_positive_int(name, getattr(self, name)))
 
     def check(self) -> None:
