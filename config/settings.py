@@ -18,7 +18,8 @@ DEFAULT_POLICY_FILE = CONFIG_DIR / "policy.yaml"
 
 RATE_LIMIT_SETTINGS = ("RATELIMIT_LOGIN_PER_IP", "RATELIMIT_WECHAT_PER_IP", "RATELIMIT_WECHAT_PER_OPENID",
                        "RATELIMIT_BIND_PER_OPENID",
-                       "RATELIMIT_CHECKIN_PER_MEMBER", "RATELIMIT_SELF_REPORT_PER_MEMBER", "RATELIMIT_UPLOAD_PER_USER")
+                       "RATELIMIT_CHECKIN_PER_MEMBER", "RATELIMIT_SELF_REPORT_PER_MEMBER", "RATELIMIT_UPLOAD_PER_USER",
+                       "RATELIMIT_SUBSCRIPTION_PER_MEMBER")
 SHARED_LIMIT_STORAGES = ("redis://", "rediss://", "redis+sentinel://", "redis+cluster://")
 
 
@@ -36,7 +37,8 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def _env_positive_int(name: str, default: int) -> int:
-    """A whole number of at least 1 (a retention of 0 days would purge what is still in use)."""
+    """A whole number of at least 1 (a retention of 0 days would purge what is still in use, a lease of 0 seconds
+    would let a retry take over a request still running)."""
     raw = _env(name)
     if raw is None:
         return default
@@ -99,6 +101,8 @@ class Base:
     RATELIMIT_CHECKIN_PER_MEMBER = "30 per minute"
     RATELIMIT_SELF_REPORT_PER_MEMBER = "30 per hour"
     RATELIMIT_UPLOAD_PER_USER = "30 per hour"
+    # Each POST /me/subscriptions adds grants: a member accepts a few templates at a time, not dozens an hour.
+    RATELIMIT_SUBSCRIPTION_PER_MEMBER = "30 per hour"
     PROXY_COUNT = 0  # reverse proxies in front of the app whose X-Forwarded-For is trusted (production: 1)
 
     CHECKIN_TOKEN_STEP_SECONDS = 30
@@ -157,8 +161,7 @@ class Base:
         self.REPLICA_READ_YOUR_WRITES_SECONDS = float(_env("REPLICA_READ_YOUR_WRITES_SECONDS",
                                                            self.REPLICA_READ_YOUR_WRITES_SECONDS))
         self.REPLICA_RETRY_SECONDS = float(_env("REPLICA_RETRY_SECONDS", self.REPLICA_RETRY_SECONDS))
-        self.IDEMPOTENCY_LEASE_SECONDS = int(_env("IDEMPOTENCY_LEASE_SECONDS", self.IDEMPOTENCY_LEASE_SECONDS))
-        for name in ("IDEMPOTENCY_RETENTION_DAYS", "DELIVERY_RETENTION_DAYS"):
+        for name in ("IDEMPOTENCY_LEASE_SECONDS", "IDEMPOTENCY_RETENTION_DAYS", "DELIVERY_RETENTION_DAYS"):
             setattr(self, name, _env_positive_int(name, getattr(self, name)))
 
     def check(self) -> None:

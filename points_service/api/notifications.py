@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from points_service import ratelimit
 from points_service.api.core import Blueprint
 from points_service.api.fields import Instant, RowId
 from points_service.api.pagination import PageArgs, page_of, paginate
@@ -64,6 +65,7 @@ def own_subscriptions():
 
 @blp.route("/me/subscriptions", methods=["POST"])
 @login_required
+@ratelimit.limit("RATELIMIT_SUBSCRIPTION_PER_MEMBER", ratelimit.by_account)
 @blp.arguments(SubscriptionGrantArgs)
 @blp.response(201, SubscriptionGrantedSchema)
 def grant_subscriptions(args):

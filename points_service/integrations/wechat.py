@@ -115,6 +115,17 @@ PERMANENT_ERRCODES = frozenset({43101, 40003, 40037, 47003, 41030})
 TOKEN_ERRCODES = frozenset({40001, 42001})  # the access token is invalid or expired: refresh, retry once
 TOKEN_MARGIN_SECONDS = 300  # refresh a cached token this long before WeChat says it expires
 
+# The most HTTP calls one send makes (SubscribeSender.send): stable_token when no token is cached, the send, and on
+# a token error (TOKEN_ERRCODES) stable_token with force_refresh and the send again. requests applies the timeout
+# to connecting and again to reading, so each call may take twice WECHAT_TIMEOUT_SECONDS.
+SEND_MAX_CALLS = 4
+
+
+def send_worst_case_seconds(timeout: float) -> float:
+    """How long one send may take when every call WeChat answers waits out both of its timeouts."""
+    return SEND_MAX_CALLS * 2 * timeout
+
+
 # The stable access token, per (API base, app id), shared by the threads of one process. A process that
 # starts fetches its own; stable_token hands every caller the same token until it expires, so processes
 # never invalidate each other's (unlike the older /cgi-bin/token).

@@ -1,6 +1,6 @@
-"""Rate limits (points_service/ratelimit.py): sign-in per address and per WeChat identity, check-ins and
-self-reports per member (never per address), uploads per user; 429 rate_limited in the envelope with
-Retry-After; ProxyFix for the configured proxies; Redis storage shared by every worker."""
+"""Rate limits (points_service/ratelimit.py): sign-in per address and per WeChat identity, check-ins,
+self-reports and subscription grants per member (never per address), uploads per user; 429 rate_limited in the
+envelope with Retry-After; ProxyFix for the configured proxies; Redis storage shared by every worker."""
 
 from __future__ import annotations
 
@@ -130,6 +130,25 @@ def test_uploads_are_limited_per_user(app, client, world):
     response = post(client, url, data={}, headers=admin)
     assert response.status_code == 429 and response.get_json()["code"] == "rate_limited"
     assert post(client, "/api/v1/admin/import/members", data={}, headers=admin).status_code == 429
+
+
+def test_recording_subscription_grants_is_limited_per_account(app, client, world):
+    # Each POST adds grants: without a limit, repeated posts would inflate them past what WeChat holds.
+    app.config["RATELIMIT_SUBSCRIPTION_PER_MEMBER"] = "2 per hour"
+    alice, bob = auth_header(world["users"]["alice"]), auth_header(world["users"]["bob"])
+    body = {"template_keys": ["record_decided"]}
+    for _ in range(2):
+        assert post(client, "/api/v1/me/subscriptions", json=body, headers=alice).status_code == 201
+    assert_rate_limited(post(client, "/api/v1/me/subscriptions", json=body, headers=alice), window=3600)
+    assert_rate_limited(post(client, "/api/v1/me/subscriptions", json={}, headers=alice), window=3600)
+    granted = client.get("/api/v1/me/subscriptions", headers=alice).get_json()["data"]["templates"]
+    assert {t["key"]: t["granted"] for t in granted}["record_decided"] == 2
+    assert post(client, "/api/v1/me/subscriptions", json=body, headers=bob).status_code == 201
+    assert client.get("/api/v1/me/subscriptions", headers=alice).status_code == 200  # reading is not counted
+
+
+def test_the_subscription_limit_defaults_to_30_an_hour():
+    assert config_settings.Testing().RATELIMIT_SUBSCRIPTION_PER_MEMBER == "30 per hour"
 
 
 def test_the_limit_lifts_when_its_window_has_passed(app, client, world, clock):

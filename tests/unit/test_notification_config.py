@@ -108,13 +108,14 @@ def test_production_refuses_to_start_without_real_template_ids(monkeypatch):
 
     from points_service.domain.notifications.config import init_app
 
-    app = SimpleNamespace(config={"NOTIFICATIONS_FILE": str(SHIPPED), "ENV_NAME": "production"}, extensions={})
+    app = SimpleNamespace(config={"NOTIFICATIONS_FILE": str(SHIPPED), "ENV_NAME": "production",
+                                  "WECHAT_TIMEOUT_SECONDS": 5.0}, extensions={})
     with pytest.raises(NotificationConfigInvalid, match="record_decided"):
         init_app(app)
-    for variable in yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))["templates"].values():
-        monkeypatch.setenv(variable["template_id_env"], "real-template-id")
+    for key, variable in yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))["templates"].items():
+        monkeypatch.setenv(variable["template_id_env"], f"real-{key}")
     init_app(app)
-    assert app.extensions["notifications"].templates["order_ready"].template_id == "real-template-id"
+    assert app.extensions["notifications"].templates["order_ready"].template_id == "real-order_ready"
 
 
 def test_production_settings_refuse_the_log_only_sender(monkeypatch):
@@ -123,3 +124,58 @@ def test_production_settings_refuse_the_log_only_sender(monkeypatch):
     monkeypatch.setenv("POINTS_WECHAT_DEV_SEND", "1")
     with pytest.raises(UnsafeConfiguration, match="POINTS_WECHAT_DEV_SEND"):
         Production().check()
+
+
+def test_two_templates_sharing_one_wechat_template_id_are_refused_naming_both(document):
+    # WeChat counts grants per template id, we count them per key: sharing an id would over-count grants.
+    environ = {"POINTS_WECHAT_TEMPLATE_ORDER_READY": "tmpl-shared",
+               "POINTS_WECHAT_TEMPLATE_ORDER_CLOSED": "tmpl-shared"}
+    with pytest.raises(NotificationConfigInvalid, match="order_ready, order_closed.*tmpl-shared"):
+        parse_config(document, environ=environ)
+    shared_fallback = copy.deepcopy(document)
+    shared_fallback["templates"]["report_decided"]["template_id"] = "dev-record-decided"
+    with pytest.raises(NotificationConfigInvalid, match="record_decided, report_decided"):
+        parse_config(shared_fallback, environ={})
+
+
+@pytest.mark.parametrize(("lease", "timeout", "starts"), [
+    (30, 5.0, False), (69, 5.0, False), (70, 5.0, True), (300, 5.0, True), (300, 40.0, False), (350, 40.0, True),
+])
+def test_a_delivery_lease_shorter_than_the_slowest_send_is_refused_at_start_up(document, tmp_path, lease, timeout,
+                                                                               starts):
+    # One send: up to 4 WeChat calls, each waiting the timeout to connect and again to read, plus a 30 s margin.
+    from types import SimpleNamespace
+
+    from points_service.domain.notifications.config import init_app
+
+    document["delivery"]["lease_seconds"] = lease
+    path = tmp_path / "notifications.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    app = SimpleNamespace(config={"NOTIFICATIONS_FILE": str(path), "ENV_NAME": "testing",
+                                  "WECHAT_TIMEOUT_SECONDS": timeout}, extensions={})
+    if starts:
+        init_app(app)
+        assert app.extensions["notifications"].delivery["lease_seconds"] == lease
+    else:
+        with pytest.raises(NotificationConfigInvalid, match=r"lease_seconds.*WECHAT_TIMEOUT_SECONDS"):
+            init_app(app)
+
+
+def test_the_lease_check_counts_every_call_one_send_can_make(monkeypatch):
+    # No cached token, and WeChat rejects the token twice: stable_token, send, stable_token (refresh), send.
+    from points_service.integrations import wechat
+
+    calls = []
+
+    def post(_self, path, _params, _body):
+        calls.append(path)
+        return {"access_token": f"token-{len(calls)}", "expires_in": 7200} if path.endswith("stable_token") else {
+            "errcode": 40001, "errmsg": "invalid credential"}
+
+    wechat.forget_tokens()
+    monkeypatch.setattr(wechat.SubscribeSender, "_post", post)
+    sender = wechat.SubscribeSender(wechat.WechatClient("http://wechat.invalid", "wx-app", "secret"))
+    with pytest.raises(wechat.SendFailed):
+        sender.send("openid-1", "tmpl", {})
+    wechat.forget_tokens()
+    assert len(calls) == wechat.SEND_MAX_CALLS == 4

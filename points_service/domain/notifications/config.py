@@ -7,6 +7,7 @@ type. Template ids come from the environment in production (``template_id_env``)
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import string
@@ -16,6 +17,8 @@ from pathlib import Path
 import marshmallow as ma
 import yaml
 from flask import current_app
+
+from points_service.integrations.wechat import SEND_MAX_CALLS, send_worst_case_seconds
 
 # The values each event provides (the domain fills them); templates and texts may use any of them.
 EVENT_VALUES: dict[str, frozenset[str]] = {
@@ -45,6 +48,9 @@ FREE_TEXT_TYPES = frozenset({"thing", "short_thing"})
 # free-text keyword may carry them; mapped to another, WeChat would refuse the message, so the file is refused.
 FREE_TEXT_VALUES = frozenset({"item_name", "reason", "community_name", "activity_title", "tip", "selection"})
 _KEYWORD = re.compile(r"^([a-z_]+?)(\d+)$")
+# A delivery's lease outlasts its slowest send by this much: the database work around the send, and the clocks of
+# two delivery processes (each compares the lease with its own) being a little apart.
+LEASE_MARGIN_SECONDS = 30
 
 
 class NotificationConfigInvalid(RuntimeError):
@@ -154,8 +160,21 @@ def parse_config(document, environ=os.environ) -> NotificationConfig:
         raise NotificationConfigInvalid(f"invalid notifications file: {exc.messages}") from exc
     templates = {key: Template(key, environ.get(spec["template_id_env"] or "") or spec["template_id"], spec["title"],
                                dict(spec["fields"])) for key, spec in data["templates"].items()}
+    _refuse_shared_template_ids(templates)
     events = {event: EventText(event, **spec) for event, spec in data["events"].items()}
     return NotificationConfig(templates, events, data["delivery"], data["reminders"])
+
+
+def _refuse_shared_template_ids(templates: dict[str, Template]) -> None:
+    """WeChat counts a member's grants per template id, we count them per key: two keys on one id would each
+    count grants WeChat holds only once, and the sends beyond them would be refused (43101)."""
+    keys_of: dict[str, list[str]] = {}
+    for template in templates.values():
+        if template.template_id:
+            keys_of.setdefault(template.template_id, []).append(template.key)
+    shared = [f"{', '.join(keys)}（{template_id}）" for template_id, keys in keys_of.items() if len(keys) > 1]
+    if shared:
+        raise NotificationConfigInvalid(f"多个模板使用同一个微信模板 ID：{'; '.join(shared)}")
 
 
 def load_config(path: str | Path, environ=os.environ) -> NotificationConfig:
@@ -166,9 +185,20 @@ def load_config(path: str | Path, environ=os.environ) -> NotificationConfig:
     return parse_config(document, environ)
 
 
+def check_lease(delivery: dict, timeout: float) -> None:
+    """A delivery's lease must outlast its slowest send: once it has passed, another run re-sends the message."""
+    needed = math.ceil(send_worst_case_seconds(timeout)) + LEASE_MARGIN_SECONDS
+    if delivery["lease_seconds"] < needed:
+        raise NotificationConfigInvalid(
+            f"delivery.lease_seconds（{delivery['lease_seconds']} 秒）短于一次发送的最长用时 {needed} 秒："
+            f"最多 {SEND_MAX_CALLS} 次微信调用，每次连接与读取各等 WECHAT_TIMEOUT_SECONDS（{timeout:g} 秒），"
+            f"另加 {LEASE_MARGIN_SECONDS} 秒余量；发送未完成时租约到期，另一次运行会重复发送")
+
+
 def init_app(app) -> None:
-    """Load and validate the file; production also needs every template's WeChat id."""
+    """Load and validate the file against the settings; production also needs every template's WeChat id."""
     config = load_config(app.config["NOTIFICATIONS_FILE"])
+    check_lease(config.delivery, app.config["WECHAT_TIMEOUT_SECONDS"])
     if app.config.get("ENV_NAME") == "production":
         missing = [t.key for t in config.templates.values() if not t.template_id or t.template_id.startswith("dev-")]
         if missing:
