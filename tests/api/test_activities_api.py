@@ -124,6 +124,31 @@ def test_sign_up_twice_is_409_and_withdrawing_frees_the_seat(client, world):
     assert client.post(url, headers=headers(world, "bob")).status_code == 201
 
 
+def signed_up(client, world, name, activity) -> tuple[bool, bool]:
+    """(in the list, in the detail) for this caller."""
+    listed = client.get(f"/api/v1/activities?community_id={world['north'].id}", headers=headers(world, name))
+    row = next(a for a in listed.get_json()["data"]["items"] if a["id"] == activity.id)
+    detail = client.get(f"/api/v1/activities/{activity.id}", headers=headers(world, name)).get_json()["data"]
+    return row["signed_up"], detail["signed_up"]
+
+
+def test_the_list_and_the_detail_say_whether_the_caller_signed_up(client, world):
+    activity = make_activity(world["north"], utcnow() + timedelta(days=1))
+    db.session.commit()
+    url = f"/api/v1/activities/{activity.id}/signups"
+    assert signed_up(client, world, "alice", activity) == (False, False)
+    assert client.post(url, headers=headers(world, "alice")).status_code == 201
+    assert signed_up(client, world, "alice", activity) == (True, True)
+    assert signed_up(client, world, "bob", activity) == (False, False)  # another member's sign-up
+    assert signed_up(client, world, "community_admin", activity) == (False, False)  # staff: no member
+    others = client.get(f"/api/v1/activities?community_id={world['north'].id}", headers=headers(world, "alice"))
+    assert {a["id"]: a["signed_up"] for a in others.get_json()["data"]["items"]}[world["activity"].id] is False
+    assert client.delete(url, headers=headers(world, "alice")).status_code == 200
+    assert signed_up(client, world, "alice", activity) == (False, False)  # withdrawn
+    assert client.post(url, headers=headers(world, "alice")).status_code == 201
+    assert signed_up(client, world, "alice", activity) == (True, True)  # signed up again
+
+
 def test_a_member_cannot_get_the_checkin_code(client, world):
     url = f"/api/v1/activities/{world['activity'].id}/checkin-code"
     response = client.get(url, headers=headers(world, "alice"))
