@@ -273,18 +273,21 @@ def with_signed_up(statement: sa.Select, principal: Principal) -> sa.Select:
 
 
 def get_activity(principal: Principal, activity_id: int) -> Activity:
-    activity = db.session.get(Activity, activity_id)
+    return _seen_by(principal, db.session.get(Activity, activity_id))
+
+
+def view_activity(principal: Principal, activity_id: int) -> Activity:
+    """``get_activity`` with ``signed_up`` loaded for the principal, in the same query."""
+    statement = with_signed_up(sa.select(Activity).where(Activity.id == activity_id), principal)
+    return _seen_by(principal, db.session.scalar(statement))
+
+
+def _seen_by(principal: Principal, activity: Activity | None) -> Activity:
     # An activity the caller may not see does not exist for him (no existence leak).
     if activity is None or not (activity.status in PUBLIC_STATUSES
                                 or allowed(principal, "activity.manage", activity)):
         raise NotFound("活动不存在")
     return activity
-
-
-def view_activity(principal: Principal, activity_id: int) -> Activity:
-    """``get_activity`` with ``signed_up`` loaded for the principal (one query; the check reads the same row)."""
-    db.session.scalar(with_signed_up(sa.select(Activity).where(Activity.id == activity_id), principal))
-    return get_activity(principal, activity_id)
 
 
 def sign_up(actor: Principal, activity_id: int, *, now: datetime | None = None) -> Signup:
