@@ -98,11 +98,23 @@ test('the mini-program client walks the member journey against the live API', { 
     const row = page.items.map((item) => views.activityRow(item, VENUE, {})).find((item) => item.id === activity.id)
     assert.ok(row, 'the activity is listed')
     assert.equal(row.distance, '0 米')
+    assert.equal(row.signedUp, false)
+    const signedUp = async () => {
+      const listed = await request.get('/activities', { community_id: me.member.community.id,
+        from: new Date().toISOString(), page_size: 50 }, { showError: false })
+      const item = listed.items.find((each) => each.id === activity.id)
+      const detail = await request.get(`/activities/${activity.id}`, {}, { showError: false })
+      assert.equal(detail.signed_up, item.signed_up, 'the detail says what the list says')
+      return views.activityRow(item, VENUE, {}).signedUp // nothing remembered: the server's signed_up alone
+    }
     assert.equal((await request.post(`/activities/${activity.id}/signups`, {}, { showError: false })).status, 'signed_up')
+    assert.equal(await signedUp(), true, 'listed as 已报名 from the server')
     await assert.rejects(request.post(`/activities/${activity.id}/signups`, {}, { showError: false }),
       (error) => error.code === 'already_signed_up' && error.status === 409)
     await request.del(`/activities/${activity.id}/signups`, { showError: false })
+    assert.equal(await signedUp(), false, 'withdrawn')
     await request.post(`/activities/${activity.id}/signups`, {}, { showError: false })
+    assert.equal(await signedUp(), true)
   })
 
   await t.test('a cancelled activity is listed as cancelled and refuses sign-ups with its code', async () => {

@@ -360,6 +360,35 @@ test('signing up for an activity in my community flips its button to withdraw, a
   assert.deepEqual(wx.calls.requests.slice(2).map((r) => r.method), ['POST', 'DELETE'])
 })
 
+test('已报名 is the server\'s signed_up, whatever this phone remembers; an older server falls back on the phone', async () => {
+  const at = (id, signedUp) => ({ id, title: `活动${id}`, community: { id: 14, name: '南池社区' },
+    starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),
+    location: { lat: 35.41, lng: 116.58, radius_m: 200 }, capacity: 20, status: 'published',
+    ...(signedUp === undefined ? {} : { signed_up: signedUp }) })
+  // a new phone (remembers nothing) for 7, a phone that remembers a sign-up the server says was withdrawn for 8
+  installWx({ storage: { ...signedIn(), signups: { member_id: 58, items: { 8: true } } }, handle: api({
+    'GET /me': ok(ME),
+    'GET /activities': ok({ items: [at(7, true), at(8, false), at(9, true)], total: 3, page: 1, page_size: 50 }),
+    'DELETE /activities/9/signups': ok({ activity_id: 9, status: 'withdrawn' }),
+  }) })
+  const page = renderPage('activities')
+  await page.instance.load()
+  assert.deepEqual(page.data.rows.map((row) => row.signedUp), [true, false, true])
+  const cards = () => all(page, '.activity').map((card) => card.dom.textContent)
+  assert.match(cards()[0], /已报名/)
+  assert.doesNotMatch(cards()[1], /已报名/)
+  await page.instance.withdraw({ currentTarget: { dataset: { id: 9 } } })
+  assert.deepEqual(page.data.rows.map((row) => row.signedUp), [true, false, false], 'only the withdrawn row changes')
+
+  installWx({ storage: { ...signedIn(), signups: { member_id: 58, items: { 8: true } } }, handle: api({
+    'GET /me': ok(ME),
+    'GET /activities': ok({ items: [at(7), at(8)], total: 2, page: 1, page_size: 50 }), // no signed_up
+  }) })
+  const older = renderPage('activities')
+  await older.instance.load()
+  assert.deepEqual(older.data.rows.map((row) => row.signedUp), [false, true])
+})
+
 test('a cancelled activity shows 已取消 and offers no sign-up; one cancelled meanwhile is marked on refusal', async () => {
   const at = (id, status) => ({ id, title: `活动${id}`, community: { id: 14, name: '南池社区' },
     starts_at: new Date(Date.now() + 86400000).toISOString(), ends_at: new Date(Date.now() + 90000000).toISOString(),

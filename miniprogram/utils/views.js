@@ -114,10 +114,16 @@ function activityRow(activity, here, signups) {
     distance: metres === null ? '' : format.distance(metres),
     metres,
     capacity: activity.capacity === null || activity.capacity === undefined ? '不限' : `${activity.capacity} 人`,
-    signedUp: Boolean(signups && signups[activity.id]),
+    signedUp: signedUp(activity, signups),
     started: new Date(activity.starts_at).getTime() <= Date.now(),
     cancelled: activity.status === 'cancelled',
   }
+}
+
+/** 已报名: the server's `signed_up`; from an older server without it, what this phone remembers (signups). */
+function signedUp(activity, signups) {
+  if (typeof activity.signed_up === 'boolean') return activity.signed_up
+  return Boolean(signups && signups[activity.id])
 }
 
 /** Great-circle distance in metres (the server's formula; gcj02 is locally consistent). */

@@ -76,6 +76,13 @@ class ActivitySchema(ma.Schema):
     proposed_by_org_id = ma.fields.Integer(allow_none=True)
 
 
+class ListedActivitySchema(ActivitySchema):
+    """An activity as the list and the detail show it to the caller."""
+
+    signed_up = ma.fields.Boolean(metadata={
+        "description": "调用者（党员本人）是否已报名且未取消报名；非党员账号（工作人员）恒为 false"})
+
+
 class ActivityCancelArgs(ma.Schema):
     reason = CleanString(required=True, max_length=200, metadata={"description": "取消原因，告知已报名的党员"})
 
@@ -154,20 +161,21 @@ def propose(draft, org_id):
 @blp.route("/activities")
 @login_required
 @blp.arguments(ActivityListArgs, location="query")
-@blp.response(200, page_of(ActivitySchema))
+@blp.response(200, page_of(ListedActivitySchema))
 def list_activities(args):
-    """活动列表：已发布的活动；管理者另见其管理的待审批活动"""
-    statement = activities.list_activities(current_principal(), community_id=args.pop("community_id"),
+    """活动列表：已发布的活动；管理者另见其管理的待审批活动。signed_up：本人是否已报名"""
+    principal = current_principal()
+    statement = activities.list_activities(principal, community_id=args.pop("community_id"),
                                            start=args.pop("start"), end=args.pop("end"))
-    return paginate(statement, **args)
+    return paginate(activities.with_signed_up(statement, principal), **args)
 
 
 @blp.route("/activities/<int:activity_id>")
 @login_required
-@blp.response(200, ActivitySchema)
+@blp.response(200, ListedActivitySchema)
 def get_activity(activity_id):
-    """活动详情"""
-    return activities.get_activity(current_principal(), activity_id)
+    """活动详情（signed_up：本人是否已报名）"""
+    return activities.view_activity(current_principal(), activity_id)
 
 
 @blp.route("/activities/<int:activity_id>/cancel", methods=["POST"])

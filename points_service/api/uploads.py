@@ -52,12 +52,16 @@ def upload_evidence(files):
 
 @blp.route("/uploads/evidence/<name>")
 def evidence_file(name):
-    """佐证照片（链接不可猜测；不套信封）"""
+    """佐证照片（链接不可猜测；不套信封；Cache-Control: private，共享缓存不得保存）"""
     found = uploads.evidence_file(name)
     if found is None:
         abort(404)
     path, media_type = found
     response = send_file(path, mimetype=media_type, max_age=86400, conditional=True)
+    # The photo may show people and is reachable by its link alone: the browser may keep it, shared caches
+    # (proxies, CDNs) may not (send_file says public).
+    response.cache_control.public = False
+    response.cache_control.private = True
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'"
     response.headers["Content-Disposition"] = "inline"

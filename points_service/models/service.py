@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from points_service.db import Points, UTCDateTime, db, enum_column, utcnow
 from points_service.models.append_only import forbid_update_and_delete
@@ -114,6 +114,9 @@ class Activity(db.Model):
     checkin_secret: Mapped[str] = mapped_column(sa.String(64))  # per-activity HMAC key for rotating tokens
 
     community: Mapped[Region] = relationship()
+    # Not a column: whether the caller's member has a live sign-up, loaded only where a query asks for it
+    # (domain/activities/signups.with_signed_up); None otherwise.
+    signed_up: Mapped[bool | None] = query_expression()
 
 
 class SignupStatus(enum.StrEnum):

@@ -124,6 +124,33 @@ def test_sign_up_twice_is_409_and_withdrawing_frees_the_seat(client, world):
     assert client.post(url, headers=headers(world, "bob")).status_code == 201
 
 
+def signed_up(client, world, name, activity_id) -> tuple[bool, bool]:
+    """(in the list, in the detail) for this caller; nothing held in the session, as in a request of its own."""
+    db.session.expunge_all()
+    listed = client.get(f"/api/v1/activities?community_id={world['north_id']}", headers=world["headers"][name])
+    row = next(a for a in listed.get_json()["data"]["items"] if a["id"] == activity_id)
+    detail = client.get(f"/api/v1/activities/{activity_id}", headers=world["headers"][name]).get_json()["data"]
+    return row["signed_up"], detail["signed_up"]
+
+
+def test_the_list_and_the_detail_say_whether_the_caller_signed_up(client, world):
+    activity = make_activity(world["north"], utcnow() + timedelta(days=1))
+    db.session.commit()
+    activity_id, running_id, world["north_id"] = activity.id, world["activity"].id, world["north"].id
+    world["headers"] = {name: headers(world, name) for name in ("alice", "bob", "community_admin")}
+    url = f"/api/v1/activities/{activity_id}/signups"
+    assert signed_up(client, world, "alice", activity_id) == (False, False)
+    assert client.post(url, headers=world["headers"]["alice"]).status_code == 201
+    assert signed_up(client, world, "alice", activity_id) == (True, True)
+    assert signed_up(client, world, "bob", activity_id) == (False, False)  # another member's sign-up
+    assert signed_up(client, world, "community_admin", activity_id) == (False, False)  # staff: no member
+    assert signed_up(client, world, "alice", running_id) == (False, False)  # another activity
+    assert client.delete(url, headers=world["headers"]["alice"]).status_code == 200
+    assert signed_up(client, world, "alice", activity_id) == (False, False)  # withdrawn
+    assert client.post(url, headers=world["headers"]["alice"]).status_code == 201
+    assert signed_up(client, world, "alice", activity_id) == (True, True)  # signed up again
+
+
 def test_a_member_cannot_get_the_checkin_code(client, world):
     url = f"/api/v1/activities/{world['activity'].id}/checkin-code"
     response = client.get(url, headers=headers(world, "alice"))

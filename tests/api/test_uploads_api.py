@@ -56,6 +56,16 @@ def test_an_uploaded_photo_comes_back_as_a_link_served_with_its_type_and_safe_he
     assert client.get(f"{URL}/..%2Finstance.png").status_code == 404
 
 
+def test_an_evidence_photo_is_kept_by_the_browser_only_never_by_a_shared_cache(client, world):
+    link = upload(client, world["h"]["alice"], make_image()).get_json()["data"]["url"]
+    served = client.get(link)
+    again = client.get(link, headers={"If-None-Match": served.headers["ETag"]})
+    assert served.status_code == 200 and again.status_code == 304
+    for response in (served, again):
+        directives = {d.strip() for d in response.headers["Cache-Control"].split(",")}
+        assert directives == {"private", "max-age=86400"}, response.headers["Cache-Control"]
+
+
 def test_a_self_report_takes_the_members_own_uploaded_photo_as_evidence(client, world):
     link = upload(client, world["h"]["alice"], make_image()).get_json()["data"]["url"]
     response = report(client, world["h"]["alice"], [link, "https://img.example.cn/a.jpg"])

@@ -4,9 +4,10 @@
  * pages (the page says when the city has more), and those within NEAR_METRES of the phone are sorted by distance.
  * Every page of a list is asked from the same moment (`from`), so pages do not shift as activities end meanwhile.
  * Choosing the other tab while a list loads drops what arrives for the earlier one.
- * Sign up / withdraw. A cancelled activity is shown as 已取消 with nothing to do. The list API does not say whether I
- * signed up, so this phone remembers the signed-in member's sign-ups (and learns from already_signed_up /
- * not_signed_up answers, and that an activity was cancelled from activity_cancelled).
+ * Sign up / withdraw. A cancelled activity is shown as 已取消 with nothing to do. 已报名 is the list's `signed_up`
+ * (whether I signed up and did not withdraw); an older server without it falls back on the sign-ups this phone
+ * remembers for the signed-in member. A sign-up or withdrawal marks its row (also on already_signed_up /
+ * not_signed_up answers, and an activity cancelled meanwhile from activity_cancelled).
  */
 const request = require('../../utils/request')
 const guard = require('../../utils/guard')
@@ -116,11 +117,15 @@ Component({
         rememberSignup(id, true)
         wx.showToast({ title: '报名成功', icon: 'success' })
       } catch (error) {
-        if (error.code === 'already_signed_up') rememberSignup(id, true)
+        if (error.code !== 'already_signed_up') {
+          request.showError(error)
+          if (error.code === 'activity_cancelled') this.markCancelled(id)
+          return
+        }
+        rememberSignup(id, true)
         request.showError(error)
-        if (error.code === 'activity_cancelled') this.markCancelled(id)
       }
-      this.markRows()
+      this.markSignedUp(id, true)
     },
     withdraw(event) {
       const id = event.currentTarget.dataset.id
@@ -140,18 +145,22 @@ Component({
         rememberSignup(id, false)
         wx.showToast({ title: '已取消报名', icon: 'success' })
       } catch (error) {
-        if (error.code === 'not_signed_up') rememberSignup(id, false)
+        if (error.code !== 'not_signed_up') {
+          request.showError(error)
+          if (error.code === 'activity_cancelled') this.markCancelled(id)
+          return
+        }
+        rememberSignup(id, false)
         request.showError(error)
-        if (error.code === 'activity_cancelled') this.markCancelled(id)
       }
-      this.markRows()
+      this.markSignedUp(id, false)
     },
     markCancelled(id) {
       this.setData({ rows: this.data.rows.map((row) => (row.id === id ? { ...row, cancelled: true } : row)) })
     },
-    markRows() {
-      const mine = signups()
-      this.setData({ rows: this.data.rows.map((row) => ({ ...row, signedUp: Boolean(mine[row.id]) })) })
+    /** Marks one row only: the others keep what the server said. */
+    markSignedUp(id, signedUp) {
+      this.setData({ rows: this.data.rows.map((row) => (row.id === id ? { ...row, signedUp } : row)) })
     },
   },
 })

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import with_expression
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
@@ -254,8 +255,34 @@ def list_activities(principal: Principal, *, community_id: int | None = None, st
     return statement
 
 
+def signed_up_by(principal: Principal) -> ColumnElement[bool]:
+    """SQL: whether the principal's member has a live sign-up for the activity (a withdrawn one is kept with
+    status withdrawn, so it does not count). Always false for an account that is no member (staff)."""
+    if principal.member_id is None:
+        return sa.false()
+    return sa.exists().where(Signup.activity_id == Activity.id, Signup.member_id == principal.member_id,
+                             Signup.status == SignupStatus.SIGNED_UP)
+
+
+def with_signed_up(statement: sa.Select, principal: Principal) -> sa.Select:
+    """The statement loading ``Activity.signed_up`` for the principal in the same query (an EXISTS on the
+    UNIQUE(activity, member) index per row). Loaded activities are refreshed: one already in the session
+    would otherwise keep an unloaded ``signed_up``."""
+    return (statement.options(with_expression(Activity.signed_up, signed_up_by(principal)))
+            .execution_options(populate_existing=True))
+
+
 def get_activity(principal: Principal, activity_id: int) -> Activity:
-    activity = db.session.get(Activity, activity_id)
+    return _seen_by(principal, db.session.get(Activity, activity_id))
+
+
+def view_activity(principal: Principal, activity_id: int) -> Activity:
+    """``get_activity`` with ``signed_up`` loaded for the principal, in the same query."""
+    statement = with_signed_up(sa.select(Activity).where(Activity.id == activity_id), principal)
+    return _seen_by(principal, db.session.scalar(statement))
+
+
+def _seen_by(principal: Principal, activity: Activity | None) -> Activity:
     # An activity the caller may not see does not exist for him (no existence leak).
     if activity is None or not (activity.status in PUBLIC_STATUSES
                                 or allowed(principal, "activity.manage", activity)):
