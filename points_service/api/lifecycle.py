@@ -1,5 +1,6 @@
 """Member lifecycle: POST /members/{id}/deactivate, /reactivate, /transfer, GET /members/{id}/status-changes, and
-the future-dated changes waiting for their date: GET /members/{id}/scheduled-changes, POST .../{id}/cancel.
+the future-dated changes waiting for their date: GET /members/{id}/scheduled-changes, POST .../{id}/cancel; and
+POST /members/{id}/unbind-wechat (解绑微信), asked of the same people (``domain/accounts/unbinding``).
 
 A deactivation or transfer dated after today answers 202 with the scheduled change instead of applying it."""
 
@@ -12,6 +13,7 @@ from points_service.api.core import Blueprint, envelope
 from points_service.api.fields import CleanString, Day, Instant, RowId
 from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.api.structure import MemberSchema
+from points_service.domain.accounts.unbinding import unbind_wechat
 from points_service.domain.lifecycle import due, status
 from points_service.domain.lifecycle import transfer as transfers
 from points_service.models import (
@@ -50,6 +52,10 @@ class TransferArgs(ma.Schema):
     def something_moves(self, data, **_kwargs):
         if data["branch_id"] is None and data["community_id"] is None and data["grid_id"] is None:
             raise ma.ValidationError("请至少指定转入的支部、社区或网格", "branch_id")
+
+
+class UnbindWechatArgs(ma.Schema):
+    reason = CleanString(required=True, max_length=200, metadata={"description": "解绑原因（记入审计）"})
 
 
 class StatusChangeSchema(ma.Schema):
@@ -150,3 +156,15 @@ def scheduled_changes(member_id):
 def cancel_scheduled(args, member_id, change_id):
     """取消尚未生效的预约变更；已生效或已取消的 409 invalid_transition"""
     return due.cancel_scheduled(current_principal(), member_id, change_id, args["reason"])
+
+
+@blp.route("/members/<int:member_id>/unbind-wechat", methods=["POST"])
+@login_required
+@authorize_first("member.manage_status")
+@blp.arguments(UnbindWechatArgs)
+@blp.response(200, MemberSchema)
+def unbind(args, member_id):
+    """解绑党员的微信：该微信下次登录为未绑定，党员可用新微信重新绑定；该账号的登录状态全部失效
+
+    未绑定微信的党员 409 wechat_not_bound。"""
+    return unbind_wechat(current_principal(), member_id, args["reason"])

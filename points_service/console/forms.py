@@ -207,6 +207,12 @@ class ReasonForm(FlaskForm):
     reason = StringField("说明（可选）", validators=[Optional(), Length(max=200)])
 
 
+class UnbindWechatForm(FlaskForm):
+    """解绑微信: the reason is required (it goes into the audit row)."""
+
+    reason = StringField("解绑原因", validators=[DataRequired("请填写解绑原因"), Length(max=200)])
+
+
 class TransferForm(FlaskForm):
     branch_id = SelectField("转入党支部", coerce=_optional_id, validate_choice=False, validators=[Optional(), ROW_ID])
     community_id = SelectField("新居住社区", coerce=_optional_id, validate_choice=False,

@@ -1,7 +1,8 @@
 """党员 and 组织: the members in the user's scope, a member's points (the three ledgers kept apart) and
 ledger, and an organization's points with its members' roll-up — the API's reading use cases. On a member's
 page, those who manage his status (admins; HR and org admins over his branch) deactivate, reactivate or transfer
-him with a reason, and cancel a change scheduled for a later date — ``domain/lifecycle``, which authorizes.
+him with a reason, and cancel a change scheduled for a later date — ``domain/lifecycle``, which authorizes; they
+also unbind his WeChat identity with a reason (解绑微信, ``domain/accounts/unbinding``).
 
 Both pages draw a line chart of points per month (``ledger/monthly``: the month totals, no ledger scan)."""
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from points_service.console.charts import line_chart
-from points_service.console.forms import DeactivateForm, ReasonForm, TransferForm, choices
+from points_service.console.forms import DeactivateForm, ReasonForm, TransferForm, UnbindWechatForm, choices
 from points_service.console.pages import page_number, paginate
 from points_service.console.site import current_principal
 from points_service.domain.access import allowed
+from points_service.domain.accounts.unbinding import unbind_wechat, wechat_bound
 from points_service.domain.errors import ServiceError
 from points_service.domain.ledger import monthly, reading
 from points_service.domain.lifecycle import due, status, transfer
@@ -67,7 +69,8 @@ def _status_panel(subject) -> dict:
     move.branch_id.choices = choices([("", "不变"), *((b.id, b.name) for b in branches)])
     move.community_id.choices = choices([("", "不变"), *((c.id, c.name) for c in communities)])
     return {"can_manage": True, "deactivate_form": DeactivateForm(), "reason_form": ReasonForm(),
-            "transfer_form": move, "history": status.status_history(principal, subject.id),
+            "transfer_form": move, "unbind_form": UnbindWechatForm(), "wechat_bound": wechat_bound(subject.id),
+            "history": status.status_history(principal, subject.id),
             "scheduled": due.scheduled_changes(principal, subject.id)}
 
 
@@ -107,6 +110,15 @@ def cancel_scheduled(member_id: int, change_id: int):
     if _valid(form):
         _attempt(lambda: due.cancel_scheduled(current_principal(), member_id, change_id, form.reason.data or ""),
                  "已取消预约的变更")
+    return redirect(url_for(".member", member_id=member_id))
+
+
+@blp.route("/members/<int:member_id>/unbind-wechat", methods=["POST"])
+def unbind(member_id: int):
+    form = UnbindWechatForm()
+    if _valid(form):
+        _attempt(lambda: unbind_wechat(current_principal(), member_id, form.reason.data),
+                 "已解绑微信，该账号的登录状态已全部失效")
     return redirect(url_for(".member", member_id=member_id))
 
 
