@@ -103,6 +103,7 @@ class Base:
     RATELIMIT_UPLOAD_PER_USER = "30 per hour"
     # Each POST /me/subscriptions adds grants: a member accepts a few templates at a time, not dozens an hour.
     RATELIMIT_SUBSCRIPTION_PER_MEMBER = "30 per hour"
+    READINESS_TIMEOUT_SECONDS = 1.0  # /readyz's PING of Redis waits this long at most (points_service/health.py)
     PROXY_COUNT = 0  # reverse proxies in front of the app whose X-Forwarded-For is trusted (production: 1)
 
     CHECKIN_TOKEN_STEP_SECONDS = 30

@@ -31,7 +31,7 @@ def create_app(settings=None) -> Flask:
     register_error_handlers(app)
     init_policy(app)
     init_notifications(app)
-    app.register_blueprint(health.blp)
+    health.init_app(app)
     register_console(app)
     cli.register_commands(app)
     return app
