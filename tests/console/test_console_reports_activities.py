@@ -206,3 +206,13 @@ def test_the_cancel_button_is_the_host_communitys_and_the_proposing_branch_is_re
     assert post(client, url, {"reason": "越权"}).status_code == 403
     db.session.expire_all()
     assert db.session.get(Activity, activity.id).status == ActivityStatus.PUBLISHED
+
+
+def test_the_reports_badge_counts_what_the_user_may_decide_not_all_he_sees(client, world):
+    reports.submit_member_report(principal_for(world["users"]["alice"]), world["north"].id)
+    sign_in(client, "north_admin")  # decides reports to his community
+    assert 'id="badge-reports" data-count="1"' in text(client.get("/console/"))
+    sign_in(client, "secretary")  # sees his member's report, decides none
+    page = text(client.get("/console/"))
+    assert 'id="badge-reports" data-count="0"' in page
+    assert "张晓丽" in text(client.get("/console/reports"))  # still listed for him
