@@ -58,7 +58,8 @@ def pending_approvals(principal: Principal) -> int:
 
 
 def pending_reports(principal: Principal) -> int:
-    statement = list_reports(principal, status=ReportStatus.PENDING).order_by(None).subquery()
+    """Pending reports he may decide (a secretary sees his members' reports but confirms none of them)."""
+    statement = list_reports(principal, status=ReportStatus.PENDING, to_decide=True).order_by(None).subquery()
     return db.session.scalar(sa.select(sa.func.count()).select_from(statement))
 
 

@@ -3,6 +3,7 @@ with field errors and cancelling, and the organizer's check-in screen whose code
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 
 from points_service.console.pages import LOCAL
@@ -206,3 +207,33 @@ def test_the_cancel_button_is_the_host_communitys_and_the_proposing_branch_is_re
     assert post(client, url, {"reason": "越权"}).status_code == 403
     db.session.expire_all()
     assert db.session.get(Activity, activity.id).status == ActivityStatus.PUBLISHED
+
+
+def test_the_reports_badge_counts_what_the_user_may_decide_not_all_he_sees(client, world):
+    reports.submit_member_report(principal_for(world["users"]["alice"]), world["north"].id)
+    sign_in(client, "north_admin")  # decides reports to his community
+    assert 'id="badge-reports" data-count="1"' in text(client.get("/console/"))
+    sign_in(client, "secretary")  # sees his member's report, decides none
+    page = text(client.get("/console/"))
+    assert 'id="badge-reports" data-count="0"' in page
+    assert "张晓丽" in text(client.get("/console/reports"))  # still listed for him
+
+
+def test_each_role_follows_its_upcoming_activities_links_to_a_page_it_may_open_the_code_for_managers(client, world):
+    published = make_activity(world["north"], utcnow() + timedelta(days=1))
+    proposed = make_activity(world["north"], utcnow() + timedelta(days=2), status=ActivityStatus.PROPOSED,
+                             proposed_by=world["fin1"])
+    db.session.commit()
+    qr = f"/console/activities/{published.id}/checkin"
+    for username, count, sees_qr in [("north_admin", 2, True), ("admin", 2, True), ("secretary", 2, False),
+                                     ("south_admin", 1, False), ("finance_org_admin", 2, False),
+                                     ("fin2_secretary", 1, False)]:
+        sign_in(client, username)
+        card = text(client.get("/console/")).split("<h2>近期活动</h2>")[1].split("</section>")[0]
+        links = re.findall(r'<p><a href="([^"]+)">固定服务日', card)
+        assert len(links) == count, (username, card)
+        assert (qr in links) == sees_qr, (username, links)
+        assert f"/console/activities/{proposed.id}/checkin" not in links  # not published: no code to show
+        for link in links:
+            assert client.get(link).status_code == 200, (username, link)
+        assert (f'href="{qr}"' in text(client.get("/console/activities"))) == sees_qr, username  # its 签到码 button

@@ -15,12 +15,13 @@ from points_service.console.forms import ActivityForm, CancelActivityForm, choic
 from points_service.console.pages import LOCAL, apply_field_errors, local_datetime, page_number, paginate
 from points_service.console.site import current_principal
 from points_service.db import db, utcnow
+from points_service.domain.access import Principal, allowed
 from points_service.domain.activities import cancelling
 from points_service.domain.activities import signups as activities
 from points_service.domain.activities.signups import ActivityDraft, Venue
 from points_service.domain.checkin import scans as checkin
 from points_service.domain.errors import ServiceError
-from points_service.models import ActivityStatus, CheckinStatus
+from points_service.models import Activity, ActivityStatus, CheckinStatus
 
 blp = Blueprint("activities", __name__, url_prefix="/activities")
 DRAFT_FIELDS = {"location": "radius_m"}  # the use case judges the venue as one "location"
@@ -39,7 +40,14 @@ def index():
                            can_publish=bool(reads.communities_for_publishing(principal)),
                            may_edit=lambda activity: activities.may_edit(principal, activity),
                            can_cancel=lambda activity: cancelling.can_cancel(principal, activity, now),
+                           shows_code=lambda activity: shows_checkin_code(principal, activity),
                            cancel_form=CancelActivityForm())
+
+
+def shows_checkin_code(principal: Principal, activity: Activity) -> bool:
+    """Whether his link to the activity is its check-in screen: a published activity he manages (the screen's own
+    rule, ``activity.manage``); everyone else is linked to the list."""
+    return activity.status == ActivityStatus.PUBLISHED and allowed(principal, "activity.manage", activity)
 
 
 def _form(activity=None) -> ActivityForm:

@@ -9,6 +9,7 @@ from flask import Blueprint, render_template
 
 from points_service.console import nav
 from points_service.console.site import current_principal
+from points_service.console.views.activities import shows_checkin_code
 from points_service.db import db, utcnow
 from points_service.domain.access import ORG_ROLES, Principal, allowed
 from points_service.domain.activities import signups as activities
@@ -28,7 +29,8 @@ class Card:
 
 def _upcoming(principal: Principal) -> dict:
     statement = activities.list_activities(principal, start=utcnow()).limit(5)
-    return {"activities": db.session.scalars(statement).all()}
+    return {"activities": db.session.scalars(statement).all(),
+            "shows_code": lambda activity: shows_checkin_code(principal, activity)}
 
 
 CARDS = [

@@ -28,10 +28,12 @@ from points_service.domain.access.rules import (
     could_be_allowed,
     member_scope,
     nodes_in_scope,
+    report_decide_scope,
 )
 
 __all__ = [
     "ACTION_ROLES", "ORG_MANAGERS", "ORG_ROLES", "RULES", "BoardNode", "Grant", "Home", "Principal", "allowed",
     "authorize", "authorize_or_hide", "can_administer_community_of", "can_view_member", "could_be_allowed",
     "load_acting_member", "load_principal", "member_scope", "nodes_in_scope", "principal_for",
+    "report_decide_scope",
 ]

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from points_service.db import db
 from points_service.domain.access.principals import Principal
 from points_service.domain.errors import Forbidden, ServiceError, Unauthorized
-from points_service.models import Member, Organization, Region, Role, StarRunStatus
+from points_service.models import Member, Organization, Region, Report, Role, StarRunStatus, SubjectType
 
 ORG_ROLES = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN, Role.HR)
 ORG_MANAGERS = (Role.BRANCH_SECRETARY, Role.ORG_ADMIN)
@@ -132,10 +132,25 @@ def can_decide_record(principal: Principal, record) -> bool:
 
 
 def can_decide_report(principal: Principal, report) -> bool:
-    """The community admin of the report's community (or an admin); never one's own report or submission."""
+    """The community admin of the report's community (or an admin); never one's own report or submission.
+    ``report_decide_scope`` is the same rule in SQL (what the console's 报到 count counts)."""
     own = report.submitted_by_id == principal.user_id or (
         report.subject_type == "member" and report.subject_id == principal.member_id)
     return not own and can_administer_community_of(principal, report)
+
+
+def report_decide_scope(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter over ``Report`` rows ``can_decide_report`` allows: to a community under his community-admin
+    grants (any, for admins), neither submitted by him nor about himself."""
+    clauses: list[ColumnElement[bool]] = [
+        sa.or_(Report.submitted_by_id.is_(None), Report.submitted_by_id != principal.user_id)]
+    if principal.member_id is not None:
+        clauses.append(sa.not_(sa.and_(Report.subject_type == SubjectType.MEMBER,
+                                       Report.subject_id == principal.member_id)))
+    if not principal.is_admin:
+        communities = nodes_in_scope(principal, Region, Role.COMMUNITY_ADMIN)
+        clauses.append(sa.false() if communities is None else Report.community_id.in_(communities))
+    return sa.and_(*clauses)
 
 
 def can_view_report_status(principal: Principal, org: Organization) -> bool:

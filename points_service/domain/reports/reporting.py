@@ -33,6 +33,7 @@ from points_service.domain.access import (
     authorize_or_hide,
     can_administer_community_of,
     nodes_in_scope,
+    report_decide_scope,
 )
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -230,9 +231,12 @@ def _record_decision(actor: Principal, report: Report, now: datetime, *, comment
 # ------------------------------------------------------------------------------------------------- reading
 
 def list_reports(actor: Principal, *, status: ReportStatus | None = None, half: Period | None = None,
-                 subject_type: SubjectType | None = None) -> sa.Select:
-    """Reports the actor may see, newest first, filtered in SQL (a client-given id never widens the view)."""
+                 subject_type: SubjectType | None = None, to_decide: bool = False) -> sa.Select:
+    """Reports the actor may see, newest first, filtered in SQL (a client-given id never widens the view);
+    ``to_decide``: only those he may confirm or reject (``report.decide``)."""
     statement = sa.select(Report).where(report_scope(actor)).order_by(Report.submitted_at.desc(), Report.id.desc())
+    if to_decide:
+        statement = statement.where(report_decide_scope(actor))
     if status is not None:
         statement = statement.where(Report.status == status)
     if half is not None:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
-from points_service.domain.access import principal_for
+from points_service.domain.access import allowed, principal_for, report_decide_scope
 from points_service.domain.boards.audit import compare_boards
 from points_service.domain.errors import Forbidden, InvalidTransition, ValidationFailed
 from points_service.domain.lifecycle.due import cancel_scheduled
@@ -187,6 +187,23 @@ def test_a_community_admin_cannot_confirm_his_own_member_report(world):
     own = reports.submit_member_report(principal_for(admin_user), world["north"].id)
     with pytest.raises(Forbidden):
         reports.confirm_report(principal_for(admin_user), own.id)
+
+
+def test_the_reports_one_may_decide_in_sql_are_those_the_decision_allows(world):
+    admin_user = world["users"]["community_admin"]
+    admin_user.member_id = make_member(world["fin1"], world["north"]).id
+    db.session.commit()
+    report_of(world)
+    report_of(world, "bob", "south")
+    reports.submit_member_report(principal_for(admin_user), world["north"].id, now=H2)  # his own
+    reports.submit_org_report(actor(world, "admin"), world["finance"].id, world["north"].id, now=H2, **LISTS)
+    every = db.session.scalars(sa.select(Report)).all()
+    for user in world["users"].values():
+        principal = principal_for(user)
+        listed = set(db.session.scalars(sa.select(Report.id).where(report_decide_scope(principal))))
+        assert listed == {r.id for r in every if allowed(principal, "report.decide", r)}, user.username
+    assert len(set(db.session.scalars(sa.select(Report.id).where(
+        report_decide_scope(principal_for(admin_user)))))) == 2  # alice's and the organization's, not his own
 
 
 def test_only_a_department_organization_reports_and_it_brings_a_project_or_a_resource(world):
