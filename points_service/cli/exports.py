@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from points_service.db import db
@@ -47,5 +48,18 @@ def export_annual_command(year, subject, fmt, out):
         count = write_export_file(year, SubjectType(subject), fmt, out, via="cli")
     except ServiceError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from exc
-    db.session.commit()
+    except (OSError, sa.exc.SQLAlchemyError) as exc:  # a database error mid-export, a full disk
+        db.session.rollback()
+        raise _failed(out, exc) from exc
+    try:
+        db.session.commit()  # the audit row: a file whose export is not audited is not left behind
+    except sa.exc.SQLAlchemyError as exc:
+        db.session.rollback()
+        out.unlink(missing_ok=True)
+        raise _failed(out, exc) from exc
     click.echo(f"wrote {count} rows to {out}")
+
+
+def _failed(out: Path, exc: Exception) -> click.ClickException:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return click.ClickException(f"export failed, nothing written to {out}: {reason}")

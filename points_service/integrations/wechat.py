@@ -113,6 +113,7 @@ class WechatClient:
 # Refused for good: retrying cannot help (no grant / user refused, invalid openid, template or data wrong).
 PERMANENT_ERRCODES = frozenset({43101, 40003, 40037, 47003, 41030})
 TOKEN_ERRCODES = frozenset({40001, 42001})  # the access token is invalid or expired: refresh, retry once
+QUOTA_ERRCODE = 45009  # the app's daily API quota is used up: every send fails until midnight (Asia/Shanghai)
 TOKEN_MARGIN_SECONDS = 300  # refresh a cached token this long before WeChat says it expires
 
 # The most HTTP calls one send makes (SubscribeSender.send): stable_token when no token is cached, the send, and on

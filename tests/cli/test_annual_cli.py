@@ -92,3 +92,67 @@ def test_an_export_into_a_folder_that_does_not_exist_fails_with_a_message_and_au
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                              .where(AuditEntry.action == "annual.export")) == 0
+
+
+def failing_midway(monkeypatch, error: Exception) -> None:
+    """The rows fail after the first has been written (a database error mid-export, a full disk)."""
+    from points_service.domain.exports import files
+
+    real = files.annual_rows
+
+    def rows(export):
+        iterator = iter(real(export))
+        yield next(iterator)
+        raise error
+
+    monkeypatch.setattr(files, "annual_rows", rows)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("error", [sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection")),
+                                   OSError(28, "No space left on device")], ids=["database", "disk"])
+def test_an_export_failing_midway_leaves_neither_a_file_nor_a_temporary_one(app, world, tmp_path, monkeypatch,
+                                                                            fmt, error):
+    invoke(app, "annual", "settle", "--year", str(YEAR))
+    failing_midway(monkeypatch, error)
+    out = tmp_path / f"scores.{fmt}"
+    result = invoke(app, "export", "annual", "--year", str(YEAR), "--format", fmt, "--out", str(out))
+    assert result.exit_code == 1 and f"export failed, nothing written to {out}" in result.output
+    assert list(tmp_path.iterdir()) == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "annual.export")) == 0
+
+
+def test_a_failed_export_leaves_an_earlier_file_at_the_target_as_it_was(app, world, tmp_path, monkeypatch):
+    invoke(app, "annual", "settle", "--year", str(YEAR))
+    out = tmp_path / "scores.csv"
+    out.write_bytes(b"last year's export")
+    failing_midway(monkeypatch, OSError(28, "No space left on device"))
+    assert invoke(app, "export", "annual", "--year", str(YEAR), "--format", "csv", "--out", str(out)).exit_code == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"] and out.read_bytes() == b"last year's export"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_successful_export_leaves_exactly_the_complete_file(app, world, tmp_path, fmt):
+    invoke(app, "annual", "settle", "--year", str(YEAR))
+    out = tmp_path / f"scores.{fmt}"
+    out.write_bytes(b"replaced")
+    assert invoke(app, "export", "annual", "--year", str(YEAR), "--format", fmt, "--out", str(out)).exit_code == 0
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    if fmt == "csv":
+        assert len(out.read_bytes().decode("utf-8-sig").splitlines()) == 1 + 3
+    else:
+        assert len(CalamineWorkbook.from_path(str(out)).get_sheet_by_index(0).to_python()) == 1 + 3
+
+
+def test_an_export_whose_audit_cannot_be_committed_leaves_no_file(app, world, tmp_path, monkeypatch):
+    invoke(app, "annual", "settle", "--year", str(YEAR))
+
+    def refused():
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(db.session, "commit", refused)
+    out = tmp_path / "scores.csv"
+    result = invoke(app, "export", "annual", "--year", str(YEAR), "--format", "csv", "--out", str(out))
+    assert result.exit_code == 1 and "export failed, nothing written" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -3,12 +3,20 @@
 CSV is UTF-8 with a BOM (so Excel on Windows reads the Chinese headers) and produced as byte chunks
 a response can stream. XLSX is written by XlsxWriter in constant_memory mode (each row is flushed to
 disk as soon as the next starts) to a file, which the API then sends and the job keeps.
+
+A file written to a path (the command's ``--out``, the job's files) appears there only when complete:
+``atomic_path`` writes a temporary file in the same folder and renames it into place (``os.replace``), and
+removes it when the writing fails, so a failure partway never leaves a half-written file that looks like an export
+(nor replaces an earlier one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
+import secrets
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -113,15 +121,34 @@ def file_name(year: int, subject: SubjectType, fmt: str) -> str:
     return f"annual-{year}-{subject}.{fmt}"
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path in ``path``'s folder to write the whole file to; renamed to ``path`` when the block ends
+    normally, removed when it raises. The temporary file is created exclusively (with the umask's mode, like
+    ``open``) and hidden (``.name.….tmp``), so nothing takes it for an export."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    with open(temporary, "xb"):
+        pass
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def write_export_file(year: int, subject: SubjectType, fmt: str, path: str | Path, *, via: str) -> int:
-    """Write the whole city's rows of one subject to ``path`` and audit it (flush only; callers commit)."""
+    """Write the whole city's rows of one subject to ``path`` and audit it (flush only; callers commit).
+    The file appears at ``path`` only once complete (``atomic_path``); nothing is left there when it fails."""
     export = system_export(year, subject)
-    if fmt == "csv":
-        with open(path, "wb") as stream:
-            count = write_csv(annual_rows(export), stream)
-    else:
-        count = write_xlsx(annual_rows(export), path)
-    record_export(SYSTEM, export, fmt, count, via=via, commit=False)
+    with atomic_path(path) as temporary:
+        if fmt == "csv":
+            with open(temporary, "wb") as stream:
+                count = write_csv(annual_rows(export), stream)
+        else:
+            count = write_xlsx(annual_rows(export), temporary)
+        record_export(SYSTEM, export, fmt, count, via=via, commit=False)
     return count
 
 

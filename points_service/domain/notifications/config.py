@@ -96,6 +96,7 @@ class DeliverySettingsSchema(ma.Schema):
     backoff_cap_seconds = ma.fields.Integer(load_default=3600, validate=ma.validate.Range(min=1))
     lease_seconds = ma.fields.Integer(load_default=300, validate=ma.validate.Range(min=30))
     batch = ma.fields.Integer(load_default=200, validate=ma.validate.Range(min=1, max=10_000))
+    quota_days = ma.fields.Integer(load_default=2, validate=ma.validate.Range(min=1, max=30))
 
 
 class RemindersSchema(ma.Schema):

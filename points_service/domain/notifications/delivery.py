@@ -5,6 +5,11 @@ A process killed between the send and the mark leaves it ``sending``; once the l
 run re-sends it ONCE with ``duplicate_possible`` set (the member may get the message twice; it is recorded).
 A row found ``sending`` past its lease a second time is not sent again but failed, so a crash loop sends at
 most one duplicate. Rows are claimed with FOR UPDATE SKIP LOCKED: two delivery processes never share a row.
+
+WeChat's daily API quota (45009) is not a transient failure: every send fails the same way until the quota resets
+at midnight (Asia/Shanghai). The row is deferred to just after that midnight without spending one of its tries,
+the run sends nothing more (the other rows stay pending as they were), and a row the quota would defer beyond
+``quota_days`` after its enqueueing fails instead.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from flask import current_app
 
 from points_service.db import db, utcnow
 from points_service.domain.notifications.config import notification_config
-from points_service.integrations.wechat import SendFailed, subscribe_sender
+from points_service.domain.periods import LOCAL_TZ
+from points_service.integrations.wechat import QUOTA_ERRCODE, SendFailed, subscribe_sender
 from points_service.models import Delivery, DeliveryState, SubscriptionGrant, User, WechatIdentity
 
 log = logging.getLogger(__name__)
 
 NO_CONSENT = 43101
+QUOTA_RESUME_AFTER = timedelta(minutes=5)  # after midnight in Shanghai, when WeChat's quota day starts again
 
 
 @dataclass(frozen=True)
@@ -42,11 +49,18 @@ def backoff(attempts: int, settings: dict) -> timedelta:
     return timedelta(seconds=min(seconds, settings["backoff_cap_seconds"]))
 
 
+def after_quota_reset(at: datetime) -> datetime:
+    """Just after the next midnight in Asia/Shanghai (WeChat's quota day), as an aware UTC instant."""
+    next_day = at.astimezone(LOCAL_TZ).date() + timedelta(days=1)
+    midnight = datetime.combine(next_day, datetime.min.time(), tzinfo=LOCAL_TZ)
+    return (midnight + QUOTA_RESUME_AFTER).astimezone(at.tzinfo or LOCAL_TZ)
+
+
 def deliver_due(*, now=None, sender=None, limit: int | None = None) -> dict:
     """Send what is due, each row in its own transactions. Returns counts by outcome."""
     settings = notification_config().delivery
     sender = sender or subscribe_sender(current_app.config)
-    counts = {"sent": 0, "retry": 0, "failed": 0, "permanent_failed": 0}
+    counts = {"sent": 0, "retry": 0, "deferred": 0, "failed": 0, "permanent_failed": 0}
     for _ in range(limit or settings["batch"]):
         at = now or utcnow()
         claimed = claim_next(at, settings)
@@ -57,6 +71,9 @@ def deliver_due(*, now=None, sender=None, limit: int | None = None) -> dict:
             continue
         outcome = _attempt(sender, claimed)
         counts[mark(claimed, outcome, now or utcnow(), settings)] += 1
+        if outcome is not None and outcome.errcode == QUOTA_ERRCODE:
+            log.warning("WeChat's daily quota is used up (45009): this run sends nothing more")
+            break  # every further send would fail the same way until midnight; the rest stay pending
     return counts
 
 
@@ -143,6 +160,8 @@ def mark(claimed: Claimed, failure: SendFailed | None, at: datetime, settings: d
         else:
             _give_back_grant(row)
         outcome = "permanent_failed"
+    elif failure.errcode == QUOTA_ERRCODE:
+        outcome = _defer_for_quota(row, failure, at, settings)
     elif row.attempts >= settings["max_attempts"]:
         _settle(row, DeliveryState.FAILED, at, failure.errcode, failure.errmsg)
         _give_back_grant(row)
@@ -153,6 +172,21 @@ def mark(claimed: Claimed, failure: SendFailed | None, at: datetime, settings: d
         outcome = "retry"
     db.session.commit()
     return outcome
+
+
+def _defer_for_quota(row: Delivery, failure: SendFailed, at: datetime, settings: dict) -> str:
+    """WeChat's daily quota is used up: not one of the transient tries (the claim's count is taken back); the
+    row waits for the quota day to start again, unless that is beyond ``quota_days`` after its enqueueing."""
+    row.attempts -= 1
+    resume = after_quota_reset(at)
+    if resume > row.created_at + timedelta(days=settings["quota_days"]):
+        _settle(row, DeliveryState.FAILED, at, failure.errcode, f"微信接口每日调用次数已用完，"
+                f"{settings['quota_days']} 天内未能发送：{failure.errmsg}")
+        _give_back_grant(row)
+        return "failed"
+    _settle(row, DeliveryState.PENDING, at, failure.errcode, failure.errmsg)
+    row.next_attempt_at = resume
+    return "deferred"
 
 
 def _forget_grants(row: Delivery) -> None:

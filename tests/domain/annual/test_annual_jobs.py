@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import sqlalchemy as sa
 
 from points_service.db import db
@@ -56,3 +58,30 @@ def test_the_export_job_fails_and_is_retried_while_the_year_is_not_settled(app, 
         assert "尚未结算" in str(exc)
     run = db.session.scalar(sa.select(JobRun).where(JobRun.job_id == "annual_export"))
     assert run.status == JobRunStatus.FAILED and list(tmp_path.iterdir()) == []
+
+
+def test_an_export_job_failing_midway_leaves_only_the_files_it_completed(app, tmp_path, monkeypatch):
+    from points_service.domain.exports import files
+
+    app.config["EXPORT_DIR"] = str(tmp_path)
+    world = make_world()
+    score(world, world["alice"], 93)
+    run_job(JOBS_BY_ID["annual_settlement"], parse_period(str(YEAR)))
+    real, calls = files.annual_rows, []
+
+    def rows(export):  # the second file's rows fail after the first (a database error mid-export)
+        calls.append(export)
+        iterator = iter(real(export))
+        yield next(iterator)
+        if len(calls) == 2:
+            raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
+        yield from iterator
+
+    monkeypatch.setattr(files, "annual_rows", rows)
+    with contextlib.suppress(sa.exc.OperationalError):
+        run_job(JOBS_BY_ID["annual_export"], parse_period(str(YEAR)))
+    db.session.rollback()
+    run = db.session.scalar(sa.select(JobRun).where(JobRun.job_id == "annual_export"))
+    assert run.status == JobRunStatus.FAILED  # retried at its next firing
+    assert [p.name for p in tmp_path.iterdir()] == [f"annual-{YEAR}-member.csv"]  # no half file, no temporary one
+    assert len((tmp_path / f"annual-{YEAR}-member.csv").read_bytes().decode("utf-8-sig").splitlines()) == 1 + 3

@@ -3,7 +3,8 @@ error codes mapped to permanent or retried-with-backoff, at most one duplicate a
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -44,7 +45,7 @@ def later(minutes: float):
 
 def test_a_due_message_is_sent_to_the_members_openid_with_its_template_and_page(world):
     enqueue(world["alice"], "record:1:rejected", record_id=1)
-    assert outbox.deliver_due() == {"sent": 1, "retry": 0, "failed": 0, "permanent_failed": 0}
+    assert outbox.deliver_due() == {"sent": 1, "retry": 0, "deferred": 0, "failed": 0, "permanent_failed": 0}
     (sent,) = world["wechat"].sends
     assert (sent["touser"], sent["template_id"], sent["page"]) == (OPENID, "dev-record-decided",
                                                                    "/pages/report/report")
@@ -86,7 +87,7 @@ def test_no_consent_or_a_bad_openid_is_recorded_as_permanent_and_never_retried(w
     assert grants == (0 if errcode == 43101 else 5)
 
 
-@pytest.mark.parametrize("answer", [-1, 45009, "500"])
+@pytest.mark.parametrize("answer", [-1, "500"])
 def test_busy_quota_or_server_errors_are_retried_with_exponential_backoff_then_failed(world, answer):
     world["wechat"].script = [answer] * 10
     enqueue(world["alice"], "a")
@@ -106,6 +107,85 @@ def test_busy_quota_or_server_errors_are_retried_with_exponential_backoff_then_f
     assert final.last_errcode == (-1 if answer == "500" else answer)
     assert len(world["wechat"].sends) == 6
     assert grants_left() == 5  # never delivered: the grant its enqueueing took is given back
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def shanghai(day: int, hour: int, minute: int = 0) -> datetime:
+    """An instant on a coming day in Shanghai (day 10 is tomorrow there), so the rows enqueued now are due."""
+    tomorrow = utcnow().astimezone(SHANGHAI).date() + timedelta(days=1)
+    local = datetime.combine(tomorrow + timedelta(days=day - 10), time(hour, minute), tzinfo=SHANGHAI)
+    return local.astimezone(UTC)
+
+
+def enqueued_at(when: datetime) -> None:
+    db.session.execute(sa.update(Delivery).values(created_at=when, next_attempt_at=when))
+    db.session.commit()
+
+
+def test_the_daily_quota_defers_to_after_shanghai_midnight_without_spending_a_try_and_stops_the_run(world):
+    world["wechat"].script = [0, 45009]
+    for key in "abcd":
+        enqueue(world["alice"], key)
+    enqueued_at(shanghai(10, 9))
+    evening = shanghai(10, 15)  # 07:00 UTC; Shanghai's day ends at 16:00 UTC
+    assert outbox.deliver_due(now=evening) == {"sent": 1, "retry": 0, "deferred": 1, "failed": 0,
+                                               "permanent_failed": 0}
+    assert len(world["wechat"].sends) == 2  # after 45009 the run sends nothing more
+    sent, deferred, *untouched = rows()
+    assert sent.state == DeliveryState.SENT
+    assert (deferred.state, deferred.attempts, deferred.last_errcode) == (DeliveryState.PENDING, 0, 45009)
+    assert deferred.next_attempt_at == shanghai(11, 0, 5)  # just after the next midnight in Shanghai
+    assert [(r.state, r.attempts, r.last_errcode) for r in untouched] == [(DeliveryState.PENDING, 0, None)] * 2
+    # Until midnight each run tries one message at most and defers it too; the others wait.
+    world["wechat"].script = [45009]
+    assert outbox.deliver_due(now=shanghai(10, 23, 59))["deferred"] == 1
+    assert len(world["wechat"].sends) == 3
+    assert outbox.deliver_due(now=shanghai(11, 0, 1))["sent"] == 1  # the third, never deferred, is due
+    assert outbox.deliver_due(now=shanghai(11, 0, 5))["sent"] == 2  # the deferred two come due at 00:05
+    assert {r.state for r in rows()} == {DeliveryState.SENT}
+    assert [r.attempts for r in rows()] == [1, 1, 1, 1]  # a deferral is not one of the transient tries
+    assert grants_left() == 5 - 4
+
+
+def test_the_quota_after_midnight_shanghai_defers_to_the_following_midnight(world):
+    world["wechat"].script = [45009]
+    enqueue(world["alice"], "a")
+    enqueued_at(shanghai(10, 23))
+    outbox.deliver_due(now=shanghai(11, 0, 30))  # 16:30 UTC the day before: already the 11th in Shanghai
+    assert row().next_attempt_at == shanghai(12, 0, 5)
+
+
+def test_a_delivery_the_quota_keeps_deferring_fails_after_two_days(world):
+    world["wechat"].script = [45009] * 5
+    enqueue(world["alice"], "a")
+    enqueued_at(shanghai(10, 9))
+    assert outbox.deliver_due(now=shanghai(10, 9))["deferred"] == 1
+    assert outbox.deliver_due(now=shanghai(11, 0, 5))["deferred"] == 1
+    assert row().next_attempt_at == shanghai(12, 0, 5)  # still within 2 days of its enqueueing
+    assert outbox.deliver_due(now=shanghai(12, 0, 5))["failed"] == 1  # the next midnight is beyond them
+    failed = row()
+    assert (failed.state, failed.last_errcode, failed.attempts) == (DeliveryState.FAILED, 45009, 0)
+    assert grants_left() == 5  # never delivered: the grant is given back
+
+
+def test_transient_tries_and_quota_deferrals_are_counted_apart(world):
+    world["wechat"].script = [-1, 45009, -1]
+    enqueue(world["alice"], "a")
+    enqueued_at(shanghai(10, 9))
+    start = shanghai(10, 9)
+    outbox.deliver_due(now=start)
+    assert row().attempts == 1
+    outbox.deliver_due(now=row().next_attempt_at)
+    assert (row().attempts, row().next_attempt_at) == (1, shanghai(11, 0, 5))
+    outbox.deliver_due(now=shanghai(11, 0, 5))
+    assert (row().attempts, row().next_attempt_at) == (2, shanghai(11, 0, 5) + timedelta(seconds=120))
+
+
+def rows() -> list[Delivery]:
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(Delivery).order_by(Delivery.id)))
 
 
 def grants_left() -> int:
