@@ -12,6 +12,7 @@ from points_service.api.idempotency import idempotent
 from points_service.api.pagination import PageArgs, page_of, paginate
 from points_service.api.security import authorize_first, current_principal, login_required
 from points_service.domain.periods import PeriodKind
+from points_service.domain.reports import rates
 from points_service.domain.reports import reporting as reports
 from points_service.models import OrgKind, ReportStatus, SubjectType
 
@@ -183,5 +184,5 @@ def reject_report(args, report_id):
 @blp.response(200, ReportStatusPageSchema)
 def report_status(args):
     """组织内党员报到情况（谁报到了、谁从未报到）与报到率：支部书记、组织管理员、人事、管理员"""
-    summary, members = reports.report_status(current_principal(), args.pop("organization_id"), args.pop("half"))
+    summary, members = rates.report_status(current_principal(), args.pop("organization_id"), args.pop("half"))
     return {**summary, **paginate(members, **args)}

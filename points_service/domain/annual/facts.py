@@ -18,7 +18,7 @@ from points_service.db import cents, db
 from points_service.domain.ledger.reading import unreversed_deductions
 from points_service.domain.periods import Period, PeriodKind, parse_period
 from points_service.domain.policy import Policy
-from points_service.domain.reports.reporting import confirmed_subjects
+from points_service.domain.reports.rates import confirmed_subjects
 from points_service.models import (
     SCORING_KINDS,
     Affiliation,
@@ -113,7 +113,7 @@ def veto_item_counts(subject_type: SubjectType, policy: Policy, window: YearWind
 
 def reported_subjects(subject_type: SubjectType, window: YearWindow) -> set[int]:
     """Subjects with a report confirmed before the cutoff for a half up to the year's second half: the shared
-    report rule (``reports.reporting.confirmed_subjects``), as ``report_rate`` counts "reported as of the half"."""
+    report rule (``reports.rates.confirmed_subjects``), as ``report_rate`` counts "reported as of the half"."""
     half_key = parse_period(f"{window.year}-H2").key
     return set(db.session.scalars(
         confirmed_subjects(subject_type, half_key, as_of=True, decided_before=window.cutoff).distinct()))

@@ -6,7 +6,7 @@ every period, among the party branches (党支部) of the scope.
   or a verification, changes nothing); branches of departments then unpaired take part only in a city-wide
   scope.
 - Gates: the member report rate (confirmed reports decided before the cutoff, for the half containing the
-  period's last day or an earlier one — the reading of ``reports.report_rate``) reaches ``min_report_rate``,
+  period's last day or an earlier one — the reading of ``reports.rates.report_rate``) reaches ``min_report_rate``,
   and unexcused absences — no-show deductions of its members plus meeting-absence deductions of the branch
   or its department, credited in the period and not reversed before the cutoff — are at most
   ``max_unexcused_absences``.

@@ -26,7 +26,7 @@ from points_service.db import cents, db, from_cents
 from points_service.domain.lifecycle.membership import placed_at
 from points_service.domain.periods import Period, PeriodKind, period_containing
 from points_service.domain.policy import Policy
-from points_service.domain.reports.reporting import confirmed_members
+from points_service.domain.reports.rates import confirmed_members
 from points_service.domain.stars.rules import SelectionContext, StarFacts
 from points_service.models import (
     SCORING_KINDS,
@@ -115,7 +115,7 @@ def ledger_facts(period: Period, cutoff: datetime, *, micro_wish_items: Iterable
 
 def confirmed_reporters(cutoff: datetime, half_key: str, *, as_of: bool = False) -> set[int]:
     """Members with a confirmed report decided before the cutoff: for the half, or (``as_of``) for the half or
-    any earlier one — the reading of ``reports.report_rate``."""
+    any earlier one — the reading of ``reports.rates.report_rate``."""
     return set(db.session.scalars(confirmed_members(half_key, as_of=as_of, decided_before=cutoff).distinct()))
 
 

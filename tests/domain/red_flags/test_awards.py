@@ -18,7 +18,7 @@ from points_service.domain.ledger.credit import award
 from points_service.domain.periods import parse_period
 from points_service.domain.policy import policy_in_force
 from points_service.domain.red_flags import awards as red_flags
-from points_service.domain.reports.reporting import report_rate
+from points_service.domain.reports.rates import report_rate
 from points_service.jobs.runner import run_job
 from points_service.jobs.schedule import JOBS_BY_ID
 from points_service.models import RedFlagAward, RedFlagCandidate, RedFlagKind, Report, ReportStatus, SubjectType

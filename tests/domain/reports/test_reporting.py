@@ -17,6 +17,7 @@ from points_service.domain.lifecycle.scheduled import ChangeAlreadyScheduled
 from points_service.domain.lifecycle.status import deactivate_member
 from points_service.domain.lifecycle.transfer import transfer
 from points_service.domain.periods import parse_period
+from points_service.domain.reports import rates
 from points_service.domain.reports import reporting as reports
 from points_service.models import (
     Affiliation,
@@ -120,7 +121,7 @@ def test_a_rejected_report_never_earns_and_a_pending_one_never_counts(world):
     pending = report_of(world, now=H2)
     assert rejected.status == ReportStatus.REJECTED and rejected.reason == "非本社区居民"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
-    assert reports.report_rate(world["fin1"], "2026-H2") == 0 and pending.status == ReportStatus.PENDING
+    assert rates.report_rate(world["fin1"], "2026-H2") == 0 and pending.status == ReportStatus.PENDING
 
 
 def test_rejecting_requires_a_reason(world):
@@ -258,16 +259,16 @@ def test_the_report_rate_counts_members_confirmed_as_of_the_half_or_within_it(wo
     reports.confirm_report(admin, report_of(world, now=H1).id, now=H1_LATER)  # alice, 2026-H1
     report_of(world, "bob", "south", now=H2)  # pending: never counts
     h2 = parse_period("2026-H2")
-    assert reports.report_rate(world["finance"], h2) == Decimal("0.5")
-    assert reports.report_rate(world["finance"], h2, this_half_only=True) == 0
-    assert reports.report_rate(world["fin1"], h2) == 1 and reports.report_rate(world["fin2"], h2) == 0
-    assert reports.report_rate(world["finance"], "2025-H2") == 0  # before alice ever reported
+    assert rates.report_rate(world["finance"], h2) == Decimal("0.5")
+    assert rates.report_rate(world["finance"], h2, this_half_only=True) == 0
+    assert rates.report_rate(world["fin1"], h2) == 1 and rates.report_rate(world["fin2"], h2) == 0
+    assert rates.report_rate(world["finance"], "2025-H2") == 0  # before alice ever reported
 
 
 def test_the_status_lists_every_member_with_whether_he_reported(world):
     admin = actor(world, "community_admin")
     reports.confirm_report(admin, report_of(world, now=H2).id, now=H2_LATER)
-    summary, members = reports.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H2"))
+    summary, members = rates.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H2"))
     rows = {row["member"]["name"]: row for row in db.session.scalars(members)}
     assert rows["张晓丽"]["reported_this_half"] and rows["张晓丽"]["last_reported_half"] == "2026-H2"
     assert not rows["李·建国"]["reported_ever"] and rows["李·建国"]["half_status"] is None
@@ -283,14 +284,14 @@ def test_a_closed_halfs_status_counts_who_belonged_at_its_end_and_the_running_ha
                       date(2026, 11, 1), now=local(2026, 11, 2, 9))  # left after 2026-H1 ended
 
     def counted(half: str, now) -> tuple[int, set[str]]:
-        summary, members = reports.report_status(actor(world, "hr"), world["finance"].id, parse_period(half),
+        summary, members = rates.report_status(actor(world, "hr"), world["finance"].id, parse_period(half),
                                                  now=now)
         return summary["member_count"], {row["member"]["name"] for row in db.session.scalars(members)}
 
     now = local(2026, 11, 2, 10)
     assert counted("2026-H1", now) == (2, {world["alice"].name, world["bob"].name})
     assert counted("2026-H2", now) == (1, {world["alice"].name})
-    assert reports.report_rate(world["finance"], "2026-H1", now=now) == 0  # over the two who belonged then
+    assert rates.report_rate(world["finance"], "2026-H1", now=now) == 0  # over the two who belonged then
 
 
 def test_a_closed_halfs_status_reads_the_decisions_made_by_its_end(world):
@@ -300,23 +301,23 @@ def test_a_closed_halfs_status_reads_the_decisions_made_by_its_end(world):
     reports.confirm_report(admin, report_of(world, now=H1).id, now=local(2026, 7, 2, 9))  # after 2026-H1 ended
     now = local(2026, 7, 3, 9)
 
-    summary, members = reports.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H1"),
+    summary, members = rates.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H1"),
                                              now=now)
     alice = next(row for row in db.session.scalars(members) if row["member"]["name"] == world["alice"].name)
     assert (summary["reported_count"], summary["reported_this_half_count"], summary["report_rate"]) == (0, 0, 0)
     assert (alice["half_status"], alice["reported_this_half"], alice["reported_ever"]) == ("pending", False, False)
-    assert reports.report_rate(world["finance"], "2026-H1", now=now) == 0  # as the 流动红旗 gate reads it
-    summary, _ = reports.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H2"), now=now)
+    assert rates.report_rate(world["finance"], "2026-H1", now=now) == 0  # as the 流动红旗 gate reads it
+    summary, _ = rates.report_status(actor(world, "hr"), world["finance"].id, parse_period("2026-H2"), now=now)
     assert summary["reported_count"] == 1  # the running half counts him
 
 
 def test_a_secretary_sees_the_status_of_his_branch_only(world):
     secretary = actor(world, "secretary")
-    summary, _ = reports.report_status(secretary, world["fin1"].id, now=H2)
+    summary, _ = rates.report_status(secretary, world["fin1"].id, now=H2)
     assert summary["half"] == "2026-H2" and summary["member_count"] == 1
     for org in ("fin2", "finance"):
         with pytest.raises(Forbidden):
-            reports.report_status(secretary, world[org].id)
+            rates.report_status(secretary, world[org].id)
 
 
 @pytest.mark.postgres
