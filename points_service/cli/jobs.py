@@ -13,7 +13,7 @@ from points_service.domain.policy import policy_in_force
 from points_service.jobs.runner import run_job, run_unclaimed
 from points_service.jobs.schedule import JOBS, JOBS_BY_ID, JobSpec
 from points_service.jobs.scheduler import run_scheduler
-from points_service.models import JobRun
+from points_service.models import JobRun, JobRunStatus
 
 jobs_cli = AppGroup("jobs", help="Scheduled jobs (decay, reset, expiry, ...).")
 
@@ -47,7 +47,9 @@ def run_once_command(job_id, period):
 def _check_settleable(spec: JobSpec, period: Period) -> None:
     """Only a period the scheduler itself could settle: one that has ended, of the kind the policy in force at
     its end gives the job (a month of a yearly reset would zero every balance mid-year; a day not over yet
-    would apply tomorrow's scheduled changes today)."""
+    would apply tomorrow's scheduled changes today), and for decay and reset none older than a period already
+    settled (a decay would compound on a balance the later one has decayed, a reset zero it again); expiry
+    months give the same result in any order (``JobSpec.any_order``)."""
     kind = spec.settles(policy_in_force(period.last_instant))
     if kind is None:
         raise click.BadParameter(f"{spec.id} is switched off by the policy in force at {period.key}'s end",
@@ -57,6 +59,22 @@ def _check_settleable(spec: JobSpec, period: Period) -> None:
                                  f"not {period.kind}: {period.key}", param_hint="--period")
     if period.end > utcnow():
         raise click.BadParameter(f"{period.key} has not ended yet", param_hint="--period")
+    if spec.in_order and not spec.any_order:
+        later = _later_settled(spec, period)
+        if later is not None:
+            raise click.BadParameter(
+                f"{spec.id} {later} is already settled: {period.key} cannot be settled after it (each period is "
+                f"computed from the balance the previous one left, and {later} has already taken from it)",
+                param_hint="--period")
+
+
+def _later_settled(spec: JobSpec, period: Period) -> str | None:
+    """The latest period of ``spec`` ending after ``period`` whose run has not failed (a failed run wrote nothing
+    and does not count), or None."""
+    keys = db.session.scalars(sa.select(JobRun.period).where(JobRun.job_id == spec.id,
+                                                             JobRun.status != JobRunStatus.FAILED))
+    later = [other for other in map(parse_period, keys) if other.end > period.end]
+    return max(later, key=lambda other: (other.end, other.start)).key if later else None
 
 
 @jobs_cli.command("list")

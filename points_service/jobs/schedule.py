@@ -52,6 +52,11 @@ class JobSpec:
     # the later ones back (until it leaves the lookback) instead of letting them run on a balance it has not
     # settled yet, which would take the same points twice.
     in_order: bool = False
+    # For an in_order job, True when its periods give the same result settled in any order (expiry: each run nets
+    # the old credits against every expiry entry whatever its date, docs/ledger.md): ``flask jobs run-once`` may
+    # then settle a period older than one already settled. False (decay compounds on the balance, the reset
+    # zeroes it): run-once refuses such a period, as the scheduler never runs it.
+    any_order: bool = False
 
     def period_for(self, fire_time: datetime, policy: Policy) -> Period | None:
         kind = self.settles(policy)
@@ -80,7 +85,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("assessment_reset", "考核积分定期清零", {"day": 1, "hour": 0, "minute": 20}, _reset_kind, reset_assessment,
             in_order=True),
     JobSpec(EXPIRY_JOB, "公益积分过期", {"day": 1, "hour": 0, "minute": 30}, _expiry_kind, expire_redeemable,
-            in_order=True),
+            in_order=True, any_order=True),
     JobSpec("activity_consequences", "活动缺席与未签退扣分（前一天结束的活动）", {"hour": 1, "minute": 0},
             lambda _policy: PeriodKind.DAY, settle_activity_consequences, lookback=WEEK),
     # Yearly, but fired monthly: January 1st settles, later firings find the claim; a failed export (year not

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.ledger.credit import award
-from points_service.models import EntryKind, JobRun, LedgerEntry
+from points_service.models import EntryKind, JobRun, JobRunStatus, LedgerEntry
 from tests.factories import make_world
 from tests.factories.ledger import local, member_fact
 
@@ -61,3 +63,48 @@ def test_jobs_list_shows_every_declared_job(app):
     output = app.test_cli_runner().invoke(args=["jobs", "list"]).output
     for job_id in ("standing_decay", "assessment_reset", "redeemable_expiry"):
         assert job_id in output
+
+
+def entries_of(kind: EntryKind) -> list[LedgerEntry]:
+    return db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.kind == kind).order_by(LedgerEntry.id)).all()
+
+
+def test_run_once_refuses_a_decay_month_older_than_one_settled_and_writes_nothing(app):
+    award(member_fact(make_world()["alice"], "member.commend_city"), at=local(2026, 10, 5, 9))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["jobs", "run-once", "standing_decay", "--period", "2026-11"]).exit_code == 0
+    before = [(entry.source_id, entry.points) for entry in entries_of(EntryKind.DECAY)]
+    refused = runner.invoke(args=["jobs", "run-once", "standing_decay", "--period", "2026-10"])
+    assert refused.exit_code == 2 and "2026-11 is already settled" in refused.output, refused.output
+    assert [(entry.source_id, entry.points) for entry in entries_of(EntryKind.DECAY)] == before
+    assert db.session.scalars(sa.select(JobRun.period)).all() == ["2026-11"]
+
+
+def test_run_once_refuses_a_reset_year_older_than_one_settled(app):
+    db.session.add(JobRun(job_id="assessment_reset", period="2025", status=JobRunStatus.SUCCEEDED))
+    db.session.commit()
+    refused = app.test_cli_runner().invoke(args=["jobs", "run-once", "assessment_reset", "--period", "2024"])
+    assert refused.exit_code == 2 and "2025 is already settled" in refused.output, refused.output
+    assert db.session.scalars(sa.select(JobRun.period)).all() == ["2025"]
+    assert entries_of(EntryKind.RESET) == []
+
+
+def test_run_once_settles_an_expiry_month_older_than_one_settled(app):
+    """Expiry months give the same result in any order (docs/ledger.md): October after November is allowed."""
+    award(member_fact(make_world()["alice"], "member.micro_wish"), at=local(2025, 10, 5, 9))  # old at October's end
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["jobs", "run-once", "redeemable_expiry", "--period", "2026-11"]).exit_code == 0
+    october = runner.invoke(args=["jobs", "run-once", "redeemable_expiry", "--period", "2026-10"])
+    assert october.exit_code == 0 and "succeeded" in october.output, october.output
+    assert sorted(db.session.scalars(sa.select(JobRun.period).where(JobRun.status == JobRunStatus.SUCCEEDED))) == [
+        "2026-10", "2026-11"]
+    assert sum(entry.points for entry in entries_of(EntryKind.EXPIRY)) == Decimal(-5)
+
+
+def test_a_failed_later_run_does_not_block_an_older_decay_month(app):
+    award(member_fact(make_world()["alice"], "member.commend_city"), at=local(2026, 10, 5, 9))
+    db.session.add(JobRun(job_id="standing_decay", period="2026-11", status=JobRunStatus.FAILED, error="boom"))
+    db.session.commit()
+    october = app.test_cli_runner().invoke(args=["jobs", "run-once", "standing_decay", "--period", "2026-10"])
+    assert october.exit_code == 0 and "succeeded" in october.output, october.output
+    assert [entry.source_id for entry in entries_of(EntryKind.DECAY)] == ["standing_decay:2026-10"]

@@ -135,9 +135,9 @@ def _expiry_filters(threshold, cutoff) -> tuple[list, list]:
     otherwise leave that month's netting with the debit alone, and the points it spent would not expire then.
 
     Expiry entries (and their reversals) count whatever their date, other debits only before the cutoff. An
-    expiry entry is dated at its own period's end, so a month settled after a later one (the catch-up runs only
-    the latest missed month, an operator runs the earlier one by hand) would otherwise not see the later
-    month's entry and expire the same old credits again. Counted always, each run takes what its own netting
+    expiry entry is dated at its own period's end, so a month settled after a later one (by an operator's
+    ``flask jobs run-once``: the scheduler never runs a month older than one settled) would otherwise not see
+    the later month's entry and expire the same old credits again. Counted always, each run takes what its own netting
     finds beyond everything expired so far, so whatever the order the months are settled in, the expired total
     is the largest of their nettings: what settling them in order gives. (Refusing the earlier month instead
     would lose its expiry whenever its netting is the larger one: old credits then spent in the later month.)"""
