@@ -47,10 +47,10 @@ class JobSpec:
     # month is retried on the next three 1sts), a week the daily jobs' last seven days; older days are not
     # worth a late deduction, nor an older week's board audit a second one.
     lookback: timedelta = timedelta(days=100)
-    # True for the jobs that take a balance down (decay, reset, expiry): each period's amount is computed from
-    # the balance after the previous period's entries, so periods settle oldest first and a failed one holds
-    # the later ones back (until it leaves the lookback) instead of letting them run on a balance it has not
-    # settled yet, which would take the same points twice.
+    # True for the jobs that take a balance down (decay, reset, expiry): the scheduler settles their periods
+    # oldest first, and a failed one holds the later ones back (until it leaves the lookback). Decay and reset
+    # compute each period's amount from the balance after the previous period's entries: a later period run
+    # first would take the same points twice.
     in_order: bool = False
     # For an in_order job, True when its periods give the same result settled in any order (expiry: each run nets
     # the old credits against every expiry entry whatever its date, docs/ledger.md): ``flask jobs run-once`` may
