@@ -9,7 +9,8 @@ const GUIDANCE = {
   // check-in and check-out (POST /activities/{id}/checkins, POST /checkins/{id}/checkout)
   checkin_token_invalid: { title: '签到码已失效', hint: '现场屏幕上的签到码每 30 秒更新一次，请对准最新的二维码重新扫码。' },
   outside_geofence: { title: '不在活动地点范围内', hint: '请到达活动现场后再扫码；已在现场的，请打开手机定位，到开阔处重试。' },
-  outside_time_window: { title: '不在签到时间内', hint: '签到从活动开始前 30 分钟至活动结束；签退须在活动结束后 30 分钟内。' },
+  outside_time_window: { title: '不在签到时间内', hint: '签到从活动开始前 30 分钟至活动结束；签退从活动开始至活动结束后 30 分钟。' },
+  activity_changed: { title: '活动刚刚修改', hint: '活动的时间或地点刚刚改过，请重新扫描组织者出示的签到码。' },
   already_checked_in: { title: '您已签到', hint: '无需重复签到。活动结束时请再次扫码签退，服务时长才会计入积分。' },
   already_checked_out: { title: '您已签退', hint: '本次活动已完成签退，无需再次操作。' },
   activity_not_open: { title: '活动未开放', hint: '该活动尚未发布或已取消，请向活动组织者确认。' },

@@ -4,7 +4,10 @@
 
 Who: those who may edit it (``signups.may_edit``): the host community's admins, or an admin; the proposing
 organization's managers get 403 ``activity_host_only`` as for an edit. When: before it ends and while nobody has
-checked in (once someone has, his hours and points are at stake), else 409 ``activity_not_cancellable``. A
+checked in (once someone has, his hours and points are at stake), else 409 ``activity_not_cancellable``. The
+activity's row is locked FOR UPDATE before the check-ins are counted; a check-in's INSERT reads it FOR SHARE and
+writes only while it is published, so a check-in racing the cancel is counted (refused) or waits for it and is
+answered 409 ``activity_cancelled`` having written nothing. A
 proposal still waiting is not cancelled: its approvers reject it. The transition is a compare-and-set, so of two
 cancellations one wins (the other: 409 ``invalid_transition``).
 
@@ -20,7 +23,13 @@ from datetime import datetime
 from points_service.db import db, utcnow
 from points_service.domain import notifications
 from points_service.domain.access import Principal, authorize
-from points_service.domain.activities.signups import PublishedActivityHostOnly, get_activity, has_checkins, may_edit
+from points_service.domain.activities.signups import (
+    PublishedActivityHostOnly,
+    get_activity,
+    has_checkins,
+    lock_activity,
+    may_edit,
+)
 from points_service.domain.approvals.decisions import Stage, can_transition, move_activity, stage_of
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict
@@ -52,6 +61,9 @@ def cancel_activity(actor: Principal, activity_id: int, reason: str, *, now: dat
     now = now or utcnow()
     activity = get_activity(actor, activity_id)  # 404 unless he may see it, then 403 unless he manages it
     authorize(actor, "activity.manage", activity)
+    # Before counting check-ins: one racing the cancel waits for it, then writes nothing. What was read is kept: of
+    # two cancellations, the one that waited loses the compare-and-set (409 invalid_transition).
+    lock_activity(activity, reread=False)
     refusal = cancel_refusal(activity, now)
     if refusal:
         raise ActivityNotCancellable(refusal)

@@ -183,6 +183,7 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
     now = now or utcnow()
     activity = get_activity(actor, activity_id)  # 404 unless he may see it, then 403 unless he manages it
     authorize(actor, "activity.manage", activity)
+    lock_activity(activity, reread=True)  # before counting check-ins and sign-ups: none slips in before the commit
     if activity.status not in (ActivityStatus.PUBLISHED, ActivityStatus.PROPOSED) or activity.starts_at <= now:
         raise Conflict("活动已开始、已结束或已取消，不能再修改", code="activity_not_editable")
     if has_checkins(activity.id):  # check-in opens before the start: those made stay with the activity as it was
@@ -207,12 +208,24 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
 
 def _require_seats_for_signups(activity: Activity, capacity: int | None) -> None:
     """A capacity is the sign-ups' limit: it may not go below the members signed up (409 naming how many). The
-    activity row is locked first (PostgreSQL), as a sign-up locks it to count the seats: none slips in between."""
+    caller has locked the activity row (``lock_activity``), as a sign-up locks it to count the seats: none slips in
+    between."""
     if capacity is None:
         return
-    db.session.execute(sa.select(Activity.id).where(Activity.id == activity.id).with_for_update())
     if (taken := _seats_taken(activity.id)) > capacity:
         raise CapacityBelowSignups(taken)
+
+
+def lock_activity(activity: Activity, *, reread: bool) -> None:
+    """Lock the activity's row FOR UPDATE (PostgreSQL), for a change allowed only while nobody has checked in (an
+    edit, a cancel): a check-in's INSERT reads the row FOR SHARE, only while it is published as the check-in was
+    judged (``checkin.scans``), so a check-in counted after this lock is committed already and one not yet written
+    waits for the change and then sees it. A sign-up locks it too, to count the seats. ``reread``: load the row
+    as locked into ``activity`` (else it keeps what was read, for a compare-and-set to decide on)."""
+    if reread:
+        db.session.refresh(activity, with_for_update=True)
+    else:
+        db.session.execute(sa.select(Activity.id).where(Activity.id == activity.id).with_for_update())
 
 
 def may_edit(actor: Principal, activity: Activity) -> bool:

@@ -28,9 +28,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from points_service.db import (
     UTCDateTime,
     commit_keeping,
+    compiled_text,
     core_execute,
     db,
-    insert_unless_exists,
+    dialect_insert,
     to_points,
     utcnow,
 )
@@ -62,6 +63,9 @@ MAX_TRUSTED_ACCURACY_M = 200  # a fix worse than this cannot tell whether the me
 IMPOSSIBLE_TRAVEL_M = 5000  # another venue this far away ...
 IMPOSSIBLE_TRAVEL_WINDOW = timedelta(minutes=30)  # ... within this long is implausible
 DEFAULT_STEP_SECONDS = 30
+# What a check-in is judged by that an edit may change: its INSERT writes only while the activity still holds them.
+HELD_RULES = ("starts_at", "ends_at", "venue_lat", "venue_lng", "radius_m")
+CHECKIN_ATTEMPTS = 3  # a scan judged anew after an edit, at most this often
 CHECKIN_WITH_ACTIVITY_AND_MEMBER = (joinedload(Checkin.activity), joinedload(Checkin.member))
 
 
@@ -119,6 +123,12 @@ class AlreadyCheckedIn(Conflict):
     code, message = "already_checked_in", "您已签到，请勿重复签到"
 
 
+class ActivityChanged(Conflict):
+    """The activity's time or venue was edited again each time the scan was judged anew (``CHECKIN_ATTEMPTS``)."""
+
+    code, message = "activity_changed", "活动时间或地点刚刚修改，请重新扫码签到"
+
+
 class AlreadyCheckedOut(Conflict):
     code, message = "already_checked_out", "您已签退"
 
@@ -148,12 +158,27 @@ def checkin_code(actor: Principal, activity_id: int, *, now: datetime | None = N
 
 
 def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | None = None) -> CheckedIn:
-    """One round trip reads what the rules need, one INSERT … ON CONFLICT DO NOTHING writes (the UNIQUE key
-    decides a repeated or concurrent check-in, answered 409 with the id of the one kept), one commit; the answer
-    is what was written. The API runs it ``autocommitted``: the INSERT alone commits as it runs; with a review
-    event or a deduction, ``writes_together`` makes them one transaction."""
+    """One round trip reads what the rules need, one INSERT … SELECT … ON CONFLICT DO NOTHING writes, one commit;
+    the answer is what was written. The INSERT selects from the activity's row, locked FOR SHARE, only while it is
+    published with the rules it was checked against (``_insert_checkin``): a cancel or an edit, which lock it FOR
+    UPDATE before counting check-ins, is waited for, and one written meanwhile leaves nothing written. The UNIQUE
+    key decides a repeated or concurrent check-in (409 with the id of the one kept). The API runs it
+    ``autocommitted``: the INSERT alone commits as it runs; with a review event or a deduction,
+    ``writes_together`` makes them one transaction."""
     member_id, now = acting_member(actor), now or utcnow()
     activity, member_name, recent_venues = _checkin_context(activity_id, member_id, now)
+    for _ in range(CHECKIN_ATTEMPTS):
+        checkin = _write_check_in(actor, activity, member_id, member_name, recent_venues, scan, now)
+        if checkin is not None:
+            return checkin
+        # Nothing written: checked in already, or the activity changed since it was read (rare: read it again).
+        activity, member_name, recent_venues = _not_written(activity_id, member_id, now)
+    raise ActivityChanged()
+
+
+def _write_check_in(actor: Principal, activity: CheckinRules, member_id: int, member_name: str,
+                    recent_venues: list, scan: Scan, now: datetime) -> CheckedIn | None:
+    """The check-in verified against ``activity`` and written, or None when its INSERT wrote nothing."""
     _verify_token(activity, scan, now)
     if not rules.checkin_open(activity.starts_at, activity.ends_at, now):
         raise OutsideTimeWindow(f"不在签到时间内（开始前 {_minutes(rules.CHECKIN_OPENS_BEFORE_START)} 分钟至结束）")
@@ -164,9 +189,9 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
     values = {"activity_id": activity.id, "member_id": member_id, "checked_in_at": now,
               "checkin_distance_m": round(distance), "review_reason": reason,
               "status": CheckinStatus.REVIEW if reason else CheckinStatus.CHECKED_IN}
-    checkin_id = insert_unless_exists(Checkin, values, ("activity_id", "member_id"))
-    if checkin_id is None:  # UNIQUE(activity_id, member_id): a concurrent or repeated check-in
-        raise _already_checked_in(activity.id, member_id)
+    checkin_id = _insert_checkin(values, activity)
+    if checkin_id is None:
+        return None
     checkin = CheckedIn(id=checkin_id, member_name=member_name, **values)
     if reason:
         _event(checkin, "", CheckinStatus.REVIEW, actor, reason)
@@ -177,13 +202,44 @@ def check_in(actor: Principal, activity_id: int, scan: Scan, *, now: datetime | 
     return checkin
 
 
-def _already_checked_in(activity_id: int, member_id: int) -> AlreadyCheckedIn:
-    """The refusal of a check-in the UNIQUE key turned away, naming the check-in it kept. Its SELECT runs on this
-    path only: the INSERT waited for a concurrent one to commit, so the row is there to read."""
+def _insert_checkin(values: dict, activity: CheckinRules) -> int | None:
+    """INSERT the check-in (``values``) selecting from its activity's row, locked FOR SHARE, while it is published
+    with the rules ``activity`` holds (``HELD_RULES``); ON CONFLICT (activity, member) DO NOTHING; RETURNING its
+    id, or None when nothing was written. One statement, compiled once. A writer holding the row FOR UPDATE (a
+    cancel, an edit) is waited for and the row read as it left it (PostgreSQL re-checks the conditions on it).
+    SQLite ignores FOR SHARE: its writers are serialized."""
+    dialect_name = db.session.get_bind().dialect.name
+    held = {f"held_{name}": getattr(activity, name) for name in HELD_RULES}
+    return core_execute(_checkin_insert(dialect_name, tuple(values)), values | held).scalar()
+
+
+@functools.cache
+def _checkin_insert(dialect_name: str, columns: tuple[str, ...]) -> sa.TextClause:
+    checkins, activities = Checkin.__table__, Activity.__table__
+    values = {name: sa.bindparam(name, type_=checkins.c[name].type) for name in columns}
+    while_held = sa.select(*values.values()).where(
+        activities.c.id == values["activity_id"], activities.c.status == ActivityStatus.PUBLISHED,
+        *(activities.c[name] == sa.bindparam(f"held_{name}", type_=activities.c[name].type) for name in HELD_RULES),
+    ).with_for_update(read=True)
+    statement = (dialect_insert(dialect_name, Checkin).from_select(list(columns), while_held)
+                 .on_conflict_do_nothing(index_elements=["activity_id", "member_id"]).returning(checkins.c.id))
+    return compiled_text(statement, dialect_name)
+
+
+def _not_written(activity_id: int, member_id: int, now: datetime) -> tuple[CheckinRules, str, list]:
+    """Why a check-in's INSERT wrote nothing, on this path only: his check-in is there (the UNIQUE key: 409
+    ``already_checked_in`` naming it; the INSERT waited for a concurrent one to commit, so the row is there to
+    read), the activity is no longer published (cancelled while he scanned: ``require_published``'s answer), or
+    it was edited meanwhile: its rules as they are now, to judge the scan again."""
     existing = db.session.scalar(sa.select(Checkin.id).where(Checkin.activity_id == activity_id,
                                                              Checkin.member_id == member_id))
-    end_transaction(db.session())  # it wrote nothing: a COMMIT keeps the worker's prepared statements
-    return AlreadyCheckedIn(data=None if existing is None else {"checkin_id": existing})
+    if existing is not None:
+        end_transaction(db.session())  # it wrote nothing: a COMMIT keeps the worker's prepared statements
+        raise AlreadyCheckedIn(data={"checkin_id": existing})
+    try:
+        return _checkin_context(activity_id, member_id, now)
+    finally:
+        end_transaction(db.session())  # and the next INSERT is its transaction's one write (``autocommitted``)
 
 
 def check_out(actor: Principal, checkin_id: int, scan: Scan, *, now: datetime | None = None) -> Checkin:

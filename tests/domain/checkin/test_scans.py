@@ -12,8 +12,10 @@ import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.access import principal_for
+from points_service.domain.activities.signups import ActivityCancelled, ActivityNotOpen
 from points_service.domain.checkin import scans as checkin
 from points_service.domain.checkin.scans import (
+    ActivityChanged,
     AlreadyCheckedIn,
     AlreadyCheckedOut,
     CheckinTokenInvalid,
@@ -21,7 +23,7 @@ from points_service.domain.checkin.scans import (
     OutsideTimeWindow,
 )
 from points_service.domain.errors import Forbidden, InvalidTransition, NotFound
-from points_service.models import ActivityStatus, ApprovalEvent, Checkin, CheckinStatus, LedgerEntry, Role
+from points_service.models import Activity, ActivityStatus, ApprovalEvent, Checkin, CheckinStatus, LedgerEntry, Role
 from tests.factories import make_member, make_user, make_world
 from tests.factories.activities import RADIUS_M, make_activity, north_of, scan
 from tests.factories.ledger import local
@@ -117,6 +119,60 @@ def test_a_late_second_check_in_names_the_check_in_kept_and_takes_no_second_dedu
         check_in(world, START + timedelta(minutes=12), accuracy=350)  # late and for review: one transaction
     assert refused.value.data == {"checkin_id": first.id}
     assert entries(world["alice"]) == [("member.late", "assessment", Decimal("-1.00"))]
+
+
+def change_after_the_rules_are_read(monkeypatch, world, times=1, **values):
+    """Another transaction changes the activity after the check-in read its rules, before its INSERT (``times``
+    times: each judgement of the scan is followed by one; a callable value is given how many are left)."""
+    verify, left = checkin._verify_geofence, [times]
+
+    def verify_then_change(activity, scan_):
+        distance = verify(activity, scan_)
+        if left[0]:
+            left[0] -= 1
+            db.session.execute(sa.update(Activity).where(Activity.id == world["activity"].id).values(
+                {name: value(left[0]) if callable(value) else value for name, value in values.items()}))
+        return distance
+
+    monkeypatch.setattr(checkin, "_verify_geofence", verify_then_change)
+
+
+def checkins() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Checkin))
+
+
+@pytest.mark.parametrize("status,refusal", [(ActivityStatus.CANCELLED, ActivityCancelled),
+                                            (ActivityStatus.REJECTED, ActivityNotOpen)])
+def test_a_check_in_to_an_activity_no_longer_published_when_it_is_written_writes_nothing(world, monkeypatch, status,
+                                                                                       refusal):
+    """The INSERT selects from the activity's row only while it is published: a cancel committed between the
+    rules' read and the INSERT leaves nothing written, answered as a check-in to a cancelled activity is."""
+    change_after_the_rules_are_read(monkeypatch, world, status=status)
+    with pytest.raises(refusal) as refused:
+        check_in(world, START)
+    assert refused.value.code == refusal.code and checkins() == 0
+
+
+def test_a_check_in_to_an_activity_moved_when_it_is_written_is_judged_by_the_activity_as_moved(world, monkeypatch):
+    change_after_the_rules_are_read(monkeypatch, world, starts_at=START + timedelta(days=1),
+                                    ends_at=END + timedelta(days=1))
+    with pytest.raises(OutsideTimeWindow):
+        check_in(world, START)
+    assert checkins() == 0
+
+
+def test_a_check_in_still_valid_at_the_activity_as_edited_is_written_once_judged_again(world, monkeypatch):
+    change_after_the_rules_are_read(monkeypatch, world, radius_m=RADIUS_M + 50)
+    row = check_in(world, START, metres=RADIUS_M - 1)
+    assert (row.status, row.checkin_distance_m, checkins()) == (CheckinStatus.CHECKED_IN, RADIUS_M - 1, 1)
+
+
+def test_an_activity_edited_at_every_judgement_of_the_scan_is_answered_changed(world, monkeypatch):
+    change_after_the_rules_are_read(monkeypatch, world, times=checkin.CHECKIN_ATTEMPTS,
+                                    radius_m=lambda left: RADIUS_M + 10 * (left + 1))
+    with pytest.raises(ActivityChanged):
+        check_in(world, START)
+    assert checkins() == 0
 
 
 def test_a_check_in_more_than_ten_minutes_late_costs_the_late_deduction_once(world):
