@@ -92,6 +92,9 @@ class Base:
     RATELIMIT_STORAGE_URI = "memory://"  # production: redis://127.0.0.1:6379/0 (every worker sees one count)
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_KEY_PREFIX = "points"
+    # Passed to the storage (Redis: redis-py's connection options). A request waits this long at most for each
+    # Redis call: past it, a limit is served uncounted and password sign-in answers 503 (docs/hardening.md).
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
     RATELIMIT_LOGIN_PER_IP = "20 per minute; 200 per hour"
     RATELIMIT_WECHAT_PER_IP = "120 per minute"  # members share mobile NATs: generous per address
     RATELIMIT_WECHAT_PER_OPENID = "10 per minute"
@@ -155,6 +158,7 @@ class Base:
         self.EXPORT_DIR = _env("EXPORT_DIR")  # None: instance/exports
         self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", self.RATELIMIT_STORAGE_URI)
         self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", self.RATELIMIT_ENABLED)
+        self.RATELIMIT_STORAGE_OPTIONS = dict(self.RATELIMIT_STORAGE_OPTIONS)  # each instance its own, to change
         for name in RATE_LIMIT_SETTINGS:
             setattr(self, name, _env(name, getattr(self, name)))
         self.PROXY_COUNT = int(_env("PROXY_COUNT", self.PROXY_COUNT))

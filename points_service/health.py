@@ -5,7 +5,7 @@
   before ``flask db upgrade`` ran (or still running the old code after it) would answer 500s;
 - Redis answers a PING, where the rate limits count there (``RATELIMIT_STORAGE_URI`` a Redis URI, limits on: the
   production settings require it). A limit whose storage is down is served uncounted, but the sign-in lockout
-  (``LoginThrottle``) reads and writes the same storage and fails: password sign-in would answer 500.
+  (``LoginThrottle``) reads and writes the same storage and refuses: password sign-in answers 503.
 Otherwise 503, each part that is not ready named in ``not_ready`` and with its state.
 
 The head is read once at start-up from ``migrations/versions`` (the files' ``revision`` and ``down_revision``,

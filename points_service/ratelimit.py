@@ -11,6 +11,8 @@ the strategy (``RateLimits``): Flask-Limiter, which wraps the same library, woul
 every request to look for limits of its own (about 0.1 ms a request, measured; docs/benchmarks.md).
 
 ``LoginThrottle`` gives the sign-in use cases (``domain/accounts/signin``) the same storage for their lockout.
+Unlike a limit, the lockout does not serve without its storage (that would allow unlimited password guessing):
+password sign-in answers ``503 service_unavailable`` (``SignInUnavailable``) before anything is written.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from functools import cache, wraps
 
 from flask import current_app, g, request
 from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import STRATEGIES, MovingWindowRateLimiter, RateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from points_service.domain.errors import RateLimited
+from points_service.domain.errors import RateLimited, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 EXTENSION = "points_ratelimit"
@@ -54,12 +57,17 @@ def init_app(app) -> None:
     for name in app.config:
         if name.startswith("RATELIMIT_") and name.endswith(("_PER_IP", "_PER_OPENID", "_PER_MEMBER", "_PER_USER")):
             _items(app.config[name])
-    storage = storage_from_string(app.config.get("RATELIMIT_STORAGE_URI") or "memory://",
-                                  **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}))
-    strategy = STRATEGIES[app.config.get("RATELIMIT_STRATEGY", "moving-window")]
-    app.extensions[EXTENSION] = RateLimits(storage, strategy(storage), app.config.get("RATELIMIT_ENABLED", True))
+    app.extensions[EXTENSION] = rate_limits(app.config)
     if proxies := app.config.get("PROXY_COUNT", 0):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+
+def rate_limits(config) -> RateLimits:
+    """The storage ``RATELIMIT_STORAGE_URI`` names, built with ``RATELIMIT_STORAGE_OPTIONS``, and its strategy."""
+    storage = storage_from_string(config.get("RATELIMIT_STORAGE_URI") or "memory://",
+                                  **config.get("RATELIMIT_STORAGE_OPTIONS", {}))
+    strategy = STRATEGIES[config.get("RATELIMIT_STRATEGY", "moving-window")]
+    return RateLimits(storage, strategy(storage), config.get("RATELIMIT_ENABLED", True))
 
 
 def reset(app) -> None:
@@ -125,14 +133,41 @@ def limit(setting: str, identity: Callable[[], tuple]):
     return decorator
 
 
+class SignInUnavailable(ServiceUnavailable):
+    message = "登录服务暂时不可用，请稍后再试"
+
+
+def _storage_errors(storage: Storage) -> tuple[type[Exception], ...]:
+    """What the storage raises when it is unreachable or does not answer in time (redis-py's RedisError covers
+    refused connections and socket timeouts), and the library's wrapper for it."""
+    errors = storage.base_exceptions
+    return (StorageError, *(errors if isinstance(errors, tuple) else (errors,)))
+
+
+def _refused_without_storage(method):
+    """The lockout cannot be read or written: refuse the sign-in (503) rather than let it through unguarded."""
+
+    @wraps(method)
+    def wrapper(self: LoginThrottle, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except self._errors as exc:
+            log.warning("rate-limit storage unavailable; password sign-in refused", exc_info=True)
+            raise SignInUnavailable() from exc
+
+    return wrapper
+
+
 class LoginThrottle:
     """Failure counts and timed marks for the sign-in lockout, kept in the rate-limit storage (shared by every
     worker in production). Identities are hashed like every other key. Without a limiter (rate limits
-    switched off) nothing is counted and nothing is locked."""
+    switched off) nothing is counted and nothing is locked. When the storage fails, every method raises
+    ``SignInUnavailable``."""
 
     def __init__(self, limiter: RateLimits | None, prefix: str) -> None:
         self._storage = limiter.storage if limiter is not None else None
         self._window = MovingWindowRateLimiter(self._storage) if self._storage is not None else None
+        self._errors = _storage_errors(self._storage) if self._storage is not None else ()
         self._prefix = prefix
 
     @classmethod
@@ -142,6 +177,7 @@ class LoginThrottle:
     def _keys(self, kind: str, identity: tuple) -> tuple[str, str, str]:
         return (self._prefix, f"login-{kind}", _digest(*identity))
 
+    @_refused_without_storage
     def count(self, item: RateLimitItem, kind: str, *identity: object) -> bool:
         """Count one failure; True when ``identity`` has now used up ``item`` (its count then starts over)."""
         if self._window is None:
@@ -153,10 +189,12 @@ class LoginThrottle:
         self._window.clear(item, *keys)
         return True
 
+    @_refused_without_storage
     def forget(self, item: RateLimitItem, kind: str, *identity: object) -> None:
         if self._window is not None:
             self._window.clear(item, *self._keys(kind, identity))
 
+    @_refused_without_storage
     def mark(self, kind: str, *identity: object, seconds: int) -> None:
         """Mark ``identity`` for ``seconds`` from now (a lock, a trusted address)."""
         if self._storage is not None:
@@ -164,6 +202,7 @@ class LoginThrottle:
             self._storage.clear(key)
             self._storage.incr(key, seconds)
 
+    @_refused_without_storage
     def marked_for(self, kind: str, *identity: object) -> int | None:
         """Seconds left on ``identity``'s mark, None when it has none."""
         if self._storage is None:

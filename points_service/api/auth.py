@@ -90,6 +90,7 @@ def bind(args):
 @ratelimit.limit("RATELIMIT_LOGIN_PER_IP", ratelimit.by_address)
 @blp.arguments(PasswordLoginArgs)
 @blp.response(200, TokenSchema)
+@blp.alt_response(503, description="service_unavailable：登录锁定所用的存储（Redis）不可用，拒绝登录，未写入任何数据")
 def password_login(args):
     """控制台用户名密码登录（同一来源地址连续失败后暂时锁定该用户名）"""
     policy = auth.login_policy(current_app.config)
