@@ -213,6 +213,17 @@ def deleted_in_batches(table: sa.Table, condition: sa.ColumnElement[bool], batch
         after = upto
 
 
+def purge_in_batches(table: sa.Table, condition: sa.ColumnElement[bool], batch_size: int) -> int:
+    """``deleted_in_batches`` with each batch committed (a purge is no all-or-nothing write: what a batch removed
+    stays removed if a later one fails); returns how many rows were deleted."""
+    deleted = 0
+    for count in deleted_in_batches(table, condition, batch_size):
+        deleted += count
+        db.session.commit()
+    db.session.commit()  # the last batch's search, which found nothing
+    return deleted
+
+
 def attach_written(instance, **related):
     """A row a Core statement just wrote, as a persistent instance of the session with its attributes loaded
     (every column must be set, the primary key included) and ``related`` instances already loaded set as its

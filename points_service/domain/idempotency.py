@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from points_service.db import core_execute, db, deleted_in_batches, insert_unless_exists, utcnow
+from points_service.db import core_execute, db, insert_unless_exists, purge_in_batches, utcnow
 from points_service.domain.errors import Conflict, ServiceError
 from points_service.models import IdempotencyRecord, IdempotencyState
 from points_service.transactions import end_transaction
@@ -112,12 +112,7 @@ def purge_idempotency_keys(before: datetime, *, batch_size: int = 5000) -> int:
     stale = min(before, utcnow() - lease)
     done = sa.or_(sa.and_(_records.c.state == IdempotencyState.COMPLETED, _records.c.created_at < before),
                   sa.and_(_records.c.state == IdempotencyState.IN_FLIGHT, _records.c.created_at < stale))
-    deleted = 0
-    for count in deleted_in_batches(_records, done, batch_size):
-        deleted += count
-        db.session.commit()
-    db.session.commit()  # the last batch's search, which found nothing
-    return deleted
+    return purge_in_batches(_records, done, batch_size)
 
 
 _records = IdempotencyRecord.__table__

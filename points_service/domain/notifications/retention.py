@@ -11,7 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from points_service.db import db, deleted_in_batches
+from points_service.db import purge_in_batches
 from points_service.models import Delivery, DeliveryState
 
 ENDED = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.PERMANENT_FAILED)
@@ -22,9 +22,4 @@ def purge_deliveries(before: datetime, *, batch_size: int = 5000) -> int:
     per statement, each batch committed. Returns the count."""
     deliveries = Delivery.__table__
     ended = sa.and_(deliveries.c.state.in_(ENDED), deliveries.c.updated_at < before)
-    deleted = 0
-    for count in deleted_in_batches(deliveries, ended, batch_size):
-        deleted += count
-        db.session.commit()
-    db.session.commit()  # the last batch's search, which found nothing
-    return deleted
+    return purge_in_batches(deliveries, ended, batch_size)
