@@ -2,8 +2,8 @@
 member granted one (outbox written in the event's transaction, sent by the delivery job).
 
 Other use cases call the event hooks (flush only, inside their transaction): ``record_decided``,
-``report_decided``, ``star_run_published``, ``order_moved``, ``activity_cancelled``; or ``notify`` for a new
-event.
+``report_decided``, ``star_run_published``, ``star_winners_removed``, ``order_moved``, ``activity_cancelled``;
+or ``notify`` for a new event.
 
 ``purge_deliveries`` (the daily ``retention`` job) deletes outbox rows that ended long ago; the inbox is kept.
 """
@@ -22,6 +22,7 @@ from points_service.domain.notifications.events import (
     record_decided,
     report_decided,
     star_run_published,
+    star_winners_removed,
 )
 from points_service.domain.notifications.inbox import (
     MessageNotFound,
@@ -52,6 +53,7 @@ __all__ = [
     "record_decided",
     "report_decided",
     "star_run_published",
+    "star_winners_removed",
     "subscriptions",
     "unread_count",
 ]

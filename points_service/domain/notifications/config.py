@@ -31,6 +31,7 @@ EVENT_VALUES: dict[str, frozenset[str]] = {
     "activity_cancelled": frozenset({"activity_id", "activity_title", "starts_at", "reason"}),
     "points_expiring": frozenset({"points", "expires_on", "tip"}),
     "star_published": frozenset({"run_id", "selection", "result", "publicity_ends_on"}),
+    "star_removed": frozenset({"run_id", "selection", "quarter"}),
     "order_ready": frozenset({"order_id", "item_name", "pickup_code", "pickup_deadline"}),
     "order_cancelled": frozenset({"order_id", "item_name", "reason", "points"}),
     "order_expired": frozenset({"order_id", "item_name", "reason", "points"}),

@@ -2,7 +2,7 @@
 
 Each turns a domain object into the event's values (config.EVENT_VALUES) and a source key that makes a
 retried event one message: ``record:12:approved``, ``record:12:needs_info:2`` (its second send-back),
-``order:7:cancelled``, ``activity:3:cancelled``.
+``order:7:cancelled``, ``activity:3:cancelled``, ``star_run:5:removed``.
 """
 
 from __future__ import annotations
@@ -87,11 +87,29 @@ def star_run_published(run: StarRun, winners: Iterable[int] | None = None) -> No
         winners = db.session.scalars(sa.select(StarCandidate.member_id).where(
             StarCandidate.run_id == run.id, StarCandidate.winner.is_(True))).all()
     winners = sorted(winners)
-    selection = f"{run.period} {_SCOPES.get(run.scope_type, '')}"
+    selection = _selection(run)
     for member_id in winners:
         notify(member_id, "star_published", f"star_run:{run.id}", {
             "run_id": run.id, "selection": selection, "result": "公示中",
             "publicity_ends_on": run.publicity_ends_on})
+
+
+def star_winners_removed(run: StarRun, members: Iterable[int]) -> None:
+    """Winners an upheld objection took off a published run learn that the quarter's result changed after its
+    公示 review; never who objected or why (the objection's text is the objector's, and names him to the member)."""
+    for member_id in sorted(members):
+        notify(member_id, "star_removed", f"star_run:{run.id}:removed", {
+            "run_id": run.id, "selection": _selection(run), "quarter": _quarter_name(run.period)})
+
+
+def _selection(run: StarRun) -> str:
+    return f"{run.period} {_SCOPES.get(run.scope_type, '')}"
+
+
+def _quarter_name(period_key: str) -> str:
+    """``2026-Q3`` as a member reads it: 2026年第3季度."""
+    year, _, quarter = period_key.partition("-Q")
+    return f"{year}年第{quarter}季度"
 
 
 def order_moved(order: MarketOrder, to_state: OrderState, reason: str = "") -> None:
