@@ -24,7 +24,7 @@ def test_the_shipped_file_is_valid_and_covers_every_event_of_the_issue():
     config = load_config(SHIPPED, environ={})
     assert set(config.events) == {"record_approved", "record_rejected", "record_needs_info", "report_confirmed",
                                   "report_rejected", "activity_reminder", "activity_cancelled", "points_expiring",
-                                  "star_published", "star_removed",
+                                  "star_published", "star_publicity_extended", "star_removed",
                                   "order_ready", "order_cancelled", "order_expired"}
     assert config.templates["record_decided"].title == "审核结果通知"
     # No configured WeChat template is about a cancellation: the inbox alone tells it.

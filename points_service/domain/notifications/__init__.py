@@ -2,8 +2,8 @@
 member granted one (outbox written in the event's transaction, sent by the delivery job).
 
 Other use cases call the event hooks (flush only, inside their transaction): ``record_decided``,
-``report_decided``, ``star_run_published``, ``star_winners_removed``, ``order_moved``, ``activity_cancelled``;
-or ``notify`` for a new event.
+``report_decided``, ``star_run_published``, ``star_publicity_extended``, ``star_winners_removed``,
+``order_moved``, ``activity_cancelled``; or ``notify`` for a new event.
 
 ``purge_deliveries`` (the daily ``retention`` job) deletes outbox rows that ended long ago; the inbox is kept.
 """
@@ -21,6 +21,7 @@ from points_service.domain.notifications.events import (
     order_moved,
     record_decided,
     report_decided,
+    star_publicity_extended,
     star_run_published,
     star_winners_removed,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "purge_deliveries",
     "record_decided",
     "report_decided",
+    "star_publicity_extended",
     "star_run_published",
     "star_winners_removed",
     "subscriptions",

@@ -32,6 +32,7 @@ EVENT_VALUES: dict[str, frozenset[str]] = {
     "points_expiring": frozenset({"points", "expires_on", "tip"}),
     "star_published": frozenset({"run_id", "selection", "result", "publicity_ends_on"}),
     "star_removed": frozenset({"run_id", "selection", "quarter"}),
+    "star_publicity_extended": frozenset({"run_id", "selection", "result", "publicity_ends_on"}),
     "order_ready": frozenset({"order_id", "item_name", "pickup_code", "pickup_deadline"}),
     "order_cancelled": frozenset({"order_id", "item_name", "reason", "points"}),
     "order_expired": frozenset({"order_id", "item_name", "reason", "points"}),

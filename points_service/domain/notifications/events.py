@@ -2,7 +2,7 @@
 
 Each turns a domain object into the event's values (config.EVENT_VALUES) and a source key that makes a
 retried event one message: ``record:12:approved``, ``record:12:needs_info:2`` (its second send-back),
-``order:7:cancelled``, ``activity:3:cancelled``, ``star_run:5:removed``.
+``order:7:cancelled``, ``activity:3:cancelled``, ``star_run:5:removed``, ``star_run:5:extended:2026-10-20``.
 """
 
 from __future__ import annotations
@@ -92,6 +92,18 @@ def star_run_published(run: StarRun, winners: Iterable[int] | None = None) -> No
         notify(member_id, "star_published", f"star_run:{run.id}", {
             "run_id": run.id, "selection": selection, "result": "公示中",
             "publicity_ends_on": run.publicity_ends_on})
+
+
+def star_publicity_extended(run: StarRun, newcomers: Iterable[int]) -> None:
+    """The winners still on a run whose 公示 window started again (a winner came in) learn its new end; not the
+    ``newcomers``, told as at publication. Keyed by the new end: each extension once, a replay nothing more."""
+    winners = db.session.scalars(sa.select(StarCandidate.member_id).where(
+        StarCandidate.run_id == run.id, StarCandidate.winner.is_(True),
+        StarCandidate.member_id.not_in(sorted(newcomers))).order_by(StarCandidate.member_id)).all()
+    ends_on = run.publicity_ends_on
+    for member_id in winners:
+        notify(member_id, "star_publicity_extended", f"star_run:{run.id}:extended:{ends_on.isoformat()}", {
+            "run_id": run.id, "selection": _selection(run), "result": "公示延长", "publicity_ends_on": ends_on})
 
 
 def star_winners_removed(run: StarRun, members: Iterable[int]) -> None:

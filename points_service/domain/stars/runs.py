@@ -14,7 +14,7 @@
   scope are recomputed within the run, with the scope's quota as publicized (``rules``): the next eligible
   member replaces a winner objected to, and no other winner loses his place; the checksum follows. When that
   brings in a winner who was not publicized, the window is counted again after the decision day: every winner
-  gets his full 公示. A winner removed is told the quarter's result changed (not who objected, nor why).
+  gets his full 公示 (the others are told the new end); a winner removed, that the result changed.
 - ``finalize_star_run``: 409 ``objections_open`` while any objection is open, ``publicity_not_ended`` before the
   window has ended. ``reading.verify_star_run`` recomputes a run from the ledger at its cutoff.
 
@@ -320,12 +320,15 @@ def decide_objection(actor: Principal, run_id: int, objection_id: int, upheld: b
 
 
 def _tell_changed_winners(run: StarRun, newcomers: set[int], unseated: set[int], now: datetime) -> None:
-    """The winners removed learn that the result changed; winners brought in were not publicized, so the window
-    starts again after the decision and they learn until when."""
+    """The winners removed learn that the result changed (never who objected, nor why); winners brought in were
+    not publicized, so the window starts again: they learn until when, the winners still on it its new end."""
     notifications.star_winners_removed(run, unseated)
-    if newcomers:
-        run.publicity_ends_on = _publicity_window(run, now)[0]
-        notifications.star_run_published(run, newcomers)
+    if not newcomers:
+        return
+    previous_end, run.publicity_ends_on = run.publicity_ends_on, _publicity_window(run, now)[0]
+    notifications.star_run_published(run, newcomers)
+    if run.publicity_ends_on != previous_end:  # not when a decision earlier that day moved it there already
+        notifications.star_publicity_extended(run, newcomers)
 
 
 def finalize_star_run(actor: Principal, run_id: int, *, now: datetime | None = None) -> StarRun:

@@ -106,3 +106,57 @@ def test_an_upheld_objection_against_a_member_who_did_not_win_and_a_dismissed_on
     objection = stars.raise_objection(world["admin"], run.id, world["alice"].id, "虚报", now=local(2026, 10, 12))
     stars.decide_objection(world["admin"], run.id, objection.id, False, now=local(2026, 10, 13))
     assert removed_notices() == []
+
+
+def extension_notices() -> list[tuple[int, str, str]]:
+    return [tuple(row) for row in db.session.execute(
+        sa.select(InboxMessage.member_id, InboxMessage.source_key, InboxMessage.body)
+        .where(InboxMessage.event == "star_publicity_extended").order_by(InboxMessage.id))]
+
+
+def test_when_a_winner_brought_in_restarts_the_window_the_winners_still_on_it_are_told_the_new_end_date(
+        world):  # noqa: F811
+    for name, hours in (("alice", 4), ("dave", 3), ("erin", 2)):
+        star_member(world[name], 5, hours)
+    make_grant(world["dave"], "star_published", available=2)
+    db.session.commit()
+    run = published(world)  # ends Friday 2026-10-16
+    uphold(world, world["alice"])  # erin comes in on Tuesday 10-13: the window now ends 10-20
+
+    ((member_id, source_key, body),) = extension_notices()  # not erin (told as at publication), not alice
+    assert (member_id, source_key) == (world["dave"].id, f"star_run:{run.id}:extended:2026-10-20")
+    assert "2026-10-20" in body
+    sent = db.session.scalar(sa.select(Delivery.data).join(InboxMessage, InboxMessage.id == Delivery.message_id)
+                             .where(InboxMessage.event == "star_publicity_extended"))
+    assert sent == {"thing1": {"value": "2026-Q3 社区"}, "phrase2": {"value": "公示延长"},
+                    "date3": {"value": "2026-10-20"}}  # 评选结果通知, as at publication
+
+
+def test_each_later_extension_tells_the_winners_on_it_again_and_a_replay_writes_nothing_more(world):  # noqa: F811
+    for name, hours in (("alice", 5), ("dave", 4), ("erin", 3), ("carol", 2)):
+        star_member(world[name], 5, hours)
+    run = published(world)
+    uphold(world, world["alice"])  # erin in on 10-13: to 10-20
+    uphold(world, world["dave"], decided_on=14)  # carol in on 10-14: to 10-21
+    notifications.star_publicity_extended(run, {world["carol"].id})  # the second extension again
+    db.session.commit()
+
+    assert [(member_id, key.rsplit(":", 1)[1]) for member_id, key, _ in extension_notices()] == [
+        (world["dave"].id, "2026-10-20"), (world["erin"].id, "2026-10-21")]
+
+
+def test_a_window_restarted_again_the_same_day_ends_as_before_and_tells_nobody_twice(world):  # noqa: F811
+    for name, hours in (("alice", 5), ("dave", 4), ("erin", 3), ("carol", 2)):
+        star_member(world[name], 5, hours)
+    published(world)
+    uphold(world, world["alice"])  # erin in on 10-13: to 10-20; dave told
+    uphold(world, world["dave"])  # carol in the same day: still 10-20, erin was told it as a newcomer
+    assert [member_id for member_id, _, _ in extension_notices()] == [world["dave"].id]
+
+
+def test_an_upheld_objection_that_brings_nobody_in_extends_nothing(world):  # noqa: F811
+    for name, hours in (("alice", 4), ("dave", 3)):
+        star_member(world[name], 5, hours)
+    published(world)
+    uphold(world, world["alice"])
+    assert extension_notices() == []
