@@ -3,7 +3,7 @@ member granted one (outbox written in the event's transaction, sent by the deliv
 
 Other use cases call the event hooks (flush only, inside their transaction): ``record_decided``,
 ``report_decided``, ``star_run_published``, ``star_publicity_extended``, ``star_winners_removed``,
-``order_moved``, ``activity_cancelled``; or ``notify`` for a new event.
+``order_moved``, ``activity_cancelled``, ``activity_moved``; or ``notify`` for a new event.
 
 ``purge_deliveries`` (the daily ``retention`` job) deletes outbox rows that ended long ago; the inbox is kept.
 """
@@ -18,6 +18,7 @@ from points_service.domain.notifications.config import (
 )
 from points_service.domain.notifications.events import (
     activity_cancelled,
+    activity_moved,
     order_moved,
     record_decided,
     report_decided,
@@ -42,6 +43,7 @@ __all__ = [
     "NotificationConfig",
     "NotificationConfigInvalid",
     "activity_cancelled",
+    "activity_moved",
     "grant_subscriptions",
     "init_app",
     "load_config",

@@ -2,7 +2,8 @@
 
 Each turns a domain object into the event's values (config.EVENT_VALUES) and a source key that makes a
 retried event one message: ``record:12:approved``, ``record:12:needs_info:2`` (its second send-back),
-``order:7:cancelled``, ``activity:3:cancelled``, ``star_run:5:removed``, ``star_run:5:extended:2026-10-20``.
+``order:7:cancelled``, ``activity:3:cancelled``, ``activity:3:moved:41`` (the edit's audit row),
+``star_run:5:removed``, ``star_run:5:extended:2026-10-20``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from points_service.domain.policy import policy_in_force
 from points_service.models import (
     Activity,
     ApprovalEvent,
+    AuditEntry,
     MarketOrder,
     OrderState,
     Record,
@@ -136,9 +138,26 @@ def order_moved(order: MarketOrder, to_state: OrderState, reason: str = "") -> N
 
 def activity_cancelled(activity: Activity, reason: str) -> None:
     """Every member signed up (not withdrawn) for a cancelled activity learns it, with the reason; once each."""
-    members = db.session.scalars(sa.select(Signup.member_id).where(
-        Signup.activity_id == activity.id, Signup.status == SignupStatus.SIGNED_UP).order_by(Signup.member_id)).all()
-    for member_id in members:
+    for member_id in _signed_up(activity):
         notify(member_id, "activity_cancelled", f"activity:{activity.id}:cancelled", {
             "activity_id": activity.id, "activity_title": activity.title, "starts_at": activity.starts_at,
             "reason": reason or "-"})
+
+
+def activity_moved(activity: Activity, edit: AuditEntry, venue_moved: bool) -> None:
+    """Every member signed up (not withdrawn) for a published activity an edit moved (its time or its venue)
+    learns the new time and place. Keyed by the edit's audit row, so each move once, and a move back is a move."""
+    db.session.flush()  # the edit's audit row gets its id
+    community = db.session.get(Region, activity.community_id)
+    # An activity's venue is coordinates only (no address): the community names the place, and whether the
+    # check-in spot (shown on the activity's page) moved.
+    place = f"{community.name}，签到位置{'已调整' if venue_moved else '不变'}"
+    for member_id in _signed_up(activity):
+        notify(member_id, "activity_moved", f"activity:{activity.id}:moved:{edit.id}", {
+            "activity_id": activity.id, "activity_title": activity.title, "starts_at": activity.starts_at,
+            "ends_at": activity.ends_at, "place": place})
+
+
+def _signed_up(activity: Activity) -> list[int]:
+    return db.session.scalars(sa.select(Signup.member_id).where(
+        Signup.activity_id == activity.id, Signup.status == SignupStatus.SIGNED_UP).order_by(Signup.member_id)).all()
