@@ -38,6 +38,7 @@ from points_service.models.market import (
 from points_service.models.notifications import (
     DELIVERY_STATE_NAMES,
     Delivery,
+    DeliveryPause,
     DeliveryState,
     InboxMessage,
     SubscriptionGrant,
@@ -166,6 +167,7 @@ __all__ = [
     "StatusChangeKind",
     "DELIVERY_STATE_NAMES",
     "Delivery",
+    "DeliveryPause",
     "DeliveryState",
     "InboxMessage",
     "SubscriptionGrant",

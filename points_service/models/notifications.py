@@ -4,7 +4,8 @@ Invariants enforced by the database:
 - one inbox message per (event source, member): a retried event or job run enqueues once
   (UNIQUE source_key, member_id);
 - one WeChat delivery per message, so per (event source, member, template) (UNIQUE message_id);
-- a member's unused grants never go negative (CHECK available >= 0), one grant row per (member, template).
+- a member's unused grants never go negative (CHECK available >= 0), one grant row per (member, template);
+- one pause per channel (UNIQUE channel).
 """
 
 from __future__ import annotations
@@ -101,3 +102,18 @@ class Delivery(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     message: Mapped[InboxMessage] = relationship()
+
+
+class DeliveryPause(db.Model):
+    """A channel's sends held back until an instant: WeChat's daily quota (45009) used up, until just after the
+    quota day ends in Shanghai. In the database, not in a process: every deliverer, and one restarted, keeps to
+    it."""
+
+    __tablename__ = "notification_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(40), unique=True)  # e.g. wechat_subscribe
+    paused_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    errcode: Mapped[int | None] = mapped_column()
+    reason: Mapped[str] = mapped_column(sa.String(300), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -200,3 +200,20 @@ def test_an_admin_withdraws_a_published_star_which_stays_listed_as_withdrawn(cli
     assert [(s["member"]["id"], s["withdrawn"], s["withdrawn_reason"]) for s in public] == [
         (world["alice"].id, True, "材料不实"), (world["carol"].id, False, None)]
     assert public[0]["withdrawn_at"].endswith("+08:00")
+
+
+def test_a_winner_an_upheld_objection_removes_reads_in_his_inbox_that_the_result_changed_not_who_objected(
+        client, world):
+    run_id = propose(client, world).get_json()["data"]["id"]
+    call(client, world, "POST", f"/stars/runs/{run_id}/publish")
+    raised = call(client, world, "POST", f"/stars/runs/{run_id}/objections", "bob",
+                  {"member_id": world["alice"].id, "reason": "服务时长有虚报"})
+    call(client, world, "POST", f"/stars/runs/{run_id}/objections/{raised.get_json()['data']['id']}/decision",
+         "admin", {"upheld": True, "comment": "经核实属实"})
+
+    newest = call(client, world, "GET", "/me/messages?page_size=1", "alice").get_json()["data"]["items"][0]
+    assert (newest["event"], newest["title"], newest["link"]) == ("star_removed", "业务之星评选结果变更",
+                                                                  "/pages/honors/honors")
+    assert "2026年第3季度" in newest["body"]
+    for secret in ("服务时长有虚报", "经核实属实", world["bob"].name):
+        assert secret not in newest["body"]

@@ -237,3 +237,19 @@ def test_each_role_follows_its_upcoming_activities_links_to_a_page_it_may_open_t
         for link in links:
             assert client.get(link).status_code == 200, (username, link)
         assert (f'href="{qr}"' in text(client.get("/console/activities"))) == sees_qr, username  # its 签到码 button
+
+
+def test_moving_an_activity_in_the_console_tells_its_members_in_their_inbox(client, world):
+    activity = make_activity(world["north"], utcnow() + timedelta(days=2))
+    db.session.commit()
+    signed = client.post(f"/api/v1/activities/{activity.id}/signups", headers=auth_header(world["users"]["alice"]))
+    assert signed.status_code == 201
+    sign_in(client, "north_admin")
+    day = (utcnow() + timedelta(days=3)).astimezone(LOCAL).date()
+    post(client, f"/console/activities/{activity.id}/edit",
+         activity_form(world, starts_at=f"{day}T14:00", ends_at=f"{day}T16:00"))
+
+    inbox = client.get("/api/v1/me/messages", headers=auth_header(world["users"]["alice"])).get_json()["data"]
+    (message,) = inbox["items"]
+    assert (message["event"], message["link"]) == ("activity_moved", "/pages/activities/activities")
+    assert f"{day} 14:00 至 {day} 16:00" in message["body"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import timedelta
 
 import flask_migrate
 import pytest
@@ -13,10 +14,15 @@ from alembic.migration import MigrationContext
 
 from config import settings as config_settings
 from points_service import create_app
-from points_service.db import db
+from points_service.db import db, utcnow
+from points_service.domain.notifications.reminders import remind_activities, reminder_key
+from points_service.models import InboxMessage, Signup
 from tests.conftest import PG_URL
+from tests.factories import make_world
+from tests.factories.activities import make_activity
 
 BEFORE_PAIRINGS = "f2c8d4a6b913"
+BEFORE_REMINDER_STARTS = "c4d9e2a7f613"
 
 
 @pytest.fixture
@@ -27,6 +33,11 @@ def migrated_app(tmp_path):
 @pytest.fixture
 def app_before_pairings(tmp_path):
     yield from _app_migrated_to(BEFORE_PAIRINGS, tmp_path)
+
+
+@pytest.fixture
+def app_before_reminder_starts(tmp_path):
+    yield from _app_migrated_to(BEFORE_REMINDER_STARTS, tmp_path)
 
 
 def _app_migrated_to(revision: str, tmp_path):
@@ -132,3 +143,19 @@ def test_the_pairings_migration_opens_one_pairing_per_paired_organization(app_be
     [(organization_id, community_id, valid_from, valid_to)] = rows.all()
     assert (organization_id, community_id, valid_to) == (1, 2, None)
     assert str(valid_from).startswith("2000-01-01")  # before any period: earlier awards keep their districts
+
+
+def test_reminders_sent_for_activities_still_to_come_are_keyed_by_their_start_and_not_sent_again(
+        app_before_reminder_starts):
+    world = make_world()
+    coming, past = (make_activity(world["north"], utcnow() + timedelta(hours=hours)) for hours in (20, -30))
+    for activity in (coming, past):
+        db.session.add(Signup(activity_id=activity.id, member_id=world["alice"].id))
+        db.session.add(InboxMessage(member_id=world["alice"].id, event="activity_reminder", title="活动即将开始",
+                                    body="", source_key=f"activity:{activity.id}:reminder"))
+    db.session.commit()
+    flask_migrate.upgrade()
+
+    keys = set(db.session.scalars(sa.select(InboxMessage.source_key)))
+    assert keys == {reminder_key(coming.id, coming.starts_at), f"activity:{past.id}:reminder"}
+    assert remind_activities() == {"reminded": 0}

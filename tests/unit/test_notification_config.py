@@ -23,12 +23,16 @@ def document():
 def test_the_shipped_file_is_valid_and_covers_every_event_of_the_issue():
     config = load_config(SHIPPED, environ={})
     assert set(config.events) == {"record_approved", "record_rejected", "record_needs_info", "report_confirmed",
-                                  "report_rejected", "activity_reminder", "activity_cancelled", "points_expiring",
-                                  "star_published",
+                                  "report_rejected", "activity_reminder", "activity_cancelled", "activity_moved",
+                                  "points_expiring",
+                                  "star_published", "star_publicity_extended", "star_removed",
                                   "order_ready", "order_cancelled", "order_expired"}
     assert config.templates["record_decided"].title == "审核结果通知"
     # No configured WeChat template is about a cancellation: the inbox alone tells it.
     assert config.events["activity_cancelled"].template is None
+    assert config.events["activity_moved"].template is None  # 活动开始提醒 would misname a change too
+    # 评选结果通知 carries the publicity's end date, which a winner taken off has none of: inbox only.
+    assert config.events["star_removed"].template is None
 
 
 def test_a_template_id_comes_from_its_environment_variable_when_set(document):

@@ -19,6 +19,7 @@ from sqlalchemy.orm import with_expression
 from sqlalchemy.sql.elements import ColumnElement
 
 from points_service.db import db, utcnow
+from points_service.domain import notifications
 from points_service.domain.access import ORG_MANAGERS, Principal, allowed, authorize, authorize_or_hide, nodes_in_scope
 from points_service.domain.approvals.decisions import Stage, move_activity, stage_of
 from points_service.domain.audit import audit
@@ -179,7 +180,8 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
                   now: datetime | None = None) -> Activity:
     """Change an activity before it starts. The community stays: an activity moved to another community is a
     new activity there. The same checks as publishing apply. A proposal its organization has approved goes back
-    to the organization's step, so each approver approves what is held; a published one is the host's."""
+    to the organization's step, so each approver approves what is held; a published one is the host's, and its
+    members signed up are told when its time or venue moves."""
     now = now or utcnow()
     activity = get_activity(actor, activity_id)  # 404 unless he may see it, then 403 unless he manages it
     authorize(actor, "activity.manage", activity)
@@ -197,13 +199,24 @@ def edit_activity(actor: Principal, activity_id: int, draft: ActivityDraft, *,
     before = stage_of(activity)
     if before == Stage.ORG_APPROVED:
         move_activity(activity, Stage.PROPOSED, actor, comment="活动内容已修改，重新审批", now=now)
+    times_moved, venue_moved = _apply(activity, draft)
+    edit = audit("activity.edit", actor=actor, target=activity,
+                 detail={"from_stage": str(before), "stage": str(stage_of(activity))})
+    if activity.status == ActivityStatus.PUBLISHED and (times_moved or venue_moved):
+        notifications.activity_moved(activity, edit, venue_moved)  # a proposal has nobody signed up
+    db.session.commit()
+    return activity
+
+
+def _apply(activity: Activity, draft: ActivityDraft) -> tuple[bool, bool]:
+    """Write the draft into the activity: (whether its time changed, whether its venue moved). The radius is
+    not a move: members go to the same spot."""
+    times_moved = (activity.starts_at, activity.ends_at) != (draft.starts_at, draft.ends_at)
+    venue_moved = (activity.venue_lat, activity.venue_lng) != (draft.venue.lat, draft.venue.lng)
     activity.title, activity.item_code = draft.title, draft.item_code
     activity.starts_at, activity.ends_at, activity.capacity = draft.starts_at, draft.ends_at, draft.capacity
     activity.venue_lat, activity.venue_lng, activity.radius_m = draft.venue.lat, draft.venue.lng, draft.venue.radius_m
-    audit("activity.edit", actor=actor, target=activity,
-          detail={"from_stage": str(before), "stage": str(stage_of(activity))})
-    db.session.commit()
-    return activity
+    return times_moved, venue_moved
 
 
 def _require_seats_for_signups(activity: Activity, capacity: int | None) -> None:

@@ -2,8 +2,8 @@
 member granted one (outbox written in the event's transaction, sent by the delivery job).
 
 Other use cases call the event hooks (flush only, inside their transaction): ``record_decided``,
-``report_decided``, ``star_run_published``, ``order_moved``, ``activity_cancelled``; or ``notify`` for a new
-event.
+``report_decided``, ``star_run_published``, ``star_publicity_extended``, ``star_winners_removed``,
+``order_moved``, ``activity_cancelled``, ``activity_moved``; or ``notify`` for a new event.
 
 ``purge_deliveries`` (the daily ``retention`` job) deletes outbox rows that ended long ago; the inbox is kept.
 """
@@ -18,10 +18,13 @@ from points_service.domain.notifications.config import (
 )
 from points_service.domain.notifications.events import (
     activity_cancelled,
+    activity_moved,
     order_moved,
     record_decided,
     report_decided,
+    star_publicity_extended,
     star_run_published,
+    star_winners_removed,
 )
 from points_service.domain.notifications.inbox import (
     MessageNotFound,
@@ -40,6 +43,7 @@ __all__ = [
     "NotificationConfig",
     "NotificationConfigInvalid",
     "activity_cancelled",
+    "activity_moved",
     "grant_subscriptions",
     "init_app",
     "load_config",
@@ -51,7 +55,9 @@ __all__ = [
     "purge_deliveries",
     "record_decided",
     "report_decided",
+    "star_publicity_extended",
     "star_run_published",
+    "star_winners_removed",
     "subscriptions",
     "unread_count",
 ]

@@ -29,8 +29,11 @@ EVENT_VALUES: dict[str, frozenset[str]] = {
     "report_rejected": frozenset({"report_id", "community_name", "result", "reason", "decided_at"}),
     "activity_reminder": frozenset({"activity_id", "activity_title", "starts_at", "tip"}),
     "activity_cancelled": frozenset({"activity_id", "activity_title", "starts_at", "reason"}),
+    "activity_moved": frozenset({"activity_id", "activity_title", "starts_at", "ends_at", "place"}),
     "points_expiring": frozenset({"points", "expires_on", "tip"}),
     "star_published": frozenset({"run_id", "selection", "result", "publicity_ends_on"}),
+    "star_removed": frozenset({"run_id", "selection", "quarter"}),
+    "star_publicity_extended": frozenset({"run_id", "selection", "result", "publicity_ends_on"}),
     "order_ready": frozenset({"order_id", "item_name", "pickup_code", "pickup_deadline"}),
     "order_cancelled": frozenset({"order_id", "item_name", "reason", "points"}),
     "order_expired": frozenset({"order_id", "item_name", "reason", "points"}),
@@ -46,7 +49,7 @@ FIELD_LIMITS: dict[str, int | None] = {
 FREE_TEXT_TYPES = frozenset({"thing", "short_thing"})
 # The event values written by people (names, titles, a decider's reason): any characters, any length. Only a
 # free-text keyword may carry them; mapped to another, WeChat would refuse the message, so the file is refused.
-FREE_TEXT_VALUES = frozenset({"item_name", "reason", "community_name", "activity_title", "tip", "selection"})
+FREE_TEXT_VALUES = frozenset({"item_name", "reason", "community_name", "activity_title", "tip", "selection", "place"})
 _KEYWORD = re.compile(r"^([a-z_]+?)(\d+)$")
 # A delivery's lease outlasts its slowest send by this much: the database work around the send, and the clocks of
 # two delivery processes (each compares the lease with its own) being a little apart.

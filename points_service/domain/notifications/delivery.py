@@ -8,8 +8,9 @@ most one duplicate. Rows are claimed with FOR UPDATE SKIP LOCKED: two delivery p
 
 WeChat's daily API quota (45009) is not a transient failure: every send fails the same way until the quota resets
 at midnight (Asia/Shanghai). The row is deferred to just after that midnight without spending one of its tries,
-the run sends nothing more (the other rows stay pending as they were), and a row the quota would defer beyond
-``quota_days`` after its enqueueing fails instead.
+and a row the quota would defer beyond ``quota_days`` after its enqueueing fails instead. The channel is paused
+until then (``DeliveryPause``, in the row's transaction): this run and every later one, in any process, send
+nothing more until the next quota day; the other rows stay pending as they were.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from points_service.db import db, utcnow
+from points_service.db import db, upsert, utcnow
 from points_service.domain.notifications.config import notification_config
 from points_service.domain.periods import LOCAL_TZ
 from points_service.integrations.wechat import QUOTA_ERRCODE, SendFailed, subscribe_sender
-from points_service.models import Delivery, DeliveryState, SubscriptionGrant, User, WechatIdentity
+from points_service.models import Delivery, DeliveryPause, DeliveryState, SubscriptionGrant, User, WechatIdentity
 
 log = logging.getLogger(__name__)
 
 NO_CONSENT = 43101
 QUOTA_RESUME_AFTER = timedelta(minutes=5)  # after midnight in Shanghai, when WeChat's quota day starts again
+CHANNEL = "wechat_subscribe"  # the pause's key: the mini-program's one quota
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ def deliver_due(*, now=None, sender=None, limit: int | None = None) -> dict:
         outcome = _attempt(sender, claimed)
         counts[mark(claimed, outcome, now or utcnow(), settings)] += 1
         if outcome is not None and outcome.errcode == QUOTA_ERRCODE:
-            log.warning("WeChat's daily quota is used up (45009): this run sends nothing more")
+            log.warning("WeChat's daily quota is used up (45009): nothing is sent until %s",
+                        after_quota_reset(at).isoformat())
             break  # every further send would fail the same way until midnight; the rest stay pending
     return counts
 
@@ -86,7 +89,11 @@ def _attempt(sender, claimed: Claimed) -> SendFailed | None:
 
 
 def claim_next(at: datetime, settings: dict) -> Claimed | str | None:
-    """Claim one due row and commit the attempt; a str names a row settled without sending."""
+    """Claim one due row and commit the attempt; a str names a row settled without sending. None while the
+    channel is paused (the quota used up): nothing is due until the next quota day."""
+    if paused_until(at) is not None:
+        db.session.rollback()
+        return None
     row = db.session.scalar(
         sa.select(Delivery).where(sa.or_(
             sa.and_(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= at),
@@ -174,11 +181,31 @@ def mark(claimed: Claimed, failure: SendFailed | None, at: datetime, settings: d
     return outcome
 
 
+def paused_until(at: datetime) -> datetime | None:
+    """When WeChat sends resume, if they are paused at ``at`` (the daily quota used up)."""
+    until = db.session.scalar(sa.select(DeliveryPause.paused_until).where(DeliveryPause.channel == CHANNEL))
+    return until if until is not None and until > at else None
+
+
+def _pause(until: datetime, failure: SendFailed, at: datetime) -> None:
+    """Hold every WeChat send back until ``until``, as one upsert: two deliverers meeting the quota at once both
+    write it."""
+    upsert(DeliveryPause, [{"channel": CHANNEL, "paused_until": until, "errcode": failure.errcode,
+                            "reason": failure.errmsg[:300], "updated_at": at}], ("channel",), _latest_pause)
+
+
+def _latest_pause(excluded) -> dict:
+    return {"paused_until": excluded.paused_until, "errcode": excluded.errcode, "reason": excluded.reason,
+            "updated_at": excluded.updated_at}
+
+
 def _defer_for_quota(row: Delivery, failure: SendFailed, at: datetime, settings: dict) -> str:
     """WeChat's daily quota is used up: not one of the transient tries (the claim's count is taken back); the
-    row waits for the quota day to start again, unless that is beyond ``quota_days`` after its enqueueing."""
+    row waits for the quota day to start again, unless that is beyond ``quota_days`` after its enqueueing, and
+    so does every other send (the pause)."""
     row.attempts -= 1
     resume = after_quota_reset(at)
+    _pause(resume, failure, at)
     if resume > row.created_at + timedelta(days=settings["quota_days"]):
         _settle(row, DeliveryState.FAILED, at, failure.errcode, f"微信接口每日调用次数已用完，"
                 f"{settings['quota_days']} 天内未能发送：{failure.errmsg}")

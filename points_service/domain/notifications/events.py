@@ -2,7 +2,8 @@
 
 Each turns a domain object into the event's values (config.EVENT_VALUES) and a source key that makes a
 retried event one message: ``record:12:approved``, ``record:12:needs_info:2`` (its second send-back),
-``order:7:cancelled``, ``activity:3:cancelled``.
+``order:7:cancelled``, ``activity:3:cancelled``, ``activity:3:moved:41`` (the edit's audit row),
+``star_run:5:removed``, ``star_run:5:extended:2026-10-20``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from points_service.domain.policy import policy_in_force
 from points_service.models import (
     Activity,
     ApprovalEvent,
+    AuditEntry,
     MarketOrder,
     OrderState,
     Record,
@@ -87,11 +89,41 @@ def star_run_published(run: StarRun, winners: Iterable[int] | None = None) -> No
         winners = db.session.scalars(sa.select(StarCandidate.member_id).where(
             StarCandidate.run_id == run.id, StarCandidate.winner.is_(True))).all()
     winners = sorted(winners)
-    selection = f"{run.period} {_SCOPES.get(run.scope_type, '')}"
+    selection = _selection(run)
     for member_id in winners:
         notify(member_id, "star_published", f"star_run:{run.id}", {
             "run_id": run.id, "selection": selection, "result": "公示中",
             "publicity_ends_on": run.publicity_ends_on})
+
+
+def star_publicity_extended(run: StarRun, newcomers: Iterable[int]) -> None:
+    """The winners still on a run whose 公示 window started again (a winner came in) learn its new end; not the
+    ``newcomers``, told as at publication. Keyed by the new end: each extension once, a replay nothing more."""
+    winners = db.session.scalars(sa.select(StarCandidate.member_id).where(
+        StarCandidate.run_id == run.id, StarCandidate.winner.is_(True),
+        StarCandidate.member_id.not_in(sorted(newcomers))).order_by(StarCandidate.member_id)).all()
+    ends_on = run.publicity_ends_on
+    for member_id in winners:
+        notify(member_id, "star_publicity_extended", f"star_run:{run.id}:extended:{ends_on.isoformat()}", {
+            "run_id": run.id, "selection": _selection(run), "result": "公示延长", "publicity_ends_on": ends_on})
+
+
+def star_winners_removed(run: StarRun, members: Iterable[int]) -> None:
+    """Winners an upheld objection took off a published run learn that the quarter's result changed after its
+    公示 review; never who objected or why (the objection's text is the objector's, and names him to the member)."""
+    for member_id in sorted(members):
+        notify(member_id, "star_removed", f"star_run:{run.id}:removed", {
+            "run_id": run.id, "selection": _selection(run), "quarter": _quarter_name(run.period)})
+
+
+def _selection(run: StarRun) -> str:
+    return f"{run.period} {_SCOPES.get(run.scope_type, '')}"
+
+
+def _quarter_name(period_key: str) -> str:
+    """``2026-Q3`` as a member reads it: 2026年第3季度."""
+    year, _, quarter = period_key.partition("-Q")
+    return f"{year}年第{quarter}季度"
 
 
 def order_moved(order: MarketOrder, to_state: OrderState, reason: str = "") -> None:
@@ -106,9 +138,26 @@ def order_moved(order: MarketOrder, to_state: OrderState, reason: str = "") -> N
 
 def activity_cancelled(activity: Activity, reason: str) -> None:
     """Every member signed up (not withdrawn) for a cancelled activity learns it, with the reason; once each."""
-    members = db.session.scalars(sa.select(Signup.member_id).where(
-        Signup.activity_id == activity.id, Signup.status == SignupStatus.SIGNED_UP).order_by(Signup.member_id)).all()
-    for member_id in members:
+    for member_id in _signed_up(activity):
         notify(member_id, "activity_cancelled", f"activity:{activity.id}:cancelled", {
             "activity_id": activity.id, "activity_title": activity.title, "starts_at": activity.starts_at,
             "reason": reason or "-"})
+
+
+def activity_moved(activity: Activity, edit: AuditEntry, venue_moved: bool) -> None:
+    """Every member signed up (not withdrawn) for a published activity an edit moved (its time or its venue)
+    learns the new time and place. Keyed by the edit's audit row, so each move once, and a move back is a move."""
+    db.session.flush()  # the edit's audit row gets its id
+    community = db.session.get(Region, activity.community_id)
+    # An activity's venue is coordinates only (no address): the community names the place, and whether the
+    # check-in spot (shown on the activity's page) moved.
+    place = f"{community.name}，签到位置{'已调整' if venue_moved else '不变'}"
+    for member_id in _signed_up(activity):
+        notify(member_id, "activity_moved", f"activity:{activity.id}:moved:{edit.id}", {
+            "activity_id": activity.id, "activity_title": activity.title, "starts_at": activity.starts_at,
+            "ends_at": activity.ends_at, "place": place})
+
+
+def _signed_up(activity: Activity) -> list[int]:
+    return db.session.scalars(sa.select(Signup.member_id).where(
+        Signup.activity_id == activity.id, Signup.status == SignupStatus.SIGNED_UP).order_by(Signup.member_id)).all()

@@ -1,13 +1,13 @@
 """The reminder jobs: activities about to start, redeemable points about to expire.
 
-Each runs often and notifies each member once per source key (``activity:<id>:reminder`` per member×activity,
-``expiry:<month>`` per member×month): the inbox's unique key makes a second run a no-op. Each member's
-message commits on its own, so one failure never undoes the others.
+Each runs often and notifies each member once per source key (``activity:<id>:reminder:<start>`` per
+member×activity×start, ``expiry:<month>`` per member×month): the inbox's unique key makes a second run a no-op.
+Each member's message commits on its own, so one failure never undoes the others.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -32,12 +32,18 @@ def remind_activities(*, now: datetime | None = None) -> dict:
         .order_by(Activity.id, Signup.member_id)).all()
     sent = 0
     for member_id, activity_id, title, starts_at in rows:
-        message = notify(member_id, "activity_reminder", f"activity:{activity_id}:reminder", {
+        message = notify(member_id, "activity_reminder", reminder_key(activity_id, starts_at), {
             "activity_id": activity_id, "activity_title": title, "starts_at": starts_at,
             "tip": "请按时到场扫码签到"})
         db.session.commit()
         sent += message is not None
     return {"reminded": sent}
+
+
+def reminder_key(activity_id: int, starts_at: datetime) -> str:
+    """One reminder per member, activity and start (``activity:3:reminder:20261111T010000Z``): an activity moved
+    to another start is reminded of again, once, and one moved back to a start he was reminded of is not."""
+    return f"activity:{activity_id}:reminder:{starts_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def remind_expiring(*, now: datetime | None = None) -> dict:

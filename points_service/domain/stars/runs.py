@@ -14,7 +14,7 @@
   scope are recomputed within the run, with the scope's quota as publicized (``rules``): the next eligible
   member replaces a winner objected to, and no other winner loses his place; the checksum follows. When that
   brings in a winner who was not publicized, the window is counted again after the decision day: every winner
-  gets his full 公示.
+  gets his full 公示 (the others are told the new end); a winner removed, that the result changed.
 - ``finalize_star_run``: 409 ``objections_open`` while any objection is open, ``publicity_not_ended`` before the
   window has ended. ``reading.verify_star_run`` recomputes a run from the ledger at its cutoff.
 
@@ -309,9 +309,7 @@ def decide_objection(actor: Principal, run_id: int, objection_id: int, upheld: b
     before = run.winner_count
     newcomers, unseated = (_reselect_scope(run, _candidate(run, objection.member_id).scope_id) if upheld
                            else (set(), set()))
-    if newcomers:  # they were not publicized: the window starts again, and they learn until when
-        run.publicity_ends_on = _publicity_window(run, now)[0]
-        notifications.star_run_published(run, newcomers)
+    _tell_changed_winners(run, newcomers, unseated, now)
     audit("star_objection.decide", actor=actor, target=objection, detail={
         "run_id": run.id, "member_id": objection.member_id, "upheld": upheld, "comment": comment,
         "winners_before": before, "winners_after": run.winner_count, "checksum": run.checksum,
@@ -319,6 +317,18 @@ def decide_objection(actor: Principal, run_id: int, objection_id: int, upheld: b
         "publicity_ends_on": run.publicity_ends_on.isoformat()})
     db.session.commit()
     return objection
+
+
+def _tell_changed_winners(run: StarRun, newcomers: set[int], unseated: set[int], now: datetime) -> None:
+    """The winners removed learn that the result changed (never who objected, nor why); winners brought in were
+    not publicized, so the window starts again: they learn until when, the winners still on it its new end."""
+    notifications.star_winners_removed(run, unseated)
+    if not newcomers:
+        return
+    previous_end, run.publicity_ends_on = run.publicity_ends_on, _publicity_window(run, now)[0]
+    notifications.star_run_published(run, newcomers)
+    if run.publicity_ends_on != previous_end:  # not when a decision earlier that day moved it there already
+        notifications.star_publicity_extended(run, newcomers)
 
 
 def finalize_star_run(actor: Principal, run_id: int, *, now: datetime | None = None) -> StarRun:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from points_service.db import db, utcnow
 from points_service.domain.notifications import delivery as outbox
 from points_service.integrations import wechat
-from points_service.models import Delivery, DeliveryState, SubscriptionGrant
+from points_service.models import Delivery, DeliveryPause, DeliveryState, SubscriptionGrant
 from tests.factories import make_world
 from tests.factories.notifications import enqueue, make_grant, on_wechat
 from tests.fake_wechat import serve_fake_subscribe, wechat_config
@@ -138,15 +138,55 @@ def test_the_daily_quota_defers_to_after_shanghai_midnight_without_spending_a_tr
     assert (deferred.state, deferred.attempts, deferred.last_errcode) == (DeliveryState.PENDING, 0, 45009)
     assert deferred.next_attempt_at == shanghai(11, 0, 5)  # just after the next midnight in Shanghai
     assert [(r.state, r.attempts, r.last_errcode) for r in untouched] == [(DeliveryState.PENDING, 0, None)] * 2
-    # Until midnight each run tries one message at most and defers it too; the others wait.
-    world["wechat"].script = [45009]
-    assert outbox.deliver_due(now=shanghai(10, 23, 59))["deferred"] == 1
-    assert len(world["wechat"].sends) == 3
-    assert outbox.deliver_due(now=shanghai(11, 0, 1))["sent"] == 1  # the third, never deferred, is due
-    assert outbox.deliver_due(now=shanghai(11, 0, 5))["sent"] == 2  # the deferred two come due at 00:05
+    # Until 00:05 the runs send nothing; then every row waiting is sent.
+    assert outbox.deliver_due(now=shanghai(10, 23, 59)) == NOTHING
+    assert len(world["wechat"].sends) == 2
+    assert outbox.deliver_due(now=shanghai(11, 0, 5))["sent"] == 3
     assert {r.state for r in rows()} == {DeliveryState.SENT}
     assert [r.attempts for r in rows()] == [1, 1, 1, 1]  # a deferral is not one of the transient tries
     assert grants_left() == 5 - 4
+
+
+NOTHING = {"sent": 0, "retry": 0, "deferred": 0, "failed": 0, "permanent_failed": 0}
+
+
+def test_after_the_quota_is_used_up_the_days_later_runs_send_nothing_until_the_next_shanghai_day(world):
+    world["wechat"].script = [45009]
+    for key in "abc":
+        enqueue(world["alice"], key)
+    enqueued_at(shanghai(10, 9))
+    assert outbox.deliver_due(now=shanghai(10, 15))["deferred"] == 1
+    for later in (shanghai(10, 15, 1), shanghai(10, 20), shanghai(10, 23, 59), shanghai(11, 0, 4)):
+        assert outbox.deliver_due(now=later) == NOTHING
+    assert len(world["wechat"].sends) == 1  # the one that met the quota
+    assert [(r.state, r.attempts) for r in rows()] == [(DeliveryState.PENDING, 0)] * 3
+    world["wechat"].script = [0, 0, 0]
+    assert outbox.deliver_due(now=shanghai(11, 0, 5))["sent"] == 3  # the next quota day
+
+
+def test_the_quota_mark_is_kept_in_the_database_so_a_restarted_deliverer_keeps_to_it(world):
+    world["wechat"].script = [45009]
+    enqueue(world["alice"], "a")
+    enqueue(world["alice"], "b")
+    enqueued_at(shanghai(10, 9))
+    outbox.deliver_due(now=shanghai(10, 15))
+    db.session.remove()  # a new process: nothing carried over but the database
+    wechat.forget_tokens()
+    assert outbox.deliver_due(now=shanghai(10, 16)) == NOTHING
+    assert len(world["wechat"].sends) == 1
+    (pause,) = db.session.scalars(sa.select(DeliveryPause)).all()
+    assert (pause.paused_until, pause.errcode) == (shanghai(11, 0, 5), 45009)
+
+
+def test_the_quota_used_up_again_the_next_day_pauses_the_runs_until_the_day_after(world):
+    world["wechat"].script = [45009, 0, 45009]
+    for key in "abc":
+        enqueue(world["alice"], key)
+    enqueued_at(shanghai(10, 9))
+    outbox.deliver_due(now=shanghai(10, 15))
+    assert outbox.deliver_due(now=shanghai(11, 0, 5)) == {**NOTHING, "sent": 1, "deferred": 1}
+    assert outbox.deliver_due(now=shanghai(11, 12)) == NOTHING
+    assert db.session.scalar(sa.select(DeliveryPause.paused_until)) == shanghai(12, 0, 5)
 
 
 def test_the_quota_after_midnight_shanghai_defers_to_the_following_midnight(world):

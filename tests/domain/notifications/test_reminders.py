@@ -1,5 +1,6 @@
-"""The reminder jobs: signed-up members before an activity starts (once per member×activity), and members whose
-redeemable points expire at the month's end (once per member×month)."""
+"""The reminder jobs: signed-up members before an activity starts (once per member×activity and start), and
+members whose redeemable points expire at the month's end (once per member×month). A moved activity is reminded
+of again for its new start, once."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from points_service.db import db
+from points_service.domain.access import principal_for
+from points_service.domain.activities import signups as activities
 from points_service.domain.notifications.reminders import remind_activities, remind_expiring
 from points_service.models import ActivityStatus, InboxMessage, Signup, SignupStatus
 from tests.factories import make_world
-from tests.factories.activities import make_activity
+from tests.factories.activities import draft, make_activity
 from tests.factories.ledger import local
 from tests.factories.market import fund
 
@@ -59,3 +62,36 @@ def test_members_whose_points_expire_this_month_are_reminded_once_within_the_las
     ((member_id, body),) = inbox("points_expiring")
     assert member_id == world["alice"].id
     assert body == "您有 30 公益积分将于 2026-11-30 到期，可到积分超市兑换。"
+
+
+def move(world, activity, starts_at, title=None):
+    activities.edit_activity(principal_for(world["users"]["community_admin"]), activity.id,
+                             draft(world["north"], starts_at, title=title or activity.title), now=NOW)
+
+
+def test_a_member_reminded_before_a_move_is_reminded_once_for_the_new_time_and_not_twice_for_one_time(world):
+    first = NOW + timedelta(hours=20)
+    activity = make_activity(world["north"], first)
+    sign_up(activity, world["alice"])
+    assert remind_activities(now=NOW) == {"reminded": 1}
+
+    move(world, activity, NOW + timedelta(hours=22))
+    assert remind_activities(now=NOW + timedelta(minutes=5)) == {"reminded": 1}  # for the new time
+    assert remind_activities(now=NOW + timedelta(hours=1)) == {"reminded": 0}  # not twice for it
+    move(world, activity, NOW + timedelta(hours=22), title="改名不改时间")  # nothing moves: nothing to remind
+    assert remind_activities(now=NOW + timedelta(hours=2)) == {"reminded": 0}
+
+    bodies = [body for _, body in inbox("activity_reminder")]
+    assert ["2026-11-27 05:00 开始" in b for b in bodies] == [True, False]
+    assert "2026-11-27 07:00 开始" in bodies[1]
+
+
+def test_a_member_moved_back_to_the_time_he_was_reminded_of_is_not_reminded_of_it_again(world):
+    activity = make_activity(world["north"], NOW + timedelta(hours=20))
+    sign_up(activity, world["alice"])
+    remind_activities(now=NOW)
+    move(world, activity, NOW + timedelta(hours=40))  # beyond the reminder's 24 hours
+    assert remind_activities(now=NOW + timedelta(minutes=5)) == {"reminded": 0}
+    move(world, activity, NOW + timedelta(hours=20))  # back: the move's notice tells him, the reminder was sent
+    assert remind_activities(now=NOW + timedelta(minutes=10)) == {"reminded": 0}
+    assert len(inbox("activity_moved")) == 2
