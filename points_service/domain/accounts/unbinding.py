@@ -26,9 +26,10 @@ class NotBound(Conflict):
     code, message = "wechat_not_bound", "该党员未绑定微信，无需解绑"
 
 
-def unbind_wechat(actor: Principal, member_id: int, reason: str) -> Member:
+def unbind_wechat(actor: Principal, member_id: int, reason: str, *, detail: dict | None = None) -> Member:
     """Detach the member's WeChat identity from his account and end the account's sessions (audited with the
-    reason). 404 outside the actor's sight, 403 without the right to manage him, 409 ``wechat_not_bound``."""
+    reason and ``detail``, e.g. the command line's ``via``). 404 outside the actor's sight, 403 without the right
+    to manage him, 409 ``wechat_not_bound``."""
     member = db.session.get(Member, member_id)
     if member is None:
         raise NotFound("党员不存在")
@@ -50,7 +51,7 @@ def unbind_wechat(actor: Principal, member_id: int, reason: str) -> Member:
     db.session.flush()
     end_sessions(user_id)
     audit("wechat.unbind", actor=actor, target=member,
-          detail={"reason": reason, "user_id": user_id, "wechat_identity_id": identity.id})
+          detail={"reason": reason, "user_id": user_id, "wechat_identity_id": identity.id, **(detail or {})})
     db.session.commit()
     return member
 
