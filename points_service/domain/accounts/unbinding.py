@@ -57,7 +57,5 @@ def unbind_wechat(actor: Principal, member_id: int, reason: str, *, detail: dict
 
 
 def wechat_bound(member_id: int) -> bool:
-    """Whether the member's account has a WeChat identity bound to it (the console offers 解绑微信 then)."""
-    return db.session.scalar(
-        sa.select(WechatIdentity.id).join(User, User.id == WechatIdentity.user_id)
-        .where(User.member_id == member_id).limit(1)) is not None
+    """Whether the member's account has a WeChat identity bound to it (``Member.wechat_bound``, read afresh)."""
+    return bool(db.session.scalar(sa.select(Member.wechat_bound).where(Member.id == member_id)))
