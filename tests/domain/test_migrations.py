@@ -132,3 +132,13 @@ def test_the_pairings_migration_opens_one_pairing_per_paired_organization(app_be
     [(organization_id, community_id, valid_from, valid_to)] = rows.all()
     assert (organization_id, community_id, valid_to) == (1, 2, None)
     assert str(valid_from).startswith("2000-01-01")  # before any period: earlier awards keep their districts
+
+
+def test_the_retention_purges_find_their_rows_by_index(migrated_app):
+    """The daily ``retention`` job's batches search by age (docs/jobs.md): without these indexes the last search of
+    each purge, which finds nothing, walks the rest of the table by primary key."""
+    inspector = sa.inspect(db.engine)
+    for table, name, columns in (("idempotency_keys", "ix_idempotency_keys_created_at", ["created_at"]),
+                                 ("notification_deliveries", "ix_notification_deliveries_updated_at", ["updated_at"])):
+        indexes = {index["name"]: index["column_names"] for index in inspector.get_indexes(table)}
+        assert indexes.get(name) == columns, indexes
