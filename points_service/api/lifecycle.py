@@ -12,7 +12,7 @@ from flask import jsonify
 from points_service.api.core import Blueprint, envelope
 from points_service.api.fields import CleanString, Day, Instant, RowId
 from points_service.api.security import authorize_first, current_principal, login_required
-from points_service.api.structure import MemberSchema
+from points_service.api.structure import RosterMemberSchema
 from points_service.domain.accounts.unbinding import unbind_wechat
 from points_service.domain.lifecycle import due, status
 from points_service.domain.lifecycle import transfer as transfers
@@ -125,7 +125,7 @@ def reactivate(args, member_id):
 @login_required
 @authorize_first("member.manage_status")
 @blp.arguments(TransferArgs)
-@blp.response(200, MemberSchema)
+@blp.response(200, RosterMemberSchema)
 @blp.alt_response(202, schema=ScheduledChangeSchema, description="生效日期晚于今天：已预约，到期由任务自动转接")
 def transfer(args, member_id):
     """转接党员的组织关系和/或居住社区（按生效日期记入任职历史）"""
@@ -162,7 +162,7 @@ def cancel_scheduled(args, member_id, change_id):
 @login_required
 @authorize_first("member.manage_status")
 @blp.arguments(UnbindWechatArgs)
-@blp.response(200, MemberSchema)
+@blp.response(200, RosterMemberSchema)
 def unbind(args, member_id):
     """解绑党员的微信：该微信下次登录为未绑定，党员可用新微信重新绑定；该账号的登录状态全部失效
 

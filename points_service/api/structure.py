@@ -53,6 +53,13 @@ class MemberSchema(ma.Schema):
     inactive_since = Instant(allow_none=True)
 
 
+class RosterMemberSchema(MemberSchema):
+    """A member as staff read him in the roster (list, detail, and the lifecycle writes that answer with him); the
+    member's own views (``GET /me``, sign-in) keep ``MemberSchema``, where he is bound by definition."""
+    wechat_bound = ma.fields.Boolean(metadata={
+        "description": "是否已绑定微信（true：可在控制台或 POST /members/{id}/unbind-wechat 解绑）；不返回 openid"})
+
+
 class RegionQueryArgs(PageArgs):
     level = ma.fields.Enum(RegionLevel, by_value=True, load_default=None)
     parent_id = RowId(load_default=None)
@@ -97,7 +104,7 @@ def organizations():
 @blp.route("/members")
 @login_required
 @blp.arguments(MemberQueryArgs, location="query")
-@blp.response(200, page_of(MemberSchema))
+@blp.response(200, page_of(RosterMemberSchema))
 def members(args):
     """党员列表：仅返回调用者权限范围内的党员"""
     statement = structure.list_members(current_principal(), branch_id=args.pop("branch_id"),
@@ -107,7 +114,7 @@ def members(args):
 
 @blp.route("/members/<int:member_id>")
 @login_required
-@blp.response(200, MemberSchema)
+@blp.response(200, RosterMemberSchema)
 def member(member_id):
     """党员详情"""
     return structure.get_member(current_principal(), member_id)

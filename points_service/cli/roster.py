@@ -13,14 +13,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from points_service.domain.access import Grant, Principal
+from points_service.cli.operator import OPERATOR
 from points_service.domain.errors import ServiceError
 from points_service.domain.roster.rows import KINDS
-from points_service.models import Role, ScopeType
 
 roster_cli = AppGroup("roster", help="Roster files: regions, organizations, members.")
-
-OPERATOR = Principal(user_id=None, grants=(Grant(Role.ADMIN, ScopeType.CITY, None, ""),))
 
 
 @roster_cli.command("import")

@@ -1,5 +1,6 @@
 """``flask users create``: bootstrap console accounts without any default password; ``flask users disable`` and
-``flask users enable``: the operator's way when no admin can sign in."""
+``flask users enable``: the operator's way when no admin can sign in; ``flask users unbind-wechat``: a member's
+解绑微信 as the operator."""
 
 from __future__ import annotations
 
@@ -72,6 +73,22 @@ def enable_user_command(username):
 
     _change_account(username, lambda user_id: enable_account(user_id, detail={"via": "cli"}))
     click.echo(f"enabled user {username}")
+
+
+@users_cli.command("unbind-wechat")
+@click.argument("member_id", type=click.IntRange(1, MAX_ROW_ID))
+@click.option("--reason", required=True, help="Why (kept in the audit trail; at most 200 characters).")
+def unbind_wechat_command(member_id, reason):
+    """Unbind a member's WeChat (by member id): that WeChat signs in unbound, his sessions end, he binds again."""
+    from points_service.cli.operator import OPERATOR
+    from points_service.domain.accounts.unbinding import unbind_wechat
+
+    try:
+        unbind_wechat(OPERATOR, member_id, reason, detail={"via": "cli"})  # commits
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(_describe(exc)) from exc
+    click.echo(f"unbound the WeChat of member {member_id}; his sessions have ended")
 
 
 def _change_account(username: str, change) -> None:

@@ -11,10 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from points_service.db import UTCDateTime, db, utcnow
 from points_service.models.structure import Organization, Region
+
+# The two account tables by name only: models/accounts imports this module, so its classes cannot be used here.
+_users = sa.table("users", sa.column("id"), sa.column("member_id"))
+_identities = sa.table("wechat_identities", sa.column("user_id"))
 
 
 class Member(db.Model):
@@ -32,6 +36,11 @@ class Member(db.Model):
     # When the current deactivation took effect (None while active): boards of periods ending later drop him.
     inactive_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Whether a WeChat identity is bound to his account (staff see it; the openid never leaves the server).
+    # Deferred, so the many reads of members that do not show it never pay for it: the member list loads it in
+    # its one statement (``undefer``), a single member with one more; both through unique indexes.
+    wechat_bound: Mapped[bool] = column_property(
+        sa.exists().where(_identities.c.user_id == _users.c.id, _users.c.member_id == id), deferred=True)
 
     branch: Mapped[Organization] = relationship(foreign_keys=[branch_id])
     community: Mapped[Region] = relationship(foreign_keys=[community_id])

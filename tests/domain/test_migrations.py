@@ -159,3 +159,13 @@ def test_reminders_sent_for_activities_still_to_come_are_keyed_by_their_start_an
     keys = set(db.session.scalars(sa.select(InboxMessage.source_key)))
     assert keys == {reminder_key(coming.id, coming.starts_at), f"activity:{past.id}:reminder"}
     assert remind_activities() == {"reminded": 0}
+
+
+def test_the_retention_purges_find_their_rows_by_index(migrated_app):
+    """The daily ``retention`` job's batches search by age (docs/jobs.md): without these indexes the last search of
+    each purge, which finds nothing, walks the rest of the table by primary key."""
+    inspector = sa.inspect(db.engine)
+    for table, name, columns in (("idempotency_keys", "ix_idempotency_keys_created_at", ["created_at"]),
+                                 ("notification_deliveries", "ix_notification_deliveries_updated_at", ["updated_at"])):
+        indexes = {index["name"]: index["column_names"] for index in inspector.get_indexes(table)}
+        assert indexes.get(name) == columns, indexes

@@ -15,7 +15,7 @@ from points_service.console.forms import DeactivateForm, ReasonForm, TransferFor
 from points_service.console.pages import page_number, paginate
 from points_service.console.site import current_principal
 from points_service.domain.access import allowed
-from points_service.domain.accounts.unbinding import unbind_wechat, wechat_bound
+from points_service.domain.accounts.unbinding import unbind_wechat
 from points_service.domain.errors import ServiceError
 from points_service.domain.ledger import monthly, reading
 from points_service.domain.lifecycle import due, status, transfer
@@ -69,7 +69,7 @@ def _status_panel(subject) -> dict:
     move.branch_id.choices = choices([("", "不变"), *((b.id, b.name) for b in branches)])
     move.community_id.choices = choices([("", "不变"), *((c.id, c.name) for c in communities)])
     return {"can_manage": True, "deactivate_form": DeactivateForm(), "reason_form": ReasonForm(),
-            "transfer_form": move, "unbind_form": UnbindWechatForm(), "wechat_bound": wechat_bound(subject.id),
+            "transfer_form": move, "unbind_form": UnbindWechatForm(),
             "history": status.status_history(principal, subject.id),
             "scheduled": due.scheduled_changes(principal, subject.id)}
 

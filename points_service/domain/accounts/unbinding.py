@@ -26,9 +26,10 @@ class NotBound(Conflict):
     code, message = "wechat_not_bound", "该党员未绑定微信，无需解绑"
 
 
-def unbind_wechat(actor: Principal, member_id: int, reason: str) -> Member:
+def unbind_wechat(actor: Principal, member_id: int, reason: str, *, detail: dict | None = None) -> Member:
     """Detach the member's WeChat identity from his account and end the account's sessions (audited with the
-    reason). 404 outside the actor's sight, 403 without the right to manage him, 409 ``wechat_not_bound``."""
+    reason and ``detail``, e.g. the command line's ``via``). 404 outside the actor's sight, 403 without the right
+    to manage him, 409 ``wechat_not_bound``."""
     member = db.session.get(Member, member_id)
     if member is None:
         raise NotFound("党员不存在")
@@ -50,13 +51,11 @@ def unbind_wechat(actor: Principal, member_id: int, reason: str) -> Member:
     db.session.flush()
     end_sessions(user_id)
     audit("wechat.unbind", actor=actor, target=member,
-          detail={"reason": reason, "user_id": user_id, "wechat_identity_id": identity.id})
+          detail={"reason": reason, "user_id": user_id, "wechat_identity_id": identity.id, **(detail or {})})
     db.session.commit()
     return member
 
 
 def wechat_bound(member_id: int) -> bool:
-    """Whether the member's account has a WeChat identity bound to it (the console offers 解绑微信 then)."""
-    return db.session.scalar(
-        sa.select(WechatIdentity.id).join(User, User.id == WechatIdentity.user_id)
-        .where(User.member_id == member_id).limit(1)) is not None
+    """Whether the member's account has a WeChat identity bound to it (``Member.wechat_bound``, read afresh)."""
+    return bool(db.session.scalar(sa.select(Member.wechat_bound).where(Member.id == member_id)))
