@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
 from points_service.db import db, utcnow
@@ -33,15 +35,18 @@ class TokenPair:
 
 def issue_tokens(subject: str, family: str | None = None) -> TokenPair:
     """Create an access token and a refresh token (recorded for rotation). Only flushes."""
-    family = family or uuid.uuid4().hex
+    return _issue(subject, family or uuid.uuid4().hex)[0]
+
+
+def _issue(subject: str, family: str) -> tuple[TokenPair, RefreshToken]:
     jti = uuid.uuid4().hex
     refresh = create_refresh_token(identity=subject, additional_claims={"fam": family, "jti": jti})
     claims = decode_token(refresh)
-    db.session.add(RefreshToken(
-        jti=jti, family=family, subject=subject,
-        expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
-    ))
-    return TokenPair(create_access_token(identity=subject, additional_claims=_version_claim(subject)), refresh)
+    row = RefreshToken(jti=jti, family=family, subject=subject,
+                       expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC))
+    db.session.add(row)
+    access = create_access_token(identity=subject, additional_claims=_version_claim(subject))
+    return TokenPair(access, refresh), row
 
 
 def _version_claim(subject: str) -> dict:
@@ -52,26 +57,93 @@ def _version_claim(subject: str) -> dict:
     return {"ver": db.session.scalar(sa.select(User.token_version).where(User.id == int(raw_id))) or 0}
 
 
-def refresh_tokens(claims: dict, *, request_id: str | None = None) -> TokenPair:
-    """Rotate: the presented refresh token is spent; presenting a spent one revokes its whole family."""
+def refresh_tokens(claims: dict, *, grace_seconds: int | None = None, request_id: str | None = None) -> TokenPair:
+    """Rotate: the presented refresh token is spent and a new pair issued in its family. Presenting a spent one
+    again is reuse and revokes the whole family, unless it is a retry after a lost answer: the token was rotated
+    less than ``grace_seconds`` ago (None: the configured REFRESH_REUSE_GRACE_SECONDS; 0: no grace) and the
+    successor it got is still unused. The retry gets a fresh pair and that successor is revoked, so that a
+    family holds at most one live refresh token (neither used nor revoked), exactly one while signed in. A
+    revoked token (logout, disabling, deactivation, unbinding, reuse) is never revived."""
     now = utcnow()
-    token = db.session.get(RefreshToken, claims["jti"], with_for_update=True)
-    if token is None or token.revoked_at is not None:
+    # Locked to the commit: a second refresh of the same token waits, then finds it spent (a retry, or reuse).
+    token = db.session.get(RefreshToken, claims["jti"], with_for_update=True, populate_existing=True)
+    if token is None:
         raise TokenReused()
+    if token.revoked_at is not None:
+        _refuse_revoked(token, request_id)
+    successor = None
     if token.used_at is not None:
-        _revoke_family_and_access(token.family, token.subject)
-        audit("token.reuse", target_type="refresh_tokens", target_id=token.family, result="revoked",
-              request_id=request_id)
-        db.session.commit()
-        raise TokenReused()
+        successor = _retry_successor(token, now, _grace(grace_seconds))
+        if successor is None:
+            _refuse_reuse(token, request_id)
+    _check_may_still_sign_in(token)
+    return _rotate(token, now) if successor is None else _retry(token, successor, now, request_id)
+
+
+def _grace(grace_seconds: int | None) -> timedelta:
+    seconds = current_app.config["REFRESH_REUSE_GRACE_SECONDS"] if grace_seconds is None else grace_seconds
+    return timedelta(seconds=seconds)
+
+
+def _retry_successor(token: RefreshToken, now: datetime, grace: timedelta) -> RefreshToken | None:
+    """The live successor that a retry of the spent ``token`` replaces, or None when it is no retry: the grace is
+    over (counted from the first rotation, not from each retry) or the successor was used (so it reached its
+    holder) or revoked."""
+    if token.replaced_by is None or now - token.used_at >= grace:
+        return None
+    # Locked after the token, the order every retry takes: a rotation of the successor running now commits first
+    # (and the successor is seen used here) or waits for this retry (and finds it revoked: reuse).
+    successor = db.session.get(RefreshToken, token.replaced_by, with_for_update=True, populate_existing=True)
+    return successor if successor is not None and successor.used_at is None and successor.revoked_at is None else None
+
+
+def _rotate(token: RefreshToken, now: datetime) -> TokenPair:
+    pair, issued = _issue(token.subject, token.family)
+    token.used_at, token.replaced_by = now, issued.jti
+    db.session.commit()
+    return pair
+
+
+def _retry(token: RefreshToken, successor: RefreshToken, now: datetime, request_id: str | None) -> TokenPair:
+    """The answer that carried ``successor`` never arrived: it is revoked and a fresh pair takes its place. The
+    access token it came with is left to expire (≤ 15 min): moving the token version on would sign the account's
+    other devices out too."""
+    pair, issued = _issue(token.subject, token.family)
+    successor.revoked_at, successor.replaced_by = now, issued.jti
+    token.replaced_by = issued.jti
+    audit("token.refresh_retry", target_type="refresh_tokens", target_id=token.family, request_id=request_id,
+          detail={"seconds_since_rotation": int((now - token.used_at).total_seconds())})
+    db.session.commit()
+    return pair
+
+
+def _refuse_revoked(token: RefreshToken, request_id: str | None) -> NoReturn:
+    # A successor a retry replaced never reached the phone that retried: whoever presents it while the family is
+    # still signed in holds a copy, which is reuse.
+    if token.used_at is None and token.replaced_by is not None and _signed_in(token.family):
+        _refuse_reuse(token, request_id)
+    raise TokenReused()
+
+
+def _refuse_reuse(token: RefreshToken, request_id: str | None) -> NoReturn:
+    _revoke_family_and_access(token.family, token.subject)
+    audit("token.reuse", target_type="refresh_tokens", target_id=token.family, result="revoked",
+          request_id=request_id)
+    db.session.commit()
+    raise TokenReused()
+
+
+def _signed_in(family: str) -> bool:
+    return db.session.scalar(sa.select(RefreshToken.jti).where(
+        RefreshToken.family == family, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None)
+    ).limit(1)) is not None
+
+
+def _check_may_still_sign_in(token: RefreshToken) -> None:
     if not _may_still_sign_in(token.subject):
         _revoke_where(RefreshToken.family == token.family)
         db.session.commit()
         raise MemberDeactivated() if member_deactivated(_user_of(token.subject)) else AccountDisabled()
-    token.used_at = now
-    pair = issue_tokens(token.subject, family=token.family)
-    db.session.commit()
-    return pair
 
 
 class AccountDisabled(Forbidden):
