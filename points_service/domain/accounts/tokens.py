@@ -92,7 +92,9 @@ def _retry_successor(token: RefreshToken, now: datetime, grace: timedelta) -> Re
     if token.replaced_by is None or now - token.used_at >= grace:
         return None
     # Locked after the token, the order every retry takes: a rotation of the successor running now commits first
-    # (and the successor is seen used here) or waits for this retry (and finds it revoked: reuse).
+    # (and the successor is seen used here) or waits for this retry (and finds it revoked: reuse). A family
+    # revocation running now locks the family's rows in no set order and may deadlock with this: PostgreSQL aborts
+    # one (503 database_busy, rolled back whole) and the other ends the family.
     successor = db.session.get(RefreshToken, token.replaced_by, with_for_update=True, populate_existing=True)
     return successor if successor is not None and successor.used_at is None and successor.revoked_at is None else None
 
