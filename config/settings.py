@@ -51,6 +51,20 @@ def _env_positive_int(name: str, default: int) -> int:
     return value
 
 
+def _env_int_between(name: str, default: int, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high``."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise UnsafeConfiguration(f"POINTS_{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return value
+
+
 class Base:
     ENV_NAME = "base"
     TESTING = False
@@ -68,6 +82,10 @@ class Base:
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=30)
     JWT_TOKEN_LOCATION = ["headers"]
     JWT_ERROR_MESSAGE_KEY = "message"
+    # A refresh token rotated less than this many seconds ago may be presented again and gets a fresh pair: a phone
+    # retries when the answer to its refresh was lost (domain/accounts/tokens.py). 0 turns the grace off; at most
+    # 300, since within it a copied refresh token is not caught as reuse.
+    REFRESH_REUSE_GRACE_SECONDS = 30
 
     PASSWORD_HASH_METHOD = "scrypt"
     LOGIN_MAX_FAILURES = 5
@@ -166,6 +184,8 @@ class Base:
         self.REPLICA_READ_YOUR_WRITES_SECONDS = float(_env("REPLICA_READ_YOUR_WRITES_SECONDS",
                                                            self.REPLICA_READ_YOUR_WRITES_SECONDS))
         self.REPLICA_RETRY_SECONDS = float(_env("REPLICA_RETRY_SECONDS", self.REPLICA_RETRY_SECONDS))
+        self.REFRESH_REUSE_GRACE_SECONDS = _env_int_between("REFRESH_REUSE_GRACE_SECONDS",
+                                                            self.REFRESH_REUSE_GRACE_SECONDS, 0, 300)
         for name in ("IDEMPOTENCY_LEASE_SECONDS", "IDEMPOTENCY_RETENTION_DAYS", "DELIVERY_RETENTION_DAYS"):
             setattr(self, name, _env_positive_int(name, getattr(self, name)))
 

@@ -134,3 +134,23 @@ def clock(monkeypatch):
     for module in (limits.storage.memory, limits.strategies, ratelimit):
         monkeypatch.setattr(module, "time", fake)
     return fake
+
+
+class _TokenClock:
+    def __init__(self, monkeypatch) -> None:
+        from points_service.db import utcnow
+        from points_service.domain.accounts import tokens
+
+        self.now = utcnow()
+        monkeypatch.setattr(tokens, "utcnow", lambda: self.now)
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def token_clock(monkeypatch):
+    """Move the token use cases' clock (``domain/accounts/tokens``) with ``token_clock.advance(s)``: a rotated
+    refresh token's retry grace runs out without waiting."""
+    return _TokenClock(monkeypatch)

@@ -91,6 +91,27 @@ test('the mini-program client walks the member journey against the live API', { 
     assert.notEqual(session.read().access_token, 'not-a-token')
   })
 
+  await t.test('a refresh whose answer is lost is sent again with the same token and the session goes on', async () => {
+    wx.setStorageSync(session.KEY, { ...session.read(), access_token: 'not-a-token' })
+    const { refresh_token: before } = session.read()
+    const send = wx.request
+    let lost = 0
+    wx.request = (options) => {
+      if (!options.url.endsWith('/auth/refresh') || lost > 0) return send(options)
+      lost += 1 // the server rotates the token, the phone never hears of it
+      return send({ ...options, success: () => options.fail({ errMsg: 'request:fail timeout' }) })
+    }
+    try {
+      const again = await request.get('/me', null, { showError: false })
+      assert.equal(again.member.id, me.member.id)
+    } finally {
+      wx.request = send
+    }
+    assert.equal(lost, 1)
+    assert.notEqual(session.read().refresh_token, before)
+    assert.equal((await request.get('/me', null, { showError: false })).member.id, me.member.id)
+  })
+
   const activity = await boss.publishActivity(me.member.community.id)
   await t.test('my community lists the new activity, and I sign up and withdraw', async () => {
     const page = await request.get('/activities', { community_id: me.member.community.id,

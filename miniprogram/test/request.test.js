@@ -89,6 +89,62 @@ test('when the refresh is refused the session ends and the member is sent to sig
   request.setHandlers({ onSignedOut: null })
 })
 
+test('a refresh whose answer was lost is sent again with the same refresh token and the request goes through', async () => {
+  let signedOut = 0
+  request.setHandlers({ onSignedOut: () => { signedOut += 1 } })
+  let refreshes = 0
+  const wx = installWx({
+    storage: signedIn(),
+    handle: (options) => {
+      if (route(options).path === '/auth/refresh') {
+        refreshes += 1
+        // The server rotated the token but the answer never arrived: the API accepts the same token again
+        // within its retry grace (POINTS_REFRESH_REUSE_GRACE_SECONDS).
+        return refreshes === 1 ? { fail: { errMsg: 'request:fail timeout' } }
+          : ok({ access_token: 'access-2', refresh_token: 'refresh-2' })
+      }
+      return options.header.Authorization === 'Bearer access-2' ? ok({ fine: true }) : failure(401, 'token_expired', '登录已过期')
+    },
+  })
+  assert.deepEqual(await request.post('/records', { a: 1 }), { fine: true })
+  const sent = wx.calls.requests.filter((r) => route(r).path === '/auth/refresh').map((r) => r.header.Authorization)
+  assert.deepEqual(sent, ['Bearer refresh-1', 'Bearer refresh-1'])
+  assert.equal(session.read().refresh_token, 'refresh-2')
+  assert.equal(signedOut, 0)
+  request.setHandlers({ onSignedOut: null })
+})
+
+test('a refresh answered 503 is sent again', async () => {
+  const wx = installWx({
+    storage: signedIn(),
+    handle: (options, n) => {
+      if (route(options).path === '/auth/refresh') {
+        return n === 2 ? failure(503, 'database_busy', '系统繁忙，请稍后重试')
+          : ok({ access_token: 'access-2', refresh_token: 'refresh-2' })
+      }
+      return options.header.Authorization === 'Bearer access-2' ? ok(1) : failure(401, 'token_expired', '登录已过期')
+    },
+  })
+  assert.equal(await request.get('/me'), 1)
+  assert.deepEqual(wx.calls.requests.map((r) => route(r).path), ['/me', '/auth/refresh', '/auth/refresh', '/me'])
+})
+
+test('a refresh that cannot reach the server keeps the session and reports the network error', async () => {
+  let signedOut = 0
+  request.setHandlers({ onSignedOut: () => { signedOut += 1 } })
+  const wx = installWx({
+    storage: signedIn(),
+    handle: (options) => (route(options).path === '/auth/refresh'
+      ? { fail: { errMsg: 'request:fail timeout' } } : failure(401, 'token_expired', '登录已过期')),
+  })
+  await assert.rejects(request.post('/records', {}), (error) => error.code === 'network_error')
+  assert.equal(wx.calls.requests.filter((r) => route(r).path === '/auth/refresh').length, 1 + request.MAX_RETRIES)
+  assert.equal(session.read().refresh_token, 'refresh-1', 'kept: the next request refreshes with it again')
+  assert.equal(signedOut, 0)
+  assert.match(JSON.stringify([wx.calls.toasts, wx.calls.modals]), /网络不稳定/)
+  request.setHandlers({ onSignedOut: null })
+})
+
 test('a GET that meets a network failure is retried and succeeds', async () => {
   const wx = installWx({ storage: signedIn(),
     handle: (_options, n) => (n < 3 ? { fail: { errMsg: 'request:fail timeout' } } : ok('third time')) })

@@ -58,7 +58,8 @@ function sendOnce(filePath) {
 
 /**
  * Uploads one photo and resolves with its link; on a 401 the token pair is refreshed once and it is sent again.
- * A 401 the refresh did not cure ends the session, as for any other request (request.js).
+ * A 401 the refresh did not cure ends the session, as for any other request (request.js); a refresh that could
+ * not reach the server rejects with its network error and keeps the session.
  */
 async function uploadPhoto(filePath) {
   if (!uploadAvailable()) throw new ApiError({ code: 'photo_upload_unavailable', message: '暂不能上传照片' })

@@ -6,7 +6,10 @@
  *   (wx.request "succeeds" for any status, so both are read), otherwise rejects with an ApiError.
  * - Shows the server's Chinese message (toast; a dialog for field errors) unless `showError: false`.
  * - On 401 refreshes the token pair once (one refresh at a time, shared by concurrent requests) and sends
- *   the request again: a 401 means the server did nothing, so this is safe for any method.
+ *   the request again: a 401 means the server did nothing, so this is safe for any method. A refresh that meets
+ *   a network failure or 502/503/504 is sent again with the same refresh token (the API accepts it again for a
+ *   short grace after rotating it, as its answer may have been lost); one that never gets through keeps the
+ *   session and fails the request as a network error. Only a refusal from the server ends the session.
  * - Retries network failures and 502/503/504 only for idempotent requests: GET, and writes that carry an
  *   Idempotency-Key (check-in, check-out, self-reports and their resubmission, orders), with the same key every time.
  */
@@ -90,23 +93,38 @@ function showError(error, labels) {
   }
 }
 
-/** POST /auth/refresh with the refresh token; one in flight at a time. Resolves true when renewed. */
+/**
+ * POST /auth/refresh with the refresh token; one in flight at a time. Resolves true when renewed, false when the
+ * server refused (the session is over); rejects with the last ApiError when the server could not be reached.
+ */
 function refreshSession() {
   const refreshToken = session.refreshToken()
   if (!refreshToken) return Promise.resolve(false)
   if (!refreshing) {
-    refreshing = send({ url: config.apiUrl('/auth/refresh'), method: 'POST', data: {},
-      header: { 'Content-Type': 'application/json', Authorization: `Bearer ${refreshToken}` } })
-      .then((response) => {
-        if (response.statusCode === 200 && response.data && response.data.code === 'ok') {
-          session.save(response.data.data)
-          return true
-        }
-        return false
-      }, () => false)
-      .finally(() => { refreshing = null })
+    refreshing = sendRefresh(refreshToken).finally(() => { refreshing = null })
   }
   return refreshing
+}
+
+/** Always the same token: a retry within the API's grace gets a fresh pair even if the first answer was lost. */
+async function sendRefresh(refreshToken) {
+  for (let attempt = 0; ; attempt += 1) {
+    let failure
+    try {
+      const response = await send({ url: config.apiUrl('/auth/refresh'), method: 'POST', data: {},
+        header: { 'Content-Type': 'application/json', Authorization: `Bearer ${refreshToken}` } })
+      if (response.statusCode === 200 && response.data && response.data.code === 'ok') {
+        session.save(response.data.data)
+        return true
+      }
+      if (!RETRYABLE_STATUS.has(response.statusCode)) return false
+      failure = errorFrom(response)
+    } catch (networkError) {
+      failure = networkError
+    }
+    if (attempt >= MAX_RETRIES) throw failure
+    await delay(RETRY_DELAYS_MS[attempt])
+  }
 }
 
 function headersFor(options) {
@@ -154,7 +172,13 @@ async function request(options) {
     if (response.statusCode >= 200 && response.statusCode < 300 && body && body.code === 'ok') return body.data
     if (response.statusCode === 401 && options.auth !== false && !refreshed) {
       refreshed = true
-      if (await refreshSession()) { attempt -= 1; continue }
+      let renewed
+      try {
+        renewed = await refreshSession()
+      } catch (unreachable) {
+        throw afterFailure(unreachable, options) // not a refusal: the session and its refresh token are kept
+      }
+      if (renewed) { attempt -= 1; continue }
     }
     if (RETRYABLE_STATUS.has(response.statusCode) && idempotent && attempt < MAX_RETRIES) {
       await delay(RETRY_DELAYS_MS[attempt])

@@ -12,6 +12,7 @@ from points_service.api.fields import CleanString, Phone
 from points_service.api.security import wechat_token_required
 from points_service.api.structure import MemberSchema
 from points_service.domain.accounts import signin as auth
+from points_service.domain.accounts import tokens
 from points_service.domain.errors import Conflict
 from points_service.integrations.wechat import WechatClient
 
@@ -46,10 +47,10 @@ def _flatten(login: auth.WechatLogin) -> dict:
     return {**vars(_issued(login.tokens)), "member": login.member, "needs_binding": login.needs_binding}
 
 
-def _issued(tokens: auth.TokenPair) -> auth.TokenPair:
+def _issued(pair: tokens.TokenPair) -> tokens.TokenPair:
     """Tokens this request signs an account in with: its reads stay on the primary a while (replicas.py)."""
-    replicas.signed_in(tokens.access_token)
-    return tokens
+    replicas.signed_in(pair.access_token)
+    return pair
 
 
 def _per_openid(openid: str) -> None:
@@ -102,8 +103,10 @@ def password_login(args):
 @jwt_required(refresh=True)
 @blp.response(200, TokenSchema)
 def refresh():
-    """用刷新令牌换一对新令牌；旧刷新令牌随即作废，重复使用会吊销整组令牌"""
-    return vars(_issued(auth.refresh_tokens(get_jwt(), request_id=g.request_id)))
+    """用刷新令牌换一对新令牌；旧刷新令牌随即作废。应答丢失后在宽限期内重试可再换一次（上次换出的令牌作废），
+    此外重复使用会吊销整组令牌"""
+    grace = current_app.config["REFRESH_REUSE_GRACE_SECONDS"]
+    return vars(_issued(tokens.refresh_tokens(get_jwt(), grace_seconds=grace, request_id=g.request_id)))
 
 
 @blp.route("/logout", methods=["POST"])
@@ -111,5 +114,5 @@ def refresh():
 @blp.response(200)
 def logout():
     """退出登录（携带刷新令牌）：吊销该组刷新令牌，本账号已签发的访问令牌立即失效"""
-    auth.revoke_family(get_jwt(), request_id=g.request_id)
+    tokens.revoke_family(get_jwt(), request_id=g.request_id)
     replicas.wrote_as(str(get_jwt().get("sub", "")))  # its token version moved on: new sign-ins need it

@@ -92,7 +92,8 @@ class WechatIdentity(db.Model):
 
 class RefreshToken(db.Model):
     """One row per issued refresh token; a family shares one login. Reusing a used token revokes
-    the whole family (refresh-token rotation with reuse detection)."""
+    the whole family (refresh-token rotation with reuse detection), unless it is a retry within the grace
+    (``domain/accounts/tokens.py``). A family holds at most one live token (neither used nor revoked)."""
 
     __tablename__ = "refresh_tokens"
 
@@ -103,3 +104,6 @@ class RefreshToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The token that took this one's place: its rotation's (a retry moves it to the retry's), or, on a token a
+    # retry revoked, the retry's. A retry finds here the successor it replaces.
+    replaced_by: Mapped[str | None] = mapped_column(sa.String(64))

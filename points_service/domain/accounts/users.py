@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from points_service.db import db
 from points_service.domain.access import Principal, authorize
-from points_service.domain.accounts.signin import end_sessions, hash_password
+from points_service.domain.accounts.signin import hash_password
+from points_service.domain.accounts.tokens import end_sessions
 from points_service.domain.audit import audit
 from points_service.domain.errors import Conflict, NotFound, ValidationFailed
 from points_service.models import (

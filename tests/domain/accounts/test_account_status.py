@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from points_service.db import db
 from points_service.domain.access import principal_for
-from points_service.domain.accounts.signin import issue_tokens, refresh_tokens
+from points_service.domain.accounts.tokens import issue_tokens, refresh_tokens
 from points_service.domain.accounts.users import (
     AlreadyDisabled,
     AlreadyEnabled,

@@ -9,7 +9,7 @@ from flask_jwt_extended import decode_token
 
 from points_service.db import db
 from points_service.domain.access import principal_for
-from points_service.domain.accounts.signin import TokenReused, issue_tokens, refresh_tokens
+from points_service.domain.accounts.tokens import TokenReused, issue_tokens, refresh_tokens
 from points_service.domain.accounts.unbinding import NotBound, unbind_wechat, wechat_bound
 from points_service.domain.errors import Forbidden, NotFound, ValidationFailed
 from points_service.models import AuditEntry, RefreshToken, Role, User, WechatIdentity
