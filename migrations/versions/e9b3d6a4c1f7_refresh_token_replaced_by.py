@@ -2,14 +2,14 @@
 finds the successor it replaces there.
 
 Revision ID: e9b3d6a4c1f7
-Revises: c4d9e2a7f613
+Revises: d8f1b3e5a7c9
 Create Date: 2026-12-08 00:40:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = 'e9b3d6a4c1f7'
-down_revision = 'c4d9e2a7f613'
+down_revision = 'd8f1b3e5a7c9'
 branch_labels = None
 depends_on = None
 
