@@ -36,23 +36,9 @@ def _env_bool(name: str, default: bool) -> bool:
     return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _env_positive_int(name: str, default: int) -> int:
-    """A whole number of at least 1 (a retention of 0 days would purge what is still in use, a lease of 0 seconds
-    would let a retry take over a request still running)."""
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise UnsafeConfiguration(f"POINTS_{name} must be a positive whole number, not {raw!r}")
-    return value
-
-
-def _env_int_between(name: str, default: int, low: int, high: int) -> int:
-    """A whole number from ``low`` to ``high``."""
+def _env_int(name: str, default: int, low: int = 1, high: int | None = None) -> int:
+    """A whole number of at least ``low`` (by default 1: a retention of 0 days would purge what is still in use, a
+    lease of 0 seconds would let a retry take over a request still running) and at most ``high`` if given."""
     raw = _env(name)
     if raw is None:
         return default
@@ -60,8 +46,9 @@ def _env_int_between(name: str, default: int, low: int, high: int) -> int:
         value = int(raw.strip())
     except ValueError:
         value = low - 1
-    if not low <= value <= high:
-        raise UnsafeConfiguration(f"POINTS_{name} must be a whole number from {low} to {high}, not {raw!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise UnsafeConfiguration(f"POINTS_{name} must be a whole number {bounds}, not {raw!r}")
     return value
 
 
@@ -184,10 +171,10 @@ class Base:
         self.REPLICA_READ_YOUR_WRITES_SECONDS = float(_env("REPLICA_READ_YOUR_WRITES_SECONDS",
                                                            self.REPLICA_READ_YOUR_WRITES_SECONDS))
         self.REPLICA_RETRY_SECONDS = float(_env("REPLICA_RETRY_SECONDS", self.REPLICA_RETRY_SECONDS))
-        self.REFRESH_REUSE_GRACE_SECONDS = _env_int_between("REFRESH_REUSE_GRACE_SECONDS",
-                                                            self.REFRESH_REUSE_GRACE_SECONDS, 0, 300)
+        self.REFRESH_REUSE_GRACE_SECONDS = _env_int("REFRESH_REUSE_GRACE_SECONDS", self.REFRESH_REUSE_GRACE_SECONDS,
+                                                    0, 300)
         for name in ("IDEMPOTENCY_LEASE_SECONDS", "IDEMPOTENCY_RETENTION_DAYS", "DELIVERY_RETENTION_DAYS"):
-            setattr(self, name, _env_positive_int(name, getattr(self, name)))
+            setattr(self, name, _env_int(name, getattr(self, name)))
 
     def check(self) -> None:
         """Refuse settings that must never reach production; no-op outside production."""
