@@ -105,8 +105,7 @@ def password_login(args):
 def refresh():
     """用刷新令牌换一对新令牌；旧刷新令牌随即作废。应答丢失后在宽限期内重试可再换一次（上次换出的令牌作废），
     此外重复使用会吊销整组令牌"""
-    grace = current_app.config["REFRESH_REUSE_GRACE_SECONDS"]
-    return vars(_issued(tokens.refresh_tokens(get_jwt(), grace_seconds=grace, request_id=g.request_id)))
+    return vars(_issued(tokens.refresh_tokens(get_jwt(), request_id=g.request_id)))
 
 
 @blp.route("/logout", methods=["POST"])

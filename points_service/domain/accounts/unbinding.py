@@ -55,7 +55,3 @@ def unbind_wechat(actor: Principal, member_id: int, reason: str, *, detail: dict
     db.session.commit()
     return member
 
-
-def wechat_bound(member_id: int) -> bool:
-    """Whether the member's account has a WeChat identity bound to it (``Member.wechat_bound``, read afresh)."""
-    return bool(db.session.scalar(sa.select(Member.wechat_bound).where(Member.id == member_id)))

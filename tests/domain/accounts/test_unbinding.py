@@ -10,10 +10,15 @@ from flask_jwt_extended import decode_token
 from points_service.db import db
 from points_service.domain.access import principal_for
 from points_service.domain.accounts.tokens import TokenReused, issue_tokens, refresh_tokens
-from points_service.domain.accounts.unbinding import NotBound, unbind_wechat, wechat_bound
+from points_service.domain.accounts.unbinding import NotBound, unbind_wechat
 from points_service.domain.errors import Forbidden, NotFound, ValidationFailed
-from points_service.models import AuditEntry, RefreshToken, Role, User, WechatIdentity
+from points_service.models import AuditEntry, Member, RefreshToken, Role, User, WechatIdentity
 from tests.factories import make_user, make_wechat_identity, make_world
+
+
+def wechat_bound(member_id: int) -> bool:
+    """``Member.wechat_bound`` read afresh from the database."""
+    return bool(db.session.scalar(sa.select(Member.wechat_bound).where(Member.id == member_id)))
 
 
 @pytest.fixture
